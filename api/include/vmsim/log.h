@@ -1,0 +1,21 @@
+/* vmsim/log.h - log levels and the sink type shared by the env and backends. */
+#ifndef VMSIM_API_LOG_H
+#define VMSIM_API_LOG_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum vmsim_log_level {
+	VMSIM_LOG_ERROR = 0,
+	VMSIM_LOG_WARN = 1,
+	VMSIM_LOG_INFO = 2,
+	VMSIM_LOG_DEBUG = 3
+};
+
+typedef void (*vmsim_log_fn)(void *ctx, enum vmsim_log_level level, const char *message);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,72 @@
+/* vmsim/vcpu.h - vCPUs of a session: creation charged against quota, registry, Exit_config. */
+#ifndef VMSIM_API_VCPU_H
+#define VMSIM_API_VCPU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <vmsim/backend.h>
+#include <vmsim/exit.h>
+#include <vmsim/result.h>
+#include <vmsim/vcpu_state.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct vmsim_session;
+struct vmsim_vcpu;
+
+/*
+ * Genode declares Exit_config empty; here it is real: per exit kind, the state
+ * groups transferred to the VMM on that exit. Exit information (exit_reason,
+ * qualifications, ip, ip_len) is always transferred.
+ */
+struct vmsim_exit_config {
+	uint32_t groups[VMSIM_EXIT_KIND_COUNT];
+};
+
+/* The faithful default: every group on every exit. */
+void vmsim_exit_config_all(struct vmsim_exit_config *config);
+/* Nothing beyond the exit information on any exit (the fast path). */
+void vmsim_exit_config_minimal(struct vmsim_exit_config *config);
+
+/* A handler is signalled on every exit of its vCPU; it calls vmsim_vcpu_with_state. */
+typedef void (*vmsim_vcpu_handler_fn)(void *ctx, struct vmsim_vcpu *vcpu);
+
+struct vmsim_vcpu_args {
+	vmsim_vcpu_handler_fn handler;
+	void *handler_ctx;
+	const struct vmsim_exit_config *exit_config; /* NULL: vmsim_exit_config_all */
+};
+
+/*
+ * Create a vCPU. Its RAM and caps are charged first (OUT_OF_RAM/OUT_OF_CAPS,
+ * nothing kept); ids count up from 0 and are never reused within a session.
+ */
+VMSIM_MUST_CHECK enum vmsim_result vmsim_vcpu_create(struct vmsim_session *session,
+                                                     const struct vmsim_vcpu_args *args,
+                                                     struct vmsim_vcpu **out);
+/* Destroy a vCPU and return its quota. NULL is a no-op. */
+void vmsim_vcpu_destroy(struct vmsim_vcpu *vcpu);
+
+unsigned vmsim_vcpu_id(const struct vmsim_vcpu *vcpu);
+struct vmsim_session *vmsim_vcpu_session(const struct vmsim_vcpu *vcpu);
+/* The vCPU's Exit_config as given at creation. */
+const struct vmsim_exit_config *vmsim_vcpu_exit_config(const struct vmsim_vcpu *vcpu);
+
+/* The live vCPU with this id, or NULL. */
+struct vmsim_vcpu *vmsim_session_vcpu(const struct vmsim_session *session, unsigned id);
+/* Number of live vCPUs. */
+unsigned vmsim_session_vcpu_count(const struct vmsim_session *session);
+/* Live vCPUs in ascending id order; fn returns false to stop early. */
+void vmsim_session_for_each_vcpu(const struct vmsim_session *session,
+                                 bool (*fn)(void *ctx, struct vmsim_vcpu *vcpu), void *ctx);
+
+/* The hidden native-vCPU call (#3926): the backend's own handle, UNSUPPORTED if it has none. */
+VMSIM_MUST_CHECK enum vmsim_result vmsim_vcpu_native(struct vmsim_vcpu *vcpu, struct vmsim_native_vcpu *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
