@@ -3,6 +3,7 @@
 #define VMSIM_API_VMSIM_H
 
 #include <vmsim/backend.h>
+#include <vmsim/backends.h>
 #include <vmsim/dataspace.h>
 #include <vmsim/env.h>
 #include <vmsim/exit.h>
