@@ -1,11 +1,16 @@
-/* core/vcpu_internal.h - the session's vCPU registry as session.c sees it. */
+/* core/vcpu_internal.h - vCPU, entrypoint and registry internals shared by the vCPU files and session.c. */
 #ifndef VMSIM_CORE_VCPU_INTERNAL_H
 #define VMSIM_CORE_VCPU_INTERNAL_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
+
+#include <vmsim/vmsim.h>
 
 struct vmsim_session;
 struct vmsim_vcpu;
+struct vmsim_entrypoint;
 
 /* Ids are indices: never reused, so a slot of a destroyed vCPU stays NULL. */
 struct vcpu_registry {
@@ -19,5 +24,81 @@ struct vcpu_registry {
 void vcpu_registry_init(struct vcpu_registry *registry);
 /* Destroy every live vCPU of the session and free the registry; quota returned per vCPU. */
 void vcpu_registry_destroy_all(struct vmsim_session *session);
+
+/* Whether a vCPU is executing guest code or stopped with a state to show. */
+enum vcpu_run_state {
+	VCPU_STOPPED = 0,
+	VCPU_RUNNING = 1
+};
+
+/* A queued piece of entrypoint work: a vCPU's signal or a posted job. */
+struct ep_node {
+	struct ep_node *next;
+	struct vmsim_vcpu *vcpu;  /* signal of this vCPU, or NULL for a job */
+	void (*fn)(void *ctx);
+	void *ctx;
+	bool queued;              /* under ep->lock */
+};
+
+struct vmsim_vcpu {
+	struct vmsim_session *session;
+	unsigned id;
+	vmsim_vcpu_handler_fn handler;
+	void *handler_ctx;
+	struct vmsim_entrypoint *ep; /* NULL: inline */
+	struct vmsim_exit_config exit_config;
+	void *backend_vcpu;
+
+	pthread_t thread;       /* as pthread_create returned it: for join */
+	pthread_t self;         /* as the thread saw itself, under lock: for with_state's check */
+	bool self_known;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+
+	/* All below under lock. */
+	enum vcpu_run_state run;
+	bool resume_requested;  /* a with_state fn returned true; the vCPU thread loads and runs */
+	bool stop_requested;    /* a with_state on a running vCPU waits for it to stop */
+	bool pause_pending;     /* a recall not yet seen by a with_state */
+	bool signal_pending;    /* inline: the vCPU thread owes the handler a call */
+	bool exit_fresh;        /* the stopped state's exit has not been shown yet */
+	bool destroying;
+	bool exited;            /* the vCPU thread has left its loop */
+	unsigned with_state_depth;
+	uint32_t fresh_groups;  /* groups transferred from the backend at this stop */
+	struct vmsim_exit last_exit;
+	uint64_t exit_counts[VMSIM_EXIT_KIND_COUNT];
+
+	struct vmsim_vcpu_state state; /* what with_state shows */
+	struct vmsim_cpu_state cpu;    /* the backend-side mirror of fresh groups */
+	struct ep_node signal;         /* this vCPU's node in its entrypoint queue */
+};
+
+/* vcpu_exec.c: the vCPU thread's body. */
+void *vcpu_thread_main(void *arg);
+/* vcpu_exec.c: tell the vCPU thread to stop for good and wake it; vcpu->lock held. */
+void vcpu_exec_request_destroy(struct vmsim_vcpu *vcpu);
+
+/* entrypoint.c */
+void ep_bind(struct vmsim_entrypoint *ep);
+void ep_unbind(struct vmsim_entrypoint *ep);
+/* Queue the vCPU's signal unless already queued (signals coalesce, as Genode's do). */
+void ep_submit_signal(struct vmsim_entrypoint *ep, struct vmsim_vcpu *vcpu);
+/* Remove a vCPU's queued signal, if any, without waiting. */
+void ep_forget_queued(struct vmsim_entrypoint *ep, struct vmsim_vcpu *vcpu);
+/* Remove a vCPU's queued signal and wait until its handler is not running on the ep thread. */
+void ep_forget_vcpu(struct vmsim_entrypoint *ep, struct vmsim_vcpu *vcpu);
+bool ep_is_current(const struct vmsim_entrypoint *ep);
+
+/* state_xfer.c: Vcpu_state <-> neutral CPU state, group by group. */
+void state_from_cpu(uint32_t groups, const struct vmsim_cpu_state *cpu, struct vmsim_vcpu_state *state);
+/* The groups in which the VMM charged at least one register (events and controls included). */
+uint32_t state_charged_groups(const struct vmsim_vcpu_state *state);
+/* Overlay the charged registers of the given groups onto cpu. */
+void state_to_cpu(uint32_t groups, const struct vmsim_vcpu_state *state, struct vmsim_cpu_state *cpu);
+
+/* Intercepts a hypervisor kernel always sets for its VMM, whatever ctrl_* say (docs/spec.md). */
+enum { VCPU_KERNEL_INTERCEPTS = VMSIM_INTERCEPT_IO | VMSIM_INTERCEPT_CPUID | VMSIM_INTERCEPT_VMCALL |
+                                VMSIM_INTERCEPT_MSR | VMSIM_INTERCEPT_SHUTDOWN };
 
 #endif

@@ -194,7 +194,7 @@ struct vmsim_backend_ops {
 	/* Any thread, any time. A stop that lands before vcpu_run makes the next run return at once. */
 	void (*vcpu_stop)(void *vcpu);
 
-	/* Only inside on_exit or while vcpu_run is not executing. */
+	/* From the vCPU thread inside on_exit, or from any thread while vcpu_run is not executing. */
 	enum vmsim_result (*state_get)(void *vcpu, uint32_t groups, struct vmsim_cpu_state *out);
 	enum vmsim_result (*state_set)(void *vcpu, uint32_t groups, const struct vmsim_cpu_state *in);
 

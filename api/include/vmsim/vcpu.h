@@ -14,8 +14,10 @@
 extern "C" {
 #endif
 
+struct vmsim_env;
 struct vmsim_session;
 struct vmsim_vcpu;
+struct vmsim_entrypoint;
 
 /*
  * Genode declares Exit_config empty; here it is real: per exit kind, the state
@@ -38,7 +40,22 @@ struct vmsim_vcpu_args {
 	vmsim_vcpu_handler_fn handler;
 	void *handler_ctx;
 	const struct vmsim_exit_config *exit_config; /* NULL: vmsim_exit_config_all */
+	struct vmsim_entrypoint *entrypoint;         /* NULL: inline on the vCPU's own thread */
 };
+
+/*
+ * An entrypoint: one dispatching thread that runs the handlers of the vCPUs
+ * bound to it and posted jobs, in order (Genode's Entrypoint).
+ */
+VMSIM_MUST_CHECK enum vmsim_result vmsim_entrypoint_create(struct vmsim_env *env, const char *name,
+                                                           struct vmsim_entrypoint **out);
+/* Stop and join the thread. DENIED while vCPUs are bound to it or when called on its own thread. */
+VMSIM_MUST_CHECK enum vmsim_result vmsim_entrypoint_destroy(struct vmsim_entrypoint *ep);
+/* Run fn(ctx) on the entrypoint's thread after what is queued (Genode's signal to a local handler). */
+VMSIM_MUST_CHECK enum vmsim_result vmsim_entrypoint_post(struct vmsim_entrypoint *ep, void (*fn)(void *ctx),
+                                                         void *ctx);
+/* Whether the calling thread is this entrypoint's thread. */
+bool vmsim_entrypoint_is_current(const struct vmsim_entrypoint *ep);
 
 /*
  * Create a vCPU. Its RAM and caps are charged first (OUT_OF_RAM/OUT_OF_CAPS,
@@ -47,7 +64,7 @@ struct vmsim_vcpu_args {
 VMSIM_MUST_CHECK enum vmsim_result vmsim_vcpu_create(struct vmsim_session *session,
                                                      const struct vmsim_vcpu_args *args,
                                                      struct vmsim_vcpu **out);
-/* Destroy a vCPU and return its quota. NULL is a no-op. */
+/* Stop and destroy a vCPU, return its quota. NULL is a no-op; refused (logged) from its own inline handler. */
 void vmsim_vcpu_destroy(struct vmsim_vcpu *vcpu);
 
 unsigned vmsim_vcpu_id(const struct vmsim_vcpu *vcpu);
@@ -62,6 +79,27 @@ unsigned vmsim_session_vcpu_count(const struct vmsim_session *session);
 /* Live vCPUs in ascending id order; fn returns false to stop early. */
 void vmsim_session_for_each_vcpu(const struct vmsim_session *session,
                                  bool (*fn)(void *ctx, struct vmsim_vcpu *vcpu), void *ctx);
+
+/* A with_state function: inspect or charge the state; return true to resume the vCPU. */
+typedef bool (*vmsim_with_state_fn)(void *ctx, struct vmsim_vcpu_state *state);
+
+/*
+ * Stop the vCPU (if running), call fn with its state, resume it only if fn
+ * returns true, loading only the charged registers. DENIED off the handler's
+ * entrypoint thread (the vCPU's own thread for an inline handler).
+ */
+VMSIM_MUST_CHECK enum vmsim_result vmsim_vcpu_with_state(struct vmsim_vcpu *vcpu, vmsim_with_state_fn fn,
+                                                         void *ctx);
+/*
+ * Recall from any thread: the handler is signalled and its with_state finds the
+ * vCPU stopped with PAUSED (0xff). Requests coalesce until a with_state sees one.
+ */
+VMSIM_MUST_CHECK enum vmsim_result vmsim_vcpu_pause(struct vmsim_vcpu *vcpu);
+
+/* Exits this vCPU has taken, by neutral kind (STARTUP and PAUSED included). */
+uint64_t vmsim_vcpu_exit_count(const struct vmsim_vcpu *vcpu, enum vmsim_exit_kind kind);
+/* The neutral exit behind the state with_state shows now (kind NONE while running). */
+void vmsim_vcpu_last_exit(const struct vmsim_vcpu *vcpu, struct vmsim_exit *out);
 
 /* The hidden native-vCPU call (#3926): the backend's own handle, UNSUPPORTED if it has none. */
 VMSIM_MUST_CHECK enum vmsim_result vmsim_vcpu_native(struct vmsim_vcpu *vcpu, struct vmsim_native_vcpu *out);
