@@ -9,6 +9,7 @@
 
 #include <vmsim/vmsim.h>
 
+#include "cap_table.h"
 #include "vcpu_internal.h"
 
 /* ---- allocation (env.c) -------------------------------------------------- */
@@ -39,6 +40,9 @@ void session_uncharge(struct vmsim_session *session, uint64_t ram, uint64_t caps
 
 /* ---- the session (session.c) --------------------------------------------- */
 
+struct gpa_map;
+struct npt_account;
+
 struct vmsim_session {
 	struct vmsim_env *env;
 	struct vmsim_session *env_next, *env_prev; /* env's session list, under env->lock */
@@ -57,5 +61,77 @@ struct vmsim_session {
 	struct npt_account *npt;      /* npt.c */
 	struct vcpu_registry vcpus;   /* vcpu.c */
 };
+
+/* ---- the environment (env.c) --------------------------------------------- */
+
+struct vmsim_dataspace;
+struct local_mapping;
+struct region;
+
+struct vmsim_env {
+	struct vmsim_allocator allocator;
+	vmsim_log_fn log;
+	void *log_ctx;
+	enum vmsim_log_level log_level;
+
+	/* Protects pool, caps table, the dataspace and session lists and the backend registry. */
+	pthread_mutex_t lock;
+	struct quota_guard ram;   /* the env pool: dataspaces and session donations */
+	struct quota_guard caps;
+	struct cap_table cap_table;
+	struct vmsim_dataspace *dataspaces;
+	struct local_mapping *orphans; /* local attachments that outlived their dataspace */
+	struct vmsim_session *sessions;
+
+	const struct vmsim_backend_ops **backends;
+	size_t backend_count, backend_capacity;
+
+	/* Atomic: metadata is allocated under session locks of different sessions at once. */
+	_Atomic uint64_t alloc_count;
+	_Atomic uint64_t fail_at; /* alloc_count value whose allocation fails; 0: disarmed */
+};
+
+/* The sink core hands backends in struct vmsim_backend_host (ctx is the env). */
+void env_host_log(void *ctx, enum vmsim_log_level level, const char *message);
+
+/* ---- dataspaces (dataspace.c) -------------------------------------------- */
+
+/* A Local_rm attachment; orphaned ones keep a PROT_NONE reservation until released. */
+struct local_mapping {
+	struct vmsim_env *env;
+	struct vmsim_dataspace *ds;  /* NULL once orphaned */
+	struct local_mapping *next, *prev;
+	void *ptr;
+	uint64_t size;
+	bool writeable;
+};
+
+struct vmsim_dataspace {
+	struct vmsim_env *env;
+	struct vmsim_dataspace *env_next, *env_prev;
+	uint64_t cap;           /* raw capability naming it */
+	uint64_t size;          /* page-rounded */
+	void *mem;              /* MAP_SHARED anonymous, so it can be mapped again */
+	bool sealed;
+	struct region *regions; /* guest attachments in every session */
+	struct local_mapping *locals;
+	uint64_t writeable_locals;
+};
+
+/* The live dataspace raw names in env, or NULL. Caller holds env->lock. */
+struct vmsim_dataspace *ds_lookup(const struct vmsim_env *env, uint64_t raw);
+void ds_link_region(struct vmsim_dataspace *ds, struct region *region);
+void ds_unlink_region(struct vmsim_dataspace *ds, struct region *region);
+/* Free a dataspace (flushing its attachments). Caller holds env->lock. */
+void ds_destroy(struct vmsim_dataspace *ds);
+/* Unmap and free the local mappings ds_destroy orphaned. Caller holds env->lock. */
+void ds_release_orphans(struct vmsim_env *env);
+
+/* ---- guest memory (guest_memory.c) --------------------------------------- */
+
+/* Flush a region whose dataspace is going away: unmap, drop its tables, mark it reserved. Both locks held. */
+void region_flush(struct region *region);
+/* Detach one region whole (reserved ones too) and free it. Both locks held. */
+void region_detach(struct region *region);
 
 #endif
