@@ -1,0 +1,75 @@
+# Makefile - a thin front end over scripts/setup-deps.sh and the CMake presets (CMakePresets.json).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+VMSIM := build/default/bin/vmsim
+# The job `make run` ends with. Later: $(VMSIM) conform --backend unicorn --model all
+MAIN_JOB ?= $(VMSIM) selftest
+# Presets `make test` builds and runs every CTest label of.
+TEST_PRESETS ?= default asan
+
+.PHONY: help deps run test build asan tsan release fuzz install-test clean
+
+help:
+	@echo "make run           install missing Debian packages, build the default preset, run: $(MAIN_JOB)"
+	@echo "make test          install missing packages, build default and asan, run all tests of both"
+	@echo "make build         configure and build the default preset (build/default)"
+	@echo "make asan|tsan     build and test with ASan+UBSan / TSan (build/asan, build/tsan)"
+	@echo "make release       build the release preset (build/release)"
+	@echo "make fuzz          build with clang-14 and the fuzz targets, run tests labelled fuzz (build/fuzz)"
+	@echo "make install-test  build default and run the install test (find_package and pkg-config consumers)"
+	@echo "make clean         remove build/"
+	@echo "Variables: JOBS=$(JOBS), SKIP_DEPS=1 skips the package check"
+
+deps:
+ifneq ($(SKIP_DEPS),1)
+	scripts/setup-deps.sh
+endif
+
+# configure-and-build-PRESET
+build-%: deps
+	cmake --preset $*
+	cmake --build --preset $* -j $(JOBS)
+
+build: build-default
+
+run: build-default
+	$(MAIN_JOB)
+
+release: build-release
+
+asan tsan: %: build-%
+	ctest --preset $@
+
+fuzz: build-fuzz
+	ctest --preset fuzz
+
+install-test: build-default
+	ctest --preset default -R '^install_consumer$$'
+
+# Build every preset first so a build break stops before any test runs; then run each preset's tests even if an
+# earlier one failed, and finish with one line totalling them all.
+test: deps
+	for preset in $(TEST_PRESETS); do \
+		cmake --preset $$preset && cmake --build --preset $$preset -j $(JOBS); \
+	done
+	status=0; passed=0; failed=0; skipped=0; \
+	for preset in $(TEST_PRESETS); do \
+		log=build/$$preset/ctest.log; \
+		echo "== ctest --preset $$preset"; \
+		ctest --preset $$preset 2>&1 | tee $$log || status=1; \
+		summary=$$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' $$log || true); \
+		if [ -z "$$summary" ]; then echo "$$preset: ctest printed no summary" >&2; status=1; continue; fi; \
+		total=$$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$$summary"); \
+		nfail=$$(sed -E 's/.* ([0-9]+) tests? failed.*/\1/' <<<"$$summary"); \
+		nskip=$$(grep -cE '\(Skipped\)$$' $$log || true); \
+		passed=$$((passed + total - nfail - nskip)); failed=$$((failed + nfail)); skipped=$$((skipped + nskip)); \
+		echo "$$preset: $$summary"; \
+	done; \
+	echo "tests: $$passed passed, $$failed failed, $$skipped skipped"; \
+	exit $$status
+
+clean:
+	rm -rf build

@@ -1,0 +1,10 @@
+/* tools/vmsim/commands.h - the subcommands listed in main.c's table, one function each. */
+#ifndef VMSIM_TOOLS_COMMANDS_H
+#define VMSIM_TOOLS_COMMANDS_H
+
+#include "cli.h"
+
+/* `vmsim selftest`: the core end to end on a backend (null by default), one line per check. */
+int cmd_selftest(int argc, char **argv, const struct cli_io *io);
+
+#endif

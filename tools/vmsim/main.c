@@ -1,0 +1,16 @@
+/* tools/vmsim/main.c - the vmsim command: the table of subcommands and nothing else. */
+#include <stdio.h>
+
+#include "cli.h"
+#include "commands.h"
+
+/* One entry per subcommand; `run`, `conform`, `bench` and `serve` join here as they land. */
+static const struct cli_command commands[] = {
+	{"selftest", "exercise the core end to end on the null backend (both models)", cmd_selftest},
+};
+
+int main(int argc, char **argv)
+{
+	const struct cli_io io = {.out = stdout, .err = stderr};
+	return cli_dispatch(commands, sizeof commands / sizeof commands[0], argc, argv, &io);
+}
