@@ -330,6 +330,8 @@ enum vmsim_result vmsim_vcpu_with_state(struct vmsim_vcpu *vcpu, vmsim_with_stat
 		}
 		vcpu->pause_pending = false;
 	}
+	/* what the handler was signalled for is shown now: a signal still queued for it would be stale */
+	cancel_signal(vcpu);
 	vcpu->exit_fresh = false;
 	vcpu->with_state_depth++;
 	pthread_mutex_unlock(&vcpu->lock);

@@ -1,0 +1,67 @@
+/* core/tests/vt_exec.c - session-with-guest helpers for the execution-model tests. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "vt_cpu.h"
+#include "vt_exec.h"
+
+void vt_guest_open(struct vt_guest *g, enum vmsim_model model, uint64_t gpa, const uint8_t *code, size_t len)
+{
+	memset(g, 0, sizeof *g);
+	g->env = vt_cpu_env();
+	struct vmsim_session_args args = {
+		.ram_quota = VMSIM_COST_SESSION_RAM + 64 * VMSIM_COST_VCPU_RAM + 64 * 1024,
+		.cap_quota = VMSIM_COST_SESSION_CAPS + 64 * VMSIM_COST_VCPU_CAPS,
+		.label = "vt",
+		.backend = "vt-cpu",
+		.model = model,
+	};
+	assert_int_equal(vmsim_session_open(g->env, &args, &g->session), VMSIM_OK);
+	assert_int_equal(vmsim_ds_alloc(g->env, 4096, &g->ds), VMSIM_OK);
+	struct vmsim_local_attr la = { .size = 0, .offset = 0, .writeable = true };
+	assert_int_equal(vmsim_local_attach(g->env, g->ds, &la, &g->local), VMSIM_OK);
+	memset(g->local.ptr, 0xf4, 4096);
+	memcpy(g->local.ptr, code, len);
+	if (gpa != UINT64_MAX) {
+		struct vmsim_attach_attr attr = { 0, 0, true, true };
+		struct vmsim_range range;
+		assert_int_equal(vmsim_session_attach(g->session, g->ds, gpa, &attr, &range), VMSIM_OK);
+	}
+}
+
+void vt_guest_close(struct vt_guest *g)
+{
+	vmsim_session_close(g->session);
+	vmsim_local_release(g->env, &g->local);
+	assert_int_equal(vmsim_ds_free(g->env, g->ds), VMSIM_OK);
+	struct vmsim_quota q;
+	vmsim_env_quota(g->env, &q);
+	assert_int_equal(q.ram_used, 0);
+	assert_int_equal(q.cap_used, 0);
+	vmsim_env_destroy(g->env);
+	memset(g, 0, sizeof *g);
+}
+
+void vt_wait_until(bool (*cond)(void *ctx), void *ctx, const char *what)
+{
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		if (cond(ctx))
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec > 10)
+			fail_msg("timed out waiting for: %s", what);
+		struct timespec pause = { 0, 200 * 1000 };
+		nanosleep(&pause, NULL);
+	}
+}
