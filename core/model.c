@@ -1,0 +1,306 @@
+/* core/model.c - model.h's entry points: argument checks, then dispatch to the SVM or VMX table. */
+#include <stddef.h>
+#include <string.h>
+
+#include <vmsim/model.h>
+
+#include "model_table.h"
+
+static const struct model_ops *ops_for(enum vmsim_model model)
+{
+	switch (model) {
+	case VMSIM_MODEL_SVM: return &model_svm_ops;
+	case VMSIM_MODEL_VMX: return &model_vmx_ops;
+	}
+	return NULL;
+}
+
+const char *vmsim_model_name(enum vmsim_model model)
+{
+	const struct model_ops *ops = ops_for(model);
+	return ops ? ops->name : NULL;
+}
+
+enum vmsim_result vmsim_model_parse(const char *name, enum vmsim_model *out)
+{
+	static const enum vmsim_model all[] = { VMSIM_MODEL_SVM, VMSIM_MODEL_VMX };
+
+	if (!name || !out)
+		return VMSIM_INVALID_ARGUMENT;
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+		if (strcmp(name, ops_for(all[i])->name) == 0) {
+			*out = all[i];
+			return VMSIM_OK;
+		}
+	}
+	return VMSIM_INVALID_ARGUMENT;
+}
+
+enum vmsim_exit_kind model_kind_by_code(const long *kind_codes, unsigned exit_reason)
+{
+	for (unsigned kind = VMSIM_EXIT_NONE + 1; kind < VMSIM_EXIT_KIND_COUNT; kind++)
+		if (kind_codes[kind] >= 0 && (unsigned long)kind_codes[kind] == exit_reason)
+			return (enum vmsim_exit_kind)kind;
+	return VMSIM_EXIT_NONE;
+}
+
+/* ---- shared inj_info layout ------------------------------------------------ */
+
+struct inj_fields model_split_inj_info(uint64_t inj_info)
+{
+	struct inj_fields f = {
+		.vector = (uint8_t)(inj_info & 0xff),
+		.type = (unsigned)((inj_info >> 8) & 7),
+		.has_error = (inj_info & MODEL_INJ_ERROR_VALID) != 0,
+		.valid = (inj_info & MODEL_INJ_VALID) != 0,
+		.want_intr_window = (inj_info & MODEL_INJ_INTR_WINDOW) != 0,
+		.want_nmi_window = (inj_info & MODEL_INJ_NMI_WINDOW) != 0,
+		/* Genode's inj_info is 32 bits wide: anything above is a VMM bug, not data. */
+		.reserved_set = (inj_info & MODEL_INJ_RESERVED) != 0 || (inj_info >> 32) != 0,
+	};
+	return f;
+}
+
+bool model_vector_has_error(uint8_t vector)
+{
+	/* SDM 6.15 / APM 8.2: #DF 8, #TS 10, #NP 11, #SS 12, #GP 13, #PF 14, #AC 17, #CP 21. */
+	switch (vector) {
+	case 8: case 10: case 11: case 12: case 13: case 14: case 17: case 21:
+		return true;
+	default:
+		return false;
+	}
+}
+
+const char *model_exception_mnemonic(uint8_t vector)
+{
+	static const char *const names[32] = {
+		"DE", "DB", "NMI", "BP", "OF", "BR", "UD", "NM", "DF", NULL, "TS", "NP", "SS", "GP", "PF", NULL,
+		"MF", "AC", "MC", "XM", "VE", "CP", NULL, NULL, NULL, NULL, NULL, NULL, "HV", "VC", "SX", NULL,
+	};
+	return vector < 32 ? names[vector] : NULL;
+}
+
+bool model_access_valid(uint8_t access)
+{
+	return access == VMSIM_ACCESS_READ || access == VMSIM_ACCESS_WRITE || access == VMSIM_ACCESS_FETCH;
+}
+
+/*
+ * What either architecture could report at all; each model then drops what it
+ * has no bits for (models.md lists the losses). Keeping this shared makes
+ * "encode accepts" independent of the model.
+ */
+static bool exit_payload_valid(const struct vmsim_exit *exit)
+{
+	switch (exit->kind) {
+	case VMSIM_EXIT_IO:
+		if (exit->u.io.size != 1 && exit->u.io.size != 2 && exit->u.io.size != 4)
+			return false;
+		if (exit->u.io.addr_size != 0 && exit->u.io.addr_size != 2 && exit->u.io.addr_size != 4 &&
+		    exit->u.io.addr_size != 8)
+			return false;
+		return exit->u.io.seg <= 5;
+	case VMSIM_EXIT_NPF:
+		return model_access_valid(exit->u.npf.access) &&
+		       (exit->u.npf.prot & ~(VMSIM_PROT_READ | VMSIM_PROT_WRITE | VMSIM_PROT_EXEC)) == 0;
+	case VMSIM_EXIT_EXCEPTION:
+		/* Only #DF #TS #NP #SS #GP #PF #AC #CP ever push an error code (SDM 6.15). */
+		return exit->u.exception.vector < 32 &&
+		       (!exit->u.exception.has_error || model_vector_has_error(exit->u.exception.vector));
+	default:
+		return exit->kind > VMSIM_EXIT_NONE && exit->kind < VMSIM_EXIT_KIND_COUNT;
+	}
+}
+
+/* ---- dispatch ------------------------------------------------------------- */
+
+enum vmsim_result vmsim_model_encode_exit(enum vmsim_model model, const struct vmsim_exit *exit,
+                                          uint32_t interruptibility, uint32_t activity,
+                                          struct vmsim_vcpu_state *state)
+{
+	const struct model_ops *ops = ops_for(model);
+
+	if (!ops || !exit || !state)
+		return VMSIM_INVALID_ARGUMENT;
+	if (interruptibility & ~(uint32_t)(VMSIM_BLOCK_STI | VMSIM_BLOCK_MOVSS | VMSIM_BLOCK_SMI | VMSIM_BLOCK_NMI))
+		return VMSIM_INVALID_ARGUMENT;
+	if (activity > VMSIM_ACTIVITY_WAIT_SIPI)
+		return VMSIM_INVALID_ARGUMENT;
+	if (exit->insn_len > MODEL_MAX_INSN_LEN || !exit_payload_valid(exit))
+		return VMSIM_INVALID_ARGUMENT;
+
+	long code = ops->kind_codes[exit->kind];
+	uint64_t reason = (uint64_t)code, qual_primary = 0, qual_secondary = 0;
+	if (code < 0)
+		return VMSIM_UNSUPPORTED;
+	if (ops->qual_encoders[exit->kind])
+		ops->qual_encoders[exit->kind](exit, &reason, &qual_primary, &qual_secondary);
+
+	state->exit_reason = (unsigned)reason;
+	vmsim_reg_charge(&state->ip, exit->rip);
+	vmsim_reg_charge(&state->ip_len, exit->insn_len);
+	vmsim_reg_charge(&state->qual_primary, qual_primary);
+	vmsim_reg_charge(&state->qual_secondary, qual_secondary);
+	vmsim_reg_charge(&state->intr_state, ops->encode_intr_state(interruptibility));
+	vmsim_reg_charge(&state->actv_state, ops->encode_activity(activity));
+	return VMSIM_OK;
+}
+
+enum vmsim_result vmsim_model_decode_exit(enum vmsim_model model, const struct vmsim_vcpu_state *state,
+                                          struct vmsim_exit *out)
+{
+	const struct model_ops *ops = ops_for(model);
+
+	if (!ops || !state || !out)
+		return VMSIM_INVALID_ARGUMENT;
+	if (state->ip_len.value > MODEL_MAX_INSN_LEN)
+		return VMSIM_INVALID_ARGUMENT;
+	enum vmsim_exit_kind kind = ops->kind_of_code(state->exit_reason);
+	if (kind == VMSIM_EXIT_NONE)
+		return VMSIM_UNSUPPORTED;
+
+	memset(out, 0, sizeof *out);
+	out->kind = kind;
+	out->rip = state->ip.value;
+	out->insn_len = (uint8_t)state->ip_len.value;
+	if (ops->qual_decoders[kind])
+		return ops->qual_decoders[kind](state->exit_reason, state->qual_primary.value,
+		                                state->qual_secondary.value, out);
+	/* Kinds without qualifications: encode writes 0, so anything else was not ours. */
+	if (state->qual_primary.value != 0 || state->qual_secondary.value != 0)
+		return VMSIM_INVALID_ARGUMENT;
+	return VMSIM_OK;
+}
+
+enum vmsim_result vmsim_model_encode_event(enum vmsim_model model, const struct vmsim_event *event,
+                                           uint64_t *inj_info, uint64_t *inj_error)
+{
+	const struct model_ops *ops = ops_for(model);
+	struct vmsim_event check;
+	enum vmsim_invalid_reason reason;
+	uint64_t info = 0, error = 0;
+
+	if (!ops || !event || !inj_info || !inj_error)
+		return VMSIM_INVALID_ARGUMENT;
+	if (event->want_intr_window)
+		info |= MODEL_INJ_INTR_WINDOW;
+	if (event->want_nmi_window)
+		info |= MODEL_INJ_NMI_WINDOW;
+	if (event->valid) {
+		if ((unsigned)event->type > 7)
+			return VMSIM_INVALID_ARGUMENT;
+		info |= MODEL_INJ_VALID | ((uint64_t)event->type << 8) | event->vector;
+		if (event->has_error) {
+			info |= MODEL_INJ_ERROR_VALID;
+			error = event->error_code;
+		}
+	}
+	/* Only hand out what the architecture would accept at entry: decode is the one judge. */
+	if (ops->decode_event(info, error, event->insn_len, &check, &reason) != VMSIM_OK)
+		return VMSIM_INVALID_ARGUMENT;
+	*inj_info = info;
+	*inj_error = error;
+	return VMSIM_OK;
+}
+
+enum vmsim_result vmsim_model_decode_event(enum vmsim_model model, uint64_t inj_info, uint64_t inj_error,
+                                           uint64_t ip_len, struct vmsim_event *out,
+                                           enum vmsim_invalid_reason *reason)
+{
+	const struct model_ops *ops = ops_for(model);
+
+	if (!ops || !out || !reason)
+		return VMSIM_INVALID_ARGUMENT;
+	*reason = VMSIM_INVALID_NONE;
+	memset(out, 0, sizeof *out);
+	return ops->decode_event(inj_info, inj_error, ip_len, out, reason);
+}
+
+uint64_t vmsim_model_encode_intr_state(enum vmsim_model model, uint32_t blocking)
+{
+	const struct model_ops *ops = ops_for(model);
+	return ops ? ops->encode_intr_state(blocking) : 0;
+}
+
+enum vmsim_result vmsim_model_decode_intr_state(enum vmsim_model model, uint64_t intr_state, uint32_t *blocking)
+{
+	const struct model_ops *ops = ops_for(model);
+
+	if (!ops || !blocking)
+		return VMSIM_INVALID_ARGUMENT;
+	return ops->decode_intr_state(intr_state, blocking);
+}
+
+uint64_t vmsim_model_encode_activity(enum vmsim_model model, uint32_t activity)
+{
+	const struct model_ops *ops = ops_for(model);
+	return ops ? ops->encode_activity(activity) : 0;
+}
+
+enum vmsim_result vmsim_model_decode_activity(enum vmsim_model model, uint64_t actv_state, uint32_t *activity)
+{
+	const struct model_ops *ops = ops_for(model);
+
+	if (!ops || !activity)
+		return VMSIM_INVALID_ARGUMENT;
+	return ops->decode_activity(actv_state, activity);
+}
+
+enum vmsim_result vmsim_model_decode_controls(enum vmsim_model model, uint64_t ctrl_primary,
+                                              uint64_t ctrl_secondary, uint32_t *intercepts,
+                                              enum vmsim_invalid_reason *reason)
+{
+	const struct model_ops *ops = ops_for(model);
+
+	if (!ops || !intercepts || !reason)
+		return VMSIM_INVALID_ARGUMENT;
+	*reason = VMSIM_INVALID_NONE;
+	/* Genode's ctrl_primary/ctrl_secondary are 32-bit fields. */
+	if ((ctrl_primary >> 32) != 0 || (ctrl_secondary >> 32) != 0) {
+		*reason = VMSIM_INVALID_CONTROLS;
+		return VMSIM_INVALID_ARGUMENT;
+	}
+	return ops->decode_controls(ctrl_primary, ctrl_secondary, intercepts, reason);
+}
+
+void vmsim_model_encode_controls(enum vmsim_model model, uint32_t intercepts, uint64_t *ctrl_primary,
+                                 uint64_t *ctrl_secondary)
+{
+	const struct model_ops *ops = ops_for(model);
+	uint64_t primary = 0, secondary = 0;
+
+	if (ops)
+		ops->encode_controls(intercepts, &primary, &secondary);
+	if (ctrl_primary)
+		*ctrl_primary = primary;
+	if (ctrl_secondary)
+		*ctrl_secondary = secondary;
+}
+
+enum vmsim_result vmsim_model_check_entry(enum vmsim_model model, const struct vmsim_cpu_state *cpu,
+                                          enum vmsim_invalid_reason *reason)
+{
+	const struct model_ops *ops = ops_for(model);
+
+	if (!ops || !cpu || !reason)
+		return VMSIM_INVALID_ARGUMENT;
+	*reason = VMSIM_INVALID_NONE;
+	return ops->check_entry(cpu, reason);
+}
+
+long vmsim_model_exit_code(enum vmsim_model model, enum vmsim_exit_kind kind)
+{
+	const struct model_ops *ops = ops_for(model);
+
+	if (!ops || (unsigned)kind >= VMSIM_EXIT_KIND_COUNT)
+		return -1;
+	return ops->kind_codes[kind];
+}
+
+const char *vmsim_model_exit_name(enum vmsim_model model, unsigned exit_reason)
+{
+	const struct model_ops *ops = ops_for(model);
+	const char *name = ops ? ops->exit_name(exit_reason) : NULL;
+	return name ? name : "unknown";
+}
