@@ -63,13 +63,14 @@ static enum vmsim_result build_session(struct vmsim_env *env, const struct vmsim
 	const char *label = args->label ? args->label : "";
 	size_t label_size = strlen(label) + 1;
 	session->label = vmsim_env_alloc(env, label_size);
+	if (session->label) /* at once: free_session measures the label to give its size back */
+		memcpy(session->label, label, label_size);
 	session->regions = vmsim_env_alloc(env, sizeof(*session->regions));
 	session->npt = vmsim_env_alloc(env, sizeof(*session->npt));
 	if (!session->label || !session->regions || !session->npt) {
 		free_session(env, session, false);
 		return VMSIM_OUT_OF_RAM;
 	}
-	memcpy(session->label, label, label_size);
 	gpa_map_init(session->regions);
 	npt_init(session->npt);
 	if (pthread_mutex_init(&session->lock, NULL) != 0) {

@@ -1,0 +1,89 @@
+/* core/tests/fault_test.c - fail every allocation in turn: each failure is clean and nothing leaks. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "vt_backend.h"
+
+enum { PAGE = 4096 };
+
+/* The scenario: dataspace, local attach, session, four attaches, detach, free (flush), close. */
+static enum vmsim_result scenario(struct vmsim_env *env)
+{
+	enum vmsim_result r;
+	vmsim_ds_cap ds;
+	if ((r = vmsim_ds_alloc(env, 4 * PAGE, &ds)) != VMSIM_OK)
+		return r;
+	struct vmsim_local_attachment local;
+	if ((r = vmsim_local_attach(env, ds, &(struct vmsim_local_attr){.writeable = true}, &local)) != VMSIM_OK)
+		goto free_ds;
+	struct vmsim_session_args args = {1 << 20, 10, "fault", "vt", VMSIM_MODEL_SVM};
+	struct vmsim_session *session;
+	if ((r = vmsim_session_open(env, &args, &session)) != VMSIM_OK)
+		goto release;
+	const uint64_t gpas[] = {0, 2 << 20, 1ull << 30, 1ull << 39};
+	struct vmsim_range range;
+	for (int i = 0; i < 4; i++)
+		if ((r = vmsim_session_attach(session, ds, gpas[i], &(struct vmsim_attach_attr){0}, &range)) != VMSIM_OK)
+			goto close;
+	if ((r = vmsim_session_detach(session, 2 << 20, PAGE)) != VMSIM_OK)
+		goto close;
+close:
+	vmsim_session_close(session);
+release:
+	vmsim_local_release(env, &local);
+free_ds:
+	if (vmsim_ds_free(env, ds) != VMSIM_OK && r == VMSIM_OK)
+		r = VMSIM_INVALID_CAP;
+	return r;
+}
+
+static void test_every_allocation_fails_cleanly(void **state)
+{
+	(void)state;
+	uint64_t failures = 0;
+	for (uint64_t nth = 1;; nth++) {
+		struct vt_counting_allocator counter;
+		vt_counting_allocator_init(&counter);
+		struct vmsim_env_config cfg = {.allocator = &counter.hooks};
+		struct vmsim_env *env = NULL;
+		assert_int_equal(vmsim_env_create(&cfg, &env), VMSIM_OK);
+		assert_int_equal(vmsim_env_register_backend(env, vt_backend_ops()), VMSIM_OK);
+		uint64_t start = vmsim_env_alloc_count(env);
+
+		vmsim_env_fail_alloc_at(env, nth);
+		enum vmsim_result r = scenario(env);
+		bool fired = vmsim_env_alloc_count(env) - start >= nth;
+		vmsim_env_fail_alloc_at(env, 0);
+
+		/* Either the injected failure surfaced as OUT_OF_RAM, or the walk is past the last allocation. */
+		if (fired) {
+			assert_int_equal(r, VMSIM_OUT_OF_RAM);
+			failures++;
+		} else {
+			assert_int_equal(r, VMSIM_OK);
+		}
+		struct vmsim_quota quota;
+		vmsim_env_quota(env, &quota);
+		assert_int_equal(quota.ram_used, 0);
+		assert_int_equal(quota.cap_used, 0);
+		vmsim_env_destroy(env);
+		assert_int_equal(counter.allocs, counter.frees);
+		assert_int_equal(counter.live_bytes, 0);
+		if (!fired)
+			break;
+	}
+	/* ds, cap table, local mapping, session (4), then regions and tables: a real walk, not a trivial one. */
+	print_message("fault injection walked %lu allocation points\n", (unsigned long)failures);
+	assert_true(failures >= 15);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_allocation_fails_cleanly),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
