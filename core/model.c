@@ -72,15 +72,6 @@ bool model_vector_has_error(uint8_t vector)
 	}
 }
 
-const char *model_exception_mnemonic(uint8_t vector)
-{
-	static const char *const names[32] = {
-		"DE", "DB", "NMI", "BP", "OF", "BR", "UD", "NM", "DF", NULL, "TS", "NP", "SS", "GP", "PF", NULL,
-		"MF", "AC", "MC", "XM", "VE", "CP", NULL, NULL, NULL, NULL, NULL, NULL, "HV", "VC", "SX", NULL,
-	};
-	return vector < 32 ? names[vector] : NULL;
-}
-
 bool model_access_valid(uint8_t access)
 {
 	return access == VMSIM_ACCESS_READ || access == VMSIM_ACCESS_WRITE || access == VMSIM_ACCESS_FETCH;

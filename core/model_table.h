@@ -7,11 +7,6 @@
 
 #include <vmsim/model.h>
 
-/*
- * One table per architecture (model_svm.c, model_vmx.c). Every op is pure:
- * no I/O, no allocation, no state. model.c checks the model value and the
- * pointers before it calls an op, so ops may assume non-NULL arguments.
- */
 /* Qualifications of one exit kind: may adjust *code (e.g. WRMSR, exception vector). */
 typedef void (*qual_encode_fn)(const struct vmsim_exit *exit, uint64_t *code, uint64_t *qual_primary,
                                uint64_t *qual_secondary);
@@ -19,6 +14,11 @@ typedef void (*qual_encode_fn)(const struct vmsim_exit *exit, uint64_t *code, ui
 typedef enum vmsim_result (*qual_decode_fn)(unsigned code, uint64_t qual_primary, uint64_t qual_secondary,
                                             struct vmsim_exit *out);
 
+/*
+ * One table per architecture (model_svm.c, model_vmx.c). Every op is pure:
+ * no I/O, no allocation, no state. model.c checks the model value and the
+ * pointers before it calls an op, so ops may assume non-NULL arguments.
+ */
 struct model_ops {
 	const char *name;
 	/* Exit encoding (the frame is shared in model.c): kind <-> code, then per-kind qualifications. */
@@ -74,8 +74,6 @@ struct inj_fields {
 struct inj_fields model_split_inj_info(uint64_t inj_info);
 /* Exceptions that push an error code in protected mode: #DF #TS #NP #SS #GP #PF #AC #CP. */
 bool model_vector_has_error(uint8_t vector);
-/* Mnemonic of an exception vector ("PF"), NULL for a reserved one. */
-const char *model_exception_mnemonic(uint8_t vector);
 /* Exactly one VMSIM_ACCESS_* bit set. */
 bool model_access_valid(uint8_t access);
 
