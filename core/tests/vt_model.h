@@ -12,7 +12,7 @@
 
 #include <vmsim/model.h>
 
-/* Expected result, printed by name on failure. */
+/* Expected enum vmsim_result, compared as integers (cmocka prints both values). */
 #define VT_ASSERT_RESULT(expected, expr) assert_int_equal((int)(expr), (int)(expected))
 #define VT_ASSERT_OK(expr) VT_ASSERT_RESULT(VMSIM_OK, (expr))
 
