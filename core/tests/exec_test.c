@@ -567,8 +567,10 @@ static void test_npf_on_unbacked_fetch(void **unused)
 	}
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc > 1)
+		vt_exec_use_backend(argv[1]);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_startup_then_hlt),
 		cmocka_unit_test(test_resume_only_on_true),

@@ -338,7 +338,7 @@ static void run_scenario(enum vmsim_model model)
 	/* destruction of the whole VM with all four vCPUs present */
 	vmsim_session_close(vm.g.session);
 	vm.g.session = NULL;
-	struct vmsim_session_args dummy_args = { 1 << 20, 10, "dummy", "vt-cpu", model };
+	struct vmsim_session_args dummy_args = { 1 << 20, 10, "dummy", vt_exec_backend(), model };
 	assert_int_equal(vmsim_session_open(vm.g.env, &dummy_args, &vm.g.session), VMSIM_OK);
 	for (unsigned i = 0; i < 2; i++)
 		assert_int_equal(vmsim_entrypoint_destroy(vm.ep[i]), VMSIM_OK);
@@ -357,8 +357,10 @@ static void test_vmm_x86_vmx(void **unused)
 	run_scenario(VMSIM_MODEL_VMX);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc > 1)
+		vt_exec_use_backend(argv[1]);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vmm_x86_svm),
 		cmocka_unit_test(test_vmm_x86_vmx),

@@ -14,15 +14,38 @@
 #include "vt_cpu.h"
 #include "vt_exec.h"
 
+static const char *backend_name = "vt-cpu"; /* test-process setting, chosen in main() */
+
+void vt_exec_use_backend(const char *name)
+{
+	backend_name = name;
+}
+
+const char *vt_exec_backend(void)
+{
+	return backend_name;
+}
+
+struct vmsim_env *vt_exec_env(void)
+{
+	if (!strcmp(backend_name, "vt-cpu"))
+		return vt_cpu_env();
+	struct vmsim_env *env = NULL;
+	assert_int_equal(vmsim_env_create(NULL, &env), VMSIM_OK);
+	assert_int_equal(vmsim_register_builtin_backends(env), VMSIM_OK);
+	assert_non_null(vmsim_env_backend(env, backend_name));
+	return env;
+}
+
 void vt_guest_open(struct vt_guest *g, enum vmsim_model model, uint64_t gpa, const uint8_t *code, size_t len)
 {
 	memset(g, 0, sizeof *g);
-	g->env = vt_cpu_env();
+	g->env = vt_exec_env();
 	struct vmsim_session_args args = {
 		.ram_quota = VMSIM_COST_SESSION_RAM + 64 * VMSIM_COST_VCPU_RAM + 64 * 1024,
 		.cap_quota = VMSIM_COST_SESSION_CAPS + 64 * VMSIM_COST_VCPU_CAPS,
 		.label = "vt",
-		.backend = "vt-cpu",
+		.backend = backend_name,
 		.model = model,
 	};
 	assert_int_equal(vmsim_session_open(g->env, &args, &g->session), VMSIM_OK);
