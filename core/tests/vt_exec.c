@@ -49,6 +49,7 @@ void vt_guest_open(struct vt_guest *g, enum vmsim_model model, uint64_t gpa, con
 		.model = model,
 	};
 	assert_int_equal(vmsim_session_open(g->env, &args, &g->session), VMSIM_OK);
+	assert_string_equal(vmsim_session_backend(g->session), backend_name);
 	assert_int_equal(vmsim_ds_alloc(g->env, 4096, &g->ds), VMSIM_OK);
 	struct vmsim_local_attr la = { .size = 0, .offset = 0, .writeable = true };
 	assert_int_equal(vmsim_local_attach(g->env, g->ds, &la, &g->local), VMSIM_OK);
