@@ -7,4 +7,7 @@
 /* `vmsim selftest`: the core end to end on a backend (null by default), one line per check. */
 int cmd_selftest(int argc, char **argv, const struct cli_io *io);
 
+/* `vmsim run IMAGE`: the embedded default VMM; exit status is the guest's (docs/vmsim-run.md). */
+int cmd_run(int argc, char **argv, const struct cli_io *io);
+
 #endif

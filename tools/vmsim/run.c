@@ -1,0 +1,208 @@
+/* tools/vmsim/run.c - `vmsim run`: parse the command line, read the image, hand both to the embedded VMM. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "run_vmm.h"
+
+enum {
+	MAX_BIOS_IMAGE = 16 * 1024 * 1024,
+	MAX_MEM_MIB = 4096
+};
+
+/* "16M", "4096", "1G", "64k": bytes; false for anything else or an overflow. */
+static bool parse_size(const char *text, uint64_t *out)
+{
+	char *end = NULL;
+	if (!text || !*text || *text == '-' || *text == '+')
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(text, &end, 0);
+	if (errno || end == text)
+		return false;
+	unsigned shift = 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: break;
+	}
+	if (*end || (shift && v > (~0ull >> shift)))
+		return false;
+	*out = (uint64_t)v << shift;
+	return true;
+}
+
+static bool parse_port(const char *text, uint16_t *out)
+{
+	uint64_t v;
+	if (!parse_size(text, &v) || v > 0xffff || strpbrk(text, "kKmMgG"))
+		return false;
+	*out = (uint16_t)v;
+	return true;
+}
+
+/* The whole image file; NULL with a message for a missing, unreadable, empty or oversized file. */
+static uint8_t *read_image(const char *path, uint64_t limit, uint64_t *size, FILE *err)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		fprintf(err, "vmsim run: cannot open image '%s': %s\n", path, strerror(errno));
+		return NULL;
+	}
+	struct stat st;
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+		fprintf(err, "vmsim run: '%s' is not a regular file\n", path);
+		fclose(f);
+		return NULL;
+	}
+	if (st.st_size == 0 || (uint64_t)st.st_size > limit) {
+		fprintf(err, "vmsim run: image '%s' is %lld bytes; it must be 1 to %" PRIu64 " bytes here\n", path,
+		        (long long)st.st_size, limit);
+		fclose(f);
+		return NULL;
+	}
+	uint8_t *data = malloc((size_t)st.st_size);
+	if (!data || fread(data, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+		fprintf(err, "vmsim run: cannot read image '%s'\n", path);
+		free(data);
+		fclose(f);
+		return NULL;
+	}
+	fclose(f);
+	*size = (uint64_t)st.st_size;
+	return data;
+}
+
+int cmd_run(int argc, char **argv, const struct cli_io *io)
+{
+	const char *backend = "unicorn", *model = "svm", *mode = "real", *mem = "16M", *load = NULL, *entry = NULL;
+	const char *console = "0x3f8", *exit_port = "0xf4", *trace = NULL, *timeout = NULL;
+	uint64_t max_exits = 0;
+	bool bios = false, disasm = false, minimal = false;
+	const struct cli_opt opts[] = {
+		{ "backend", 'b', CLI_OPT_STRING, &backend, "NAME", "CPU backend: unicorn (default) or kvm" },
+		{ "model", 'm', CLI_OPT_STRING, &model, "MODEL", "exit encoding: svm (default) or vmx" },
+		{ "mode", 0, CLI_OPT_STRING, &mode, "MODE", "real (default), protected or long (identity-paged)" },
+		{ "mem", 0, CLI_OPT_STRING, &mem, "SIZE", "guest RAM at 0, e.g. 16M (default), 1G" },
+		{ "load", 0, CLI_OPT_STRING, &load, "ADDR", "where the image goes (default 0x7c00 real, 0x100000 else)" },
+		{ "entry", 0, CLI_OPT_STRING, &entry, "ADDR", "where the vCPU starts (default: --load)" },
+		{ "bios", 0, CLI_OPT_FLAG, &bios, NULL, "image ends at 4 GiB, last 128 KiB aliased below 1 MiB, reset vector" },
+		{ "console", 0, CLI_OPT_STRING, &console, "PORTS", "ports whose OUTs go to stdout, comma-separated (0x3f8)" },
+		{ "exit-port", 0, CLI_OPT_STRING, &exit_port, "PORT", "an OUT of byte v here ends the run with status v (0xf4)" },
+		{ "max-exits", 0, CLI_OPT_U64, &max_exits, "N", "stop after N exits with status 124" },
+		{ "timeout", 0, CLI_OPT_STRING, &timeout, "S", "stop after S seconds with status 124" },
+		{ "trace", 0, CLI_OPT_STRING, &trace, "FILE", "one JSON object per exit ('-' for stderr)" },
+		{ "disasm", 0, CLI_OPT_FLAG, &disasm, NULL, "add the exiting instruction (Capstone) to the trace" },
+		{ "fast-exits", 0, CLI_OPT_FLAG, &minimal, NULL, "transfer per exit only the state its device needs" },
+	};
+	const struct cli_spec spec = {
+		.command = "run",
+		.operands = "IMAGE",
+		.description = "Run a raw guest image on one vCPU with stand-in devices: console ports, an exit port, "
+		               "all-ones reads from absent ports and MMIO. HLT ends the run with status 0.",
+		.opts = opts,
+		.opt_count = sizeof opts / sizeof opts[0],
+		.min_operands = 1,
+		.max_operands = 1,
+	};
+	int first = 0;
+	enum cli_parse_result parsed = cli_parse(&spec, argc, argv, io, &first);
+	if (parsed != CLI_PARSE_OK)
+		return cli_parse_exit(parsed);
+
+	struct run_config cfg = { .backend = backend, .out = io->out, .err = io->err, .max_exits = max_exits,
+		                  .bios = bios, .disasm = disasm, .minimal_exit_config = minimal };
+	if (vmsim_model_parse(model, &cfg.model) != VMSIM_OK) {
+		fprintf(io->err, "vmsim run: unknown model '%s' (svm or vmx)\n", model);
+		return CLI_EXIT_USAGE;
+	}
+	if (!strcmp(mode, "real"))
+		cfg.mode = RUN_MODE_REAL;
+	else if (!strcmp(mode, "protected"))
+		cfg.mode = RUN_MODE_PROTECTED;
+	else if (!strcmp(mode, "long"))
+		cfg.mode = RUN_MODE_LONG;
+	else {
+		fprintf(io->err, "vmsim run: unknown mode '%s' (real, protected or long)\n", mode);
+		return CLI_EXIT_USAGE;
+	}
+	if (!parse_size(mem, &cfg.mem) || cfg.mem < (1u << 20) || cfg.mem > ((uint64_t)MAX_MEM_MIB << 20) ||
+	    cfg.mem % 4096) {
+		fprintf(io->err, "vmsim run: --mem '%s': give 1M to %uM in whole 4 KiB pages\n", mem, MAX_MEM_MIB);
+		return CLI_EXIT_USAGE;
+	}
+	cfg.load = cfg.mode == RUN_MODE_REAL ? 0x7c00 : 0x100000;
+	if (load && !parse_size(load, &cfg.load)) {
+		fprintf(io->err, "vmsim run: --load '%s' is not an address\n", load);
+		return CLI_EXIT_USAGE;
+	}
+	cfg.entry = cfg.load;
+	if (entry && !parse_size(entry, &cfg.entry)) {
+		fprintf(io->err, "vmsim run: --entry '%s' is not an address\n", entry);
+		return CLI_EXIT_USAGE;
+	}
+	if (cfg.mode == RUN_MODE_REAL && !bios && cfg.entry >= (1u << 20)) {
+		fprintf(io->err, "vmsim run: --entry 0x%" PRIx64 " is beyond real mode's 1 MiB\n", cfg.entry);
+		return CLI_EXIT_USAGE;
+	}
+	if (bios && cfg.mode != RUN_MODE_REAL) {
+		fprintf(io->err, "vmsim run: --bios starts at the reset vector in real mode; drop --mode\n");
+		return CLI_EXIT_USAGE;
+	}
+	char *ports = strdup(console);
+	for (char *save = NULL, *tok = strtok_r(ports, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (cfg.console_count == RUN_MAX_CONSOLES || !parse_port(tok, &cfg.consoles[cfg.console_count++])) {
+			fprintf(io->err, "vmsim run: --console '%s': give up to %d ports 0..0xffff\n", console,
+			        RUN_MAX_CONSOLES);
+			free(ports);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	free(ports);
+	if (!parse_port(exit_port, &cfg.exit_port)) {
+		fprintf(io->err, "vmsim run: --exit-port '%s' is not a port\n", exit_port);
+		return CLI_EXIT_USAGE;
+	}
+	if (timeout) {
+		char *end = NULL;
+		cfg.timeout = strtod(timeout, &end);
+		if (!end || *end || !(cfg.timeout > 0) || cfg.timeout > 86400) {
+			fprintf(io->err, "vmsim run: --timeout '%s': give seconds, more than 0\n", timeout);
+			return CLI_EXIT_USAGE;
+		}
+	}
+
+	uint64_t limit = bios ? MAX_BIOS_IMAGE : (cfg.load < cfg.mem ? cfg.mem - cfg.load : 0);
+	if (!bios && cfg.mode != RUN_MODE_REAL)
+		limit = limit > 8 * 4096 ? limit - 8 * 4096 : 0; /* the top of RAM holds GDT and page tables */
+	if (!limit) {
+		fprintf(io->err, "vmsim run: --load 0x%" PRIx64 " is outside the %" PRIu64 " bytes of RAM\n", cfg.load,
+		        cfg.mem);
+		return CLI_EXIT_USAGE;
+	}
+	uint64_t size = 0;
+	uint8_t *image = read_image(argv[first], limit, &size, io->err);
+	if (!image)
+		return CLI_EXIT_USAGE;
+
+	FILE *trace_file = NULL;
+	if (trace) {
+		trace_file = !strcmp(trace, "-") ? io->err : fopen(trace, "w");
+		if (!trace_file) {
+			fprintf(io->err, "vmsim run: cannot write trace '%s': %s\n", trace, strerror(errno));
+			free(image);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	cfg.trace = trace_file;
+	int status = run_vmm(&cfg, image, size);
+	if (trace_file && trace_file != io->err)
+		fclose(trace_file);
+	free(image);
+	return status;
+}
