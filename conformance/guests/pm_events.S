@@ -1,0 +1,60 @@
+/* pm_events.S - handlers and waiting points for injection, windows and faults (32-bit, load 0x10000). */
+/* Each handler reports its vector on port 0x30 (and an error code on 0x31), then returns. */
+	.code32
+	.text
+x_main:
+	sti
+x_ready:
+	outb	%al, $0xf1		/* the VMM injects here */
+	jmp	x_ready_next
+x_ready_next:
+	outb	%al, $0xf1
+	cli
+x_window_ask:
+	outb	%al, $0xf2		/* the VMM asks for an interrupt window; IF = 0 */
+	nop
+	sti
+x_sti_shadow:
+	nop				/* still blocked: STI shadow */
+x_window_open:
+	nop				/* the window opens before this instruction */
+x_swint:
+	int	$0x80
+x_ud:
+	ud2				/* #UD delivered through the IDT */
+x_after_ud:
+	hlt				/* HLT without intercept: idle until an event */
+x_after_hlt:
+	outb	%al, $0xf0
+	jmp	x_after_hlt
+
+x_isr_20:
+	push	%eax
+	mov	$0x20, %al
+	outb	%al, $0x30
+	pop	%eax
+	iret
+x_isr_nmi:
+	push	%eax
+	mov	$0x02, %al
+	outb	%al, $0x30
+	pop	%eax
+	iret
+x_isr_gp:
+	xchg	%eax, (%esp)		/* error code */
+	outl	%eax, $0x31
+	mov	$0x0d, %al
+	outb	%al, $0x30
+	pop	%eax
+	iret
+x_isr_80:
+	push	%eax
+	mov	$0x80, %al
+	outb	%al, $0x30
+	pop	%eax
+	iret
+x_isr_ud:
+	mov	$0x06, %al
+	outb	%al, $0x30
+	addl	$2, (%esp)		/* skip the ud2 */
+	iret

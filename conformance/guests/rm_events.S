@@ -1,0 +1,33 @@
+/* rm_events.S - real-mode handlers for injection through the IVT; load at 0x10000, CS = 0x1000. */
+	.code16
+	.text
+x_main:
+	sti
+x_ready:
+	outb	%al, $0xf1
+	jmp	x_ready_next
+x_ready_next:
+	outb	%al, $0xf1
+x_swint:
+	int	$0x80
+x_after:
+	outb	%al, $0xf0
+	jmp	x_after
+x_isr_20:
+	push	%ax
+	mov	$0x20, %al
+	outb	%al, $0x30
+	pop	%ax
+	iret
+x_isr_nmi:
+	push	%ax
+	mov	$0x02, %al
+	outb	%al, $0x30
+	pop	%ax
+	iret
+x_isr_80:
+	push	%ax
+	mov	$0x80, %al
+	outb	%al, $0x30
+	pop	%ax
+	iret

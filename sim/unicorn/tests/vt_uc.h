@@ -1,0 +1,60 @@
+/* vt_uc.h - test helpers that drive the Unicorn backend's ops directly: a tiny VMM with an exit log. */
+#ifndef VMSIM_SIM_UC_TESTS_VT_UC_H
+#define VMSIM_SIM_UC_TESTS_VT_UC_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vmsim/backend.h>
+#include <vmsim/backends.h>
+
+#include "vt_guests.h"
+
+enum { VT_LOAD = 0x10000, VT_RAM = 0x100000, VT_GDT = 0x1000, VT_IDT = 0x2000, VT_DATA = 0x20000,
+       VT_STACK = 0x8000, VT_MAX_EXITS = 512 };
+
+/* Ports the guests use: 0xf0 done (the VMM stops), 0xf1/0xf2 hand-over points. */
+enum { VT_PORT_DONE = 0xf0 };
+
+struct vt_vm;
+/* Per-test exit policy, called before the default mini-VMM; return -1 to fall through. */
+typedef int (*vt_exit_hook)(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s);
+
+struct vt_vm {
+	const struct vmsim_backend_ops *ops;
+	void *vm;
+	void *vcpu;
+	uint8_t *ram;          /* VT_RAM bytes of mmap'ed guest memory at gpa 0 */
+	struct vmsim_exit exits[VT_MAX_EXITS];
+	atomic_size_t nexits;
+	struct vmsim_cpu_state *state; /* scratch for the exit handler */
+	uint32_t in_value;     /* what IN exits return */
+	vt_exit_hook hook;
+	void *user;
+	int hook_calls;
+};
+
+/* Create VM + one vCPU with guest RAM [0, VT_RAM) mapped RWX (minus the holes in skip_lo..skip_hi). */
+void vt_vm_init(struct vt_vm *t, uint64_t skip_lo, uint64_t skip_hi);
+void vt_vm_fini(struct vt_vm *t);
+/* Copy guest g to gpa VT_LOAD. */
+void vt_load(struct vt_vm *t, const struct vt_guest *g);
+/* Fill s with a runnable state: real mode CS=0x1000 IP=ip; flat 32-bit or 64-bit at rip. All intercepts on. */
+void vt_state_real(struct vmsim_cpu_state *s, uint64_t ip);
+void vt_state_prot(struct vmsim_cpu_state *s, uint64_t rip);
+void vt_state_long(struct vmsim_cpu_state *s, uint64_t rip);
+/* Set the complete state (every group) on the vCPU; asserts success. */
+void vt_set(struct vt_vm *t, const struct vmsim_cpu_state *s);
+/* Write a GDT (null, code, data) at VT_GDT and an IDT at VT_IDT routing vec[i] to handler offset[i] of g. */
+void vt_tables(struct vt_vm *t, int long_mode, const uint8_t *vec, const uint64_t *target, size_t n);
+/* Real-mode IVT entry at gpa 4*vector -> 0x1000:ip. */
+void vt_ivt(struct vt_vm *t, uint8_t vector, uint16_t ip);
+/* Run until the guest writes the done port or an exit hook returns STOP. */
+enum vmsim_result vt_run(struct vt_vm *t);
+/* The default exit handler: a VMM that advances past every exit (the callback the backend gets). */
+enum vmsim_exit_action vt_on_exit(void *ctx, const struct vmsim_exit *exit);
+/* Index of the first logged exit at rip (from index from), or -1. */
+int vt_find(struct vt_vm *t, uint64_t rip, size_t from);
+
+#endif

@@ -1,0 +1,310 @@
+/* uc_engine.c - one Unicorn instance per vCPU and mode: creation, hooks, and the block scanner. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "uc_internal.h"
+
+static uint64_t mix(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdull;
+	k ^= k >> 33;
+	return k;
+}
+
+void ucb_set_clear(struct ucb_set *set)
+{
+	if (set->keys)
+		memset(set->keys, 0, set->cap * sizeof *set->keys);
+	set->count = 0;
+}
+
+static bool set_has(const struct ucb_set *set, uint64_t key)
+{
+	if (!set->cap)
+		return false;
+	for (size_t i = mix(key) & (set->cap - 1);; i = (i + 1) & (set->cap - 1)) {
+		if (set->keys[i] == 0)
+			return false;
+		if (set->keys[i] == key + 1)
+			return true;
+	}
+}
+
+static bool set_add(struct ucb_set *set, uint64_t key)
+{
+	if ((set->count + 1) * 2 > set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 256;
+		uint64_t *keys = calloc(cap, sizeof *keys);
+		if (!keys)
+			return false;
+		for (size_t i = 0; i < set->cap; i++) {
+			if (!set->keys[i])
+				continue;
+			size_t j = mix(set->keys[i] - 1) & (cap - 1);
+			while (keys[j])
+				j = (j + 1) & (cap - 1);
+			keys[j] = set->keys[i];
+		}
+		free(set->keys);
+		set->keys = keys;
+		set->cap = cap;
+	}
+	size_t i = mix(key) & (set->cap - 1);
+	while (set->keys[i] && set->keys[i] != key + 1)
+		i = (i + 1) & (set->cap - 1);
+	if (!set->keys[i])
+		set->count++;
+	set->keys[i] = key + 1;
+	return true;
+}
+
+/* The site table keeps what the scanner decoded so a hook does not decode again. */
+static struct ucb_site *site_find(struct ucb_sites *t, uint64_t addr)
+{
+	if (!t->cap)
+		return NULL;
+	for (size_t i = mix(addr) & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+		if (!t->slots[i].used)
+			return NULL;
+		if (t->slots[i].addr == addr)
+			return &t->slots[i];
+	}
+}
+
+static struct ucb_site *site_add(struct ucb_sites *t, uint64_t addr)
+{
+	if ((t->count + 1) * 2 > t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		struct ucb_site *slots = calloc(cap, sizeof *slots);
+		if (!slots)
+			return NULL;
+		for (size_t i = 0; i < t->cap; i++) {
+			if (!t->slots[i].used)
+				continue;
+			size_t j = mix(t->slots[i].addr) & (cap - 1);
+			while (slots[j].used)
+				j = (j + 1) & (cap - 1);
+			slots[j] = t->slots[i];
+		}
+		free(t->slots);
+		t->slots = slots;
+		t->cap = cap;
+	}
+	size_t i = mix(addr) & (t->cap - 1);
+	while (t->slots[i].used)
+		i = (i + 1) & (t->cap - 1);
+	t->slots[i].used = true;
+	t->slots[i].addr = addr;
+	t->count++;
+	return &t->slots[i];
+}
+
+/* Hook sizes are unreliable for instructions 2.0.1 treats as invalid, so sites re-decode after remaps instead. */
+const struct ucb_insn *ucb_site_insn(struct ucb_engine *eng, uint64_t addr)
+{
+	struct ucb_site *s = site_find(&eng->sites, addr);
+	uint8_t bytes[16];
+	size_t n = 0;
+
+	if (!s)
+		return NULL;
+	if (s->gen != eng->applied_gen) {
+		while (n < 15 && uc_mem_read(eng->uc, addr + n, bytes + n, 1) == UC_ERR_OK)
+			n++;
+		ucb_classify(bytes, n, ucb_code_bits(eng), &s->insn);
+		s->gen = eng->applied_gen;
+	}
+	return s->insn.kind ? &s->insn : NULL;
+}
+
+bool ucb_ctx_load(struct ucb_engine *eng, uint8_t **env)
+{
+	if (uc_context_save(eng->uc, eng->ctx) != UC_ERR_OK)
+		return false;
+	*env = (uint8_t *)eng->ctx + eng->env_off;
+	return true;
+}
+
+bool ucb_ctx_store(struct ucb_engine *eng)
+{
+	return uc_context_restore(eng->uc, eng->ctx) == UC_ERR_OK;
+}
+
+/*
+ * Direct CPUX86State access is how this backend sets hidden segment state and
+ * hidden flags that 2.0.1's uc_reg_write cannot: check the offsets it relies on.
+ */
+static bool layout_probe(struct ucb_engine *eng)
+{
+	uint64_t rax = 0x5a17c0de600d1234ull, rip = 0x1234, cr0 = 0;
+	int rip_id = eng->mode == UCB_LONG ? UC_X86_REG_RIP : UC_X86_REG_EIP;
+	uint8_t *base = (uint8_t *)eng->ctx;
+	size_t size = uc_context_size(eng->uc);
+
+	if (eng->mode == UCB_LONG)
+		uc_reg_write(eng->uc, UC_X86_REG_RAX, &rax);
+	else
+		uc_reg_write(eng->uc, UC_X86_REG_EAX, &rax);
+	uc_reg_write(eng->uc, rip_id, &rip);
+	uc_reg_read(eng->uc, UC_X86_REG_CR0, &cr0);
+	if (uc_context_save(eng->uc, eng->ctx) != UC_ERR_OK)
+		return false;
+	for (size_t off = 0; off + UCB_ENV_EFER + 8 <= size && off <= 64; off += 8) {
+		uint32_t lo;
+		uint64_t eip, cr0_env;
+		memcpy(&lo, base + off, 4);
+		if (lo != (uint32_t)rax)
+			continue;
+		memcpy(&eip, base + off + UCB_ENV_EIP, 8);
+		memcpy(&cr0_env, base + off + UCB_ENV_CR, 8);
+		if (eip == rip && cr0_env == cr0) {
+			eng->env_off = off;
+			rax = 0;
+			uc_reg_write(eng->uc, eng->mode == UCB_LONG ? UC_X86_REG_RAX : UC_X86_REG_EAX, &rax);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Recompute where execution must re-enter once this block's new code hooks exist. */
+static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+	uint8_t buf[4096 + 16];
+	uint32_t bits = ucb_code_bits(eng);
+	unsigned added = 0;
+
+	if (size > 4096)
+		size = 4096;
+	if (size == 0 || uc_mem_read(eng->uc, addr, buf, size) != UC_ERR_OK) {
+		set_add(&eng->scanned, addr);
+		return;
+	}
+	cs_option(v->cs, CS_OPT_MODE, bits == 64 ? CS_MODE_64 : bits == 32 ? CS_MODE_32 : CS_MODE_16);
+	cs_insn *insn = cs_malloc(v->cs);
+	if (!insn)
+		return;
+	const uint8_t *code = buf;
+	size_t left = size;
+	uint64_t at = addr;
+	while (left && cs_disasm_iter(v->cs, &code, &left, &at, insn)) {
+		struct ucb_insn info;
+		ucb_classify(insn->bytes, insn->size, bits, &info);
+		if (!info.kind || site_find(&eng->sites, insn->address))
+			continue;
+		struct ucb_site *site = site_add(&eng->sites, insn->address);
+		uc_hook h;
+		if (!site)
+			break;
+		site->insn = info;
+		site->gen = eng->applied_gen;
+		if (uc_hook_add(eng->uc, &h, UC_HOOK_CODE, (void *)ucb_hook_site, eng, insn->address,
+		                insn->address) == UC_ERR_OK)
+			added++;
+	}
+	cs_free(insn, 1);
+	if (getenv("UCB_DEBUG"))
+		fprintf(stderr, "scan %#llx size %u bits %u added %u\n", (unsigned long long)addr, size, bits, added);
+	set_add(&eng->scanned, addr);
+	if (added) {
+		/* The block was translated without the hooks: drop it and re-enter at its start. */
+		eng->flush_from = addr;
+		eng->flush_to = addr + size;
+		ucb_stop_at(eng, addr - ucb_cs_base(eng));
+	}
+}
+
+/*
+ * Runs at the start of every translated block: the one place a running vCPU
+ * is guaranteed to pass, so stops, memory updates and window checks live here.
+ */
+static void hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
+{
+	struct ucb_engine *eng = user;
+	struct ucb_vcpu *v = eng->vcpu;
+
+	(void)uc;
+	if (v->leave != UCB_LEAVE_NONE || atomic_load_explicit(&v->stop_requested, memory_order_relaxed)) {
+		ucb_stop_at(eng, addr - ucb_cs_base(eng));
+		return;
+	}
+	if (atomic_load_explicit(&v->vm->generation, memory_order_relaxed) != eng->applied_gen) {
+		ucb_vcpu_sync_running(v);
+		ucb_stop_at(eng, addr - ucb_cs_base(eng)); /* re-fetch: this block may be gone */
+		return;
+	}
+	if ((v->pending.want_intr_window && ucb_interruptible(eng)) ||
+	    (v->pending.want_nmi_window && !ucb_nmi_blocked(eng))) {
+		ucb_stop_at(eng, addr - ucb_cs_base(eng));
+		v->leave = UCB_LEAVE_WINDOW;
+		return;
+	}
+	if (!set_has(&eng->scanned, addr))
+		scan_block(eng, addr, size);
+}
+
+static void hook_pc_sync(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *user)
+{
+	(void)uc, (void)type, (void)addr, (void)size, (void)value, (void)user;
+}
+
+static const uc_mode uc_modes[UCB_MODE_COUNT] = { UC_MODE_16, UC_MODE_32, UC_MODE_64 };
+
+struct ucb_engine *ucb_engine_get(struct ucb_vcpu *v, enum ucb_mode mode)
+{
+	struct ucb_engine *eng;
+	uc_hook h;
+	bool ok = true;
+
+	if (v->engines[mode])
+		return v->engines[mode];
+	eng = calloc(1, sizeof *eng);
+	if (!eng)
+		return NULL;
+	eng->vcpu = v;
+	eng->mode = mode;
+	if (uc_open(UC_ARCH_X86, uc_modes[mode], &eng->uc) != UC_ERR_OK) {
+		free(eng);
+		return NULL;
+	}
+	ok = uc_context_alloc(eng->uc, &eng->ctx) == UC_ERR_OK && layout_probe(eng);
+	if (!ok)
+		ucb_log(v->vm, VMSIM_LOG_ERROR, "unicorn: CPU state layout differs from 2.0.1's");
+	ok = ok && uc_hook_add(eng->uc, &h, UC_HOOK_BLOCK, (void *)hook_block, eng, 1, 0) == UC_ERR_OK;
+	ok = ok && uc_hook_add(eng->uc, &h, UC_HOOK_INSN, (void *)ucb_hook_in, eng, 1, 0, UC_X86_INS_IN) ==
+	                   UC_ERR_OK;
+	ok = ok && uc_hook_add(eng->uc, &h, UC_HOOK_INSN, (void *)ucb_hook_out, eng, 1, 0, UC_X86_INS_OUT) ==
+	                   UC_ERR_OK;
+	ok = ok && uc_hook_add(eng->uc, &h, UC_HOOK_MEM_UNMAPPED | UC_HOOK_MEM_PROT, (void *)ucb_hook_fault, eng,
+	                       1, 0) == UC_ERR_OK;
+	/* A data-access hook on an address no guest reaches makes 2.0.1 keep the PC exact at every access. */
+	ok = ok && uc_hook_add(eng->uc, &h, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, (void *)hook_pc_sync, eng,
+	                       UCB_UNTIL, UCB_UNTIL) == UC_ERR_OK;
+	ok = ok && uc_hook_add(eng->uc, &h, UC_HOOK_INTR, (void *)ucb_hook_intr, eng, 1, 0) == UC_ERR_OK;
+	ok = ok && uc_hook_add(eng->uc, &h, UC_HOOK_INSN_INVALID, (void *)ucb_hook_invalid, eng, 1, 0) ==
+	                   UC_ERR_OK;
+	if (!ok) {
+		ucb_engine_destroy(eng);
+		return NULL;
+	}
+	ucb_engine_sync_memory(eng);
+	v->engines[mode] = eng;
+	return eng;
+}
+
+void ucb_engine_destroy(struct ucb_engine *eng)
+{
+	if (!eng)
+		return;
+	if (eng->ctx)
+		uc_context_free(eng->ctx);
+	if (eng->uc)
+		uc_close(eng->uc);
+	free(eng->applied);
+	free(eng->scanned.keys);
+	free(eng->sites.slots);
+	free(eng);
+}

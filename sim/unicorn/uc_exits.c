@@ -1,0 +1,449 @@
+/* uc_exits.c - turning Unicorn hooks into neutral exits: classification, in-hook exits, faults. */
+#include <string.h>
+
+#include "uc_internal.h"
+
+void ucb_classify(const uint8_t *b, size_t n, uint32_t bits, struct ucb_insn *out)
+{
+	size_t i = 0;
+	bool opsize = false, addrsize = false, rep = false;
+	int seg = -1;
+
+	memset(out, 0, sizeof *out);
+	for (; i < n; i++) {
+		uint8_t p = b[i];
+		if (p == 0x66)
+			opsize = true;
+		else if (p == 0x67)
+			addrsize = true;
+		else if (p == 0xf2 || p == 0xf3)
+			rep = true;
+		else if (p == 0xf0)
+			continue;
+		else if (p == 0x26 || p == 0x2e || p == 0x36 || p == 0x3e)
+			seg = (p >> 3) & 3; /* 26=ES 2e=CS 36=SS 3e=DS */
+		else if (p == 0x64 || p == 0x65)
+			seg = p - 0x60;
+		else if (bits == 64 && (p & 0xf0) == 0x40)
+			continue;
+		else
+			break;
+	}
+	if (i >= n)
+		return;
+	uint8_t op = b[i];
+	uint8_t opsz = (bits == 16) ^ opsize ? 2 : 4;
+	out->addr_size = bits == 16 ? (addrsize ? 4 : 2) : bits == 32 ? (addrsize ? 2 : 4) : (addrsize ? 4 : 8);
+	out->seg = 3;
+	switch (op) {
+	case 0xe4: case 0xe5: case 0xe6: case 0xe7:
+		out->io_imm = true;
+		out->io_port_imm = i + 1 < n ? b[i + 1] : 0;
+		out->len = (uint8_t)(i + 2);
+		break;
+	case 0xec: case 0xed: case 0xee: case 0xef:
+		out->len = (uint8_t)(i + 1);
+		break;
+	case 0x6c: case 0x6d: case 0x6e: case 0x6f:
+		out->io_string = true;
+		out->io_rep = rep;
+		out->len = (uint8_t)(i + 1);
+		out->seg = op < 0x6e ? 0 : (seg >= 0 ? (uint8_t)seg : 3); /* INS always writes ES */
+		break;
+	case 0xf4:
+		out->kind = UCB_SITE_HLT;
+		out->len = (uint8_t)(i + 1);
+		return;
+	case 0xcd:
+		out->kind = UCB_SITE_SWINT;
+		out->vector = i + 1 < n ? b[i + 1] : 0;
+		out->len = (uint8_t)(i + 2);
+		return;
+	case 0xcc: case 0xf1:
+		out->kind = UCB_SITE_SWINT;
+		out->vector = op == 0xcc ? 3 : 1;
+		out->len = (uint8_t)(i + 1);
+		return;
+	case 0xce:
+		if (bits != 64) {
+			out->kind = UCB_SITE_SWINT;
+			out->vector = 4;
+			out->into = true;
+			out->len = (uint8_t)(i + 1);
+		}
+		return;
+	case 0x0f:
+		if (i + 1 >= n)
+			return;
+		switch (b[i + 1]) {
+		case 0xa2: out->kind = UCB_SITE_CPUID; break;
+		case 0x31: out->kind = UCB_SITE_RDTSC; break;
+		case 0x32: out->kind = UCB_SITE_RDMSR; break;
+		case 0x30: out->kind = UCB_SITE_WRMSR; break;
+		case 0x01:
+			if (i + 2 >= n)
+				return;
+			if (b[i + 2] == 0xf9)
+				out->kind = UCB_SITE_RDTSCP;
+			else if (b[i + 2] == 0xc1 || b[i + 2] == 0xd9)
+				out->kind = UCB_SITE_VMCALL;
+			else
+				return;
+			out->len = (uint8_t)(i + 3);
+			return;
+		default:
+			return;
+		}
+		out->len = (uint8_t)(i + 2);
+		return;
+	default:
+		return;
+	}
+	out->kind = UCB_SITE_IO;
+	out->io_in = !(op & 2) ? true : false;
+	if (op == 0x6c || op == 0x6d)
+		out->io_in = true;
+	else if (op == 0x6e || op == 0x6f)
+		out->io_in = false;
+	out->io_size = (op & 1) ? opsz : 1;
+}
+
+uint64_t ucb_seg_base(struct ucb_engine *eng, int seg)
+{
+	uint8_t *env;
+	uint64_t base = 0;
+
+	if (ucb_ctx_load(eng, &env))
+		memcpy(&base, env + UCB_ENV_SEGS + seg * UCB_ENV_SEG_SIZE + 8, 8);
+	return base;
+}
+
+/*
+ * 2.0.1 syncs the PC for hooks by storing the linear address into EIP, so with
+ * a CS base other than 0 the EIP seen in hooks is off by the base: undo it.
+ */
+uint64_t ucb_cs_base(struct ucb_engine *eng)
+{
+	return eng->mode == UCB_LONG ? 0 : ucb_seg_base(eng, 1);
+}
+
+/* Leave uc_emu_start from inside a hook; the run loop re-enters at rip (a RIP write here could lose the stop). */
+void ucb_stop_at(struct ucb_engine *eng, uint64_t rip)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+
+	v->resume_rip = rip;
+	v->resume_valid = true;
+	ucb_request_leave(v, UCB_LEAVE_RESTART);
+	uc_emu_stop(eng->uc);
+}
+
+uint8_t ucb_insn_len_at(struct ucb_vcpu *v, uint64_t rip)
+{
+	struct ucb_engine *eng = v->active;
+	uint64_t lin = ucb_seg_base(eng, 1) + rip;
+	uint32_t bits = ucb_code_bits(eng);
+	uint8_t buf[15];
+	size_t n = 0;
+	cs_insn *insn = NULL;
+	uint8_t len = 0;
+
+	while (n < sizeof buf && uc_mem_read(eng->uc, lin + n, buf + n, 1) == UC_ERR_OK)
+		n++;
+	if (!n)
+		return 0;
+	cs_option(v->cs, CS_OPT_MODE, bits == 64 ? CS_MODE_64 : bits == 32 ? CS_MODE_32 : CS_MODE_16);
+	if (cs_disasm(v->cs, buf, n, lin, 1, &insn) == 1)
+		len = (uint8_t)insn->size;
+	if (insn)
+		cs_free(insn, 1);
+	return len;
+}
+
+void ucb_request_leave(struct ucb_vcpu *v, enum ucb_leave why)
+{
+	if (why == UCB_LEAVE_STOP) {
+		v->exit_stop = true;
+		why = UCB_LEAVE_RESTART;
+	}
+	if (v->leave == UCB_LEAVE_NONE || v->leave == UCB_LEAVE_RESTART)
+		v->leave = why;
+}
+
+enum vmsim_exit_action ucb_call_exit(struct ucb_vcpu *v, const struct vmsim_exit *exit)
+{
+	enum vmsim_exit_action action;
+
+	pthread_mutex_lock(&v->lock);
+	v->run_state = UCB_IN_CALLBACK;
+	pthread_cond_broadcast(&v->cond); /* a mem_unmap waiting for this vCPU need not wait */
+	pthread_mutex_unlock(&v->lock);
+	action = v->on_exit(v->on_exit_ctx, exit);
+	pthread_mutex_lock(&v->lock);
+	v->run_state = UCB_RUNNING;
+	pthread_mutex_unlock(&v->lock);
+	ucb_vcpu_sync_running(v); /* before any further guest instruction */
+	if (action == VMSIM_EXIT_ACTION_STOP)
+		ucb_request_leave(v, UCB_LEAVE_STOP);
+	return action;
+}
+
+/* After an in-hook exit: continue at whatever rip the VMM left, or leave the engine. */
+static void finish_exit(struct ucb_engine *eng)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+
+	if (v->active != eng) {
+		/* state_set switched engines (mode change): this one just has to stop. */
+		ucb_request_leave(v, UCB_LEAVE_RESTART);
+		uc_emu_stop(eng->uc);
+		return;
+	}
+	if (v->pending.valid)
+		ucb_request_leave(v, UCB_LEAVE_RESTART);
+	if ( v->leave != UCB_LEAVE_NONE || eng->mode == UCB_REAL ||
+	    atomic_load_explicit(&v->stop_requested, memory_order_relaxed)) {
+		/* 16-bit RIP writes do not redirect in 2.0.1, and a stop with a RIP write is lost: leave. */
+		ucb_stop_at(eng, ucb_read_rip(eng));
+		return;
+	}
+	/* In 32/64-bit engines a RIP write leaves this block right after the hook and re-enters at rip. */
+	ucb_write_rip(eng, ucb_read_rip(eng));
+}
+
+static void set_rip_in_hook(struct ucb_engine *eng, uint64_t rip)
+{
+	ucb_write_rip(eng, rip);
+	finish_exit(eng);
+}
+
+static void emulate_rdtsc(struct ucb_engine *eng, const struct ucb_insn *insn, uint64_t rip)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+	uint64_t t = ucb_host_tsc() + ((v->intercepts & VMSIM_INTERCEPT_TSC_OFFSET) ? v->tsc_offset : 0);
+	uint64_t lo = (uint32_t)t, hi = t >> 32, aux = (uint32_t)v->tsc_aux;
+	bool wide = eng->mode == UCB_LONG;
+
+	uc_reg_write(eng->uc, wide ? UC_X86_REG_RAX : UC_X86_REG_EAX, &lo);
+	uc_reg_write(eng->uc, wide ? UC_X86_REG_RDX : UC_X86_REG_EDX, &hi);
+	if (insn->kind == UCB_SITE_RDTSCP)
+		uc_reg_write(eng->uc, wide ? UC_X86_REG_RCX : UC_X86_REG_ECX, &aux);
+	set_rip_in_hook(eng, rip + insn->len);
+}
+
+static uint32_t io_value(struct ucb_engine *eng, const struct ucb_insn *insn)
+{
+	uint32_t mask = insn->io_size == 4 ? 0xffffffffu : insn->io_size == 2 ? 0xffffu : 0xffu;
+	uint64_t value = 0;
+
+	if (insn->io_in)
+		return 0;
+	if (!insn->io_string)
+		return (uint32_t)ucb_read_reg(eng, UC_X86_REG_EAX) & mask;
+	uint64_t rsi = ucb_read_reg(eng, eng->mode == UCB_LONG ? UC_X86_REG_RSI : UC_X86_REG_ESI);
+	if (insn->addr_size == 2)
+		rsi &= 0xffff;
+	else if (insn->addr_size == 4)
+		rsi &= 0xffffffffu;
+	uc_mem_read(eng->uc, ucb_seg_base(eng, insn->seg) + rsi, &value, insn->io_size);
+	return (uint32_t)value & mask; /* the first element a string OUT writes */
+}
+
+/* UC_HOOK_CODE on one scanned instruction: 2.0.1 syncs the PC here and checks for stops right after. */
+void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
+{
+	struct ucb_engine *eng = user;
+	struct ucb_vcpu *v = eng->vcpu;
+	const struct ucb_insn *insn = ucb_site_insn(eng, addr);
+	struct vmsim_exit exit;
+	uint32_t icpt = v->intercepts;
+
+	uint64_t cs_base = ucb_cs_base(eng), rip = addr - cs_base;
+
+	(void)uc;
+	if (v->active != eng || v->leave != UCB_LEAVE_NONE ||
+	    atomic_load_explicit(&v->stop_requested, memory_order_relaxed)) {
+		ucb_stop_at(eng, rip);
+		return;
+	}
+	(void)size; /* 0 or stale for instructions 2.0.1 decodes as invalid (VMCALL) */
+	if (!insn)
+		return; /* the code changed under the site: let Unicorn execute it */
+	memset(&exit, 0, sizeof exit);
+	exit.rip = rip;
+	exit.insn_len = insn->len;
+	switch (insn->kind) {
+	case UCB_SITE_IO:
+		if (!(icpt & VMSIM_INTERCEPT_IO))
+			return;
+		exit.kind = VMSIM_EXIT_IO;
+		exit.u.io.port = insn->io_imm ? insn->io_port_imm : (uint16_t)ucb_read_reg(eng, UC_X86_REG_EDX);
+		exit.u.io.size = insn->io_size;
+		exit.u.io.in = insn->io_in;
+		exit.u.io.string = insn->io_string;
+		exit.u.io.rep = insn->io_rep;
+		exit.u.io.imm = insn->io_imm;
+		exit.u.io.addr_size = insn->addr_size;
+		exit.u.io.seg = insn->seg;
+		exit.u.io.value = io_value(eng, insn);
+		break;
+	case UCB_SITE_CPUID:
+		if (!(icpt & VMSIM_INTERCEPT_CPUID))
+			return;
+		exit.kind = VMSIM_EXIT_CPUID;
+		exit.u.cpuid.leaf = (uint32_t)ucb_read_reg(eng, UC_X86_REG_EAX);
+		exit.u.cpuid.subleaf = (uint32_t)ucb_read_reg(eng, UC_X86_REG_ECX);
+		break;
+	case UCB_SITE_HLT:
+		if (!(icpt & VMSIM_INTERCEPT_HLT)) {
+			ucb_stop_at(eng, rip);
+			v->leave = UCB_LEAVE_HALT;
+			return;
+		}
+		exit.kind = VMSIM_EXIT_HLT;
+		break;
+	case UCB_SITE_RDTSC:
+	case UCB_SITE_RDTSCP:
+		if (!(icpt & (insn->kind == UCB_SITE_RDTSC ? VMSIM_INTERCEPT_RDTSC : VMSIM_INTERCEPT_RDTSCP))) {
+			emulate_rdtsc(eng, insn, rip);
+			return;
+		}
+		exit.kind = insn->kind == UCB_SITE_RDTSC ? VMSIM_EXIT_RDTSC : VMSIM_EXIT_RDTSCP;
+		break;
+	case UCB_SITE_RDMSR:
+	case UCB_SITE_WRMSR:
+		if (!(icpt & VMSIM_INTERCEPT_MSR))
+			return;
+		exit.kind = VMSIM_EXIT_MSR;
+		exit.u.msr.index = (uint32_t)ucb_read_reg(eng, UC_X86_REG_ECX);
+		exit.u.msr.write = insn->kind == UCB_SITE_WRMSR;
+		if (exit.u.msr.write)
+			exit.u.msr.value = (ucb_read_reg(eng, UC_X86_REG_EDX) << 32) |
+			                   (uint32_t)ucb_read_reg(eng, UC_X86_REG_EAX);
+		break;
+	case UCB_SITE_VMCALL:
+		if (!(icpt & VMSIM_INTERCEPT_VMCALL))
+			return; /* Unicorn raises #UD, delivered to the guest */
+		exit.kind = VMSIM_EXIT_VMCALL;
+		break;
+	case UCB_SITE_SWINT:
+		if (insn->into && !(ucb_read_reg(eng, UC_X86_REG_EFLAGS) & UCB_RFLAGS_OF))
+			return;
+		v->deliver_vector = insn->vector;
+		v->deliver_type = insn->vector == 3 || insn->into ? VMSIM_EVENT_SW_EXCEPTION
+		                : insn->vector == 1 && insn->len == 1 ? VMSIM_EVENT_PRIV_SW_EXCEPTION
+		                                                      : VMSIM_EVENT_SW_INT;
+		v->deliver_return = exit.rip + insn->len;
+		v->deliver_has_error = false;
+		ucb_stop_at(eng, rip);
+		v->leave = UCB_LEAVE_DELIVER;
+		return;
+	default:
+		return;
+	}
+	if (cs_base)
+		ucb_write_rip(eng, rip); /* EIP holds the linear address here: show the VMM the real one */
+	ucb_call_exit(v, &exit);
+	finish_exit(eng);
+}
+
+/* Unmapped and protection faults: record, and let uc_emu_start return with rip at the access. */
+bool ucb_hook_fault(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *user)
+{
+	struct ucb_engine *eng = user;
+	struct ucb_vcpu *v = eng->vcpu;
+
+	(void)uc;
+	v->fault = (struct ucb_fault){ true, type, addr, size, value };
+	/* A fetch faults at the instruction itself; for data accesses EIP holds the synced linear PC. */
+	if (type == UC_MEM_FETCH_UNMAPPED || type == UC_MEM_FETCH_PROT)
+		v->fault_rip = addr - ucb_cs_base(eng);
+	else
+		v->fault_rip = ucb_read_rip(eng) - ucb_cs_base(eng);
+	ucb_request_leave(v, UCB_LEAVE_FAULT);
+	return false;
+}
+
+static bool vector_has_error(uint8_t vector)
+{
+	return vector == 8 || (vector >= 10 && vector <= 14) || vector == 17 || vector == 21;
+}
+
+/* Unicorn reports guest exceptions here and never delivers them: the run loop does. */
+void ucb_hook_intr(uc_engine *uc, uint32_t intno, void *user)
+{
+	struct ucb_engine *eng = user;
+	struct ucb_vcpu *v = eng->vcpu;
+
+	v->deliver_vector = (uint8_t)intno;
+	v->deliver_type = VMSIM_EVENT_HW_EXCEPTION;
+	v->deliver_return = ucb_read_rip(eng);
+	v->deliver_has_error = vector_has_error((uint8_t)intno);
+	v->deliver_error = 0; /* 2.0.1 does not expose the error code it computed */
+	ucb_request_leave(v, UCB_LEAVE_DELIVER);
+	uc_emu_stop(uc);
+}
+
+bool ucb_hook_invalid(uc_engine *uc, void *user)
+{
+	struct ucb_engine *eng = user;
+	struct ucb_vcpu *v = eng->vcpu;
+
+	(void)uc;
+	v->deliver_vector = 6;
+	v->deliver_type = VMSIM_EVENT_HW_EXCEPTION;
+	v->deliver_return = ucb_read_rip(eng);
+	v->deliver_has_error = false;
+	ucb_request_leave(v, UCB_LEAVE_DELIVER);
+	return false;
+}
+
+/* Port I/O the VMM does not intercept: reads float high, writes vanish (no device behind). */
+uint32_t ucb_hook_in(uc_engine *uc, uint32_t port, int size, void *user)
+{
+	(void)uc, (void)port, (void)size, (void)user;
+	return 0xffffffffu;
+}
+
+void ucb_hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *user)
+{
+	(void)uc, (void)port, (void)size, (void)value, (void)user;
+}
+
+void ucb_build_npf(struct ucb_vcpu *v, struct vmsim_exit *exit)
+{
+	struct ucb_engine *eng = v->active;
+	const struct ucb_fault *f = &v->fault;
+
+	memset(exit, 0, sizeof *exit);
+	exit->kind = VMSIM_EXIT_NPF;
+	ucb_write_rip(eng, v->fault_rip);
+	exit->rip = v->fault_rip;
+	switch (f->type) {
+	case UC_MEM_WRITE_UNMAPPED:
+	case UC_MEM_WRITE_PROT:
+		exit->u.npf.access = VMSIM_ACCESS_WRITE;
+		break;
+	case UC_MEM_FETCH_UNMAPPED:
+	case UC_MEM_FETCH_PROT:
+		exit->u.npf.access = VMSIM_ACCESS_FETCH;
+		break;
+	default:
+		exit->u.npf.access = VMSIM_ACCESS_READ;
+		break;
+	}
+	/* 2.0.1 ignores guest paging (measured): linear addresses are guest-physical. */
+	exit->u.npf.gpa = f->addr;
+	exit->u.npf.gla = f->addr;
+	exit->u.npf.gla_valid = true;
+	exit->u.npf.prot = (uint8_t)ucb_mapping_prot(v->vm, f->addr);
+	if (exit->u.npf.access != VMSIM_ACCESS_FETCH) {
+		exit->insn_len = ucb_insn_len_at(v, exit->rip);
+		exit->u.npf.decoded = exit->insn_len != 0;
+		exit->u.npf.size = (uint8_t)f->size;
+		if (exit->u.npf.access == VMSIM_ACCESS_WRITE) {
+			uint64_t v64 = (uint64_t)f->value;
+			exit->u.npf.value = f->size >= 8 ? v64 : v64 & ((1ull << (8 * f->size)) - 1);
+		}
+	}
+}

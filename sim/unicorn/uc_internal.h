@@ -1,0 +1,270 @@
+/* uc_internal.h - private types of the Unicorn 2.0.1 backend (sim/unicorn); not a public header. */
+#ifndef VMSIM_SIM_UC_INTERNAL_H
+#define VMSIM_SIM_UC_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <capstone/capstone.h>
+#include <unicorn/unicorn.h>
+
+#include <vmsim/backend.h>
+
+/* Engine modes: Unicorn fixes the mode at uc_open, so a vCPU owns up to one engine per mode. */
+enum ucb_mode { UCB_REAL = 0, UCB_PROT = 1, UCB_LONG = 2, UCB_MODE_COUNT = 3 };
+
+/* One guest-physical mapping as the VM holds it (and as an engine has applied it). */
+struct ucb_mapping {
+	uint64_t gpa;
+	uint64_t size;
+	void *hva;
+	unsigned prot;
+};
+
+/* Instructions the block scanner hooks by address (Unicorn 2.0.1 cannot hook them by type). */
+enum ucb_site_kind {
+	UCB_SITE_IO = 1,
+	UCB_SITE_CPUID,
+	UCB_SITE_HLT,
+	UCB_SITE_RDTSC,
+	UCB_SITE_RDTSCP,
+	UCB_SITE_RDMSR,
+	UCB_SITE_WRMSR,
+	UCB_SITE_VMCALL,
+	UCB_SITE_SWINT
+};
+
+/* What the byte classifier learnt about one instruction. */
+struct ucb_insn {
+	uint8_t kind;      /* enum ucb_site_kind, 0 = not interesting */
+	uint8_t len;
+	uint8_t io_size;   /* 1, 2, 4 */
+	bool io_in, io_string, io_rep, io_imm;
+	uint8_t io_port_imm;
+	uint8_t addr_size; /* 2, 4, 8 */
+	uint8_t seg;       /* 0 = ES ... 5 = GS */
+	uint8_t vector;    /* SWINT */
+	bool into;         /* SWINT: INTO, only taken with OF=1 */
+};
+
+struct ucb_site {
+	uint64_t addr;     /* linear address, 0 slot = empty is handled by used flag */
+	bool used;
+	uint64_t gen;      /* memory generation the bytes were decoded under */
+	struct ucb_insn insn;
+};
+
+/* Open-addressing set of 64-bit keys (scanned blocks). */
+struct ucb_set {
+	uint64_t *keys; /* key+1 stored, 0 = empty */
+	size_t cap, count;
+};
+
+/* Sites by address. */
+struct ucb_sites {
+	struct ucb_site *slots;
+	size_t cap, count;
+};
+
+struct ucb_vcpu;
+
+struct ucb_engine {
+	uc_engine *uc;
+	enum ucb_mode mode;
+	struct ucb_vcpu *vcpu;
+	uc_context *ctx;
+	size_t env_off;              /* where CPUX86State starts inside a uc_context */
+	uint64_t flush_from, flush_to; /* translated code to drop once uc_emu_start returned */
+	struct ucb_mapping *applied; /* what this engine has mapped */
+	size_t napplied, applied_cap;
+	uint64_t applied_gen;
+	struct ucb_set scanned;
+	struct ucb_sites sites;
+};
+
+/* Where the vCPU is, for the mem_unmap protocol (docs/backends/unicorn.md). */
+enum ucb_run_state { UCB_IDLE = 0, UCB_RUNNING, UCB_IN_CALLBACK };
+
+/* Why the run loop left uc_emu_start (set by hooks on the vCPU thread). */
+enum ucb_leave {
+	UCB_LEAVE_NONE = 0,
+	UCB_LEAVE_RESTART,   /* state changed under the engine: re-enter at the current rip */
+	UCB_LEAVE_STOP,      /* on_exit returned STOP */
+	UCB_LEAVE_DELIVER,   /* deliver v->deliver_* through the IVT/IDT */
+	UCB_LEAVE_HALT,      /* HLT not intercepted: idle */
+	UCB_LEAVE_FAULT,     /* unmapped / protection fault recorded in v->fault */
+	UCB_LEAVE_WINDOW     /* an interrupt window opened */
+};
+
+struct ucb_fault {
+	bool valid;
+	uc_mem_type type;
+	uint64_t addr;
+	int size;
+	int64_t value;
+};
+
+struct ucb_vm;
+
+struct ucb_vcpu {
+	struct ucb_vm *vm;
+	unsigned id;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	enum ucb_run_state run_state; /* under lock */
+	pthread_t run_thread;         /* valid while run_state != IDLE */
+	uint64_t acked_gen;           /* under lock: memory generation applied while running */
+	uint64_t acked_local;         /* vCPU thread's copy of acked_gen */
+	atomic_bool stop_requested;
+
+	struct ucb_engine *engines[UCB_MODE_COUNT];
+	struct ucb_engine *active;
+	csh cs;
+	bool cs_ok;
+
+	/* exit delivery */
+	vmsim_exit_fn on_exit;
+	void *on_exit_ctx;
+	enum ucb_leave leave;
+	bool exit_stop;               /* on_exit returned STOP: return once the engine is out */
+	bool check_state;             /* state was set: re-run the can-this-run checks */
+	bool resume_valid;            /* the rip to re-enter at after a stop inside a hook */
+	uint64_t resume_rip;
+	uint64_t fault_rip;
+	struct ucb_fault fault;
+	uint8_t deliver_vector;
+	enum vmsim_event_type deliver_type;
+	uint64_t deliver_return;
+	bool deliver_has_error;
+	uint32_t deliver_error;
+
+	/* state Unicorn does not hold */
+	uint64_t cr0_pg;              /* CR0.PG as the VMM set it; the engine runs unpaged (docs) */
+	uint32_t activity;
+	struct vmsim_event pending;
+	uint64_t tsc_offset, tsc_aux;
+	uint64_t pdpte[4];
+	uint32_t tpr, tpr_threshold;
+	uint64_t xcr0, xss;
+	uint32_t intercepts;
+};
+
+struct ucb_vm {
+	struct vmsim_backend_host host;
+	pthread_mutex_t update_lock; /* serialises mem_map/mem_unmap/vcpu_destroy */
+	pthread_mutex_t list_lock;   /* maps[] and vcpus[] */
+	struct ucb_mapping *maps;
+	size_t nmaps, maps_cap;
+	atomic_uint_fast64_t generation;
+	struct ucb_vcpu **vcpus;
+	size_t nvcpus, vcpus_cap;
+};
+
+/* Offsets into Unicorn 2.0.1's saved CPUX86State, checked by ucb_layout_probe at engine creation. */
+enum {
+	UCB_ENV_EIP = 128,
+	UCB_ENV_HFLAGS = 176,
+	UCB_ENV_HFLAGS2 = 180,
+	UCB_ENV_SEGS = 184,
+	UCB_ENV_SEG_SIZE = 24,
+	UCB_ENV_LDT = 328,
+	UCB_ENV_TR = 352,
+	UCB_ENV_GDT = 376,
+	UCB_ENV_IDT = 400,
+	UCB_ENV_CR = 424,
+	UCB_ENV_EFER = 560
+};
+
+/* QEMU hidden-flag bits the backend maintains when it writes segment caches or control registers. */
+enum {
+	UCB_HF_CPL = 3u,
+	UCB_HF_INHIBIT_IRQ = 1u << 3,
+	UCB_HF_CS32 = 1u << 4,
+	UCB_HF_SS32 = 1u << 5,
+	UCB_HF_ADDSEG = 1u << 6,
+	UCB_HF_PE = 1u << 7,
+	UCB_HF_MP_EM_TS = 7u << 9,
+	UCB_HF_LMA = 1u << 14,
+	UCB_HF_CS64 = 1u << 15,
+	UCB_HF_OSFXSR = 1u << 22,
+	UCB_HF2_NMI = 1u << 2
+};
+
+enum {
+	UCB_CR0_PE = 1u,
+	UCB_CR0_PG = 1u << 31,
+	UCB_EFER_LME = 1u << 8,
+	UCB_EFER_LMA = 1u << 10,
+	UCB_RFLAGS_IF = 1u << 9,
+	UCB_RFLAGS_TF = 1u << 8,
+	UCB_RFLAGS_VM = 1u << 17,
+	UCB_RFLAGS_OF = 1u << 11
+};
+
+/* An address Unicorn never reaches: uc_emu_start's `until`. */
+#define UCB_UNTIL 0x8000dead00000001ull
+
+/* uc_backend.c */
+void ucb_log(struct ucb_vm *vm, enum vmsim_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* uc_memory.c */
+enum vmsim_result ucb_mem_map(void *vm, uint64_t gpa, void *hva, uint64_t size, unsigned prot);
+enum vmsim_result ucb_mem_unmap(void *vm, uint64_t gpa, uint64_t size);
+bool ucb_engine_sync_memory(struct ucb_engine *eng);
+void ucb_vcpu_sync_running(struct ucb_vcpu *v);
+unsigned ucb_mapping_prot(struct ucb_vm *vm, uint64_t gpa);
+
+/* uc_engine.c */
+struct ucb_engine *ucb_engine_get(struct ucb_vcpu *v, enum ucb_mode mode);
+void ucb_engine_destroy(struct ucb_engine *eng);
+bool ucb_ctx_load(struct ucb_engine *eng, uint8_t **env);
+bool ucb_ctx_store(struct ucb_engine *eng);
+void ucb_set_clear(struct ucb_set *set);
+const struct ucb_insn *ucb_site_insn(struct ucb_engine *eng, uint64_t addr);
+
+/* uc_state.c */
+enum vmsim_result ucb_state_get(void *vcpu, uint32_t groups, struct vmsim_cpu_state *out);
+enum vmsim_result ucb_state_set(void *vcpu, uint32_t groups, const struct vmsim_cpu_state *in);
+enum vmsim_result ucb_engine_get_state(struct ucb_engine *eng, uint32_t groups, struct vmsim_cpu_state *out);
+enum vmsim_result ucb_engine_set_state(struct ucb_engine *eng, uint32_t groups, const struct vmsim_cpu_state *in);
+uint64_t ucb_read_rip(struct ucb_engine *eng);
+bool ucb_write_rip(struct ucb_engine *eng, uint64_t rip);
+uint64_t ucb_read_reg(struct ucb_engine *eng, int id);
+uint32_t ucb_code_bits(struct ucb_engine *eng);
+uint64_t ucb_host_tsc(void);
+enum ucb_mode ucb_mode_of(uint64_t cr0, uint64_t efer);
+void ucb_hflags_recompute(uint8_t *env);
+void ucb_seg_from_env(const uint8_t *env, int off, struct vmsim_segment *seg);
+void ucb_seg_to_env(uint8_t *env, int off, const struct vmsim_segment *seg);
+
+/* uc_exits.c */
+void ucb_classify(const uint8_t *bytes, size_t n, uint32_t code_bits, struct ucb_insn *out);
+void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user);
+bool ucb_hook_fault(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *user);
+void ucb_hook_intr(uc_engine *uc, uint32_t intno, void *user);
+bool ucb_hook_invalid(uc_engine *uc, void *user);
+uint32_t ucb_hook_in(uc_engine *uc, uint32_t port, int size, void *user);
+void ucb_hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *user);
+void ucb_build_npf(struct ucb_vcpu *v, struct vmsim_exit *exit);
+enum vmsim_exit_action ucb_call_exit(struct ucb_vcpu *v, const struct vmsim_exit *exit);
+uint8_t ucb_insn_len_at(struct ucb_vcpu *v, uint64_t rip);
+uint64_t ucb_seg_base(struct ucb_engine *eng, int seg);
+uint64_t ucb_cs_base(struct ucb_engine *eng);
+void ucb_stop_at(struct ucb_engine *eng, uint64_t rip);
+
+/* uc_events.c */
+enum ucb_deliver_result { UCB_DELIVERED, UCB_SHUTDOWN, UCB_DELIVER_ERROR };
+enum ucb_deliver_result ucb_deliver(struct ucb_engine *eng, uint8_t vector, enum vmsim_event_type type,
+                                    bool has_error, uint32_t error, uint64_t return_rip);
+bool ucb_interruptible(struct ucb_engine *eng);
+bool ucb_nmi_blocked(struct ucb_engine *eng);
+
+/* uc_run.c */
+enum vmsim_result ucb_vcpu_run(void *vcpu, vmsim_exit_fn on_exit, void *ctx);
+void ucb_vcpu_stop(void *vcpu);
+void ucb_request_leave(struct ucb_vcpu *v, enum ucb_leave why);
+
+#endif

@@ -1,0 +1,241 @@
+/* uc_run.c - the vCPU run loop: entering Unicorn, and what happens each time it comes back. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "uc_internal.h"
+
+static uint64_t begin_address(struct ucb_engine *eng)
+{
+	uint64_t rip = ucb_read_rip(eng);
+
+	if (eng->mode == UCB_REAL) {
+		/* uc_emu_start(16-bit) sets IP = begin - CS.selector * 16 and leaves the CS base alone. */
+		uint64_t sel = ucb_read_reg(eng, UC_X86_REG_CS) & 0xffff;
+		return sel * 16 + (rip & 0xffff);
+	}
+	return rip;
+}
+
+static enum vmsim_exit_action plain_exit(struct ucb_vcpu *v, enum vmsim_exit_kind kind, uint8_t insn_len)
+{
+	struct vmsim_exit exit;
+
+	memset(&exit, 0, sizeof exit);
+	exit.kind = kind;
+	exit.rip = ucb_read_rip(v->active);
+	exit.insn_len = insn_len;
+	return ucb_call_exit(v, &exit);
+}
+
+static void shutdown(struct ucb_vcpu *v)
+{
+	if (v->intercepts & VMSIM_INTERCEPT_SHUTDOWN)
+		plain_exit(v, VMSIM_EXIT_SHUTDOWN, 0);
+	else
+		v->activity = VMSIM_ACTIVITY_SHUTDOWN;
+}
+
+/* A failed delivery becomes #DF, a failed #DF a shutdown (SDM 6.15, "double fault"). */
+static void deliver(struct ucb_vcpu *v, uint8_t vector, enum vmsim_event_type type, bool has_error, uint32_t error,
+                    uint64_t return_rip)
+{
+	enum ucb_deliver_result r = ucb_deliver(v->active, vector, type, has_error, error, return_rip);
+
+	if (getenv("UCB_DEBUG"))
+		fprintf(stderr, "deliver vector %u type %d rip %#llx -> %d\n", vector, type,
+		        (unsigned long long)return_rip, r);
+
+	if (r == UCB_SHUTDOWN && vector != 8)
+		r = ucb_deliver(v->active, 8, VMSIM_EVENT_HW_EXCEPTION, true, 0, return_rip);
+	if (r == UCB_DELIVER_ERROR)
+		ucb_log(v->vm, VMSIM_LOG_ERROR, "unicorn: vCPU %u: event delivery failed in the engine", v->id);
+	if (r != UCB_DELIVERED)
+		shutdown(v);
+	else
+		v->activity = VMSIM_ACTIVITY_ACTIVE;
+}
+
+static void inject_pending(struct ucb_vcpu *v)
+{
+	struct vmsim_event e = v->pending;
+	uint64_t rip = ucb_read_rip(v->active);
+	bool software = e.type == VMSIM_EVENT_SW_INT || e.type == VMSIM_EVENT_SW_EXCEPTION ||
+	                e.type == VMSIM_EVENT_PRIV_SW_EXCEPTION;
+	uint8_t vector = e.type == VMSIM_EVENT_NMI ? 2 : e.vector;
+
+	v->pending.valid = false;
+	deliver(v, vector, e.type, e.has_error, e.error_code, software ? rip + e.insn_len : rip);
+}
+
+/* States 2.0.1 (or this backend's event delivery) cannot run. */
+static bool runnable(struct ucb_vcpu *v)
+{
+	struct vmsim_cpu_state s;
+
+	if (ucb_engine_get_state(v->active, VMSIM_GROUP_IP | VMSIM_GROUP_SEGMENTS | VMSIM_GROUP_CONTROL, &s) !=
+	    VMSIM_OK)
+		return false;
+	if (s.rflags & UCB_RFLAGS_VM)
+		return false; /* virtual-8086 mode */
+	if ((s.efer & UCB_EFER_LMA) && !(s.cr0 & UCB_CR0_PE))
+		return false;
+	if ((s.efer & UCB_EFER_LMA) && (s.cs.ar & 0x200) && (s.cs.ar & 0x400))
+		return false; /* CS.L and CS.D both set */
+	return true;
+}
+
+/* HLT (not intercepted), shutdown and wait-for-SIPI idle here until a stop or a memory update. */
+static void idle(struct ucb_vcpu *v)
+{
+	pthread_mutex_lock(&v->lock);
+	while (!atomic_load(&v->stop_requested) && atomic_load(&v->vm->generation) == v->acked_local)
+		pthread_cond_wait(&v->cond, &v->lock);
+	pthread_mutex_unlock(&v->lock);
+}
+
+static bool native_hlt(struct ucb_engine *eng)
+{
+	uint8_t byte = 0;
+	uint64_t rip = ucb_read_rip(eng);
+
+	return rip && uc_mem_read(eng->uc, ucb_seg_base(eng, 1) + rip - 1, &byte, 1) == UC_ERR_OK && byte == 0xf4;
+}
+
+/* Handle why uc_emu_start returned; false: leave vcpu_run with *result. */
+static bool after_engine(struct ucb_vcpu *v, uc_err err, enum ucb_leave leave, enum vmsim_result *result)
+{
+	struct ucb_engine *eng = v->active;
+	struct vmsim_exit exit;
+
+	switch (leave) {
+	case UCB_LEAVE_FAULT:
+		ucb_build_npf(v, &exit);
+		v->fault.valid = false;
+		ucb_call_exit(v, &exit);
+		return true;
+	case UCB_LEAVE_DELIVER:
+		deliver(v, v->deliver_vector, v->deliver_type, v->deliver_has_error, v->deliver_error,
+		        v->deliver_return);
+		return true;
+	case UCB_LEAVE_HALT:
+		ucb_write_rip(eng, ucb_read_rip(eng) + 1);
+		v->activity = VMSIM_ACTIVITY_HLT;
+		return true;
+	case UCB_LEAVE_WINDOW:
+	case UCB_LEAVE_RESTART:
+	case UCB_LEAVE_STOP:
+		return true;
+	case UCB_LEAVE_NONE:
+		break;
+	}
+	if (atomic_load(&v->stop_requested))
+		return true;
+	if (err == UC_ERR_OK && native_hlt(eng)) {
+		/* A HLT Unicorn executed itself: 2.0.1 returns with rip after it. */
+		if (v->intercepts & VMSIM_INTERCEPT_HLT) {
+			ucb_write_rip(eng, ucb_read_rip(eng) - 1);
+			plain_exit(v, VMSIM_EXIT_HLT, 1);
+		} else {
+			v->activity = VMSIM_ACTIVITY_HLT;
+		}
+		return true;
+	}
+	if (err == UC_ERR_OK)
+		return true;
+	ucb_log(v->vm, VMSIM_LOG_ERROR, "unicorn: vCPU %u: uc_emu_start: %s", v->id, uc_strerror(err));
+	*result = VMSIM_BACKEND_ERROR;
+	return false;
+}
+
+enum vmsim_result ucb_vcpu_run(void *p, vmsim_exit_fn on_exit, void *ctx)
+{
+	struct ucb_vcpu *v = p;
+	enum vmsim_result result = VMSIM_OK;
+
+	if (!v || !on_exit)
+		return VMSIM_INVALID_ARGUMENT;
+	pthread_mutex_lock(&v->lock);
+	if (v->run_state != UCB_IDLE) {
+		pthread_mutex_unlock(&v->lock);
+		return VMSIM_INVALID_ARGUMENT;
+	}
+	v->run_state = UCB_RUNNING;
+	v->run_thread = pthread_self();
+	pthread_mutex_unlock(&v->lock);
+	v->on_exit = on_exit;
+	v->on_exit_ctx = ctx;
+	v->leave = UCB_LEAVE_NONE;
+	v->exit_stop = false;
+	v->check_state = true;
+
+	for (;;) {
+		struct ucb_engine *eng;
+		ucb_vcpu_sync_running(v);
+		if (atomic_exchange(&v->stop_requested, false) || v->exit_stop)
+			break;
+		if (v->check_state) {
+			v->check_state = false;
+			if (!runnable(v)) {
+				struct vmsim_exit exit;
+				memset(&exit, 0, sizeof exit);
+				exit.kind = VMSIM_EXIT_INVALID_STATE;
+				exit.rip = ucb_read_rip(v->active);
+				exit.u.invalid.reason = VMSIM_INVALID_BACKEND;
+				if (ucb_call_exit(v, &exit) == VMSIM_EXIT_ACTION_RESUME && !v->check_state)
+					break; /* nothing changed: it still cannot run */
+				continue;
+			}
+		}
+		eng = v->active;
+		if (v->pending.valid) {
+			inject_pending(v);
+			continue;
+		}
+		if (v->pending.want_intr_window && ucb_interruptible(eng)) {
+			plain_exit(v, VMSIM_EXIT_INTR_WINDOW, 0);
+			continue;
+		}
+		if (v->pending.want_nmi_window && !ucb_nmi_blocked(eng)) {
+			plain_exit(v, VMSIM_EXIT_NMI_WINDOW, 0);
+			continue;
+		}
+		if (v->activity != VMSIM_ACTIVITY_ACTIVE) {
+			idle(v);
+			continue;
+		}
+		if (eng->flush_to) {
+			uc_ctl_remove_cache(eng->uc, eng->flush_from, eng->flush_to);
+			eng->flush_to = 0;
+		}
+		v->leave = UCB_LEAVE_NONE;
+		uc_err err = uc_emu_start(eng->uc, begin_address(eng), UCB_UNTIL, 0, 0);
+		enum ucb_leave leave = v->leave;
+		v->leave = UCB_LEAVE_NONE;
+		if (v->resume_valid) {
+			v->resume_valid = false;
+			ucb_write_rip(eng, v->resume_rip);
+		}
+		if (!after_engine(v, err, leave, &result))
+			break;
+	}
+
+	pthread_mutex_lock(&v->lock);
+	v->run_state = UCB_IDLE;
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+	return result;
+}
+
+void ucb_vcpu_stop(void *p)
+{
+	struct ucb_vcpu *v = p;
+
+	if (!v)
+		return;
+	/* Only a flag: the vCPU checks it at every block start, so no cross-thread Unicorn call is needed. */
+	atomic_store(&v->stop_requested, true);
+	pthread_mutex_lock(&v->lock);
+	pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+}

@@ -1,0 +1,531 @@
+/* uc_state.c - moving the neutral vmsim_cpu_state in and out of a Unicorn engine, group by group. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "uc_internal.h"
+
+/* Groups whose values live inside the engine (the rest are kept by the vCPU). */
+#define ENGINE_GROUPS                                                                              \
+	(VMSIM_GROUP_GPR | VMSIM_GROUP_IP | VMSIM_GROUP_SEGMENTS | VMSIM_GROUP_DTABLES |            \
+	 VMSIM_GROUP_CONTROL | VMSIM_GROUP_SYSENTER | VMSIM_GROUP_SYSCALL | VMSIM_GROUP_FPU |        \
+	 VMSIM_GROUP_EVENTS)
+
+static const int gpr64[16] = { UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
+	                       UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI,
+	                       UC_X86_REG_R8,  UC_X86_REG_R9,  UC_X86_REG_R10, UC_X86_REG_R11,
+	                       UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15 };
+static const int gpr32[8] = { UC_X86_REG_EAX, UC_X86_REG_ECX, UC_X86_REG_EDX, UC_X86_REG_EBX,
+	                      UC_X86_REG_ESP, UC_X86_REG_EBP, UC_X86_REG_ESI, UC_X86_REG_EDI };
+
+static const struct {
+	uint32_t index;
+	size_t offset;
+	uint32_t group;
+} msrs[] = {
+	{ 0x174, offsetof(struct vmsim_cpu_state, sysenter_cs), VMSIM_GROUP_SYSENTER },
+	{ 0x175, offsetof(struct vmsim_cpu_state, sysenter_esp), VMSIM_GROUP_SYSENTER },
+	{ 0x176, offsetof(struct vmsim_cpu_state, sysenter_eip), VMSIM_GROUP_SYSENTER },
+	{ 0xc0000081, offsetof(struct vmsim_cpu_state, star), VMSIM_GROUP_SYSCALL },
+	{ 0xc0000082, offsetof(struct vmsim_cpu_state, lstar), VMSIM_GROUP_SYSCALL },
+	{ 0xc0000083, offsetof(struct vmsim_cpu_state, cstar), VMSIM_GROUP_SYSCALL },
+	{ 0xc0000084, offsetof(struct vmsim_cpu_state, fmask), VMSIM_GROUP_SYSCALL },
+	{ 0xc0000102, offsetof(struct vmsim_cpu_state, kernel_gs_base), VMSIM_GROUP_SYSCALL },
+};
+
+uint64_t ucb_host_tsc(void)
+{
+	return __builtin_ia32_rdtsc();
+}
+
+enum ucb_mode ucb_mode_of(uint64_t cr0, uint64_t efer)
+{
+	if ((efer & UCB_EFER_LMA) || ((efer & UCB_EFER_LME) && (cr0 & UCB_CR0_PG) && (cr0 & UCB_CR0_PE)))
+		return UCB_LONG;
+	return (cr0 & UCB_CR0_PE) ? UCB_PROT : UCB_REAL;
+}
+
+uint64_t ucb_read_reg(struct ucb_engine *eng, int id)
+{
+	uint64_t value = 0;
+
+	uc_reg_read(eng->uc, id, &value);
+	return value;
+}
+
+uint64_t ucb_read_rip(struct ucb_engine *eng)
+{
+	return ucb_read_reg(eng, eng->mode == UCB_LONG ? UC_X86_REG_RIP : UC_X86_REG_EIP);
+}
+
+bool ucb_write_rip(struct ucb_engine *eng, uint64_t rip)
+{
+	if (eng->mode != UCB_LONG)
+		rip = (uint32_t)rip;
+	return uc_reg_write(eng->uc, eng->mode == UCB_LONG ? UC_X86_REG_RIP : UC_X86_REG_EIP, &rip) == UC_ERR_OK;
+}
+
+static uint32_t env_u32(const uint8_t *env, int off)
+{
+	uint32_t v;
+	memcpy(&v, env + off, 4);
+	return v;
+}
+
+static uint64_t env_u64(const uint8_t *env, int off)
+{
+	uint64_t v;
+	memcpy(&v, env + off, 8);
+	return v;
+}
+
+static void env_put32(uint8_t *env, int off, uint32_t v)
+{
+	memcpy(env + off, &v, 4);
+}
+
+static void env_put64(uint8_t *env, int off, uint64_t v)
+{
+	memcpy(env + off, &v, 8);
+}
+
+uint32_t ucb_code_bits(struct ucb_engine *eng)
+{
+	uint8_t *env;
+
+	if (!ucb_ctx_load(eng, &env))
+		return eng->mode == UCB_LONG ? 64 : eng->mode == UCB_PROT ? 32 : 16;
+	uint32_t hf = env_u32(env, UCB_ENV_HFLAGS);
+	return (hf & UCB_HF_CS64) ? 64 : (hf & UCB_HF_CS32) ? 32 : 16;
+}
+
+/* QEMU keeps descriptor bits 8-23 of the high dword; Genode's ar packs bits 8-15 and 20-23. */
+void ucb_seg_from_env(const uint8_t *env, int off, struct vmsim_segment *seg)
+{
+	uint32_t flags = env_u32(env, off + 20);
+
+	seg->sel = (uint16_t)env_u32(env, off);
+	seg->base = env_u64(env, off + 8);
+	seg->limit = env_u32(env, off + 16);
+	seg->ar = (uint16_t)(((flags >> 8) & 0xff) | ((flags >> 12) & 0xf00));
+	if (!(flags & (1u << 15)) && off != UCB_ENV_GDT && off != UCB_ENV_IDT)
+		seg->ar |= 0x1000; /* not present: unusable */
+}
+
+void ucb_seg_to_env(uint8_t *env, int off, const struct vmsim_segment *seg)
+{
+	uint32_t flags = ((uint32_t)(seg->ar & 0xff) << 8) | ((uint32_t)(seg->ar & 0xf00) << 12);
+
+	if (seg->ar & 0x1000)
+		flags = 0;
+	env_put32(env, off, seg->sel);
+	env_put64(env, off + 8, seg->base);
+	env_put32(env, off + 16, seg->limit);
+	env_put32(env, off + 20, flags);
+}
+
+/* QEMU's cpu_x86_load_seg_cache / cpu_x86_update_cr0 flag derivation, done once over the patched state. */
+void ucb_hflags_recompute(uint8_t *env)
+{
+	uint32_t hf = env_u32(env, UCB_ENV_HFLAGS);
+	uint64_t cr0 = env_u64(env, UCB_ENV_CR), cr4 = env_u64(env, UCB_ENV_CR + 32);
+	uint64_t efer = env_u64(env, UCB_ENV_EFER);
+	uint32_t cs = env_u32(env, UCB_ENV_SEGS + 1 * UCB_ENV_SEG_SIZE + 20);
+	uint32_t ss = env_u32(env, UCB_ENV_SEGS + 2 * UCB_ENV_SEG_SIZE + 20);
+	uint64_t es_base = env_u64(env, UCB_ENV_SEGS + 8);
+	uint64_t ss_base = env_u64(env, UCB_ENV_SEGS + 2 * UCB_ENV_SEG_SIZE + 8);
+	uint64_t ds_base = env_u64(env, UCB_ENV_SEGS + 3 * UCB_ENV_SEG_SIZE + 8);
+	bool pe = cr0 & UCB_CR0_PE;
+
+	hf &= ~(UCB_HF_CPL | UCB_HF_CS32 | UCB_HF_SS32 | UCB_HF_ADDSEG | UCB_HF_PE | UCB_HF_MP_EM_TS |
+	        UCB_HF_LMA | UCB_HF_CS64 | UCB_HF_OSFXSR);
+	if (pe) {
+		hf |= UCB_HF_PE;
+		hf |= (ss >> 13) & 3; /* QEMU takes CPL from SS.DPL */
+	}
+	if (efer & UCB_EFER_LMA)
+		hf |= UCB_HF_LMA;
+	if ((efer & UCB_EFER_LMA) && (cs & (1u << 21))) {
+		hf |= UCB_HF_CS32 | UCB_HF_SS32 | UCB_HF_CS64;
+	} else {
+		if (cs & (1u << 22))
+			hf |= UCB_HF_CS32;
+		if (ss & (1u << 22))
+			hf |= UCB_HF_SS32;
+		if (!pe || !(hf & UCB_HF_CS32) || (ds_base | es_base | ss_base))
+			hf |= UCB_HF_ADDSEG;
+	}
+	hf |= (uint32_t)(cr0 << 8) & UCB_HF_MP_EM_TS;
+	if (cr4 & (1u << 9))
+		hf |= UCB_HF_OSFXSR;
+	env_put32(env, UCB_ENV_HFLAGS, hf);
+}
+
+static const int seg_off[8] = {
+	UCB_ENV_SEGS + 0 * UCB_ENV_SEG_SIZE, UCB_ENV_SEGS + 1 * UCB_ENV_SEG_SIZE,
+	UCB_ENV_SEGS + 2 * UCB_ENV_SEG_SIZE, UCB_ENV_SEGS + 3 * UCB_ENV_SEG_SIZE,
+	UCB_ENV_SEGS + 4 * UCB_ENV_SEG_SIZE, UCB_ENV_SEGS + 5 * UCB_ENV_SEG_SIZE,
+	UCB_ENV_LDT, UCB_ENV_TR
+};
+
+static struct vmsim_segment *seg_field(struct vmsim_cpu_state *s, int i)
+{
+	struct vmsim_segment *f[8] = { &s->es, &s->cs, &s->ss, &s->ds, &s->fs, &s->gs, &s->ldtr, &s->tr };
+	return f[i];
+}
+
+/* 2.0.1 moves an x87 register as a 64-bit mantissa followed by a 16-bit sign/exponent. */
+struct fp80 {
+	uint64_t mantissa;
+	uint16_t exponent;
+};
+
+static void fpu_get(struct ucb_engine *eng, struct vmsim_cpu_state *s)
+{
+	uint8_t *f = s->fpu;
+	uint64_t fcw = ucb_read_reg(eng, UC_X86_REG_FPCW), fsw = ucb_read_reg(eng, UC_X86_REG_FPSW);
+	uint64_t ftw = ucb_read_reg(eng, UC_X86_REG_FPTAG), fop = ucb_read_reg(eng, UC_X86_REG_FOP);
+	uint64_t fip = ucb_read_reg(eng, UC_X86_REG_FIP), mxcsr = ucb_read_reg(eng, UC_X86_REG_MXCSR);
+	unsigned top = (fsw >> 11) & 7, nxmm = eng->mode == UCB_LONG ? 16 : 8;
+
+	memset(f, 0, 512);
+	memcpy(f + 0, &fcw, 2);
+	memcpy(f + 2, &fsw, 2);
+	for (unsigned i = 0; i < 8; i++)
+		if (((ftw >> (2 * i)) & 3) != 3)
+			f[4] |= (uint8_t)(1u << i);
+	memcpy(f + 6, &fop, 2);
+	memcpy(f + 8, &fip, 8);
+	memcpy(f + 24, &mxcsr, 4);
+	uint32_t mask = 0xffff;
+	memcpy(f + 28, &mask, 4);
+	for (unsigned i = 0; i < 8; i++) {
+		struct fp80 st = { 0, 0 };
+		uc_reg_read(eng->uc, UC_X86_REG_FP0 + (int)((top + i) & 7), &st);
+		memcpy(f + 32 + 16 * i, &st.mantissa, 8);
+		memcpy(f + 40 + 16 * i, &st.exponent, 2);
+	}
+	for (unsigned i = 0; i < nxmm; i++)
+		uc_reg_read(eng->uc, UC_X86_REG_XMM0 + (int)i, f + 160 + 16 * i);
+	s->fpu_size = 512;
+}
+
+static void fpu_set(struct ucb_engine *eng, const struct vmsim_cpu_state *s)
+{
+	const uint8_t *f = s->fpu;
+	uint64_t fcw = 0, fsw = 0, fop = 0, fip = 0, mxcsr = 0, ftw = 0;
+	unsigned nxmm = eng->mode == UCB_LONG ? 16 : 8;
+
+	memcpy(&fcw, f + 0, 2);
+	memcpy(&fsw, f + 2, 2);
+	memcpy(&fop, f + 6, 2);
+	memcpy(&fip, f + 8, 8);
+	memcpy(&mxcsr, f + 24, 4);
+	for (unsigned i = 0; i < 8; i++)
+		if (!(f[4] & (1u << i)))
+			ftw |= 3ull << (2 * i);
+	unsigned top = (fsw >> 11) & 7;
+	uc_reg_write(eng->uc, UC_X86_REG_FPCW, &fcw);
+	uc_reg_write(eng->uc, UC_X86_REG_FPSW, &fsw);
+	for (unsigned i = 0; i < 8; i++) {
+		struct fp80 st;
+		memcpy(&st.mantissa, f + 32 + 16 * i, 8);
+		memcpy(&st.exponent, f + 40 + 16 * i, 2);
+		uc_reg_write(eng->uc, UC_X86_REG_FP0 + (int)((top + i) & 7), &st);
+	}
+	uc_reg_write(eng->uc, UC_X86_REG_FPTAG, &ftw);
+	uc_reg_write(eng->uc, UC_X86_REG_FOP, &fop);
+	uc_reg_write(eng->uc, UC_X86_REG_FIP, &fip);
+	uc_reg_write(eng->uc, UC_X86_REG_MXCSR, &mxcsr);
+	for (unsigned i = 0; i < nxmm; i++)
+		uc_reg_write(eng->uc, UC_X86_REG_XMM0 + (int)i, f + 160 + 16 * i);
+}
+
+enum vmsim_result ucb_engine_get_state(struct ucb_engine *eng, uint32_t groups, struct vmsim_cpu_state *out)
+{
+	uc_engine *uc = eng->uc;
+	bool wide = eng->mode == UCB_LONG;
+
+	if (groups & VMSIM_GROUP_GPR) {
+		void *vals[16];
+		uint64_t *regs = &out->rax;
+		for (int i = 0; i < 16; i++) {
+			regs[i] = 0;
+			vals[i] = &regs[i];
+		}
+		if (uc_reg_read_batch(uc, (int *)(wide ? gpr64 : gpr32), vals, wide ? 16 : 8) != UC_ERR_OK)
+			return VMSIM_BACKEND_ERROR;
+	}
+	if (groups & VMSIM_GROUP_IP) {
+		int ids[2] = { wide ? UC_X86_REG_RIP : UC_X86_REG_EIP, wide ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS };
+		out->rip = out->rflags = 0;
+		void *vals[2] = { &out->rip, &out->rflags };
+		if (uc_reg_read_batch(uc, ids, vals, 2) != UC_ERR_OK)
+			return VMSIM_BACKEND_ERROR;
+	}
+	if (groups & (VMSIM_GROUP_SEGMENTS | VMSIM_GROUP_DTABLES | VMSIM_GROUP_CONTROL | VMSIM_GROUP_EVENTS)) {
+		uint8_t *env;
+		if (!ucb_ctx_load(eng, &env))
+			return VMSIM_BACKEND_ERROR;
+		if (groups & VMSIM_GROUP_SEGMENTS)
+			for (int i = 0; i < 8; i++)
+				ucb_seg_from_env(env, seg_off[i], seg_field(out, i));
+		if (groups & VMSIM_GROUP_DTABLES) {
+			out->gdtr = (struct vmsim_dtable){ env_u32(env, UCB_ENV_GDT + 16), env_u64(env, UCB_ENV_GDT + 8) };
+			out->idtr = (struct vmsim_dtable){ env_u32(env, UCB_ENV_IDT + 16), env_u64(env, UCB_ENV_IDT + 8) };
+		}
+		if (groups & VMSIM_GROUP_CONTROL) {
+			out->cr0 = env_u64(env, UCB_ENV_CR) | eng->vcpu->cr0_pg;
+			out->cr2 = env_u64(env, UCB_ENV_CR + 16);
+			out->cr3 = env_u64(env, UCB_ENV_CR + 24);
+			out->cr4 = env_u64(env, UCB_ENV_CR + 32);
+			out->efer = env_u64(env, UCB_ENV_EFER);
+			out->dr7 = ucb_read_reg(eng, UC_X86_REG_DR7);
+		}
+		if (groups & VMSIM_GROUP_EVENTS) {
+			out->interruptibility = 0;
+			if (env_u32(env, UCB_ENV_HFLAGS) & UCB_HF_INHIBIT_IRQ)
+				out->interruptibility |= VMSIM_BLOCK_STI;
+			if (env_u32(env, UCB_ENV_HFLAGS2) & UCB_HF2_NMI)
+				out->interruptibility |= VMSIM_BLOCK_NMI;
+		}
+	}
+	for (size_t i = 0; i < sizeof msrs / sizeof msrs[0]; i++) {
+		if (!(groups & msrs[i].group))
+			continue;
+		uc_x86_msr msr = { msrs[i].index, 0 };
+		uc_reg_read(uc, UC_X86_REG_MSR, &msr);
+		memcpy((uint8_t *)out + msrs[i].offset, &msr.value, 8);
+	}
+	if (groups & VMSIM_GROUP_FPU)
+		fpu_get(eng, out);
+	return VMSIM_OK;
+}
+
+enum vmsim_result ucb_engine_set_state(struct ucb_engine *eng, uint32_t groups, const struct vmsim_cpu_state *in)
+{
+	uc_engine *uc = eng->uc;
+	bool wide = eng->mode == UCB_LONG;
+
+	/* Hidden state first: a later RIP write must see the new CS. */
+	if (groups & (VMSIM_GROUP_SEGMENTS | VMSIM_GROUP_DTABLES | VMSIM_GROUP_CONTROL | VMSIM_GROUP_EVENTS)) {
+		uint8_t *env;
+		if (!ucb_ctx_load(eng, &env))
+			return VMSIM_BACKEND_ERROR;
+		if (groups & VMSIM_GROUP_SEGMENTS)
+			for (int i = 0; i < 8; i++)
+				ucb_seg_to_env(env, seg_off[i], seg_field((struct vmsim_cpu_state *)in, i));
+		if (groups & VMSIM_GROUP_DTABLES) {
+			env_put32(env, UCB_ENV_GDT + 16, in->gdtr.limit);
+			env_put64(env, UCB_ENV_GDT + 8, in->gdtr.base);
+			env_put32(env, UCB_ENV_IDT + 16, in->idtr.limit);
+			env_put64(env, UCB_ENV_IDT + 8, in->idtr.base);
+		}
+		if (groups & VMSIM_GROUP_CONTROL) {
+			uint64_t efer = in->efer;
+			if (eng->mode == UCB_LONG)
+				efer |= UCB_EFER_LMA | UCB_EFER_LME;
+			else
+				efer &= ~(uint64_t)UCB_EFER_LMA;
+			/*
+			 * 2.0.1 translates instruction fetches through the guest page tables but
+			 * not data accesses (measured): run every engine unpaged so both agree
+			 * on linear = guest-physical, and keep PG for the VMM to read back.
+			 */
+			eng->vcpu->cr0_pg = in->cr0 & UCB_CR0_PG;
+			env_put64(env, UCB_ENV_CR, in->cr0 & ~(uint64_t)UCB_CR0_PG);
+			env_put64(env, UCB_ENV_CR + 16, in->cr2);
+			env_put64(env, UCB_ENV_CR + 24, in->cr3);
+			env_put64(env, UCB_ENV_CR + 32, in->cr4);
+			env_put64(env, UCB_ENV_EFER, efer);
+		}
+		if (groups & VMSIM_GROUP_EVENTS) {
+			uint32_t hf = env_u32(env, UCB_ENV_HFLAGS) & ~UCB_HF_INHIBIT_IRQ;
+			uint32_t hf2 = env_u32(env, UCB_ENV_HFLAGS2) & ~UCB_HF2_NMI;
+			if (in->interruptibility & (VMSIM_BLOCK_STI | VMSIM_BLOCK_MOVSS))
+				hf |= UCB_HF_INHIBIT_IRQ;
+			if (in->interruptibility & VMSIM_BLOCK_NMI)
+				hf2 |= UCB_HF2_NMI;
+			env_put32(env, UCB_ENV_HFLAGS, hf);
+			env_put32(env, UCB_ENV_HFLAGS2, hf2);
+		}
+		ucb_hflags_recompute(env);
+		if (!ucb_ctx_store(eng))
+			return VMSIM_BACKEND_ERROR;
+		if (groups & VMSIM_GROUP_CONTROL) {
+			uint64_t dr7 = in->dr7;
+			uc_reg_write(uc, UC_X86_REG_DR7, &dr7);
+		}
+	}
+	if (groups & VMSIM_GROUP_GPR) {
+		void *vals[16];
+		uint64_t regs[16];
+		memcpy(regs, &in->rax, sizeof regs);
+		for (int i = 0; i < 16; i++)
+			vals[i] = &regs[i];
+		if (uc_reg_write_batch(uc, (int *)(wide ? gpr64 : gpr32), vals, wide ? 16 : 8) != UC_ERR_OK)
+			return VMSIM_BACKEND_ERROR;
+	}
+	for (size_t i = 0; i < sizeof msrs / sizeof msrs[0]; i++) {
+		if (!(groups & msrs[i].group))
+			continue;
+		uc_x86_msr msr = { msrs[i].index, 0 };
+		memcpy(&msr.value, (const uint8_t *)in + msrs[i].offset, 8);
+		uc_reg_write(uc, UC_X86_REG_MSR, &msr);
+	}
+	if (groups & VMSIM_GROUP_FPU)
+		fpu_set(eng, in);
+	if (groups & VMSIM_GROUP_IP) {
+		uint64_t flags = in->rflags | 2;
+		uc_reg_write(uc, wide ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS, &flags);
+		if (!ucb_write_rip(eng, in->rip))
+			return VMSIM_BACKEND_ERROR;
+	}
+	return VMSIM_OK;
+}
+
+static void copy_groups(struct vmsim_cpu_state *dst, const struct vmsim_cpu_state *src, uint32_t groups)
+{
+	if (groups & VMSIM_GROUP_GPR)
+		memcpy(&dst->rax, &src->rax, 16 * sizeof(uint64_t));
+	if (groups & VMSIM_GROUP_IP) {
+		dst->rip = src->rip;
+		dst->rflags = src->rflags;
+	}
+	if (groups & VMSIM_GROUP_SEGMENTS)
+		for (int i = 0; i < 8; i++)
+			*seg_field(dst, i) = *seg_field((struct vmsim_cpu_state *)src, i);
+	if (groups & VMSIM_GROUP_DTABLES) {
+		dst->gdtr = src->gdtr;
+		dst->idtr = src->idtr;
+	}
+	if (groups & VMSIM_GROUP_CONTROL) {
+		dst->cr0 = src->cr0, dst->cr2 = src->cr2, dst->cr3 = src->cr3;
+		dst->cr4 = src->cr4, dst->efer = src->efer, dst->dr7 = src->dr7;
+	}
+	if (groups & VMSIM_GROUP_SYSENTER) {
+		dst->sysenter_cs = src->sysenter_cs, dst->sysenter_esp = src->sysenter_esp;
+		dst->sysenter_eip = src->sysenter_eip;
+	}
+	if (groups & VMSIM_GROUP_SYSCALL) {
+		dst->star = src->star, dst->lstar = src->lstar, dst->cstar = src->cstar;
+		dst->fmask = src->fmask, dst->kernel_gs_base = src->kernel_gs_base;
+	}
+	if (groups & VMSIM_GROUP_EVENTS)
+		dst->interruptibility = src->interruptibility;
+	if (groups & VMSIM_GROUP_FPU)
+		memcpy(dst->fpu, src->fpu, 512);
+}
+
+/* state ops from other threads only happen while the vCPU is idle; lock out mem_unmap's engine sync. */
+static bool enter_state_op(struct ucb_vcpu *v)
+{
+	pthread_mutex_lock(&v->lock);
+	if (v->run_state == UCB_IN_CALLBACK && pthread_equal(v->run_thread, pthread_self())) {
+		pthread_mutex_unlock(&v->lock);
+		return false;
+	}
+	return true;
+}
+
+static void leave_state_op(struct ucb_vcpu *v, bool locked)
+{
+	if (locked)
+		pthread_mutex_unlock(&v->lock);
+}
+
+enum vmsim_result ucb_state_get(void *p, uint32_t groups, struct vmsim_cpu_state *out)
+{
+	struct ucb_vcpu *v = p;
+	bool locked = enter_state_op(v);
+	enum vmsim_result r = ucb_engine_get_state(v->active, groups & ENGINE_GROUPS, out);
+
+	if (groups & VMSIM_GROUP_TSC) {
+		out->tsc_offset = v->tsc_offset;
+		out->tsc = ucb_host_tsc() + ((v->intercepts & VMSIM_INTERCEPT_TSC_OFFSET) ? v->tsc_offset : 0);
+		out->tsc_aux = v->tsc_aux;
+	}
+	if (groups & VMSIM_GROUP_EVENTS) {
+		out->activity = v->activity;
+		out->pending = v->pending;
+	}
+	if (groups & VMSIM_GROUP_PDPTE)
+		memcpy(out->pdpte, v->pdpte, sizeof v->pdpte);
+	if (groups & VMSIM_GROUP_TPR) {
+		out->tpr = v->tpr;
+		out->tpr_threshold = v->tpr_threshold;
+	}
+	if (groups & VMSIM_GROUP_XSAVE) {
+		out->xcr0 = v->xcr0;
+		out->xss = v->xss;
+	}
+	if (groups & VMSIM_GROUP_INTERCEPTS)
+		out->intercepts = v->intercepts;
+	leave_state_op(v, locked);
+	return r;
+}
+
+enum vmsim_result ucb_state_set(void *p, uint32_t groups, const struct vmsim_cpu_state *in)
+{
+	struct ucb_vcpu *v = p;
+	bool locked = enter_state_op(v);
+	struct ucb_engine *eng = v->active;
+	enum vmsim_result r = VMSIM_OK;
+
+	v->check_state = true;
+	if (groups & VMSIM_GROUP_TSC) {
+		v->tsc_offset = in->tsc_offset;
+		v->tsc_aux = in->tsc_aux;
+	}
+	if (groups & VMSIM_GROUP_EVENTS) {
+		if (in->activity > VMSIM_ACTIVITY_WAIT_SIPI) {
+			r = VMSIM_INVALID_ARGUMENT;
+			goto out;
+		}
+		v->activity = in->activity;
+		v->pending = in->pending;
+	}
+	if (groups & VMSIM_GROUP_PDPTE)
+		memcpy(v->pdpte, in->pdpte, sizeof v->pdpte);
+	if (groups & VMSIM_GROUP_TPR) {
+		v->tpr = in->tpr;
+		v->tpr_threshold = in->tpr_threshold;
+	}
+	if (groups & VMSIM_GROUP_XSAVE) {
+		v->xcr0 = in->xcr0;
+		v->xss = in->xss;
+	}
+	if (groups & VMSIM_GROUP_INTERCEPTS)
+		v->intercepts = in->intercepts;
+
+	enum ucb_mode want = (groups & VMSIM_GROUP_CONTROL) ? ucb_mode_of(in->cr0, in->efer) : eng->mode;
+	if (want == eng->mode) {
+		r = ucb_engine_set_state(eng, groups & ENGINE_GROUPS, in);
+		goto out;
+	}
+	/* The mode is fixed per Unicorn instance: carry everything over to the engine for the new one. */
+	struct vmsim_cpu_state *full = malloc(sizeof *full);
+	struct ucb_engine *next = ucb_engine_get(v, want);
+	if (!full || !next) {
+		free(full);
+		r = full ? VMSIM_BACKEND_ERROR : VMSIM_OUT_OF_RAM;
+		goto out;
+	}
+	r = ucb_engine_get_state(eng, ENGINE_GROUPS, full);
+	if (r == VMSIM_OK) {
+		copy_groups(full, in, groups);
+		ucb_engine_sync_memory(next);
+		r = ucb_engine_set_state(next, ENGINE_GROUPS, full);
+	}
+	free(full);
+	if (r == VMSIM_OK) {
+		v->active = next;
+		if (v->run_state != UCB_IDLE) {
+			/* Inside on_exit: the old engine is mid-run; leave it and continue on the new one. */
+			ucb_request_leave(v, UCB_LEAVE_RESTART);
+			uc_emu_stop(eng->uc);
+		}
+	}
+out:
+	leave_state_op(v, locked);
+	return r;
+}
