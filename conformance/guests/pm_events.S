@@ -4,10 +4,13 @@
 	.text
 x_main:
 	sti
-x_ready:
-	outb	%al, $0xf1		/* the VMM injects here */
-	jmp	x_ready_next
-x_ready_next:
+x_ready1:
+	outb	%al, $0xf1		/* the VMM injects one event at each of these */
+x_ready2:
+	outb	%al, $0xf1
+x_ready3:
+	outb	%al, $0xf1
+x_ready4:
 	outb	%al, $0xf1
 	cli
 x_window_ask:

@@ -10,8 +10,11 @@ x_read_loop:
 	mov	0x200000, %eax		/* reads a page another thread unmaps */
 	jmp	x_read_loop
 x_count:
-	lock incl 0x20000		/* ECX times, shared counter */
+	incl	(%edi)			/* ECX times: this vCPU's counter at EDI */
 	loop	x_count
+x_wait_other:
+	cmpl	%edx, (%esi)		/* until the other vCPU's counter (ESI) reaches EDX */
+	jne	x_wait_other
 	outb	%al, $0xf0
 x_count_done:
 	jmp	x_count_done

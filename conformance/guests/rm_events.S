@@ -3,10 +3,11 @@
 	.text
 x_main:
 	sti
-x_ready:
+x_ready1:
 	outb	%al, $0xf1
-	jmp	x_ready_next
-x_ready_next:
+x_ready2:
+	outb	%al, $0xf1
+x_ready3:
 	outb	%al, $0xf1
 x_swint:
 	int	$0x80

@@ -1,0 +1,290 @@
+/* uc_events_test.c - injection of each event type, interrupt windows, HLT idling, #UD and triple faults. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vt_uc.h"
+
+enum { REAL, PROT, LONG };
+
+struct script {
+	int readies;
+	uint32_t reports[16];  /* port 0x30 values in order */
+	size_t nreports;
+	uint32_t error_code;   /* last port 0x31 value */
+	bool window_seen;
+};
+
+static void inject(struct vt_vm *t, enum vmsim_event_type type, uint8_t vector, bool has_error, uint32_t err,
+                   uint8_t insn_len)
+{
+	struct vmsim_cpu_state *e = calloc(1, sizeof *e);
+	assert_non_null(e);
+	assert_int_equal(t->ops->state_get(t->vcpu, VMSIM_GROUP_EVENTS, e), VMSIM_OK);
+	e->pending = (struct vmsim_event){ .valid = true, .type = type, .vector = vector, .has_error = has_error,
+		                           .error_code = err, .insn_len = insn_len };
+	assert_int_equal(t->ops->state_set(t->vcpu, VMSIM_GROUP_EVENTS, e), VMSIM_OK);
+	free(e);
+}
+
+static void want_window(struct vt_vm *t, bool want)
+{
+	struct vmsim_cpu_state *e = calloc(1, sizeof *e);
+	assert_non_null(e);
+	assert_int_equal(t->ops->state_get(t->vcpu, VMSIM_GROUP_EVENTS, e), VMSIM_OK);
+	e->pending.want_intr_window = want;
+	assert_int_equal(t->ops->state_set(t->vcpu, VMSIM_GROUP_EVENTS, e), VMSIM_OK);
+	free(e);
+}
+
+static int events_hook(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	struct script *sc = t->user;
+	(void)s;
+
+	if (exit->kind == VMSIM_EXIT_INTR_WINDOW) {
+		sc->window_seen = true;
+		want_window(t, false);
+		inject(t, VMSIM_EVENT_EXTINT, 0x20, false, 0, 0);
+		return VMSIM_EXIT_ACTION_RESUME;
+	}
+	if (exit->kind != VMSIM_EXIT_IO)
+		return -1;
+	if (exit->u.io.port == 0x30)
+		sc->reports[sc->nreports++] = exit->u.io.value;
+	if (exit->u.io.port == 0x31)
+		sc->error_code = exit->u.io.value;
+	if (exit->u.io.port == 0xf2)
+		want_window(t, true);
+	if (exit->u.io.port == 0xf1) {
+		switch (sc->readies++) {
+		case 0: inject(t, VMSIM_EVENT_EXTINT, 0x20, false, 0, 0); break;
+		case 1: inject(t, VMSIM_EVENT_NMI, 2, false, 0, 0); break;
+		case 2:
+			if (t->in_value == 1) /* real mode: no #GP handler, inject INT 0x80 instead */
+				inject(t, VMSIM_EVENT_SW_INT, 0x80, false, 0, 0);
+			else
+				inject(t, VMSIM_EVENT_HW_EXCEPTION, 13, true, 0x1234, 0);
+			break;
+		/*
+		 * A software interrupt returns to rip + insn_len (rip would point at the INT n);
+		 * here rip is already past the OUT, so inject with length 0.
+		 */
+		case 3: inject(t, VMSIM_EVENT_SW_INT, 0x80, false, 0, 0); break;
+		}
+	}
+	return -1;
+}
+
+static void setup_tables(struct vt_vm *t, const struct vt_guest *g, int mode)
+{
+	if (mode == REAL) {
+		vt_ivt(t, 0x20, (uint16_t)vt_guest_sym(g, "x_isr_20"));
+		vt_ivt(t, 0x02, (uint16_t)vt_guest_sym(g, "x_isr_nmi"));
+		vt_ivt(t, 0x80, (uint16_t)vt_guest_sym(g, "x_isr_80"));
+		return;
+	}
+	const uint8_t vec[] = { 0x20, 0x02, 13, 0x80, 6 };
+	const uint64_t target[] = { VT_LOAD + vt_guest_sym(g, "x_isr_20"), VT_LOAD + vt_guest_sym(g, "x_isr_nmi"),
+		                    VT_LOAD + vt_guest_sym(g, "x_isr_gp"), VT_LOAD + vt_guest_sym(g, "x_isr_80"),
+		                    VT_LOAD + vt_guest_sym(g, "x_isr_ud") };
+	vt_tables(t, mode == LONG, vec, target, 5);
+}
+
+static void run_events(int mode)
+{
+	static const struct vt_guest *guests[3] = { &vt_guest_rm_events, &vt_guest_pm_events, &vt_guest_lm_events };
+	const struct vt_guest *g = guests[mode];
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	struct script sc;
+
+	memset(&sc, 0, sizeof sc);
+	vt_vm_init(&t, 0, 0);
+	vt_load(&t, g);
+	setup_tables(&t, g, mode);
+	if (mode == REAL) {
+		vt_state_real(&s, vt_guest_sym(g, "x_main"));
+		t.in_value = 1; /* the third injection is a software INT 0x80 (no #GP in real mode here) */
+	} else if (mode == PROT) {
+		vt_state_prot(&s, VT_LOAD + vt_guest_sym(g, "x_main"));
+	} else {
+		vt_state_long(&s, VT_LOAD + vt_guest_sym(g, "x_main"));
+	}
+	vt_set(&t, &s);
+	t.hook = events_hook;
+	t.user = &sc;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+
+	if (mode == REAL) {
+		/* extint, NMI, injected INT 0x80, then the guest's own INT 0x80 */
+		assert_int_equal(sc.nreports, 4);
+		assert_int_equal(sc.reports[0], 0x20);
+		assert_int_equal(sc.reports[1], 0x02);
+		assert_int_equal(sc.reports[2], 0x80);
+		assert_int_equal(sc.reports[3], 0x80);
+	} else {
+		/* extint, NMI, #GP(0x1234), injected INT 0x80, window extint, guest INT 0x80, #UD */
+		assert_int_equal(sc.nreports, 7);
+		const uint32_t want[7] = { 0x20, 0x02, 0x0d, 0x80, 0x20, 0x80, 0x06 };
+		for (int i = 0; i < 7; i++)
+			assert_int_equal(sc.reports[i], want[i]);
+		assert_int_equal(sc.error_code, 0x1234);
+		assert_true(sc.window_seen);
+		int w = -1;
+		for (size_t i = 0; i < atomic_load(&t.nexits); i++)
+			if (t.exits[i].kind == VMSIM_EXIT_INTR_WINDOW)
+				w = (int)i;
+		assert_true(w >= 0);
+		/* The window opens after the STI shadow, not at the instruction following STI. */
+		assert_int_equal(t.exits[w].rip, VT_LOAD + vt_guest_sym(g, "x_window_open"));
+		assert_int_equal(t.exits[w].insn_len, 0);
+	}
+	vt_vm_fini(&t);
+}
+
+static void test_inject_real(void **state)
+{
+	(void)state;
+	run_events(REAL);
+}
+
+static void test_inject_protected(void **state)
+{
+	(void)state;
+	run_events(PROT);
+}
+
+static void test_inject_long(void **state)
+{
+	(void)state;
+	run_events(LONG);
+}
+
+struct runner {
+	struct vt_vm *t;
+	enum vmsim_result result;
+	atomic_bool done;
+};
+
+static void *run_thread(void *p)
+{
+	struct runner *r = p;
+	r->result = vt_run(r->t);
+	atomic_store(&r->done, true);
+	return NULL;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+/* HLT without the intercept idles; a stop ends the run with activity HLT; an injection wakes it. */
+static void test_hlt_idle_then_inject(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	struct script sc;
+	struct runner r = { &t, VMSIM_BACKEND_ERROR, false };
+	pthread_t th;
+	const struct vt_guest *g = &vt_guest_pm_events;
+	(void)state;
+
+	memset(&sc, 0, sizeof sc);
+	vt_vm_init(&t, 0, 0);
+	vt_load(&t, g);
+	setup_tables(&t, g, PROT);
+	vt_state_prot(&s, VT_LOAD + vt_guest_sym(g, "x_after_ud"));
+	s.intercepts &= ~(uint32_t)VMSIM_INTERCEPT_HLT;
+	s.rflags |= 0x200;
+	vt_set(&t, &s);
+	t.hook = events_hook;
+	t.user = &sc;
+	assert_int_equal(pthread_create(&th, NULL, run_thread, &r), 0);
+	sleep_ms(50);
+	assert_false(atomic_load(&r.done)); /* idling in HLT, no exits */
+	t.ops->vcpu_stop(t.vcpu);
+	pthread_join(th, NULL);
+	assert_int_equal(r.result, VMSIM_OK);
+	assert_int_equal(atomic_load(&t.nexits), 0);
+	assert_int_equal(t.ops->state_get(t.vcpu, VMSIM_GROUP_ALL, &s), VMSIM_OK);
+	assert_int_equal(s.activity, VMSIM_ACTIVITY_HLT);
+	assert_int_equal(s.rip, VT_LOAD + vt_guest_sym(g, "x_after_hlt"));
+	/* An external interrupt wakes the vCPU: the handler runs, then the guest reaches the done port. */
+	inject(&t, VMSIM_EVENT_EXTINT, 0x20, false, 0, 0);
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(sc.nreports, 1);
+	assert_int_equal(sc.reports[0], 0x20);
+	assert_int_equal(t.ops->state_get(t.vcpu, VMSIM_GROUP_EVENTS, &s), VMSIM_OK);
+	assert_int_equal(s.activity, VMSIM_ACTIVITY_ACTIVE);
+	vt_vm_fini(&t);
+}
+
+/* #UD with an IDT that cannot deliver it: #DF cannot be delivered either, so the vCPU shuts down. */
+static void test_triple_fault(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	const struct vt_guest *g = &vt_guest_pm_events;
+	(void)state;
+
+	vt_vm_init(&t, 0, 0);
+	vt_load(&t, g);
+	vt_state_prot(&s, VT_LOAD + vt_guest_sym(g, "x_ud"));
+	s.idtr.limit = 0;
+	vt_set(&t, &s);
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(atomic_load(&t.nexits), 1);
+	assert_int_equal(t.exits[0].kind, VMSIM_EXIT_SHUTDOWN);
+	assert_int_equal(t.exits[0].rip, VT_LOAD + vt_guest_sym(g, "x_ud"));
+	vt_vm_fini(&t);
+}
+
+/* A VMCALL without the intercept is #UD for the guest, delivered through its IDT. */
+static void test_vmcall_not_intercepted(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	struct script sc;
+	const struct vt_guest *g = &vt_guest_pm_events;
+	/* vmcall; the #UD handler returns 2 bytes on, into "c1 e0 00" (shl eax, 0); then out 0xf0 */
+	static const uint8_t vmcall_then_out[] = { 0x0f, 0x01, 0xc1, 0xe0, 0x00, 0xe6, 0xf0 };
+	(void)state;
+
+	memset(&sc, 0, sizeof sc);
+	vt_vm_init(&t, 0, 0);
+	vt_load(&t, g);
+	setup_tables(&t, g, PROT);
+	memcpy(t.ram + 0x30000, vmcall_then_out, sizeof vmcall_then_out);
+	vt_state_prot(&s, 0x30000);
+	s.intercepts &= ~(uint32_t)VMSIM_INTERCEPT_VMCALL;
+	vt_set(&t, &s);
+	t.hook = events_hook;
+	t.user = &sc;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(sc.nreports, 1);
+	assert_int_equal(sc.reports[0], 6);
+	for (size_t i = 0; i < atomic_load(&t.nexits); i++)
+		assert_int_not_equal(t.exits[i].kind, VMSIM_EXIT_VMCALL);
+	vt_vm_fini(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_inject_real),
+		cmocka_unit_test(test_inject_protected),
+		cmocka_unit_test(test_inject_long),
+		cmocka_unit_test(test_hlt_idle_then_inject),
+		cmocka_unit_test(test_triple_fault),
+		cmocka_unit_test(test_vmcall_not_intercepted),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
