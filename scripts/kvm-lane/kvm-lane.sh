@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# kvm-lane.sh - run vmsim test binaries against a real /dev/kvm: directly where the host has one, else inside
+# a Debian kernel booted under QEMU TCG with an emulated AMD SVM CPU (docs/ci-kvm.md). Results come back
+# over the serial console: per-test logs, CMocka JUnit XML, and one pass/fail status.
+#
+# usage: kvm-lane.sh [--out DIR] [--cache DIR] [--smp N] [--timeout S] NAME=BINARY[,ARG...] ...
+# exit: 0 all tests passed; 1 a test failed or the lane broke; 77 QEMU itself cannot run (a loud skip).
+set -euo pipefail
+
+out=${VMSIM_KVM_LANE_OUT:-$PWD/kvm-lane}
+cache=${VMSIM_KVM_LANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vmsim-kvm-lane}
+smp=2
+timeout_s=170
+tests=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--out) out=$2; shift 2 ;;
+	--cache) cache=$2; shift 2 ;;
+	--smp) smp=$2; shift 2 ;;
+	--timeout) timeout_s=$2; shift 2 ;;
+	-*) echo "kvm-lane: unknown option $1" >&2; exit 1 ;;
+	*) tests+=("$1"); shift ;;
+	esac
+done
+[ ${#tests[@]} -gt 0 ] || { echo "kvm-lane: no tests given" >&2; exit 1; }
+
+say() { echo "kvm-lane: $*"; }
+skip_loudly() {
+	echo "################################################################################"
+	echo "kvm-lane: SKIPPED, NOT PASSED: $*"
+	echo "kvm-lane: no KVM test ran; this is not a pass."
+	echo "################################################################################"
+	exit 77
+}
+
+rm -rf "$out"
+mkdir -p "$out" "$cache"
+
+# Summarise the per-test result lines ("@@RESULT name rc passed failed") written to $out/results.
+summarise() {
+	local where=$1 ok=0 bad=0 pass=0 fail=0 name rc p f
+	[ -s "$out/results" ] || { say "no test results came back ($where)"; return 1; }
+	while read -r name rc p f; do
+		pass=$((pass + p)); fail=$((fail + f))
+		if [ "$rc" = 0 ]; then ok=$((ok + 1)); else bad=$((bad + 1)); say "FAILED: $name (exit $rc, log $out/$name.log)"; fi
+	done <"$out/results"
+	local expected=${#tests[@]} got
+	got=$(wc -l <"$out/results")
+	if [ "$got" -ne "$expected" ]; then
+		say "only $got of $expected test binaries reported back"
+		bad=$((bad + expected - got))
+	fi
+	say "$where: $ok binaries passed, $bad failed; CMocka tests: $pass passed, $fail failed"
+	echo "kvm: $pass passed, $fail failed"
+	[ "$bad" -eq 0 ] && [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
+}
+
+# "passed failed" of one binary, from its CMocka JUnit XML (tests, failures, errors, skipped per suite).
+count_cmocka() {
+	local xml=$1
+	[ -s "$xml" ] || { echo "0 0"; return; }
+	grep -oE '<testsuite [^>]*>' "$xml" | awk '
+		{ t = f = e = s = 0
+		  if (match($0, / tests="[0-9]+"/)) t = substr($0, RSTART + 8, RLENGTH - 9)
+		  if (match($0, / failures="[0-9]+"/)) f = substr($0, RSTART + 11, RLENGTH - 12)
+		  if (match($0, / errors="[0-9]+"/)) e = substr($0, RSTART + 9, RLENGTH - 10)
+		  if (match($0, / skipped="[0-9]+"/)) s = substr($0, RSTART + 10, RLENGTH - 11)
+		  pass += t - f - e - s; fail += f + e }
+		END { print pass + 0, fail + 0 }'
+}
+
+# ---- a host with /dev/kvm: run the same binaries directly ----
+if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] && [ -z "${VMSIM_KVM_LANE_FORCE_QEMU:-}" ]; then
+	say "host has /dev/kvm ($(uname -r)): running the tests directly"
+	: >"$out/results"
+	for spec in "${tests[@]}"; do
+		name=${spec%%=*}; IFS=, read -r -a argv <<<"${spec#*=}"
+		rc=0
+		CMOCKA_MESSAGE_OUTPUT=xml CMOCKA_XML_FILE="$out/$name.xml" "${argv[@]}" >"$out/$name.log" 2>&1 || rc=$?
+		cat "$out/$name.log"
+		echo "$name $rc $(count_cmocka "$out/$name.xml")" >>"$out/results"
+	done
+	summarise "host kernel $(uname -r)"
+	exit $?
+fi
+
+# ---- no /dev/kvm: boot a Debian kernel under QEMU TCG (-cpu max has SVM with NPT) ----
+qemu=$(command -v qemu-system-x86_64 || true)
+[ -n "$qemu" ] || skip_loudly "qemu-system-x86_64 is not installed, so the QEMU KVM lane cannot run"
+"$qemu" -accel help 2>/dev/null | grep -qx tcg || skip_loudly "$qemu has no TCG accelerator"
+busybox=$(command -v busybox || true)
+[ -n "$busybox" ] && file -L "$busybox" 2>/dev/null | grep -q 'statically linked' || busybox=/bin/busybox
+[ -x "$busybox" ] || { say "busybox-static is required (apt-get install busybox-static)"; exit 1; }
+
+# The kernel: the version linux-image-amd64 points at today (old ABI numbers vanish from the archive).
+kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -nE 's/.*Depends: (linux-image-[0-9.]+-[0-9]+-amd64)$/\1/p' | head -n1)
+if [ -z "$kpkg" ]; then
+	kpkg=$(cd "$cache" && ls -1 linux-image-*-amd64_*.deb 2>/dev/null | sed -E 's/_.*//' | sort -V | tail -n1)
+	[ -n "$kpkg" ] || { say "cannot resolve linux-image-amd64 (run apt-get update) and nothing is cached"; exit 1; }
+	say "apt-cache could not resolve linux-image-amd64; using cached $kpkg"
+fi
+kver=${kpkg#linux-image-}
+kdir=$cache/$kver
+if [ ! -f "$kdir/vmlinuz" ]; then
+	say "fetching $kpkg into $cache"
+	deb=$(ls -1 "$cache/${kpkg}"_*.deb 2>/dev/null | tail -n1 || true)
+	if [ -z "$deb" ]; then
+		(cd "$cache" && apt-get download "$kpkg" >/dev/null 2>&1) || { say "apt-get download $kpkg failed"; exit 1; }
+		deb=$(ls -1 "$cache/${kpkg}"_*.deb | tail -n1)
+	fi
+	rm -rf "$kdir.tmp" && mkdir -p "$kdir.tmp/x"
+	dpkg -x "$deb" "$kdir.tmp/x"
+	cp "$kdir.tmp/x/boot/vmlinuz-$kver" "$kdir.tmp/vmlinuz"
+	mkdir -p "$kdir.tmp/modules"
+	for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko; do
+		cp "$kdir.tmp/x/lib/modules/$kver/kernel/$m" "$kdir.tmp/modules/"
+	done
+	rm -rf "$kdir.tmp/x" "$deb"
+	rm -rf "$kdir" && mv "$kdir.tmp" "$kdir"
+fi
+kfull=$(cd "$cache" && ls -1 ${kpkg}_*.deb 2>/dev/null | head -n1 || true)
+say "kernel $kver (Debian $kpkg), QEMU $("$qemu" --version | head -n1 | awk '{print $4}'), -smp $smp"
+
+# ---- the initramfs: busybox, modules, test binaries and the shared objects they load ----
+root=$out/initramfs
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,out,lib64,modules,tests}
+cp "$busybox" "$root/bin/busybox"
+for a in sh mount insmod cat echo dd sleep mkdir printf poweroff sync ls; do ln -sf busybox "$root/bin/$a"; done
+cp "$kdir"/modules/*.ko "$root/modules/"
+copy_libs() {
+	local lib
+	for lib in $(ldd "$1" 2>/dev/null | grep -oE '/[^ ]+\.so[^ ]*' | sort -u); do
+		mkdir -p "$root$(dirname "$lib")"
+		[ -e "$root$lib" ] || cp -L "$lib" "$root$lib"
+	done
+}
+: >"$root/tests/list"
+for spec in "${tests[@]}"; do
+	name=${spec%%=*}; IFS=, read -r -a argv <<<"${spec#*=}"
+	[ -x "${argv[0]}" ] || { say "test binary ${argv[0]} is missing (build first)"; exit 1; }
+	cp "${argv[0]}" "$root/tests/$name.bin"
+	copy_libs "${argv[0]}"
+	echo "$name ${argv[*]:1}" >>"$root/tests/list"
+done
+cp "$(dirname "${BASH_SOURCE[0]}")/init.sh" "$root/init"
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$out/initrd.gz"
+
+# ---- boot; isa-debug-exit turns the guest's verdict into QEMU's exit status: 1 pass, 3 fail ----
+say "booting ($(du -h "$out/initrd.gz" | cut -f1) initramfs)"
+start=$(date +%s)
+rc=0
+timeout "$timeout_s" "$qemu" -accel tcg -cpu max -m 512 -smp "$smp" -nographic -no-reboot -net none \
+	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+	-kernel "$kdir/vmlinuz" -initrd "$out/initrd.gz" \
+	-append "console=ttyS0 quiet loglevel=3 panic=-1" </dev/null >"$out/console.log" 2>"$out/qemu.err" || rc=$?
+elapsed=$(($(date +%s) - start))
+tr -d '\r' <"$out/console.log" >"$out/console.txt"
+if [ "$rc" -eq 124 ]; then
+	say "QEMU run timed out after ${timeout_s}s"
+elif [ "$rc" -ne 1 ] && [ "$rc" -ne 3 ] && grep -q . "$out/qemu.err" && ! grep -q '@@BOOTED' "$out/console.txt"; then
+	cat "$out/qemu.err" >&2
+	skip_loudly "QEMU could not start (exit $rc): $(head -n1 "$out/qemu.err")"
+fi
+
+# Split the console into per-test logs and JUnit files; echo the tests' output for the CTest log.
+awk -v out="$out" '
+	/^@@LOG-BEGIN / { f = out "/" $2 ".log"; printf "" > f; next }
+	/^@@LOG-END / { close(f); f = ""; next }
+	/^@@XML-BEGIN / { x = out "/" $2 ".xml"; printf "" > x; next }
+	/^@@XML-END / { close(x); x = ""; next }
+	/^@@RESULT / { print $2, $3 >> (out "/rc"); next }
+	x != "" { print > x; next }
+	f != "" { print > f }
+' "$out/console.txt"
+awk '/^@@XML-BEGIN /{s=1} /^@@XML-END /{s=0; next} !s' "$out/console.txt"
+: >"$out/results"
+if [ -f "$out/rc" ]; then
+	while read -r name trc; do
+		echo "$name $trc $(count_cmocka "$out/$name.xml")" >>"$out/results"
+	done <"$out/rc"
+fi
+say "QEMU exit $rc after ${elapsed}s (1 = guest reported pass, 3 = fail, other = the guest never reported)"
+verdict=0
+summarise "kernel $kver under QEMU TCG" || verdict=1
+[ "$rc" -eq 1 ] || verdict=1
+exit $verdict
