@@ -110,7 +110,7 @@ const struct ucb_insn *ucb_site_insn(struct ucb_engine *eng, uint64_t addr)
 
 	if (!s)
 		return NULL;
-	if (s->gen != eng->applied_gen) {
+	if (s->gen != eng->applied_gen && s->insn.kind) {
 		while (n < 15 && uc_mem_read(eng->uc, addr + n, bytes + n, 1) == UC_ERR_OK)
 			n++;
 		ucb_classify(bytes, n, ucb_code_bits(eng), &s->insn);
@@ -167,6 +167,27 @@ static bool layout_probe(struct ucb_engine *eng)
 		}
 	}
 	return false;
+}
+
+/*
+ * A data fault inside a block leaves 2.0.1's lazily kept flags state (cc_op)
+ * stale: the flags read back are garbage. A code hook makes 2.0.1 sync the
+ * flags before the instruction, so every later fault there reports exact
+ * flags. Called on the first fault at linear address addr.
+ */
+void ucb_add_sync_site(struct ucb_engine *eng, uint64_t addr)
+{
+	struct ucb_site *site;
+	uc_hook h;
+
+	if (site_find(&eng->sites, addr) || !(site = site_add(&eng->sites, addr)))
+		return;
+	memset(&site->insn, 0, sizeof site->insn); /* kind 0: the hook only forces the sync */
+	site->gen = eng->applied_gen;
+	if (uc_hook_add(eng->uc, &h, UC_HOOK_CODE, (void *)ucb_hook_site, eng, addr, addr) == UC_ERR_OK) {
+		eng->flush_from = addr;
+		eng->flush_to = addr + 1;
+	}
 }
 
 /* Recompute where execution must re-enter once this block's new code hooks exist. */

@@ -1,4 +1,6 @@
 /* uc_exits.c - turning Unicorn hooks into neutral exits: classification, in-hook exits, faults. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "uc_internal.h"
@@ -355,6 +357,21 @@ bool ucb_hook_fault(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, in
 
 	(void)uc;
 	v->fault = (struct ucb_fault){ true, type, addr, size, value };
+	/*
+	 * 2.0.1 leaves the block without syncing its lazy flags state and then folds
+	 * that stale state into EFLAGS (measured: a write fault put EAX into EFLAGS).
+	 * Keep the system bits as they are now and the arithmetic flags as computed
+	 * here; the latter are exact once ucb_add_sync_site hooked this instruction.
+	 */
+	uint8_t *env;
+	uint64_t computed = ucb_read_reg(eng, UC_X86_REG_EFLAGS), sys = 2;
+	if (ucb_ctx_load(eng, &env)) {
+		int32_t df;
+		memcpy(&sys, env + UCB_ENV_EFLAGS, 8);
+		memcpy(&df, env + UCB_ENV_DF, 4);
+		sys = (sys & ~(uint64_t)0xcd5) | (df < 0 ? 0x400 : 0);
+	}
+	v->fault_rflags = ((sys | (computed & 0x8d5)) & 0x3f7fd7u) | 2;
 	/* A fetch faults at the instruction itself; for data accesses EIP holds the synced linear PC. */
 	if (type == UC_MEM_FETCH_UNMAPPED || type == UC_MEM_FETCH_PROT)
 		v->fault_rip = addr - ucb_cs_base(eng);
@@ -418,6 +435,7 @@ void ucb_build_npf(struct ucb_vcpu *v, struct vmsim_exit *exit)
 	memset(exit, 0, sizeof *exit);
 	exit->kind = VMSIM_EXIT_NPF;
 	ucb_write_rip(eng, v->fault_rip);
+	uc_reg_write(eng->uc, eng->mode == UCB_LONG ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS, &v->fault_rflags);
 	exit->rip = v->fault_rip;
 	switch (f->type) {
 	case UC_MEM_WRITE_UNMAPPED:

@@ -133,6 +133,7 @@ struct ucb_vcpu {
 	bool resume_valid;            /* the rip to re-enter at after a stop inside a hook */
 	uint64_t resume_rip;
 	uint64_t fault_rip;
+	uint64_t fault_rflags;        /* RFLAGS captured in the fault hook (2.0.1 clobbers them on exit) */
 	struct ucb_fault fault;
 	uint8_t deliver_vector;
 	enum vmsim_event_type deliver_type;
@@ -165,6 +166,8 @@ struct ucb_vm {
 /* Offsets into Unicorn 2.0.1's saved CPUX86State, checked by ucb_layout_probe at engine creation. */
 enum {
 	UCB_ENV_EIP = 128,
+	UCB_ENV_EFLAGS = 136,
+	UCB_ENV_DF = 172,
 	UCB_ENV_HFLAGS = 176,
 	UCB_ENV_HFLAGS2 = 180,
 	UCB_ENV_SEGS = 184,
@@ -224,6 +227,7 @@ bool ucb_ctx_load(struct ucb_engine *eng, uint8_t **env);
 bool ucb_ctx_store(struct ucb_engine *eng);
 void ucb_set_clear(struct ucb_set *set);
 const struct ucb_insn *ucb_site_insn(struct ucb_engine *eng, uint64_t addr);
+void ucb_add_sync_site(struct ucb_engine *eng, uint64_t addr);
 
 /* uc_state.c */
 enum vmsim_result ucb_state_get(void *vcpu, uint32_t groups, struct vmsim_cpu_state *out);

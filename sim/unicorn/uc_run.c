@@ -102,6 +102,11 @@ static bool native_hlt(struct ucb_engine *eng)
 	return rip && uc_mem_read(eng->uc, ucb_seg_base(eng, 1) + rip - 1, &byte, 1) == UC_ERR_OK && byte == 0xf4;
 }
 
+static bool exit_is_data_fault(struct ucb_vcpu *v)
+{
+	return v->fault.type != UC_MEM_FETCH_UNMAPPED && v->fault.type != UC_MEM_FETCH_PROT;
+}
+
 /* Handle why uc_emu_start returned; false: leave vcpu_run with *result. */
 static bool after_engine(struct ucb_vcpu *v, uc_err err, enum ucb_leave leave, enum vmsim_result *result)
 {
@@ -110,6 +115,8 @@ static bool after_engine(struct ucb_vcpu *v, uc_err err, enum ucb_leave leave, e
 
 	switch (leave) {
 	case UCB_LEAVE_FAULT:
+		if (exit_is_data_fault(v))
+			ucb_add_sync_site(eng, v->fault_rip + ucb_cs_base(eng));
 		ucb_build_npf(v, &exit);
 		v->fault.valid = false;
 		ucb_call_exit(v, &exit);

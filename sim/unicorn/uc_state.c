@@ -261,6 +261,7 @@ enum vmsim_result ucb_engine_get_state(struct ucb_engine *eng, uint32_t groups, 
 		void *vals[2] = { &out->rip, &out->rflags };
 		if (uc_reg_read_batch(uc, ids, vals, 2) != UC_ERR_OK)
 			return VMSIM_BACKEND_ERROR;
+		out->rflags = (out->rflags & 0x3f7fd7u) | 2;
 	}
 	if (groups & (VMSIM_GROUP_SEGMENTS | VMSIM_GROUP_DTABLES | VMSIM_GROUP_CONTROL | VMSIM_GROUP_EVENTS)) {
 		uint8_t *env;

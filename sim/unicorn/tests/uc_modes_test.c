@@ -1,0 +1,250 @@
+/* uc_modes_test.c - mode switches by state_set, the reset vector, state round trips, caps. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "vt_uc.h"
+
+static int stop_first(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	(void)t, (void)exit, (void)s;
+	return VMSIM_EXIT_ACTION_STOP;
+}
+
+/* real -> protected -> long and back to real on one vCPU; registers not in the set groups carry over. */
+static void test_mode_switch(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state *s = calloc(1, sizeof *s);
+	const uint32_t switch_groups = VMSIM_GROUP_IP | VMSIM_GROUP_SEGMENTS | VMSIM_GROUP_DTABLES |
+	                               VMSIM_GROUP_CONTROL;
+	(void)state;
+
+	assert_non_null(s);
+	vt_vm_init(&t, 0, 0);
+	memcpy(t.ram + 0x10000, vt_guest_rm_exits.bytes, vt_guest_rm_exits.size);
+	memcpy(t.ram + 0x40000, vt_guest_pm_exits.bytes, vt_guest_pm_exits.size);
+	memcpy(t.ram + 0x50000, vt_guest_lm_exits.bytes, vt_guest_lm_exits.size);
+	t.hook = stop_first;
+
+	vt_state_real(s, 0);
+	s->rbx = 0xfeedf00d;
+	vt_set(&t, s);
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(t.exits[0].rip, vt_guest_sym(&vt_guest_rm_exits, "x_out_imm"));
+
+	vt_state_prot(s, 0x40000);
+	assert_int_equal(t.ops->state_set(t.vcpu, switch_groups, s), VMSIM_OK);
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(t.exits[1].rip, 0x40000 + vt_guest_sym(&vt_guest_pm_exits, "x_out_imm"));
+	assert_int_equal(t.exits[1].insn_len, 2);
+	assert_int_equal(t.ops->state_get(t.vcpu, VMSIM_GROUP_ALL, s), VMSIM_OK);
+	assert_int_equal(s->rbx, 0xfeedf00d);
+	assert_int_equal(s->cr0 & 1, 1);
+	assert_int_equal(s->cs.ar, 0xc9b);
+
+	vt_state_long(s, 0x50000);
+	s->r8 = 0x1122334455667788ull;
+	assert_int_equal(t.ops->state_set(t.vcpu, switch_groups | VMSIM_GROUP_GPR, s), VMSIM_OK);
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(t.exits[2].rip, 0x50000 + vt_guest_sym(&vt_guest_lm_exits, "x_out_imm"));
+	assert_int_equal(t.ops->state_get(t.vcpu, VMSIM_GROUP_ALL, s), VMSIM_OK);
+	assert_int_equal(s->r8, 0x1122334455667788ull);
+	assert_true(s->efer & 0x400); /* LMA */
+	assert_true(s->cr0 & 0x80000000u);
+	assert_int_equal(s->cs.ar, 0xa9b);
+
+	/* And back to real mode: the real-mode engine is reused with the new state. */
+	s->rbx = 0xabcd;
+	vt_state_real(s, 0);
+	s->rbx = 0xabcd;
+	assert_int_equal(t.ops->state_set(t.vcpu, switch_groups | VMSIM_GROUP_GPR, s), VMSIM_OK);
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(t.exits[3].rip, vt_guest_sym(&vt_guest_rm_exits, "x_out_imm"));
+	assert_int_equal(t.ops->state_get(t.vcpu, VMSIM_GROUP_ALL, s), VMSIM_OK);
+	assert_int_equal(s->rbx, 0xabcd);
+	assert_int_equal(s->efer & 0x400, 0);
+	vt_vm_fini(&t);
+	free(s);
+}
+
+/* A vCPU in the reset state with nothing at the top of 4 GiB faults on gpa 0xfffffff0. */
+static void test_reset_vector_npf(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	(void)state;
+
+	vt_vm_init(&t, 0, 0);
+	assert_int_equal(t.ops->state_get(t.vcpu, VMSIM_GROUP_ALL, &s), VMSIM_OK);
+	assert_int_equal(s.cs.sel, 0xf000);
+	assert_int_equal(s.cs.base, 0xffff0000u);
+	assert_int_equal(s.rip, 0xfff0);
+	s.intercepts = VMSIM_INTERCEPT_IO | VMSIM_INTERCEPT_HLT;
+	assert_int_equal(t.ops->state_set(t.vcpu, VMSIM_GROUP_INTERCEPTS, &s), VMSIM_OK);
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(atomic_load(&t.nexits), 1);
+	assert_int_equal(t.exits[0].kind, VMSIM_EXIT_NPF);
+	assert_int_equal(t.exits[0].u.npf.gpa, 0xfffffff0u);
+	assert_int_equal(t.exits[0].u.npf.access, VMSIM_ACCESS_FETCH);
+	assert_int_equal(t.exits[0].rip, 0xfff0);
+	vt_vm_fini(&t);
+}
+
+/* With the reset guest mapped at 0xfffff000 the first instruction runs at CS base 0xffff0000, IP 0xfff0. */
+static void test_reset_vector_runs(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	uint8_t *rom = mmap(NULL, 0x1000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	(void)state;
+
+	assert_true(rom != MAP_FAILED);
+	assert_int_equal(vt_guest_reset.size, 0x1000);
+	memcpy(rom, vt_guest_reset.bytes, 0x1000);
+	vt_vm_init(&t, 0, 0);
+	assert_int_equal(t.ops->mem_map(t.vm, 0xfffff000u, rom, 0x1000, VMSIM_PROT_READ | VMSIM_PROT_EXEC),
+	                 VMSIM_OK);
+	s.intercepts = VMSIM_INTERCEPT_IO | VMSIM_INTERCEPT_HLT;
+	assert_int_equal(t.ops->state_set(t.vcpu, VMSIM_GROUP_INTERCEPTS, &s), VMSIM_OK);
+	t.hook = stop_first;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(t.exits[0].kind, VMSIM_EXIT_IO);
+	assert_int_equal(t.exits[0].rip, 0xf000 + vt_guest_sym(&vt_guest_reset, "x_reset"));
+	assert_int_equal(t.exits[0].rip, 0xfff0);
+	assert_int_equal(t.exits[0].u.io.port, 0x10);
+	assert_int_equal(t.ops->state_get(t.vcpu, VMSIM_GROUP_SEGMENTS, &s), VMSIM_OK);
+	assert_int_equal(s.cs.base, 0xffff0000u);
+	vt_vm_fini(&t);
+	munmap(rom, 0x1000);
+}
+
+static void test_state_roundtrip(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state *in = calloc(1, sizeof *in), *out = calloc(1, sizeof *out);
+	(void)state;
+
+	assert_true(in && out);
+	vt_vm_init(&t, 0, 0);
+	vt_state_prot(in, 0x12345);
+	for (int i = 0; i < 8; i++)
+		(&in->rax)[i] = 0x1111111 * (uint64_t)(i + 1);
+	in->rflags = 0x246;
+	in->fs = (struct vmsim_segment){ .sel = 0x23, .ar = 0xcf3, .limit = 0xfffff, .base = 0x7000 };
+	in->gs = (struct vmsim_segment){ .sel = 0, .ar = 0x1000, .limit = 0, .base = 0 };
+	in->tr = (struct vmsim_segment){ .sel = 0x28, .ar = 0x8b, .limit = 0x67, .base = 0x9000 };
+	in->gdtr = (struct vmsim_dtable){ .limit = 0x3f, .base = 0x5000 };
+	in->idtr = (struct vmsim_dtable){ .limit = 0x7ff, .base = 0x6000 };
+	in->cr2 = 0xdead0000, in->cr3 = 0x3000, in->cr4 = 0x620, in->dr7 = 0x401;
+	in->sysenter_cs = 8, in->sysenter_esp = 0x8000, in->sysenter_eip = 0x9000;
+	in->star = 0x0013000800000000ull, in->lstar = 0x1234, in->cstar = 0x5678, in->fmask = 0x300;
+	in->kernel_gs_base = 0xabc000;
+	in->tsc_offset = 77, in->tsc_aux = 3;
+	in->interruptibility = VMSIM_BLOCK_STI | VMSIM_BLOCK_NMI;
+	in->pdpte[2] = 0x42, in->tpr = 5, in->tpr_threshold = 2, in->xcr0 = 7;
+	/* FPU: FCW, MXCSR, ST0 = 1.0 (top 0, tag valid), XMM1 pattern */
+	memset(in->fpu, 0, sizeof in->fpu);
+	in->fpu[0] = 0x7f, in->fpu[1] = 0x02;
+	in->fpu[4] = 0x01;
+	in->fpu[24] = 0x80, in->fpu[25] = 0x1f;
+	uint64_t one_mant = 0x8000000000000000ull;
+	uint16_t one_exp = 0x3fff;
+	memcpy(in->fpu + 32, &one_mant, 8);
+	memcpy(in->fpu + 40, &one_exp, 2);
+	for (int i = 0; i < 16; i++)
+		in->fpu[160 + 16 + i] = (uint8_t)(0xa0 + i);
+	vt_set(&t, in);
+	assert_int_equal(t.ops->state_get(t.vcpu, VMSIM_GROUP_ALL, out), VMSIM_OK);
+	assert_memory_equal(&in->rax, &out->rax, 8 * sizeof(uint64_t));
+	assert_int_equal(out->rip, 0x12345);
+	assert_int_equal(out->rflags, 0x246);
+	assert_memory_equal(&in->cs, &out->cs, sizeof in->cs);
+	assert_memory_equal(&in->fs, &out->fs, sizeof in->fs);
+	assert_int_equal(out->gs.ar & 0x1000, 0x1000);
+	assert_memory_equal(&in->tr, &out->tr, sizeof in->tr);
+	assert_memory_equal(&in->gdtr, &out->gdtr, sizeof in->gdtr);
+	assert_memory_equal(&in->idtr, &out->idtr, sizeof in->idtr);
+	assert_int_equal(out->cr0, in->cr0);
+	assert_int_equal(out->cr2, in->cr2);
+	assert_int_equal(out->cr3, in->cr3);
+	assert_int_equal(out->cr4, in->cr4);
+	assert_int_equal(out->dr7, in->dr7);
+	assert_int_equal(out->sysenter_cs, 8);
+	assert_int_equal(out->sysenter_esp, 0x8000);
+	assert_int_equal(out->sysenter_eip, 0x9000);
+	assert_int_equal(out->star, in->star);
+	assert_int_equal(out->lstar, 0x1234);
+	assert_int_equal(out->kernel_gs_base, 0xabc000);
+	assert_int_equal(out->tsc_offset, 77);
+	assert_int_equal(out->tsc_aux, 3);
+	assert_int_equal(out->interruptibility, VMSIM_BLOCK_STI | VMSIM_BLOCK_NMI);
+	assert_int_equal(out->pdpte[2], 0x42);
+	assert_int_equal(out->tpr, 5);
+	assert_int_equal(out->xcr0, 7);
+	assert_int_equal(out->intercepts, in->intercepts);
+	assert_int_equal(out->fpu_size, 512);
+	assert_int_equal(out->fpu[0], 0x7f);
+	assert_int_equal(out->fpu[1], 0x02);
+	assert_int_equal(out->fpu[4] & 1, 1);
+	assert_memory_equal(out->fpu + 24, in->fpu + 24, 4);
+	assert_memory_equal(out->fpu + 32, in->fpu + 32, 10);
+	assert_memory_equal(out->fpu + 176, in->fpu + 176, 16);
+	vt_vm_fini(&t);
+	free(in);
+	free(out);
+}
+
+static void test_invalid_state(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	(void)state;
+
+	vt_vm_init(&t, 0, 0);
+	vt_load(&t, &vt_guest_pm_exits);
+	vt_state_prot(&s, VT_LOAD);
+	s.rflags |= 1u << 17; /* virtual-8086 mode: not supported */
+	vt_set(&t, &s);
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(atomic_load(&t.nexits), 1);
+	assert_int_equal(t.exits[0].kind, VMSIM_EXIT_INVALID_STATE);
+	assert_int_equal(t.exits[0].u.invalid.reason, VMSIM_INVALID_BACKEND);
+	vt_vm_fini(&t);
+}
+
+static void test_caps_explained(void **state)
+{
+	const struct vmsim_backend_ops *ops = vmsim_backend_unicorn();
+	(void)state;
+
+	assert_int_equal(ops->abi_version, VMSIM_BACKEND_ABI_VERSION);
+	assert_string_equal(ops->name, "unicorn");
+	for (int bit = 0; bit < 28; bit++) {
+		uint64_t cap = 1ull << bit;
+		const char *gap = ops->cap_gap(cap);
+		if (ops->caps & cap)
+			assert_null(gap);
+		else
+			assert_non_null(gap);
+	}
+	assert_true(ops->caps & VMSIM_CAP_INHOOK_EXIT);
+	assert_true(ops->caps & VMSIM_CAP_STOP);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mode_switch),
+		cmocka_unit_test(test_reset_vector_npf),
+		cmocka_unit_test(test_reset_vector_runs),
+		cmocka_unit_test(test_state_roundtrip),
+		cmocka_unit_test(test_invalid_state),
+		cmocka_unit_test(test_caps_explained),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
