@@ -1,5 +1,4 @@
 /* uc_engine.c - one Unicorn instance per vCPU and mode: creation, hooks, and the block scanner. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -227,8 +226,6 @@ static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 			added++;
 	}
 	cs_free(insn, 1);
-	if (getenv("UCB_DEBUG"))
-		fprintf(stderr, "scan %#llx size %u bits %u added %u\n", (unsigned long long)addr, size, bits, added);
 	set_add(&eng->scanned, addr);
 	if (added) {
 		/* The block was translated without the hooks: drop it and re-enter at its start. */

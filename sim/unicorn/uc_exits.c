@@ -1,6 +1,4 @@
 /* uc_exits.c - turning Unicorn hooks into neutral exits: classification, in-hook exits, faults. */
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "uc_internal.h"

@@ -244,6 +244,10 @@ void ucb_hflags_recompute(uint8_t *env);
 void ucb_seg_from_env(const uint8_t *env, int off, struct vmsim_segment *seg);
 void ucb_seg_to_env(uint8_t *env, int off, const struct vmsim_segment *seg);
 
+/* uc_fpu.c */
+void ucb_fpu_get(struct ucb_engine *eng, struct vmsim_cpu_state *s);
+void ucb_fpu_set(struct ucb_engine *eng, const struct vmsim_cpu_state *s);
+
 /* uc_exits.c */
 void ucb_classify(const uint8_t *bytes, size_t n, uint32_t code_bits, struct ucb_insn *out);
 void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user);

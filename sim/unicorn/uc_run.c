@@ -1,6 +1,4 @@
 /* uc_run.c - the vCPU run loop: entering Unicorn, and what happens each time it comes back. */
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "uc_internal.h"
@@ -41,10 +39,6 @@ static void deliver(struct ucb_vcpu *v, uint8_t vector, enum vmsim_event_type ty
                     uint64_t return_rip)
 {
 	enum ucb_deliver_result r = ucb_deliver(v->active, vector, type, has_error, error, return_rip);
-
-	if (getenv("UCB_DEBUG"))
-		fprintf(stderr, "deliver vector %u type %d rip %#llx -> %d\n", vector, type,
-		        (unsigned long long)return_rip, r);
 
 	if (r == UCB_SHUTDOWN && vector != 8)
 		r = ucb_deliver(v->active, 8, VMSIM_EVENT_HW_EXCEPTION, true, 0, return_rip);

@@ -276,6 +276,56 @@ static void test_vmcall_not_intercepted(void **state)
 	vt_vm_fini(&t);
 }
 
+static int nmi_window_hook(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	struct script *sc = t->user;
+	(void)s;
+
+	if (exit->kind == VMSIM_EXIT_NMI_WINDOW) {
+		sc->window_seen = true;
+		return VMSIM_EXIT_ACTION_STOP;
+	}
+	if (exit->kind == VMSIM_EXIT_IO && exit->u.io.port == 0x30)
+		sc->reports[sc->nreports++] = exit->u.io.value;
+	if (exit->kind == VMSIM_EXIT_IO && exit->u.io.port == 0xf1 && sc->readies++ == 0) {
+		struct vmsim_cpu_state *e = calloc(1, sizeof *e);
+		assert_non_null(e);
+		assert_int_equal(t->ops->state_get(t->vcpu, VMSIM_GROUP_EVENTS, e), VMSIM_OK);
+		e->pending = (struct vmsim_event){ .valid = true, .type = VMSIM_EVENT_NMI, .vector = 2,
+			                           .want_nmi_window = true };
+		assert_int_equal(t->ops->state_set(t->vcpu, VMSIM_GROUP_EVENTS, e), VMSIM_OK);
+		free(e);
+	}
+	return -1;
+}
+
+/* An NMI blocks NMIs until its IRET; the NMI window opens right after that IRET. */
+static void test_nmi_window(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	struct script sc;
+	const struct vt_guest *g = &vt_guest_pm_events;
+	(void)state;
+
+	memset(&sc, 0, sizeof sc);
+	vt_vm_init(&t, 0, 0);
+	vt_load(&t, g);
+	setup_tables(&t, g, PROT);
+	vt_state_prot(&s, VT_LOAD + vt_guest_sym(g, "x_main"));
+	vt_set(&t, &s);
+	t.hook = nmi_window_hook;
+	t.user = &sc;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_true(sc.window_seen);
+	assert_int_equal(sc.nreports, 1);
+	assert_int_equal(sc.reports[0], 2); /* the handler ran before the window opened */
+	size_t n = atomic_load(&t.nexits);
+	assert_int_equal(t.exits[n - 1].kind, VMSIM_EXIT_NMI_WINDOW);
+	assert_int_equal(t.exits[n - 1].rip, VT_LOAD + vt_guest_sym(g, "x_ready2"));
+	vt_vm_fini(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +335,7 @@ int main(void)
 		cmocka_unit_test(test_hlt_idle_then_inject),
 		cmocka_unit_test(test_triple_fault),
 		cmocka_unit_test(test_vmcall_not_intercepted),
+		cmocka_unit_test(test_nmi_window),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
