@@ -10,4 +10,7 @@ int cmd_selftest(int argc, char **argv, const struct cli_io *io);
 /* `vmsim run IMAGE`: the embedded default VMM; exit status is the guest's (docs/vmsim-run.md). */
 int cmd_run(int argc, char **argv, const struct cli_io *io);
 
+/* `vmsim serve --socket PATH`: VM sessions over the RPC protocol (docs/rpc.md) until SIGINT/SIGTERM. */
+int cmd_serve(int argc, char **argv, const struct cli_io *io);
+
 #endif

@@ -8,6 +8,7 @@
 static const struct cli_command commands[] = {
 	{"run", "run a raw guest image on one vCPU with stand-in devices (console, exit port)", cmd_run},
 	{"selftest", "exercise the core end to end on the null backend (both models)", cmd_selftest},
+	{"serve", "serve VM sessions over a UNIX socket (RPC, one capability space per client)", cmd_serve},
 };
 
 int main(int argc, char **argv)
