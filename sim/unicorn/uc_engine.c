@@ -245,6 +245,7 @@ static void hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	struct ucb_vcpu *v = eng->vcpu;
 
 	(void)uc;
+	eng->block = addr;
 	if (v->leave != UCB_LEAVE_NONE || atomic_load_explicit(&v->stop_requested, memory_order_relaxed)) {
 		ucb_stop_at(eng, addr - ucb_cs_base(eng));
 		return;

@@ -355,13 +355,21 @@ bool ucb_hook_fault(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, in
 
 	(void)uc;
 	v->fault = (struct ucb_fault){ true, type, addr, size, value };
+	/* A fetch faults at the instruction itself; for data accesses EIP holds the synced linear PC. */
+	if (type == UC_MEM_FETCH_UNMAPPED || type == UC_MEM_FETCH_PROT)
+		v->fault_rip = addr - ucb_cs_base(eng);
+	else
+		v->fault_rip = ucb_read_rip(eng) - ucb_cs_base(eng);
 	/*
 	 * 2.0.1 leaves the block without syncing its lazy flags state and then folds
 	 * that stale state into EFLAGS (measured: a write fault put EAX into EFLAGS).
-	 * Keep the system bits as they are now and the arithmetic flags as computed
-	 * here; the latter are exact once ucb_add_sync_site hooked this instruction.
+	 * Recover the lazy state from the block (uc_flags.c), keep the system bits as
+	 * they are now; for operations not modelled there the arithmetic flags are
+	 * exact only once ucb_add_sync_site hooked this instruction.
 	 */
 	uint8_t *env;
+	if (type != UC_MEM_FETCH_UNMAPPED && type != UC_MEM_FETCH_PROT)
+		ucb_fix_fault_flags(eng, eng->block, v->fault_rip + ucb_cs_base(eng));
 	uint64_t computed = ucb_read_reg(eng, UC_X86_REG_EFLAGS), sys = 2;
 	if (ucb_ctx_load(eng, &env)) {
 		int32_t df;
@@ -370,11 +378,6 @@ bool ucb_hook_fault(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, in
 		sys = (sys & ~(uint64_t)0xcd5) | (df < 0 ? 0x400 : 0);
 	}
 	v->fault_rflags = ((sys | (computed & 0x8d5)) & 0x3f7fd7u) | 2;
-	/* A fetch faults at the instruction itself; for data accesses EIP holds the synced linear PC. */
-	if (type == UC_MEM_FETCH_UNMAPPED || type == UC_MEM_FETCH_PROT)
-		v->fault_rip = addr - ucb_cs_base(eng);
-	else
-		v->fault_rip = ucb_read_rip(eng) - ucb_cs_base(eng);
 	ucb_request_leave(v, UCB_LEAVE_FAULT);
 	return false;
 }

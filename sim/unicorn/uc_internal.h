@@ -77,6 +77,7 @@ struct ucb_engine {
 	uc_context *ctx;
 	size_t env_off;              /* where CPUX86State starts inside a uc_context */
 	uint64_t flush_from, flush_to; /* translated code to drop once uc_emu_start returned */
+	uint64_t block;              /* linear start of the block executing now */
 	struct ucb_mapping *applied; /* what this engine has mapped */
 	size_t napplied, applied_cap;
 	uint64_t applied_gen;
@@ -167,6 +168,7 @@ struct ucb_vm {
 enum {
 	UCB_ENV_EIP = 128,
 	UCB_ENV_EFLAGS = 136,
+	UCB_ENV_CC_OP = 168,
 	UCB_ENV_DF = 172,
 	UCB_ENV_HFLAGS = 176,
 	UCB_ENV_HFLAGS2 = 180,
@@ -243,6 +245,9 @@ enum ucb_mode ucb_mode_of(uint64_t cr0, uint64_t efer);
 void ucb_hflags_recompute(uint8_t *env);
 void ucb_seg_from_env(const uint8_t *env, int off, struct vmsim_segment *seg);
 void ucb_seg_to_env(uint8_t *env, int off, const struct vmsim_segment *seg);
+
+/* uc_flags.c */
+bool ucb_fix_fault_flags(struct ucb_engine *eng, uint64_t block, uint64_t fault);
 
 /* uc_fpu.c */
 void ucb_fpu_get(struct ucb_engine *eng, struct vmsim_cpu_state *s);

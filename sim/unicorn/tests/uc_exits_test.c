@@ -196,6 +196,43 @@ static void test_rdtscp_values(void **state)
 	vt_vm_fini(&t);
 }
 
+static int check_fault_flags(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	if (exit->kind == VMSIM_EXIT_NPF) {
+		/* add bl, al with 0xff + 0x78 just before the faulting store: CF, PF, AF set; ZF, SF, OF clear */
+		assert_int_equal(s->rflags & 0x8d5, 0x15);
+		assert_int_equal(s->rflags & 0x200, 0x200); /* IF as set before the run */
+		t->user = t;
+	}
+	return -1;
+}
+
+/* The flags a data fault reports are those the preceding instructions of its block computed. */
+static void test_npf_flags(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	/* mov bl, 0xff; mov al, 0x78; add bl, al; mov dword [0xe0000000], 0x1234; out 0xf0, al */
+	static const uint8_t code[] = { 0xb3, 0xff, 0xb0, 0x78, 0x00, 0xc3, 0xc7, 0x05, 0x00, 0x00, 0x00, 0xe0,
+		                        0x34, 0x12, 0x00, 0x00, 0xe6, 0xf0 };
+	(void)state;
+
+	vt_vm_init(&t, 0, 0);
+	memcpy(t.ram + VT_LOAD, code, sizeof code);
+	vt_state_prot(&s, VT_LOAD);
+	s.rax = 0x12345600;
+	s.rflags = 0x202;
+	vt_set(&t, &s);
+	t.hook = check_fault_flags;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_non_null(t.user);
+	assert_int_equal(atomic_load(&t.nexits), 2);
+	assert_int_equal(t.exits[0].kind, VMSIM_EXIT_NPF);
+	assert_int_equal(t.exits[0].rip, VT_LOAD + 6);
+	assert_int_equal(t.exits[0].u.npf.value, 0x1234);
+	vt_vm_fini(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -204,6 +241,7 @@ int main(void)
 		cmocka_unit_test(test_exits_long),
 		cmocka_unit_test(test_tsc_offset_not_intercepted),
 		cmocka_unit_test(test_rdtscp_values),
+		cmocka_unit_test(test_npf_flags),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
