@@ -13,4 +13,7 @@ int cmd_run(int argc, char **argv, const struct cli_io *io);
 /* `vmsim serve --socket PATH`: VM sessions over the RPC protocol (docs/rpc.md) until SIGINT/SIGTERM. */
 int cmd_serve(int argc, char **argv, const struct cli_io *io);
 
+/* `vmsim bench`: exit-path benchmarks against the raw backend in the same run (docs/benchmarks.md). */
+int cmd_bench(int argc, char **argv, const struct cli_io *io);
+
 #endif

@@ -168,9 +168,9 @@ static void test_tsc_offset_not_intercepted(void **state)
 
 static int check_rdtscp_regs(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
 {
-	if (exit->kind == VMSIM_EXIT_MSR && !exit->u.msr.write) {
+	if (exit->kind == VMSIM_EXIT_IO && exit->u.io.port == 0x10) {
 		uint64_t tsc = (s->rdx << 32) | (uint32_t)s->rax;
-		assert_int_equal(s->rcx, 0xc0000080u); /* the guest reloaded ECX after RDTSCP */
+		assert_int_equal(s->rcx, 0x77); /* TSC_AUX */
 		assert_true(tsc >= (1ull << 62));
 		t->user = (void *)1;
 		return VMSIM_EXIT_ACTION_STOP;
@@ -178,21 +178,26 @@ static int check_rdtscp_regs(struct vt_vm *t, const struct vmsim_exit *exit, str
 	return -1;
 }
 
+/* RDTSCP without its intercept: EDX:EAX = host TSC + tsc_offset, ECX = TSC_AUX. */
 static void test_rdtscp_values(void **state)
 {
 	struct vt_vm t;
 	struct vmsim_cpu_state s;
+	static const uint8_t code[] = { 0x0f, 0x01, 0xf9, 0xe6, 0x10 }; /* rdtscp; out 0x10, al */
 	(void)state;
 
 	vt_vm_init(&t, 0, 0);
-	vt_load(&t, &vt_guest_pm_exits);
-	vt_state_prot(&s, VT_LOAD + vt_guest_sym(&vt_guest_pm_exits, "x_rdtscp"));
-	s.intercepts = VMSIM_INTERCEPT_IO | VMSIM_INTERCEPT_MSR | VMSIM_INTERCEPT_TSC_OFFSET;
+	memcpy(t.ram + VT_LOAD, code, sizeof code);
+	vt_state_prot(&s, VT_LOAD);
+	s.intercepts = VMSIM_INTERCEPT_IO | VMSIM_INTERCEPT_TSC_OFFSET;
 	s.tsc_offset = 1ull << 62;
+	s.tsc_aux = 0x77;
+	s.rcx = 0xdead;
 	vt_set(&t, &s);
 	t.hook = check_rdtscp_regs;
 	assert_int_equal(vt_run(&t), VMSIM_OK);
 	assert_non_null(t.user);
+	assert_int_equal(atomic_load(&t.nexits), 1);
 	vt_vm_fini(&t);
 }
 

@@ -1,0 +1,117 @@
+/* bench/attachments.c - what attach, access (region lookup) and detach cost per op as a session grows to 100,000 regions. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_internal.h"
+
+enum { STRIDE = 2 * 4096, LOOKUP_BATCH = 16 };
+
+/* A deterministic xorshift: the same detach order and lookups in every run. */
+static uint64_t next_random(uint64_t *state)
+{
+	uint64_t x = *state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *state = x;
+}
+
+struct attach_run {
+	struct bench_samples attach, access, detach;
+	char why[160];
+};
+
+/* Attach one 4 KiB dataspace n times (a page apart), look regions up, detach in random order. */
+static bool run_one(const char *backend, uint64_t n, unsigned lookups, struct attach_run *run)
+{
+	struct vmsim_env_config cfg = { .ram_pool = 2ull << 30 };
+	struct vmsim_env *env = NULL;
+	struct vmsim_session *session = NULL;
+	vmsim_ds_cap ds;
+	uint64_t *order = malloc(n * sizeof *order);
+	enum vmsim_result r = order ? vmsim_env_create(&cfg, &env) : VMSIM_OUT_OF_RAM;
+	if (r == VMSIM_OK)
+		r = vmsim_register_builtin_backends(env);
+	struct vmsim_session_args sa = { (64ull << 20) + n * 512, 16, "bench", backend, VMSIM_MODEL_SVM };
+	if (r == VMSIM_OK)
+		r = vmsim_session_open(env, &sa, &session);
+	if (r == VMSIM_OK)
+		r = vmsim_ds_alloc(env, 4096, &ds);
+	struct vmsim_attach_attr attr = { 0, 0, false, true };
+	for (uint64_t i = 0; r == VMSIM_OK && i < n; i++) {
+		uint64_t t0 = vmsim_bench_now_ns();
+		struct vmsim_range range;
+		r = vmsim_session_attach(session, ds, 0x100000 + i * STRIDE, &attr, &range);
+		vmsim_bench_sample_add(&run->attach, (double)(vmsim_bench_now_ns() - t0));
+	}
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	for (unsigned i = 0; r == VMSIM_OK && i < lookups; i++) {
+		uint64_t gpa[LOOKUP_BATCH];
+		for (unsigned k = 0; k < LOOKUP_BATCH; k++)
+			gpa[k] = 0x100000 + (next_random(&seed) % n) * STRIDE + 8;
+		uint64_t t0 = vmsim_bench_now_ns();
+		for (unsigned k = 0; r == VMSIM_OK && k < LOOKUP_BATCH; k++) {
+			struct vmsim_region_info info;
+			r = vmsim_session_region_at(session, gpa[k], &info);
+		}
+		vmsim_bench_sample_add(&run->access, (double)(vmsim_bench_now_ns() - t0) / LOOKUP_BATCH);
+	}
+	for (uint64_t i = 0; order && i < n; i++)
+		order[i] = i;
+	for (uint64_t i = n; order && i > 1; i--) {
+		uint64_t j = next_random(&seed) % i, t = order[i - 1];
+		order[i - 1] = order[j];
+		order[j] = t;
+	}
+	for (uint64_t i = 0; r == VMSIM_OK && i < n; i++) {
+		uint64_t t0 = vmsim_bench_now_ns();
+		r = vmsim_session_detach(session, 0x100000 + order[i] * STRIDE, 4096);
+		vmsim_bench_sample_add(&run->detach, (double)(vmsim_bench_now_ns() - t0));
+	}
+	if (r != VMSIM_OK)
+		snprintf(run->why, sizeof run->why, "failed: %s", vmsim_result_name(r));
+	vmsim_session_close(session);
+	vmsim_env_destroy(env);
+	free(order);
+	return r == VMSIM_OK;
+}
+
+static const char *const series[3] = { "attach", "access", "detach" };
+
+void vmsim_bench_attachments(const struct bench_options *opt, const char *backend, struct bench_report *report)
+{
+	static const uint64_t full[] = { 1, 10, 100, 1000, 10000, 100000 }, quick[] = { 1, 10, 100, 1000 };
+	const uint64_t *ns = opt->quick ? quick : full;
+	size_t count = opt->quick ? sizeof quick / sizeof *quick : sizeof full / sizeof *full;
+
+	for (size_t i = 0; i < count; i++) {
+		struct bench_record *rec[3];
+		for (int k = 0; k < 3; k++) {
+			char name[40];
+			snprintf(name, sizeof name, "%s_%llu", series[k], (unsigned long long)ns[i]);
+			rec[k] = vmsim_bench_report_add(report, backend, "svm", name, series[k]);
+			if (!rec[k])
+				return;
+			rec[k]->x = (double)ns[i];
+			snprintf(rec[k]->baseline, sizeof rec[k]->baseline, "none: no raw counterpart");
+		}
+		struct attach_run run = { 0 };
+		unsigned lookups = opt->quick ? 50 : 2000;
+		bool ok = run_one(backend, ns[i], lookups, &run);
+		struct bench_samples *s[3] = { &run.attach, &run.access, &run.detach };
+		for (int k = 0; k < 3; k++) {
+			if (!ok) {
+				snprintf(rec[k]->skip, sizeof rec[k]->skip, "%s", run.why);
+			} else {
+				vmsim_bench_record_fill(rec[k], s[k], NULL);
+				rec[k]->iterations = k == 1 ? (uint64_t)lookups * LOOKUP_BATCH : ns[i];
+			}
+			vmsim_bench_samples_free(s[k]);
+		}
+		if (opt->progress)
+			fprintf(opt->progress, "  %-8s attachments %6llu: attach %.0f, access %.0f, detach %.0f ns/op %s\n",
+			        backend, (unsigned long long)ns[i], rec[0]->p50_ns, rec[1]->p50_ns, rec[2]->p50_ns,
+			        rec[0]->skip);
+	}
+}

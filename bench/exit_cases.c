@@ -1,0 +1,205 @@
+/* bench/exit_cases.c - every exit case on one backend and both models, each next to its raw baseline. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench_vm.h"
+
+/* The capability a case needs from the backend. */
+static uint64_t case_cap(enum bench_case c)
+{
+	switch (c) {
+	case BENCH_MMIO_WRITE:
+	case BENCH_MMIO_READ:
+		return VMSIM_CAP_EXIT_NPF | VMSIM_CAP_EXIT_MMIO_DECODE;
+	case BENCH_CPUID:
+		return VMSIM_CAP_EXIT_CPUID;
+	case BENCH_HLT:
+		return VMSIM_CAP_EXIT_HLT;
+	case BENCH_PAUSE:
+		return VMSIM_CAP_STOP;
+	default:
+		return VMSIM_CAP_EXIT_IO;
+	}
+}
+
+/* Why backend cannot run case c here, or NULL. The env knows which backends are built in. */
+static const char *unavailable(const struct vmsim_env *env, const char *backend, enum bench_case c, char *buf,
+                               size_t n)
+{
+	const struct vmsim_backend_ops *ops = vmsim_env_backend(env, backend);
+	if (!strcmp(backend, "kvm")) {
+		const char *why = vmsim_bench_kvm_unavailable(env);
+		if (why)
+			return why;
+	}
+	if (!ops) {
+		snprintf(buf, n, "backend '%s' is not built into this libvmsim", backend);
+		return buf;
+	}
+	uint64_t need = case_cap(c);
+	for (uint64_t bit = 1; bit; bit <<= 1) {
+		if (!(need & bit) || (ops->caps & bit))
+			continue;
+		const char *gap = ops->cap_gap ? ops->cap_gap(bit) : NULL;
+		snprintf(buf, n, "no %s: %s", vmsim_backend_cap_name(bit), gap ? gap : "the backend lacks it");
+		return buf;
+	}
+	return NULL;
+}
+
+static bool raw_baseline(const char *backend, enum bench_case c, const struct bench_limits *lim,
+                         struct bench_samples *out, char *why, size_t n)
+{
+	if (!strcmp(backend, "unicorn"))
+		return vmsim_bench_raw_uc_case(c, lim, out, why, n);
+	if (!strcmp(backend, "kvm"))
+		return vmsim_bench_raw_kvm_case(c, lim, out, why, n);
+	snprintf(why, n, "no raw baseline for backend '%s'", backend);
+	return false;
+}
+
+static void sleep_ns(long ns)
+{
+	struct timespec ts = { 0, ns };
+	nanosleep(&ts, NULL);
+}
+
+/* The pauser: recall the spinning vCPU from this thread, let it run on, repeat. */
+static bool drive_pauses(struct bench_vm *b)
+{
+	struct bench_vcpu *vc = &b->vcpus[0];
+	uint64_t t_start = vmsim_bench_now_ns();
+	sleep_ns(2000000); /* the STARTUP exit and the first translation */
+	while (vc->samples.n < b->lim.max_samples && vmsim_bench_now_ns() - t_start < b->lim.duration_ns) {
+		uint64_t before = atomic_load(&b->answered);
+		sleep_ns(200000);
+		atomic_store(&b->pause_at, vmsim_bench_now_ns());
+		if (vmsim_vcpu_pause(vc->vcpu) != VMSIM_OK) {
+			vmsim_bench_vm_finish(b, "vmsim_vcpu_pause refused");
+			return false;
+		}
+		for (int i = 0; atomic_load(&b->answered) == before; i++) {
+			if (i > 200000 || atomic_load(&b->finished)) {
+				vmsim_bench_vm_finish(b, "a recall was never answered with PAUSED");
+				return false;
+			}
+			sleep_ns(10000);
+		}
+	}
+	vmsim_bench_vm_finish(b, NULL);
+	return true;
+}
+
+/* One vmsim measurement; false with the reason in why. */
+static bool measure_vmsim(const char *backend, enum vmsim_model model, enum bench_case c,
+                          const struct bench_limits *lim, struct bench_samples *out, char *why, size_t n)
+{
+	struct bench_vm b;
+	struct bench_vm_args args = { .backend = backend, .model = model, .which = c, .lim = *lim,
+		                      .entrypoint = c == BENCH_IO_OUT_EP, .full_state = c == BENCH_IO_OUT_FULL };
+	enum vmsim_result r = vmsim_bench_vm_open(&b, &args);
+	if (r != VMSIM_OK) {
+		snprintf(why, n, "setting up the session: %s", vmsim_result_name(r));
+		return false;
+	}
+	bool ok = c == BENCH_PAUSE ? drive_pauses(&b) : true;
+	ok = vmsim_bench_vm_wait(&b, 60ull * 1000000000ull) && ok;
+	if (!ok)
+		snprintf(why, n, "failed: %.140s", b.failure[0] ? b.failure : "no reason given");
+	struct bench_samples *s = &b.vcpus[0].samples;
+	for (size_t i = 0; ok && i < s->n; i++)
+		vmsim_bench_sample_add(out, s->v[i]);
+	vmsim_bench_vm_close(&b);
+	return ok;
+}
+
+static void progress(const struct bench_options *opt, const struct bench_record *rec)
+{
+	if (!opt->progress)
+		return;
+	if (rec->skip[0])
+		fprintf(opt->progress, "  %-8s %-4s %-22s skipped: %s\n", rec->backend, rec->model, rec->name, rec->skip);
+	else
+		fprintf(opt->progress, "  %-8s %-4s %-22s p50 %9.0f ns  base %9.0f ns  ratio %6.2f\n", rec->backend,
+		        rec->model, rec->name, rec->p50_ns, rec->baseline_p50_ns, rec->ratio);
+	fflush(opt->progress);
+}
+
+/* Raw only: what an exit costs when it leaves uc_emu_start and enters again, against the in-hook exit. */
+static void stop_restart_row(const struct bench_options *opt, struct bench_report *report)
+{
+	struct bench_record *rec = vmsim_bench_report_add(report, "unicorn", "none", "io_out_stop_restart", "raw");
+	if (!rec)
+		return;
+	struct bench_limits lim;
+	struct bench_samples s = { 0 }, base = { 0 };
+	vmsim_bench_limits(opt, BENCH_HLT, &lim); /* microsecond exits: small batches */
+	snprintf(rec->baseline, sizeof rec->baseline, "raw UC_HOOK_INSN(OUT) handled in the hook");
+	bool ok = vmsim_bench_raw_uc_stop_restart(&lim, &s, rec->skip, sizeof rec->skip);
+	struct bench_limits fast;
+	vmsim_bench_limits(opt, BENCH_IO_OUT, &fast);
+	ok = ok && vmsim_bench_raw_uc_case(BENCH_IO_OUT, &fast, &base, rec->skip, sizeof rec->skip);
+	if (ok) {
+		rec->skip[0] = 0;
+		vmsim_bench_record_fill(rec, &s, &base);
+		rec->iterations = (uint64_t)s.n * lim.batch;
+	}
+	progress(opt, rec);
+	vmsim_bench_samples_free(&s);
+	vmsim_bench_samples_free(&base);
+}
+
+enum vmsim_result vmsim_bench_exit_cases(const struct bench_options *opt, const char *backend,
+                                         struct bench_report *report)
+{
+	static const enum vmsim_model models[] = { VMSIM_MODEL_SVM, VMSIM_MODEL_VMX };
+	struct vmsim_env *env = NULL;
+	enum vmsim_result r = vmsim_env_create(NULL, &env);
+	if (r == VMSIM_OK)
+		r = vmsim_register_builtin_backends(env);
+	if (r != VMSIM_OK) {
+		vmsim_env_destroy(env);
+		return r;
+	}
+	for (unsigned m = 0; m < 2; m++) {
+		for (unsigned ci = 0; ci < BENCH_CASE_COUNT; ci++) {
+			enum bench_case c = (enum bench_case)ci;
+			const struct bench_guest *g = vmsim_bench_guest(c);
+			struct bench_record *rec =
+				vmsim_bench_report_add(report, backend, vmsim_model_name(models[m]), g->name, "exit");
+			if (!rec) {
+				vmsim_env_destroy(env);
+				return VMSIM_OUT_OF_RAM;
+			}
+			snprintf(rec->baseline, sizeof rec->baseline, "%s", g->baseline);
+			const char *why = unavailable(env, backend, c, rec->skip, sizeof rec->skip);
+			if (why) {
+				if (why != rec->skip)
+					snprintf(rec->skip, sizeof rec->skip, "%s", why);
+				progress(opt, rec);
+				continue;
+			}
+			struct bench_limits lim;
+			struct bench_samples s = { 0 }, base = { 0 };
+			vmsim_bench_limits(opt, c, &lim);
+			char base_why[160] = "";
+			bool have_base = raw_baseline(backend, c, &lim, &base, base_why, sizeof base_why);
+			if (measure_vmsim(backend, models[m], c, &lim, &s, rec->skip, sizeof rec->skip)) {
+				rec->skip[0] = 0;
+				vmsim_bench_record_fill(rec, &s, have_base ? &base : NULL);
+				rec->iterations = (uint64_t)s.n * lim.batch;
+				if (!have_base)
+					snprintf(rec->baseline, sizeof rec->baseline, "unavailable: %s", base_why);
+			}
+			progress(opt, rec);
+			vmsim_bench_samples_free(&s);
+			vmsim_bench_samples_free(&base);
+		}
+	}
+	if (!strcmp(backend, "unicorn") && vmsim_env_backend(env, "unicorn"))
+		stop_restart_row(opt, report);
+	vmsim_env_destroy(env);
+	return VMSIM_OK;
+}

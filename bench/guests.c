@@ -1,0 +1,29 @@
+/* bench/guests.c - the 64-bit guest loop of each exit case: one exiting instruction and a jump back. */
+#include "bench_internal.h"
+
+static const uint8_t out_loop[] = { 0xee, 0xeb, 0xfd };             /* out dx, al; jmp */
+static const uint8_t in_loop[] = { 0xec, 0xeb, 0xfd };              /* in al, dx; jmp */
+static const uint8_t mmio_write_loop[] = { 0x89, 0x03, 0xeb, 0xfc }; /* mov [rbx], eax; jmp */
+static const uint8_t mmio_read_loop[] = { 0x8b, 0x03, 0xeb, 0xfc };  /* mov eax, [rbx]; jmp */
+static const uint8_t cpuid_loop[] = { 0x0f, 0xa2, 0xeb, 0xfc };      /* cpuid; jmp */
+static const uint8_t hlt_loop[] = { 0xf4, 0xeb, 0xfd };             /* hlt; jmp */
+static const uint8_t spin_loop[] = { 0x48, 0xff, 0xc0, 0xeb, 0xfb }; /* inc rax; jmp: no exits */
+
+#define G(name, code, len, base) { name, code, sizeof code, len, base }
+
+static const struct bench_guest guests[BENCH_CASE_COUNT] = {
+	[BENCH_IO_OUT] = G("io_out", out_loop, 1, "raw UC_HOOK_INSN(OUT), value from the hook"),
+	[BENCH_IO_IN] = G("io_in", in_loop, 1, "raw UC_HOOK_INSN(IN) returning the value"),
+	[BENCH_MMIO_WRITE] = G("mmio_write", mmio_write_loop, 2, "raw uc_mmio_map write callback"),
+	[BENCH_MMIO_READ] = G("mmio_read", mmio_read_loop, 2, "raw uc_mmio_map read callback"),
+	[BENCH_CPUID] = G("cpuid", cpuid_loop, 2, "raw UC_HOOK_INSN(CPUID) writing eax..edx"),
+	[BENCH_HLT] = G("hlt_resume", hlt_loop, 1, "raw uc_emu_start returning at HLT, restarted"),
+	[BENCH_PAUSE] = G("pause_latency", spin_loop, 0, "raw uc_emu_stop from another thread"),
+	[BENCH_IO_OUT_EP] = G("io_out_entrypoint", out_loop, 1, "raw UC_HOOK_INSN(OUT)"),
+	[BENCH_IO_OUT_FULL] = G("io_out_full_state", out_loop, 1, "raw UC_HOOK_INSN(OUT) + one uc_reg_read_batch of GPRs, segments, tables, CRs, FPU, XMM"),
+};
+
+const struct bench_guest *vmsim_bench_guest(enum bench_case c)
+{
+	return (unsigned)c < BENCH_CASE_COUNT ? &guests[c] : NULL;
+}
