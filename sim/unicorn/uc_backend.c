@@ -102,6 +102,8 @@ static enum vmsim_result uc_vcpu_create(void *p, unsigned id, void **out)
 	pthread_mutex_init(&v->lock, NULL);
 	pthread_cond_init(&v->cond, NULL);
 	atomic_init(&v->stop_requested, false);
+	atomic_init(&v->run_state, UCB_IDLE);
+	atomic_init(&v->waiters, 0);
 	v->cs_ok = cs_open(CS_ARCH_X86, CS_MODE_16, &v->cs) == CS_ERR_OK;
 	if (!v->cs_ok) {
 		r = VMSIM_BACKEND_ERROR;

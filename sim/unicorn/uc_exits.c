@@ -174,14 +174,20 @@ enum vmsim_exit_action ucb_call_exit(struct ucb_vcpu *v, const struct vmsim_exit
 {
 	enum vmsim_exit_action action;
 
-	pthread_mutex_lock(&v->lock);
-	v->run_state = UCB_IN_CALLBACK;
-	pthread_cond_broadcast(&v->cond); /* a mem_unmap waiting for this vCPU need not wait */
-	pthread_mutex_unlock(&v->lock);
+	/*
+	 * Sequentially consistent with mem_unmap's generation bump and its read of
+	 * run_state: either it sees IN_CALLBACK and does not wait, or it waits and
+	 * is woken here; and after the callback either it sees RUNNING and waits for
+	 * the ack, or the sync below sees its new generation.
+	 */
+	atomic_store(&v->run_state, UCB_IN_CALLBACK);
+	if (atomic_load(&v->waiters)) {
+		pthread_mutex_lock(&v->lock);
+		pthread_cond_broadcast(&v->cond);
+		pthread_mutex_unlock(&v->lock);
+	}
 	action = v->on_exit(v->on_exit_ctx, exit);
-	pthread_mutex_lock(&v->lock);
-	v->run_state = UCB_RUNNING;
-	pthread_mutex_unlock(&v->lock);
+	atomic_store(&v->run_state, UCB_RUNNING);
 	ucb_vcpu_sync_running(v); /* before any further guest instruction */
 	if (action == VMSIM_EXIT_ACTION_STOP)
 		ucb_request_leave(v, UCB_LEAVE_STOP);

@@ -114,8 +114,8 @@ struct ucb_vcpu {
 	unsigned id;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	enum ucb_run_state run_state; /* under lock */
-	pthread_t run_thread;         /* valid while run_state != IDLE */
+	atomic_int run_state;         /* enum ucb_run_state; changed by the vCPU thread only */
+	atomic_int waiters;           /* mem_unmap calls waiting on cond for this vCPU */
 	uint64_t acked_gen;           /* under lock: memory generation applied while running */
 	uint64_t acked_local;         /* vCPU thread's copy of acked_gen */
 	atomic_bool stop_requested;

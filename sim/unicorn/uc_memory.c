@@ -83,7 +83,7 @@ void ucb_vcpu_sync_running(struct ucb_vcpu *v)
 {
 	struct ucb_engine *eng = v->active;
 
-	uint64_t gen = atomic_load_explicit(&v->vm->generation, memory_order_acquire);
+	uint64_t gen = atomic_load(&v->vm->generation);
 
 	if (gen == eng->applied_gen && gen == v->acked_local)
 		return;
@@ -132,14 +132,16 @@ static void propagate(struct ucb_vm *vm, bool wait)
 	for (size_t i = 0; i < n; i++) {
 		struct ucb_vcpu *v = list[i];
 		pthread_mutex_lock(&v->lock);
-		if (v->run_state == UCB_IDLE) {
+		if (atomic_load(&v->run_state) == UCB_IDLE) {
 			for (int m = 0; m < UCB_MODE_COUNT; m++)
 				if (v->engines[m])
 					ucb_engine_sync_memory(v->engines[m]);
 		} else if (wait) {
+			atomic_fetch_add(&v->waiters, 1);
 			pthread_cond_broadcast(&v->cond); /* wake an idling (HLT) vCPU */
-			while (v->run_state == UCB_RUNNING && v->acked_gen < gen)
+			while (atomic_load(&v->run_state) == UCB_RUNNING && v->acked_gen < gen)
 				pthread_cond_wait(&v->cond, &v->lock);
+			atomic_fetch_sub(&v->waiters, 1);
 		} else {
 			pthread_cond_broadcast(&v->cond);
 		}
@@ -169,7 +171,7 @@ enum vmsim_result ucb_mem_map(void *p, uint64_t gpa, void *hva, uint64_t size, u
 		return VMSIM_OUT_OF_RAM;
 	}
 	vm->maps[vm->nmaps++] = (struct ucb_mapping){ gpa, size, hva, prot };
-	atomic_fetch_add_explicit(&vm->generation, 1, memory_order_release);
+	atomic_fetch_add(&vm->generation, 1);
 	pthread_mutex_unlock(&vm->list_lock);
 	propagate(vm, false);
 	pthread_mutex_unlock(&vm->update_lock);
@@ -194,7 +196,7 @@ enum vmsim_result ucb_mem_unmap(void *p, uint64_t gpa, uint64_t size)
 		}
 	}
 	if (found)
-		atomic_fetch_add_explicit(&vm->generation, 1, memory_order_release);
+		atomic_fetch_add(&vm->generation, 1);
 	pthread_mutex_unlock(&vm->list_lock);
 	if (found)
 		propagate(vm, true);

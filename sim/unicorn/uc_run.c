@@ -157,12 +157,11 @@ enum vmsim_result ucb_vcpu_run(void *p, vmsim_exit_fn on_exit, void *ctx)
 	if (!v || !on_exit)
 		return VMSIM_INVALID_ARGUMENT;
 	pthread_mutex_lock(&v->lock);
-	if (v->run_state != UCB_IDLE) {
+	if (atomic_load(&v->run_state) != UCB_IDLE) {
 		pthread_mutex_unlock(&v->lock);
 		return VMSIM_INVALID_ARGUMENT;
 	}
-	v->run_state = UCB_RUNNING;
-	v->run_thread = pthread_self();
+	atomic_store(&v->run_state, UCB_RUNNING);
 	pthread_mutex_unlock(&v->lock);
 	v->on_exit = on_exit;
 	v->on_exit_ctx = ctx;
@@ -222,7 +221,7 @@ enum vmsim_result ucb_vcpu_run(void *p, vmsim_exit_fn on_exit, void *ctx)
 	}
 
 	pthread_mutex_lock(&v->lock);
-	v->run_state = UCB_IDLE;
+	atomic_store(&v->run_state, UCB_IDLE);
 	pthread_cond_broadcast(&v->cond);
 	pthread_mutex_unlock(&v->lock);
 	return result;

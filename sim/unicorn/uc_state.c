@@ -350,14 +350,16 @@ static void copy_groups(struct vmsim_cpu_state *dst, const struct vmsim_cpu_stat
 		memcpy(dst->fpu, src->fpu, 512);
 }
 
-/* state ops from other threads only happen while the vCPU is idle; lock out mem_unmap's engine sync. */
+/*
+ * Inside on_exit (the vCPU thread, by contract) no lock is needed: mem_unmap
+ * leaves a vCPU in its callback alone. Otherwise the vCPU is idle: lock out
+ * mem_unmap's engine sync and vcpu_run.
+ */
 static bool enter_state_op(struct ucb_vcpu *v)
 {
-	pthread_mutex_lock(&v->lock);
-	if (v->run_state == UCB_IN_CALLBACK && pthread_equal(v->run_thread, pthread_self())) {
-		pthread_mutex_unlock(&v->lock);
+	if (atomic_load(&v->run_state) == UCB_IN_CALLBACK)
 		return false;
-	}
+	pthread_mutex_lock(&v->lock);
 	return true;
 }
 
@@ -453,7 +455,7 @@ enum vmsim_result ucb_state_set(void *p, uint32_t groups, const struct vmsim_cpu
 	free(full);
 	if (r == VMSIM_OK) {
 		v->active = next;
-		if (v->run_state != UCB_IDLE) {
+		if (atomic_load(&v->run_state) != UCB_IDLE) {
 			/* Inside on_exit: the old engine is mid-run; leave it and continue on the new one. */
 			ucb_request_leave(v, UCB_LEAVE_RESTART);
 			uc_emu_stop(eng->uc);
