@@ -13,6 +13,7 @@
 struct bench_options {
 	bool quick;          /* smoke mode: a few samples per case, small scaling ranges */
 	const char *backend; /* only this backend; NULL for all */
+	const char *only_case; /* only this exit case, no scaling (for profiling); NULL for all */
 	FILE *progress;      /* one line per finished record; NULL for silence */
 };
 

@@ -18,6 +18,8 @@ enum vmsim_result vmsim_bench_run(const struct bench_options *opt, struct bench_
 		enum vmsim_result r = vmsim_bench_exit_cases(opt, backends[i], report);
 		if (r != VMSIM_OK)
 			return r;
+		if (opt->only_case)
+			continue;
 		if (opt->progress)
 			fprintf(opt->progress, "backend %s: scaling\n", backends[i]);
 		r = vmsim_bench_scaling(opt, backends[i], report);

@@ -167,6 +167,8 @@ enum vmsim_result vmsim_bench_exit_cases(const struct bench_options *opt, const 
 		for (unsigned ci = 0; ci < BENCH_CASE_COUNT; ci++) {
 			enum bench_case c = (enum bench_case)ci;
 			const struct bench_guest *g = vmsim_bench_guest(c);
+			if (opt->only_case && strcmp(opt->only_case, g->name))
+				continue;
 			struct bench_record *rec =
 				vmsim_bench_report_add(report, backend, vmsim_model_name(models[m]), g->name, "exit");
 			if (!rec) {
@@ -198,7 +200,8 @@ enum vmsim_result vmsim_bench_exit_cases(const struct bench_options *opt, const 
 			vmsim_bench_samples_free(&base);
 		}
 	}
-	if (!strcmp(backend, "unicorn") && vmsim_env_backend(env, "unicorn"))
+	if (!strcmp(backend, "unicorn") && vmsim_env_backend(env, "unicorn") &&
+	    (!opt->only_case || !strcmp(opt->only_case, "io_out_stop_restart")))
 		stop_restart_row(opt, report);
 	vmsim_env_destroy(env);
 	return VMSIM_OK;

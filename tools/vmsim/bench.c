@@ -9,13 +9,14 @@
 int cmd_bench(int argc, char **argv, const struct cli_io *io)
 {
 	bool quick = false, quiet = false;
-	const char *json = NULL, *plot = NULL, *compare = NULL, *backend = NULL;
+	const char *json = NULL, *plot = NULL, *compare = NULL, *backend = NULL, *only_case = NULL;
 	const struct cli_opt opts[] = {
 		{ "quick", 'q', CLI_OPT_FLAG, &quick, NULL, "smoke mode: few samples, small scaling ranges (seconds)" },
 		{ "json", 'j', CLI_OPT_STRING, &json, "FILE", "write every record with provenance as JSON" },
 		{ "plot", 'p', CLI_OPT_STRING, &plot, "FILE.png", "draw cases and scaling curves with gnuplot" },
 		{ "compare", 'c', CLI_OPT_STRING, &compare, "OLD.json", "print the change per case against OLD.json" },
 		{ "backend", 'b', CLI_OPT_STRING, &backend, "NAME", "only this backend (unicorn, kvm, null)" },
+		{ "case", 0, CLI_OPT_STRING, &only_case, "NAME", "only this exit case, no scaling (for profiling)" },
 		{ "quiet", 0, CLI_OPT_FLAG, &quiet, NULL, "no progress lines on stderr" },
 	};
 	const struct cli_spec spec = {
@@ -30,7 +31,7 @@ int cmd_bench(int argc, char **argv, const struct cli_io *io)
 	if (pr != CLI_PARSE_OK)
 		return cli_parse_exit(pr);
 
-	struct bench_options opt = { .quick = quick, .backend = backend, .progress = quiet ? NULL : io->err };
+	struct bench_options opt = { .quick = quick, .backend = backend, .only_case = only_case, .progress = quiet ? NULL : io->err };
 	struct bench_report report = { 0 };
 	enum vmsim_result r = vmsim_bench_run(&opt, &report);
 	if (r != VMSIM_OK) {
