@@ -205,7 +205,9 @@ static void finish_exit(struct ucb_engine *eng)
 		uc_emu_stop(eng->uc);
 		return;
 	}
-	if (v->pending.valid)
+	/* Events, windows and a VMM-set activity are the run loop's business: leave for it. */
+	if (v->pending.valid || v->pending.want_intr_window || v->pending.want_nmi_window ||
+	    v->activity != VMSIM_ACTIVITY_ACTIVE)
 		ucb_request_leave(v, UCB_LEAVE_RESTART);
 	if ( v->leave != UCB_LEAVE_NONE || eng->mode == UCB_REAL ||
 	    atomic_load_explicit(&v->stop_requested, memory_order_relaxed)) {

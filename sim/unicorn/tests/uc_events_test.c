@@ -326,6 +326,48 @@ static void test_nmi_window(void **state)
 	vt_vm_fini(&t);
 }
 
+static int halt_on_hlt_exit(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	if (exit->kind != VMSIM_EXIT_HLT)
+		return -1;
+	/* The VMM keeps the vCPU halted: past the HLT, activity HLT. */
+	s->rip += exit->insn_len;
+	assert_int_equal(t->ops->state_set(t->vcpu, VMSIM_GROUP_IP, s), VMSIM_OK);
+	struct vmsim_cpu_state *e = calloc(1, sizeof *e);
+	assert_non_null(e);
+	assert_int_equal(t->ops->state_get(t->vcpu, VMSIM_GROUP_EVENTS, e), VMSIM_OK);
+	e->activity = VMSIM_ACTIVITY_HLT;
+	assert_int_equal(t->ops->state_set(t->vcpu, VMSIM_GROUP_EVENTS, e), VMSIM_OK);
+	free(e);
+	return VMSIM_EXIT_ACTION_RESUME;
+}
+
+/* A VMM that answers a HLT exit with activity HLT keeps the vCPU idle until an event. */
+static void test_hlt_exit_activity_hlt(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	struct runner r = { &t, VMSIM_BACKEND_ERROR, false };
+	pthread_t th;
+	const struct vt_guest *g = &vt_guest_pm_events;
+	(void)state;
+
+	vt_vm_init(&t, 0, 0);
+	vt_load(&t, g);
+	vt_state_prot(&s, VT_LOAD + vt_guest_sym(g, "x_after_ud"));
+	vt_set(&t, &s);
+	t.hook = halt_on_hlt_exit;
+	assert_int_equal(pthread_create(&th, NULL, run_thread, &r), 0);
+	sleep_ms(50);
+	assert_false(atomic_load(&r.done)); /* the OUT after the HLT did not run */
+	t.ops->vcpu_stop(t.vcpu);
+	pthread_join(th, NULL);
+	assert_int_equal(r.result, VMSIM_OK);
+	assert_int_equal(atomic_load(&t.nexits), 1);
+	assert_int_equal(t.exits[0].kind, VMSIM_EXIT_HLT);
+	vt_vm_fini(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +378,7 @@ int main(void)
 		cmocka_unit_test(test_triple_fault),
 		cmocka_unit_test(test_vmcall_not_intercepted),
 		cmocka_unit_test(test_nmi_window),
+		cmocka_unit_test(test_hlt_exit_activity_hlt),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
