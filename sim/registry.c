@@ -10,6 +10,7 @@ typedef const struct vmsim_backend_ops *(*builtin_backend_fn)(void);
 static const builtin_backend_fn builtin_backends[] = {
 	vmsim_backend_null,
 	vmsim_backend_unicorn,
+	vmsim_backend_kvm,
 };
 
 enum vmsim_result vmsim_register_builtin_backends(struct vmsim_env *env)

@@ -28,14 +28,19 @@ fi
 echo "kvm-guest: kvm_amd npt=$(cat /sys/module/kvm_amd/parameters/npt 2>/dev/null)" \
 	"nested=$(cat /sys/module/kvm_amd/parameters/nested 2>/dev/null)"
 
+# Each binary gets a deadline so one hung test cannot eat the lane; its output streams live to the console.
+set -o pipefail
+per_test=60 output=xml
+. /tests/env
 verdict=0
 while read -r name args; do
 	echo "kvm-guest: running $name $args"
-	CMOCKA_MESSAGE_OUTPUT=xml CMOCKA_XML_FILE=/out/$name.xml /tests/$name.bin $args >/out/$name.log 2>&1
-	rc=$?
 	echo "@@LOG-BEGIN $name"
-	cat /out/$name.log
+	CMOCKA_MESSAGE_OUTPUT=$output CMOCKA_XML_FILE=/out/$name.xml timeout -s KILL "$per_test" \
+		/tests/$name.bin $args 2>&1 | tee /out/$name.log
+	rc=$?
 	echo "@@LOG-END $name"
+	[ "$rc" -eq 137 ] && echo "kvm-guest: $name killed after ${per_test}s"
 	echo "@@XML-BEGIN $name"
 	cat /out/$name.xml 2>/dev/null
 	echo "@@XML-END $name"

@@ -57,8 +57,14 @@ summarise() {
 
 # "passed failed" of one binary, from its CMocka JUnit XML (tests, failures, errors, skipped per suite).
 count_cmocka() {
-	local xml=$1
-	[ -s "$xml" ] || { echo "0 0"; return; }
+	local xml=$1 log=${1%.xml}.log p f
+	if [ ! -s "$xml" ]; then
+		# no JUnit (stdout mode, or a crash): CMocka's own summary lines, if any
+		p=$(sed -nE 's/^\[  PASSED  \] ([0-9]+) test.*/\1/p' "$log" 2>/dev/null | awk '{s+=$1} END {print s+0}')
+		f=$(sed -nE 's/^\[  FAILED  \] ([0-9]+) test.*/\1/p' "$log" 2>/dev/null | awk '{s+=$1} END {print s+0}')
+		echo "$p $f"
+		return
+	fi
 	grep -oE '<testsuite [^>]*>' "$xml" | awk '
 		{ t = f = e = s = 0
 		  if (match($0, / tests="[0-9]+"/)) t = substr($0, RSTART + 8, RLENGTH - 9)
@@ -125,7 +131,7 @@ say "kernel $kver (Debian $kpkg), QEMU $("$qemu" --version | head -n1 | awk '{pr
 root=$out/initramfs
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,out,lib64,modules,tests}
 cp "$busybox" "$root/bin/busybox"
-for a in sh mount insmod cat echo dd sleep mkdir printf poweroff sync ls; do ln -sf busybox "$root/bin/$a"; done
+for a in sh mount insmod cat echo dd sleep mkdir printf poweroff sync ls timeout tee; do ln -sf busybox "$root/bin/$a"; done
 cp "$kdir"/modules/*.ko "$root/modules/"
 copy_libs() {
 	local lib
@@ -142,6 +148,7 @@ for spec in "${tests[@]}"; do
 	copy_libs "${argv[0]}"
 	echo "$name ${argv[*]:1}" >>"$root/tests/list"
 done
+printf 'per_test=%s\noutput=%s\n' "${VMSIM_KVM_LANE_TEST_TIMEOUT:-60}" "${VMSIM_KVM_LANE_OUTPUT:-xml}" >"$root/tests/env"
 cp "$(dirname "${BASH_SOURCE[0]}")/init.sh" "$root/init"
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$out/initrd.gz"

@@ -17,6 +17,8 @@ VMSIM_MUST_CHECK enum vmsim_result vmsim_register_builtin_backends(struct vmsim_
 const struct vmsim_backend_ops *vmsim_backend_null(void);
 /* The emulated backend on Unicorn 2.0.1 (sim/unicorn). */
 const struct vmsim_backend_ops *vmsim_backend_unicorn(void);
+/* Hardware virtualization through /dev/kvm (sim/kvm); its sessions fail with UNSUPPORTED where there is none. */
+const struct vmsim_backend_ops *vmsim_backend_kvm(void);
 
 #ifdef __cplusplus
 }

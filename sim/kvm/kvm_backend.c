@@ -1,0 +1,226 @@
+/* kvm_backend.c - the /dev/kvm backend's ops table, capabilities, VM and vCPU lifetime (raw ioctls, no wrapper). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <vmsim/backends.h>
+
+#include "kvm_internal.h"
+
+/*
+ * CPUID, VMCALL/VMMCALL, RDTSC(P) and MSR accesses never leave the kernel on
+ * KVM; it has no NMI-window exit for userspace and cannot fault on fetches.
+ */
+#define KVMB_CAPS                                                                                    \
+	(VMSIM_CAP_EXIT_IO | VMSIM_CAP_EXIT_IO_STRING | VMSIM_CAP_EXIT_NPF | VMSIM_CAP_EXIT_MMIO_DECODE | \
+	 VMSIM_CAP_EXIT_HLT | VMSIM_CAP_EXIT_SHUTDOWN | VMSIM_CAP_INJECT_EXTINT | VMSIM_CAP_INJECT_NMI |  \
+	 VMSIM_CAP_INJECT_EXCEPTION | VMSIM_CAP_INTR_WINDOW | VMSIM_CAP_MODE_REAL |                      \
+	 VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_MODE_LONG | VMSIM_CAP_MODE_SWITCH |                        \
+	 VMSIM_CAP_RESET_VECTOR | VMSIM_CAP_READONLY_MEMORY | VMSIM_CAP_STOP | VMSIM_CAP_TSC_OFFSET |     \
+	 VMSIM_CAP_FPU_STATE)
+
+static const struct {
+	uint64_t cap;
+	const char *why;
+} gaps[] = {
+	{ VMSIM_CAP_EXIT_CPUID, "KVM answers CPUID in the kernel from KVM_SET_CPUID2; there is no userspace exit." },
+	{ VMSIM_CAP_EXIT_VMCALL, "KVM handles VMCALL/VMMCALL as its own hypercall in the kernel." },
+	{ VMSIM_CAP_EXIT_RDTSC, "KVM lets the guest read the offset TSC without an exit." },
+	{ VMSIM_CAP_EXIT_RDTSCP, "KVM lets the guest run RDTSCP (with TSC_AUX) without an exit." },
+	{ VMSIM_CAP_EXIT_MSR, "KVM emulates RDMSR/WRMSR in the kernel (userspace MSR exits need filters vmsim does not set)." },
+	{ VMSIM_CAP_INJECT_SWINT, "software-interrupt injection on SVM without NRIPS (QEMU TCG) is not reliable in KVM." },
+	{ VMSIM_CAP_INHOOK_EXIT, "every KVM exit returns from KVM_RUN; there is no in-hook path." },
+	{ VMSIM_CAP_NOEXEC_MEMORY, "KVM memory slots have no no-execute flag." },
+	{ VMSIM_CAP_NMI_WINDOW, "KVM has no NMI-window exit to userspace." },
+};
+
+static const char *kvm_cap_gap(uint64_t cap)
+{
+	if (cap & KVMB_CAPS)
+		return NULL;
+	for (size_t i = 0; i < sizeof gaps / sizeof gaps[0]; i++)
+		if (cap & gaps[i].cap)
+			return gaps[i].why;
+	return "the KVM backend does not offer this capability.";
+}
+
+void kvmb_log(struct kvmb_vm *vm, enum vmsim_log_level level, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+
+	if (!vm->host.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	vm->host.log(vm->host.ctx, level, buf);
+}
+
+static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
+{
+	for (unsigned n = 64; n <= 1024; n *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof *c + n * sizeof c->entries[0]);
+		if (!c)
+			return NULL;
+		c->nent = n;
+		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+			return c;
+		int err = errno;
+		free(c);
+		if (err != E2BIG)
+			return NULL;
+	}
+	return NULL;
+}
+
+static void vm_free(struct kvmb_vm *vm)
+{
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	free(vm->cpuid);
+	free(vm->slots);
+	pthread_mutex_destroy(&vm->lock);
+	free(vm);
+}
+
+static enum vmsim_result kvm_vm_create(const struct vmsim_backend_host *host, void **out)
+{
+	struct kvmb_vm *vm = calloc(1, sizeof *vm);
+
+	if (!vm)
+		return VMSIM_OUT_OF_RAM;
+	if (host)
+		vm->host = *host;
+	vm->vm_fd = -1;
+	pthread_mutex_init(&vm->lock, NULL);
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		kvmb_log(vm, VMSIM_LOG_ERROR, "kvm: cannot open /dev/kvm: %s", strerror(errno));
+		vm_free(vm);
+		return VMSIM_UNSUPPORTED;
+	}
+	if (ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION ||
+	    ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0 ||
+	    ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) <= 0) {
+		kvmb_log(vm, VMSIM_LOG_ERROR, "kvm: /dev/kvm lacks API 12, user memory or immediate_exit");
+		vm_free(vm);
+		return VMSIM_UNSUPPORTED;
+	}
+	int slots = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
+	vm->nslots = slots > 0 ? (unsigned)(slots > 509 ? 509 : slots) : 32;
+	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	vm->slots = calloc(vm->nslots, sizeof *vm->slots);
+	vm->cpuid = supported_cpuid(vm->kvm_fd);
+	if (!vm->slots || !vm->cpuid || vm->run_size < (int)sizeof(struct kvm_run)) {
+		vm_free(vm);
+		return VMSIM_OUT_OF_RAM;
+	}
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		kvmb_log(vm, VMSIM_LOG_ERROR, "kvm: KVM_CREATE_VM: %s", strerror(errno));
+		vm_free(vm);
+		return VMSIM_BACKEND_ERROR;
+	}
+	/* VMX runs real mode through a TSS KVM keeps in guest space; SVM ignores it. Below the reset page. */
+	(void)ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000ul);
+	*out = vm;
+	return VMSIM_OK;
+}
+
+static void kvm_vm_destroy(void *p)
+{
+	if (p)
+		vm_free(p);
+}
+
+/* The x86 reset state is KVM's own after KVM_CREATE_VCPU (SDM 9.1.1); only the FPU needs FNINIT values. */
+static enum vmsim_result kvm_vcpu_create(void *p, unsigned id, void **out)
+{
+	struct kvmb_vm *vm = p;
+	struct kvmb_vcpu *v = calloc(1, sizeof *v);
+
+	if (!v)
+		return VMSIM_OUT_OF_RAM;
+	v->vm = vm;
+	v->id = id;
+	v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
+	if (v->fd < 0) {
+		kvmb_log(vm, VMSIM_LOG_ERROR, "kvm: KVM_CREATE_VCPU %u: %s", id, strerror(errno));
+		free(v);
+		return errno == ENOMEM ? VMSIM_OUT_OF_RAM : VMSIM_BACKEND_ERROR;
+	}
+	v->run_size = vm->run_size;
+	v->run = mmap(NULL, (size_t)v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	if (v->run == MAP_FAILED || ioctl(v->fd, KVM_SET_CPUID2, vm->cpuid) < 0) {
+		kvmb_log(vm, VMSIM_LOG_ERROR, "kvm: vCPU %u setup: %s", id, strerror(errno));
+		if (v->run != MAP_FAILED)
+			munmap(v->run, (size_t)v->run_size);
+		close(v->fd);
+		free(v);
+		return VMSIM_BACKEND_ERROR;
+	}
+	pthread_mutex_init(&v->lock, NULL);
+	pthread_cond_init(&v->cond, NULL);
+	atomic_init(&v->stop_requested, false);
+	*out = v;
+	return VMSIM_OK;
+}
+
+static void kvm_vcpu_destroy(void *p)
+{
+	struct kvmb_vcpu *v = p;
+
+	if (!v)
+		return;
+	munmap(v->run, (size_t)v->run_size);
+	close(v->fd);
+	pthread_cond_destroy(&v->cond);
+	pthread_mutex_destroy(&v->lock);
+	free(v);
+}
+
+static enum vmsim_result kvm_native(void *p, struct vmsim_native_vcpu *out)
+{
+	struct kvmb_vcpu *v = p;
+
+	memset(out, 0, sizeof *out);
+	out->backend = "kvm";
+	out->fd = v->fd;
+	out->run_area = v->run;
+	out->run_area_size = (uint64_t)v->run_size;
+	return VMSIM_OK;
+}
+
+static const struct vmsim_backend_ops kvm_ops = {
+	.abi_version = VMSIM_BACKEND_ABI_VERSION,
+	.struct_size = sizeof(struct vmsim_backend_ops),
+	.name = "kvm",
+	.description = "hardware virtualization through /dev/kvm ioctls",
+	.caps = KVMB_CAPS,
+	.cap_gap = kvm_cap_gap,
+	.vm_create = kvm_vm_create,
+	.vm_destroy = kvm_vm_destroy,
+	.mem_map = kvmb_mem_map,
+	.mem_unmap = kvmb_mem_unmap,
+	.vcpu_create = kvm_vcpu_create,
+	.vcpu_destroy = kvm_vcpu_destroy,
+	.vcpu_run = kvmb_vcpu_run,
+	.vcpu_stop = kvmb_vcpu_stop,
+	.state_get = kvmb_state_get,
+	.state_set = kvmb_state_set,
+	.native = kvm_native,
+};
+
+const struct vmsim_backend_ops *vmsim_backend_kvm(void)
+{
+	return &kvm_ops;
+}

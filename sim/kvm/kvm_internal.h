@@ -1,0 +1,108 @@
+/* kvm_internal.h - private types of the /dev/kvm backend (sim/kvm); not a public header. */
+#ifndef VMSIM_SIM_KVM_INTERNAL_H
+#define VMSIM_SIM_KVM_INTERNAL_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <vmsim/backend.h>
+
+/* One memory slot: a mapping core asked for, as KVM holds it. */
+struct kvmb_slot {
+	bool used;
+	uint64_t gpa;
+	uint64_t size;
+	void *hva;
+	unsigned prot;
+};
+
+struct kvmb_vm {
+	struct vmsim_backend_host host;
+	int kvm_fd;                 /* /dev/kvm */
+	int vm_fd;
+	int run_size;               /* KVM_GET_VCPU_MMAP_SIZE */
+	struct kvm_cpuid2 *cpuid;   /* KVM_GET_SUPPORTED_CPUID, given to every vCPU */
+	pthread_mutex_t lock;       /* slots */
+	struct kvmb_slot *slots;
+	unsigned nslots;            /* KVM_CAP_NR_MEMSLOTS (bounded) */
+};
+
+/* What the last exit left behind for the resume that follows it. */
+enum kvmb_pending_io {
+	KVMB_IO_NONE = 0,
+	KVMB_IO_FAST,   /* a fast PIO: KVM completes it on the next KVM_RUN unless rip moved */
+};
+
+struct kvmb_vcpu {
+	struct kvmb_vm *vm;
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	int run_size;
+
+	pthread_mutex_t lock;       /* thread, in_run, idle wait */
+	pthread_cond_t cond;
+	bool in_run;                /* under lock: vcpu_run is executing on `thread` */
+	pthread_t thread;
+	atomic_bool stop_requested;
+	bool sigmask_set;           /* KVM_SET_SIGNAL_MASK done for this vCPU's thread */
+
+	/* exit delivery */
+	vmsim_exit_fn on_exit;
+	void *on_exit_ctx;
+	enum kvmb_pending_io pending_io;
+	uint64_t pending_linear_rip; /* cs.base + rip of the exit KVM will complete */
+	bool state_changed;          /* state_set ran since the last KVM_RUN */
+
+	/* state KVM does not hold for a VMM (or holds elsewhere), kept here like a VMCB would */
+	uint32_t activity;
+	uint32_t intercepts;
+	uint64_t pdpte[4];
+	uint32_t tpr_threshold;
+	bool want_intr_window;
+	bool want_nmi_window;
+};
+
+/* The signal a stop sends to a vCPU thread; kept blocked there and unblocked only inside KVM_RUN. */
+int kvmb_stop_signal(void);
+
+/* kvm_backend.c */
+void kvmb_log(struct kvmb_vm *vm, enum vmsim_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* kvm_memory.c */
+enum vmsim_result kvmb_mem_map(void *vm, uint64_t gpa, void *hva, uint64_t size, unsigned prot);
+enum vmsim_result kvmb_mem_unmap(void *vm, uint64_t gpa, uint64_t size);
+unsigned kvmb_mem_prot(struct kvmb_vm *vm, uint64_t gpa);
+/* Copy guest bytes at a linear address (through KVM_TRANSLATE); false where any byte is unbacked. */
+bool kvmb_read_linear(struct kvmb_vcpu *v, uint64_t gla, void *dst, size_t len);
+bool kvmb_translate(struct kvmb_vcpu *v, uint64_t gla, uint64_t *gpa);
+
+/* kvm_state.c */
+enum vmsim_result kvmb_state_get(void *vcpu, uint32_t groups, struct vmsim_cpu_state *out);
+enum vmsim_result kvmb_state_set(void *vcpu, uint32_t groups, const struct vmsim_cpu_state *in);
+void kvmb_seg_from_kvm(const struct kvm_segment *k, struct vmsim_segment *s);
+void kvmb_seg_to_kvm(const struct vmsim_segment *s, struct kvm_segment *k);
+
+/* kvm_decode.c */
+struct kvmb_io_insn {
+	uint8_t len;
+	uint8_t size;
+	bool in, string, rep, imm;
+	uint8_t addr_size;
+	uint8_t seg;
+};
+/* Decode the IN/OUT/INS/OUTS at bytes; code_bits 16, 32 or 64. False if it is none of those. */
+bool kvmb_decode_io(const uint8_t *bytes, size_t n, unsigned code_bits, struct kvmb_io_insn *out);
+unsigned kvmb_code_bits(const struct kvm_sregs *sregs);
+/* Length of the instruction that ended at r->rip with an MMIO write of size bytes; 0 if none fits. */
+uint8_t kvmb_mmio_write_origin(struct kvmb_vcpu *v, const struct kvm_regs *r, unsigned size);
+
+/* kvm_run.c */
+enum vmsim_result kvmb_vcpu_run(void *vcpu, vmsim_exit_fn on_exit, void *ctx);
+void kvmb_vcpu_stop(void *vcpu);
+
+#endif
