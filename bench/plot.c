@@ -68,6 +68,10 @@ static void write_series(const struct bench_report *r, FILE *f, const char *back
 
 bool vmsim_bench_plot(const struct bench_report *r, const char *png, FILE *err)
 {
+	if (!find(r, "unicorn", "svm", "io_out") || !find(r, "unicorn", "svm", "vcpus_1")) {
+		fprintf(err, "vmsim bench: nothing to plot: the plot needs the Unicorn exit and vCPU rows\n");
+		return false;
+	}
 	char dir[] = "/tmp/vmsim-bench-plot-XXXXXX";
 	if (!mkdtemp(dir)) {
 		fprintf(err, "vmsim bench: cannot create a temporary directory for the plot\n");
@@ -89,7 +93,7 @@ bool vmsim_bench_plot(const struct bench_report *r, const char *png, FILE *err)
 		for (int k = 0; k < 3; k++)
 			write_series(r, fs, "unicorn", s3[k], false);
 		fprintf(fg,
-		        "set terminal pngcairo size 1600,1100 font 'sans,10'\n"
+		        "set terminal pngcairo size 1600,1100 font 'sans,10' noenhanced\n"
 		        "set output '%s'\n"
 		        "set multiplot layout 2,2 title 'vmsim bench (%s, %u cores, git %s, %s)'\n"
 		        "set style data histograms\nset style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
