@@ -216,7 +216,8 @@ static void finish_exit(struct ucb_engine *eng)
 		return;
 	}
 	/* In 32/64-bit engines a RIP write leaves this block right after the hook and re-enters at rip. */
-	ucb_write_rip(eng, ucb_read_rip(eng));
+	if (!v->rip_written)
+		ucb_write_rip(eng, ucb_read_rip(eng));
 }
 
 static void set_rip_in_hook(struct ucb_engine *eng, uint64_t rip)
@@ -351,6 +352,7 @@ void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	}
 	if (cs_base)
 		ucb_write_rip(eng, rip); /* EIP holds the linear address here: show the VMM the real one */
+	v->rip_written = false;
 	ucb_call_exit(v, &exit);
 	finish_exit(eng);
 }

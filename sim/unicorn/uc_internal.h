@@ -134,6 +134,7 @@ struct ucb_vcpu {
 	bool resume_valid;            /* the rip to re-enter at after a stop inside a hook */
 	uint64_t resume_rip;
 	uint64_t fault_rip;
+	bool rip_written;             /* state_set wrote RIP (2.0.1 then leaves the block by itself) */
 	uint64_t fault_rflags;        /* RFLAGS captured in the fault hook (2.0.1 clobbers them on exit) */
 	struct ucb_fault fault;
 	uint8_t deliver_vector;

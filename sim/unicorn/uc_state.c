@@ -313,6 +313,7 @@ enum vmsim_result ucb_engine_set_state(struct ucb_engine *eng, uint32_t groups, 
 		uc_reg_write(uc, wide ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS, &flags);
 		if (!ucb_write_rip(eng, in->rip))
 			return VMSIM_BACKEND_ERROR;
+		eng->vcpu->rip_written = true;
 	}
 	return VMSIM_OK;
 }
