@@ -72,6 +72,43 @@ static void test_mode_switch(void **state)
 	free(s);
 }
 
+static int switch_to_long_in_exit(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	(void)s;
+	if (t->user || exit->kind != VMSIM_EXIT_IO)
+		return VMSIM_EXIT_ACTION_STOP;
+	struct vmsim_cpu_state *next = calloc(1, sizeof *next);
+	assert_non_null(next);
+	vt_state_long(next, 0x50000);
+	next->r9 = 0x9999;
+	assert_int_equal(t->ops->state_set(t->vcpu, VMSIM_GROUP_ALL, next), VMSIM_OK);
+	free(next);
+	t->user = t;
+	return VMSIM_EXIT_ACTION_RESUME;
+}
+
+/* A VMM may switch the mode while handling an exit; the guest continues in the new mode. */
+static void test_mode_switch_inside_exit(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	(void)state;
+
+	vt_vm_init(&t, 0, 0);
+	memcpy(t.ram + 0x10000, vt_guest_rm_exits.bytes, vt_guest_rm_exits.size);
+	memcpy(t.ram + 0x50000, vt_guest_lm_exits.bytes, vt_guest_lm_exits.size);
+	vt_state_real(&s, 0);
+	vt_set(&t, &s);
+	t.hook = switch_to_long_in_exit;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(atomic_load(&t.nexits), 2);
+	assert_int_equal(t.exits[0].rip, vt_guest_sym(&vt_guest_rm_exits, "x_out_imm"));
+	assert_int_equal(t.exits[1].rip, 0x50000 + vt_guest_sym(&vt_guest_lm_exits, "x_out_imm"));
+	assert_int_equal(t.ops->state_get(t.vcpu, VMSIM_GROUP_GPR, &s), VMSIM_OK);
+	assert_int_equal(s.r9, 0x9999);
+	vt_vm_fini(&t);
+}
+
 /* A vCPU in the reset state with nothing at the top of 4 GiB faults on gpa 0xfffffff0. */
 static void test_reset_vector_npf(void **state)
 {
@@ -240,6 +277,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mode_switch),
+		cmocka_unit_test(test_mode_switch_inside_exit),
 		cmocka_unit_test(test_reset_vector_npf),
 		cmocka_unit_test(test_reset_vector_runs),
 		cmocka_unit_test(test_state_roundtrip),
