@@ -20,6 +20,20 @@ static struct vmsim_env *env_of(const struct vmsim_vcpu *vcpu)
 	return vcpu->session->env;
 }
 
+/* Wake waiters on vcpu->cond; lock held. The exit path skips the syscall-prone call when none wait. */
+static void wake(struct vmsim_vcpu *vcpu)
+{
+	if (vcpu->waiters)
+		pthread_cond_broadcast(&vcpu->cond);
+}
+
+static void wait_cond(struct vmsim_vcpu *vcpu)
+{
+	vcpu->waiters++;
+	pthread_cond_wait(&vcpu->cond, &vcpu->lock);
+	vcpu->waiters--;
+}
+
 /* Tell the handler its vCPU is stopped; lock held. */
 static void signal_handler(struct vmsim_vcpu *vcpu)
 {
@@ -27,7 +41,7 @@ static void signal_handler(struct vmsim_vcpu *vcpu)
 		ep_submit_signal(vcpu->ep, vcpu);
 	} else {
 		vcpu->signal_pending = true;
-		pthread_cond_broadcast(&vcpu->cond);
+		wake(vcpu);
 	}
 }
 
@@ -84,7 +98,7 @@ static void prepare_stop(struct vmsim_vcpu *vcpu, const struct vmsim_exit *exit)
 	vcpu->exit_counts[exit->kind]++;
 	vcpu->exit_fresh = true;
 	vcpu->run = VCPU_STOPPED;
-	pthread_cond_broadcast(&vcpu->cond);
+	wake(vcpu);
 }
 
 /* A stop core makes itself (startup, recall, refused entry): its rip comes from the backend. */
@@ -121,8 +135,13 @@ static enum vmsim_result load_charged(struct vmsim_vcpu *vcpu, enum vmsim_invali
 	if (!charged)
 		return VMSIM_OK;
 
+	/*
+	 * A state the vCPU ran with was valid; only a change to what the checks read
+	 * can make it invalid. rip alone is not among that (the fast path: ip += len).
+	 */
+	bool check = (charged & (checked & ~VMSIM_GROUP_IP)) || st->flags.charged;
 	/* partially charged groups and the entry checks need the rest of their group's values */
-	uint32_t fetch = (charged | ((charged & checked) ? checked : 0)) & ~vcpu->fresh_groups;
+	uint32_t fetch = (charged | (check ? checked : 0)) & ~vcpu->fresh_groups;
 	if (fetch && ops->state_get) {
 		r = ops->state_get(vcpu->backend_vcpu, fetch, cpu);
 		if (r != VMSIM_OK) {
@@ -161,7 +180,7 @@ static enum vmsim_result load_charged(struct vmsim_vcpu *vcpu, enum vmsim_invali
 			return r;
 		cpu->intercepts = intercepts | VCPU_KERNEL_INTERCEPTS;
 	}
-	if (charged & checked) {
+	if (check) {
 		r = vmsim_model_check_entry(model, cpu, why);
 		if (r != VMSIM_OK)
 			return r;
@@ -221,7 +240,7 @@ static bool stopped_loop(struct vmsim_vcpu *vcpu)
 			pthread_mutex_lock(&vcpu->lock);
 			continue;
 		}
-		pthread_cond_wait(&vcpu->cond, &vcpu->lock);
+		wait_cond(vcpu);
 	}
 }
 
@@ -280,7 +299,7 @@ void *vcpu_thread_main(void *arg)
 		run = stopped_loop(vcpu);
 	}
 	vcpu->exited = true;
-	pthread_cond_broadcast(&vcpu->cond);
+	wake(vcpu);
 	pthread_mutex_unlock(&vcpu->lock);
 	return NULL;
 }
@@ -315,7 +334,7 @@ enum vmsim_result vmsim_vcpu_with_state(struct vmsim_vcpu *vcpu, vmsim_with_stat
 			ops_of(vcpu)->vcpu_stop(vcpu->backend_vcpu);
 		pthread_mutex_lock(&vcpu->lock);
 		while (vcpu->run == VCPU_RUNNING && !vcpu->destroying)
-			pthread_cond_wait(&vcpu->cond, &vcpu->lock);
+			wait_cond(vcpu);
 	}
 	if (vcpu->destroying) {
 		pthread_mutex_unlock(&vcpu->lock);
@@ -342,7 +361,7 @@ enum vmsim_result vmsim_vcpu_with_state(struct vmsim_vcpu *vcpu, vmsim_with_stat
 	vcpu->with_state_depth--;
 	if (resume)
 		vcpu->resume_requested = true;
-	pthread_cond_broadcast(&vcpu->cond);
+	wake(vcpu);
 	pthread_mutex_unlock(&vcpu->lock);
 	return VMSIM_OK;
 }

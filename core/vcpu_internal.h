@@ -65,6 +65,7 @@ struct vmsim_vcpu {
 	bool destroying;
 	bool exited;            /* the vCPU thread has left its loop */
 	unsigned with_state_depth;
+	unsigned waiters;       /* threads in pthread_cond_wait on cond */
 	uint32_t fresh_groups;  /* groups transferred from the backend at this stop */
 	struct vmsim_exit last_exit;
 	uint64_t exit_counts[VMSIM_EXIT_KIND_COUNT];

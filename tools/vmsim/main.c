@@ -7,6 +7,7 @@
 /* One entry per subcommand; `run`, `conform`, `bench` and `serve` join here as they land. */
 static const struct cli_command commands[] = {
 	{"bench", "exit-path round trips per exit kind against the raw backend, scaling curves (JSON, plot)", cmd_bench},
+	{"conform", "run the conformance suite over backends x models (matrix, JUnit, TAP, JSON)", cmd_conform},
 	{"run", "run a raw guest image on one vCPU with stand-in devices (console, exit port)", cmd_run},
 	{"selftest", "exercise the core end to end on the null backend (both models)", cmd_selftest},
 	{"serve", "serve VM sessions over a UNIX socket (RPC, one capability space per client)", cmd_serve},

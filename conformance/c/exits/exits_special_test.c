@@ -1,0 +1,203 @@
+/* exits_special_test.c - triple fault, invalid guest state per architecture, always-on intercepts, TSC offset. */
+#include <string.h>
+
+#include "../vc.h"
+
+static unsigned invalid_code(void)
+{
+	return vc_svm() ? 0xfd : 33;
+}
+
+static unsigned hlt_code(void)
+{
+	return vc_svm() ? 0x78 : 12;
+}
+
+/* An IDT of limit 0: the #UD cannot be delivered, nor the #DF after it: shutdown. */
+static int start_without_idt(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+{
+	if (st->exit_reason != VMSIM_EXIT_CODE_STARTUP)
+		return st->exit_reason == (vc_svm() ? 0x7fu : 2u) ? 0 : -1;
+	vt_charge_start(c, st, c->start_ip);
+	vmsim_dtable_charge(&st->idtr, (struct vmsim_dtable){ 0, 0 });
+	return 1;
+}
+
+static void triple_fault_is_shutdown(const void *p)
+{
+	(void)p;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_PROT, &vt_guest_pm_events, 0, 0);
+	struct vt_cpu *c = vt_cpu_start(&vm, "x_ud", start_without_idt);
+	vt_wait_stopped(c);
+	assert_int_equal(c->n, 2);
+	assert_int_equal(c->log[1].reason, vc_svm() ? 0x7f : 2);
+	assert_int_equal(c->log[1].qual_primary, 0);
+	assert_int_equal(c->log[1].qual_secondary, 0);
+	assert_int_equal(vmsim_vcpu_exit_count(c->vcpu, VMSIM_EXIT_SHUTDOWN), 1);
+	vt_vm_close(&vm);
+}
+
+/* One bad state charged at STARTUP; which architectures refuse it at entry. */
+struct bad_state {
+	const char *what;
+	bool svm_refuses, vmx_refuses;
+};
+
+static const struct bad_state cr0_high = { "cr0_high", true, true };
+static const struct bad_state efer_no_pae = { "efer_no_pae", true, true };
+static const struct bad_state nw_without_cd = { "nw_without_cd", true, false };
+static const struct bad_state rflags_bit1 = { "rflags_bit1", false, true };
+static const struct bad_state activity = { "activity", false, true };
+static const struct bad_state vmrun_clear = { "vmrun_clear", true, false };
+static const struct bad_state no_unrestricted = { "no_unrestricted", false, true };
+
+static int start_bad(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+{
+	const struct bad_state *b = c->vm->user;
+	if (st->exit_reason != VMSIM_EXIT_CODE_STARTUP)
+		return 0; /* the entry's verdict: stay stopped */
+	if (!b) /* the fix-up case: an invalid CR0 first, corrected after the exit */
+		b = &cr0_high;
+	vt_charge_start(c, st, c->start_ip);
+	const char *w = b->what;
+	if (!strcmp(w, "cr0_high"))
+		vmsim_reg_charge(&st->cr0, 0x11 | (1ull << 32));
+	else if (!strcmp(w, "efer_no_pae")) {
+		vmsim_reg_charge(&st->cr0, 0x80000011);
+		vmsim_reg_charge(&st->efer, 0x100); /* LME without LMA/PAE */
+	} else if (!strcmp(w, "nw_without_cd"))
+		vmsim_reg_charge(&st->cr0, 0x20000011);
+	else if (!strcmp(w, "rflags_bit1"))
+		vmsim_reg_charge(&st->flags, 0);
+	else if (!strcmp(w, "activity"))
+		vmsim_reg_charge(&st->actv_state, 5);
+	else if (!strcmp(w, "vmrun_clear"))
+		vmsim_reg_charge(&st->ctrl_secondary, st->ctrl_secondary.value & ~1ull);
+	else if (!strcmp(w, "no_unrestricted")) {
+		uint64_t p = 0, s = 0;
+		vmsim_model_encode_controls(vc_model(), c->vm->intercepts & ~VMSIM_INTERCEPT_UNRESTRICTED_GUEST, &p, &s);
+		vmsim_reg_charge(&st->ctrl_primary, p);
+		vmsim_reg_charge(&st->ctrl_secondary, s);
+	}
+	return 1;
+}
+
+static void invalid_state(const void *p)
+{
+	const struct bad_state *b = p;
+	bool refused = vc_svm() ? b->svm_refuses : b->vmx_refuses;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_PROT, &vt_guest_pm_exits, 0, 0);
+	vm.user = (void *)b;
+	struct vt_cpu *c = vt_cpu_start(&vm, "x_hlt", start_bad);
+	vt_wait_stopped(c);
+	assert_int_equal(c->n, 2);
+	assert_int_equal(c->log[1].reason, refused ? invalid_code() : hlt_code());
+	assert_int_equal(vmsim_vcpu_exit_count(c->vcpu, VMSIM_EXIT_INVALID_STATE), refused ? 1 : 0);
+	assert_int_equal(vmsim_vcpu_exit_count(c->vcpu, VMSIM_EXIT_HLT), refused ? 0 : 1);
+	vt_vm_close(&vm);
+}
+
+/* Both architectures refuse: nothing runs, so this needs no CPU at all. */
+#define BOTH 0
+/* One architecture runs the guest to its HLT. */
+#define ONE (VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_EXIT_HLT)
+
+static int fix_after_invalid(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+{
+	if (st->exit_reason == VMSIM_EXIT_CODE_STARTUP)
+		return start_bad(c, st);
+	if (st->exit_reason == invalid_code() && c->user_state++ == 0) {
+		/* the refused entry loaded nothing: the whole start state is charged again, valid this time */
+		vmsim_vcpu_state_discharge(st);
+		vt_charge_start(c, st, c->start_ip);
+		return 1;
+	}
+	return st->exit_reason == hlt_code() ? 0 : -1;
+}
+
+static void invalid_then_fixed_runs(const void *p)
+{
+	(void)p;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_PROT, &vt_guest_pm_exits, 0, 0);
+	struct vt_cpu *c = vt_cpu_start(&vm, "x_hlt", fix_after_invalid);
+	vt_wait_stopped(c);
+	assert_int_equal(c->n, 3);
+	assert_int_equal(c->log[1].reason, invalid_code());
+	assert_int_equal(c->log[2].reason, hlt_code());
+	assert_int_equal(c->log[2].ip, vt_addr(&vm, "x_hlt"));
+	vt_vm_close(&vm);
+}
+
+/* With only HLT asked for, I/O, CPUID, MSR and VMCALL still exit; RDTSC(P) run in the guest. */
+static void always_on_intercepts(const void *p)
+{
+	(void)p;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_PROT, &vt_guest_pm_exits, 0, 0);
+	vm.intercepts = VMSIM_INTERCEPT_HLT | VMSIM_INTERCEPT_UNRESTRICTED_GUEST;
+	struct vt_cpu *c = vt_cpu_start(&vm, "x_cpuid", NULL);
+	vt_wait_stopped(c);
+	const char *labels[] = { "x_cpuid", "x_rdmsr", "x_wrmsr", "x_vmcall", "x_mmio_read", "x_mmio_write", "x_hlt",
+		                 "x_done" };
+	assert_int_equal(c->n, 1 + 8);
+	for (unsigned i = 0; i < 8; i++)
+		assert_int_equal(c->log[1 + i].ip, vt_addr(&vm, labels[i]));
+	assert_int_equal(c->log[1].reason, vc_svm() ? 0x72 : 10);
+	assert_int_equal(c->log[4].reason, vc_svm() ? 0x81 : 18);
+	assert_int_equal(vmsim_vcpu_exit_count(c->vcpu, VMSIM_EXIT_RDTSC), 0);
+	assert_int_equal(vmsim_vcpu_exit_count(c->vcpu, VMSIM_EXIT_RDTSCP), 0);
+	vt_vm_close(&vm);
+}
+
+/* RDTSCP not intercepted: the guest reads TSC + tsc_offset (checked at the next exit, the RDMSR). */
+static int start_with_offset(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+{
+	if (st->exit_reason != VMSIM_EXIT_CODE_STARTUP)
+		return st->exit_reason == (vc_svm() ? 0x7cu : 31u) ? 0 : -1;
+	vt_charge_start(c, st, c->start_ip);
+	vmsim_reg_charge(&st->tsc_offset, 1ull << 62);
+	return 1;
+}
+
+static void tsc_offset_applied_in_guest(const void *p)
+{
+	(void)p;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_PROT, &vt_guest_pm_exits, 0, 0);
+	vm.intercepts = VMSIM_INTERCEPT_HLT | VMSIM_INTERCEPT_UNRESTRICTED_GUEST | VMSIM_INTERCEPT_TSC_OFFSET;
+	struct vt_cpu *c = vt_cpu_start(&vm, "x_rdtscp", start_with_offset);
+	vt_wait_stopped(c);
+	assert_int_equal(c->n, 2);
+	const struct vt_exit *e = &c->log[1];
+	assert_int_equal(e->ip, vt_addr(&vm, "x_rdmsr"));
+	uint64_t tsc = (e->dx & 0xffffffff) << 32 | (e->ax & 0xffffffff);
+	assert_true(tsc >= (1ull << 62)); /* edx:eax as RDTSCP left them: offset applied */
+	vt_vm_close(&vm);
+}
+
+#define TOUR (VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_EXIT_IO | VMSIM_CAP_EXIT_CPUID | VMSIM_CAP_EXIT_MSR | \
+              VMSIM_CAP_EXIT_VMCALL | VMSIM_CAP_EXIT_NPF | VMSIM_CAP_EXIT_HLT)
+
+static const struct vc_test tests[] = {
+	{ "exits", "triple_fault_is_shutdown", VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_EXIT_SHUTDOWN,
+	  triple_fault_is_shutdown, NULL },
+	{ "exits", "invalid_cr0_high_bits", BOTH, invalid_state, &cr0_high },
+	{ "exits", "invalid_efer_lme_pg_without_pae", BOTH, invalid_state, &efer_no_pae },
+	{ "exits", "cr0_nw_without_cd_svm_only", ONE, invalid_state, &nw_without_cd },
+	{ "exits", "rflags_bit1_clear_vmx_only", ONE, invalid_state, &rflags_bit1 },
+	{ "exits", "activity_out_of_range_vmx_only", ONE, invalid_state, &activity },
+	{ "exits", "vmrun_intercept_clear_svm_only", ONE, invalid_state, &vmrun_clear },
+	{ "exits", "unpaged_without_unrestricted_vmx_only", ONE, invalid_state, &no_unrestricted },
+	{ "exits", "invalid_then_fixed_runs", ONE, invalid_then_fixed_runs, NULL },
+	{ "exits", "always_on_intercepts", TOUR, always_on_intercepts, NULL },
+	{ "exits", "tsc_offset_applied_in_guest",
+	  VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_TSC_OFFSET | VMSIM_CAP_EXIT_MSR, tsc_offset_applied_in_guest, NULL },
+};
+
+struct vc_test_list vc_exit_special_tests(void)
+{
+	return VC_LIST(tests);
+}

@@ -1,0 +1,181 @@
+/* inject_events_test.c - event injection through inj_info/inj_error, interrupt windows, per-architecture rejections. */
+#include "../vc.h"
+
+/*
+ * inj_info as the encoding doc gives it for both: vector 7:0, type 10:8,
+ * error-code valid 11, valid 31; Genode's bit 12 asks for an interrupt window.
+ */
+enum { VALID = 1u << 31, HAS_ERROR = 1u << 11, WANT_WINDOW = 1u << 12 };
+#define INFO(type, vector) (VALID | (uint32_t)(type) << 8 | (uint32_t)(vector))
+
+struct inject {
+	uint32_t info, error;
+	bool keep_ip;           /* software interrupt: stay at the OUT, ip_len 2 = the "INT n" length */
+	bool svm_refuses, vmx_refuses;
+	uint32_t report;        /* the vector the guest's handler reports (port 0x30), if accepted */
+	uint32_t error_report;  /* port 0x31, for #GP */
+};
+
+static unsigned io_code(void)
+{
+	return vc_svm() ? 0x7b : 30;
+}
+
+static uint16_t port_of(const struct vmsim_vcpu_state *st)
+{
+	return (uint16_t)(st->qual_primary.value >> 16); /* bits 31:16 on both encodings */
+}
+
+/* At the guest's second ready point (not in an STI shadow) inject the case's event. */
+static int inject_policy(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+{
+	const struct inject *x = c->vm->user;
+	if (st->exit_reason != io_code() || port_of(st) != 0xf1 || c->user_state++ != 1)
+		return -1;
+	uint64_t ip = st->ip.value, len = st->ip_len.value;
+	vmsim_vcpu_state_discharge(st);
+	vmsim_reg_charge(&st->ip, x->keep_ip ? ip : ip + len);
+	vmsim_reg_charge(&st->ip_len, x->keep_ip ? 2 : 0); /* the software event's instruction length */
+	vmsim_reg_charge(&st->intr_state, 0); /* the OUT is skipped: no shadow */
+	vmsim_reg_charge(&st->inj_info, x->info);
+	vmsim_reg_charge(&st->inj_error, x->error);
+	return 1;
+}
+
+static void setup_idt(struct vt_vm *vm)
+{
+	vt_idt(vm, 0x20, "x_isr_20");
+	vt_idt(vm, 0x05, "x_isr_20"); /* an external interrupt below 32 (SVM delivers it) reports 0x20 too */
+	vt_idt(vm, 0x02, "x_isr_nmi");
+	vt_idt(vm, 13, "x_isr_gp");
+	vt_idt(vm, 0x80, "x_isr_80");
+	vt_idt(vm, 6, "x_isr_ud");
+}
+
+static void inject_case(const void *p)
+{
+	const struct inject *x = p;
+	bool refused = vc_svm() ? x->svm_refuses : x->vmx_refuses;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_PROT, &vt_guest_pm_events, 0, 0);
+	setup_idt(&vm);
+	vm.user = (void *)x;
+	struct vt_cpu *c = vt_cpu_start(&vm, "x_main", inject_policy);
+	vt_wait_stopped(c);
+	const struct vt_exit *last = &c->log[c->n - 1];
+	if (refused) {
+		assert_int_equal(last->reason, vc_svm() ? 0xfd : 33);
+		assert_int_equal(vmsim_vcpu_exit_count(c->vcpu, VMSIM_EXIT_INVALID_STATE), 1);
+		assert_int_equal(c->nreports, 0);
+	} else {
+		/* the injected event, then the guest's own INT 0x80 and #UD; then the done port */
+		assert_int_equal(last->reason, io_code());
+		assert_int_equal(c->nreports, 3);
+		assert_int_equal(c->reports[0], x->report);
+		assert_int_equal(c->reports[1], 0x80);
+		assert_int_equal(c->reports[2], 0x06);
+		if (x->report == 13)
+			assert_int_equal(c->error_report, x->error_report);
+		assert_int_equal(vmsim_vcpu_exit_count(c->vcpu, VMSIM_EXIT_INVALID_STATE), 0);
+	}
+	vt_vm_close(&vm);
+}
+
+static const struct inject extint = { INFO(0, 0x20), 0, false, false, false, 0x20, 0 };
+static const struct inject nmi = { INFO(2, 2), 0, false, false, false, 0x02, 0 };
+static const struct inject gp = { INFO(3, 13) | HAS_ERROR, 0x1234, false, false, false, 13, 0x1234 };
+static const struct inject swint = { INFO(4, 0x80), 0, true, false, false, 0x80, 0 };
+static const struct inject type_other = { INFO(7, 0x20), 0, false, true, true, 0, 0 };
+static const struct inject type_reserved = { INFO(1, 0x20), 0, false, true, true, 0, 0 };
+static const struct inject exception_vector_2 = { INFO(3, 2), 0, false, true, false, 0x02, 0 };
+static const struct inject extint_below_32 = { INFO(0, 5), 0, false, false, true, 0x20, 0 };
+static const struct inject error_high_bits = { INFO(3, 13) | HAS_ERROR, 0xffff1234, false, false, true, 13,
+	                                       0xffff1234 };
+static const struct inject swint_without_length = { INFO(4, 0x80), 0, false, false, true, 0x80, 0 };
+
+/* Interrupt window: asked for with IF=0 at x_window_ask; it opens after the STI shadow. */
+static int window_policy(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+{
+	(void)c;
+	unsigned window = vc_svm() ? 0x64 : 7;
+	if (st->exit_reason == io_code() && port_of(st) == 0xf2) {
+		uint64_t next = st->ip.value + st->ip_len.value;
+		vmsim_vcpu_state_discharge(st);
+		vmsim_reg_charge(&st->ip, next);
+		vmsim_reg_charge(&st->inj_info, WANT_WINDOW);
+		return 1;
+	}
+	if (st->exit_reason == window) {
+		vmsim_vcpu_state_discharge(st);
+		vmsim_reg_charge(&st->inj_info, INFO(0, 0x20)); /* window bit clear: no second window */
+		return 1;
+	}
+	return -1;
+}
+
+static void interrupt_window(const void *p)
+{
+	(void)p;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_PROT, &vt_guest_pm_events, 0, 0);
+	setup_idt(&vm);
+	struct vt_cpu *c = vt_cpu_start(&vm, "x_main", window_policy);
+	vt_wait_stopped(c);
+	int w = vt_find_reason(c, vc_svm() ? 0x64 : 7, 0);
+	assert_true(w > 0);
+	assert_int_equal(c->log[w].ip, vt_addr(&vm, "x_window_open"));
+	assert_int_equal(c->log[w].ip_len, 0);
+	assert_int_equal(c->log[w].qual_primary, 0);
+	assert_int_equal(c->log[w].qual_secondary, 0);
+	assert_int_equal(vt_find_reason(c, vc_svm() ? 0x64 : 7, (unsigned)w + 1), -1);
+	assert_int_equal(c->nreports, 3);
+	assert_int_equal(c->reports[0], 0x20);
+	assert_int_equal(c->reports[1], 0x80);
+	assert_int_equal(c->reports[2], 0x06);
+	vt_vm_close(&vm);
+}
+
+/* Real mode: the same injections through the IVT (rm_events.S). */
+static void real_mode_case(const void *p)
+{
+	const struct inject *x = p;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_REAL, &vt_guest_rm_events, 0, 0);
+	vt_ivt(&vm, 0x20, "x_isr_20");
+	vt_ivt(&vm, 0x02, "x_isr_nmi");
+	vt_ivt(&vm, 0x80, "x_isr_80");
+	vm.user = (void *)x;
+	struct vt_cpu *c = vt_cpu_start(&vm, "x_main", inject_policy);
+	vt_wait_stopped(c);
+	assert_int_equal(c->log[c->n - 1].reason, io_code());
+	assert_int_equal(c->nreports, 2);
+	assert_int_equal(c->reports[0], x->report);
+	assert_int_equal(c->reports[1], 0x80); /* the guest's own INT 0x80 */
+	vt_vm_close(&vm);
+}
+
+#define P (VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_EXIT_IO | VMSIM_CAP_EXIT_HLT)
+#define R (VMSIM_CAP_MODE_REAL | VMSIM_CAP_EXIT_IO)
+
+static const struct vc_test tests[] = {
+	{ "inject", "external_interrupt", P | VMSIM_CAP_INJECT_EXTINT, inject_case, &extint },
+	{ "inject", "nmi", P | VMSIM_CAP_INJECT_NMI, inject_case, &nmi },
+	{ "inject", "exception_with_error_code", P | VMSIM_CAP_INJECT_EXCEPTION, inject_case, &gp },
+	{ "inject", "software_interrupt", P | VMSIM_CAP_INJECT_SWINT, inject_case, &swint },
+	{ "inject", "interrupt_window", P | VMSIM_CAP_INTR_WINDOW | VMSIM_CAP_INJECT_EXTINT, interrupt_window, NULL },
+	{ "inject", "type_other_refused_by_both", P, inject_case, &type_other },
+	{ "inject", "type_reserved_refused_by_both", P, inject_case, &type_reserved },
+	{ "inject", "exception_vector_2_svm_refuses", P | VMSIM_CAP_INJECT_EXCEPTION, inject_case, &exception_vector_2 },
+	{ "inject", "extint_vector_below_32_vmx_refuses", P | VMSIM_CAP_INJECT_EXTINT, inject_case, &extint_below_32 },
+	{ "inject", "error_code_high_bits_vmx_refuses", P | VMSIM_CAP_INJECT_EXCEPTION, inject_case,
+	  &error_high_bits },
+	{ "inject", "swint_without_length_vmx_refuses", P | VMSIM_CAP_INJECT_SWINT, inject_case,
+	  &swint_without_length },
+	{ "inject", "real_mode_external_interrupt", R | VMSIM_CAP_INJECT_EXTINT, real_mode_case, &extint },
+	{ "inject", "real_mode_nmi", R | VMSIM_CAP_INJECT_NMI, real_mode_case, &nmi },
+};
+
+struct vc_test_list vc_inject_tests(void)
+{
+	return VC_LIST(tests);
+}

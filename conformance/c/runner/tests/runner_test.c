@@ -1,0 +1,99 @@
+/* runner_test.c - the conformance runner's own logic: filters, suite shape, reports that agree with results. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runner/vc_runner.h"
+
+static void test_filter_matches_glob_and_substring(void **state)
+{
+	(void)state;
+	const struct vc_test t = { "attach", "rejects_stale_cap", 0, NULL, NULL };
+	assert_true(vc_filter_match(NULL, &t));
+	assert_true(vc_filter_match("", &t));
+	assert_true(vc_filter_match("attach/*", &t));
+	assert_true(vc_filter_match("*stale*", &t));
+	assert_true(vc_filter_match("stale", &t));
+	assert_true(vc_filter_match("attach/rejects_stale_cap", &t));
+	assert_false(vc_filter_match("detach/*", &t));
+	assert_false(vc_filter_match("fresh", &t));
+}
+
+/* Every test has a section, a unique name in it, and a function; the canary is not in the suite. */
+static void test_suite_is_well_formed(void **state)
+{
+	(void)state;
+	const struct vc_test *suite, *canary;
+	size_t n = vc_suite(&suite), nc = vc_canary(&canary);
+	assert_true(n >= 150);
+	assert_true(nc >= 1);
+	for (size_t i = 0; i < n; i++) {
+		assert_non_null(suite[i].section);
+		assert_non_null(suite[i].name);
+		assert_non_null(suite[i].fn);
+		assert_string_not_equal(suite[i].section, "canary");
+		for (size_t j = i + 1; j < n; j++)
+			if (!strcmp(suite[i].section, suite[j].section) && !strcmp(suite[i].name, suite[j].name))
+				fail_msg("duplicate test %s/%s", suite[i].section, suite[i].name);
+	}
+	for (size_t i = 0; i < nc; i++)
+		assert_string_equal(canary[i].section, "canary");
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	static char buf[1 << 16];
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return buf;
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+/* A real run on the null backend: skips carry reasons, JUnit and JSON agree with the exit status. */
+static void test_null_run_reports_agree(void **state)
+{
+	(void)state;
+	char junit[] = "/tmp/vc_runner_junit_XXXXXX", json[] = "/tmp/vc_runner_json_XXXXXX";
+	int a = mkstemp(junit), b = mkstemp(json);
+	assert_true(a >= 0 && b >= 0);
+	FILE *sink = tmpfile();
+	struct vc_run_config cfg = { "null", NULL, "svm", "exits/*", false, false, false, junit, json, 60, sink, sink };
+	assert_int_equal(vc_run(&cfg), 0);
+	const char *x = slurp(junit);
+	size_t cases = count_of(x, "<testcase "), skipped = count_of(x, "<skipped message=\"needs ");
+	assert_true(cases > 0);
+	assert_true(skipped > 0);            /* null runs no guest code: those skip, with a reason */
+	assert_int_equal(count_of(x, "<failure"), 0);
+	assert_true(cases > skipped);        /* the invalid-state checks need no CPU and pass */
+	const char *j = slurp(json);
+	assert_int_equal(count_of(j, "\"status\": \"SKIP\""), skipped);
+	cfg.canary = true;
+	cfg.filter = NULL;
+	assert_int_equal(vc_run(&cfg), 1);   /* the canary fails, so the run does */
+	fclose(sink);
+	close(a);
+	close(b);
+	unlink(junit);
+	unlink(json);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_filter_matches_glob_and_substring),
+		cmocka_unit_test(test_suite_is_well_formed),
+		cmocka_unit_test(test_null_run_reports_agree),
+	};
+	return cmocka_run_group_tests_name("conformance_runner", tests, NULL, NULL);
+}

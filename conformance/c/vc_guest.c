@@ -1,0 +1,353 @@
+/* vc_guest.c - a guest VM over the public API: RAM, descriptor tables, start states and a recording VMM. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "vc.h"
+
+static const uint32_t every_exit = VMSIM_INTERCEPT_HLT | VMSIM_INTERCEPT_RDTSC | VMSIM_INTERCEPT_RDTSCP |
+                                   VMSIM_INTERCEPT_CPUID | VMSIM_INTERCEPT_IO | VMSIM_INTERCEPT_MSR |
+                                   VMSIM_INTERCEPT_VMCALL | VMSIM_INTERCEPT_SHUTDOWN |
+                                   VMSIM_INTERCEPT_UNRESTRICTED_GUEST;
+
+static void write_gdt(struct vt_vm *vm)
+{
+	uint64_t gdt[3] = { 0, vm->mode == VT_LONG ? 0x00af9b000000ffffull : 0x00cf9b000000ffffull,
+		            0x00cf93000000ffffull };
+	memcpy(vm->ram + VT_GDT, gdt, sizeof gdt);
+}
+
+void vt_vm_open(struct vt_vm *vm, enum vt_mode mode, const struct vt_guest *g, uint64_t hole_lo, uint64_t hole_hi)
+{
+	memset(vm, 0, sizeof *vm);
+	vm->cpu = calloc(64, sizeof *vm->cpu);
+	assert_non_null(vm->cpu);
+	vm->mode = mode;
+	vm->guest = g;
+	vm->intercepts = every_exit;
+	vm->env = vt_env(0, 0);
+	vm->session = vt_session(vm->env, VMSIM_COST_SESSION_RAM + 64 * VMSIM_COST_VCPU_RAM + 256 * 1024,
+	                         VMSIM_COST_SESSION_CAPS + 64 * VMSIM_COST_VCPU_CAPS);
+	vm->ds = vt_ds(vm->env, VT_RAM);
+	struct vmsim_local_attr la = { 0, 0, true };
+	assert_int_equal(vmsim_local_attach(vm->env, vm->ds, &la, &vm->local), VMSIM_OK);
+	vm->ram = vm->local.ptr;
+	if (g) {
+		assert_true(g->size <= VT_RAM - VT_LOAD);
+		memcpy(vm->ram + VT_LOAD, g->bytes, g->size);
+	}
+	write_gdt(vm);
+	if (hole_hi > hole_lo) {
+		assert_int_equal(vt_attach(vm->session, vm->ds, 0, 0, hole_lo, true, true), VMSIM_OK);
+		assert_int_equal(vt_attach(vm->session, vm->ds, hole_hi, hole_hi, VT_RAM - hole_hi, true, true),
+		                 VMSIM_OK);
+	} else {
+		assert_int_equal(vt_attach(vm->session, vm->ds, 0, 0, 0, true, true), VMSIM_OK);
+	}
+}
+
+void vt_vm_close(struct vt_vm *vm)
+{
+	vt_vm_trace(vm);
+	for (unsigned i = 0; i < vm->ncpu; i++)
+		vmsim_vcpu_destroy(vm->cpu[i].vcpu);
+	if (vm->ep)
+		assert_int_equal(vmsim_entrypoint_destroy(vm->ep), VMSIM_OK);
+	vmsim_session_close(vm->session);
+	vmsim_local_release(vm->env, &vm->local);
+	assert_int_equal(vmsim_ds_free(vm->env, vm->ds), VMSIM_OK);
+	uint64_t ram, caps;
+	vt_env_used(vm->env, &ram, &caps);
+	assert_int_equal(ram, 0);
+	assert_int_equal(caps, 0);
+	vmsim_env_destroy(vm->env);
+	for (unsigned i = 0; i < vm->ncpu; i++)
+		pthread_mutex_destroy(&vm->cpu[i].lock);
+	free(vm->cpu);
+	vm->cpu = NULL;
+}
+
+uint64_t vt_addr(struct vt_vm *vm, const char *label)
+{
+	uint64_t off = vt_guest_sym(vm->guest, label);
+	return vm->mode == VT_REAL ? off : VT_LOAD + off;
+}
+
+unsigned vt_code(enum vmsim_exit_kind kind)
+{
+	long code = vmsim_model_exit_code(vc_model(), kind);
+	assert_true(code >= 0);
+	return (unsigned)code;
+}
+
+void vt_idt(struct vt_vm *vm, uint8_t vector, const char *label)
+{
+	uint64_t off = vt_addr(vm, label);
+	uint64_t lo = (off & 0xffff) | (0x08ull << 16) | (0x8eull << 40) | ((off >> 16 & 0xffff) << 48);
+	if (vm->mode == VT_LONG) {
+		uint64_t hi = off >> 32;
+		memcpy(vm->ram + VT_IDT + 16 * vector, &lo, 8);
+		memcpy(vm->ram + VT_IDT + 16 * vector + 8, &hi, 8);
+	} else {
+		memcpy(vm->ram + VT_IDT + 8 * vector, &lo, 8);
+	}
+}
+
+void vt_ivt(struct vt_vm *vm, uint8_t vector, const char *label)
+{
+	uint16_t entry[2] = { (uint16_t)vt_guest_sym(vm->guest, label), 0x1000 };
+	memcpy(vm->ram + 4 * vector, entry, 4);
+}
+
+void vt_charge_start(struct vt_cpu *c, struct vmsim_vcpu_state *st, uint64_t ip)
+{
+	struct vt_vm *vm = c->vm;
+	uint64_t p = 0, s = 0;
+	vmsim_model_encode_controls(vc_model(), vm->intercepts, &p, &s);
+	vmsim_reg_charge(&st->ctrl_primary, p);
+	vmsim_reg_charge(&st->ctrl_secondary, s);
+	vmsim_reg_charge(&st->ip, ip);
+	vmsim_reg_charge(&st->flags, 2);
+	vmsim_reg_charge(&st->sp, VT_STACK);
+	vmsim_reg_charge(&st->cr3, 0);
+	vmsim_reg_charge(&st->cr4, 0);
+	vmsim_reg_charge(&st->efer, 0);
+	vmsim_reg_charge(&st->dr7, 0x400);
+	vmsim_seg_charge(&st->tr, (struct vmsim_segment){ 0, 0x8b, 0x67, 0 });
+	vmsim_seg_charge(&st->ldtr, (struct vmsim_segment){ 0, 0x1082, 0, 0 });
+	if (vm->mode == VT_REAL) {
+		struct vmsim_segment seg = { 0x1000, 0x93, 0xffff, 0x10000 };
+		vmsim_seg_charge(&st->ds, seg);
+		vmsim_seg_charge(&st->es, seg);
+		vmsim_seg_charge(&st->fs, seg);
+		vmsim_seg_charge(&st->gs, seg);
+		seg.ar = 0x9b;
+		vmsim_seg_charge(&st->cs, seg);
+		vmsim_seg_charge(&st->ss, (struct vmsim_segment){ 0, 0x93, 0xffff, 0 });
+		vmsim_dtable_charge(&st->idtr, (struct vmsim_dtable){ 0x3ff, 0 });
+		vmsim_dtable_charge(&st->gdtr, (struct vmsim_dtable){ 0xffff, 0 });
+		vmsim_reg_charge(&st->cr0, 0x10);
+		return;
+	}
+	struct vmsim_segment data = { 0x10, 0xc93, 0xffffffff, 0 };
+	vmsim_seg_charge(&st->ds, data);
+	vmsim_seg_charge(&st->es, data);
+	vmsim_seg_charge(&st->fs, data);
+	vmsim_seg_charge(&st->gs, data);
+	vmsim_seg_charge(&st->ss, data);
+	vmsim_dtable_charge(&st->gdtr, (struct vmsim_dtable){ 23, VT_GDT });
+	if (vm->mode == VT_PROT) {
+		vmsim_seg_charge(&st->cs, (struct vmsim_segment){ 0x08, 0xc9b, 0xffffffff, 0 });
+		vmsim_dtable_charge(&st->idtr, (struct vmsim_dtable){ 256 * 8 - 1, VT_IDT });
+		vmsim_reg_charge(&st->cr0, 0x11);
+		return;
+	}
+	vmsim_seg_charge(&st->cs, (struct vmsim_segment){ 0x08, 0xa9b, 0xffffffff, 0 });
+	vmsim_dtable_charge(&st->idtr, (struct vmsim_dtable){ 256 * 16 - 1, VT_IDT });
+	vmsim_reg_charge(&st->cr0, 0x80000011);
+	vmsim_reg_charge(&st->cr4, 0x20);
+	vmsim_reg_charge(&st->efer, 0x500);
+}
+
+static uint64_t size_mask(unsigned size)
+{
+	return size == 1 ? 0xff : size == 2 ? 0xffff : size == 4 ? 0xffffffffull : ~0ull;
+}
+
+/* The stand-in VMM: emulate what the exit asks for, step over the instruction, resume. */
+static bool default_vmm(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+{
+	if (st->exit_reason == VMSIM_EXIT_CODE_STARTUP) {
+		vt_charge_start(c, st, c->start_ip);
+		return true;
+	}
+	struct vmsim_exit e;
+	if (vmsim_model_decode_exit(vc_model(), st, &e) != VMSIM_OK)
+		return false;
+	struct vmsim_vcpu_state *s = st;
+	uint64_t next = s->ip.value + s->ip_len.value;
+	uint64_t amask = c->vm->mode == VT_REAL ? 0xffff : c->vm->mode == VT_PROT ? 0xffffffffull : ~0ull;
+	vmsim_vcpu_state_discharge(s);
+	switch (e.kind) {
+	case VMSIM_EXIT_IO:
+		if (e.u.io.port == VT_PORT_DONE)
+			return false;
+		if (e.u.io.port == 0x30 && c->nreports < 32)
+			c->reports[c->nreports++] = (uint32_t)(s->ax.value & size_mask(e.u.io.size));
+		if (e.u.io.port == 0x31)
+			c->error_report = (uint32_t)s->ax.value;
+		if (e.u.io.string) {
+			uint64_t count = e.u.io.rep ? (s->cx.value & amask) : 1;
+			struct vmsim_reg *ptr = e.u.io.in ? &s->di : &s->si;
+			vmsim_reg_charge(ptr, (ptr->value & ~amask) | ((ptr->value + count * e.u.io.size) & amask));
+			if (e.u.io.rep)
+				vmsim_reg_charge(&s->cx, s->cx.value & ~amask);
+		} else if (e.u.io.in) {
+			uint64_t m = size_mask(e.u.io.size);
+			uint64_t ax = (s->ax.value & ~m) | (c->in_value & m);
+			vmsim_reg_charge(&s->ax, e.u.io.size == 4 ? (ax & 0xffffffffull) : ax);
+		}
+		break;
+	case VMSIM_EXIT_CPUID:
+		vmsim_reg_charge(&s->ax, 0x11);
+		vmsim_reg_charge(&s->bx, 0x22);
+		vmsim_reg_charge(&s->cx, 0x33);
+		vmsim_reg_charge(&s->dx, 0x44);
+		break;
+	case VMSIM_EXIT_MSR:
+		if (!e.u.msr.write) {
+			vmsim_reg_charge(&s->ax, 0x55);
+			vmsim_reg_charge(&s->dx, 0x66);
+		}
+		break;
+	case VMSIM_EXIT_NPF:
+		if (!s->ip_len.value)
+			return false; /* a fetch or an undecoded access: nothing to emulate */
+		break;
+	case VMSIM_EXIT_RDTSC:
+	case VMSIM_EXIT_RDTSCP:
+	case VMSIM_EXIT_VMCALL:
+	case VMSIM_EXIT_HLT:
+		break;
+	default:
+		return false;
+	}
+	vmsim_reg_charge(&s->ip, next);
+	return true;
+}
+
+static bool on_state(void *ctx, struct vmsim_vcpu_state *st)
+{
+	struct vt_cpu *c = ctx;
+	struct vmsim_exit neutral;
+	if (vmsim_model_decode_exit(vc_model(), st, &neutral) != VMSIM_OK)
+		memset(&neutral, 0, sizeof neutral);
+	pthread_mutex_lock(&c->lock);
+	c->handler_calls++;
+	c->paused += st->exit_reason == VMSIM_EXIT_CODE_PAUSED;
+	if (c->n < VT_LOG)
+		c->log[c->n] = (struct vt_exit){ st->exit_reason, st->ip.value, st->ip_len.value, st->qual_primary.value,
+			                         st->qual_secondary.value, st->intr_state.value, st->actv_state.value,
+			                         st->ax.value, st->bx.value, st->cx.value, st->dx.value, st->ax.charged,
+			                         neutral };
+	pthread_mutex_unlock(&c->lock);
+	int r = c->policy ? c->policy(c, st) : -1;
+	bool resume = r >= 0 ? r == 1 : default_vmm(c, st);
+	pthread_mutex_lock(&c->lock);
+	c->n++;
+	c->stopped = !resume;
+	pthread_mutex_unlock(&c->lock);
+	return resume;
+}
+
+static void handler(void *ctx, struct vmsim_vcpu *vcpu)
+{
+	assert_int_equal(vmsim_vcpu_with_state(vcpu, on_state, ctx), VMSIM_OK);
+}
+
+struct vt_cpu *vt_cpu_start(struct vt_vm *vm, const char *label, vt_policy policy)
+{
+	assert_true(vm->ncpu < 64);
+	struct vt_cpu *c = &vm->cpu[vm->ncpu];
+	memset(c, 0, sizeof *c);
+	pthread_mutex_init(&c->lock, NULL);
+	c->vm = vm;
+	c->index = vm->ncpu;
+	c->policy = policy;
+	c->in_value = 0x5a5a5a5a;
+	c->start_ip = label ? vt_addr(vm, label) : (vm->mode == VT_REAL ? 0 : VT_LOAD);
+	struct vmsim_vcpu_args args = { handler, c, vm->config, vm->ep };
+	assert_int_equal(vmsim_vcpu_create(vm->session, &args, &c->vcpu), VMSIM_OK);
+	vm->ncpu++;
+	return c;
+}
+
+static bool is_stopped(void *ctx)
+{
+	struct vt_cpu *c = ctx;
+	pthread_mutex_lock(&c->lock);
+	bool s = c->stopped;
+	pthread_mutex_unlock(&c->lock);
+	return s;
+}
+
+void vt_wait_stopped(struct vt_cpu *c)
+{
+	vt_wait_until(is_stopped, c, "the handler to leave the vCPU stopped");
+}
+
+struct count_wait {
+	struct vt_cpu *c;
+	unsigned n;
+};
+
+static bool has_exits(void *ctx)
+{
+	struct count_wait *w = ctx;
+	pthread_mutex_lock(&w->c->lock);
+	bool ok = w->c->n >= w->n;
+	pthread_mutex_unlock(&w->c->lock);
+	return ok;
+}
+
+void vt_wait_exits(struct vt_cpu *c, unsigned count)
+{
+	struct count_wait w = { c, count };
+	vt_wait_until(has_exits, &w, "exits");
+}
+
+int vt_find_reason(struct vt_cpu *c, unsigned reason, unsigned from)
+{
+	pthread_mutex_lock(&c->lock);
+	int found = -1;
+	for (unsigned i = from; i < c->n && i < VT_LOG; i++)
+		if (c->log[i].reason == reason) {
+			found = (int)i;
+			break;
+		}
+	pthread_mutex_unlock(&c->lock);
+	return found;
+}
+
+/* One neutral exit as a line: only what both encodings carry (SVM loses imm and the OUT value, VMX the address size). */
+static void trace_line(FILE *f, unsigned cpu, const struct vmsim_exit *e)
+{
+	fprintf(f, "cpu%u %s rip=%#llx len=%u", cpu, vmsim_exit_kind_name(e->kind), (unsigned long long)e->rip,
+	        e->insn_len);
+	if (e->kind == VMSIM_EXIT_IO)
+		fprintf(f, " port=%#x size=%u in=%d string=%d rep=%d", e->u.io.port, e->u.io.size, e->u.io.in,
+		        e->u.io.string, e->u.io.rep);
+	if (e->kind == VMSIM_EXIT_NPF)
+		fprintf(f, " gpa=%#llx access=%u", (unsigned long long)e->u.npf.gpa, e->u.npf.access);
+	if (e->kind == VMSIM_EXIT_MSR)
+		fprintf(f, " write=%d", e->u.msr.write);
+	fputc('\n', f);
+}
+
+void vt_vm_trace(const struct vt_vm *vm)
+{
+	const char *dir = getenv("VMSIM_CONFORM_TRACE");
+	const struct vc_target *t = vc_target();
+	if (!dir || !*dir || !t->test)
+		return;
+	char path[1024];
+	mkdir(dir, 0777);
+	snprintf(path, sizeof path, "%s/%s", dir, t->backend);
+	mkdir(path, 0777);
+	snprintf(path, sizeof path, "%s/%s/%s", dir, t->backend, vmsim_model_name(t->model));
+	mkdir(path, 0777);
+	snprintf(path, sizeof path, "%s/%s/%s/%s__%s.trace", dir, t->backend, vmsim_model_name(t->model),
+	         t->test->section, t->test->name);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return;
+	for (unsigned i = 0; i < vm->ncpu; i++) {
+		struct vt_cpu *c = &vm->cpu[i];
+		pthread_mutex_lock(&c->lock);
+		for (unsigned j = 0; j < c->n && j < VT_LOG; j++)
+			trace_line(f, i, &c->log[j].neutral);
+		pthread_mutex_unlock(&c->lock);
+	}
+	fclose(f);
+}
