@@ -23,15 +23,18 @@ static int vt_env_teardown(void **state)
 	return 0;
 }
 
-static void test_registers_null_and_unicorn(void **state)
+static void test_registers_null_unicorn_and_kvm(void **state)
 {
 	struct vmsim_env *env = *state;
 	assert_null(vmsim_env_backend(env, "null"));
 	assert_null(vmsim_env_backend(env, "unicorn"));
+	assert_null(vmsim_env_backend(env, "kvm"));
 	assert_int_equal(vmsim_register_builtin_backends(env), VMSIM_OK);
 	assert_ptr_equal(vmsim_env_backend(env, "null"), vmsim_backend_null());
 	assert_ptr_equal(vmsim_env_backend(env, "unicorn"), vmsim_backend_unicorn());
+	assert_ptr_equal(vmsim_env_backend(env, "kvm"), vmsim_backend_kvm());
 	assert_string_equal(vmsim_backend_unicorn()->name, "unicorn");
+	assert_string_equal(vmsim_backend_kvm()->name, "kvm");
 }
 
 static void test_registering_twice_is_harmless(void **state)
@@ -85,7 +88,7 @@ static void test_a_session_opens_on_the_null_backend(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_registers_null_and_unicorn, vt_env_setup, vt_env_teardown),
+		cmocka_unit_test_setup_teardown(test_registers_null_unicorn_and_kvm, vt_env_setup, vt_env_teardown),
 		cmocka_unit_test_setup_teardown(test_registering_twice_is_harmless, vt_env_setup, vt_env_teardown),
 		cmocka_unit_test(test_null_env_is_invalid),
 		cmocka_unit_test_setup_teardown(test_a_foreign_backend_under_a_builtin_name_is_not_replaced, vt_env_setup,
