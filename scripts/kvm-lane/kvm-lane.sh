@@ -9,7 +9,7 @@ set -euo pipefail
 
 out=${VMSIM_KVM_LANE_OUT:-$PWD/kvm-lane}
 cache=${VMSIM_KVM_LANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vmsim-kvm-lane}
-smp=2
+smp=1
 timeout_s=170
 tests=()
 while [ $# -gt 0 ]; do
@@ -149,6 +149,7 @@ for spec in "${tests[@]}"; do
 	echo "$name ${argv[*]:1}" >>"$root/tests/list"
 done
 printf 'per_test=%s\noutput=%s\n' "${VMSIM_KVM_LANE_TEST_TIMEOUT:-60}" "${VMSIM_KVM_LANE_OUTPUT:-xml}" >"$root/tests/env"
+for assignment in ${VMSIM_KVM_LANE_ENV:-}; do echo "export $assignment" >>"$root/tests/env"; done
 cp "$(dirname "${BASH_SOURCE[0]}")/init.sh" "$root/init"
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$out/initrd.gz"
@@ -160,7 +161,7 @@ rc=0
 timeout "$timeout_s" "$qemu" -accel tcg -cpu max -m 512 -smp "$smp" -nographic -no-reboot -net none \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	-kernel "$kdir/vmlinuz" -initrd "$out/initrd.gz" \
-	-append "console=ttyS0 quiet loglevel=3 panic=-1" </dev/null >"$out/console.log" 2>"$out/qemu.err" || rc=$?
+	-append "console=ttyS0 quiet loglevel=${VMSIM_KVM_LANE_LOGLEVEL:-3} panic=-1" </dev/null >"$out/console.log" 2>"$out/qemu.err" || rc=$?
 elapsed=$(($(date +%s) - start))
 tr -d '\r' <"$out/console.log" >"$out/console.txt"
 if [ "$rc" -eq 124 ]; then

@@ -30,11 +30,6 @@ struct kvmb_vm {
 	unsigned nslots;            /* KVM_CAP_NR_MEMSLOTS (bounded) */
 };
 
-/* What the last exit left behind for the resume that follows it. */
-enum kvmb_pending_io {
-	KVMB_IO_NONE = 0,
-	KVMB_IO_FAST,   /* a fast PIO: KVM completes it on the next KVM_RUN unless rip moved */
-};
 
 struct kvmb_vcpu {
 	struct kvmb_vm *vm;
@@ -48,13 +43,11 @@ struct kvmb_vcpu {
 	bool in_run;                /* under lock: vcpu_run is executing on `thread` */
 	pthread_t thread;
 	atomic_bool stop_requested;
-	bool sigmask_set;           /* KVM_SET_SIGNAL_MASK done for this vCPU's thread */
+	bool debug;                 /* KVMB_DEBUG set: trace KVM exits to stderr */
 
 	/* exit delivery */
 	vmsim_exit_fn on_exit;
 	void *on_exit_ctx;
-	enum kvmb_pending_io pending_io;
-	uint64_t pending_linear_rip; /* cs.base + rip of the exit KVM will complete */
 	bool state_changed;          /* state_set ran since the last KVM_RUN */
 
 	/* state KVM does not hold for a VMM (or holds elsewhere), kept here like a VMCB would */

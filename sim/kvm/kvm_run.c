@@ -1,6 +1,8 @@
 /* kvm_run.c - the vCPU's KVM_RUN loop, stopping it from another thread, and turning KVM exits into neutral ones. */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
@@ -55,6 +57,8 @@ static enum vmsim_exit_action call_exit(struct kvmb_vcpu *v, struct vmsim_exit *
 	return v->on_exit(v->on_exit_ctx, exit);
 }
 
+static void refill_in(struct kvmb_vcpu *v);
+
 /* Let KVM finish the access it left pending (KVM_RUN with immediate_exit), then put the saved registers back. */
 static bool complete_pending(struct kvmb_vcpu *v, const struct kvm_regs *restore, struct kvm_regs *after)
 {
@@ -75,7 +79,7 @@ static bool complete_pending(struct kvmb_vcpu *v, const struct kvm_regs *restore
 		if (run->exit_reason == KVM_EXIT_MMIO && !run->mmio.is_write)
 			memset(run->mmio.data, 0xff, sizeof run->mmio.data);
 		else if (run->exit_reason == KVM_EXIT_IO && run->io.direction == KVM_EXIT_IO_IN)
-			memset((uint8_t *)run + run->io.data_offset, 0xff, (size_t)run->io.size * run->io.count);
+			refill_in(v); /* the next batch of a REP INS */
 		else if (run->exit_reason != KVM_EXIT_MMIO && run->exit_reason != KVM_EXIT_IO)
 			break;
 	}
@@ -134,6 +138,28 @@ static void ins_fill(struct kvmb_vcpu *v, const struct kvm_sregs *sr, const stru
 	}
 }
 
+/* An IN KVM asks data for while completing: INS gets what memory holds (a no-op store), IN all-ones. */
+static void refill_in(struct kvmb_vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	struct kvm_regs r;
+	struct kvm_sregs sr;
+	struct kvmb_io_insn insn;
+	uint8_t b[16];
+
+	if (ioctl(v->fd, KVM_GET_REGS, &r) == 0 && ioctl(v->fd, KVM_GET_SREGS, &sr) == 0 &&
+	    kvmb_read_linear(v, sr.cs.base + r.rip, b, 15) && kvmb_decode_io(b, 15, kvmb_code_bits(&sr), &insn) &&
+	    insn.string && insn.in)
+		ins_fill(v, &sr, &r, &insn);
+	else
+		memset((uint8_t *)run + run->io.data_offset, 0xff, (size_t)run->io.size * run->io.count);
+}
+
+/*
+ * IN, INS and OUT exit before the instruction retires, with a completion KVM
+ * runs on the next KVM_RUN; OUTS exits after each element, with nothing left
+ * pending. Completing first (and watching whether RIP moved) tells them apart.
+ */
 static bool handle_io(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 {
 	struct kvm_run *run = v->run;
@@ -143,47 +169,51 @@ static bool handle_io(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 	struct kvmb_io_insn insn;
 	uint8_t b[16];
 	bool in = run->io.direction == KVM_EXIT_IO_IN;
+	uint16_t port = run->io.port;
+	uint8_t size = run->io.size;
+	uint32_t value = 0;
 
 	if (!(v->intercepts & VMSIM_INTERCEPT_IO)) {
 		/* no device behind the port: reads float high, writes vanish; KVM completes it on resume */
 		if (in)
-			memset(data, 0xff, (size_t)run->io.size * run->io.count);
+			memset(data, 0xff, (size_t)size * run->io.count);
 		return false;
 	}
+	if (!in)
+		memcpy(&value, data, size);
 	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
 		return false;
 	unsigned bits = kvmb_code_bits(&sr);
-	bool decoded = kvmb_read_linear(v, sr.cs.base + r.rip, b, 15) && kvmb_decode_io(b, 15, bits, &insn);
+	bool decoded = kvmb_read_linear(v, sr.cs.base + r.rip, b, 15) && kvmb_decode_io(b, 15, bits, &insn) &&
+	               insn.in == in && insn.size == size;
 
-	if (decoded && insn.string && !in) {
-		/* OUTS lands here one element at a time, already executed: show the state before it */
-		if (!outs_origin(v, &sr, &r, bits, run->io.size, &insn) || ioctl(v->fd, KVM_SET_REGS, &r) < 0)
-			decoded = false;
-	} else if (decoded && insn.string) {
-		ins_fill(v, &sr, &r, &insn);
-		decoded = complete_pending(v, &r, NULL);
+	if (in) {
+		if (decoded && insn.string)
+			ins_fill(v, &sr, &r, &insn);
+		else
+			memset(data, 0xff, (size_t)size * run->io.count);
+		decoded = complete_pending(v, &r, NULL) && decoded;
+	} else if (!complete_pending(v, &r, &after)) {
+		decoded = false;
+	} else if (after.rip == r.rip) {
+		/* nothing was pending: an OUTS element KVM already executed; show the state before it */
+		decoded = outs_origin(v, &sr, &r, bits, size, &insn) && ioctl(v->fd, KVM_SET_REGS, &r) == 0;
 	} else {
-		if (in)
-			memset(data, 0xff, run->io.size);
-		decoded = complete_pending(v, &r, &after) && decoded;
+		decoded = decoded && !insn.string;
 	}
 	memset(exit, 0, sizeof *exit);
 	exit->kind = VMSIM_EXIT_IO;
 	exit->rip = r.rip;
 	exit->insn_len = decoded ? insn.len : 0;
-	exit->u.io.port = run->io.port;
-	exit->u.io.size = run->io.size;
+	exit->u.io.port = port;
+	exit->u.io.size = size;
 	exit->u.io.in = in;
 	exit->u.io.string = decoded && insn.string;
 	exit->u.io.rep = decoded && insn.rep;
 	exit->u.io.imm = decoded && insn.imm;
 	exit->u.io.addr_size = decoded ? insn.addr_size : (uint8_t)(bits / 8);
 	exit->u.io.seg = decoded ? insn.seg : 3;
-	if (!in) {
-		uint32_t value = 0;
-		memcpy(&value, data, run->io.size);
-		exit->u.io.value = value;
-	}
+	exit->u.io.value = value;
 	return true;
 }
 
@@ -362,9 +392,15 @@ enum vmsim_result kvmb_vcpu_run(void *p, vmsim_exit_fn on_exit, void *ctx)
 	struct kvmb_vcpu *v = p;
 	enum vmsim_result result = VMSIM_OK;
 	struct vmsim_exit exit;
+	unsigned failures = 0;
 
 	if (!v || !on_exit)
 		return VMSIM_INVALID_ARGUMENT;
+	/* before in_run: a stop may signal this thread from the moment in_run is visible */
+	if (!block_stop_signal(v)) {
+		kvmb_log(v->vm, VMSIM_LOG_ERROR, "kvm: vCPU %u: KVM_SET_SIGNAL_MASK: %s", v->id, strerror(errno));
+		return VMSIM_BACKEND_ERROR;
+	}
 	pthread_mutex_lock(&v->lock);
 	if (v->in_run) {
 		pthread_mutex_unlock(&v->lock);
@@ -375,11 +411,7 @@ enum vmsim_result kvmb_vcpu_run(void *p, vmsim_exit_fn on_exit, void *ctx)
 	pthread_mutex_unlock(&v->lock);
 	v->on_exit = on_exit;
 	v->on_exit_ctx = ctx;
-	if (!block_stop_signal(v)) {
-		kvmb_log(v->vm, VMSIM_LOG_ERROR, "kvm: vCPU %u: KVM_SET_SIGNAL_MASK: %s", v->id, strerror(errno));
-		result = VMSIM_BACKEND_ERROR;
-		goto out;
-	}
+	v->debug = getenv("KVMB_DEBUG") != NULL;
 
 	for (;;) {
 		if (atomic_exchange(&v->stop_requested, false)) {
@@ -397,15 +429,21 @@ enum vmsim_result kvmb_vcpu_run(void *p, vmsim_exit_fn on_exit, void *ctx)
 			if (err == EINTR || err == EAGAIN)
 				continue;
 			if (fetch_fault(v, &exit)) {
+				failures = 0;
 				if (call_exit(v, &exit) == VMSIM_EXIT_ACTION_STOP)
 					break;
 				continue;
 			}
+			if (err == ENOSPC && ++failures < 4)
+				continue; /* another vCPU's handler mapped the page meanwhile: fetch again */
 			errno = err;
 			kvmb_log(v->vm, VMSIM_LOG_ERROR, "kvm: vCPU %u: KVM_RUN: %s", v->id, strerror(errno));
 			result = VMSIM_BACKEND_ERROR;
 			break;
 		}
+		failures = 0;
+		if (v->debug)
+			fprintf(stderr, "kvm: vCPU %u: exit reason %u\n", v->id, v->run->exit_reason);
 		if (!translate_exit(v, &exit))
 			continue;
 		if (call_exit(v, &exit) == VMSIM_EXIT_ACTION_STOP)
@@ -413,7 +451,6 @@ enum vmsim_result kvmb_vcpu_run(void *p, vmsim_exit_fn on_exit, void *ctx)
 		if (exit.kind == VMSIM_EXIT_INVALID_STATE && !v->state_changed)
 			break; /* nothing changed: it still cannot run; core shows the VMM again */
 	}
-out:
 	pthread_mutex_lock(&v->lock);
 	v->in_run = false;
 	pthread_cond_broadcast(&v->cond);

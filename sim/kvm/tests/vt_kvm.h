@@ -1,0 +1,29 @@
+/* vt_kvm.h - KVM backend test helpers: the Unicorn tests' mini VMM (vt_uc) bound to any backend, plus paging. */
+#ifndef VMSIM_SIM_KVM_TESTS_VT_KVM_H
+#define VMSIM_SIM_KVM_TESTS_VT_KVM_H
+
+#include <stdbool.h>
+
+#include "vt_uc.h"
+
+/* Where vt_kvm_long_paging puts its identity-mapping tables (free in the vt_uc guest layout). */
+enum { VT_KVM_PML4 = 0x3000 };
+
+/* Skip the calling test, loudly, unless /dev/kvm can be opened read-write. */
+void vt_kvm_require(void);
+/* vt_vm_init on the given backend instead of Unicorn. */
+void vt_vm_init_on(struct vt_vm *t, const struct vmsim_backend_ops *ops, uint64_t skip_lo, uint64_t skip_hi);
+/* Identity-map 0-1 GiB and 3-4 GiB with 2 MiB pages for a long-mode state, and point s->cr3 at it. */
+void vt_kvm_long_paging(struct vt_vm *t, struct vmsim_cpu_state *s);
+/*
+ * KVM 6.1 on SVM turns a guest VMCALL into VMMCALL by patching the bytes at RIP
+ * without the CS base, so in real mode with CS.base != 0 it patches the wrong
+ * page and the VMCALL faults forever. Tours on KVM run real mode with NOPs there.
+ */
+void vt_kvm_nop_vmcall(struct vt_vm *t, const struct vt_guest *g);
+/* vt_run, but a watchdog stops the vCPU after seconds and fails the test with where the guest was. */
+enum vmsim_result vt_kvm_run_bounded(struct vt_vm *t, unsigned seconds);
+/* Exit kinds backend ops cannot deliver (its caps say so): the differential test leaves them out. */
+bool vt_kvm_kind_missing(const struct vmsim_backend_ops *ops, enum vmsim_exit_kind kind);
+
+#endif
