@@ -110,8 +110,12 @@ static bool tsc_offset_xfer(struct kvmb_vcpu *v, uint64_t *offset, bool set)
 
 static void events_to_state(const struct kvm_vcpu_events *e, struct vmsim_cpu_state *s)
 {
-	s->interruptibility = ((e->interrupt.shadow & KVM_X86_SHADOW_INT_STI) ? VMSIM_BLOCK_STI : 0) |
-	                      ((e->interrupt.shadow & KVM_X86_SHADOW_INT_MOV_SS) ? VMSIM_BLOCK_MOVSS : 0) |
+	uint8_t shadow = e->interrupt.shadow;
+	/* SVM has one shadow bit, which KVM reports as both kinds: the neutral form of that one bit is STI */
+	if (shadow == (KVM_X86_SHADOW_INT_STI | KVM_X86_SHADOW_INT_MOV_SS))
+		shadow = KVM_X86_SHADOW_INT_STI;
+	s->interruptibility = ((shadow & KVM_X86_SHADOW_INT_STI) ? VMSIM_BLOCK_STI : 0) |
+	                      ((shadow & KVM_X86_SHADOW_INT_MOV_SS) ? VMSIM_BLOCK_MOVSS : 0) |
 	                      (e->nmi.masked ? VMSIM_BLOCK_NMI : 0);
 	memset(&s->pending, 0, sizeof s->pending);
 	/* an event the exit interrupted: KVM re-injects it on the next entry */

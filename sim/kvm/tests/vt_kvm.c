@@ -69,7 +69,7 @@ void vt_kvm_nop_vmcall(struct vt_vm *t, const struct vt_guest *g)
 	memset(at, 0x90, 3);
 }
 
-bool vt_kvm_kind_missing(const struct vmsim_backend_ops *ops, enum vmsim_exit_kind kind)
+uint64_t vt_kvm_exit_cap(enum vmsim_exit_kind kind)
 {
 	static const struct {
 		enum vmsim_exit_kind kind;
@@ -79,11 +79,19 @@ bool vt_kvm_kind_missing(const struct vmsim_backend_ops *ops, enum vmsim_exit_ki
 		{ VMSIM_EXIT_RDTSC, VMSIM_CAP_EXIT_RDTSC },   { VMSIM_EXIT_RDTSCP, VMSIM_CAP_EXIT_RDTSCP },
 		{ VMSIM_EXIT_MSR, VMSIM_CAP_EXIT_MSR },       { VMSIM_EXIT_HLT, VMSIM_CAP_EXIT_HLT },
 		{ VMSIM_EXIT_SHUTDOWN, VMSIM_CAP_EXIT_SHUTDOWN }, { VMSIM_EXIT_NPF, VMSIM_CAP_EXIT_NPF },
+		{ VMSIM_EXIT_IO, VMSIM_CAP_EXIT_IO },         { VMSIM_EXIT_NMI_WINDOW, VMSIM_CAP_NMI_WINDOW },
+		{ VMSIM_EXIT_INTR_WINDOW, VMSIM_CAP_INTR_WINDOW },
 	};
 	for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
 		if (need[i].kind == kind)
-			return !(ops->caps & need[i].cap);
-	return false;
+			return need[i].cap;
+	return 0;
+}
+
+bool vt_kvm_kind_missing(const struct vmsim_backend_ops *ops, enum vmsim_exit_kind kind)
+{
+	uint64_t cap = vt_kvm_exit_cap(kind);
+	return cap && !(ops->caps & cap);
 }
 
 struct watchdog {

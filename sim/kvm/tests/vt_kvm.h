@@ -23,6 +23,8 @@ void vt_kvm_long_paging(struct vt_vm *t, struct vmsim_cpu_state *s);
 void vt_kvm_nop_vmcall(struct vt_vm *t, const struct vt_guest *g);
 /* vt_run, but a watchdog stops the vCPU after seconds and fails the test with where the guest was. */
 enum vmsim_result vt_kvm_run_bounded(struct vt_vm *t, unsigned seconds);
+/* The capability bit an exit kind needs (0: none). */
+uint64_t vt_kvm_exit_cap(enum vmsim_exit_kind kind);
 /* Exit kinds backend ops cannot deliver (its caps say so): the differential test leaves them out. */
 bool vt_kvm_kind_missing(const struct vmsim_backend_ops *ops, enum vmsim_exit_kind kind);
 
