@@ -160,8 +160,14 @@ static void check_invariants(const struct run *run)
 		vmsim_session_for_each_region(cs->session, check_region, &walk);
 		FUZZ_CHECK(walk.count == vmsim_session_region_count(cs->session));
 		uint64_t vcpus = vmsim_session_vcpu_count(cs->session), mine = 0;
-		for (struct client_vcpu *cv = c->vcpus; cv; cv = cv->next)
-			mine += cv->owner == cs;
+		for (struct client_vcpu *cv = c->vcpus; cv; cv = cv->next) {
+			if (cv->owner != cs)
+				continue;
+			mine++;
+			/* the session's registry names the same vCPU under its id */
+			FUZZ_CHECK(vmsim_vcpu_session(cv->vcpu) == cs->session);
+			FUZZ_CHECK(vmsim_session_vcpu(cs->session, vmsim_vcpu_id(cv->vcpu)) == cv->vcpu);
+		}
 		FUZZ_CHECK(vcpus == mine);
 		FUZZ_CHECK(q.ram_used == VMSIM_COST_SESSION_RAM + vcpus * VMSIM_COST_VCPU_RAM +
 		                             walk.count * VMSIM_COST_ATTACH_META_RAM +

@@ -133,17 +133,11 @@ struct vmsim_rpc_reply {
 /* The opcode's name ("SESSION_OPEN"); NULL for an unknown opcode. */
 const char *vmsim_rpc_op_name(uint16_t op);
 
-/*
- * Read a frame header from avail bytes: OK with the whole frame's length,
- * INVALID_ARGUMENT when fewer than 12 bytes are there, DENIED when the
- * announced payload exceeds VMSIM_RPC_MAX_PAYLOAD (framing lost).
- */
+/* The whole frame's length from its header; INVALID_ARGUMENT under 12 bytes, */
+/* DENIED when the payload announced exceeds VMSIM_RPC_MAX_PAYLOAD (framing lost). */
 VMSIM_MUST_CHECK enum vmsim_result vmsim_rpc_frame_length(const uint8_t *buf, size_t avail, size_t *frame_len);
-/*
- * Decode exactly one request frame of len bytes. op and seq are filled whenever
- * the header is readable; UNSUPPORTED for another version or an unknown opcode,
- * INVALID_ARGUMENT for a short, long or non-canonical payload.
- */
+/* Decode exactly one request frame (op and seq filled whenever the header is readable): UNSUPPORTED for */
+/* another version or an unknown opcode, INVALID_ARGUMENT for a short, long or non-canonical payload. */
 VMSIM_MUST_CHECK enum vmsim_result vmsim_rpc_decode_request(const uint8_t *buf, size_t len,
                                                             struct vmsim_rpc_request *out);
 /* Encode a request into buf (cap bytes); INVALID_ARGUMENT if it is not encodable or does not fit. */
@@ -176,10 +170,8 @@ void vmsim_rpc_client_destroy(struct vmsim_rpc_client *client);
 /* Execute one decoded request in the client's capability space (the dispatcher). */
 void vmsim_rpc_client_dispatch(struct vmsim_rpc_client *client, const struct vmsim_rpc_request *req,
                                struct vmsim_rpc_reply *out);
-/*
- * Decode, dispatch and encode one request frame; reply must hold VMSIM_RPC_MAX_FRAME.
- * A frame that does not decode gets an error reply. Returns the reply's result.
- */
+/* Decode, dispatch and encode one frame (an undecodable one gets an error reply) into reply, */
+/* which holds VMSIM_RPC_MAX_FRAME bytes; returns the reply's result. */
 enum vmsim_result vmsim_rpc_client_handle(struct vmsim_rpc_client *client, const uint8_t *frame, size_t len,
                                           uint8_t *reply, size_t *reply_len);
 /* The client's budget: limits and what its sessions and dataspaces hold now. */
@@ -210,10 +202,8 @@ struct vmsim_rpc_conn;
 VMSIM_MUST_CHECK enum vmsim_result vmsim_rpc_connect(const char *socket_path, struct vmsim_rpc_conn **out);
 /* Close the connection: the server destroys everything the client held. NULL is a no-op. */
 void vmsim_rpc_disconnect(struct vmsim_rpc_conn *conn);
-/*
- * Send req (its seq is assigned) and wait for the reply. Returns the reply's result,
- * or BACKEND_ERROR when the connection or the reply's framing failed.
- */
+/* Send req (assigning its seq) and wait for the reply; the reply's result, or BACKEND_ERROR */
+/* when the connection failed or the reply does not match the request. */
 VMSIM_MUST_CHECK enum vmsim_result vmsim_rpc_call(struct vmsim_rpc_conn *conn, struct vmsim_rpc_request *req,
                                                   struct vmsim_rpc_reply *reply);
 
