@@ -3,7 +3,8 @@
 # a Debian kernel booted under QEMU TCG with an emulated AMD SVM CPU (docs/ci-kvm.md). Results come back
 # over the serial console: per-test logs, CMocka JUnit XML, and one pass/fail status.
 #
-# usage: kvm-lane.sh [--out DIR] [--cache DIR] [--smp N] [--timeout S] NAME=BINARY[,ARG...] ...
+# usage: kvm-lane.sh [--out DIR] [--cache DIR] [--smp N] [--timeout S] [--file PATH]... NAME=BINARY[,ARG...] ...
+# --file copies PATH (and, for a program, its shared objects) to /tests/files/ in the guest.
 # exit: 0 all tests passed; 1 a test failed or the lane broke; 77 QEMU itself cannot run (a loud skip).
 set -euo pipefail
 
@@ -12,12 +13,14 @@ cache=${VMSIM_KVM_LANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vmsim-kvm-lane}
 smp=1
 timeout_s=170
 tests=()
+files=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--out) out=$2; shift 2 ;;
 	--cache) cache=$2; shift 2 ;;
 	--smp) smp=$2; shift 2 ;;
 	--timeout) timeout_s=$2; shift 2 ;;
+	--file) files+=("$2"); shift 2 ;;
 	-*) echo "kvm-lane: unknown option $1" >&2; exit 1 ;;
 	*) tests+=("$1"); shift ;;
 	esac
@@ -139,7 +142,7 @@ say "kernel $kver (Debian $kpkg), QEMU $("$qemu" --version | head -n1 | awk '{pr
 root=$out/initramfs
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,out,lib64,modules,tests}
 cp "$busybox" "$root/bin/busybox"
-for a in sh mount insmod cat echo dd sleep mkdir printf poweroff sync ls timeout tee; do ln -sf busybox "$root/bin/$a"; done
+for a in sh mount insmod cat echo dd sleep mkdir printf poweroff sync ls timeout tee sed grep cmp diff wc; do ln -sf busybox "$root/bin/$a"; done
 cp "$kdir"/modules/*.ko "$root/modules/"
 copy_libs() {
 	local lib
@@ -148,6 +151,12 @@ copy_libs() {
 		[ -e "$root$lib" ] || cp -L "$lib" "$root$lib"
 	done
 }
+mkdir -p "$root/tests/files"
+for f in ${files[@]+"${files[@]}"}; do
+	[ -e "$f" ] || { say "file $f is missing (build first)"; exit 1; }
+	cp "$f" "$root/tests/files/"
+	[ -x "$f" ] && copy_libs "$f"
+done
 : >"$root/tests/list"
 for spec in "${tests[@]}"; do
 	name=${spec%%=*}; IFS=, read -r -a argv <<<"${spec#*=}"
