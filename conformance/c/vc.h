@@ -93,6 +93,8 @@ vmsim_ds_cap vt_ds(struct vmsim_env *env, uint64_t size);
 /* Attach with the given protections; returns the result (no assert). */
 enum vmsim_result vt_attach(struct vmsim_session *s, vmsim_ds_cap ds, uint64_t gpa, uint64_t offset,
                             uint64_t size, bool writeable, bool executable);
+/* Check a handler's with_state result: OK, or DENIED because the vCPU is being destroyed under it. */
+void vt_handler_result(enum vmsim_result r);
 /* A vCPU whose handler leaves it stopped at every exit (STARTUP included); returns the create result. */
 enum vmsim_result vt_idle_vcpu(struct vmsim_session *s, struct vmsim_vcpu **out);
 /* Snapshot of what a failed call must leave unchanged. */
@@ -130,7 +132,8 @@ typedef int (*vt_policy)(struct vt_cpu *c, struct vmsim_vcpu_state *st);
 
 struct vt_cpu {
 	struct vt_vm *vm;
-	struct vmsim_vcpu *vcpu;
+	struct vmsim_vcpu *vcpu;  /* for the test thread (set when create returns) */
+	struct vmsim_vcpu *self;  /* for policies: the handler's own argument, set before each with_state */
 	unsigned index;
 	uint64_t start_ip;       /* where STARTUP puts the vCPU */
 	vt_policy policy;

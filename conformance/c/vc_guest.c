@@ -243,7 +243,8 @@ static bool on_state(void *ctx, struct vmsim_vcpu_state *st)
 
 static void handler(void *ctx, struct vmsim_vcpu *vcpu)
 {
-	assert_int_equal(vmsim_vcpu_with_state(vcpu, on_state, ctx), VMSIM_OK);
+	((struct vt_cpu *)ctx)->self = vcpu; /* only ever touched by the handler's thread */
+	vt_handler_result(vmsim_vcpu_with_state(vcpu, on_state, ctx));
 }
 
 struct vt_cpu *vt_cpu_start(struct vt_vm *vm, const char *label, vt_policy policy)

@@ -140,7 +140,8 @@ static enum vc_status run_forked(const struct vc_run *run, const struct vc_test 
 		result = VC_PASS;
 	} else {
 		result = VC_FAIL;
-		*message = strdup(buf);
+		*message = malloc(len + 64);
+		snprintf(*message, len + 64, "%s\n(test process exit status %d)", buf, WEXITSTATUS(status));
 	}
 	free(buf);
 	return result;

@@ -214,7 +214,7 @@ static bool note_thread(void *ctx, struct vmsim_vcpu_state *st)
 
 static void ep_handler(void *ctx, struct vmsim_vcpu *vcpu)
 {
-	assert_int_equal(vmsim_vcpu_with_state(vcpu, note_thread, ctx), VMSIM_OK);
+	vt_handler_result(vmsim_vcpu_with_state(vcpu, note_thread, ctx));
 }
 
 static bool ep_noted(void *ctx)
@@ -244,7 +244,7 @@ static void handler_runs_on_its_entrypoint(const void *p)
 static int destroy_self(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 {
 	(void)st;
-	vmsim_vcpu_destroy(c->vcpu); /* refused: an inline handler runs on the thread it would join */
+	vmsim_vcpu_destroy(c->self); /* refused: an inline handler runs on the thread it would join */
 	return 0;
 }
 

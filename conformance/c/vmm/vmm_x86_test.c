@@ -170,7 +170,7 @@ static bool exit_fn(void *ctx, struct vmsim_vcpu_state *st)
 
 static void handler(void *ctx, struct vmsim_vcpu *vcpu)
 {
-	assert_int_equal(vmsim_vcpu_with_state(vcpu, exit_fn, ctx), VMSIM_OK);
+	vt_handler_result(vmsim_vcpu_with_state(vcpu, exit_fn, ctx));
 }
 
 /* ---- the timer: jobs on ep A ------------------------------------------------------------ */

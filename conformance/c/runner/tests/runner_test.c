@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <vmsim/plugin.h>
+
 #include "runner/vc_runner.h"
 
 static void test_filter_matches_glob_and_substring(void **state)
@@ -88,12 +90,47 @@ static void test_null_run_reports_agree(void **state)
 	unlink(json);
 }
 
+/* The plugin loader: the skeleton loads (twice, into one env), bad objects are refused and logged. */
+static void test_load_backend_plugin(void **state)
+{
+	(void)state;
+	struct vmsim_env *env = NULL;
+	assert_int_equal(vmsim_env_create(NULL, &env), VMSIM_OK);
+	const struct vmsim_backend_ops *ops = NULL, *again = NULL;
+	assert_int_equal(vmsim_env_load_backend(env, VMSIM_SKELETON_PATH, &ops), VMSIM_OK);
+	assert_non_null(ops);
+	assert_string_equal(ops->name, "skeleton");
+	assert_int_equal(ops->abi_version, VMSIM_BACKEND_ABI_VERSION);
+	assert_ptr_equal(vmsim_env_backend(env, "skeleton"), ops);
+	assert_int_equal(vmsim_env_load_backend(env, VMSIM_SKELETON_PATH, &again), VMSIM_OK);
+	assert_ptr_equal(again, ops);
+	assert_int_equal(vmsim_env_load_backend(env, "/nonexistent/plugin.so", &again), VMSIM_INVALID_ARGUMENT);
+	assert_null(again);
+	/* a real shared object without the entry point */
+	assert_int_equal(vmsim_env_load_backend(env, "libm.so.6", NULL), VMSIM_INVALID_ARGUMENT);
+	assert_int_equal(vmsim_env_load_backend(env, NULL, NULL), VMSIM_INVALID_ARGUMENT);
+	assert_int_equal(vmsim_env_load_backend(NULL, VMSIM_SKELETON_PATH, NULL), VMSIM_INVALID_ARGUMENT);
+	/* the loaded table serves a session like a built-in one */
+	struct vmsim_session_args args = { 1 << 20, 10, "plugin", "skeleton", VMSIM_MODEL_SVM };
+	struct vmsim_session *s = NULL;
+	assert_int_equal(vmsim_session_open(env, &args, &s), VMSIM_OK);
+	assert_string_equal(vmsim_session_backend(s), "skeleton");
+	vmsim_session_close(s);
+	struct vmsim_env *other = NULL;
+	assert_int_equal(vmsim_env_create(NULL, &other), VMSIM_OK);
+	assert_int_equal(vmsim_env_load_backend(other, VMSIM_SKELETON_PATH, &again), VMSIM_OK);
+	assert_ptr_equal(again, ops); /* one object, one table, in every env */
+	vmsim_env_destroy(other);
+	vmsim_env_destroy(env);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_filter_matches_glob_and_substring),
 		cmocka_unit_test(test_suite_is_well_formed),
 		cmocka_unit_test(test_null_run_reports_agree),
+		cmocka_unit_test(test_load_backend_plugin),
 	};
 	return cmocka_run_group_tests_name("conformance_runner", tests, NULL, NULL);
 }
