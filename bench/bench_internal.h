@@ -33,11 +33,15 @@ enum {
 	BENCH_STACK = 0x8000,
 	BENCH_PORT = 0x80,
 	BENCH_IN_VALUE = 0x5a,
-	BENCH_BATCH = 32         /* exits per timed sample */
+	BENCH_BATCH = 32,        /* exits per timed sample */
+	BENCH_GDT = 0x3000,      /* null, 64-bit code (0x08), data (0x10) */
+	BENCH_TABLES = 0xa000    /* six pages of identity tables for 4 GiB (paged backends) */
 };
 #define BENCH_MMIO 0x40000000ull /* unbacked in vmsim; uc_mmio_map'ed in the raw baseline */
 
 const struct bench_guest *vmsim_bench_guest(enum bench_case c);
+/* Fill BENCH_RAM bytes: the guest at BENCH_CODE, the GDT, the identity page tables (vm.c). */
+void vmsim_bench_guest_memory(uint8_t *ram, const struct bench_guest *g);
 
 /* How much to measure: at most max_samples batch samples, and not past duration_ns. */
 struct bench_limits {
@@ -82,7 +86,10 @@ bool vmsim_bench_raw_uc_open_close(unsigned count, struct bench_samples *out);
 
 /* Why the KVM rows cannot be measured here, or NULL if they can. */
 const char *vmsim_bench_kvm_unavailable(const struct vmsim_env *env);
+/* Samples ns per exit (pause: ns from the signal to KVM_RUN returning). False with *why on failure. */
 bool vmsim_bench_raw_kvm_case(enum bench_case c, const struct bench_limits *lim, struct bench_samples *out,
                               char *why, size_t why_size);
+/* What the KVM baseline of case c does (the record's baseline text). */
+const char *vmsim_bench_raw_kvm_baseline(enum bench_case c);
 
 #endif

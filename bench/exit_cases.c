@@ -175,7 +175,8 @@ enum vmsim_result vmsim_bench_exit_cases(const struct bench_options *opt, const 
 				vmsim_env_destroy(env);
 				return VMSIM_OUT_OF_RAM;
 			}
-			snprintf(rec->baseline, sizeof rec->baseline, "%s", g->baseline);
+			snprintf(rec->baseline, sizeof rec->baseline, "%s",
+			         strcmp(backend, "kvm") ? g->baseline : vmsim_bench_raw_kvm_baseline(c));
 			const char *why = unavailable(env, backend, c, rec->skip, sizeof rec->skip);
 			if (why) {
 				if (why != rec->skip)

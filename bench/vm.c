@@ -7,9 +7,9 @@
 
 #include "bench_vm.h"
 
-enum { GDT = 0x3000, TABLES = 0xa000 }; /* six pages of identity tables for 4 GiB (paged backends) */
+enum { GDT = BENCH_GDT, TABLES = BENCH_TABLES };
 
-static void build_memory(uint8_t *ram, const struct bench_guest *g)
+void vmsim_bench_guest_memory(uint8_t *ram, const struct bench_guest *g)
 {
 	memset(ram, 0, BENCH_RAM);
 	memcpy(ram + BENCH_CODE, g->code, g->size);
@@ -168,7 +168,7 @@ enum vmsim_result vmsim_bench_vm_open(struct bench_vm *b, const struct bench_vm_
 	if (r == VMSIM_OK)
 		r = vmsim_local_attach(b->env, b->ram_ds, &(struct vmsim_local_attr){ 0, 0, true }, &b->ram);
 	if (r == VMSIM_OK) {
-		build_memory(b->ram.ptr, b->guest);
+		vmsim_bench_guest_memory(b->ram.ptr, b->guest);
 		struct vmsim_range range;
 		r = vmsim_session_attach(b->session, b->ram_ds, 0, &(struct vmsim_attach_attr){ 0, 0, true, true },
 		                         &range);
