@@ -175,7 +175,7 @@ chmod +x "$root/init"
 say "booting ($(du -h "$out/initrd.gz" | cut -f1) initramfs)"
 start=$(date +%s)
 rc=0
-timeout "$timeout_s" "$qemu" -accel tcg -cpu max -m 512 -smp "$smp" -nographic -no-reboot -net none \
+timeout "$timeout_s" "$qemu" -accel "${VMSIM_KVM_LANE_ACCEL:-tcg}" -cpu max -m 512 -smp "$smp" -nographic -no-reboot -net none \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	-kernel "$kdir/vmlinuz" -initrd "$out/initrd.gz" \
 	-append "console=ttyS0 quiet loglevel=${VMSIM_KVM_LANE_LOGLEVEL:-3} panic=-1" </dev/null >"$out/console.log" 2>"$out/qemu.err" || rc=$?

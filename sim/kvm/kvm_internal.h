@@ -94,6 +94,12 @@ unsigned kvmb_code_bits(const struct kvm_sregs *sregs);
 /* Length of the instruction that ended at r->rip with an MMIO write of size bytes; 0 if none fits. */
 uint8_t kvmb_mmio_write_origin(struct kvmb_vcpu *v, const struct kvm_regs *r, unsigned size);
 
+/* kvm_exits.c */
+/* One KVM exit (in v->run) into at most one neutral exit; false: nothing for the VMM, run on. */
+bool kvmb_translate_exit(struct kvmb_vcpu *v, struct vmsim_exit *exit);
+/* A KVM_RUN that failed on a fetch from gpa without a slot, as the fetch NPF; false if it was not that. */
+bool kvmb_fetch_fault(struct kvmb_vcpu *v, struct vmsim_exit *exit);
+
 /* kvm_run.c */
 enum vmsim_result kvmb_vcpu_run(void *vcpu, vmsim_exit_fn on_exit, void *ctx);
 void kvmb_vcpu_stop(void *vcpu);

@@ -52,52 +52,56 @@ void kvmb_seg_to_kvm(const struct vmsim_segment *s, struct kvm_segment *k)
 	k->unusable = (s->ar >> 12) & 1;
 }
 
+/* A kvm_msrs with room for n entries (flexible array: heap, not a struct member). */
+static struct kvm_msrs *msrs_alloc(unsigned n)
+{
+	return calloc(1, sizeof(struct kvm_msrs) + n * sizeof(struct kvm_msr_entry));
+}
+
 /* KVM_GET/SET_MSRS for the MSRs of the given groups; false on any failure. */
 static bool msrs_xfer(struct kvmb_vcpu *v, uint32_t groups, struct vmsim_cpu_state *s, bool set)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[sizeof msr_map / sizeof msr_map[0]];
-	} m;
+	const unsigned max = sizeof msr_map / sizeof msr_map[0];
+	struct kvm_msrs *m = msrs_alloc(max);
 	unsigned n = 0;
+	bool ok = false;
 
-	memset(&m, 0, sizeof m);
-	for (size_t i = 0; i < sizeof msr_map / sizeof msr_map[0]; i++) {
+	if (!m)
+		return false;
+	for (unsigned i = 0; i < max; i++) {
 		if (!(groups & msr_map[i].group))
 			continue;
-		m.e[n].index = msr_map[i].index;
+		m->entries[n].index = msr_map[i].index;
 		if (set)
-			memcpy(&m.e[n].data, (uint8_t *)s + msr_map[i].offset, 8);
+			memcpy(&m->entries[n].data, (uint8_t *)s + msr_map[i].offset, 8);
 		n++;
 	}
-	if (!n)
-		return true;
-	m.hdr.nmsrs = n;
-	if (ioctl(v->fd, set ? KVM_SET_MSRS : KVM_GET_MSRS, &m) != (int)n)
-		return false;
-	if (!set) {
-		for (unsigned j = 0, k = 0; j < sizeof msr_map / sizeof msr_map[0]; j++)
+	m->nmsrs = n;
+	if (!n || ioctl(v->fd, set ? KVM_SET_MSRS : KVM_GET_MSRS, m) == (int)n) {
+		ok = true;
+		for (unsigned j = 0, k = 0; !set && j < max; j++)
 			if (groups & msr_map[j].group)
-				memcpy((uint8_t *)s + msr_map[j].offset, &m.e[k++].data, 8);
+				memcpy((uint8_t *)s + msr_map[j].offset, &m->entries[k++].data, 8);
 	}
-	return true;
+	free(m);
+	return ok;
 }
 
 static bool one_msr(struct kvmb_vcpu *v, uint32_t index, uint64_t *value, bool set)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} m;
+	struct kvm_msrs *m = msrs_alloc(1);
+	bool ok;
 
-	memset(&m, 0, sizeof m);
-	m.hdr.nmsrs = 1;
-	m.e.index = index;
-	m.e.data = set ? *value : 0;
-	if (ioctl(v->fd, set ? KVM_SET_MSRS : KVM_GET_MSRS, &m) != 1)
+	if (!m)
 		return false;
-	*value = m.e.data;
-	return true;
+	m->nmsrs = 1;
+	m->entries[0].index = index;
+	m->entries[0].data = set ? *value : 0;
+	ok = ioctl(v->fd, set ? KVM_SET_MSRS : KVM_GET_MSRS, m) == 1;
+	if (ok)
+		*value = m->entries[0].data;
+	free(m);
+	return ok;
 }
 
 static bool tsc_offset_xfer(struct kvmb_vcpu *v, uint64_t *offset, bool set)
