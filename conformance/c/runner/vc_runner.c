@@ -198,10 +198,23 @@ static int select_backends(struct vc_run *run)
 		if (vmsim_env_create(NULL, &env) != VMSIM_OK || vmsim_register_builtin_backends(env) != VMSIM_OK)
 			return 2;
 		static const char *const builtin[] = { "unicorn", "kvm", "null" };
-		for (size_t i = 0; i < 3; i++)
-			if (vmsim_env_backend(env, builtin[i]) && add_backend(run, builtin[i], NULL))
-				return 2;
+		int rc = 0;
+		for (size_t i = 0; i < 3 && !rc; i++)
+			if (vmsim_env_backend(env, builtin[i])) {
+				/* "all" means every built-in that works here: KVM needs /dev/kvm */
+				struct vmsim_session_args args = { 1 << 20, 10, "probe", builtin[i], VMSIM_MODEL_SVM };
+				struct vmsim_session *s = NULL;
+				enum vmsim_result r = vmsim_session_open(env, &args, &s);
+				vmsim_session_close(s);
+				if (r == VMSIM_OK)
+					rc = add_backend(run, builtin[i], NULL);
+				else
+					fprintf(run->cfg->err, "vmsim conform: backend %s unavailable here (%s), not run\n",
+					        builtin[i], vmsim_result_name(r));
+			}
 		vmsim_env_destroy(env);
+		if (rc)
+			return rc;
 	} else if (list) {
 		char copy[256];
 		snprintf(copy, sizeof copy, "%s", list);
@@ -318,11 +331,11 @@ int vc_run(const struct vc_run_config *cfg)
 			rc = 1;
 	if (cfg->junit && vc_write_junit(&run, cfg->junit)) {
 		fprintf(cfg->err, "vmsim conform: cannot write %s\n", cfg->junit);
-		rc = 2;
+		rc = 1;
 	}
 	if (cfg->json && vc_write_json(&run, cfg->json)) {
 		fprintf(cfg->err, "vmsim conform: cannot write %s\n", cfg->json);
-		rc = 2;
+		rc = 1;
 	}
 	for (size_t i = 0; i < run.nresults; i++)
 		free(run.results[i].message);
