@@ -180,3 +180,10 @@ enum vmsim_result vt_idle_vcpu(struct vmsim_session *s, struct vmsim_vcpu **out)
 	struct vmsim_vcpu_args args = { idle_handler, NULL, NULL, NULL };
 	return vmsim_vcpu_create(s, &args, out);
 }
+
+void vt_known_gap(enum vmsim_result got, const char *backend, enum vmsim_result result, const char *why)
+{
+	if (got != VMSIM_OK && got == result && !strcmp(vc_target()->backend, backend))
+		vc_skip("known %s limitation (%s): %s", backend, vmsim_result_name(result), why);
+	assert_int_equal(got, VMSIM_OK);
+}

@@ -11,6 +11,18 @@ static const uint32_t every_exit = VMSIM_INTERCEPT_HLT | VMSIM_INTERCEPT_RDTSC |
                                    VMSIM_INTERCEPT_VMCALL | VMSIM_INTERCEPT_SHUTDOWN |
                                    VMSIM_INTERCEPT_UNRESTRICTED_GUEST;
 
+/* Identity map of the low 4 GiB with 2 MiB pages: Unicorn ignores guest paging, KVM does not. */
+static void write_page_tables(struct vt_vm *vm)
+{
+	uint64_t *pml4 = (uint64_t *)(vm->ram + VT_PML4), *pdpt = pml4 + 512, *pd = pdpt + 512;
+	pml4[0] = (VT_PML4 + 0x1000) | 3;
+	for (uint64_t i = 0; i < 4; i++) {
+		pdpt[i] = (VT_PML4 + 0x2000 + i * 0x1000) | 3;
+		for (uint64_t j = 0; j < 512; j++)
+			pd[i * 512 + j] = ((i << 30) + (j << 21)) | 0x83; /* present, writeable, 2 MiB */
+	}
+}
+
 static void write_gdt(struct vt_vm *vm)
 {
 	uint64_t gdt[3] = { 0, vm->mode == VT_LONG ? 0x00af9b000000ffffull : 0x00cf9b000000ffffull,
@@ -38,6 +50,8 @@ void vt_vm_open(struct vt_vm *vm, enum vt_mode mode, const struct vt_guest *g, u
 		memcpy(vm->ram + VT_LOAD, g->bytes, g->size);
 	}
 	write_gdt(vm);
+	if (mode == VT_LONG)
+		write_page_tables(vm);
 	if (hole_hi > hole_lo) {
 		assert_int_equal(vt_attach(vm->session, vm->ds, 0, 0, hole_lo, true, true), VMSIM_OK);
 		assert_int_equal(vt_attach(vm->session, vm->ds, hole_hi, hole_hi, VT_RAM - hole_hi, true, true),
@@ -146,6 +160,7 @@ void vt_charge_start(struct vt_cpu *c, struct vmsim_vcpu_state *st, uint64_t ip)
 	vmsim_seg_charge(&st->cs, (struct vmsim_segment){ 0x08, 0xa9b, 0xffffffff, 0 });
 	vmsim_dtable_charge(&st->idtr, (struct vmsim_dtable){ 256 * 16 - 1, VT_IDT });
 	vmsim_reg_charge(&st->cr0, 0x80000011);
+	vmsim_reg_charge(&st->cr3, VT_PML4);
 	vmsim_reg_charge(&st->cr4, 0x20);
 	vmsim_reg_charge(&st->efer, 0x500);
 }

@@ -230,6 +230,20 @@ static void regions_in_order(const void *p)
 	fx_close(&f);
 }
 
+/* Core's reach is 2^48 (a 4-level table): the last 64 KiB below it attach and map. */
+static void high_gpa_below_2_48_maps(const void *p)
+{
+	(void)p;
+	struct fixture f;
+	fx_open(&f);
+	vt_known_gap(vt_attach(f.s, f.ds, (1ull << 48) - DS_SIZE, 0, 0, true, true), "kvm", VMSIM_BACKEND_ERROR,
+	             "KVM maps only below the guest CPU's physical-address width (40 bits under QEMU TCG), "
+	             "not up to core's 2^48 (reported)");
+	assert_int_equal(vmsim_session_page_tables(f.s), 3);
+	assert_int_equal(vmsim_session_detach(f.s, (1ull << 48) - 4096, 4096), VMSIM_OK);
+	fx_close(&f);
+}
+
 static void attach_pic_refused_on_x86(const void *p)
 {
 	(void)p;
@@ -274,6 +288,7 @@ static const struct vc_test tests[] = {
 	{ "attach", "reattach_reports_request", 0, reattach_reports_request, NULL },
 	{ "attach", "sealed_dataspace_downgraded", 0, sealed_dataspace_downgraded, NULL },
 	{ "attach", "regions_in_order", 0, regions_in_order, NULL },
+	{ "attach", "high_gpa_below_2_48_maps", 0, high_gpa_below_2_48_maps, NULL },
 	{ "attach", "attach_pic_refused_on_x86", 0, attach_pic_refused_on_x86, NULL },
 };
 
