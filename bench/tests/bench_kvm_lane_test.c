@@ -7,13 +7,95 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <linux/kvm.h>
+#include <stdatomic.h>
 
-#include "bench_internal.h"
+#include "bench_vm.h"
 
 static const char *const vt_models[] = { "svm", "vmx" };
 
 /* argv "full": the default limits instead of --quick's (the docs' measurement run; CTest runs quick). */
 static bool vt_full;
+
+/*
+ * Every ioctl of libvmsim and the raw baseline passes through here (linked with
+ * -Wl,--wrap=ioctl): while vt_profiling is set, count and time them per request,
+ * so the profile test can say where an exit's time goes inside the lane (no perf there).
+ */
+int __real_ioctl(int fd, unsigned long request, ...);
+int __wrap_ioctl(int fd, unsigned long request, ...);
+
+static const unsigned long vt_requests[] = { KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS,
+	                                     KVM_GET_FPU, KVM_SET_FPU, KVM_GET_DEBUGREGS, KVM_GET_MSRS, KVM_SET_MSRS,
+	                                     KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_GET_XCRS, KVM_TRANSLATE };
+static const char *const vt_request_names[] = { "KVM_RUN", "KVM_GET_REGS", "KVM_SET_REGS", "KVM_GET_SREGS",
+	                                        "KVM_SET_SREGS", "KVM_GET_FPU", "KVM_SET_FPU", "KVM_GET_DEBUGREGS",
+	                                        "KVM_GET_MSRS", "KVM_SET_MSRS", "KVM_GET_VCPU_EVENTS",
+	                                        "KVM_SET_VCPU_EVENTS", "KVM_GET_XCRS", "KVM_TRANSLATE", "other" };
+enum { VT_NREQ = sizeof vt_requests / sizeof vt_requests[0] + 1 };
+static atomic_bool vt_profiling;
+static atomic_uint_fast64_t vt_calls[VT_NREQ], vt_ns[VT_NREQ];
+
+int __wrap_ioctl(int fd, unsigned long request, ...)
+{
+	va_list ap;
+	va_start(ap, request);
+	void *arg = va_arg(ap, void *); /* what glibc's ioctl passes on, whatever the caller's type */
+	va_end(ap);
+	if (!atomic_load_explicit(&vt_profiling, memory_order_relaxed))
+		return __real_ioctl(fd, request, arg);
+	unsigned i = 0;
+	while (i < VT_NREQ - 1 && vt_requests[i] != request)
+		i++;
+	uint64_t t0 = vmsim_bench_now_ns();
+	int rc = __real_ioctl(fd, request, arg);
+	atomic_fetch_add(&vt_ns[i], vmsim_bench_now_ns() - t0);
+	atomic_fetch_add(&vt_calls[i], 1);
+	return rc;
+}
+
+struct vt_profile {
+	uint64_t calls[VT_NREQ], ns[VT_NREQ], t;
+};
+
+static void vt_snapshot(struct vt_profile *p)
+{
+	for (unsigned i = 0; i < VT_NREQ; i++)
+		p->calls[i] = atomic_load(&vt_calls[i]), p->ns[i] = atomic_load(&vt_ns[i]);
+	p->t = vmsim_bench_now_ns();
+}
+
+/* b - a, where a may itself be a difference: counters are unsigned, so negative noise wraps and is read back signed. */
+static double vt_delta(uint64_t b, uint64_t a)
+{
+	return (double)(int64_t)(b - a);
+}
+
+/* Per exit between two snapshots: calls and microseconds by request, and what is left outside ioctls. */
+static void vt_print_profile(const char *what, const struct vt_profile *a, const struct vt_profile *b, uint64_t exits)
+{
+	double n = (double)exits, total = vt_delta(b->t, a->t) / n / 1000.0, inside = 0;
+	printf("ioctl profile, %s: %.1f us per exit\n", what, total);
+	for (unsigned i = 0; i < VT_NREQ; i++) {
+		double calls = vt_delta(b->calls[i], a->calls[i]) / n, us = vt_delta(b->ns[i], a->ns[i]) / n / 1000.0;
+		if (calls == 0)
+			continue;
+		inside += us;
+		printf("  %-20s %5.2f calls %8.1f us per exit\n", vt_request_names[i], calls, us);
+	}
+	printf("  %-20s %20.1f us per exit\n", "outside ioctls", total - inside);
+}
+
+/* (p2 - p1) - (p1 - p0): what the second run's extra exits cost, its set-up and tear-down cancelled out. */
+static void vt_extra(struct vt_profile *d, const struct vt_profile *p0, const struct vt_profile *p1,
+                     const struct vt_profile *p2)
+{
+	for (unsigned i = 0; i < VT_NREQ; i++) {
+		d->calls[i] = (p2->calls[i] - p1->calls[i]) - (p1->calls[i] - p0->calls[i]);
+		d->ns[i] = (p2->ns[i] - p1->ns[i]) - (p1->ns[i] - p0->ns[i]);
+	}
+	d->t = (p2->t - p1->t) - (p1->t - p0->t);
+}
 
 /* The capability each case needs (exit_cases.c asks the backend the same). */
 static uint64_t vt_case_cap(enum bench_case c)
@@ -136,12 +218,86 @@ static void every_kvm_row_is_measured_or_skipped_with_a_reason(void **state)
 	vmsim_env_destroy(env);
 }
 
+enum { VT_WARM = 16, VT_EXITS = 256 };
+
+struct vt_counted {
+	unsigned exits;
+	struct vt_profile a, b;
+};
+
+/* The vmsim side: after VT_WARM exits, profile exactly VT_EXITS full round trips (handler to handler). */
+static bool vt_count_exit(struct bench_vcpu *vc)
+{
+	struct vt_counted *c = vc->vm->user;
+	c->exits++;
+	if (c->exits == VT_WARM) {
+		atomic_store(&vt_profiling, true);
+		vt_snapshot(&c->a);
+	} else if (c->exits == VT_WARM + VT_EXITS) {
+		vt_snapshot(&c->b);
+		atomic_store(&vt_profiling, false);
+		vmsim_bench_vm_finish(vc->vm, NULL);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The raw baseline is bare: each extra exit costs exactly one more KVM_RUN and no other
+ * ioctl. The vmsim side's ioctls per io_out exit are printed with their time (the docs' profile).
+ */
+static void io_out_ioctl_profile(void **state)
+{
+	(void)state;
+	struct bench_limits few = { 4, UINT64_MAX / 2, BENCH_BATCH }, more = { 12, UINT64_MAX / 2, BENCH_BATCH };
+	struct bench_samples s = { 0 };
+	struct vt_profile p0, p1, p2;
+	char why[160] = "";
+	atomic_store(&vt_profiling, true);
+	vt_snapshot(&p0);
+	assert_true(vmsim_bench_raw_kvm_case(BENCH_IO_OUT, &few, &s, why, sizeof why));
+	vt_snapshot(&p1);
+	vmsim_bench_samples_free(&s); /* the batch clock counts samples already in s */
+	assert_true(vmsim_bench_raw_kvm_case(BENCH_IO_OUT, &more, &s, why, sizeof why));
+	vt_snapshot(&p2);
+	atomic_store(&vt_profiling, false);
+	vmsim_bench_samples_free(&s);
+	uint64_t extra = (more.max_samples - few.max_samples) * BENCH_BATCH;
+	struct vt_profile d, zero = { .t = 0 };
+	vt_extra(&d, &p0, &p1, &p2);
+	for (unsigned i = 0; i < VT_NREQ; i++)
+		if (d.calls[i] != (i == 0 ? extra : 0)) /* vt_requests[0] is KVM_RUN */
+			fail_msg("raw baseline: %s grew by %lld for %llu more exits", vt_request_names[i],
+			         (long long)(int64_t)d.calls[i], (unsigned long long)extra);
+
+	for (unsigned m = 0; m < 2; m++) {
+		struct vt_counted counted = { 0 };
+		struct bench_vm b;
+		struct bench_vm_args args = { .backend = "kvm", .model = m ? VMSIM_MODEL_VMX : VMSIM_MODEL_SVM,
+			                      .which = BENCH_IO_OUT, .lim = few, .on_exit = vt_count_exit,
+			                      .user = &counted };
+		assert_int_equal(vmsim_bench_vm_open(&b, &args), VMSIM_OK);
+		bool ok = vmsim_bench_vm_wait(&b, 30ull * 1000000000ull);
+		atomic_store(&vt_profiling, false);
+		if (!ok)
+			fail_msg("vmsim io_out on kvm: %s", b.failure);
+		vmsim_bench_vm_close(&b);
+		assert_int_equal(counted.exits, VT_WARM + VT_EXITS);
+		/* at least the resume itself (vt_requests[0] is KVM_RUN); more is the backend's own completion step */
+		assert_true(counted.b.calls[0] - counted.a.calls[0] >= VT_EXITS);
+		vt_print_profile(m ? "vmsim io_out, vmx, minimal Exit_config" : "vmsim io_out, svm, minimal Exit_config",
+		                 &counted.a, &counted.b, VT_EXITS);
+	}
+	vt_print_profile("raw KVM_RUN loop io_out", &zero, &d, extra);
+}
+
 int main(int argc, char **argv)
 {
 	vt_full = argc > 1 && !strcmp(argv[1], "full");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(kvm_is_usable_here),
 		cmocka_unit_test(raw_baseline_delivers_each_exit),
+		cmocka_unit_test(io_out_ioctl_profile),
 		cmocka_unit_test(every_kvm_row_is_measured_or_skipped_with_a_reason),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
