@@ -238,6 +238,9 @@ void vmsim_rpc_client_dispatch(struct vmsim_rpc_client *client, const struct vms
 enum vmsim_result vmsim_rpc_client_handle(struct vmsim_rpc_client *client, const uint8_t *frame, size_t len,
                                           uint8_t *reply, size_t *reply_len)
 {
+	if (!client || !frame || !reply || !reply_len)
+		return VMSIM_INVALID_ARGUMENT;
+	*reply_len = 0;
 	/* both are big (Vcpu_state carries the FPU area); the env allocator keeps them off the stack */
 	struct vmsim_rpc_request *q = vmsim_env_alloc(client->env, sizeof *q);
 	struct vmsim_rpc_reply *p = vmsim_env_alloc(client->env, sizeof *p);

@@ -198,6 +198,16 @@ static void test_session_operations_reach_core(void **state)
 	q.op = 0x77;
 	vmsim_rpc_client_dispatch(a, &q, &p);
 	assert_int_equal(p.result, VMSIM_UNSUPPORTED);
+	/* NULLs are refused, never dereferenced */
+	vmsim_rpc_client_dispatch(NULL, &q, &p);
+	assert_int_equal(p.result, VMSIM_INVALID_ARGUMENT);
+	uint8_t frame[VMSIM_RPC_MAX_FRAME];
+	size_t len;
+	assert_int_equal(vmsim_rpc_client_handle(NULL, frame, 12, frame, &len), VMSIM_INVALID_ARGUMENT);
+	assert_int_equal(vmsim_rpc_client_handle(a, NULL, 12, frame, &len), VMSIM_INVALID_ARGUMENT);
+	/* a truncated frame still gets an (error) reply */
+	assert_int_equal(vmsim_rpc_client_handle(a, frame, 3, frame, &len), VMSIM_INVALID_ARGUMENT);
+	assert_int_equal(len, VMSIM_RPC_HEADER_SIZE + 4);
 	vmsim_rpc_client_destroy(a);
 	vmsim_env_destroy(env);
 }
