@@ -48,7 +48,7 @@ void client_free_ds(struct vmsim_rpc_client *client, struct client_ds *cd)
 {
 	/* the env's cap was ours alone; a failure here would mean core lost the dataspace */
 	enum vmsim_result r = vmsim_ds_free(client->env, cd->ds);
-	if (r != VMSIM_OK)
+	if (RPC_NEVER(r != VMSIM_OK))
 		vmsim_env_log(client->env, VMSIM_LOG_ERROR, "rpc: freeing a client dataspace failed: %s",
 		              vmsim_result_name(r));
 	cap_table_remove(&client->space, cd->cap);
@@ -66,7 +66,7 @@ void vmsim_rpc_client_destroy(struct vmsim_rpc_client *client)
 		client_close_session(client, client->sessions);
 	while (client->dataspaces)
 		client_free_ds(client, client->dataspaces);
-	if (client->ep && vmsim_entrypoint_destroy(client->ep) != VMSIM_OK)
+	if (client->ep && RPC_NEVER(vmsim_entrypoint_destroy(client->ep) != VMSIM_OK))
 		vmsim_env_log(client->env, VMSIM_LOG_ERROR, "rpc: a client entrypoint could not be destroyed");
 	cap_table_destroy(client->env, &client->space);
 	pthread_cond_destroy(&client->done);

@@ -9,6 +9,19 @@
 
 #include "../internal.h"
 
+/*
+ * SQLite's ALWAYS/NEVER for conditions that cannot happen: they trap in debug and
+ * fuzzing builds (where a violation must be found) and are survived in release
+ * builds, where the code after them copes ("ductile rather than brittle").
+ */
+#if !defined(NDEBUG) || defined(FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION)
+#define RPC_ALWAYS(x) ((x) ? 1 : (__builtin_trap(), 0))
+#define RPC_NEVER(x) ((x) ? (__builtin_trap(), 1) : 0)
+#else
+#define RPC_ALWAYS(x) (!!(x))
+#define RPC_NEVER(x) (!!(x))
+#endif
+
 /* What a client capability names; each record is the cap table slot's object. */
 struct client_session {
 	struct client_session *next, *prev;

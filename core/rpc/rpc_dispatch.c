@@ -107,6 +107,9 @@ static enum vmsim_result do_ds_alloc(struct vmsim_rpc_client *client, uint64_t s
 	if (r != VMSIM_OK)
 		goto remove_cap;
 	cd->size = rounded;
+	uint64_t charged = 0;
+	if (!RPC_ALWAYS(vmsim_ds_size(client->env, cd->ds, &charged) == VMSIM_OK && charged == rounded))
+		vmsim_env_log(client->env, VMSIM_LOG_ERROR, "rpc: a dataspace's size differs from what its client paid");
 	CLIENT_LINK(client->dataspaces, cd);
 	p->u.cap = cd->cap;
 	return VMSIM_OK;
@@ -267,8 +270,8 @@ enum vmsim_result vmsim_rpc_client_handle(struct vmsim_rpc_client *client, const
 		p->result = r;
 	}
 	r = p->result;
-	if (vmsim_rpc_encode_reply(p, reply, VMSIM_RPC_MAX_FRAME, reply_len) != VMSIM_OK) {
-		/* only a bug can get here: every result encodes without outputs */
+	if (RPC_NEVER(vmsim_rpc_encode_reply(p, reply, VMSIM_RPC_MAX_FRAME, reply_len) != VMSIM_OK)) {
+		/* every result encodes without outputs: answer that way */
 		p->result = r = VMSIM_INVALID_ARGUMENT;
 		memset(&p->u, 0, sizeof p->u);
 		if (vmsim_rpc_encode_reply(p, reply, VMSIM_RPC_MAX_FRAME, reply_len) != VMSIM_OK)
