@@ -10,7 +10,7 @@ set -euo pipefail
 
 out=${VMSIM_KVM_LANE_OUT:-$PWD/kvm-lane}
 cache=${VMSIM_KVM_LANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vmsim-kvm-lane}
-smp=1
+smp=2
 timeout_s=170
 tests=()
 files=()
@@ -136,7 +136,7 @@ if [ ! -f "$kdir/vmlinuz" ]; then
 	rm -rf "$kdir.tmp/x" "$deb"
 	rm -rf "$kdir" && mv "$kdir.tmp" "$kdir"
 fi
-say "kernel $kver (Debian $kpkg), QEMU $("$qemu" --version | head -n1 | awk '{print $4}'), -smp $smp"
+say "kernel $kver (Debian $kpkg), QEMU $("$qemu" --version | head -n1 | awk '{print $4}'), -smp $smp, -accel ${VMSIM_KVM_LANE_ACCEL:-tcg,thread=single}"
 
 # ---- the initramfs: busybox, modules, test binaries and the shared objects they load ----
 root=$out/initramfs
@@ -175,7 +175,7 @@ chmod +x "$root/init"
 say "booting ($(du -h "$out/initrd.gz" | cut -f1) initramfs)"
 start=$(date +%s)
 rc=0
-timeout "$timeout_s" "$qemu" -accel "${VMSIM_KVM_LANE_ACCEL:-tcg}" -cpu max -m 512 -smp "$smp" -nographic -no-reboot -net none \
+timeout "$timeout_s" "$qemu" -accel "${VMSIM_KVM_LANE_ACCEL:-tcg,thread=single}" -cpu max -m 512 -smp "$smp" -nographic -no-reboot -net none \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	-kernel "$kdir/vmlinuz" -initrd "$out/initrd.gz" \
 	-append "console=ttyS0 quiet loglevel=${VMSIM_KVM_LANE_LOGLEVEL:-3} panic=-1" </dev/null >"$out/console.log" 2>"$out/qemu.err" || rc=$?

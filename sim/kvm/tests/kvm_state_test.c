@@ -56,7 +56,13 @@ static void test_state_roundtrip(void **state)
 	assert_int_equal(out.dr7, 0x400);
 	assert_int_equal(out.sysenter_eip, 0xa000), assert_int_equal(out.lstar, in.lstar);
 	assert_int_equal(out.star, in.star), assert_int_equal(out.fmask, 0x700);
-	assert_int_equal(out.tsc_aux, 0x77), assert_int_equal(out.tsc_offset, in.tsc_offset);
+	assert_int_equal(out.tsc_aux, 0x77);
+	/*
+	 * Exact where the host TSC is stable; where it is not (a 2-CPU QEMU guest) KVM re-bases the offset
+	 * by the host TSC skew when the vCPU thread changes CPUs, so allow a skew well under the 2^40 set.
+	 */
+	int64_t skew = (int64_t)(out.tsc_offset - in.tsc_offset);
+	assert_true(skew > -(1ll << 32) && skew < (1ll << 32));
 	assert_true(out.tsc >= in.tsc_offset); /* the guest's TSC runs offset */
 	assert_int_equal(out.interruptibility, VMSIM_BLOCK_STI);
 	assert_int_equal(out.tpr, 0x50);
