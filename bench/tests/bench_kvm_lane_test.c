@@ -160,7 +160,8 @@ static void raw_baseline_delivers_each_exit(void **state)
 		} else {
 			if (!ok)
 				fail_msg("raw %s: %s", vmsim_bench_guest((enum bench_case)ci)->name, why);
-			assert_true(s.n > 0);
+			if (s.n == 0)
+				fail_msg("raw %s: no samples", vmsim_bench_guest((enum bench_case)ci)->name);
 			for (size_t i = 0; i < s.n; i++)
 				assert_true(isfinite(s.v[i]) && s.v[i] > 0);
 		}
@@ -261,9 +262,10 @@ static void io_out_ioctl_profile(void **state)
 	assert_true(vmsim_bench_raw_kvm_case(BENCH_IO_OUT, &more, &s, why, sizeof why));
 	vt_snapshot(&p2);
 	atomic_store(&vt_profiling, false);
+	double raw_p50 = vmsim_bench_quantile(&s, 0.5);
 	vmsim_bench_samples_free(&s);
 	uint64_t extra = (more.max_samples - few.max_samples) * BENCH_BATCH;
-	struct vt_profile d, zero = { .t = 0 };
+	struct vt_profile d;
 	vt_extra(&d, &p0, &p1, &p2);
 	for (unsigned i = 0; i < VT_NREQ; i++)
 		if (d.calls[i] != (i == 0 ? extra : 0)) /* vt_requests[0] is KVM_RUN */
@@ -288,7 +290,9 @@ static void io_out_ioctl_profile(void **state)
 		vt_print_profile(m ? "vmsim io_out, vmx, minimal Exit_config" : "vmsim io_out, svm, minimal Exit_config",
 		                 &counted.a, &counted.b, VT_EXITS);
 	}
-	vt_print_profile("raw KVM_RUN loop io_out", &zero, &d, extra);
+	/* the difference of two runs counts exactly, but its time is swamped by the first KVM_RUN's set-up */
+	printf("ioctl profile, raw KVM_RUN loop io_out: 1 KVM_RUN and no other ioctl per exit, p50 %.1f us per exit\n",
+	       raw_p50 / 1000.0);
 }
 
 int main(int argc, char **argv)
