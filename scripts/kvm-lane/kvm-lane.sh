@@ -9,7 +9,7 @@
 set -euo pipefail
 
 out=${VMSIM_KVM_LANE_OUT:-$PWD/kvm-lane}
-cache=${VMSIM_KVM_LANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vmsim-kvm-lane}
+cache=${VMSIM_KVM_LANE_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/vmsim-kvm-lane}
 smp=2
 timeout_s=170
 tests=()
@@ -121,6 +121,9 @@ if [ -z "$kpkg" ]; then
 fi
 kver=${kpkg#linux-image-}
 kdir=$cache/$kver
+# several lanes (kvm_lane, conform_kvm, bench_kvm_lane) share the cache: one fetches, the others wait
+exec 9>"$cache/.lock"
+flock 9 2>/dev/null || true
 if [ ! -f "$kdir/vmlinuz" ]; then
 	say "fetching $kpkg into $cache"
 	deb=$(ls -1 "$cache/${kpkg}"_*.deb 2>/dev/null | tail -n1 || true)
@@ -138,6 +141,7 @@ if [ ! -f "$kdir/vmlinuz" ]; then
 	rm -rf "$kdir.tmp/x" "$deb"
 	rm -rf "$kdir" && mv "$kdir.tmp" "$kdir"
 fi
+flock -u 9 2>/dev/null || true
 say "kernel $kver (Debian $kpkg), QEMU $("$qemu" --version | head -n1 | awk '{print $4}'), -smp $smp, -accel ${VMSIM_KVM_LANE_ACCEL:-tcg,thread=single}"
 
 # ---- the initramfs: busybox, modules, test binaries and the shared objects they load ----
