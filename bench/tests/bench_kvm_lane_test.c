@@ -245,54 +245,64 @@ static bool vt_count_exit(struct bench_vcpu *vc)
 
 /*
  * The raw baseline is bare: each extra exit costs exactly one more KVM_RUN and no other
- * ioctl. The vmsim side's ioctls per io_out exit are printed with their time (the docs' profile).
+ * ioctl. The vmsim side's ioctls per exit are printed with their time (the docs' profile).
  */
-static void io_out_ioctl_profile(void **state)
+static void vt_profile_case(enum bench_case c)
 {
-	(void)state;
-	struct bench_limits few = { 4, UINT64_MAX / 2, BENCH_BATCH }, more = { 12, UINT64_MAX / 2, BENCH_BATCH };
+	const char *name = vmsim_bench_guest(c)->name;
+	unsigned batch = c == BENCH_IO_OUT ? BENCH_BATCH : 8;
+	struct bench_limits few = { 4, UINT64_MAX / 2, batch }, more = { 12, UINT64_MAX / 2, batch };
 	struct bench_samples s = { 0 };
 	struct vt_profile p0, p1, p2;
 	char why[160] = "";
 	atomic_store(&vt_profiling, true);
 	vt_snapshot(&p0);
-	assert_true(vmsim_bench_raw_kvm_case(BENCH_IO_OUT, &few, &s, why, sizeof why));
+	assert_true(vmsim_bench_raw_kvm_case(c, &few, &s, why, sizeof why));
 	vt_snapshot(&p1);
 	vmsim_bench_samples_free(&s); /* the batch clock counts samples already in s */
-	assert_true(vmsim_bench_raw_kvm_case(BENCH_IO_OUT, &more, &s, why, sizeof why));
+	assert_true(vmsim_bench_raw_kvm_case(c, &more, &s, why, sizeof why));
 	vt_snapshot(&p2);
 	atomic_store(&vt_profiling, false);
 	double raw_p50 = vmsim_bench_quantile(&s, 0.5);
 	vmsim_bench_samples_free(&s);
-	uint64_t extra = (more.max_samples - few.max_samples) * BENCH_BATCH;
+	uint64_t extra = (more.max_samples - few.max_samples) * batch;
 	struct vt_profile d;
 	vt_extra(&d, &p0, &p1, &p2);
 	for (unsigned i = 0; i < VT_NREQ; i++)
 		if (d.calls[i] != (i == 0 ? extra : 0)) /* vt_requests[0] is KVM_RUN */
-			fail_msg("raw baseline: %s grew by %lld for %llu more exits", vt_request_names[i],
+			fail_msg("raw %s: %s grew by %lld for %llu more exits", name, vt_request_names[i],
 			         (long long)(int64_t)d.calls[i], (unsigned long long)extra);
 
 	for (unsigned m = 0; m < 2; m++) {
 		struct vt_counted counted = { 0 };
 		struct bench_vm b;
 		struct bench_vm_args args = { .backend = "kvm", .model = m ? VMSIM_MODEL_VMX : VMSIM_MODEL_SVM,
-			                      .which = BENCH_IO_OUT, .lim = few, .on_exit = vt_count_exit,
-			                      .user = &counted };
+			                      .which = c, .lim = few, .on_exit = vt_count_exit, .user = &counted };
 		assert_int_equal(vmsim_bench_vm_open(&b, &args), VMSIM_OK);
-		bool ok = vmsim_bench_vm_wait(&b, 30ull * 1000000000ull);
+		bool ok = vmsim_bench_vm_wait(&b, 60ull * 1000000000ull);
 		atomic_store(&vt_profiling, false);
 		if (!ok)
-			fail_msg("vmsim io_out on kvm: %s", b.failure);
+			fail_msg("vmsim %s on kvm: %s", name, b.failure);
 		vmsim_bench_vm_close(&b);
 		assert_int_equal(counted.exits, VT_WARM + VT_EXITS);
 		/* at least the resume itself (vt_requests[0] is KVM_RUN); more is the backend's own completion step */
 		assert_true(counted.b.calls[0] - counted.a.calls[0] >= VT_EXITS);
-		vt_print_profile(m ? "vmsim io_out, vmx, minimal Exit_config" : "vmsim io_out, svm, minimal Exit_config",
-		                 &counted.a, &counted.b, VT_EXITS);
+		char what[96];
+		snprintf(what, sizeof what, "vmsim %s, %s, minimal Exit_config", name, m ? "vmx" : "svm");
+		vt_print_profile(what, &counted.a, &counted.b, VT_EXITS);
 	}
 	/* the difference of two runs counts exactly, but its time is swamped by the first KVM_RUN's set-up */
-	printf("ioctl profile, raw KVM_RUN loop io_out: 1 KVM_RUN and no other ioctl per exit, p50 %.1f us per exit\n",
-	       raw_p50 / 1000.0);
+	printf("ioctl profile, raw KVM_RUN loop %s: 1 KVM_RUN and no other ioctl per exit, p50 %.1f us per exit\n",
+	       name, raw_p50 / 1000.0);
+}
+
+/* Port I/O, an MMIO write and HLT: the three ways the kvm backend turns a KVM exit into a vmsim one. */
+static void ioctl_profile_per_exit(void **state)
+{
+	(void)state;
+	vt_profile_case(BENCH_IO_OUT);
+	vt_profile_case(BENCH_MMIO_WRITE);
+	vt_profile_case(BENCH_HLT);
 }
 
 int main(int argc, char **argv)
@@ -301,7 +311,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(kvm_is_usable_here),
 		cmocka_unit_test(raw_baseline_delivers_each_exit),
-		cmocka_unit_test(io_out_ioctl_profile),
+		cmocka_unit_test(ioctl_profile_per_exit),
 		cmocka_unit_test(every_kvm_row_is_measured_or_skipped_with_a_reason),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
