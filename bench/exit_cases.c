@@ -195,8 +195,11 @@ enum vmsim_result vmsim_bench_exit_cases(const struct bench_options *opt, const 
 				rec->skip[0] = 0;
 				vmsim_bench_record_fill(rec, &s, have_base ? &base : NULL);
 				rec->iterations = (uint64_t)s.n * lim.batch;
-				if (!have_base)
-					snprintf(rec->baseline, sizeof rec->baseline, "unavailable: %s", base_why);
+				if (!have_base) {
+					/* the reason is cut to fit the record's field rather than overflow it */
+					snprintf(rec->baseline, sizeof rec->baseline, "unavailable: %.*s",
+					         (int)(sizeof rec->baseline - sizeof "unavailable: "), base_why);
+				}
 			}
 			progress(opt, rec);
 			vmsim_bench_samples_free(&s);
