@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-order=(memory models execution unicorn kvm conformance rpc bench infra)
+order=(memory models execution unicorn kvm conformance rpc bench bench-kvm infra)
 
 generate() {
 	cat <<'INTRO'
