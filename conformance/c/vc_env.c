@@ -187,3 +187,9 @@ void vt_known_gap(enum vmsim_result got, const char *backend, enum vmsim_result 
 		vc_skip("known %s limitation (%s): %s", backend, vmsim_result_name(result), why);
 	assert_int_equal(got, VMSIM_OK);
 }
+
+void vt_known_gap_when(bool happened, const char *backend, const char *tag, const char *why)
+{
+	if (happened && !strcmp(vc_target()->backend, backend))
+		vc_skip("known %s limitation (%s): %s", backend, tag, why);
+}
