@@ -142,43 +142,85 @@ static void test_readonly_and_unmapped(void **state)
 
 static int inject_hook(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
 {
-	if (exit->kind != VMSIM_EXIT_IO || exit->u.io.port != 0xf1)
+	static const struct vmsim_event events[3] = {
+		{ .valid = true, .type = VMSIM_EVENT_EXTINT, .vector = 0x20 },
+		{ .valid = true, .type = VMSIM_EVENT_HW_EXCEPTION, .vector = 13, .has_error = true, .error_code = 0x1234 },
+		{ .valid = true, .type = VMSIM_EVENT_NMI, .vector = 2 },
+	};
+	int *injected = t->user;
+
+	if (exit->kind != VMSIM_EXIT_IO || exit->u.io.port != 0xf1 || *injected >= 3)
 		return -1;
-	struct vmsim_cpu_state *e = s; /* the events group rides in the same scratch state */
-	assert_int_equal(t->ops->state_get(t->vcpu, VMSIM_GROUP_EVENTS, e), VMSIM_OK);
-	if (t->hook_calls == 0)
-		e->pending = (struct vmsim_event){ .valid = true, .type = VMSIM_EVENT_EXTINT, .vector = 0x20 };
-	else
-		e->pending = (struct vmsim_event){ .valid = true, .type = VMSIM_EVENT_HW_EXCEPTION, .vector = 13,
-			                           .has_error = true, .error_code = 0x1234 };
-	assert_int_equal(t->ops->state_set(t->vcpu, VMSIM_GROUP_EVENTS, e), VMSIM_OK);
+	/* the events group rides in the same scratch state the default VMM then writes GPR/IP from */
+	assert_int_equal(t->ops->state_get(t->vcpu, VMSIM_GROUP_EVENTS, s), VMSIM_OK);
+	s->pending = events[(*injected)++];
+	assert_int_equal(t->ops->state_set(t->vcpu, VMSIM_GROUP_EVENTS, s), VMSIM_OK);
 	return -1; /* the default VMM moves rip past the OUT */
 }
 
-/* An external interrupt and a #GP with error code, injected through VCPU_EVENTS, reach their IDT handlers. */
+/* An external interrupt, a #GP with error code and an NMI, injected through VCPU_EVENTS, reach their handlers. */
 static void test_inject(void **state)
 {
 	(void)state;
-	static const uint8_t code[] = { 0xfb, 0x90, 0xe6, 0xf1, 0xe6, 0xf1, 0xe6, 0xf0 };
+	static const uint8_t code[] = { 0xfb, 0x90, 0xe6, 0xf1, 0xe6, 0xf1, 0xe6, 0xf1, 0xe6, 0xf0 };
 	static const uint8_t isr20[] = { 0xb0, 0x20, 0xe6, 0x30, 0xcf };        /* mov al,0x20; out 0x30; iret */
 	static const uint8_t isr13[] = { 0x58, 0xe7, 0x31, 0xcf };              /* pop eax; out 0x31, eax; iret */
-	static const uint8_t vec[2] = { 0x20, 13 };
-	const uint64_t target[2] = { VT_LOAD + 0x100, VT_LOAD + 0x180 };
+	static const uint8_t isr02[] = { 0xb0, 0x02, 0xe6, 0x30, 0xcf };        /* mov al,2; out 0x30; iret */
+	static const uint8_t vec[3] = { 0x20, 13, 2 };
+	const uint64_t target[3] = { VT_LOAD + 0x100, VT_LOAD + 0x180, VT_LOAD + 0x200 };
 	struct vt_vm t;
 	struct vmsim_cpu_state s;
+	int injected = 0;
 
 	prot_vm(&t, code, sizeof code, &s);
 	memcpy(t.ram + VT_LOAD + 0x100, isr20, sizeof isr20);
 	memcpy(t.ram + VT_LOAD + 0x180, isr13, sizeof isr13);
-	vt_tables(&t, 0, vec, target, 2);
+	memcpy(t.ram + VT_LOAD + 0x200, isr02, sizeof isr02);
+	vt_tables(&t, 0, vec, target, 3);
 	t.hook = inject_hook;
+	t.user = &injected;
 	assert_int_equal(vt_kvm_run_bounded(&t, 5), VMSIM_OK);
-	assert_int_equal(atomic_load(&t.nexits), 5);
+	assert_int_equal(injected, 3);
+	assert_int_equal(atomic_load(&t.nexits), 7);
 	assert_int_equal(t.exits[1].rip, VT_LOAD + 0x102);
 	assert_int_equal(t.exits[1].u.io.value, 0x20);
 	assert_int_equal(t.exits[3].rip, VT_LOAD + 0x181);
 	assert_int_equal(t.exits[3].u.io.value, 0x1234);
-	assert_int_equal(t.exits[4].rip, VT_LOAD + 6);
+	assert_int_equal(t.exits[5].rip, VT_LOAD + 0x202);
+	assert_int_equal(t.exits[5].u.io.value, 2);
+	assert_int_equal(t.exits[6].rip, VT_LOAD + 8);
+	vt_vm_fini(&t);
+}
+
+static int window_hook(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	bool ask = exit->kind == VMSIM_EXIT_IO && exit->u.io.port == 0xf2;
+
+	if (!ask && exit->kind != VMSIM_EXIT_INTR_WINDOW)
+		return -1;
+	assert_int_equal(t->ops->state_get(t->vcpu, VMSIM_GROUP_EVENTS, s), VMSIM_OK);
+	s->pending.want_intr_window = ask;
+	assert_int_equal(t->ops->state_set(t->vcpu, VMSIM_GROUP_EVENTS, s), VMSIM_OK);
+	if (ask)
+		return -1;
+	assert_int_equal(t->ops->state_get(t->vcpu, VMSIM_GROUP_IP, s), VMSIM_OK);
+	return VMSIM_EXIT_ACTION_RESUME; /* a window exit has no instruction to skip */
+}
+
+/* An interrupt window asked for with IF = 0 opens once STI and its shadow have passed. */
+static void test_interrupt_window(void **state)
+{
+	(void)state;
+	static const uint8_t code[] = { 0xfa, 0xe6, 0xf2, 0x90, 0xfb, 0x90, 0x90, 0xe6, 0xf0 }; /* cli; out 0xf2; nop; sti; nop; nop; out 0xf0 */
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+
+	prot_vm(&t, code, sizeof code, &s);
+	t.hook = window_hook;
+	assert_int_equal(vt_kvm_run_bounded(&t, 5), VMSIM_OK);
+	assert_int_equal(atomic_load(&t.nexits), 3);
+	assert_int_equal(t.exits[1].kind, VMSIM_EXIT_INTR_WINDOW);
+	assert_int_equal(t.exits[1].rip, VT_LOAD + 6); /* after sti; nop: the nop in the shadow still ran */
 	vt_vm_fini(&t);
 }
 
@@ -213,6 +255,7 @@ int main(void)
 		cmocka_unit_test(test_refused_state),
 		cmocka_unit_test(test_readonly_and_unmapped),
 		cmocka_unit_test(test_inject),
+		cmocka_unit_test(test_interrupt_window),
 		cmocka_unit_test(test_native_and_caps),
 	};
 	return cmocka_run_group_tests_name("kvm_state", tests, NULL, NULL);
