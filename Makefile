@@ -5,7 +5,7 @@ SHELL := /bin/bash
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 VMSIM := build/default/bin/vmsim
-# The job `make run` ends with. Later: $(VMSIM) conform --backend unicorn --model all
+# The job `make run` ends with: the conformance suite on the embedded Unicorn backend, both models.
 MAIN_JOB ?= $(VMSIM) conform --backend unicorn --model all
 # Presets `make test` builds and runs every CTest label of.
 TEST_PRESETS ?= default asan

@@ -9,6 +9,7 @@
 #include <vmsim/exit.h>
 #include <vmsim/log.h>
 #include <vmsim/model.h>
+#include <vmsim/plugin.h>
 #include <vmsim/quota.h>
 #include <vmsim/result.h>
 #include <vmsim/session.h>
