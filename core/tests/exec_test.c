@@ -384,6 +384,59 @@ static void test_pause_requests_coalesce(void **unused)
 	vt_guest_close(&g);
 }
 
+struct dying {
+	struct gate gate;
+	struct vmsim_vcpu *vcpu;
+	_Atomic enum vmsim_result seen;
+};
+
+/* STARTUP handler that waits at a gate before its with_state. */
+static void gated_handler(void *ctx, struct vmsim_vcpu *vcpu)
+{
+	struct dying *d = ctx;
+	gate_job(&d->gate);
+	d->seen = vmsim_vcpu_with_state(vcpu, never, NULL);
+}
+
+static void *destroyer(void *arg)
+{
+	vmsim_vcpu_destroy(((struct dying *)arg)->vcpu);
+	return NULL;
+}
+
+static bool destroy_begun(void *ctx)
+{
+	return vmsim_vcpu_pause(((struct dying *)ctx)->vcpu) == VMSIM_DENIED;
+}
+
+/* A handler still running while its vCPU is destroyed gets DENIED, not the state; destroy waits for it. */
+static void test_with_state_denied_while_destroyed(void **unused)
+{
+	(void)unused;
+	static const uint8_t guest[] = { 0xf4 };
+	struct vt_guest g;
+	static struct dying d;
+	d = (struct dying){ { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false }, NULL, VMSIM_RESULT_COUNT };
+	vt_guest_open(&g, VMSIM_MODEL_SVM, GUEST_GPA, guest, sizeof guest);
+	struct vmsim_entrypoint *ep;
+	assert_int_equal(vmsim_entrypoint_create(g.env, "ep", &ep), VMSIM_OK);
+	struct vmsim_vcpu_args args = { gated_handler, &d, NULL, ep };
+	assert_int_equal(vmsim_vcpu_create(g.session, &args, &d.vcpu), VMSIM_OK);
+	vt_wait_until(gate_entered, &d.gate, "the handler at its gate");
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, destroyer, &d), 0);
+	vt_wait_until(destroy_begun, &d, "the destroy to begin");
+	pthread_mutex_lock(&d.gate.lock);
+	d.gate.open = true;
+	pthread_cond_broadcast(&d.gate.cond);
+	pthread_mutex_unlock(&d.gate.lock);
+	pthread_join(t, NULL);
+	assert_int_equal(d.seen, VMSIM_DENIED);
+	assert_int_equal(vmsim_session_vcpu_count(g.session), 0);
+	assert_int_equal(vmsim_entrypoint_destroy(ep), VMSIM_OK);
+	vt_guest_close(&g);
+}
+
 static bool policy_resume_paused(struct rec *r, struct vmsim_vcpu_state *st)
 {
 	if (st->exit_reason == VMSIM_EXIT_CODE_PAUSED)
@@ -580,6 +633,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_pause_running_and_stopped),
 		cmocka_unit_test(test_pause_requests_coalesce),
 		cmocka_unit_test(test_pause_storm),
+		cmocka_unit_test(test_with_state_denied_while_destroyed),
 		cmocka_unit_test(test_destroy_and_close_while_running),
 		cmocka_unit_test(test_exit_config_selects_groups),
 		cmocka_unit_test(test_invalid_state_exit),
