@@ -422,8 +422,7 @@ static bool on_exit_state(void *ctx, struct vmsim_vcpu_state *st)
 	}
 
 	/* the exit charged what it transferred: load back only what a handler below charges */
-	struct vmsim_vcpu_state snapshot_ip = { 0 };
-	snapshot_ip.ip = st->ip;
+	uint64_t ip_at_exit = st->ip.value;
 	vmsim_vcpu_state_discharge(st);
 
 	switch (ex.kind) {
@@ -470,7 +469,7 @@ static bool on_exit_state(void *ctx, struct vmsim_vcpu_state *st)
 	case VMSIM_EXIT_PAUSED:
 		if (timed_out) {
 			fprintf(cfg->err, "vmsim run: timed out after %.3g s (--timeout) at ip 0x%" PRIx64 "\n",
-			        cfg->timeout, snapshot_ip.ip.value);
+			        cfg->timeout, ip_at_exit);
 			finish(vmm, RUN_STATUS_TIMEOUT);
 			return false;
 		}
