@@ -39,12 +39,20 @@ struct vmm {
 /* Host pointer for [gpa, gpa+len) if RAM or ROM backs all of it. */
 static uint8_t *guest_ptr(struct vmm *vmm, uint64_t gpa, uint64_t len)
 {
-	if (gpa + len >= gpa && gpa + len <= vmm->ram.num_bytes && gpa < vmm->cfg->mem)
+	if (gpa + len < gpa)
+		return NULL;
+	if (vmm->rom.ptr) {
+		/* with --bios the firmware alias, not RAM, sits below 1 MiB: look there first */
+		uint64_t alias = vmm->rom.num_bytes < BIOS_ALIAS ? vmm->rom.num_bytes : BIOS_ALIAS;
+		if (gpa >= MIB - alias && gpa + len <= MIB)
+			return (uint8_t *)vmm->rom.ptr + vmm->rom.num_bytes - (MIB - gpa);
+		if (gpa >= LOW_MEM_END && gpa < MIB)
+			return NULL; /* the hole between low RAM and the alias */
+		if (gpa >= vmm->rom_base && gpa + len <= vmm->rom_base + vmm->rom.num_bytes)
+			return (uint8_t *)vmm->rom.ptr + (gpa - vmm->rom_base);
+	}
+	if (gpa + len <= vmm->ram.num_bytes && gpa < vmm->cfg->mem)
 		return (uint8_t *)vmm->ram.ptr + gpa;
-	if (vmm->rom.ptr && gpa >= vmm->rom_base && gpa + len <= vmm->rom_base + vmm->rom.num_bytes)
-		return (uint8_t *)vmm->rom.ptr + (gpa - vmm->rom_base);
-	if (vmm->rom.ptr && gpa >= LOW_MEM_END && gpa + len <= MIB) /* the firmware alias */
-		return (uint8_t *)vmm->rom.ptr + vmm->rom.num_bytes - (MIB - gpa);
 	return NULL;
 }
 

@@ -145,8 +145,12 @@ def test_bios_reset_vector(tmp_path):
     image[0xFFF0:0xFFF5] = bytes([0xEA, 0x00, 0x10, 0x00, 0xF0])  # jmp far f000:1000
     path = tmp_path / "bios.bin"
     path.write_bytes(bytes(image))
-    r = vmsim_run("--bios", path)
+    trace = tmp_path / "trace.jsonl"
+    r = vmsim_run("--bios", "--trace", trace, "--disasm", path)
     assert r.returncode == 42, r.stderr
+    # the OUT runs from the alias below 1 MiB (f000:1002); the VMM must decode it there, not from RAM
+    io = [json.loads(line) for line in trace.read_text().splitlines()][1]
+    assert (io["kind"], io["ip"], io["insn"]) == ("io", 0x1002, "out 0xf4, al")
 
 
 def test_triple_fault_is_reported(tmp_path):
