@@ -243,6 +243,8 @@ uint64_t ucb_read_reg(struct ucb_engine *eng, int id);
 uint32_t ucb_code_bits(struct ucb_engine *eng);
 uint64_t ucb_host_tsc(void);
 enum ucb_mode ucb_mode_of(uint64_t cr0, uint64_t efer);
+/* Before entering the engine: switch to the engine of the mode the guest put itself in. */
+enum vmsim_result ucb_follow_guest_mode(struct ucb_vcpu *v);
 void ucb_hflags_recompute(uint8_t *env);
 void ucb_seg_from_env(const uint8_t *env, int off, struct vmsim_segment *seg);
 void ucb_seg_to_env(uint8_t *env, int off, const struct vmsim_segment *seg);

@@ -187,6 +187,11 @@ enum vmsim_result ucb_vcpu_run(void *p, vmsim_exit_fn on_exit, void *ctx)
 				continue;
 			}
 		}
+		if (ucb_follow_guest_mode(v) != VMSIM_OK) {
+			ucb_log(v->vm, VMSIM_LOG_ERROR, "unicorn: vCPU %u: cannot switch engines to the guest's mode", v->id);
+			result = VMSIM_BACKEND_ERROR;
+			break;
+		}
 		eng = v->active;
 		if (v->pending.valid) {
 			inject_pending(v);

@@ -401,6 +401,54 @@ enum vmsim_result ucb_state_get(void *p, uint32_t groups, struct vmsim_cpu_state
 	return r;
 }
 
+/*
+ * The mode is fixed per Unicorn instance: carry everything the active engine holds over to the engine for
+ * `want`, with the groups of `in` (if any) applied on top, and make that engine the active one.
+ */
+static enum vmsim_result carry_over(struct ucb_vcpu *v, enum ucb_mode want, const struct vmsim_cpu_state *in,
+                                    uint32_t groups)
+{
+	struct vmsim_cpu_state *full = malloc(sizeof *full);
+	struct ucb_engine *next = ucb_engine_get(v, want);
+	enum vmsim_result r;
+
+	if (!full || !next) {
+		free(full);
+		return full ? VMSIM_BACKEND_ERROR : VMSIM_OUT_OF_RAM;
+	}
+	r = ucb_engine_get_state(v->active, ENGINE_GROUPS, full);
+	if (r == VMSIM_OK) {
+		if (in)
+			copy_groups(full, in, groups);
+		ucb_engine_sync_memory(next);
+		r = ucb_engine_set_state(next, ENGINE_GROUPS, full);
+	}
+	free(full);
+	if (r == VMSIM_OK)
+		v->active = next;
+	return r;
+}
+
+/*
+ * A guest that switches modes by itself (CR0.PE, EFER.LMA) keeps running in the engine of the old mode, which
+ * 2.0.1 cannot restart correctly (a 16-bit engine starts at a 16-bit IP only): move to the right engine.
+ */
+enum vmsim_result ucb_follow_guest_mode(struct ucb_vcpu *v)
+{
+	struct ucb_engine *eng = v->active;
+	uint64_t cr0 = ucb_read_reg(eng, UC_X86_REG_CR0);
+	uc_x86_msr efer = { .rid = 0xc0000080, .value = 0 };
+
+	/*
+	 * EFER.LMA, not CR0.PG, tells long mode: engines run with PG hidden (see ucb_engine_set_state), and the
+	 * engine sets and clears LMA itself when the guest turns paging on or off. No LMA without PE.
+	 */
+	if ((cr0 & UCB_CR0_PE) && uc_reg_read(eng->uc, UC_X86_REG_MSR, &efer) != UC_ERR_OK)
+		return VMSIM_BACKEND_ERROR;
+	enum ucb_mode want = (efer.value & UCB_EFER_LMA) ? UCB_LONG : (cr0 & UCB_CR0_PE) ? UCB_PROT : UCB_REAL;
+	return want == eng->mode ? VMSIM_OK : carry_over(v, want, NULL, 0);
+}
+
 enum vmsim_result ucb_state_set(void *p, uint32_t groups, const struct vmsim_cpu_state *in)
 {
 	struct ucb_vcpu *v = p;
@@ -439,28 +487,11 @@ enum vmsim_result ucb_state_set(void *p, uint32_t groups, const struct vmsim_cpu
 		r = ucb_engine_set_state(eng, groups & ENGINE_GROUPS, in);
 		goto out;
 	}
-	/* The mode is fixed per Unicorn instance: carry everything over to the engine for the new one. */
-	struct vmsim_cpu_state *full = malloc(sizeof *full);
-	struct ucb_engine *next = ucb_engine_get(v, want);
-	if (!full || !next) {
-		free(full);
-		r = full ? VMSIM_BACKEND_ERROR : VMSIM_OUT_OF_RAM;
-		goto out;
-	}
-	r = ucb_engine_get_state(eng, ENGINE_GROUPS, full);
-	if (r == VMSIM_OK) {
-		copy_groups(full, in, groups);
-		ucb_engine_sync_memory(next);
-		r = ucb_engine_set_state(next, ENGINE_GROUPS, full);
-	}
-	free(full);
-	if (r == VMSIM_OK) {
-		v->active = next;
-		if (atomic_load(&v->run_state) != UCB_IDLE) {
-			/* Inside on_exit: the old engine is mid-run; leave it and continue on the new one. */
-			ucb_request_leave(v, UCB_LEAVE_RESTART);
-			uc_emu_stop(eng->uc);
-		}
+	r = carry_over(v, want, in, groups);
+	if (r == VMSIM_OK && atomic_load(&v->run_state) != UCB_IDLE) {
+		/* Inside on_exit: the old engine is mid-run; leave it and continue on the new one. */
+		ucb_request_leave(v, UCB_LEAVE_RESTART);
+		uc_emu_stop(eng->uc);
 	}
 out:
 	leave_state_op(v, locked);

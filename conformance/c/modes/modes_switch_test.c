@@ -1,0 +1,94 @@
+/* modes_switch_test.c - guests that switch modes by themselves: real -> protected -> long, code above 64 KiB,
+ * page tables the guest builds, and code the guest patches after it ran. */
+#include "../vc.h"
+
+#define SWITCH_CAPS (VMSIM_CAP_MODE_REAL | VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_MODE_LONG | VMSIM_CAP_MODE_SWITCH | \
+                     VMSIM_CAP_EXIT_IO | VMSIM_CAP_EXIT_HLT | VMSIM_CAP_EXIT_MSR)
+
+/*
+ * A VMM's EFER: MSR accesses always reach the VMM (a kernel-forced intercept), so the VMM writes the guest's
+ * EFER through to the vCPU and answers reads from it, as Genode's VMMs do; HLT ends the run.
+ */
+static int efer_and_hlt(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+{
+	struct vmsim_exit e;
+	(void)c;
+	if (st->exit_reason == vt_code(VMSIM_EXIT_HLT))
+		return 0;
+	/* the exit carries read/write; the index is ECX and a written value EDX:EAX, as on hardware */
+	if (vmsim_model_decode_exit(vc_model(), st, &e) != VMSIM_OK || e.kind != VMSIM_EXIT_MSR ||
+	    (uint32_t)st->cx.value != 0xc0000080)
+		return -1;
+	if (e.u.msr.write) {
+		vmsim_reg_charge(&st->efer, (st->dx.value << 32) | (uint32_t)st->ax.value);
+	} else {
+		vmsim_reg_charge(&st->ax, (uint32_t)st->efer.value);
+		vmsim_reg_charge(&st->dx, st->efer.value >> 32);
+	}
+	vmsim_reg_charge(&st->ip, st->ip.value + st->ip_len.value);
+	return 1;
+}
+
+/* The exit at log index i is an OUT of value to port, at the linear address of a label loaded at VT_LOAD. */
+static void expect_out(struct vt_cpu *c, unsigned i, uint64_t ip, uint16_t port, uint8_t value)
+{
+	const struct vt_exit *e = &c->log[i];
+	assert_int_equal(e->neutral.kind, VMSIM_EXIT_IO);
+	assert_int_equal(e->ip, ip);
+	assert_int_equal(e->ip_len, 2); /* E6 ib */
+	assert_int_equal(e->neutral.u.io.port, port);
+	assert_false(e->neutral.u.io.in);
+	assert_int_equal(e->neutral.u.io.size, 1);
+	assert_int_equal(e->ax & 0xff, value);
+}
+
+static void expect_msr(struct vt_cpu *c, unsigned i, uint64_t ip, bool write)
+{
+	const struct vt_exit *e = &c->log[i];
+	assert_int_equal(e->neutral.kind, VMSIM_EXIT_MSR);
+	assert_int_equal(e->ip, ip);
+	assert_int_equal(e->ip_len, 2); /* 0F 32 / 0F 30 */
+	assert_int_equal(e->neutral.u.msr.write, write);
+	assert_int_equal(e->cx & 0xffffffff, 0xc0000080);
+}
+
+static uint64_t linear(const char *label)
+{
+	return VT_LOAD + vt_guest_sym(&vt_guest_rm_switch, label);
+}
+
+/*
+ * SDM 9.9.1 (switching to protected mode) and 9.8.5 (initializing IA-32e mode): the guest does each step itself;
+ * the far jump's 32-bit EIP lies above 64 KiB, and the long-mode code reads a 64-bit register.
+ */
+static void real_to_long_by_itself(const void *p)
+{
+	(void)p;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_REAL, &vt_guest_rm_switch, 0, 0);
+	struct vt_cpu *c = vt_cpu_start(&vm, NULL, efer_and_hlt);
+	vt_wait_stopped(c);
+	assert_int_equal(c->n, 9);
+	assert_int_equal(c->log[0].reason, VMSIM_EXIT_CODE_STARTUP);
+	expect_out(c, 1, vt_guest_sym(&vt_guest_rm_switch, "x_rm_report"), 0x30, 1); /* IP: offset from CS base */
+	expect_out(c, 2, linear("x_pm_report"), 0x30, 2);
+	expect_out(c, 3, linear("x_smc"), 0x32, 0x5a); /* the OUT written over two NOPs that already ran */
+	expect_msr(c, 4, linear("x_rdmsr"), false);
+	expect_msr(c, 5, linear("x_wrmsr"), true);
+	expect_out(c, 6, linear("x_lm_report"), 0x30, 3);
+	expect_out(c, 7, linear("x_lm_report2"), 0x30, 4); /* 0x123456789 >> 32, plus 3 */
+	assert_int_equal(c->log[8].reason, vt_code(VMSIM_EXIT_HLT));
+	assert_int_equal(c->log[8].ip, linear("x_hlt"));
+	assert_int_equal(c->log[8].ip_len, 1);
+	assert_int_equal(c->nreports, 4);
+	vt_vm_close(&vm);
+}
+
+static const struct vc_test tests[] = {
+	{ "modes", "real_to_long_by_itself", SWITCH_CAPS, real_to_long_by_itself, NULL },
+};
+
+struct vc_test_list vc_mode_switch_tests(void)
+{
+	return VC_LIST(tests);
+}
