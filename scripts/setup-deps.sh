@@ -8,6 +8,7 @@ packages=(
 	libcmocka-dev python3-pytest     # tests
 	clang-14 libclang-rt-14-dev llvm-14 # fuzzing (libFuzzer, sanitizer runtimes, llvm-symbolizer)
 	qemu-system-x86 busybox-static cpio binutils # the KVM backend's tests: a Linux guest under QEMU TCG
+	seabios # firmware from outside the project for `vmsim run --bios` tests
 	gnuplot-nox                      # benchmark plots
 )
 

@@ -556,8 +556,13 @@ static int build_memory(struct vmm *vmm, const uint8_t *image, uint64_t image_si
 	memcpy((uint8_t *)vmm->rom.ptr + rom_size - image_size, image, image_size); /* ends at 4 GiB */
 	vmm->rom_base = 0x100000000ull - rom_size;
 	uint64_t alias = rom_size < BIOS_ALIAS ? rom_size : BIOS_ALIAS;
-	if ((r = attach(vmm, vmm->rom_ds, vmm->rom_base, 0, 0, false)) != VMSIM_OK ||
-	    (r = attach(vmm, vmm->rom_ds, MIB - alias, rom_size - alias, alias, false)) != VMSIM_OK)
+	/*
+	 * The firmware image is RAM, at the top of 4 GiB and aliased below 1 MiB, as on QEMU's microvm: without a
+	 * chipset to unlock shadow RAM (SeaBIOS: "Unable to unlock ram - bridge not found") firmware writes its
+	 * own data there.
+	 */
+	if ((r = attach(vmm, vmm->rom_ds, vmm->rom_base, 0, 0, true)) != VMSIM_OK ||
+	    (r = attach(vmm, vmm->rom_ds, MIB - alias, rom_size - alias, alias, true)) != VMSIM_OK)
 		return setup_error(cfg, "attaching the firmware ROM", r);
 	uint64_t low = cfg->mem < LOW_MEM_END ? cfg->mem : LOW_MEM_END;
 	if ((r = attach(vmm, vmm->ram_ds, 0, 0, low & ~(uint64_t)(PAGE - 1), true)) != VMSIM_OK)
