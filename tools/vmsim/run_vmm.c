@@ -26,6 +26,7 @@ struct vmm {
 	uint64_t rom_base;          /* guest-physical start of the ROM (bios) */
 	csh cs[3];                  /* capstone handles: 16, 32, 64 bit */
 	uint64_t seq;
+	uint64_t msr_pat;           /* the one MSR kept here rather than in the vCPU */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -400,6 +401,60 @@ static void start_state(struct vmm *vmm, struct vmsim_vcpu_state *st)
 	vmsim_reg_charge(&st->sp, pml4_gpa(vmm) & ~0xfull);
 }
 
+/* ---- the MSR file ---------------------------------------------------------------------------- */
+
+enum { MSR_PAT = 0x277, MSR_EFER = 0xc0000080, MSR_FS_BASE = 0xc0000100, MSR_GS_BASE = 0xc0000101 };
+
+/*
+ * MSRs whose value is CPU state (SDM vol. 4, table 2-2; APM vol. 2, 3.1.7 for EFER): a WRMSR is written through
+ * to the vCPU and a RDMSR answered from it, so a guest can enable long mode, SYSCALL or SYSENTER itself.
+ * MSR exits transfer every group (see run_vcpu), so the values here are current. Others read as 0, except
+ * PAT (a register file entry, power-on value 0x0007040600070406); writes to them are dropped.
+ */
+static struct vmsim_reg *msr_reg(struct vmsim_vcpu_state *st, uint32_t index)
+{
+	switch (index) {
+	case 0x174: return &st->sysenter_cs;
+	case 0x175: return &st->sysenter_sp;
+	case 0x176: return &st->sysenter_ip;
+	case MSR_EFER: return &st->efer;
+	case 0xc0000081: return &st->star;
+	case 0xc0000082: return &st->lstar;
+	case 0xc0000083: return &st->cstar;
+	case 0xc0000084: return &st->fmask;
+	case 0xc0000102: return &st->kernel_gs_base;
+	case 0xc0000103: return &st->tsc_aux;
+	default: return NULL;
+	}
+}
+
+static void msr_access(struct vmm *vmm, struct vmsim_vcpu_state *st, bool write)
+{
+	uint32_t index = (uint32_t)st->cx.value;
+	uint64_t value = (st->dx.value << 32) | (uint32_t)st->ax.value;
+	struct vmsim_reg *reg = msr_reg(st, index);
+	struct vmsim_seg_reg *seg = index == MSR_FS_BASE ? &st->fs : index == MSR_GS_BASE ? &st->gs : NULL;
+
+	if (write) {
+		if (reg) {
+			/* LMA is the CPU's to set (APM 3.1.7): keep what it is now */
+			if (index == MSR_EFER)
+				value = (value & ~0x400ull) | (st->efer.value & 0x400);
+			vmsim_reg_charge(reg, value);
+		} else if (seg) {
+			struct vmsim_segment s = seg->value;
+			s.base = value;
+			vmsim_seg_charge(seg, s);
+		} else if (index == MSR_PAT) {
+			vmm->msr_pat = value;
+		}
+		return;
+	}
+	value = reg ? reg->value : seg ? seg->value.base : index == MSR_PAT ? vmm->msr_pat : 0;
+	vmsim_reg_charge(&st->ax, (uint32_t)value);
+	vmsim_reg_charge(&st->dx, value >> 32);
+}
+
 /* ---- the handler -------------------------------------------------------------------------- */
 
 struct exit_ctx {
@@ -462,10 +517,7 @@ static bool on_exit_state(void *ctx, struct vmsim_vcpu_state *st)
 		return true;
 	}
 	case VMSIM_EXIT_MSR:
-		if (!ex.u.msr.write) {
-			vmsim_reg_charge(&st->ax, 0);
-			vmsim_reg_charge(&st->dx, 0);
-		}
+		msr_access(vmm, st, ex.u.msr.write);
 		skip(&ex, st, 2);
 		return true;
 	case VMSIM_EXIT_VMCALL:
@@ -628,7 +680,7 @@ static void *timer_main(void *arg)
 
 int run_vmm(const struct run_config *cfg, const uint8_t *image, uint64_t image_size)
 {
-	struct vmm vmm = { .cfg = cfg, .status = RUN_STATUS_SETUP };
+	struct vmm vmm = { .cfg = cfg, .status = RUN_STATUS_SETUP, .msr_pat = 0x0007040600070406ull };
 	pthread_mutex_init(&vmm.lock, NULL);
 	pthread_cond_init(&vmm.cond, NULL);
 	const cs_mode modes[3] = { CS_MODE_16, CS_MODE_32, CS_MODE_64 };
@@ -651,6 +703,7 @@ int run_vmm(const struct run_config *cfg, const uint8_t *image, uint64_t image_s
 		fast.groups[VMSIM_EXIT_STARTUP] = VMSIM_GROUP_ALL;
 		fast.groups[VMSIM_EXIT_IO] = VMSIM_GROUP_GPR | VMSIM_GROUP_IP | VMSIM_GROUP_SEGMENTS;
 		fast.groups[VMSIM_EXIT_NPF] = VMSIM_GROUP_GPR | VMSIM_GROUP_IP | VMSIM_GROUP_SEGMENTS | VMSIM_GROUP_CONTROL;
+		fast.groups[VMSIM_EXIT_MSR] = VMSIM_GROUP_ALL; /* the MSR file reads and writes vCPU state */
 		bool fast_ok = cfg->minimal_exit_config && !cfg->disasm; /* --disasm decodes at every exit */
 		struct vmsim_vcpu_args args = { handler, &vmm, fast_ok ? &fast : NULL, NULL };
 		enum vmsim_result r = vmsim_vcpu_create(vmm.session, &args, &vmm.vcpu);

@@ -1,0 +1,117 @@
+"""`vmsim run` with a guest that takes itself from real mode to long mode: its own GDT, page tables, CR4.PAE,
+EFER.LME by WRMSR (the run's MSR file writes it through to the vCPU), CR0.PG and a far jump into 64-bit code
+above 64 KiB; then SYSCALL set up through STAR/LSTAR/SFMASK MSRs and read back with RDMSR.
+
+Run by CTest (label unicorn) with VMSIM pointing at the built binary; VMSIM_BACKEND selects the backend.
+"""
+import os
+import subprocess
+
+import pytest
+
+VMSIM = os.environ.get("VMSIM", "vmsim")
+BACKEND = os.environ.get("VMSIM_BACKEND", "unicorn")
+
+# Loaded at 0x7c00, entered in real mode with CS:IP = 0:0x7c00 (vmsim run's default).
+GUEST = r"""
+	.set	LOAD, 0x7c00
+	.set	PT, 0x70000
+	.code16
+start:
+	cli
+	xor	%ax, %ax
+	mov	%ax, %ds
+	lgdtl	LOAD + gdtr - start
+	mov	%cr0, %eax
+	or	$1, %eax
+	mov	%eax, %cr0
+	ljmpl	$0x08, $(0x20000 + pm32 - high)
+	.balign	8
+gdt:	.quad	0, 0x00cf9b000000ffff, 0x00cf93000000ffff, 0x00af9b000000ffff
+gdtr:	.word	31
+	.long	LOAD + gdt - start
+	.org	0x10000 - LOAD + 0x20000 - 0x10000
+high:				/* copied nowhere: vmsim run loads the whole image, so this lies at 0x20000 */
+	.code32
+pm32:
+	mov	$0x10, %ax
+	mov	%ax, %ds
+	mov	%ax, %es
+	mov	%ax, %ss
+	mov	$PT, %edi
+	xor	%eax, %eax
+	mov	$(3 * 1024), %ecx
+	rep stosl
+	movl	$(PT + 0x1003), PT
+	movl	$(PT + 0x2003), PT + 0x1000
+	movl	$0x83, PT + 0x2000
+	mov	%cr4, %eax
+	or	$0x20, %eax
+	mov	%eax, %cr4
+	mov	$PT, %eax
+	mov	%eax, %cr3
+	mov	$0xc0000080, %ecx
+	rdmsr
+	or	$0x101, %eax		/* LME and SCE */
+	wrmsr
+	mov	%cr0, %eax
+	or	$0x80000000, %eax
+	mov	%eax, %cr0
+	ljmp	$0x18, $(0x20000 + lm64 - high)
+	.code64
+lm64:
+	mov	$0x3f8, %dx
+	mov	$'L', %al
+	out	%al, %dx
+	mov	$'M', %al
+	out	%al, %dx
+	mov	$0xc0000080, %ecx	/* EFER reads back LME, LMA and SCE */
+	rdmsr
+	cmp	$0x501, %eax
+	jne	fail
+	mov	$0xc0000082, %ecx	/* LSTAR: written, read back */
+	mov	$0x2040, %eax
+	mov	$0x1, %edx
+	wrmsr
+	xor	%eax, %eax
+	xor	%edx, %edx
+	rdmsr
+	cmp	$0x2040, %eax
+	jne	fail
+	cmp	$1, %edx
+	jne	fail
+	mov	$0x277, %ecx		/* PAT: the power-on value */
+	rdmsr
+	cmp	$0x00070406, %eax
+	jne	fail
+	mov	$0x3f8, %dx		/* RDMSR wrote EDX */
+	mov	$'!', %al
+	out	%al, %dx
+	mov	$0, %al
+	out	%al, $0xf4
+fail:
+	mov	$0x3f8, %dx
+	mov	$'F', %al
+	out	%al, %dx
+	mov	$1, %al
+	out	%al, $0xf4
+"""
+
+
+def build(tmp_path):
+    src, obj, out = tmp_path / "lm.S", tmp_path / "lm.o", tmp_path / "lm.bin"
+    src.write_text(GUEST)
+    subprocess.run(["as", "--32", "-o", str(obj), str(src)], check=True)
+    subprocess.run(["objcopy", "-O", "binary", "-j", ".text", str(obj), str(out)], check=True)
+    return out
+
+
+@pytest.mark.parametrize("model", ["svm", "vmx"])
+@pytest.mark.parametrize("fast", [False, True])
+def test_guest_enters_long_mode_by_itself(tmp_path, model, fast):
+    image = build(tmp_path)
+    args = [VMSIM, "run", "--backend", BACKEND, "--model", model, "--max-exits", "1000", "--timeout", "30"]
+    run = subprocess.run(args + (["--fast-exits"] if fast else []) + [str(image)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.stdout == "LM!", (run.stdout, run.stderr)
+    assert run.returncode == 0, run.stderr
