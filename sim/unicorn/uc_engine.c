@@ -59,6 +59,36 @@ static bool set_add(struct ucb_set *set, uint64_t key)
 	return true;
 }
 
+/* Drop every key in [lo, hi) by rebuilding the table (deletion in open addressing would need tombstones). */
+static void set_remove_range(struct ucb_set *set, uint64_t lo, uint64_t hi)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < set->cap; i++) {
+		uint64_t k = set->keys[i];
+		if (k && (k - 1 < lo || k - 1 >= hi))
+			set->keys[n++] = k;
+	}
+	size_t kept = n;
+	uint64_t *old = set->keys;
+	if (!set->cap)
+		return;
+	uint64_t *keys = calloc(set->cap, sizeof *keys);
+	if (!keys) {
+		ucb_set_clear(set); /* forgetting more than asked only costs rescans */
+		return;
+	}
+	for (size_t i = 0; i < kept; i++) {
+		size_t j = mix(old[i] - 1) & (set->cap - 1);
+		while (keys[j])
+			j = (j + 1) & (set->cap - 1);
+		keys[j] = old[i];
+	}
+	free(old);
+	set->keys = keys;
+	set->count = kept;
+}
+
 /* The site table keeps what the scanner decoded so a hook does not decode again. */
 static struct ucb_site *site_find(struct ucb_sites *t, uint64_t addr)
 {
@@ -189,6 +219,56 @@ void ucb_add_sync_site(struct ucb_engine *eng, uint64_t addr)
 	}
 }
 
+/*
+ * Self-modifying code: QEMU retranslates a block whose bytes a guest store changed, but the scanner would not
+ * look at it again and an IN/OUT/... written there would run without an exit. So stores into pages that hold
+ * scanned blocks are watched (one UC_HOOK_MEM_WRITE over the span of code pages) and forget those pages' scans;
+ * the sites there are decoded again when they next run.
+ */
+static void hook_code_write(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *user)
+{
+	struct ucb_engine *eng = user;
+	uint64_t first = addr & ~(uint64_t)(UCB_PAGE - 1), last = (addr + (uint64_t)size - 1) & ~(uint64_t)(UCB_PAGE - 1);
+
+	(void)uc, (void)type, (void)value;
+	for (uint64_t page = first; page <= last; page += UCB_PAGE) {
+		if (!set_has(&eng->code_pages, page))
+			continue;
+		set_remove_range(&eng->code_pages, page, page + 1);
+		/* a block is at most one page long here (scan_block caps it): it starts in this page or the one before */
+		set_remove_range(&eng->scanned, page - UCB_PAGE, page + UCB_PAGE);
+		for (size_t i = 0; i < eng->sites.cap; i++) {
+			struct ucb_site *s = &eng->sites.slots[i];
+			if (s->used && s->addr >= page && s->addr < page + UCB_PAGE)
+				s->gen = ~(uint64_t)0; /* ucb_site_insn decodes it again */
+		}
+	}
+}
+
+/* Remember the pages of a scanned block and widen the write hook to cover them. */
+static void watch_code(struct ucb_engine *eng, uint64_t addr, uint32_t size)
+{
+	uint64_t lo = addr & ~(uint64_t)(UCB_PAGE - 1), hi = (addr + size + UCB_PAGE - 1) & ~(uint64_t)(UCB_PAGE - 1);
+
+	for (uint64_t page = lo; page < hi; page += UCB_PAGE)
+		set_add(&eng->code_pages, page);
+	if (eng->code_write_hooked && lo >= eng->code_lo && hi <= eng->code_hi)
+		return;
+	/* grow in 1 MiB steps so that a guest's code spread out does not re-register the hook often */
+	uint64_t new_lo = eng->code_write_hooked && eng->code_lo < lo ? eng->code_lo : lo & ~0xfffffull;
+	uint64_t new_hi = eng->code_write_hooked && eng->code_hi > hi ? eng->code_hi : (hi + 0xfffffull) & ~0xfffffull;
+	uc_hook h;
+	if (uc_hook_add(eng->uc, &h, UC_HOOK_MEM_WRITE, (void *)hook_code_write, eng, new_lo, new_hi - 1) !=
+	    UC_ERR_OK)
+		return;
+	if (eng->code_write_hooked)
+		uc_hook_del(eng->uc, eng->code_write_hook);
+	eng->code_write_hook = h;
+	eng->code_write_hooked = true;
+	eng->code_lo = new_lo;
+	eng->code_hi = new_hi;
+}
+
 /* Recompute where execution must re-enter once this block's new code hooks exist. */
 static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 {
@@ -213,7 +293,14 @@ static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 	while (left && cs_disasm_iter(v->cs, &code, &left, &at, insn)) {
 		struct ucb_insn info;
 		ucb_classify(insn->bytes, insn->size, bits, &info);
-		if (!info.kind || site_find(&eng->sites, insn->address))
+		struct ucb_site *known = info.kind ? site_find(&eng->sites, insn->address) : NULL;
+		if (known) {
+			/* its hook exists; the code there may have been rewritten since (self-modifying code) */
+			known->insn = info;
+			known->gen = eng->applied_gen;
+			continue;
+		}
+		if (!info.kind)
 			continue;
 		struct ucb_site *site = site_add(&eng->sites, insn->address);
 		uc_hook h;
@@ -227,6 +314,7 @@ static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 	}
 	cs_free(insn, 1);
 	set_add(&eng->scanned, addr);
+	watch_code(eng, addr, size);
 	if (added) {
 		/* The block was translated without the hooks: drop it and re-enter at its start. */
 		eng->flush_from = addr;
@@ -324,6 +412,7 @@ void ucb_engine_destroy(struct ucb_engine *eng)
 		uc_close(eng->uc);
 	free(eng->applied);
 	free(eng->scanned.keys);
+	free(eng->code_pages.keys);
 	free(eng->sites.slots);
 	free(eng);
 }

@@ -56,6 +56,8 @@ struct ucb_site {
 	struct ucb_insn insn;
 };
 
+enum { UCB_PAGE = 4096 };
+
 /* Open-addressing set of 64-bit keys (scanned blocks). */
 struct ucb_set {
 	uint64_t *keys; /* key+1 stored, 0 = empty */
@@ -83,6 +85,10 @@ struct ucb_engine {
 	uint64_t applied_gen;
 	struct ucb_set scanned;
 	struct ucb_sites sites;
+	struct ucb_set code_pages;   /* pages holding scanned blocks: a write there forgets their scan */
+	uint64_t code_lo, code_hi;   /* what the write hook watches, [code_lo, code_hi) */
+	uc_hook code_write_hook;
+	bool code_write_hooked;
 };
 
 /* Where the vCPU is, for the mem_unmap protocol (docs/backends/unicorn.md). */

@@ -73,8 +73,10 @@ bool ucb_engine_sync_memory(struct ucb_engine *eng)
 	}
 	eng->applied_gen = gen;
 	pthread_mutex_unlock(&vm->list_lock);
-	if (changed)
+	if (changed) {
 		ucb_set_clear(&eng->scanned); /* code may differ now: scan blocks again */
+		ucb_set_clear(&eng->code_pages);
+	}
 	return ok;
 }
 

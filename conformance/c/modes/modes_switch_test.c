@@ -84,8 +84,36 @@ static void real_to_long_by_itself(const void *p)
 	vt_vm_close(&vm);
 }
 
+static int stop_at_hlt(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+{
+	(void)c;
+	return st->exit_reason == vt_code(VMSIM_EXIT_HLT) ? 0 : -1;
+}
+
+/* Code the guest rewrites after it ran: an OUT written over NOPs exits, NOPs written over the OUT do not. */
+static void self_modified_code_exits_as_written(const void *p)
+{
+	(void)p;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_REAL, &vt_guest_rm_smc, 0, 0);
+	struct vt_cpu *c = vt_cpu_start(&vm, NULL, stop_at_hlt);
+	vt_wait_stopped(c);
+	uint64_t out = vt_guest_sym(&vt_guest_rm_smc, "x_sub_out"), patch = vt_guest_sym(&vt_guest_rm_smc, "x_patch");
+	assert_int_equal(c->n, 6);
+	assert_int_equal(c->log[0].reason, VMSIM_EXIT_CODE_STARTUP);
+	expect_out(c, 1, out, 0x30, 0x41);   /* first call: NOPs at x_patch */
+	expect_out(c, 2, out, 0x30, 0x41);   /* second call ... */
+	expect_out(c, 3, patch, 0x31, 0x41); /* ... runs the OUT written over them */
+	expect_out(c, 4, out, 0x30, 0x41);   /* third call: NOPs again, no exit at x_patch */
+	assert_int_equal(c->log[5].reason, vt_code(VMSIM_EXIT_HLT));
+	assert_int_equal(c->log[5].ip, vt_guest_sym(&vt_guest_rm_smc, "x_hlt"));
+	vt_vm_close(&vm);
+}
+
 static const struct vc_test tests[] = {
 	{ "modes", "real_to_long_by_itself", SWITCH_CAPS, real_to_long_by_itself, NULL },
+	{ "modes", "self_modified_code_exits_as_written", VC_GUEST_REAL | VMSIM_CAP_EXIT_HLT,
+	  self_modified_code_exits_as_written, NULL },
 };
 
 struct vc_test_list vc_mode_switch_tests(void)
