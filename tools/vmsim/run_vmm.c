@@ -506,13 +506,15 @@ static bool on_exit_state(void *ctx, struct vmsim_vcpu_state *st)
 		return true;
 	case VMSIM_EXIT_RDTSC:
 	case VMSIM_EXIT_RDTSCP: {
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		uint64_t tsc = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+		/*
+		 * One time base for the vCPU: what an RDTSC the vCPU runs itself reads (the host TSC plus the vCPU's
+		 * TSC offset), so time never runs backwards between an intercepted and a native read.
+		 */
+		uint64_t tsc = __builtin_ia32_rdtsc() + st->tsc_offset.value;
 		vmsim_reg_charge(&st->ax, (uint32_t)tsc);
 		vmsim_reg_charge(&st->dx, tsc >> 32);
 		if (ex.kind == VMSIM_EXIT_RDTSCP)
-			vmsim_reg_charge(&st->cx, 0); /* TSC_AUX: CPU 0 */
+			vmsim_reg_charge(&st->cx, (uint32_t)st->tsc_aux.value); /* TSC_AUX, as the MSR file holds it */
 		skip(&ex, st, ex.kind == VMSIM_EXIT_RDTSCP ? 3 : 2);
 		return true;
 	}
@@ -704,6 +706,8 @@ int run_vmm(const struct run_config *cfg, const uint8_t *image, uint64_t image_s
 		fast.groups[VMSIM_EXIT_IO] = VMSIM_GROUP_GPR | VMSIM_GROUP_IP | VMSIM_GROUP_SEGMENTS;
 		fast.groups[VMSIM_EXIT_NPF] = VMSIM_GROUP_GPR | VMSIM_GROUP_IP | VMSIM_GROUP_SEGMENTS | VMSIM_GROUP_CONTROL;
 		fast.groups[VMSIM_EXIT_MSR] = VMSIM_GROUP_ALL; /* the MSR file reads and writes vCPU state */
+		fast.groups[VMSIM_EXIT_RDTSC] = fast.groups[VMSIM_EXIT_RDTSCP] = VMSIM_GROUP_GPR | VMSIM_GROUP_IP |
+		                                                              VMSIM_GROUP_TSC;
 		bool fast_ok = cfg->minimal_exit_config && !cfg->disasm; /* --disasm decodes at every exit */
 		struct vmsim_vcpu_args args = { handler, &vmm, fast_ok ? &fast : NULL, NULL };
 		enum vmsim_result r = vmsim_vcpu_create(vmm.session, &args, &vmm.vcpu);

@@ -115,3 +115,52 @@ def test_guest_enters_long_mode_by_itself(tmp_path, model, fast):
                          capture_output=True, text=True, timeout=120)
     assert run.stdout == "LM!", (run.stdout, run.stderr)
     assert run.returncode == 0, run.stderr
+
+
+# Real mode at 0x7c00: TSC_AUX = 7 by WRMSR, then RDTSC, RDTSCP, RDTSC must not run backwards (whichever of them
+# the model intercepts) and RDTSCP must return TSC_AUX in ECX. Prints "T" and exits 0, or "B" and exits 1.
+TIME_GUEST = r"""
+	.code16
+	mov	$0xc0000103, %ecx
+	mov	$7, %eax
+	xor	%edx, %edx
+	wrmsr
+	rdtsc
+	mov	%eax, %esi		/* t1 in EDI:ESI */
+	mov	%edx, %edi
+	rdtscp
+	cmp	$7, %ecx
+	jne	bad
+	mov	%eax, %ebx		/* t2 in ECX:EBX */
+	mov	%edx, %ecx
+	sub	%esi, %eax
+	sbb	%edi, %edx		/* t2 - t1 */
+	js	bad
+	rdtsc
+	sub	%ebx, %eax
+	sbb	%ecx, %edx		/* t3 - t2 */
+	js	bad
+	mov	$0x3f8, %dx
+	mov	$'T', %al
+	out	%al, %dx
+	mov	$0, %al
+	out	%al, $0xf4
+bad:
+	mov	$0x3f8, %dx
+	mov	$'B', %al
+	out	%al, %dx
+	mov	$1, %al
+	out	%al, $0xf4
+"""
+
+
+@pytest.mark.parametrize("model", ["svm", "vmx"])
+def test_intercepted_and_native_tsc_reads_share_one_time_base(tmp_path, model):
+    src, obj, image = tmp_path / "t.S", tmp_path / "t.o", tmp_path / "t.bin"
+    src.write_text(TIME_GUEST)
+    subprocess.run(["as", "--32", "-o", str(obj), str(src)], check=True)
+    subprocess.run(["objcopy", "-O", "binary", "-j", ".text", str(obj), str(image)], check=True)
+    run = subprocess.run([VMSIM, "run", "--backend", BACKEND, "--model", model, "--trace", str(tmp_path / "trace"),
+                          "--max-exits", "100", str(image)], capture_output=True, text=True, timeout=60)
+    assert run.stdout == "T", (run.stdout, run.stderr)
+    assert run.returncode == 0, run.stderr
