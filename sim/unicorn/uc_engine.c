@@ -140,7 +140,7 @@ const struct ucb_insn *ucb_site_insn(struct ucb_engine *eng, uint64_t addr)
 	if (!s)
 		return NULL;
 	if (s->gen != eng->applied_gen && s->insn.kind) {
-		while (n < 15 && uc_mem_read(eng->uc, addr + n, bytes + n, 1) == UC_ERR_OK)
+		while (n < 15 && ucb_guest_read(eng, addr + n, bytes + n, 1))
 			n++;
 		ucb_classify(bytes, n, ucb_code_bits(eng), &s->insn);
 		s->gen = eng->applied_gen;
@@ -279,7 +279,7 @@ static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 
 	if (size > 4096)
 		size = 4096;
-	if (size == 0 || uc_mem_read(eng->uc, addr, buf, size) != UC_ERR_OK) {
+	if (size == 0 || !ucb_guest_read(eng, addr, buf, size)) {
 		set_add(&eng->scanned, addr);
 		return;
 	}

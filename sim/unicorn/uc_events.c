@@ -51,7 +51,7 @@ bool ucb_nmi_blocked(struct ucb_engine *eng)
 
 /* Stack pushes go straight to guest memory: linear equals guest-physical on 2.0.1. */
 struct frame {
-	uc_engine *uc;
+	struct ucb_engine *eng;
 	uint64_t ss_base, sp, mask;
 	bool ok;
 };
@@ -59,7 +59,7 @@ struct frame {
 static void push(struct frame *f, uint64_t value, unsigned bytes)
 {
 	f->sp = (f->sp - bytes) & f->mask;
-	if (uc_mem_write(f->uc, f->ss_base + f->sp, &value, bytes) != UC_ERR_OK)
+	if (!ucb_guest_write(f->eng, f->ss_base + f->sp, &value, bytes))
 		f->ok = false;
 }
 
@@ -71,7 +71,7 @@ static bool read_desc(struct ucb_engine *eng, const uint8_t *env, uint16_t sel, 
 
 	if ((sel & 4) || (sel & ~7u) == 0 || (uint32_t)(sel | 7) > env32(env, UCB_ENV_GDT + 16))
 		return false;
-	if (uc_mem_read(eng->uc, env64(env, UCB_ENV_GDT + 8) + (sel & ~7u), &d, 8) != UC_ERR_OK)
+	if (!ucb_guest_read(eng, env64(env, UCB_ENV_GDT + 8) + (sel & ~7u), &d, 8))
 		return false;
 	*flags = (uint32_t)(d >> 32) & 0x00f0ff00u;
 	*base = ((d >> 16) & 0xffffff) | ((d >> 32) & 0xff000000u);
@@ -96,14 +96,14 @@ enum ucb_deliver_result ucb_deliver(struct ucb_engine *eng, uint8_t vector, enum
 	uint64_t idt = env64(env, UCB_ENV_IDT + 8);
 	uint32_t idt_limit = env32(env, UCB_ENV_IDT + 16);
 	unsigned cpl = hflags & UCB_HF_CPL;
-	struct frame f = { eng->uc, env64(env, SEG(2) + 8), rsp, 0, true };
+	struct frame f = { eng, env64(env, SEG(2) + 8), rsp, 0, true };
 	uint16_t old_cs = (uint16_t)env32(env, SEG(1)), old_ss = (uint16_t)env32(env, SEG(2));
 	bool software = type == VMSIM_EVENT_SW_INT || type == VMSIM_EVENT_SW_EXCEPTION;
 
 	if (!(cr0 & UCB_CR0_PE)) {
 		uint16_t vec[2];
 		if ((uint32_t)vector * 4 + 3 > idt_limit ||
-		    uc_mem_read(eng->uc, idt + (uint32_t)vector * 4, vec, 4) != UC_ERR_OK)
+		    !ucb_guest_read(eng, idt + (uint32_t)vector * 4, vec, 4))
 			return UCB_SHUTDOWN;
 		f.mask = 0xffff;
 		push(&f, rflags, 2);
@@ -121,7 +121,7 @@ enum ucb_deliver_result ucb_deliver(struct ucb_engine *eng, uint8_t vector, enum
 		unsigned gate_size = lm ? 16 : 8;
 		uint64_t g[2] = { 0, 0 };
 		if ((uint32_t)vector * gate_size + gate_size - 1 > idt_limit ||
-		    uc_mem_read(eng->uc, idt + (uint64_t)vector * gate_size, g, gate_size) != UC_ERR_OK)
+		    !ucb_guest_read(eng, idt + (uint64_t)vector * gate_size, g, gate_size))
 			return UCB_SHUTDOWN;
 		unsigned gtype = (g[0] >> 40) & 0xf, dpl = (g[0] >> 45) & 3;
 		bool present = (g[0] >> 47) & 1;
@@ -149,7 +149,7 @@ enum ucb_deliver_result ucb_deliver(struct ucb_engine *eng, uint8_t vector, enum
 			f.ss_base = 0;
 			if (switch_stack) {
 				uint64_t off = ist ? 0x24 + 8 * (ist - 1) : 4 + 8 * new_cpl;
-				if (uc_mem_read(eng->uc, tss + off, &f.sp, 8) != UC_ERR_OK)
+				if (!ucb_guest_read(eng, tss + off, &f.sp, 8))
 					return UCB_SHUTDOWN;
 			}
 			f.sp &= ~0xfull;
@@ -172,8 +172,8 @@ enum ucb_deliver_result ucb_deliver(struct ucb_engine *eng, uint8_t vector, enum
 				uint16_t ss0 = 0;
 				uint64_t ss_base;
 				uint32_t ss_limit, ss_flags;
-				if (uc_mem_read(eng->uc, tss + 4, &esp0, 4) != UC_ERR_OK ||
-				    uc_mem_read(eng->uc, tss + 8, &ss0, 2) != UC_ERR_OK ||
+				if (!ucb_guest_read(eng, tss + 4, &esp0, 4) ||
+				    !ucb_guest_read(eng, tss + 8, &ss0, 2) ||
 				    !read_desc(eng, env, ss0, &ss_base, &ss_limit, &ss_flags))
 					return UCB_SHUTDOWN;
 				f.ss_base = ss_base;

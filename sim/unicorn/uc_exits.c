@@ -148,7 +148,7 @@ uint8_t ucb_insn_len_at(struct ucb_vcpu *v, uint64_t rip)
 	cs_insn *insn = NULL;
 	uint8_t len = 0;
 
-	while (n < sizeof buf && uc_mem_read(eng->uc, lin + n, buf + n, 1) == UC_ERR_OK)
+	while (n < sizeof buf && ucb_guest_read(eng, lin + n, buf + n, 1))
 		n++;
 	if (!n)
 		return 0;
@@ -254,7 +254,7 @@ static uint32_t io_value(struct ucb_engine *eng, const struct ucb_insn *insn)
 		rsi &= 0xffff;
 	else if (insn->addr_size == 4)
 		rsi &= 0xffffffffu;
-	uc_mem_read(eng->uc, ucb_seg_base(eng, insn->seg) + rsi, &value, insn->io_size);
+	ucb_guest_read(eng, ucb_seg_base(eng, insn->seg) + rsi, &value, insn->io_size);
 	return (uint32_t)value & mask; /* the first element a string OUT writes */
 }
 
@@ -364,7 +364,13 @@ bool ucb_hook_fault(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, in
 	struct ucb_vcpu *v = eng->vcpu;
 
 	(void)uc;
-	v->fault = (struct ucb_fault){ true, type, addr, size, value };
+	/*
+	 * An attachment the engine has not mapped yet (engines map on first touch) is mapped by the run loop, outside
+	 * uc_emu_start: mapped from inside this hook, 2.0.1 later failed to drop the block's translation (measured).
+	 */
+	bool lazy = (type == UC_MEM_READ_UNMAPPED || type == UC_MEM_WRITE_UNMAPPED || type == UC_MEM_FETCH_UNMAPPED) &&
+	            ucb_mapping_prot(v->vm, addr) != 0;
+	v->fault = (struct ucb_fault){ true, lazy, type, addr, size, value };
 	/* A fetch faults at the instruction itself; for data accesses EIP holds the synced linear PC. */
 	if (type == UC_MEM_FETCH_UNMAPPED || type == UC_MEM_FETCH_PROT)
 		v->fault_rip = addr - ucb_cs_base(eng);

@@ -72,7 +72,7 @@ bool ucb_fix_fault_flags(struct ucb_engine *eng, uint64_t block, uint64_t fault)
 	bool found = false;
 
 	if (fault <= block || fault - block > sizeof buf ||
-	    uc_mem_read(eng->uc, block, buf, fault - block) != UC_ERR_OK)
+	    !ucb_guest_read(eng, block, buf, fault - block))
 		return false;
 	uint32_t bits = ucb_code_bits(eng);
 	cs_option(v->cs, CS_OPT_MODE, bits == 64 ? CS_MODE_64 : bits == 32 ? CS_MODE_32 : CS_MODE_16);

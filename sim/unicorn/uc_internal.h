@@ -80,7 +80,7 @@ struct ucb_engine {
 	size_t env_off;              /* where CPUX86State starts inside a uc_context */
 	uint64_t flush_from, flush_to; /* translated code to drop once uc_emu_start returned */
 	uint64_t block;              /* linear start of the block executing now */
-	struct ucb_mapping *applied; /* what this engine has mapped */
+	struct ucb_mapping *applied; /* what this engine has mapped, sorted by gpa */
 	size_t napplied, applied_cap;
 	uint64_t applied_gen;
 	struct ucb_set scanned;
@@ -107,6 +107,7 @@ enum ucb_leave {
 
 struct ucb_fault {
 	bool valid;
+	bool lazy;         /* the VM maps it, this engine does not yet: map and re-run, no exit */
 	uc_mem_type type;
 	uint64_t addr;
 	int size;
@@ -160,13 +161,23 @@ struct ucb_vcpu {
 	uint32_t intercepts;
 };
 
+/* One change to the VM's mapping list, numbered by the generation it produced. */
+struct ucb_change {
+	uint64_t gen;
+	bool add;
+	struct ucb_mapping m;
+};
+
+enum { UCB_JOURNAL = 64 };
+
 struct ucb_vm {
 	struct vmsim_backend_host host;
 	pthread_mutex_t update_lock; /* serialises mem_map/mem_unmap/vcpu_destroy */
 	pthread_mutex_t list_lock;   /* maps[] and vcpus[] */
-	struct ucb_mapping *maps;
+	struct ucb_mapping *maps;     /* sorted by gpa, disjoint */
 	size_t nmaps, maps_cap;
 	atomic_uint_fast64_t generation;
+	struct ucb_change journal[UCB_JOURNAL]; /* the last changes, by generation % UCB_JOURNAL */
 	struct ucb_vcpu **vcpus;
 	size_t nvcpus, vcpus_cap;
 };
@@ -226,6 +237,11 @@ void ucb_log(struct ucb_vm *vm, enum vmsim_log_level level, const char *fmt, ...
 enum vmsim_result ucb_mem_map(void *vm, uint64_t gpa, void *hva, uint64_t size, unsigned prot);
 enum vmsim_result ucb_mem_unmap(void *vm, uint64_t gpa, uint64_t size);
 bool ucb_engine_sync_memory(struct ucb_engine *eng);
+/* Map the attachment backing gpa into the engine if it is not yet (engines map on first touch); true if mapped now. */
+bool ucb_engine_map_lazy(struct ucb_engine *eng, uint64_t gpa);
+/* uc_mem_read/uc_mem_write at an engine address, mapping what backs it first where needed. */
+bool ucb_guest_read(struct ucb_engine *eng, uint64_t addr, void *buf, size_t len);
+bool ucb_guest_write(struct ucb_engine *eng, uint64_t addr, const void *buf, size_t len);
 void ucb_vcpu_sync_running(struct ucb_vcpu *v);
 unsigned ucb_mapping_prot(struct ucb_vm *vm, uint64_t gpa);
 

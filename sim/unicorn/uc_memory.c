@@ -27,14 +27,92 @@ static bool grow(void **array, size_t *cap, size_t count, size_t elem)
 	return true;
 }
 
+/* Index of the first mapping in a gpa-sorted array that ends above gpa (n if none). */
+static size_t lower_bound(const struct ucb_mapping *maps, size_t n, uint64_t gpa)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (maps[mid].gpa + maps[mid].size <= gpa)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool array_insert(struct ucb_mapping **maps, size_t *n, size_t *cap, const struct ucb_mapping *m)
+{
+	if (!grow((void **)maps, cap, *n, sizeof **maps))
+		return false;
+	size_t at = lower_bound(*maps, *n, m->gpa);
+	memmove(&(*maps)[at + 1], &(*maps)[at], (*n - at) * sizeof **maps);
+	(*maps)[at] = *m;
+	(*n)++;
+	return true;
+}
+
+/* Remove the mapping equal to m; false if there is none. */
+static bool array_remove(struct ucb_mapping *maps, size_t *n, const struct ucb_mapping *m)
+{
+	size_t at = lower_bound(maps, *n, m->gpa);
+
+	if (at == *n || !same(&maps[at], m))
+		return false;
+	memmove(&maps[at], &maps[at + 1], (*n - at - 1) * sizeof *maps);
+	(*n)--;
+	return true;
+}
+
+static bool engine_map(struct ucb_engine *eng, const struct ucb_mapping *m)
+{
+	return uc_mem_map_ptr(eng->uc, m->gpa, m->size, m->prot & UC_PROT_ALL, m->hva) == UC_ERR_OK &&
+	       array_insert(&eng->applied, &eng->napplied, &eng->applied_cap, m);
+}
+
+static bool engine_unmap(struct ucb_engine *eng, const struct ucb_mapping *m)
+{
+	bool ok = uc_mem_unmap(eng->uc, m->gpa, m->size) == UC_ERR_OK;
+	return array_remove(eng->applied, &eng->napplied, m) && ok;
+}
+
+/* Is m in the gpa-sorted array? */
+static bool array_has(const struct ucb_mapping *maps, size_t n, const struct ucb_mapping *m)
+{
+	size_t at = lower_bound(maps, n, m->gpa);
+	return at < n && same(&maps[at], m);
+}
+
+/*
+ * Engines map lazily: an attachment enters an engine when the guest (or the backend) first touches it, so an
+ * attach with idle or running vCPUs costs a list insert, not 2.0.1's per-region allocation, which grows with the
+ * number of regions (qemu_ram_alloc_from_ptr walks every RAM block). What changes or goes away is unmapped here.
+ */
+static bool resync_all(struct ucb_engine *eng, const struct ucb_vm *vm, bool *unmapped)
+{
+	bool ok = true;
+
+	for (size_t i = eng->napplied; i-- > 0;) {
+		struct ucb_mapping m = eng->applied[i];
+		if (!array_has(vm->maps, vm->nmaps, &m)) {
+			ok = engine_unmap(eng, &m) && ok;
+			*unmapped = true;
+		}
+	}
+	return ok;
+}
+
 /*
  * Bring one engine's Unicorn mappings in line with the VM's list. Runs on the
- * vCPU thread, or on any thread while the vCPU is idle and locked.
+ * vCPU thread, or on any thread while the vCPU is idle and locked. An engine at
+ * most UCB_JOURNAL changes behind replays them (O(log n) each); one further
+ * behind (or whose replay failed) is compared with the whole list.
  */
 bool ucb_engine_sync_memory(struct ucb_engine *eng)
 {
 	struct ucb_vm *vm = eng->vcpu->vm;
-	bool ok = true, changed = false;
+	bool ok = true, unmapped = false;
 
 	pthread_mutex_lock(&vm->list_lock);
 	uint64_t gen = atomic_load(&vm->generation);
@@ -42,42 +120,69 @@ bool ucb_engine_sync_memory(struct ucb_engine *eng)
 		pthread_mutex_unlock(&vm->list_lock);
 		return true;
 	}
-	for (size_t i = eng->napplied; i-- > 0;) {
-		bool keep = false;
-		for (size_t j = 0; j < vm->nmaps && !keep; j++)
-			keep = same(&eng->applied[i], &vm->maps[j]);
-		if (keep)
-			continue;
-		if (uc_mem_unmap(eng->uc, eng->applied[i].gpa, eng->applied[i].size) != UC_ERR_OK)
-			ok = false;
-		eng->applied[i] = eng->applied[--eng->napplied];
-		changed = true;
-	}
-	for (size_t j = 0; j < vm->nmaps; j++) {
-		bool have = false;
-		for (size_t i = 0; i < eng->napplied && !have; i++)
-			have = same(&eng->applied[i], &vm->maps[j]);
-		if (have)
-			continue;
-		if (!grow((void **)&eng->applied, &eng->applied_cap, eng->napplied, sizeof *eng->applied)) {
-			ok = false;
-			continue;
+	if (gen - eng->applied_gen <= UCB_JOURNAL && eng->applied_gen != 0) {
+		for (uint64_t g = eng->applied_gen + 1; g <= gen && ok; g++) {
+			const struct ucb_change *c = &vm->journal[g % UCB_JOURNAL];
+			ok = c->gen == g;
+			if (ok && !c->add && array_has(eng->applied, eng->napplied, &c->m)) {
+				ok = engine_unmap(eng, &c->m);
+				unmapped = true;
+			}
 		}
-		const struct ucb_mapping *m = &vm->maps[j];
-		if (uc_mem_map_ptr(eng->uc, m->gpa, m->size, m->prot & UC_PROT_ALL, m->hva) != UC_ERR_OK) {
-			ok = false;
-			continue;
-		}
-		eng->applied[eng->napplied++] = *m;
-		changed = true;
+		if (!ok)
+			ok = resync_all(eng, vm, &unmapped);
+	} else {
+		ok = resync_all(eng, vm, &unmapped);
 	}
 	eng->applied_gen = gen;
 	pthread_mutex_unlock(&vm->list_lock);
-	if (changed) {
+	if (unmapped) {
 		ucb_set_clear(&eng->scanned); /* code may differ now: scan blocks again */
 		ucb_set_clear(&eng->code_pages);
 	}
 	return ok;
+}
+
+bool ucb_engine_map_lazy(struct ucb_engine *eng, uint64_t gpa)
+{
+	struct ucb_vm *vm = eng->vcpu->vm;
+	bool mapped = false;
+
+	ucb_engine_sync_memory(eng); /* what went away first: a new mapping may overlap it */
+	pthread_mutex_lock(&vm->list_lock);
+	size_t at = lower_bound(vm->maps, vm->nmaps, gpa);
+	if (at < vm->nmaps && gpa >= vm->maps[at].gpa && !array_has(eng->applied, eng->napplied, &vm->maps[at])) {
+		struct ucb_mapping m = vm->maps[at];
+		mapped = engine_map(eng, &m);
+	}
+	pthread_mutex_unlock(&vm->list_lock);
+	return mapped;
+}
+
+static bool guest_access(struct ucb_engine *eng, uint64_t addr, void *buf, size_t len, bool write)
+{
+	for (int attempt = 0; attempt < 4; attempt++) {
+		uc_err err = write ? uc_mem_write(eng->uc, addr, buf, len) : uc_mem_read(eng->uc, addr, buf, len);
+		if (err == UC_ERR_OK)
+			return true;
+		/* map what backs the range lazily, then try again (an access may span a few attachments) */
+		bool any = false;
+		for (uint64_t page = addr & ~(uint64_t)(UCB_PAGE - 1); page < addr + len; page += UCB_PAGE)
+			any = ucb_engine_map_lazy(eng, page) || any;
+		if (!any)
+			return false;
+	}
+	return false;
+}
+
+bool ucb_guest_read(struct ucb_engine *eng, uint64_t addr, void *buf, size_t len)
+{
+	return guest_access(eng, addr, buf, len, false);
+}
+
+bool ucb_guest_write(struct ucb_engine *eng, uint64_t addr, const void *buf, size_t len)
+{
+	return guest_access(eng, addr, (void *)buf, len, true);
 }
 
 /* A running vCPU's safe point: apply pending mapping changes and tell a waiting mem_unmap. */
@@ -102,14 +207,17 @@ unsigned ucb_mapping_prot(struct ucb_vm *vm, uint64_t gpa)
 	unsigned prot = 0;
 
 	pthread_mutex_lock(&vm->list_lock);
-	for (size_t i = 0; i < vm->nmaps; i++) {
-		if (gpa >= vm->maps[i].gpa && gpa - vm->maps[i].gpa < vm->maps[i].size) {
-			prot = vm->maps[i].prot;
-			break;
-		}
-	}
+	size_t at = lower_bound(vm->maps, vm->nmaps, gpa);
+	if (at < vm->nmaps && gpa >= vm->maps[at].gpa)
+		prot = vm->maps[at].prot;
 	pthread_mutex_unlock(&vm->list_lock);
 	return prot;
+}
+
+/* Record change number gen (under list_lock) for engines that replay instead of comparing the list. */
+static void journal(struct ucb_vm *vm, uint64_t gen, bool add, const struct ucb_mapping *m)
+{
+	vm->journal[gen % UCB_JOURNAL] = (struct ucb_change){ gen, add, *m };
 }
 
 /*
@@ -160,20 +268,19 @@ enum vmsim_result ucb_mem_map(void *p, uint64_t gpa, void *hva, uint64_t size, u
 		return VMSIM_INVALID_ARGUMENT;
 	pthread_mutex_lock(&vm->update_lock);
 	pthread_mutex_lock(&vm->list_lock);
-	for (size_t i = 0; i < vm->nmaps; i++) {
-		if (overlaps(gpa, size, vm->maps[i].gpa, vm->maps[i].size)) {
-			pthread_mutex_unlock(&vm->list_lock);
-			pthread_mutex_unlock(&vm->update_lock);
-			return VMSIM_REGION_CONFLICT;
-		}
+	size_t at = lower_bound(vm->maps, vm->nmaps, gpa);
+	if (at < vm->nmaps && overlaps(gpa, size, vm->maps[at].gpa, vm->maps[at].size)) {
+		pthread_mutex_unlock(&vm->list_lock);
+		pthread_mutex_unlock(&vm->update_lock);
+		return VMSIM_REGION_CONFLICT;
 	}
-	if (!grow((void **)&vm->maps, &vm->maps_cap, vm->nmaps, sizeof *vm->maps)) {
+	struct ucb_mapping m = { gpa, size, hva, prot };
+	if (!array_insert(&vm->maps, &vm->nmaps, &vm->maps_cap, &m)) {
 		pthread_mutex_unlock(&vm->list_lock);
 		pthread_mutex_unlock(&vm->update_lock);
 		return VMSIM_OUT_OF_RAM;
 	}
-	vm->maps[vm->nmaps++] = (struct ucb_mapping){ gpa, size, hva, prot };
-	atomic_fetch_add(&vm->generation, 1);
+	journal(vm, atomic_fetch_add(&vm->generation, 1) + 1, true, &m);
 	pthread_mutex_unlock(&vm->list_lock);
 	propagate(vm, false);
 	pthread_mutex_unlock(&vm->update_lock);
@@ -189,16 +296,13 @@ enum vmsim_result ucb_mem_unmap(void *p, uint64_t gpa, uint64_t size)
 		return VMSIM_INVALID_ARGUMENT;
 	pthread_mutex_lock(&vm->update_lock);
 	pthread_mutex_lock(&vm->list_lock);
-	for (size_t i = 0; i < vm->nmaps; i++) {
-		if (vm->maps[i].gpa == gpa && vm->maps[i].size == size) {
-			memmove(&vm->maps[i], &vm->maps[i + 1], (vm->nmaps - i - 1) * sizeof *vm->maps);
-			vm->nmaps--;
-			found = true;
-			break;
-		}
+	size_t at = lower_bound(vm->maps, vm->nmaps, gpa);
+	if (at < vm->nmaps && vm->maps[at].gpa == gpa && vm->maps[at].size == size) {
+		struct ucb_mapping gone = vm->maps[at];
+		array_remove(vm->maps, &vm->nmaps, &gone);
+		journal(vm, atomic_fetch_add(&vm->generation, 1) + 1, false, &gone);
+		found = true;
 	}
-	if (found)
-		atomic_fetch_add(&vm->generation, 1);
 	pthread_mutex_unlock(&vm->list_lock);
 	if (found)
 		propagate(vm, true);

@@ -93,7 +93,7 @@ static bool native_hlt(struct ucb_engine *eng)
 	uint8_t byte = 0;
 	uint64_t rip = ucb_read_rip(eng);
 
-	return rip && uc_mem_read(eng->uc, ucb_seg_base(eng, 1) + rip - 1, &byte, 1) == UC_ERR_OK && byte == 0xf4;
+	return rip && ucb_guest_read(eng, ucb_seg_base(eng, 1) + rip - 1, &byte, 1) && byte == 0xf4;
 }
 
 static bool exit_is_data_fault(struct ucb_vcpu *v)
@@ -109,6 +109,15 @@ static bool after_engine(struct ucb_vcpu *v, uc_err err, enum ucb_leave leave, e
 
 	switch (leave) {
 	case UCB_LEAVE_FAULT:
+		if (v->fault.lazy) {
+			/* not a guest-visible fault: put the state back as it was before the access, map, run again */
+			ucb_write_rip(eng, v->fault_rip);
+			uc_reg_write(eng->uc, eng->mode == UCB_LONG ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS,
+			             &v->fault_rflags);
+			v->fault.valid = false;
+			ucb_engine_map_lazy(eng, v->fault.addr);
+			return true;
+		}
 		if (exit_is_data_fault(v))
 			ucb_add_sync_site(eng, v->fault_rip + ucb_cs_base(eng));
 		ucb_build_npf(v, &exit);
