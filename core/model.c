@@ -61,12 +61,15 @@ struct inj_fields model_split_inj_info(uint64_t inj_info)
 	return f;
 }
 
-bool model_vector_has_error(uint8_t vector)
+bool model_vector_has_error(enum vmsim_model model, uint8_t vector)
 {
-	/* SDM 6.15 / APM 8.2: #DF 8, #TS 10, #NP 11, #SS 12, #GP 13, #PF 14, #AC 17, #CP 21. */
+	/* SDM vol. 3A 6.15 / APM vol. 2 8.2: #DF 8, #TS 10, #NP 11, #SS 12, #GP 13, #PF 14, #AC 17, #CP 21. */
 	switch (vector) {
 	case 8: case 10: case 11: case 12: case 13: case 14: case 17: case 21:
 		return true;
+	case 29: /* #VC, APM vol. 2 8.2.18: error code = the exit code that caused it */
+	case 30: /* #SX, APM vol. 2 8.2.19: error code 1 (INIT redirection) */
+		return model == VMSIM_MODEL_SVM;
 	default:
 		return false;
 	}
@@ -93,12 +96,19 @@ static bool exit_payload_valid(const struct vmsim_exit *exit)
 			return false;
 		return exit->u.io.seg <= 5;
 	case VMSIM_EXIT_NPF:
+		/* A walk fault always has a guest-linear address (SDM 28.2.1 Table 28-7 bits 7/8). */
 		return model_access_valid(exit->u.npf.access) &&
-		       (exit->u.npf.prot & ~(VMSIM_PROT_READ | VMSIM_PROT_WRITE | VMSIM_PROT_EXEC)) == 0;
-	case VMSIM_EXIT_EXCEPTION:
-		/* Only #DF #TS #NP #SS #GP #PF #AC #CP ever push an error code (SDM 6.15). */
-		return exit->u.exception.vector < 32 &&
-		       (!exit->u.exception.has_error || model_vector_has_error(exit->u.exception.vector));
+		       (exit->u.npf.prot & ~(VMSIM_PROT_READ | VMSIM_PROT_WRITE | VMSIM_PROT_EXEC)) == 0 &&
+		       (!exit->u.npf.walk || exit->u.npf.gla_valid);
+	case VMSIM_EXIT_EXCEPTION: {
+		uint8_t vector = exit->u.exception.vector;
+		uint64_t qual = exit->u.exception.qual;
+		/* The union of both: #VC/#SX push on AMD; each model refuses what it lacks. */
+		if (vector >= 32 || (exit->u.exception.has_error && !model_vector_has_error(VMSIM_MODEL_SVM, vector)))
+			return false;
+		/* The qualification exists for #PF (any address) and #DB (Table 28-1 bits) only. */
+		return vector == 14 || (vector == 1 ? (qual & ~(uint64_t)VMSIM_DB_QUAL_MASK) == 0 : qual == 0);
+	}
 	default:
 		return exit->kind > VMSIM_EXIT_NONE && exit->kind < VMSIM_EXIT_KIND_COUNT;
 	}
@@ -145,7 +155,7 @@ enum vmsim_result vmsim_model_decode_exit(enum vmsim_model model, const struct v
 
 	if (!ops || !state || !out)
 		return VMSIM_INVALID_ARGUMENT;
-	if (state->ip_len.value > MODEL_MAX_INSN_LEN)
+	if (state->ip_len.value > MODEL_MAX_INSN_LEN && ops->ip_len_architectural)
 		return VMSIM_INVALID_ARGUMENT;
 	enum vmsim_exit_kind kind = ops->kind_of_code(state->exit_reason);
 	if (kind == VMSIM_EXIT_NONE)
@@ -154,12 +164,18 @@ enum vmsim_result vmsim_model_decode_exit(enum vmsim_model model, const struct v
 	memset(out, 0, sizeof *out);
 	out->kind = kind;
 	out->rip = state->ip.value;
-	out->insn_len = (uint8_t)state->ip_len.value;
+	out->insn_len = state->ip_len.value <= MODEL_MAX_INSN_LEN ? (uint8_t)state->ip_len.value : 0;
 	if (ops->qual_decoders[kind])
 		return ops->qual_decoders[kind](state->exit_reason, state->qual_primary.value,
 		                                state->qual_secondary.value, out);
-	/* Kinds without qualifications: encode writes 0, so anything else was not ours. */
-	if (state->qual_primary.value != 0 || state->qual_secondary.value != 0)
+	/*
+	 * Kinds without qualifications: encode writes 0; a kernel may leave undefined
+	 * fields stale. Genode's synthetic STARTUP/PAUSED are no hardware exit at all:
+	 * whatever the page still holds from the last exit is not theirs to check.
+	 */
+	if (kind == VMSIM_EXIT_STARTUP || kind == VMSIM_EXIT_PAUSED)
+		return VMSIM_OK;
+	if (ops->qual_primary_cleared && state->qual_primary.value != 0)
 		return VMSIM_INVALID_ARGUMENT;
 	return VMSIM_OK;
 }

@@ -37,7 +37,7 @@ static const long svm_kind_codes[VMSIM_EXIT_KIND_COUNT] = { SVM_KIND_CODES(MODEL
 	X(0x7a, "INVLPGA") X(0x7b, "IOIO") X(0x7c, "MSR") X(0x7d, "TASK_SWITCH")                \
 	X(0x7f, "SHUTDOWN") X(0x80, "VMRUN") X(0x81, "VMMCALL") X(0x87, "RDTSCP")               \
 	X(0x89, "WBINVD") X(0x8d, "XSETBV") X(0xfc, "NPF") X(0xfd, "INVALID") X(0xfe, "STARTUP") \
-	X(0xff, "PAUSED")
+	X(0xff, "PAUSED") X(0x400, "NPF") X(0xffffffffu, "INVALID")
 
 #define SVM_EXCP_NAMES(X)                                                                        \
 	X(DE) X(DB) X(02) X(BP) X(OF) X(BR) X(UD) X(NM) X(DF) X(09) X(TS) X(NP) X(SS) X(GP) X(PF) \
@@ -47,6 +47,8 @@ static const long svm_kind_codes[VMSIM_EXIT_KIND_COUNT] = { SVM_KIND_CODES(MODEL
 enum {
 	SVM_EXIT_EXCP_BASE = 0x40,
 	SVM_EXIT_NMI = 0x61,
+	SVM_EXIT_NPF_HW = 0x400,  /* VMEXIT_NPF (APM vol. 2 appendix C); Genode delivers it as 0xfc */
+	SVM_VECTOR_PF = 14,
 	/* IOIO EXITINFO1 (APM 15.10.2) */
 	SVM_IO_TYPE_IN = 1u << 0,
 	SVM_IO_STR = 1u << 2,
@@ -58,9 +60,15 @@ enum {
 	/* NPF EXITINFO1 = #PF error code (APM 15.25.6, 8.4.2) */
 	SVM_PF_P = 1u << 0,
 	SVM_PF_RW = 1u << 1,
+	SVM_PF_US = 1u << 2,
+	SVM_PF_RSV = 1u << 3,
 	SVM_PF_ID = 1u << 4
 };
+/* VMEXIT_INVALID is -1 in the 64-bit EXITCODE; base-hw passes it into the 32-bit exit_reason. */
+#define SVM_EXIT_INVALID_HW 0xffffffffu
+/* APM vol. 2 15.25.6: EXITINFO1 bit 32 = fault on the final gpa, bit 33 = during the guest's walk. */
 #define SVM_NPF_FINAL_GPA (1ull << 32)
+#define SVM_NPF_WALK (1ull << 33)
 #define SVM_IO_KNOWN_BITS 0xffff1ffdull /* port, seg, A, SZ, REP, STR, TYPE; bit 1 and 15:13 reserved */
 
 /* ---- exit qualifications ----------------------------------------------------- */
@@ -91,8 +99,14 @@ static enum vmsim_result io_decode(unsigned code, uint64_t q1, uint64_t q2, stru
 	(void)code;
 	if ((q1 & ~SVM_IO_KNOWN_BITS) || one_hot_index(size) > 2 || (addr && one_hot_index(addr) > 2) || seg > 5)
 		return VMSIM_INVALID_ARGUMENT;
-	if (q2 != out->rip + out->insn_len)
+	/*
+	 * APM vol. 2 15.10.2: EXITINFO2 is the rIP of the next instruction, so it,
+	 * not ip_len (no SVM field; base-hw leaves it stale), gives the length.
+	 */
+	uint64_t len = q2 - out->rip; /* 0: the producer did not know the length either */
+	if (len > MODEL_MAX_INSN_LEN)
 		return VMSIM_INVALID_ARGUMENT;
+	out->insn_len = (uint8_t)len;
 	out->u.io.in = q1 & SVM_IO_TYPE_IN;
 	out->u.io.string = q1 & SVM_IO_STR;
 	out->u.io.rep = q1 & SVM_IO_REP;
@@ -106,20 +120,26 @@ static enum vmsim_result io_decode(unsigned code, uint64_t q1, uint64_t q2, stru
 static void npf_encode(const struct vmsim_exit *exit, uint64_t *code, uint64_t *q1, uint64_t *q2)
 {
 	(void)code;
-	/* No guest page-table walk is modelled: every fault is on the final guest-physical address. */
-	*q1 = SVM_NPF_FINAL_GPA | (exit->u.npf.prot ? SVM_PF_P : 0) |
+	/* APM vol. 2 15.25.6: bit 33 for a fault on the guest's own page-table walk, else bit 32. */
+	*q1 = (exit->u.npf.walk ? SVM_NPF_WALK : SVM_NPF_FINAL_GPA) | (exit->u.npf.prot ? SVM_PF_P : 0) |
 	      (exit->u.npf.access == VMSIM_ACCESS_WRITE ? SVM_PF_RW : 0) |
-	      (exit->u.npf.access == VMSIM_ACCESS_FETCH ? SVM_PF_ID : 0);
+	      (exit->u.npf.access == VMSIM_ACCESS_FETCH ? SVM_PF_ID : 0) | (exit->u.npf.user ? SVM_PF_US : 0);
 	*q2 = exit->u.npf.gpa;
 }
 
 static enum vmsim_result npf_decode(unsigned code, uint64_t q1, uint64_t q2, struct vmsim_exit *out)
 {
+	bool final = q1 & SVM_NPF_FINAL_GPA, walk = q1 & SVM_NPF_WALK;
+
 	(void)code;
-	if ((q1 & ~(SVM_NPF_FINAL_GPA | SVM_PF_P | SVM_PF_RW | SVM_PF_ID)) || !(q1 & SVM_NPF_FINAL_GPA) ||
-	    ((q1 & SVM_PF_RW) && (q1 & SVM_PF_ID)))
+	/* P RW US RSV ID (APM 8.4.2) and exactly one of bits 32/33; RSV is accepted and not modelled. */
+	if ((q1 & ~(SVM_NPF_FINAL_GPA | SVM_NPF_WALK | SVM_PF_P | SVM_PF_RW | SVM_PF_US | SVM_PF_RSV | SVM_PF_ID)) ||
+	    final == walk || ((q1 & SVM_PF_RW) && (q1 & SVM_PF_ID)))
 		return VMSIM_INVALID_ARGUMENT;
 	out->u.npf.gpa = q2;
+	out->u.npf.walk = walk;
+	out->u.npf.gla_valid = walk; /* a walk is always for a linear address; SVM reports none */
+	out->u.npf.user = q1 & SVM_PF_US;
 	out->u.npf.access = (q1 & SVM_PF_ID) ? VMSIM_ACCESS_FETCH
 	                    : (q1 & SVM_PF_RW) ? VMSIM_ACCESS_WRITE : VMSIM_ACCESS_READ;
 	/* P says only "a mapping existed": the least mapping that is one is read-only. */
@@ -137,7 +157,8 @@ static void msr_encode(const struct vmsim_exit *exit, uint64_t *code, uint64_t *
 static enum vmsim_result msr_decode(unsigned code, uint64_t q1, uint64_t q2, struct vmsim_exit *out)
 {
 	(void)code;
-	if (q1 > 1 || q2 != 0)
+	(void)q2; /* undefined for MSR intercepts */
+	if (q1 > 1)
 		return VMSIM_INVALID_ARGUMENT;
 	out->u.msr.write = q1 == 1;
 	return VMSIM_OK;
@@ -145,10 +166,11 @@ static enum vmsim_result msr_decode(unsigned code, uint64_t q1, uint64_t q2, str
 
 static void exception_encode(const struct vmsim_exit *exit, uint64_t *code, uint64_t *q1, uint64_t *q2)
 {
-	(void)q2; /* EXITINFO2 would be CR2 for #PF: the neutral exit does not carry it. */
-	/* NMI is its own intercept, not an exception vector (APM 15.12, appendix C). */
+	/* NMI is its own intercept, not an exception vector (APM vol. 2 15.12, appendix C). */
 	*code = exit->u.exception.vector == 2 ? SVM_EXIT_NMI : SVM_EXIT_EXCP_BASE + exit->u.exception.vector;
+	/* APM vol. 2 15.12: EXITINFO1 = the error code; #PF: EXITINFO2 = the faulting address (CR2). */
 	*q1 = exit->u.exception.has_error ? exit->u.exception.error_code : 0;
+	*q2 = exit->u.exception.vector == SVM_VECTOR_PF ? exit->u.exception.qual : 0;
 }
 
 static enum vmsim_result exception_decode(unsigned code, uint64_t q1, uint64_t q2, struct vmsim_exit *out)
@@ -157,10 +179,15 @@ static enum vmsim_result exception_decode(unsigned code, uint64_t q1, uint64_t q
 
 	out->u.exception.vector = vector;
 	/* EXITINFO1 has no "valid" bit: the vector decides whether it is an error code. */
-	out->u.exception.has_error = model_vector_has_error(vector);
-	if (q2 != 0 || (q1 >> 32) != 0 || (!out->u.exception.has_error && q1 != 0))
+	out->u.exception.has_error = model_vector_has_error(VMSIM_MODEL_SVM, vector);
+	/* Where the APM defines no EXITINFO (no error code; EXITINFO2 but for #PF), kernels pass anything. */
+	if (!out->u.exception.has_error)
+		return VMSIM_OK;
+	if ((q1 >> 32) != 0)
 		return VMSIM_INVALID_ARGUMENT;
 	out->u.exception.error_code = (uint32_t)q1;
+	if (vector == SVM_VECTOR_PF)
+		out->u.exception.qual = q2;
 	return VMSIM_OK;
 }
 
@@ -185,6 +212,11 @@ static enum vmsim_exit_kind svm_kind_of_code(unsigned exit_reason)
 	    (exit_reason >= SVM_EXIT_EXCP_BASE && exit_reason < SVM_EXIT_EXCP_BASE + 32 &&
 	     exit_reason != SVM_EXIT_EXCP_BASE + 2))
 		return VMSIM_EXIT_EXCEPTION;
+	/* Raw hardware codes a kernel may pass through: VMEXIT_NPF, and VMEXIT_INVALID as base-hw does. */
+	if (exit_reason == SVM_EXIT_NPF_HW)
+		return VMSIM_EXIT_NPF;
+	if (exit_reason == SVM_EXIT_INVALID_HW)
+		return VMSIM_EXIT_INVALID_STATE;
 	return model_kind_by_code(svm_kind_codes, exit_reason);
 }
 
@@ -370,6 +402,8 @@ const struct model_ops model_svm_ops = {
 	.qual_encoders = svm_qual_encoders,
 	.qual_decoders = svm_qual_decoders,
 	.exit_name = svm_exit_name,
+	.ip_len_architectural = false,
+	.qual_primary_cleared = false,
 	.decode_event = svm_decode_event,
 	.encode_intr_state = svm_encode_intr_state,
 	.decode_intr_state = svm_decode_intr_state,

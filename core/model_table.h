@@ -27,6 +27,18 @@ struct model_ops {
 	const qual_encode_fn *qual_encoders;          /* [VMSIM_EXIT_KIND_COUNT], NULL = both 0 */
 	const qual_decode_fn *qual_decoders;          /* [VMSIM_EXIT_KIND_COUNT], NULL = both must be 0 */
 	const char *(*exit_name)(unsigned exit_reason); /* NULL if the code has no name */
+	/*
+	 * VMX: ip_len is the VM-exit instruction-length field, so > 15 is refused.
+	 * SVM: hardware has no such field and base-hw leaves ip_len stale, so a
+	 * value > 15 only means "unknown" (insn_len 0).
+	 */
+	bool ip_len_architectural;
+	/*
+	 * Exits without a qualification: VMX clears the exit qualification (SDM
+	 * vol. 3C 28.2.1), so qual_primary must be 0; SVM leaves EXITINFO1/2
+	 * undefined. qual_secondary (VMX guest-physical address) is undefined on both.
+	 */
+	bool qual_primary_cleared;
 	/* decode_event's architectural checks; encode_event is shared (model.c). */
 	enum vmsim_result (*decode_event)(uint64_t inj_info, uint64_t inj_error, uint64_t ip_len,
 	                                  struct vmsim_event *out, enum vmsim_invalid_reason *reason);
@@ -72,8 +84,11 @@ struct inj_fields {
 };
 
 struct inj_fields model_split_inj_info(uint64_t inj_info);
-/* Exceptions that push an error code in protected mode: #DF #TS #NP #SS #GP #PF #AC #CP. */
-bool model_vector_has_error(uint8_t vector);
+/*
+ * Exceptions that push an error code in protected mode: #DF #TS #NP #SS #GP #PF
+ * #AC #CP on both; AMD adds #VC 29 and #SX 30 (APM vol. 2 8.2.18/8.2.19, 8.4).
+ */
+bool model_vector_has_error(enum vmsim_model model, uint8_t vector);
 /* Exactly one VMSIM_ACCESS_* bit set. */
 bool model_access_valid(uint8_t access);
 

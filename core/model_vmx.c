@@ -52,12 +52,10 @@ enum {
 	VMX_EPT_PROT_SHIFT = 3, /* bits 5:3 = the entry's R/W/X, same order as VMSIM_PROT_* */
 	VMX_EPT_GLA_VALID = 1u << 7,
 	VMX_EPT_FINAL = 1u << 8,
-	/* VM-exit interruption information (SDM 25.9.2) */
-	VMX_INTR_TYPE_NMI = 2,
-	VMX_INTR_TYPE_HW_EXCEPTION = 3
+	VMX_EPT_USER = 1u << 9,   /* with bits 7 and 8: a user-mode linear address (advanced info) */
+	VMX_EPT_DEFINED = 0x1ffff, /* bits 16:0 (Table 28-7); 6 and 10-16 are accepted and not modelled */
 };
 #define VMX_IO_KNOWN_BITS 0xffff007full
-#define VMX_INTR_INFO_VALID (1ull << 31)
 
 /* ---- exit qualifications ------------------------------------------------------ */
 
@@ -65,6 +63,7 @@ static void io_encode(const struct vmsim_exit *exit, uint64_t *code, uint64_t *q
 {
 	(void)code;
 	(void)q2; /* address size and segment live in the instruction-information field Genode drops */
+	/* SDM vol. 3C 28.2.1 Table 28-5; the length is the VM-exit instruction-length field (ip_len). */
 	*q1 = (uint64_t)(exit->u.io.size - 1) | (exit->u.io.in ? VMX_IO_IN : 0) |
 	      (exit->u.io.string ? VMX_IO_STRING : 0) | (exit->u.io.rep ? VMX_IO_REP : 0) |
 	      (exit->u.io.imm ? VMX_IO_IMM : 0) | ((uint64_t)exit->u.io.port << VMX_IO_PORT_SHIFT);
@@ -75,7 +74,8 @@ static enum vmsim_result io_decode(unsigned code, uint64_t q1, uint64_t q2, stru
 	unsigned size_field = q1 & 7;
 
 	(void)code;
-	if ((q1 & ~VMX_IO_KNOWN_BITS) || q2 != 0 || (size_field != 0 && size_field != 1 && size_field != 3))
+	(void)q2; /* the guest-physical-address field is undefined for I/O exits (SDM 28.2.1) */
+	if ((q1 & ~VMX_IO_KNOWN_BITS) || (size_field != 0 && size_field != 1 && size_field != 3))
 		return VMSIM_INVALID_ARGUMENT;
 	out->u.io.size = (uint8_t)(size_field + 1);
 	out->u.io.in = q1 & VMX_IO_IN;
@@ -89,11 +89,14 @@ static enum vmsim_result io_decode(unsigned code, uint64_t q1, uint64_t q2, stru
 static void npf_encode(const struct vmsim_exit *exit, uint64_t *code, uint64_t *q1, uint64_t *q2)
 {
 	(void)code;
-	/* VMSIM_ACCESS_READ/WRITE/FETCH are bits 0/1/2, as in the qualification. */
+	/* SDM vol. 3C 28.2.1 Table 28-7. VMSIM_ACCESS_READ/WRITE/FETCH are bits 0/1/2 there too. */
 	*q1 = exit->u.npf.access | ((uint64_t)exit->u.npf.prot << VMX_EPT_PROT_SHIFT);
-	/* Bit 8 is only defined with bit 7; no paging-structure walk is modelled, so it is final. */
+	/* Bit 8 (only with bit 7): 1 = the final translation, 0 = a guest paging-structure access. */
 	if (exit->u.npf.gla_valid)
-		*q1 |= VMX_EPT_GLA_VALID | VMX_EPT_FINAL;
+		*q1 |= VMX_EPT_GLA_VALID | (exit->u.npf.walk ? 0 : VMX_EPT_FINAL);
+	/* Bit 9 is defined with bits 7 and 8 only: user-mode linear address. */
+	if (exit->u.npf.gla_valid && !exit->u.npf.walk && exit->u.npf.user)
+		*q1 |= VMX_EPT_USER;
 	*q2 = exit->u.npf.gpa;
 }
 
@@ -102,12 +105,15 @@ static enum vmsim_result npf_decode(unsigned code, uint64_t q1, uint64_t q2, str
 	bool gla_valid = q1 & VMX_EPT_GLA_VALID, final = q1 & VMX_EPT_FINAL;
 
 	(void)code;
-	if ((q1 & ~0x1bfull) || !model_access_valid(q1 & 7) || gla_valid != final)
+	/* Bit 8 is reserved (0) without bit 7; bits 9-11 (advanced info), 12 (NMI unblocking) may be set. */
+	if ((q1 & ~(uint64_t)VMX_EPT_DEFINED) || !model_access_valid(q1 & 7) || (final && !gla_valid))
 		return VMSIM_INVALID_ARGUMENT;
 	out->u.npf.gpa = q2;
 	out->u.npf.access = (uint8_t)(q1 & 7);
 	out->u.npf.prot = (uint8_t)((q1 >> VMX_EPT_PROT_SHIFT) & 7);
 	out->u.npf.gla_valid = gla_valid;
+	out->u.npf.walk = gla_valid && !final;
+	out->u.npf.user = gla_valid && final && (q1 & VMX_EPT_USER);
 	return VMSIM_OK;
 }
 
@@ -121,43 +127,34 @@ static void msr_encode(const struct vmsim_exit *exit, uint64_t *code, uint64_t *
 
 static enum vmsim_result msr_decode(unsigned code, uint64_t q1, uint64_t q2, struct vmsim_exit *out)
 {
-	if (q1 != 0 || q2 != 0)
+	(void)q2; /* guest-physical address: undefined */
+	if (q1 != 0) /* no qualification for RDMSR/WRMSR: cleared (SDM 28.2.1) */
 		return VMSIM_INVALID_ARGUMENT;
 	out->u.msr.write = code == VMX_EXIT_WRMSR;
 	return VMSIM_OK;
 }
 
 /*
- * Reason 0: the VM-exit interruption information goes to qual_secondary and
- * the VM-exit interruption error code to qual_primary (Genode has no field
- * for it; SVM's EXITINFO1 carries the error code in the same place).
+ * Reason 0, as base-hw's vmx.cc fills Vcpu_state: qual_primary = the exit
+ * qualification (SDM vol. 3C 28.2.1: #PF -> the linear address, #DB -> Table
+ * 28-1 bits, all other vectors -> cleared), qual_secondary = the guest-physical
+ * address field (undefined here: vmsim writes 0). The VM-exit interruption
+ * information and error code (VMCS 0x4404/0x4406) have no Vcpu_state field,
+ * so vector and error code do not reach the VMM (models.md).
  */
 static void exception_encode(const struct vmsim_exit *exit, uint64_t *code, uint64_t *q1, uint64_t *q2)
 {
-	uint8_t vector = exit->u.exception.vector;
-	uint64_t type = vector == 2 ? VMX_INTR_TYPE_NMI : VMX_INTR_TYPE_HW_EXCEPTION;
-
 	(void)code;
-	*q2 = VMX_INTR_INFO_VALID | (type << 8) | vector | (exit->u.exception.has_error ? MODEL_INJ_ERROR_VALID : 0);
-	*q1 = exit->u.exception.has_error ? exit->u.exception.error_code : 0;
+	*q1 = exit->u.exception.qual;
+	*q2 = 0;
 }
 
 static enum vmsim_result exception_decode(unsigned code, uint64_t q1, uint64_t q2, struct vmsim_exit *out)
 {
-	uint8_t vector = (uint8_t)(q2 & 0xff);
-	unsigned type = (unsigned)((q2 >> 8) & 7);
-	bool has_error = q2 & MODEL_INJ_ERROR_VALID;
-
 	(void)code;
-	if ((q2 & ~(VMX_INTR_INFO_VALID | 0xfffull)) || !(q2 & VMX_INTR_INFO_VALID) || vector >= 32)
-		return VMSIM_INVALID_ARGUMENT;
-	if (type != (vector == 2 ? VMX_INTR_TYPE_NMI : VMX_INTR_TYPE_HW_EXCEPTION))
-		return VMSIM_INVALID_ARGUMENT;
-	if ((has_error && !model_vector_has_error(vector)) || (q1 >> 32) || (!has_error && q1))
-		return VMSIM_INVALID_ARGUMENT;
-	out->u.exception.vector = vector;
-	out->u.exception.has_error = has_error;
-	out->u.exception.error_code = (uint32_t)q1;
+	(void)q2;
+	out->u.exception.vector = VMSIM_VECTOR_UNKNOWN;
+	out->u.exception.qual = q1;
 	return VMSIM_OK;
 }
 
@@ -210,7 +207,8 @@ static enum vmsim_result vmx_decode_event(uint64_t inj_info, uint64_t inj_error,
 	           (f.type == VMSIM_EVENT_EXTINT && f.vector < 32) ||
 	           (f.type == VMSIM_EVENT_NMI && f.vector != 2) ||
 	           (f.type == VMSIM_EVENT_HW_EXCEPTION && f.vector > 31) ||
-	           (f.has_error && (f.type != VMSIM_EVENT_HW_EXCEPTION || !model_vector_has_error(f.vector))) ||
+	           (f.has_error && (f.type != VMSIM_EVENT_HW_EXCEPTION ||
+	                            !model_vector_has_error(VMSIM_MODEL_VMX, f.vector))) ||
 	           (f.has_error && (inj_error >> 16) != 0) || /* error-code bits 31:16 must be 0 */
 	           (software && (ip_len < 1 || ip_len > MODEL_MAX_INSN_LEN));
 	if (bad) {
@@ -234,11 +232,14 @@ static uint64_t vmx_encode_intr_state(uint32_t blocking)
 	return blocking & VMX_BLOCK_ALL;
 }
 
+/* Bit 4: enclave interruption (SDM vol. 3C 25.4.2 Table 25-3), set by hardware; accepted, not modelled. */
+#define VMX_INTR_ENCLAVE 0x10u
+
 static enum vmsim_result vmx_decode_intr_state(uint64_t intr_state, uint32_t *blocking)
 {
-	if (intr_state & ~(uint64_t)VMX_BLOCK_ALL)
-		return VMSIM_INVALID_ARGUMENT; /* bit 4 (enclave) and 31:5 are not modelled / reserved */
-	*blocking = (uint32_t)intr_state;
+	if (intr_state & ~(uint64_t)(VMX_BLOCK_ALL | VMX_INTR_ENCLAVE))
+		return VMSIM_INVALID_ARGUMENT; /* bits 31:5 are reserved */
+	*blocking = (uint32_t)intr_state & VMX_BLOCK_ALL;
 	return VMSIM_OK;
 }
 
@@ -265,12 +266,18 @@ static enum vmsim_result vmx_decode_activity(uint64_t actv_state, uint32_t *acti
 	X(0, 7, VMSIM_INTERCEPT_HLT)                       \
 	X(0, 12, VMSIM_INTERCEPT_RDTSC)                    \
 	X(0, 22, VMSIM_INTERCEPT_NMI_WINDOW)               \
-	X(0, 24, VMSIM_INTERCEPT_IO)                       \
-	X(0, 25, VMSIM_INTERCEPT_IO)                       \
-	X(0, 28, VMSIM_INTERCEPT_MSR)                      \
 	X(1, 7, VMSIM_INTERCEPT_UNRESTRICTED_GUEST)
 
 #define VMX_PRIMARY_RDTSC (1ull << 12)
+/*
+ * SDM vol. 3C 26.1.3: "use I/O bitmaps" (25) overrides "unconditional I/O
+ * exiting" (24); without "use MSR bitmaps" (28) every RDMSR/WRMSR exits.
+ * Genode passes no bitmap, so vmsim models the kernel's bitmaps as empty:
+ * with bit 25 or 28 set, no I/O or MSR access exits.
+ */
+#define VMX_PRIMARY_UNCOND_IO (1ull << 24)
+#define VMX_PRIMARY_IO_BITMAPS (1ull << 25)
+#define VMX_PRIMARY_MSR_BITMAPS (1ull << 28)
 #define VMX_SECONDARY_RDTSCP (1ull << 3)
 /* CPUID, VMCALL and triple faults exit unconditionally on VMX (SDM 26.1.2). */
 #define VMX_ALWAYS (VMSIM_INTERCEPT_CPUID | VMSIM_INTERCEPT_VMCALL | VMSIM_INTERCEPT_SHUTDOWN)
@@ -287,6 +294,10 @@ static enum vmsim_result vmx_decode_controls(uint64_t primary, uint64_t secondar
 		out |= (intercept);
 	VMX_CONTROL_BITS(VMX_DECODE_BIT_)
 #undef VMX_DECODE_BIT_
+	if ((primary & VMX_PRIMARY_UNCOND_IO) && !(primary & VMX_PRIMARY_IO_BITMAPS))
+		out |= VMSIM_INTERCEPT_IO;
+	if (!(primary & VMX_PRIMARY_MSR_BITMAPS))
+		out |= VMSIM_INTERCEPT_MSR;
 	/* RDTSCP exits only if "enable RDTSCP" and "RDTSC exiting" are both 1 (SDM 26.1.3). */
 	if ((secondary & VMX_SECONDARY_RDTSCP) && (primary & VMX_PRIMARY_RDTSC))
 		out |= VMSIM_INTERCEPT_RDTSCP;
@@ -306,6 +317,10 @@ static void vmx_encode_controls(uint32_t intercepts, uint64_t *primary, uint64_t
 	}
 	VMX_CONTROL_BITS(VMX_ENCODE_BIT_)
 #undef VMX_ENCODE_BIT_
+	if (intercepts & VMSIM_INTERCEPT_IO)
+		words[0] |= VMX_PRIMARY_UNCOND_IO;
+	if (!(intercepts & VMSIM_INTERCEPT_MSR))
+		words[0] |= VMX_PRIMARY_MSR_BITMAPS;
 	if (intercepts & VMSIM_INTERCEPT_RDTSCP) {
 		words[0] |= VMX_PRIMARY_RDTSC;
 		words[1] |= VMX_SECONDARY_RDTSCP;
@@ -368,7 +383,7 @@ static bool pending_valid(const struct vmsim_cpu_state *cpu)
 		return false;
 	/* Deliver-error-code is 1 exactly for a pushing exception in protected mode (SDM 27.2.1.3). */
 	bool should_have_error = event->type == VMSIM_EVENT_HW_EXCEPTION && (cpu->cr0 & CR0_PE) &&
-	                         model_vector_has_error(event->vector);
+	                         model_vector_has_error(VMSIM_MODEL_VMX, event->vector);
 	if (event->has_error != should_have_error)
 		return false;
 	/* An external interrupt needs RFLAGS.IF=1 and no STI/MOV SS blocking (SDM 27.3.1.4, 27.3.1.5). */
@@ -414,6 +429,8 @@ const struct model_ops model_vmx_ops = {
 	.qual_encoders = vmx_qual_encoders,
 	.qual_decoders = vmx_qual_decoders,
 	.exit_name = vmx_exit_name,
+	.ip_len_architectural = true,
+	.qual_primary_cleared = true,
 	.decode_event = vmx_decode_event,
 	.encode_intr_state = vmx_encode_intr_state,
 	.decode_intr_state = vmx_decode_intr_state,

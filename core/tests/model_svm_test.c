@@ -417,8 +417,133 @@ static void svm_exit_names(void **unused)
 	assert_string_equal(vmsim_model_exit_name(SVM, 0x4e), "EXCP_PF");
 	assert_string_equal(vmsim_model_exit_name(SVM, 0x87), "RDTSCP");
 	assert_string_equal(vmsim_model_exit_name(SVM, 0x13), "CR_WRITE");
-	assert_string_equal(vmsim_model_exit_name(SVM, 0x400), "unknown");
+	/* Raw VMEXIT_NPF and VMEXIT_INVALID (-1 as base-hw's 32-bit exit_reason), APM vol. 2 appendix C. */
+	assert_string_equal(vmsim_model_exit_name(SVM, 0x400), "NPF");
+	assert_string_equal(vmsim_model_exit_name(SVM, 0xffffffffu), "INVALID");
 	assert_string_equal(vmsim_model_exit_name(SVM, 0x99), "unknown");
+}
+
+/* APM vol. 2 15.12 (exception intercepts): #PF EXITINFO1 = error code, EXITINFO2 = faulting address (CR2). */
+static void svm_pf_exitinfo2_is_cr2(void **unused)
+{
+	struct vmsim_vcpu_state state;
+	struct vmsim_exit exit = vt_exception(14, true, 0x7), out;
+	(void)unused;
+
+	exit.u.exception.qual = 0xffff800012345678ull;
+	assert_int_equal(vt_encode(SVM, &exit, &state), 0x4e);
+	assert_int_equal(state.qual_primary.value, 0x7);
+	assert_int_equal(state.qual_secondary.value, 0xffff800012345678ull);
+	VT_ASSERT_OK(vmsim_model_decode_exit(SVM, &state, &out));
+	assert_int_equal(out.u.exception.vector, 14);
+	assert_int_equal(out.u.exception.error_code, 0x7);
+	assert_int_equal(out.u.exception.qual, 0xffff800012345678ull);
+
+	/* #UD: no EXITINFO defined; base-hw passes whatever the VMCB holds, decode ignores it. */
+	vmsim_reg_charge(&state.qual_primary, 0x1234);
+	vmsim_reg_charge(&state.qual_secondary, 0xdead);
+	state.exit_reason = 0x46;
+	VT_ASSERT_OK(vmsim_model_decode_exit(SVM, &state, &out));
+	assert_int_equal(out.u.exception.vector, 6);
+	assert_false(out.u.exception.has_error);
+	assert_int_equal(out.u.exception.qual, 0);
+}
+
+/* APM vol. 2 8.2.18 #VC and 8.2.19 #SX push an error code: 0x5d / 0x5e with EXITINFO1. */
+static void svm_vc_sx_error_codes(void **unused)
+{
+	struct vmsim_vcpu_state state;
+	struct vmsim_exit exit = vt_exception(29, true, 0x72), out; /* #VC for a CPUID (exit code 0x72) */
+	(void)unused;
+
+	assert_int_equal(vt_encode(SVM, &exit, &state), 0x5d);
+	assert_int_equal(state.qual_primary.value, 0x72);
+	VT_ASSERT_OK(vmsim_model_decode_exit(SVM, &state, &out));
+	assert_true(out.u.exception.has_error);
+	assert_int_equal(out.u.exception.error_code, 0x72);
+	exit = vt_exception(30, true, 1); /* #SX: INIT redirection */
+	assert_int_equal(vt_encode(SVM, &exit, &state), 0x5e);
+	assert_int_equal(state.qual_primary.value, 1);
+	/* Intel defines neither: VMX refuses an error code on 29 at entry (SDM vol. 3C 27.2.1.3). */
+	struct vmsim_event event = vt_event(VMSIM_EVENT_HW_EXCEPTION, 29);
+	uint64_t info, error;
+	event.has_error = true;
+	VT_ASSERT_OK(vmsim_model_encode_event(SVM, &event, &info, &error));
+	assert_int_equal(info, 0x80000b1d);
+	VT_ASSERT_RESULT(VMSIM_INVALID_ARGUMENT, vmsim_model_encode_event(VMSIM_MODEL_VMX, &event, &info, &error));
+}
+
+/* APM vol. 2 15.25.6: EXITINFO1 bit 32 final gpa, bit 33 guest page-table walk; bit 2 US (8.4.2). */
+static void svm_npf_walk_and_user(void **unused)
+{
+	struct vmsim_vcpu_state state;
+	struct vmsim_exit exit = vt_npf(0x7000, VMSIM_ACCESS_READ, VMSIM_PROT_READ), out;
+	(void)unused;
+
+	exit.u.npf.gla_valid = true;
+	exit.u.npf.walk = true;
+	assert_int_equal(vt_encode(SVM, &exit, &state), 0xfc);
+	assert_int_equal(state.qual_primary.value, 0x200000001ull);
+	exit.u.npf.walk = false;
+	exit.u.npf.gla_valid = false;
+	exit.u.npf.user = true;
+	exit.u.npf.access = VMSIM_ACCESS_WRITE;
+	vt_encode(SVM, &exit, &state);
+	assert_int_equal(state.qual_primary.value, 0x100000007ull);
+
+	state.qual_primary.value = 0x200000004ull; /* walk, user, not present */
+	VT_ASSERT_OK(vmsim_model_decode_exit(SVM, &state, &out));
+	assert_true(out.u.npf.walk);
+	assert_true(out.u.npf.user);
+	assert_int_equal(out.u.npf.prot, 0);
+	state.qual_primary.value = 0x100000008ull; /* RSV: accepted, not modelled */
+	VT_ASSERT_OK(vmsim_model_decode_exit(SVM, &state, &out));
+	state.qual_primary.value = 0x300000000ull; /* both 32 and 33 */
+	VT_ASSERT_RESULT(VMSIM_INVALID_ARGUMENT, vmsim_model_decode_exit(SVM, &state, &out));
+	state.qual_primary.value = 0x1ull; /* neither */
+	VT_ASSERT_RESULT(VMSIM_INVALID_ARGUMENT, vmsim_model_decode_exit(SVM, &state, &out));
+}
+
+/*
+ * APM vol. 2 15.10.2: EXITINFO2 = rIP of the next instruction. base-hw's svm.cc
+ * leaves ip_len stale, so the length comes from EXITINFO2, whatever ip_len says.
+ */
+static void svm_ioio_next_rip_authoritative(void **unused)
+{
+	struct vmsim_vcpu_state state;
+	struct vmsim_exit out;
+	(void)unused;
+
+	vmsim_vcpu_state_clear(&state);
+	state.exit_reason = 0x7b;
+	vmsim_reg_charge(&state.ip, 0xff7e);
+	vmsim_reg_charge(&state.ip_len, 3); /* stale: the previous exit was a 3-byte RDTSCP */
+	vmsim_reg_charge(&state.qual_primary, 0x00800010); /* OUT 0x80, SZ8 */
+	vmsim_reg_charge(&state.qual_secondary, 0xff80);
+	VT_ASSERT_OK(vmsim_model_decode_exit(SVM, &state, &out));
+	assert_int_equal(out.insn_len, 2);
+	assert_int_equal(out.u.io.port, 0x80);
+	state.ip_len.value = 0xffffffffffffffffull; /* any stale value */
+	VT_ASSERT_OK(vmsim_model_decode_exit(SVM, &state, &out));
+	assert_int_equal(out.insn_len, 2);
+	state.qual_secondary.value = 0xff7e + 16; /* no x86 instruction is 16 bytes long */
+	VT_ASSERT_RESULT(VMSIM_INVALID_ARGUMENT, vmsim_model_decode_exit(SVM, &state, &out));
+}
+
+/* VMEXIT_INVALID is -1 (APM vol. 2 appendix C): base-hw passes it (0xffffffff); NOVA/Fiasco.OC use 0xfd. */
+static void svm_invalid_state_both_conventions(void **unused)
+{
+	struct vmsim_vcpu_state state;
+	struct vmsim_exit out;
+	(void)unused;
+
+	vmsim_vcpu_state_clear(&state);
+	state.exit_reason = 0xfd;
+	VT_ASSERT_OK(vmsim_model_decode_exit(SVM, &state, &out));
+	assert_int_equal(out.kind, VMSIM_EXIT_INVALID_STATE);
+	state.exit_reason = 0xffffffffu;
+	VT_ASSERT_OK(vmsim_model_decode_exit(SVM, &state, &out));
+	assert_int_equal(out.kind, VMSIM_EXIT_INVALID_STATE);
 }
 
 int main(void)
@@ -442,6 +567,11 @@ int main(void)
 		cmocka_unit_test(svm_entry_reset_state_passes),
 		cmocka_unit_test(svm_entry_failures),
 		cmocka_unit_test(svm_exit_names),
+		cmocka_unit_test(svm_pf_exitinfo2_is_cr2),
+		cmocka_unit_test(svm_vc_sx_error_codes),
+		cmocka_unit_test(svm_npf_walk_and_user),
+		cmocka_unit_test(svm_ioio_next_rip_authoritative),
+		cmocka_unit_test(svm_invalid_state_both_conventions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

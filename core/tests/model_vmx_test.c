@@ -106,29 +106,54 @@ static void vmx_msr_reasons(void **unused)
 	assert_int_equal(state.qual_primary.value, 0);
 }
 
-static void vmx_exception_interruption_info(void **unused)
+/*
+ * SDM vol. 3C 28.2.1: the exit qualification of a reason-0 exit is the linear
+ * address for #PF, Table 28-1 bits for #DB (B0-B3 3:0, BD 13, BS 14, RTM 16),
+ * cleared otherwise. base-hw's vmx.cc copies it to qual_primary and the
+ * guest-physical address (0x2400, undefined here) to qual_secondary; the
+ * VM-exit interruption information (0x4404) has no Vcpu_state field.
+ */
+static void vmx_exception_qualification(void **unused)
 {
 	struct vmsim_vcpu_state state;
-	struct vmsim_exit exit;
+	struct vmsim_exit exit, out;
 	(void)unused;
 
-	exit = vt_exception(14, true, 0x6); /* #PF: valid, type 3, error code valid, vector 14 */
+	exit = vt_exception(14, true, 0x6);
+	exit.u.exception.qual = 0x7fffe008; /* CR2 */
 	assert_int_equal(vt_encode(VMX, &exit, &state), 0);
-	assert_int_equal(state.qual_secondary.value, 0x80000b0e);
-	assert_int_equal(state.qual_primary.value, 0x6);
+	assert_int_equal(state.qual_primary.value, 0x7fffe008);
+	assert_int_equal(state.qual_secondary.value, 0);
 
-	exit = vt_exception(13, false, 0); /* #GP in real mode: no error code */
+	exit = vt_exception(1, false, 0);
+	exit.u.exception.qual = 0x4001; /* BS (single step) + B0 */
 	vt_encode(VMX, &exit, &state);
-	assert_int_equal(state.qual_secondary.value, 0x8000030d);
+	assert_int_equal(state.qual_primary.value, 0x4001);
+
+	exit = vt_exception(13, false, 0);
+	vt_encode(VMX, &exit, &state);
 	assert_int_equal(state.qual_primary.value, 0);
+	assert_int_equal(state.qual_secondary.value, 0);
 
-	exit = vt_exception(2, false, 0); /* NMI: type 2 */
-	vt_encode(VMX, &exit, &state);
-	assert_int_equal(state.qual_secondary.value, 0x80000202);
+	exit = vt_exception(1, false, 0);
+	exit.u.exception.qual = 0x10; /* bit 4 is reserved in Table 28-1 */
+	VT_ASSERT_RESULT(VMSIM_INVALID_ARGUMENT, vmsim_model_encode_exit(VMX, &exit, 0, 0, &state));
+	exit = vt_exception(13, false, 0);
+	exit.u.exception.qual = 1; /* no qualification for #GP */
+	VT_ASSERT_RESULT(VMSIM_INVALID_ARGUMENT, vmsim_model_encode_exit(VMX, &exit, 0, 0, &state));
 
-	exit = vt_exception(6, false, 0);
-	vt_encode(VMX, &exit, &state);
-	assert_int_equal(state.qual_secondary.value, 0x80000306);
+	/* What base-hw hands over: the qualification, and a stale guest-physical address from an old EPT exit. */
+	vmsim_vcpu_state_clear(&state);
+	state.exit_reason = 0;
+	vmsim_reg_charge(&state.ip, 0x1000);
+	vmsim_reg_charge(&state.ip_len, 0);
+	vmsim_reg_charge(&state.qual_primary, 0xffff800000001000ull);
+	vmsim_reg_charge(&state.qual_secondary, 0xfffff000);
+	VT_ASSERT_OK(vmsim_model_decode_exit(VMX, &state, &out));
+	assert_int_equal(out.kind, VMSIM_EXIT_EXCEPTION);
+	assert_int_equal(out.u.exception.vector, 0xff); /* VMSIM_VECTOR_UNKNOWN */
+	assert_false(out.u.exception.has_error);
+	assert_int_equal(out.u.exception.qual, 0xffff800000001000ull);
 }
 
 static void vmx_intr_state_and_activity(void **unused)
@@ -145,7 +170,10 @@ static void vmx_intr_state_and_activity(void **unused)
 	assert_int_equal(vmsim_model_encode_intr_state(VMX, VMSIM_BLOCK_NMI), 8);
 	VT_ASSERT_OK(vmsim_model_decode_intr_state(VMX, 0xa, &out));
 	assert_int_equal(out, VMSIM_BLOCK_MOVSS | VMSIM_BLOCK_NMI);
-	VT_ASSERT_RESULT(VMSIM_INVALID_ARGUMENT, vmsim_model_decode_intr_state(VMX, 0x10, &out));
+	/* Bit 4 (enclave interruption, SDM vol. 3C 25.4.2 Table 25-3) is accepted; 31:5 are reserved. */
+	VT_ASSERT_OK(vmsim_model_decode_intr_state(VMX, 0x11, &out));
+	assert_int_equal(out, VMSIM_BLOCK_STI);
+	VT_ASSERT_RESULT(VMSIM_INVALID_ARGUMENT, vmsim_model_decode_intr_state(VMX, 0x20, &out));
 
 	/* Activity 0 active, 1 HLT, 2 shutdown, 3 wait-for-SIPI. */
 	for (uint32_t a = 0; a <= 3; a++) {
@@ -250,10 +278,13 @@ static void vmx_controls_vmm_x86(void **unused)
 	/* vmm_x86: primary HLT (1<<7) | TSC_OFFSET (1<<3); secondary UNRESTRICTED (1<<7) | RDTSCP (1<<3). */
 	VT_ASSERT_OK(vmsim_model_decode_controls(VMX, 0x88, 0x88, &intercepts, &reason));
 	assert_int_equal(reason, VMSIM_INVALID_NONE);
-	/* RDTSCP is merely enabled (no RDTSC exiting): it runs in the guest, as on Intel hardware. */
+	/*
+	 * RDTSCP is merely enabled (no RDTSC exiting): it runs in the guest, as on Intel hardware.
+	 * "Use MSR bitmaps" (bit 28) is clear, so every RDMSR/WRMSR exits (SDM vol. 3C 26.1.3).
+	 */
 	assert_int_equal(intercepts, VMSIM_INTERCEPT_HLT | VMSIM_INTERCEPT_TSC_OFFSET |
 	                                     VMSIM_INTERCEPT_UNRESTRICTED_GUEST | VMSIM_INTERCEPT_CPUID |
-	                                     VMSIM_INTERCEPT_VMCALL | VMSIM_INTERCEPT_SHUTDOWN);
+	                                     VMSIM_INTERCEPT_VMCALL | VMSIM_INTERCEPT_SHUTDOWN | VMSIM_INTERCEPT_MSR);
 }
 
 static void vmx_controls_bits(void **unused)
@@ -262,13 +293,17 @@ static void vmx_controls_bits(void **unused)
 		uint64_t primary, secondary;
 		uint32_t intercept;
 	} decode_cases[] = {
-		{ 1u << 2, 0, VMSIM_INTERCEPT_INTR_WINDOW }, { 1u << 3, 0, VMSIM_INTERCEPT_TSC_OFFSET },
-		{ 1u << 7, 0, VMSIM_INTERCEPT_HLT },         { 1u << 12, 0, VMSIM_INTERCEPT_RDTSC },
-		{ 1u << 22, 0, VMSIM_INTERCEPT_NMI_WINDOW }, { 1u << 24, 0, VMSIM_INTERCEPT_IO },
-		{ 1u << 25, 0, VMSIM_INTERCEPT_IO },         { 1u << 28, 0, VMSIM_INTERCEPT_MSR },
-		{ 0, 1u << 7, VMSIM_INTERCEPT_UNRESTRICTED_GUEST },
-		{ 1u << 12, 1u << 3, VMSIM_INTERCEPT_RDTSC | VMSIM_INTERCEPT_RDTSCP },
-		{ 1u << 31 | 1u << 9, 1u << 1, 0 }, /* activate-secondary, INVLPG, EPT: no neutral meaning */
+		/* Bit 28 "use MSR bitmaps" set in each row but the MSR ones, so that only one intercept shows. */
+		{ 0x10000004, 0, VMSIM_INTERCEPT_INTR_WINDOW }, { 0x10000008, 0, VMSIM_INTERCEPT_TSC_OFFSET },
+		{ 0x10000080, 0, VMSIM_INTERCEPT_HLT },         { 0x10001000, 0, VMSIM_INTERCEPT_RDTSC },
+		{ 0x10400000, 0, VMSIM_INTERCEPT_NMI_WINDOW }, { 0x11000000, 0, VMSIM_INTERCEPT_IO },
+		/* SDM vol. 3C 26.1.3: "use I/O bitmaps" (25) overrides 24; Genode's bitmaps are empty. */
+		{ 0x13000000, 0, 0 },                          { 0x12000000, 0, 0 },
+		/* without "use MSR bitmaps" every RDMSR/WRMSR exits; with it the (empty) bitmap decides */
+		{ 0, 0, VMSIM_INTERCEPT_MSR },                 { 0x10000000, 0, 0 },
+		{ 0x10000000, 1u << 7, VMSIM_INTERCEPT_UNRESTRICTED_GUEST },
+		{ 0x10001000, 1u << 3, VMSIM_INTERCEPT_RDTSC | VMSIM_INTERCEPT_RDTSCP },
+		{ 0x90000200, 1u << 1, 0 }, /* activate-secondary, INVLPG, EPT: no neutral meaning */
 	};
 	const uint32_t always = VMSIM_INTERCEPT_CPUID | VMSIM_INTERCEPT_VMCALL | VMSIM_INTERCEPT_SHUTDOWN;
 	enum vmsim_invalid_reason reason;
@@ -282,13 +317,13 @@ static void vmx_controls_bits(void **unused)
 		assert_int_equal(intercepts, decode_cases[i].intercept | always);
 	}
 	vmsim_model_encode_controls(VMX, VMSIM_INTERCEPT_HLT | VMSIM_INTERCEPT_TSC_OFFSET, &primary, &secondary);
-	assert_int_equal(primary, 0x88);
+	assert_int_equal(primary, 0x10000088); /* no MSR intercept = use the (empty) MSR bitmap */
 	assert_int_equal(secondary, 0);
 	vmsim_model_encode_controls(VMX, VMSIM_INTERCEPT_IO | VMSIM_INTERCEPT_MSR, &primary, &secondary);
-	assert_int_equal(primary, (1u << 24) | (1u << 28));
+	assert_int_equal(primary, 1u << 24); /* unconditional I/O exiting, no MSR bitmap */
 	vmsim_model_encode_controls(VMX, VMSIM_INTERCEPT_RDTSCP | VMSIM_INTERCEPT_UNRESTRICTED_GUEST, &primary,
 	                            &secondary);
-	assert_int_equal(primary, 1u << 12);
+	assert_int_equal(primary, 0x10001000);
 	assert_int_equal(secondary, 0x88);
 	VT_ASSERT_RESULT(VMSIM_INVALID_ARGUMENT,
 	                 vmsim_model_decode_controls(VMX, 0, 1ull << 40, &intercepts, &reason));
@@ -444,6 +479,48 @@ static void vmx_exit_names(void **unused)
 	assert_string_equal(vmsim_model_exit_name(VMX, 0x7b), "unknown");
 }
 
+/*
+ * SDM vol. 3C 28.2.1 Table 28-7: bit 8 (with bit 7) 1 = final translation,
+ * 0 = guest paging-structure access; bit 9 user-mode address (with 7 and 8);
+ * bits 10/11 and 12 (NMI unblocking due to IRET) are set by hardware and accepted.
+ */
+static void vmx_ept_walk_user_and_hardware_bits(void **unused)
+{
+	struct vmsim_vcpu_state state;
+	struct vmsim_exit exit = vt_npf(0x7000, VMSIM_ACCESS_READ, VMSIM_PROT_READ), out;
+	(void)unused;
+
+	exit.u.npf.gla_valid = true;
+	exit.u.npf.walk = true;
+	assert_int_equal(vt_encode(VMX, &exit, &state), 48);
+	assert_int_equal(state.qual_primary.value, 0x89); /* read, R, GLA valid, bit 8 clear */
+	exit.u.npf.walk = false;
+	exit.u.npf.user = true;
+	exit.u.npf.access = VMSIM_ACCESS_WRITE;
+	vt_encode(VMX, &exit, &state);
+	assert_int_equal(state.qual_primary.value, 0x38a); /* write, R, GLA valid, final, user */
+
+	state.qual_primary.value = 0x1f8a; /* + bit 10 rw page, 11 executable, 12 NMI unblocking */
+	VT_ASSERT_OK(vmsim_model_decode_exit(VMX, &state, &out));
+	assert_true(out.u.npf.user);
+	assert_false(out.u.npf.walk);
+	assert_int_equal(out.u.npf.access, VMSIM_ACCESS_WRITE);
+	state.qual_primary.value = 0x1081; /* walk + NMI unblocking */
+	VT_ASSERT_OK(vmsim_model_decode_exit(VMX, &state, &out));
+	assert_true(out.u.npf.walk);
+	assert_false(out.u.npf.user);
+	state.qual_primary.value = 0x101; /* bit 8 without bit 7: reserved */
+	VT_ASSERT_RESULT(VMSIM_INVALID_ARGUMENT, vmsim_model_decode_exit(VMX, &state, &out));
+	state.qual_primary.value = 0x20001; /* bit 17: reserved */
+	VT_ASSERT_RESULT(VMSIM_INVALID_ARGUMENT, vmsim_model_decode_exit(VMX, &state, &out));
+	/* The guest-physical address of a non-EPT exit is undefined: an I/O exit with a stale one decodes. */
+	state.exit_reason = 30;
+	state.qual_primary.value = 0x00800000; /* OUT 0x80, 1 byte */
+	state.qual_secondary.value = 0xfffff000;
+	VT_ASSERT_OK(vmsim_model_decode_exit(VMX, &state, &out));
+	assert_int_equal(out.u.io.port, 0x80);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -451,7 +528,8 @@ int main(void)
 		cmocka_unit_test(vmx_ept_violation_qualification),
 		cmocka_unit_test(vmx_plain_exit_reasons),
 		cmocka_unit_test(vmx_msr_reasons),
-		cmocka_unit_test(vmx_exception_interruption_info),
+		cmocka_unit_test(vmx_exception_qualification),
+		cmocka_unit_test(vmx_ept_walk_user_and_hardware_bits),
 		cmocka_unit_test(vmx_intr_state_and_activity),
 		cmocka_unit_test(vmx_event_encoding),
 		cmocka_unit_test(vmx_event_decoding),

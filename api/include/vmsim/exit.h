@@ -83,6 +83,8 @@ struct vmsim_exit {
 			bool gla_valid;
 			uint8_t access;    /* one VMSIM_ACCESS_* bit */
 			uint8_t prot;      /* VMSIM_PROT_* of the mapping hit; 0 when nothing is mapped */
+			bool walk;         /* fault on the guest's page-table walk, not the final gpa (needs gla_valid) */
+			bool user;         /* a user-mode (CPL 3) access */
 			bool decoded;      /* a data access the backend decoded: size/value valid */
 			uint8_t size;      /* 1, 2, 4 or 8 */
 			uint64_t value;    /* decoded write: the value stored */
@@ -97,15 +99,24 @@ struct vmsim_exit {
 			uint64_t value;    /* WRMSR: EDX:EAX */
 		} msr;
 		struct {
-			uint8_t vector;
+			uint8_t vector;    /* 0-31; decoded VMX exits: VMSIM_VECTOR_UNKNOWN (see models.md) */
 			bool has_error;
 			uint32_t error_code;
+			uint64_t qual;     /* #PF: faulting linear address (CR2); #DB: VMSIM_DB_QUAL_* bits; else 0 */
 		} exception;
 		struct {
 			enum vmsim_invalid_reason reason;
 		} invalid;
 	} u;
 };
+
+/*
+ * Genode's Vcpu_state has no field for VMX's VM-exit interruption information:
+ * a reason-0 exit decoded from it has this vector (and no error code).
+ */
+enum { VMSIM_VECTOR_UNKNOWN = 0xff };
+/* #DB exit qualification bits (SDM vol. 3C 28.2.1, Table 28-1): B0-B3, BD, BS, RTM. */
+enum { VMSIM_DB_QUAL_MASK = 0x1600f };
 
 /* Interruptibility as a neutral bit set (VMX's layout; SVM keeps only the STI/MOV SS shadow). */
 enum vmsim_blocking {
