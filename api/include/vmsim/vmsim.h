@@ -7,6 +7,7 @@
 #include <vmsim/dataspace.h>
 #include <vmsim/env.h>
 #include <vmsim/exit.h>
+#include <vmsim/genode_layout.h>
 #include <vmsim/log.h>
 #include <vmsim/model.h>
 #include <vmsim/plugin.h>
