@@ -164,7 +164,10 @@ enum vmsim_result vmsim_model_decode_exit(enum vmsim_model model, const struct v
 	memset(out, 0, sizeof *out);
 	out->kind = kind;
 	out->rip = state->ip.value;
-	out->insn_len = state->ip_len.value <= MODEL_MAX_INSN_LEN ? (uint8_t)state->ip_len.value : 0;
+	/* SVM: ip_len is no hardware field; only a charged, plausible value is a length (models.md). */
+	bool len_known = state->ip_len.value <= MODEL_MAX_INSN_LEN &&
+	                 (ops->ip_len_architectural || state->ip_len.charged);
+	out->insn_len = len_known ? (uint8_t)state->ip_len.value : 0;
 	if (ops->qual_decoders[kind])
 		return ops->qual_decoders[kind](state->exit_reason, state->qual_primary.value,
 		                                state->qual_secondary.value, out);

@@ -30,7 +30,7 @@ struct model_ops {
 	/*
 	 * VMX: ip_len is the VM-exit instruction-length field, so > 15 is refused.
 	 * SVM: hardware has no such field and base-hw leaves ip_len stale, so a
-	 * value > 15 only means "unknown" (insn_len 0).
+	 * value > 15 or an uncharged one only means "unknown" (insn_len 0).
 	 */
 	bool ip_len_architectural;
 	/*

@@ -8,6 +8,7 @@
 #include <vmsim/env.h>
 #include <vmsim/exit.h>
 #include <vmsim/genode_layout.h>
+#include <vmsim/hwstate.h>
 #include <vmsim/log.h>
 #include <vmsim/model.h>
 #include <vmsim/plugin.h>
