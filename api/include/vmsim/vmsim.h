@@ -12,6 +12,7 @@
 #include <vmsim/log.h>
 #include <vmsim/model.h>
 #include <vmsim/plugin.h>
+#include <vmsim/profile.h>
 #include <vmsim/quota.h>
 #include <vmsim/result.h>
 #include <vmsim/session.h>
