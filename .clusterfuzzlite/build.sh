@@ -7,7 +7,7 @@
 # fuzz/tests/test_cflite_build.sh with the same variables set.
 src=${SRC}/vmsim
 [ -d "$src" ] || src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-targets="rpc_decode rpc_session vcpu_state guest_code model_diff"
+targets="rpc_decode rpc_session vcpu_state guest_code model_diff hwstate"
 
 cmake -S "$src" -B "$WORK/vmsim-build" -DCMAKE_C_COMPILER="$CC" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	-DVMSIM_TESTS=OFF -DVMSIM_FUZZ=ON -DVMSIM_FUZZ_CFLAGS="$CFLAGS" -DVMSIM_FUZZ_LDFLAGS="$CFLAGS $LIB_FUZZING_ENGINE"

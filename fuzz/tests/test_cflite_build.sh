@@ -16,7 +16,7 @@ export SRC=$scratch/src WORK=$scratch/work OUT=$scratch/out
 "$src/.clusterfuzzlite/build.sh" > "$scratch/build.log" 2>&1 || { tail -30 "$scratch/build.log"; exit 1; }
 
 fail=0
-for t in rpc_decode rpc_session vcpu_state guest_code model_diff; do
+for t in rpc_decode rpc_session vcpu_state guest_code model_diff hwstate; do
 	for f in "$t" "$t.dict" "$t.options" "${t}_seed_corpus.zip"; do
 		[ -s "$OUT/$f" ] || { echo "missing $OUT/$f"; fail=1; }
 	done
