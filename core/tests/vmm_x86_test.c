@@ -55,9 +55,18 @@ struct vm {
 	struct vmsim_entrypoint *ep[2];
 };
 
+/* The codes vmm_x86 compares (genode-vm-session.md §2: INTEL_EPT 0x30, AMD_NPT 0xfc, AMD_RDTSCP 0x87, *_HLT). */
 static unsigned code_of(struct vm *vm, enum vmsim_exit_kind kind)
 {
-	return (unsigned)vmsim_model_exit_code(vm->model, kind);
+	bool svm = vm->model == VMSIM_MODEL_SVM;
+
+	switch (kind) {
+	case VMSIM_EXIT_NPF: return svm ? 0xfc : 0x30;
+	case VMSIM_EXIT_RDTSCP: return svm ? 0x87 : 0x33; /* SDM appendix C: RDTSCP 51 */
+	case VMSIM_EXIT_HLT: return svm ? 0x78 : 0x0c;
+	default: fail_msg("no literal code for kind %d", (int)kind);
+	}
+	return 0;
 }
 
 static void log_line(struct vcpu_ctx *c, unsigned reason, uint64_t ip)
