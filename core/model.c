@@ -67,8 +67,8 @@ bool model_vector_has_error(enum vmsim_model model, uint8_t vector)
 	switch (vector) {
 	case 8: case 10: case 11: case 12: case 13: case 14: case 17: case 21:
 		return true;
-	case 29: /* #VC, APM vol. 2 8.2.18: error code = the exit code that caused it */
-	case 30: /* #SX, APM vol. 2 8.2.19: error code 1 (INIT redirection) */
+	case 29: /* #VC (APM vol. 2 8.2): error code = the exit code that caused it */
+	case 30: /* #SX (APM vol. 2 8.2): error code 1 (INIT redirection) */
 		return model == VMSIM_MODEL_SVM;
 	default:
 		return false;

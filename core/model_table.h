@@ -86,7 +86,7 @@ struct inj_fields {
 struct inj_fields model_split_inj_info(uint64_t inj_info);
 /*
  * Exceptions that push an error code in protected mode: #DF #TS #NP #SS #GP #PF
- * #AC #CP on both; AMD adds #VC 29 and #SX 30 (APM vol. 2 8.2.18/8.2.19, 8.4).
+ * #AC #CP on both; AMD adds #VC 29 and #SX 30 (APM vol. 2 8.2, Table 8-1).
  */
 bool model_vector_has_error(enum vmsim_model model, uint8_t vector);
 /* Exactly one VMSIM_ACCESS_* bit set. */

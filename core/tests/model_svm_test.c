@@ -449,7 +449,7 @@ static void svm_pf_exitinfo2_is_cr2(void **unused)
 	assert_int_equal(out.u.exception.qual, 0);
 }
 
-/* APM vol. 2 8.2.18 #VC and 8.2.19 #SX push an error code: 0x5d / 0x5e with EXITINFO1. */
+/* APM vol. 2 8.2 (Table 8-1): #VC 29 and #SX 30 push an error code: 0x5d / 0x5e with EXITINFO1. */
 static void svm_vc_sx_error_codes(void **unused)
 {
 	struct vmsim_vcpu_state state;
