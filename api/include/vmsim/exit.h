@@ -83,10 +83,11 @@ struct vmsim_exit {
 			bool gla_valid;
 			uint8_t access;    /* one VMSIM_ACCESS_* bit */
 			uint8_t prot;      /* VMSIM_PROT_* of the mapping hit; 0 when nothing is mapped */
-			bool walk;         /* fault on the guest's page-table walk, not the final gpa (needs gla_valid) */
-			bool user;         /* a user-mode (CPL 3) access */
 			bool decoded;      /* a data access the backend decoded: size/value valid */
 			uint8_t size;      /* 1, 2, 4 or 8 */
+			/* in what was padding, so that plugins built before them (and zeroing the exit) stay compatible */
+			bool walk;         /* fault on the guest's page-table walk, not the final gpa (needs gla_valid) */
+			bool user;         /* a user-mode (CPL 3) access */
 			uint64_t value;    /* decoded write: the value stored */
 		} npf;
 		struct {
