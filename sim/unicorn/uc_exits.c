@@ -199,6 +199,12 @@ static void finish_exit(struct ucb_engine *eng)
 {
 	struct ucb_vcpu *v = eng->vcpu;
 
+	if (v->retire && (v->retire_spoiled || v->rip_written)) {
+		/* the handler changed more than GPRs and RIP, or memory changed: leave the block after all */
+		ucb_write_rip(eng, v->retire_rip);
+		v->rip_written = true;
+		v->retire = false;
+	}
 	if (v->active != eng) {
 		/* state_set switched engines (mode change): this one just has to stop. */
 		ucb_request_leave(v, UCB_LEAVE_RESTART);
@@ -212,9 +218,13 @@ static void finish_exit(struct ucb_engine *eng)
 	if ( v->leave != UCB_LEAVE_NONE || eng->mode == UCB_REAL ||
 	    atomic_load_explicit(&v->stop_requested, memory_order_relaxed)) {
 		/* 16-bit RIP writes do not redirect in 2.0.1, and a stop with a RIP write is lost: leave. */
-		ucb_stop_at(eng, ucb_read_rip(eng));
+		ucb_stop_at(eng, v->retire ? v->retire_rip : ucb_read_rip(eng));
+		v->retire = false;
 		return;
 	}
+	/* The handler moved RIP just past a plain IN/OUT: Unicorn executes it and goes on in this block. */
+	if (v->retire)
+		return;
 	/* In 32/64-bit engines a RIP write leaves this block right after the hook and re-enters at rip. */
 	if (!v->rip_written)
 		ucb_write_rip(eng, ucb_read_rip(eng));
@@ -353,7 +363,15 @@ void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	if (cs_base)
 		ucb_write_rip(eng, rip); /* EIP holds the linear address here: show the VMM the real one */
 	v->rip_written = false;
+	/* plain IN/OUT in a flat 32/64-bit engine may retire natively (no EIP write happened above) */
+	v->retire_eligible = insn->kind == UCB_SITE_IO && !insn->io_string && !cs_base && eng->mode != UCB_REAL;
+	v->retire_rip = rip + insn->len;
+	v->retire = v->retire_spoiled = false;
+	uint64_t gen = atomic_load_explicit(&v->vm->generation, memory_order_relaxed);
 	ucb_call_exit(v, &exit);
+	v->retire_eligible = false;
+	if (atomic_load_explicit(&v->vm->generation, memory_order_relaxed) != gen)
+		v->retire_spoiled = true; /* code may be gone: re-fetch */
 	finish_exit(eng);
 }
 
@@ -435,13 +453,24 @@ bool ucb_hook_invalid(uc_engine *uc, void *user)
 /* Port I/O the VMM does not intercept: reads float high, writes vanish (no device behind). */
 uint32_t ucb_hook_in(uc_engine *uc, uint32_t port, int size, void *user)
 {
-	(void)uc, (void)port, (void)size, (void)user;
-	return 0xffffffffu;
+	struct ucb_engine *eng = user;
+	struct ucb_vcpu *v = eng->vcpu;
+
+	(void)uc, (void)port, (void)size;
+	if (v->retire) {
+		/* an IN its handler answered (finish_exit let it retire): the value is what the handler left in EAX */
+		v->retire = false;
+		return (uint32_t)ucb_read_reg(eng, UC_X86_REG_EAX);
+	}
+	return 0xffffffffu; /* not intercepted: no device, reads float high */
 }
 
 void ucb_hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *user)
 {
-	(void)uc, (void)port, (void)size, (void)value, (void)user;
+	struct ucb_engine *eng = user;
+
+	(void)uc, (void)port, (void)size, (void)value;
+	eng->vcpu->retire = false; /* an OUT its handler answered retires here with no effect */
 }
 
 void ucb_build_npf(struct ucb_vcpu *v, struct vmsim_exit *exit)

@@ -142,6 +142,15 @@ struct ucb_vcpu {
 	uint64_t resume_rip;
 	uint64_t fault_rip;
 	bool rip_written;             /* state_set wrote RIP (2.0.1 then leaves the block by itself) */
+	/*
+	 * An IN/OUT exit inside its code hook whose handler set RIP just past the instruction: Unicorn executes
+	 * the instruction itself (the OUT as a no-op, the IN returning EAX as the handler left it) instead of a
+	 * RIP write that would leave and re-enter the translated block.
+	 */
+	bool retire_eligible;         /* set by the site hook for the exit being handled */
+	uint64_t retire_rip;          /* the RIP that means "retire it" */
+	bool retire;                  /* state_set saw that RIP and did not write it */
+	bool retire_spoiled;          /* state_set wrote more than GPRs/RIP/RFLAGS, or memory changed */
 	uint64_t fault_rflags;        /* RFLAGS captured in the fault hook (2.0.1 clobbers them on exit) */
 	struct ucb_fault fault;
 	uint8_t deliver_vector;

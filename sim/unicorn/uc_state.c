@@ -311,9 +311,15 @@ enum vmsim_result ucb_engine_set_state(struct ucb_engine *eng, uint32_t groups, 
 	if (groups & VMSIM_GROUP_IP) {
 		uint64_t flags = in->rflags | 2;
 		uc_reg_write(uc, wide ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS, &flags);
-		if (!ucb_write_rip(eng, in->rip))
-			return VMSIM_BACKEND_ERROR;
-		eng->vcpu->rip_written = true;
+		struct ucb_vcpu *v = eng->vcpu;
+		if (v->retire_eligible && in->rip == v->retire_rip) {
+			v->retire = true; /* the instruction retires in Unicorn: see finish_exit */
+		} else {
+			if (!ucb_write_rip(eng, in->rip))
+				return VMSIM_BACKEND_ERROR;
+			v->retire = false;
+			v->rip_written = true;
+		}
 	}
 	return VMSIM_OK;
 }
@@ -455,6 +461,10 @@ enum vmsim_result ucb_state_set(void *p, uint32_t groups, const struct vmsim_cpu
 	bool locked = enter_state_op(v);
 	struct ucb_engine *eng = v->active;
 	enum vmsim_result r = VMSIM_OK;
+
+	/* a native retire keeps the translated block running: only GPRs, RIP and RFLAGS may change under it */
+	if (groups & ~(uint32_t)(VMSIM_GROUP_GPR | VMSIM_GROUP_IP))
+		v->retire_spoiled = true;
 
 	v->check_state = true;
 	if (groups & VMSIM_GROUP_TSC) {
