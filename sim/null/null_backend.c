@@ -1,5 +1,6 @@
 /* sim/null/null_backend.c - the null CPU backend: keeps memory and register bookkeeping, runs no guest code. */
 #include <pthread.h>
+#include <search.h>
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,9 +27,11 @@ struct null_mapping {
 struct null_vm {
 	/* Core serialises map/unmap per session already; the lock keeps this backend safe on its own. */
 	pthread_mutex_t lock;
-	struct null_mapping *maps; /* sorted by gpa, never overlapping */
-	size_t count;
-	size_t capacity;
+	/*
+	 * Mappings in libc's balanced search tree (tsearch): O(log n) map and unmap at any size, where a sorted
+	 * array's insert and delete moved O(n) entries (detach 8.8 us at 100,000).
+	 */
+	void *maps;
 };
 
 struct null_vcpu {
@@ -97,23 +100,17 @@ static void null_vm_destroy(void *vm)
 	if (!nvm)
 		return;
 	pthread_mutex_destroy(&nvm->lock);
-	free(nvm->maps);
+	tdestroy(nvm->maps, free);
 	free(nvm);
 }
 
-/* Index of the first mapping whose end lies above gpa (where [gpa, ...) would be inserted). */
-static size_t first_ending_above(const struct null_vm *nvm, uint64_t gpa)
+/* Mappings never overlap, so "ends before / starts after" orders them; a range equals any mapping it overlaps. */
+static int compare_ranges(const void *a, const void *b)
 {
-	size_t lo = 0, hi = nvm->count;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct null_mapping *m = &nvm->maps[mid];
-		if (m->gpa + m->size <= gpa)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	const struct null_mapping *x = a, *y = b;
+	if (x->gpa + (x->size - 1) < y->gpa)
+		return -1;
+	return y->gpa + (y->size - 1) < x->gpa ? 1 : 0;
 }
 
 static bool range_valid(uint64_t gpa, uint64_t size)
@@ -123,39 +120,26 @@ static bool range_valid(uint64_t gpa, uint64_t size)
 	return gpa + size > gpa; /* the range must end below 2^64 */
 }
 
-static bool grow(struct null_vm *nvm)
-{
-	if (nvm->count < nvm->capacity)
-		return true;
-	size_t capacity = nvm->capacity ? nvm->capacity * 2 : 8;
-	struct null_mapping *maps = realloc(nvm->maps, capacity * sizeof *maps);
-	if (!maps)
-		return false;
-	nvm->maps = maps;
-	nvm->capacity = capacity;
-	return true;
-}
-
 static enum vmsim_result null_mem_map(void *vm, uint64_t gpa, void *hva, uint64_t size, unsigned prot)
 {
 	struct null_vm *nvm = vm;
 	if (!nvm || !hva || !range_valid(gpa, size) || (prot & ~7u))
 		return VMSIM_INVALID_ARGUMENT;
-	uint64_t last = gpa + (size - 1);
+	struct null_mapping *m = malloc(sizeof *m);
+	if (!m)
+		return VMSIM_BACKEND_ERROR;
+	*m = (struct null_mapping){ .gpa = gpa, .size = size, .hva = hva, .prot = prot };
 
 	enum vmsim_result result = VMSIM_OK;
 	pthread_mutex_lock(&nvm->lock);
-	size_t at = first_ending_above(nvm, gpa);
-	if (at < nvm->count && nvm->maps[at].gpa <= last) {
-		result = VMSIM_INVALID_ARGUMENT; /* overlaps maps[at] */
-	} else if (!grow(nvm)) {
+	struct null_mapping **slot = tsearch(m, &nvm->maps, compare_ranges);
+	if (!slot)
 		result = VMSIM_BACKEND_ERROR;
-	} else {
-		memmove(&nvm->maps[at + 1], &nvm->maps[at], (nvm->count - at) * sizeof nvm->maps[0]);
-		nvm->maps[at] = (struct null_mapping){.gpa = gpa, .size = size, .hva = hva, .prot = prot};
-		nvm->count++;
-	}
+	else if (*slot != m)
+		result = VMSIM_INVALID_ARGUMENT; /* overlaps *slot */
 	pthread_mutex_unlock(&nvm->lock);
+	if (result != VMSIM_OK)
+		free(m);
 	return result;
 }
 
@@ -166,11 +150,13 @@ static enum vmsim_result null_mem_unmap(void *vm, uint64_t gpa, uint64_t size)
 		return VMSIM_INVALID_ARGUMENT;
 
 	enum vmsim_result result = VMSIM_INVALID_ARGUMENT;
+	struct null_mapping key = { .gpa = gpa, .size = size };
 	pthread_mutex_lock(&nvm->lock);
-	size_t at = first_ending_above(nvm, gpa);
-	if (at < nvm->count && nvm->maps[at].gpa == gpa && nvm->maps[at].size == size) {
-		memmove(&nvm->maps[at], &nvm->maps[at + 1], (nvm->count - at - 1) * sizeof nvm->maps[0]);
-		nvm->count--;
+	struct null_mapping **slot = tfind(&key, &nvm->maps, compare_ranges);
+	if (slot && (*slot)->gpa == gpa && (*slot)->size == size) {
+		struct null_mapping *m = *slot;
+		tdelete(&key, &nvm->maps, compare_ranges);
+		free(m);
 		result = VMSIM_OK;
 	}
 	pthread_mutex_unlock(&nvm->lock);
