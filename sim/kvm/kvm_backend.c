@@ -13,41 +13,10 @@
 
 #include "kvm_internal.h"
 
-/*
- * CPUID, VMCALL/VMMCALL, RDTSC(P) and MSR accesses never leave the kernel on
- * KVM; it has no NMI-window exit for userspace and cannot fault on fetches.
- */
-#define KVMB_CAPS                                                                                    \
-	(VMSIM_CAP_EXIT_IO | VMSIM_CAP_EXIT_IO_STRING | VMSIM_CAP_EXIT_NPF | VMSIM_CAP_EXIT_MMIO_DECODE | \
-	 VMSIM_CAP_EXIT_HLT | VMSIM_CAP_EXIT_SHUTDOWN | VMSIM_CAP_INJECT_EXTINT | VMSIM_CAP_INJECT_NMI |  \
-	 VMSIM_CAP_INJECT_EXCEPTION | VMSIM_CAP_INTR_WINDOW | VMSIM_CAP_MODE_REAL |                      \
-	 VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_MODE_LONG | VMSIM_CAP_MODE_SWITCH |                        \
-	 VMSIM_CAP_RESET_VECTOR | VMSIM_CAP_READONLY_MEMORY | VMSIM_CAP_STOP | VMSIM_CAP_TSC_OFFSET |     \
-	 VMSIM_CAP_FPU_STATE)
-
-static const struct {
-	uint64_t cap;
-	const char *why;
-} gaps[] = {
-	{ VMSIM_CAP_EXIT_CPUID, "KVM answers CPUID in the kernel from KVM_SET_CPUID2; there is no userspace exit." },
-	{ VMSIM_CAP_EXIT_VMCALL, "KVM handles VMCALL/VMMCALL as its own hypercall in the kernel." },
-	{ VMSIM_CAP_EXIT_RDTSC, "KVM lets the guest read the offset TSC without an exit." },
-	{ VMSIM_CAP_EXIT_RDTSCP, "KVM lets the guest run RDTSCP (with TSC_AUX) without an exit." },
-	{ VMSIM_CAP_EXIT_MSR, "KVM emulates RDMSR/WRMSR in the kernel (userspace MSR exits need filters vmsim does not set)." },
-	{ VMSIM_CAP_INJECT_SWINT, "software-interrupt injection on SVM without NRIPS (QEMU TCG) is not reliable in KVM." },
-	{ VMSIM_CAP_INHOOK_EXIT, "every KVM exit returns from KVM_RUN; there is no in-hook path." },
-	{ VMSIM_CAP_NOEXEC_MEMORY, "KVM memory slots have no no-execute flag." },
-	{ VMSIM_CAP_NMI_WINDOW, "KVM has no NMI-window exit to userspace." },
-};
-
+/* Caps and their gaps are the host's: kvm_host.c derives them from what kvm_probe.c found. */
 static const char *kvm_cap_gap(uint64_t cap)
 {
-	if (cap & KVMB_CAPS)
-		return NULL;
-	for (size_t i = 0; i < sizeof gaps / sizeof gaps[0]; i++)
-		if (cap & gaps[i].cap)
-			return gaps[i].why;
-	return "the KVM backend does not offer this capability.";
+	return kvmb_host_cap_gap(kvmb_host_get(), cap);
 }
 
 void kvmb_log(struct kvmb_vm *vm, enum vmsim_log_level level, const char *fmt, ...)
@@ -115,8 +84,8 @@ static enum vmsim_result kvm_vm_create(const struct vmsim_backend_host *host, vo
 		vm_free(vm);
 		return VMSIM_UNSUPPORTED;
 	}
-	int slots = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
-	vm->nslots = slots > 0 ? (unsigned)(slots > 509 ? 509 : slots) : 32;
+	vm->profile = kvmb_host_get();
+	vm->nslots = vm->profile->nr_memslots;
 	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	vm->slots = calloc(vm->nslots, sizeof *vm->slots);
 	vm->cpuid = supported_cpuid(vm->kvm_fd);
@@ -200,12 +169,12 @@ static enum vmsim_result kvm_native(void *p, struct vmsim_native_vcpu *out)
 	return VMSIM_OK;
 }
 
-static const struct vmsim_backend_ops kvm_ops = {
+/* Written once (caps, from the host probe) under pthread_once in vmsim_backend_kvm; see kvm_probe.c. */
+static struct vmsim_backend_ops kvm_ops = {
 	.abi_version = VMSIM_BACKEND_ABI_VERSION,
 	.struct_size = sizeof(struct vmsim_backend_ops),
 	.name = "kvm",
 	.description = "hardware virtualization through /dev/kvm ioctls",
-	.caps = KVMB_CAPS,
 	.cap_gap = kvm_cap_gap,
 	.vm_create = kvm_vm_create,
 	.vm_destroy = kvm_vm_destroy,
@@ -220,7 +189,15 @@ static const struct vmsim_backend_ops kvm_ops = {
 	.native = kvm_native,
 };
 
+static void fill_caps(void)
+{
+	kvm_ops.caps = kvmb_host_get()->caps;
+}
+
 const struct vmsim_backend_ops *vmsim_backend_kvm(void)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, fill_caps);
 	return &kvm_ops;
 }

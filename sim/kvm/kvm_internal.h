@@ -10,6 +10,8 @@
 
 #include <vmsim/backend.h>
 
+#include "kvm_host.h"
+
 /* One memory slot: a mapping core asked for, as KVM holds it. */
 struct kvmb_slot {
 	bool used;
@@ -24,6 +26,7 @@ struct kvmb_vm {
 	int kvm_fd;                 /* /dev/kvm */
 	int vm_fd;
 	int run_size;               /* KVM_GET_VCPU_MMAP_SIZE */
+	const struct kvmb_host *profile; /* what the probe found (kvm_probe.c) */
 	struct kvm_cpuid2 *cpuid;   /* KVM_GET_SUPPORTED_CPUID, given to every vCPU */
 	pthread_mutex_t lock;       /* slots */
 	struct kvmb_slot *slots;
