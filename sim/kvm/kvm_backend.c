@@ -99,10 +99,50 @@ static enum vmsim_result kvm_vm_create(const struct vmsim_backend_host *host, vo
 		vm_free(vm);
 		return VMSIM_BACKEND_ERROR;
 	}
+	if (vm->profile->msr_exit_reasons) {
+		struct kvm_enable_cap cap = { .cap = KVM_CAP_X86_USER_SPACE_MSR,
+			                      .args = { vm->profile->msr_exit_reasons } };
+		if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) == 0)
+			vm->msr_reasons = vm->profile->msr_exit_reasons;
+		else
+			kvmb_log(vm, VMSIM_LOG_WARN, "kvm: KVM_ENABLE_CAP X86_USER_SPACE_MSR: %s", strerror(errno));
+	}
 	/* VMX runs real mode through a TSS KVM keeps in guest space; SVM ignores it. Below the reset page. */
 	(void)ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000ul);
 	*out = vm;
 	return VMSIM_OK;
+}
+
+/*
+ * KVM_X86_SET_MSR_FILTER is per VM, intercepts are per vCPU: while any vCPU
+ * intercepts MSRs, every guest RDMSR/WRMSR exits (one range of one denied MSR
+ * plus default deny: KVM refuses a deny-all filter without ranges); exits of a
+ * vCPU that does not intercept are answered through KVM_GET/SET_MSRS.
+ */
+bool kvmb_msr_intercept(struct kvmb_vm *vm, bool on)
+{
+	uint8_t deny_bitmap[1] = { 0 }; /* 0: denied; KVM copies it during the ioctl */
+	bool ok = true;
+
+	pthread_mutex_lock(&vm->lock);
+	unsigned before = vm->msr_intercepting;
+	vm->msr_intercepting = on ? before + 1 : (before ? before - 1 : 0);
+	if ((before == 0) != (vm->msr_intercepting == 0) && (vm->msr_reasons & KVM_MSR_EXIT_REASON_FILTER)) {
+		struct kvm_msr_filter f;
+		memset(&f, 0, sizeof f);
+		if (vm->msr_intercepting) {
+			f.flags = KVM_MSR_FILTER_DEFAULT_DENY;
+			f.ranges[0] = (struct kvm_msr_filter_range){ .flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE,
+				                                     .nmsrs = 1, .base = 0, .bitmap = deny_bitmap };
+		}
+		if (ioctl(vm->vm_fd, KVM_X86_SET_MSR_FILTER, &f) < 0) {
+			kvmb_log(vm, VMSIM_LOG_ERROR, "kvm: KVM_X86_SET_MSR_FILTER: %s", strerror(errno));
+			vm->msr_intercepting = before;
+			ok = false;
+		}
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return ok;
 }
 
 static void kvm_vm_destroy(void *p)
@@ -150,6 +190,8 @@ static void kvm_vcpu_destroy(void *p)
 
 	if (!v)
 		return;
+	if (v->intercepts & VMSIM_INTERCEPT_MSR)
+		(void)kvmb_msr_intercept(v->vm, false);
 	munmap(v->run, (size_t)v->run_size);
 	close(v->fd);
 	pthread_cond_destroy(&v->cond);

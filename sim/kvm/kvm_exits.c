@@ -43,9 +43,15 @@ static uint64_t addr_mask(unsigned addr_size)
 	return addr_size == 8 ? ~0ull : addr_size == 4 ? 0xffffffffull : 0xffffull;
 }
 
-/* OUTS: KVM's emulator already moved RSI/RCX (and RIP past a last element). Find the instruction before it. */
-static bool outs_origin(struct kvmb_vcpu *v, const struct kvm_sregs *sr, struct kvm_regs *r, unsigned bits,
-                        unsigned size, struct kvmb_io_insn *insn)
+/*
+ * An OUT or OUTS KVM already executed (RIP past it, nothing pending): KVM's
+ * emulator ran it (OUTS always; OUT on hosts that emulate port I/O, e.g. PVM).
+ * Find the instruction: a REP OUTS with elements left stays at RIP; otherwise
+ * the one that ends at RIP, writes `size` bytes to `port` (imm byte or DX) or is
+ * an OUTS of that size. RSI/RCX of an OUTS are put back by one element.
+ */
+static bool out_origin(struct kvmb_vcpu *v, const struct kvm_sregs *sr, struct kvm_regs *r, unsigned bits,
+                       unsigned size, uint16_t port, struct kvmb_io_insn *insn)
 {
 	uint8_t b[16];
 	uint64_t cs = sr->cs.base;
@@ -54,22 +60,25 @@ static bool outs_origin(struct kvmb_vcpu *v, const struct kvm_sregs *sr, struct 
 	    !insn->in && insn->size == size && insn->rep && (r->rcx & addr_mask(insn->addr_size)) != 0)
 		goto found; /* a REP with elements left stays at the instruction */
 	for (unsigned k = 15; k >= 1; k--) {
-		if (!kvmb_read_linear(v, cs + r->rip - k, b, k))
+		if ((r->rip < k && bits != 64) || !kvmb_read_linear(v, cs + r->rip - k, b, k))
 			continue;
-		if (kvmb_decode_io(b, k, bits, insn) && insn->len == k && insn->string && !insn->in && insn->size == size) {
-			r->rip -= k;
-			goto found;
-		}
+		if (!kvmb_decode_io(b, k, bits, insn) || insn->len != k || insn->in || insn->size != size)
+			continue;
+		if (!insn->string && (insn->imm ? b[k - 1] != port : (uint16_t)r->rdx != port))
+			continue;
+		r->rip -= k;
+		goto found;
 	}
 	return false;
-found: {
-	uint64_t m = addr_mask(insn->addr_size);
-	uint64_t step = (r->rflags & RFLAGS_DF) ? -(uint64_t)size : size;
-	r->rsi = (r->rsi & ~m) | ((r->rsi - step) & m);
-	if (insn->rep)
-		r->rcx = (r->rcx & ~m) | ((r->rcx + 1) & m);
+found:
+	if (insn->string) {
+		uint64_t m = addr_mask(insn->addr_size);
+		uint64_t step = (r->rflags & RFLAGS_DF) ? -(uint64_t)size : size;
+		r->rsi = (r->rsi & ~m) | ((r->rsi - step) & m);
+		if (insn->rep)
+			r->rcx = (r->rcx & ~m) | ((r->rcx + 1) & m);
+	}
 	return true;
-}
 }
 
 /* INS: let KVM store what memory already holds, so completing the pending element changes nothing. */
@@ -143,11 +152,14 @@ static bool handle_io(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 		else
 			memset(data, 0xff, (size_t)size * run->io.count);
 		decoded = complete_pending(v, &r, NULL) && decoded;
+	} else if (v->vm->profile->rip[KVMB_PX_OUT] == KVMB_RIP_PAST || (decoded && insn.string)) {
+		/* the probe saw this host retire OUT before exiting (PVM), or it is an OUTS element: nothing pending */
+		decoded = out_origin(v, &sr, &r, bits, size, port, &insn) && ioctl(v->fd, KVM_SET_REGS, &r) == 0;
 	} else if (!complete_pending(v, &r, &after)) {
 		decoded = false;
 	} else if (after.rip == r.rip) {
-		/* nothing was pending: an OUTS element KVM already executed; show the state before it */
-		decoded = outs_origin(v, &sr, &r, bits, size, &insn) && ioctl(v->fd, KVM_SET_REGS, &r) == 0;
+		/* nothing was pending: an OUT/OUTS KVM already executed; show the state before it */
+		decoded = out_origin(v, &sr, &r, bits, size, port, &insn) && ioctl(v->fd, KVM_SET_REGS, &r) == 0;
 	} else {
 		decoded = decoded && !insn.string;
 	}
@@ -188,7 +200,7 @@ static bool handle_mmio(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 	}
 	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
 		return false;
-	if (write) {
+	if (write && v->vm->profile->rip[KVMB_PX_MMIO_WRITE] != KVMB_RIP_AT) {
 		/* KVM's emulator finished the write before exiting: find the instruction it executed */
 		uint8_t len = kvmb_mmio_write_origin(v, &r, run->mmio.len);
 		exit->insn_len = len;
@@ -198,7 +210,9 @@ static bool handle_mmio(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 				return false;
 		}
 	} else {
-		memset(run->mmio.data, 0xff, sizeof run->mmio.data);
+		/* a read (or, where the probe saw it pending, a write): finish it and see how far RIP moves */
+		if (!write)
+			memset(run->mmio.data, 0xff, sizeof run->mmio.data);
 		if (!complete_pending(v, &r, &after))
 			return false;
 		uint64_t delta = after.rip - r.rip;
@@ -255,7 +269,7 @@ bool kvmb_fetch_fault(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 	return true;
 }
 
-/* Without an in-kernel irqchip KVM returns on HLT with RIP past it; the neutral exit is at the HLT. */
+/* Without an in-kernel irqchip KVM returns on HLT (RIP past it where the probe saw so); the neutral exit is at the HLT. */
 static bool handle_hlt(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 {
 	struct kvm_regs r;
@@ -266,14 +280,53 @@ static bool handle_hlt(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 		v->activity = VMSIM_ACTIVITY_HLT;
 		return false;
 	}
-	r.rip -= 1;
-	if (ioctl(v->fd, KVM_SET_REGS, &r) < 0)
-		return false;
+	if (v->vm->profile->rip[KVMB_PX_HLT] != KVMB_RIP_AT) {
+		/* past the HLT (every host measured so far; also the guess where the probe did not see it) */
+		r.rip -= 1;
+		if (ioctl(v->fd, KVM_SET_REGS, &r) < 0)
+			return false;
+	}
 	memset(exit, 0, sizeof *exit);
 	exit->kind = VMSIM_EXIT_HLT;
 	exit->rip = r.rip;
 	exit->insn_len = 1;
 	return true;
+}
+
+/*
+ * KVM_EXIT_X86_RDMSR/WRMSR (user-space MSR exits): KVM finishes the access on
+ * the next KVM_RUN from run->msr (error: #GP). For the VMM the exit is at the
+ * instruction: KVM's completion is run at once as a no-op and the registers put
+ * back. A vCPU that does not intercept MSRs gets what KVM would have done.
+ */
+static bool handle_msr(struct kvmb_vcpu *v, struct vmsim_exit *exit)
+{
+	struct kvm_run *run = v->run;
+	bool write = run->exit_reason == KVM_EXIT_X86_WRMSR;
+	struct kvm_regs r;
+
+	if (!(v->intercepts & VMSIM_INTERCEPT_MSR)) {
+		uint64_t value = run->msr.data;
+		/* filtered only because another vCPU intercepts: do it host-side; an unknown MSR is #GP as on hardware */
+		bool ok = run->msr.reason == KVM_MSR_EXIT_REASON_FILTER && kvmb_msr(v, run->msr.index, &value, write);
+		run->msr.error = ok ? 0 : 1;
+		if (ok && !write)
+			run->msr.data = value;
+		return false;
+	}
+	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
+		return false;
+	memset(exit, 0, sizeof *exit);
+	exit->kind = VMSIM_EXIT_MSR;
+	exit->rip = r.rip;
+	exit->insn_len = 2; /* 0F 32 / 0F 30 */
+	exit->u.msr.index = run->msr.index;
+	exit->u.msr.write = write;
+	if (write)
+		exit->u.msr.value = run->msr.data;
+	run->msr.error = 0;
+	run->msr.data = (r.rdx << 32) | (uint32_t)r.rax;
+	return complete_pending(v, &r, NULL);
 }
 
 static void plain(struct kvmb_vcpu *v, struct vmsim_exit *exit, enum vmsim_exit_kind kind)
@@ -298,6 +351,9 @@ bool kvmb_translate_exit(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 		return handle_mmio(v, exit);
 	case KVM_EXIT_HLT:
 		return handle_hlt(v, exit);
+	case KVM_EXIT_X86_RDMSR:
+	case KVM_EXIT_X86_WRMSR:
+		return handle_msr(v, exit);
 	case KVM_EXIT_INTERNAL_ERROR:
 		return handle_internal(v, exit);
 	case KVM_EXIT_SHUTDOWN:

@@ -31,6 +31,8 @@ struct kvmb_vm {
 	pthread_mutex_t lock;       /* slots */
 	struct kvmb_slot *slots;
 	unsigned nslots;            /* KVM_CAP_NR_MEMSLOTS (bounded) */
+	uint32_t msr_reasons;       /* KVM_MSR_EXIT_REASON_* enabled on this VM (KVM_CAP_X86_USER_SPACE_MSR) */
+	unsigned msr_intercepting;  /* under lock: vCPUs with VMSIM_INTERCEPT_MSR; > 0: the deny-all filter is set */
 };
 
 
@@ -69,6 +71,9 @@ int kvmb_stop_signal(void);
 void kvmb_log(struct kvmb_vm *vm, enum vmsim_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* One more (on) or one fewer vCPU intercepting MSRs: the VM's filter denies every MSR while any does. */
+bool kvmb_msr_intercept(struct kvmb_vm *vm, bool on);
+
 /* kvm_memory.c */
 enum vmsim_result kvmb_mem_map(void *vm, uint64_t gpa, void *hva, uint64_t size, unsigned prot);
 enum vmsim_result kvmb_mem_unmap(void *vm, uint64_t gpa, uint64_t size);
@@ -80,6 +85,8 @@ bool kvmb_translate(struct kvmb_vcpu *v, uint64_t gla, uint64_t *gpa);
 /* kvm_state.c */
 enum vmsim_result kvmb_state_get(void *vcpu, uint32_t groups, struct vmsim_cpu_state *out);
 enum vmsim_result kvmb_state_set(void *vcpu, uint32_t groups, const struct vmsim_cpu_state *in);
+/* KVM_GET/SET_MSRS of one MSR (host-initiated); false where KVM refuses it. */
+bool kvmb_msr(struct kvmb_vcpu *v, uint32_t index, uint64_t *value, bool set);
 void kvmb_seg_from_kvm(const struct kvm_segment *k, struct vmsim_segment *s);
 void kvmb_seg_to_kvm(const struct vmsim_segment *s, struct kvm_segment *k);
 

@@ -87,7 +87,7 @@ static bool msrs_xfer(struct kvmb_vcpu *v, uint32_t groups, struct vmsim_cpu_sta
 	return ok;
 }
 
-static bool one_msr(struct kvmb_vcpu *v, uint32_t index, uint64_t *value, bool set)
+bool kvmb_msr(struct kvmb_vcpu *v, uint32_t index, uint64_t *value, bool set)
 {
 	struct kvm_msrs *m = msrs_alloc(1);
 	bool ok;
@@ -236,7 +236,7 @@ enum vmsim_result kvmb_state_get(void *p, uint32_t groups, struct vmsim_cpu_stat
 	    !msrs_xfer(v, groups, s, false))
 		return VMSIM_BACKEND_ERROR;
 	if (groups & VMSIM_GROUP_TSC) {
-		if (!one_msr(v, MSR_TSC, &s->tsc, false) || !tsc_offset_xfer(v, &s->tsc_offset, false))
+		if (!kvmb_msr(v, MSR_TSC, &s->tsc, false) || !tsc_offset_xfer(v, &s->tsc_offset, false))
 			return VMSIM_BACKEND_ERROR;
 	}
 	if (groups & VMSIM_GROUP_EVENTS) {
@@ -259,7 +259,7 @@ enum vmsim_result kvmb_state_get(void *p, uint32_t groups, struct vmsim_cpu_stat
 		for (unsigned i = 0; i < x.nr_xcrs; i++)
 			if (x.xcrs[i].xcr == 0)
 				s->xcr0 = x.xcrs[i].value;
-		if (!one_msr(v, MSR_XSS, &s->xss, false))
+		if (!kvmb_msr(v, MSR_XSS, &s->xss, false))
 			s->xss = 0; /* no XSAVES in the guest's CPUID: IA32_XSS does not exist */
 	}
 	if (groups & VMSIM_GROUP_FPU) {
@@ -348,7 +348,7 @@ enum vmsim_result kvmb_state_set(void *p, uint32_t groups, const struct vmsim_cp
 		if (ioctl(v->fd, KVM_SET_XCRS, &x) < 0)
 			return VMSIM_INVALID_ARGUMENT;
 		uint64_t xss = s->xss;
-		if (!one_msr(v, MSR_XSS, &xss, true) && s->xss)
+		if (!kvmb_msr(v, MSR_XSS, &xss, true) && s->xss)
 			return VMSIM_INVALID_ARGUMENT;
 	}
 	if (groups & VMSIM_GROUP_FPU) {
@@ -380,7 +380,11 @@ enum vmsim_result kvmb_state_set(void *p, uint32_t groups, const struct vmsim_cp
 	}
 	if (groups & VMSIM_GROUP_PDPTE)
 		memcpy(v->pdpte, s->pdpte, sizeof v->pdpte);
-	if (groups & VMSIM_GROUP_INTERCEPTS)
+	if (groups & VMSIM_GROUP_INTERCEPTS) {
+		bool was = v->intercepts & VMSIM_INTERCEPT_MSR, now = s->intercepts & VMSIM_INTERCEPT_MSR;
+		if (was != now && !kvmb_msr_intercept(v->vm, now))
+			return VMSIM_BACKEND_ERROR;
 		v->intercepts = s->intercepts;
+	}
 	return VMSIM_OK;
 }
