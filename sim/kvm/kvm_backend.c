@@ -56,7 +56,7 @@ static void vm_free(struct kvmb_vm *vm)
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	free(vm->cpuid);
-	free(vm->slots);
+	kvmb_slots_fini(&vm->slots);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 }
@@ -85,11 +85,10 @@ static enum vmsim_result kvm_vm_create(const struct vmsim_backend_host *host, vo
 		return VMSIM_UNSUPPORTED;
 	}
 	vm->profile = kvmb_host_get();
-	vm->nslots = vm->profile->nr_memslots;
+	kvmb_slots_init(&vm->slots, vm->profile->nr_memslots);
 	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	vm->slots = calloc(vm->nslots, sizeof *vm->slots);
 	vm->cpuid = supported_cpuid(vm->kvm_fd);
-	if (!vm->slots || !vm->cpuid || vm->run_size < (int)sizeof(struct kvm_run)) {
+	if (!vm->cpuid || vm->run_size < (int)sizeof(struct kvm_run)) {
 		vm_free(vm);
 		return VMSIM_OUT_OF_RAM;
 	}

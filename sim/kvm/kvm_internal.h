@@ -11,15 +11,7 @@
 #include <vmsim/backend.h>
 
 #include "kvm_host.h"
-
-/* One memory slot: a mapping core asked for, as KVM holds it. */
-struct kvmb_slot {
-	bool used;
-	uint64_t gpa;
-	uint64_t size;
-	void *hva;
-	unsigned prot;
-};
+#include "kvm_slots.h"
 
 struct kvmb_vm {
 	struct vmsim_backend_host host;
@@ -29,8 +21,7 @@ struct kvmb_vm {
 	const struct kvmb_host *profile; /* what the probe found (kvm_probe.c) */
 	struct kvm_cpuid2 *cpuid;   /* KVM_GET_SUPPORTED_CPUID, given to every vCPU */
 	pthread_mutex_t lock;       /* slots */
-	struct kvmb_slot *slots;
-	unsigned nslots;            /* KVM_CAP_NR_MEMSLOTS (bounded) */
+	struct kvmb_slots slots;    /* up to KVM_CAP_NR_MEMSLOTS */
 	uint32_t msr_reasons;       /* KVM_MSR_EXIT_REASON_* enabled on this VM (KVM_CAP_X86_USER_SPACE_MSR) */
 	unsigned msr_intercepting;  /* under lock: vCPUs with VMSIM_INTERCEPT_MSR; > 0: the deny-all filter is set */
 };
