@@ -176,6 +176,11 @@ static enum vmsim_result kvm_vcpu_create(void *p, unsigned id, void **out)
 		free(v);
 		return VMSIM_BACKEND_ERROR;
 	}
+	/* KVM_CAP_SYNC_REGS: every exit leaves REGS and SREGS in kvm_run; KVM_SYNC_X86_EVENTS stays with ioctls */
+	v->sync = vm->profile->sync_regs & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
+	if (getenv("KVMB_NO_SYNC_REGS"))
+		v->sync = 0; /* for measuring the ioctl path */
+	v->run->kvm_valid_regs = v->sync;
 	pthread_mutex_init(&v->lock, NULL);
 	pthread_cond_init(&v->cond, NULL);
 	atomic_init(&v->stop_requested, false);

@@ -1,4 +1,4 @@
-/* kvm_decode.c - decoding the port-I/O instruction at an exit (KVM reports the access, not the instruction). */
+/* kvm_decode.c - finding the instruction of an exit KVM already retired (capstone); code size (vmsim/x86.h). */
 #include <string.h>
 #include <sys/ioctl.h>
 
@@ -8,82 +8,7 @@
 
 unsigned kvmb_code_bits(const struct kvm_sregs *sr)
 {
-	if (!(sr->cr0 & 1))
-		return 16;
-	if ((sr->efer & (1u << 10)) && sr->cs.l)
-		return 64;
-	return sr->cs.db ? 32 : 16;
-}
-
-/* Legacy prefixes and REX (SDM 2.1.1, 2.2.1), then one of E4-E7, EC-EF, 6C-6F. */
-bool kvmb_decode_io(const uint8_t *b, size_t n, unsigned code_bits, struct kvmb_io_insn *out)
-{
-	bool opsize = false, addrsize = false;
-	size_t i = 0;
-
-	memset(out, 0, sizeof *out);
-	out->seg = 3; /* DS */
-	for (; i < n && i < 15; i++) {
-		uint8_t p = b[i];
-		if (p == 0x66)
-			opsize = true;
-		else if (p == 0x67)
-			addrsize = true;
-		else if (p == 0xf3 || p == 0xf2)
-			out->rep = true;
-		else if (p == 0x26)
-			out->seg = 0;
-		else if (p == 0x2e)
-			out->seg = 1;
-		else if (p == 0x36)
-			out->seg = 2;
-		else if (p == 0x3e)
-			out->seg = 3;
-		else if (p == 0x64)
-			out->seg = 4;
-		else if (p == 0x65)
-			out->seg = 5;
-		else if (p == 0xf0)
-			continue;
-		else if (code_bits == 64 && (p & 0xf0) == 0x40)
-			continue; /* REX: no effect on I/O operand sizes */
-		else
-			break;
-	}
-	if (i >= n)
-		return false;
-	uint8_t op = b[i++];
-	unsigned wide = code_bits == 16 ? (opsize ? 4 : 2) : (opsize ? 2 : 4);
-	switch (op) {
-	case 0xe4: case 0xe5: case 0xe6: case 0xe7:
-		if (i >= n)
-			return false;
-		i++;
-		out->imm = true;
-		break;
-	case 0xec: case 0xed: case 0xee: case 0xef:
-		break;
-	case 0x6c: case 0x6d: case 0x6e: case 0x6f:
-		out->string = true;
-		break;
-	default:
-		return false;
-	}
-	if (op >= 0xe4)
-		out->in = (op & 0x02) == 0;
-	else
-		out->in = op <= 0x6d;
-	out->size = (uint8_t)((op & 1) ? wide : 1);
-	out->addr_size = (uint8_t)(code_bits == 64 ? (addrsize ? 4 : 8)
-	                           : code_bits == 32 ? (addrsize ? 2 : 4) : (addrsize ? 4 : 2));
-	if (!out->string) {
-		out->rep = false;
-		out->seg = 3;
-	} else if (out->in) {
-		out->seg = 0; /* INS always stores through ES (SDM "INS") */
-	}
-	out->len = (uint8_t)i;
-	return true;
+	return vmsim_x86_code_bits(sr->cr0, sr->efer, sr->cs.l, sr->cs.db);
 }
 
 /* Does one instruction of exactly len bytes at b write memory with an operand of size bytes? */
@@ -116,7 +41,7 @@ uint8_t kvmb_mmio_write_origin(struct kvmb_vcpu *v, const struct kvm_regs *r, un
 	csh h;
 	uint8_t found = 0;
 
-	if (ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
+	if (!kvmb_get_sregs(v, &sr))
 		return 0;
 	unsigned bits = kvmb_code_bits(&sr);
 	cs_mode mode = bits == 64 ? CS_MODE_64 : bits == 32 ? CS_MODE_32 : CS_MODE_16;

@@ -17,7 +17,7 @@ static bool complete_pending(struct kvmb_vcpu *v, const struct kvm_regs *restore
 
 	for (int round = 0; round < 64; round++) {
 		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_RELEASE);
-		int rc = ioctl(v->fd, KVM_RUN, 0);
+		int rc = kvmb_kvm_run(v);
 		__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_RELEASE);
 		if (rc < 0 && errno == EINTR) {
 			ok = true;
@@ -33,9 +33,9 @@ static bool complete_pending(struct kvmb_vcpu *v, const struct kvm_regs *restore
 		else if (run->exit_reason != KVM_EXIT_MMIO && run->exit_reason != KVM_EXIT_IO)
 			break;
 	}
-	if (after && ioctl(v->fd, KVM_GET_REGS, after) < 0)
+	if (after && !kvmb_get_regs(v, after))
 		ok = false;
-	return ioctl(v->fd, KVM_SET_REGS, restore) == 0 && ok;
+	return kvmb_set_regs(v, restore) && ok;
 }
 
 static uint64_t addr_mask(unsigned addr_size)
@@ -51,18 +51,18 @@ static uint64_t addr_mask(unsigned addr_size)
  * an OUTS of that size. RSI/RCX of an OUTS are put back by one element.
  */
 static bool out_origin(struct kvmb_vcpu *v, const struct kvm_sregs *sr, struct kvm_regs *r, unsigned bits,
-                       unsigned size, uint16_t port, struct kvmb_io_insn *insn)
+                       unsigned size, uint16_t port, struct vmsim_x86_io *insn)
 {
 	uint8_t b[16];
 	uint64_t cs = sr->cs.base;
 
-	if (kvmb_read_linear(v, cs + r->rip, b, 15) && kvmb_decode_io(b, 15, bits, insn) && insn->string &&
+	if (kvmb_read_linear(v, cs + r->rip, b, 15) && vmsim_x86_decode_io(b, 15, bits, insn) && insn->string &&
 	    !insn->in && insn->size == size && insn->rep && (r->rcx & addr_mask(insn->addr_size)) != 0)
 		goto found; /* a REP with elements left stays at the instruction */
 	for (unsigned k = 15; k >= 1; k--) {
 		if ((r->rip < k && bits != 64) || !kvmb_read_linear(v, cs + r->rip - k, b, k))
 			continue;
-		if (!kvmb_decode_io(b, k, bits, insn) || insn->len != k || insn->in || insn->size != size)
+		if (!vmsim_x86_decode_io(b, k, bits, insn) || insn->len != k || insn->in || insn->size != size)
 			continue;
 		if (!insn->string && (insn->imm ? b[k - 1] != port : (uint16_t)r->rdx != port))
 			continue;
@@ -83,7 +83,7 @@ found:
 
 /* INS: let KVM store what memory already holds, so completing the pending element changes nothing. */
 static void ins_fill(struct kvmb_vcpu *v, const struct kvm_sregs *sr, const struct kvm_regs *r,
-                     const struct kvmb_io_insn *insn)
+                     const struct vmsim_x86_io *insn)
 {
 	struct kvm_run *run = v->run;
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
@@ -103,11 +103,11 @@ static void refill_in(struct kvmb_vcpu *v)
 	struct kvm_run *run = v->run;
 	struct kvm_regs r;
 	struct kvm_sregs sr;
-	struct kvmb_io_insn insn;
+	struct vmsim_x86_io insn;
 	uint8_t b[16];
 
-	if (ioctl(v->fd, KVM_GET_REGS, &r) == 0 && ioctl(v->fd, KVM_GET_SREGS, &sr) == 0 &&
-	    kvmb_read_linear(v, sr.cs.base + r.rip, b, 15) && kvmb_decode_io(b, 15, kvmb_code_bits(&sr), &insn) &&
+	if (kvmb_get_regs(v, &r) && kvmb_get_sregs(v, &sr) &&
+	    kvmb_read_linear(v, sr.cs.base + r.rip, b, 15) && vmsim_x86_decode_io(b, 15, kvmb_code_bits(&sr), &insn) &&
 	    insn.string && insn.in)
 		ins_fill(v, &sr, &r, &insn);
 	else
@@ -125,7 +125,7 @@ static bool handle_io(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	struct kvm_regs r, after;
 	struct kvm_sregs sr;
-	struct kvmb_io_insn insn;
+	struct vmsim_x86_io insn;
 	uint8_t b[16];
 	bool in = run->io.direction == KVM_EXIT_IO_IN;
 	uint16_t port = run->io.port;
@@ -140,10 +140,10 @@ static bool handle_io(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 	}
 	if (!in)
 		memcpy(&value, data, size);
-	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
+	if (!kvmb_get_regs(v, &r) || !kvmb_get_sregs(v, &sr))
 		return false;
 	unsigned bits = kvmb_code_bits(&sr);
-	bool decoded = kvmb_read_linear(v, sr.cs.base + r.rip, b, 15) && kvmb_decode_io(b, 15, bits, &insn) &&
+	bool decoded = kvmb_read_linear(v, sr.cs.base + r.rip, b, 15) && vmsim_x86_decode_io(b, 15, bits, &insn) &&
 	               insn.in == in && insn.size == size;
 
 	if (in) {
@@ -154,12 +154,12 @@ static bool handle_io(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 		decoded = complete_pending(v, &r, NULL) && decoded;
 	} else if (v->vm->profile->rip[KVMB_PX_OUT] == KVMB_RIP_PAST || (decoded && insn.string)) {
 		/* the probe saw this host retire OUT before exiting (PVM), or it is an OUTS element: nothing pending */
-		decoded = out_origin(v, &sr, &r, bits, size, port, &insn) && ioctl(v->fd, KVM_SET_REGS, &r) == 0;
+		decoded = out_origin(v, &sr, &r, bits, size, port, &insn) && kvmb_set_regs(v, &r);
 	} else if (!complete_pending(v, &r, &after)) {
 		decoded = false;
 	} else if (after.rip == r.rip) {
 		/* nothing was pending: an OUT/OUTS KVM already executed; show the state before it */
-		decoded = out_origin(v, &sr, &r, bits, size, port, &insn) && ioctl(v->fd, KVM_SET_REGS, &r) == 0;
+		decoded = out_origin(v, &sr, &r, bits, size, port, &insn) && kvmb_set_regs(v, &r);
 	} else {
 		decoded = decoded && !insn.string;
 	}
@@ -198,7 +198,7 @@ static bool handle_mmio(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 		memcpy(&value, run->mmio.data, run->mmio.len <= 8 ? run->mmio.len : 8);
 		exit->u.npf.value = value;
 	}
-	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
+	if (!kvmb_get_regs(v, &r))
 		return false;
 	if (write && v->vm->profile->rip[KVMB_PX_MMIO_WRITE] != KVMB_RIP_AT) {
 		/* KVM's emulator finished the write before exiting: find the instruction it executed */
@@ -206,7 +206,7 @@ static bool handle_mmio(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 		exit->insn_len = len;
 		if (len) {
 			r.rip -= len;
-			if (ioctl(v->fd, KVM_SET_REGS, &r) < 0)
+			if (!kvmb_set_regs(v, &r))
 				return false;
 		}
 	} else {
@@ -229,7 +229,7 @@ static bool handle_internal(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 	struct kvm_sregs sr;
 	uint64_t gpa;
 
-	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
+	if (!kvmb_get_regs(v, &r) || !kvmb_get_sregs(v, &sr))
 		return false;
 	memset(exit, 0, sizeof *exit);
 	exit->rip = r.rip;
@@ -256,7 +256,7 @@ bool kvmb_fetch_fault(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 	struct kvm_sregs sr;
 	uint64_t gpa;
 
-	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sr) < 0 ||
+	if (!kvmb_get_regs(v, &r) || !kvmb_get_sregs(v, &sr) ||
 	    !kvmb_translate(v, sr.cs.base + r.rip, &gpa) || (kvmb_mem_prot(v->vm, gpa) & VMSIM_PROT_READ))
 		return false;
 	memset(exit, 0, sizeof *exit);
@@ -274,7 +274,7 @@ static bool handle_hlt(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 {
 	struct kvm_regs r;
 
-	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
+	if (!kvmb_get_regs(v, &r))
 		return false;
 	if (!(v->intercepts & VMSIM_INTERCEPT_HLT)) {
 		v->activity = VMSIM_ACTIVITY_HLT;
@@ -283,7 +283,7 @@ static bool handle_hlt(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 	if (v->vm->profile->rip[KVMB_PX_HLT] != KVMB_RIP_AT) {
 		/* past the HLT (every host measured so far; also the guess where the probe did not see it) */
 		r.rip -= 1;
-		if (ioctl(v->fd, KVM_SET_REGS, &r) < 0)
+		if (!kvmb_set_regs(v, &r))
 			return false;
 	}
 	memset(exit, 0, sizeof *exit);
@@ -314,7 +314,7 @@ static bool handle_msr(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 			run->msr.data = value;
 		return false;
 	}
-	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
+	if (!kvmb_get_regs(v, &r))
 		return false;
 	memset(exit, 0, sizeof *exit);
 	exit->kind = VMSIM_EXIT_MSR;
@@ -335,7 +335,7 @@ static void plain(struct kvmb_vcpu *v, struct vmsim_exit *exit, enum vmsim_exit_
 
 	memset(exit, 0, sizeof *exit);
 	exit->kind = kind;
-	if (ioctl(v->fd, KVM_GET_REGS, &r) == 0)
+	if (kvmb_get_regs(v, &r))
 		exit->rip = r.rip;
 }
 

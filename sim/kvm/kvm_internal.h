@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include <vmsim/backend.h>
+#include <vmsim/x86.h>
 
 #include "kvm_host.h"
 #include "kvm_slots.h"
@@ -45,6 +46,10 @@ struct kvmb_vcpu {
 	vmsim_exit_fn on_exit;
 	void *on_exit_ctx;
 	bool state_changed;          /* state_set ran since the last KVM_RUN */
+	/* KVM_CAP_SYNC_REGS: REGS/SREGS travel in kvm_run (s.regs) instead of GET/SET ioctls */
+	unsigned sync;               /* KVM_SYNC_X86_REGS/SREGS in kvm_valid_regs */
+	bool synced;                 /* a KVM_RUN returned since creation: run->s.regs holds the state */
+	bool sregs_stale;            /* KVM_SET_SREGS ran since: run->s.regs.sregs is behind */
 
 	/* state KVM does not hold for a VMM (or holds elsewhere), kept here like a VMCB would */
 	uint32_t activity;
@@ -74,6 +79,14 @@ bool kvmb_read_linear(struct kvmb_vcpu *v, uint64_t gla, void *dst, size_t len);
 bool kvmb_translate(struct kvmb_vcpu *v, uint64_t gla, uint64_t *gpa);
 
 /* kvm_state.c */
+/* REGS/SREGS through kvm_run's sync area where the host offers it, else ioctls; REGS set there reach KVM on the
+ * next KVM_RUN (after any KVM_SET_SREGS, which is an ioctl: KVM derives the mode from SREGS first). */
+bool kvmb_get_regs(struct kvmb_vcpu *v, struct kvm_regs *r);
+bool kvmb_set_regs(struct kvmb_vcpu *v, const struct kvm_regs *r);
+bool kvmb_get_sregs(struct kvmb_vcpu *v, struct kvm_sregs *sr);
+bool kvmb_set_sregs(struct kvmb_vcpu *v, const struct kvm_sregs *sr);
+/* KVM_RUN, noting that kvm_run's sync area is current; the ioctl's result. */
+int kvmb_kvm_run(struct kvmb_vcpu *v);
 enum vmsim_result kvmb_state_get(void *vcpu, uint32_t groups, struct vmsim_cpu_state *out);
 enum vmsim_result kvmb_state_set(void *vcpu, uint32_t groups, const struct vmsim_cpu_state *in);
 /* KVM_GET/SET_MSRS of one MSR (host-initiated); false where KVM refuses it. */
@@ -82,15 +95,6 @@ void kvmb_seg_from_kvm(const struct kvm_segment *k, struct vmsim_segment *s);
 void kvmb_seg_to_kvm(const struct vmsim_segment *s, struct kvm_segment *k);
 
 /* kvm_decode.c */
-struct kvmb_io_insn {
-	uint8_t len;
-	uint8_t size;
-	bool in, string, rep, imm;
-	uint8_t addr_size;
-	uint8_t seg;
-};
-/* Decode the IN/OUT/INS/OUTS at bytes; code_bits 16, 32 or 64. False if it is none of those. */
-bool kvmb_decode_io(const uint8_t *bytes, size_t n, unsigned code_bits, struct kvmb_io_insn *out);
 unsigned kvmb_code_bits(const struct kvm_sregs *sregs);
 /* Length of the instruction that ended at r->rip with an MMIO write of size bytes; 0 if none fits. */
 uint8_t kvmb_mmio_write_origin(struct kvmb_vcpu *v, const struct kvm_regs *r, unsigned size);

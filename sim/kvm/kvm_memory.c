@@ -68,14 +68,32 @@ unsigned kvmb_mem_prot(struct kvmb_vm *vm, uint64_t gpa)
 	return prot;
 }
 
+/* Guest-physical reads for the page walk: paging structures live in slots. */
+static bool read_phys(void *ctx, uint64_t gpa, void *dst, size_t len)
+{
+	struct kvmb_vm *vm = ctx;
+	bool ok = false;
+
+	pthread_mutex_lock(&vm->lock);
+	const struct kvmb_slot *s = kvmb_slots_find(&vm->slots, gpa);
+	if (s && gpa - s->gpa + len <= s->size) {
+		memcpy(dst, (const uint8_t *)s->hva + (gpa - s->gpa), len);
+		ok = true;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return ok;
+}
+
+/* The guest's own page walk (vmsim/x86.h) on the exit's CR0/CR3/CR4/EFER: no KVM_TRANSLATE ioctl per page. */
 bool kvmb_translate(struct kvmb_vcpu *v, uint64_t gla, uint64_t *gpa)
 {
-	struct kvm_translation t = { .linear_address = gla };
+	struct kvm_sregs sr;
+	uint32_t error_code;
 
-	if (ioctl(v->fd, KVM_TRANSLATE, &t) < 0 || !t.valid)
+	if (!kvmb_get_sregs(v, &sr))
 		return false;
-	*gpa = t.physical_address;
-	return true;
+	return vmsim_x86_walk(sr.cr0, sr.cr3, sr.cr4, sr.efer, gla, 0, read_phys, v->vm, gpa, &error_code) ==
+	       VMSIM_X86_WALK_OK;
 }
 
 /* Byte by byte across pages: a guest instruction may straddle two differently backed pages. */

@@ -105,7 +105,7 @@ enum vmsim_result kvmb_vcpu_run(void *p, vmsim_exit_fn on_exit, void *ctx)
 			continue;
 		}
 		v->run->request_interrupt_window = v->want_intr_window;
-		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+		if (kvmb_kvm_run(v) < 0) {
 			int err = errno;
 			if (err == EINTR || err == EAGAIN)
 				continue;

@@ -1,4 +1,5 @@
 /* kvm_state.c - the neutral vmsim_cpu_state groups over KVM's REGS, SREGS, XSAVE, XCRS, MSRS, DEBUGREGS, EVENTS. */
+#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,56 @@ static const struct {
 	{ 0xc0000102, offsetof(struct vmsim_cpu_state, kernel_gs_base), VMSIM_GROUP_SYSCALL },
 	{ MSR_TSC_AUX, offsetof(struct vmsim_cpu_state, tsc_aux), VMSIM_GROUP_TSC },
 };
+
+bool kvmb_get_regs(struct kvmb_vcpu *v, struct kvm_regs *r)
+{
+	if ((v->sync & KVM_SYNC_X86_REGS) && v->synced) {
+		*r = v->run->s.regs.regs;
+		return true;
+	}
+	return ioctl(v->fd, KVM_GET_REGS, r) == 0;
+}
+
+bool kvmb_set_regs(struct kvmb_vcpu *v, const struct kvm_regs *r)
+{
+	if ((v->sync & KVM_SYNC_X86_REGS) && v->synced) {
+		v->run->s.regs.regs = *r;
+		v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS; /* KVM applies and clears it on the next KVM_RUN */
+		return true;
+	}
+	return ioctl(v->fd, KVM_SET_REGS, r) == 0;
+}
+
+bool kvmb_get_sregs(struct kvmb_vcpu *v, struct kvm_sregs *sr)
+{
+	if ((v->sync & KVM_SYNC_X86_SREGS) && v->synced && !v->sregs_stale) {
+		*sr = v->run->s.regs.sregs;
+		return true;
+	}
+	return ioctl(v->fd, KVM_GET_SREGS, sr) == 0;
+}
+
+/* Always the ioctl: KVM must know the mode before dirty REGS are applied (and it normalises what it takes). */
+bool kvmb_set_sregs(struct kvmb_vcpu *v, const struct kvm_sregs *sr)
+{
+	if (ioctl(v->fd, KVM_SET_SREGS, sr) < 0)
+		return false;
+	v->sregs_stale = true;
+	return true;
+}
+
+int kvmb_kvm_run(struct kvmb_vcpu *v)
+{
+	int rc = ioctl(v->fd, KVM_RUN, 0);
+	int err = errno;
+
+	if (v->sync) {
+		v->synced = true;
+		v->sregs_stale = false;
+	}
+	errno = err;
+	return rc;
+}
 
 /* Genode's compressed 12-bit ar: type/S/DPL/P in bits 0-7, AVL/L/DB/G in 8-11, unusable in 12. */
 void kvmb_seg_from_kvm(const struct kvm_segment *k, struct vmsim_segment *s)
@@ -202,13 +253,13 @@ enum vmsim_result kvmb_state_get(void *p, uint32_t groups, struct vmsim_cpu_stat
 		return VMSIM_INVALID_ARGUMENT;
 	if (groups & (VMSIM_GROUP_GPR | VMSIM_GROUP_IP)) {
 		struct kvm_regs r;
-		if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
+		if (!kvmb_get_regs(v, &r))
 			return VMSIM_BACKEND_ERROR;
 		regs_to_state(&r, s, groups);
 	}
 	if (groups & SREGS_GROUPS) {
 		struct kvm_sregs sr;
-		if (ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
+		if (!kvmb_get_sregs(v, &sr))
 			return VMSIM_BACKEND_ERROR;
 		if (groups & VMSIM_GROUP_SEGMENTS) {
 			kvmb_seg_from_kvm(&sr.es, &s->es), kvmb_seg_from_kvm(&sr.cs, &s->cs);
@@ -291,7 +342,7 @@ enum vmsim_result kvmb_state_set(void *p, uint32_t groups, const struct vmsim_cp
 	/* SREGS before REGS: KVM derives the CPU mode from CR0/EFER/CS, and RIP is checked against it. */
 	if (groups & SREGS_GROUPS) {
 		struct kvm_sregs sr;
-		if (ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
+		if (!kvmb_get_sregs(v, &sr))
 			return VMSIM_BACKEND_ERROR;
 		if (groups & VMSIM_GROUP_SEGMENTS) {
 			kvmb_seg_to_kvm(&s->es, &sr.es), kvmb_seg_to_kvm(&s->cs, &sr.cs);
@@ -309,7 +360,7 @@ enum vmsim_result kvmb_state_set(void *p, uint32_t groups, const struct vmsim_cp
 		if (groups & VMSIM_GROUP_TPR)
 			sr.cr8 = (s->tpr >> 4) & 0xf;
 		memset(sr.interrupt_bitmap, 0, sizeof sr.interrupt_bitmap);
-		if (ioctl(v->fd, KVM_SET_SREGS, &sr) < 0)
+		if (!kvmb_set_sregs(v, &sr))
 			return VMSIM_INVALID_ARGUMENT; /* KVM refuses states the architecture forbids */
 		if (groups & VMSIM_GROUP_CONTROL) {
 			struct kvm_debugregs d;
@@ -324,10 +375,10 @@ enum vmsim_result kvmb_state_set(void *p, uint32_t groups, const struct vmsim_cp
 	}
 	if (groups & (VMSIM_GROUP_GPR | VMSIM_GROUP_IP)) {
 		struct kvm_regs r;
-		if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
+		if (!kvmb_get_regs(v, &r))
 			return VMSIM_BACKEND_ERROR;
 		regs_from_state(s, &r, groups);
-		if (ioctl(v->fd, KVM_SET_REGS, &r) < 0)
+		if (!kvmb_set_regs(v, &r))
 			return VMSIM_INVALID_ARGUMENT;
 	}
 	if (groups & (VMSIM_GROUP_SYSENTER | VMSIM_GROUP_SYSCALL | VMSIM_GROUP_TSC)) {
