@@ -81,6 +81,43 @@ found:
 	return true;
 }
 
+/* Could an OUTS of size bytes end at RIP (an element KVM's emulator ran, RIP past it)? */
+static bool outs_ends_at(struct kvmb_vcpu *v, const struct kvm_sregs *sr, const struct kvm_regs *r, unsigned bits,
+                         unsigned size)
+{
+	struct vmsim_x86_io insn;
+	uint8_t b[16];
+
+	for (unsigned k = 1; k <= 15; k++) {
+		if ((r->rip < k && bits != 64) || !kvmb_read_linear(v, sr->cs.base + r->rip - k, b, k))
+			continue;
+		if (vmsim_x86_decode_io(b, k, bits, &insn) && insn.len == k && insn.string && !insn.in && insn.size == size)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * After the VMM's on_exit for a deferred IN/OUT (v->pending_io): KVM still holds
+ * its completion. Where the VMM moved RIP, KVM drops it on the next KVM_RUN (the
+ * probe saw so: moved_rip_drops_io); where it did not, the instruction must run
+ * again, so KVM's completion is run now and the VMM's registers put back.
+ */
+bool kvmb_settle(struct kvmb_vcpu *v, bool leaving)
+{
+	struct kvm_regs now;
+
+	if (!v->pending_io)
+		return true;
+	v->pending_io = false;
+	if (!kvmb_get_regs(v, &now))
+		return false;
+	if (now.rip != v->pending_rip && !leaving)
+		return true;
+	/* leaving vcpu_run: nothing may stay pending behind a later state_set, whatever RIP says */
+	return complete_pending(v, &now, NULL);
+}
+
 /* INS: let KVM store what memory already holds, so completing the pending element changes nothing. */
 static void ins_fill(struct kvmb_vcpu *v, const struct kvm_sregs *sr, const struct kvm_regs *r,
                      const struct vmsim_x86_io *insn)
@@ -146,7 +183,13 @@ static bool handle_io(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 	bool decoded = kvmb_read_linear(v, sr.cs.base + r.rip, b, 15) && vmsim_x86_decode_io(b, 15, bits, &insn) &&
 	               insn.in == in && insn.size == size;
 
-	if (in) {
+	if (decoded && !insn.string && v->vm->profile->defer_io && (in || !outs_ends_at(v, &sr, &r, bits, size))) {
+		/* one KVM_RUN per exit: KVM's completion waits; the VMM's moved RIP cancels it (kvmb_settle) */
+		if (in)
+			memset(data, 0xff, (size_t)size * run->io.count);
+		v->pending_io = true;
+		v->pending_rip = r.rip;
+	} else if (in) {
 		if (decoded && insn.string)
 			ins_fill(v, &sr, &r, &insn);
 		else

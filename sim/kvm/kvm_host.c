@@ -118,6 +118,8 @@ void kvmb_host_profile(const struct kvmb_probe_answers *a, struct kvmb_host *h)
 	/* the exit rules come from the real-mode probe guest; where it failed they are decided per exit */
 	if (a->real_mode == KVMB_RUN_OK)
 		memcpy(h->rip, a->rip, sizeof h->rip);
+	/* one KVM_RUN per port-I/O exit: only where both wait at the instruction and a moved RIP cancels them */
+	h->defer_io = a->moved_rip_drops_io && h->rip[KVMB_PX_OUT] == KVMB_RIP_AT && h->rip[KVMB_PX_IN] == KVMB_RIP_AT;
 
 	if (fails(a->real_mode)) {
 		char why[120];
@@ -154,10 +156,11 @@ void kvmb_host_profile(const struct kvmb_probe_answers *a, struct kvmb_host *h)
 		         "host KVM (%s) has no KVM_CAP_X86_USER_SPACE_MSR: RDMSR/WRMSR stay in the kernel", h->name);
 
 	snprintf(h->summary, sizeof h->summary,
-	         "%s (%s), vendor %s, kernel %s; exit rip out %s in %s mmio-w %s mmio-r %s hlt %s; %u memslots",
+	         "%s (%s), vendor %s, kernel %s; exit rip out %s in %s mmio-w %s mmio-r %s hlt %s%s; %u memslots",
 	         flavour_text(h->flavour), h->name, a->vendor[0] ? a->vendor : "?", a->kernel[0] ? a->kernel : "?",
 	         rule_text(h->rip[KVMB_PX_OUT]), rule_text(h->rip[KVMB_PX_IN]), rule_text(h->rip[KVMB_PX_MMIO_WRITE]),
-	         rule_text(h->rip[KVMB_PX_MMIO_READ]), rule_text(h->rip[KVMB_PX_HLT]), h->nr_memslots);
+	         rule_text(h->rip[KVMB_PX_MMIO_READ]), rule_text(h->rip[KVMB_PX_HLT]),
+	         h->defer_io ? ", moved rip cancels io" : "", h->nr_memslots);
 }
 
 const char *kvmb_host_cap_gap(const struct kvmb_host *h, uint64_t cap)

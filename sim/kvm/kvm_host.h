@@ -52,6 +52,7 @@ struct kvmb_probe_answers {
 	int user_space_msr;        /* KVM_CAP_X86_USER_SPACE_MSR: KVM_MSR_EXIT_REASON_* bits */
 	bool msr_filter;           /* KVM_CAP_X86_MSR_FILTER */
 	enum kvmb_rip_rule rip[KVMB_PX_COUNT];
+	bool moved_rip_drops_io;   /* OUT and IN at the instruction: a RIP moved by userspace cancels KVM's completion */
 	enum kvmb_run_answer real_mode;   /* the exit probe: real-mode code at 0x1000 */
 	enum kvmb_run_answer reset_real;  /* real mode from the reset state (CS base 0xffff0000): JMP, NOP, OUT */
 	enum kvmb_run_answer rdtscp;      /* RDTSCP in real mode */
@@ -67,6 +68,7 @@ struct kvmb_host {
 	uint64_t caps;        /* VMSIM_CAP_* offered on this host */
 	char gap[KVMB_CAP_BITS][KVMB_GAP_LEN]; /* why bit i is absent; "" where present */
 	enum kvmb_rip_rule rip[KVMB_PX_COUNT];
+	bool defer_io;        /* IN/OUT (not string): report at once, let the VMM's moved RIP cancel KVM's completion */
 	unsigned nr_memslots; /* slots the backend may use */
 	unsigned sync_regs;   /* KVM_SYNC_X86_* the backend may use */
 	bool msr_exits;       /* user-space MSR exits with a filter: RDMSR/WRMSR reach the VMM */

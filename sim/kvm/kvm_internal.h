@@ -50,6 +50,8 @@ struct kvmb_vcpu {
 	unsigned sync;               /* KVM_SYNC_X86_REGS/SREGS in kvm_valid_regs */
 	bool synced;                 /* a KVM_RUN returned since creation: run->s.regs holds the state */
 	bool sregs_stale;            /* KVM_SET_SREGS ran since: run->s.regs.sregs is behind */
+	bool pending_io;             /* an IN/OUT exit whose KVM completion still waits (host defer_io) */
+	uint64_t pending_rip;        /* its RIP: a VMM that moved RIP emulated it */
 
 	/* state KVM does not hold for a VMM (or holds elsewhere), kept here like a VMCB would */
 	uint32_t activity;
@@ -102,6 +104,8 @@ uint8_t kvmb_mmio_write_origin(struct kvmb_vcpu *v, const struct kvm_regs *r, un
 /* kvm_exits.c */
 /* One KVM exit (in v->run) into at most one neutral exit; false: nothing for the VMM, run on. */
 bool kvmb_translate_exit(struct kvmb_vcpu *v, struct vmsim_exit *exit);
+/* Before the next KVM_RUN (or leaving vcpu_run) after on_exit: settle a deferred IN/OUT; false on an ioctl error. */
+bool kvmb_settle(struct kvmb_vcpu *v, bool leaving);
 /* A KVM_RUN that failed on a fetch from gpa without a slot, as the fetch NPF; false if it was not that. */
 bool kvmb_fetch_fault(struct kvmb_vcpu *v, struct vmsim_exit *exit);
 

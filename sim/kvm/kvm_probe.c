@@ -130,6 +130,30 @@ static void complete(struct probe_cpu *c)
 	run->immediate_exit = 0;
 }
 
+/*
+ * The VMM emulated the pending IN/OUT: RIP moved past it (and AX holds the IN
+ * result). Does KVM then drop its own completion (Linux complete_fast_pio_in/out
+ * compare the linear RIP with the one at the exit)? RIP and AX must stay.
+ */
+static bool moved_rip_drops(struct probe_cpu *c, uint64_t past, bool in)
+{
+	struct kvm_regs g;
+
+	if (ioctl(c->fd, KVM_GET_REGS, &g) < 0)
+		return false;
+	g.rip = past;
+	if (in)
+		g.rax = 0x1234;
+	if (ioctl(c->fd, KVM_SET_REGS, &g) < 0)
+		return false;
+	complete(c);
+	if (ioctl(c->fd, KVM_GET_REGS, &g) < 0)
+		return false;
+	bool drops = g.rip == past && (!in || (g.rax & 0xffff) == 0x1234);
+	g.rip = past; /* where it did not drop it, KVM skipped once more: the probe goes on at the next instruction */
+	return ioctl(c->fd, KVM_SET_REGS, &g) == 0 && drops;
+}
+
 static void probe_exits(struct probe_vm *p, struct kvmb_probe_answers *a)
 {
 	struct probe_cpu c;
@@ -154,7 +178,12 @@ static void probe_exits(struct probe_vm *p, struct kvmb_probe_answers *a)
 		enum kvmb_rip_rule r = rip == exit_steps[i].at ? KVMB_RIP_AT
 		                       : rip == exit_steps[i].past ? KVMB_RIP_PAST : KVMB_RIP_UNKNOWN;
 		enum kvmb_probe_exit w = exit_steps[i].which;
-		if (r == KVMB_RIP_AT && reason != KVM_EXIT_HLT) {
+		if (r == KVMB_RIP_AT && reason == KVM_EXIT_IO && exit_steps[i].at != CODE) {
+			/* the second OUT and the IN: does a VMM-moved RIP cancel KVM's completion? */
+			bool in = c.run->io.direction == KVM_EXIT_IO_IN;
+			bool drops = moved_rip_drops(&c, exit_steps[i].past, in);
+			a->moved_rip_drops_io = (in ? a->moved_rip_drops_io : true) && drops;
+		} else if (r == KVMB_RIP_AT && reason != KVM_EXIT_HLT) {
 			complete(&c); /* AT means pending: the completion must retire it */
 			if (rip_of(&c) != exit_steps[i].past)
 				r = KVMB_RIP_UNKNOWN;

@@ -56,7 +56,10 @@ static void drain_stop_signal(void)
 static enum vmsim_exit_action call_exit(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 {
 	v->state_changed = false;
-	return v->on_exit(v->on_exit_ctx, exit);
+	enum vmsim_exit_action a = v->on_exit(v->on_exit_ctx, exit);
+	if (!kvmb_settle(v, a == VMSIM_EXIT_ACTION_STOP))
+		kvmb_log(v->vm, VMSIM_LOG_ERROR, "kvm: vCPU %u: completing a port access: %s", v->id, strerror(errno));
+	return a;
 }
 
 /* HLT (not intercepted) and shutdown idle here until a stop: there is no interrupt source without the VMM. */

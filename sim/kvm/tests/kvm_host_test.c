@@ -21,6 +21,7 @@ static struct kvmb_probe_answers svm_lane(void)
 		.user_space_msr = ALL_MSR_REASONS, .msr_filter = true,
 		.rip = { [KVMB_PX_OUT] = KVMB_RIP_AT, [KVMB_PX_IN] = KVMB_RIP_AT, [KVMB_PX_MMIO_WRITE] = KVMB_RIP_PAST,
 		         [KVMB_PX_MMIO_READ] = KVMB_RIP_AT, [KVMB_PX_HLT] = KVMB_RIP_PAST },
+		.moved_rip_drops_io = true,
 		.real_mode = KVMB_RUN_OK, .reset_real = KVMB_RUN_OK, .rdtscp = KVMB_RUN_OK,
 	};
 	return a;
@@ -66,8 +67,9 @@ static void svm_lane_profile(void **state)
 	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_EXIT_CPUID),
 	                    "KVM answers CPUID in the kernel from KVM_SET_CPUID2; KVM has no userspace CPUID exit "
 	                    "(no capability or filter offers one)");
+	assert_true(h.defer_io);
 	assert_string_equal(h.summary, "SVM (kvm_amd), vendor AuthenticAMD, kernel 6.1.0-57-amd64; exit rip out at in at "
-	                               "mmio-w past mmio-r at hlt past; 32764 memslots");
+	                               "mmio-w past mmio-r at hlt past, moved rip cancels io; 32764 memslots");
 }
 
 static void pvm_profile_as_measured(void **state)
@@ -83,6 +85,7 @@ static void pvm_profile_as_measured(void **state)
 	assert_int_equal(h.rip[KVMB_PX_MMIO_WRITE], KVMB_RIP_PAST);
 	assert_int_equal(h.rip[KVMB_PX_MMIO_READ], KVMB_RIP_AT);
 	assert_int_equal(h.nr_memslots, 32764);
+	assert_false(h.defer_io); /* OUT is retired before the exit: nothing to cancel */
 	/* simple real mode runs; the reset-state code and RDTSCP do not */
 	assert_true(h.caps & VMSIM_CAP_MODE_REAL);
 	assert_false(h.caps & VMSIM_CAP_RESET_VECTOR);
@@ -146,6 +149,26 @@ static void bare_vmx_profile(void **state)
 	assert_int_equal(h.rip[KVMB_PX_OUT], KVMB_RIP_AT);
 	assert_true(h.caps & VMSIM_CAP_RESET_VECTOR);
 	assert_true(h.caps & VMSIM_CAP_EXIT_MSR);
+}
+
+/* Deferring port I/O needs both rules at the instruction and the probe's moved-RIP answer. */
+static void defer_io_needs_every_answer(void **state)
+{
+	(void)state;
+	struct kvmb_probe_answers a = svm_lane();
+	struct kvmb_host h;
+
+	a.moved_rip_drops_io = false;
+	kvmb_host_profile(&a, &h);
+	assert_false(h.defer_io);
+	a = svm_lane();
+	a.rip[KVMB_PX_IN] = KVMB_RIP_UNKNOWN;
+	kvmb_host_profile(&a, &h);
+	assert_false(h.defer_io);
+	a = pvm_host();
+	a.moved_rip_drops_io = true; /* whatever it says: OUT is past on PVM */
+	kvmb_host_profile(&a, &h);
+	assert_false(h.defer_io);
 }
 
 /* Without a module name the virtualization bit, then "other", names the flavour. */
@@ -248,6 +271,7 @@ int main(void)
 		cmocka_unit_test(pvm_with_msr_filter_offers_msr_exits),
 		cmocka_unit_test(user_space_msr_without_filter_is_unknown_msrs_only),
 		cmocka_unit_test(bare_vmx_profile),
+		cmocka_unit_test(defer_io_needs_every_answer),
 		cmocka_unit_test(flavour_without_module),
 		cmocka_unit_test(real_mode_failure),
 		cmocka_unit_test(untested_probes_keep_caps),
