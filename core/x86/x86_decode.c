@@ -82,3 +82,21 @@ bool vmsim_x86_decode_io(const uint8_t *b, size_t n, unsigned code_bits, struct 
 	out->len = (uint8_t)i;
 	return true;
 }
+
+unsigned vmsim_x86_io_ending_at(const uint8_t *b, size_t n, unsigned code_bits, bool in, unsigned size, uint16_t port,
+                                uint16_t dx, struct vmsim_x86_io *out)
+{
+	size_t max = n < 15 ? n : 15;
+
+	/* IN/OUT: a stray prefix-like byte before it would only fake a longer one, so the shortest fits */
+	for (size_t k = 1; k <= max; k++)
+		if (vmsim_x86_decode_io(b + n - k, k, code_bits, out) && out->len == k && !out->string && out->in == in &&
+		    out->size == size && (out->imm ? out->port == port : dx == port))
+			return (unsigned)k;
+	/* INS/OUTS: REP, segment and address-size prefixes are part of it, so the longest fits */
+	for (size_t k = max; k >= 1; k--)
+		if (vmsim_x86_decode_io(b + n - k, k, code_bits, out) && out->len == k && out->string && out->in == in &&
+		    out->size == size)
+			return (unsigned)k;
+	return 0;
+}

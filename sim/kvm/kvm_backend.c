@@ -196,6 +196,7 @@ static void kvm_vcpu_destroy(void *p)
 		return;
 	if (v->intercepts & VMSIM_INTERCEPT_MSR)
 		(void)kvmb_msr_intercept(v->vm, false);
+	kvmb_decode_fini(v);
 	munmap(v->run, (size_t)v->run_size);
 	close(v->fd);
 	pthread_cond_destroy(&v->cond);

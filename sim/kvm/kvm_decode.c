@@ -29,33 +29,71 @@ static bool writes_memory(csh h, const uint8_t *b, size_t n, size_t len, unsigne
 	return hit;
 }
 
+/* The vCPU's capstone handle for a code size, opened on first use (cs_open allocates: not once per exit). */
+static bool handle_for(struct kvmb_vcpu *v, unsigned bits, csh *h)
+{
+	unsigned i = bits == 64 ? 2 : bits == 32 ? 1 : 0;
+
+	if (!v->cs_handle[i]) {
+		csh n;
+		cs_mode mode = bits == 64 ? CS_MODE_64 : bits == 32 ? CS_MODE_32 : CS_MODE_16;
+		if (cs_open(CS_ARCH_X86, mode, &n) != CS_ERR_OK)
+			return false;
+		cs_option(n, CS_OPT_DETAIL, CS_OPT_ON);
+		v->cs_handle[i] = n;
+	}
+	*h = v->cs_handle[i];
+	return true;
+}
+
+void kvmb_decode_fini(struct kvmb_vcpu *v)
+{
+	for (unsigned i = 0; i < 3; i++)
+		if (v->cs_handle[i]) {
+			csh h = v->cs_handle[i];
+			cs_close(&h);
+			v->cs_handle[i] = 0;
+		}
+}
+
 /*
  * KVM's emulator completes an MMIO write (RIP already past it) before it exits.
  * The instruction is the longest one that ends at RIP and writes `size` bytes:
  * a stray prefix-like byte before it can only lengthen it, never move its end.
+ * A per-vCPU cache keyed by the linear RIP remembers the answer together with
+ * the 15 bytes before RIP: a hit needs those bytes unchanged (code may change).
  */
 uint8_t kvmb_mmio_write_origin(struct kvmb_vcpu *v, const struct kvm_regs *r, unsigned size)
 {
 	struct kvm_sregs sr;
-	uint8_t b[32];
+	uint8_t b[32], window[15];
 	csh h;
 	uint8_t found = 0;
 
 	if (!kvmb_get_sregs(v, &sr))
 		return 0;
 	unsigned bits = kvmb_code_bits(&sr);
-	cs_mode mode = bits == 64 ? CS_MODE_64 : bits == 32 ? CS_MODE_32 : CS_MODE_16;
-	if (cs_open(CS_ARCH_X86, mode, &h) != CS_ERR_OK)
+	uint64_t end = sr.cs.base + r->rip;
+	bool have_window = (r->rip >= 15 || bits == 64) && kvmb_read_linear(v, end - 15, window, 15);
+	struct kvmb_decode_entry *e = &v->decode_cache[(end ^ (end >> 7)) % KVMB_DECODE_CACHE];
+	if (have_window && e->len && e->end == end && e->bits == bits && e->size == size &&
+	    !memcmp(e->bytes, window, 15))
+		return e->len;
+	if (!handle_for(v, bits, &h))
 		return 0;
-	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
 	for (unsigned k = 15; k >= 1 && !found; k--) {
 		if (r->rip < k && bits != 64)
 			continue;
-		if (!kvmb_read_linear(v, sr.cs.base + r->rip - k, b, k))
+		if (have_window)
+			memcpy(b, window + 15 - k, k);
+		else if (!kvmb_read_linear(v, end - k, b, k))
 			continue;
 		if (writes_memory(h, b, k, k, size))
 			found = (uint8_t)k;
 	}
-	cs_close(&h);
+	if (have_window && found) {
+		*e = (struct kvmb_decode_entry){ end, (uint8_t)bits, (uint8_t)size, found, { 0 } };
+		memcpy(e->bytes, window, 15);
+	}
 	return found;
 }

@@ -47,8 +47,8 @@ static uint64_t addr_mask(unsigned addr_size)
  * An OUT or OUTS KVM already executed (RIP past it, nothing pending): KVM's
  * emulator ran it (OUTS always; OUT on hosts that emulate port I/O, e.g. PVM).
  * Find the instruction: a REP OUTS with elements left stays at RIP; otherwise
- * the one that ends at RIP, writes `size` bytes to `port` (imm byte or DX) or is
- * an OUTS of that size. RSI/RCX of an OUTS are put back by one element.
+ * the one that ends at RIP (vmsim_x86_io_ending_at). RSI/RCX of an OUTS are put
+ * back by one element.
  */
 static bool out_origin(struct kvmb_vcpu *v, const struct kvm_sregs *sr, struct kvm_regs *r, unsigned bits,
                        unsigned size, uint16_t port, struct vmsim_x86_io *insn)
@@ -59,17 +59,13 @@ static bool out_origin(struct kvmb_vcpu *v, const struct kvm_sregs *sr, struct k
 	if (kvmb_read_linear(v, cs + r->rip, b, 15) && vmsim_x86_decode_io(b, 15, bits, insn) && insn->string &&
 	    !insn->in && insn->size == size && insn->rep && (r->rcx & addr_mask(insn->addr_size)) != 0)
 		goto found; /* a REP with elements left stays at the instruction */
-	for (unsigned k = 15; k >= 1; k--) {
-		if ((r->rip < k && bits != 64) || !kvmb_read_linear(v, cs + r->rip - k, b, k))
-			continue;
-		if (!vmsim_x86_decode_io(b, k, bits, insn) || insn->len != k || insn->in || insn->size != size)
-			continue;
-		if (!insn->string && (insn->imm ? b[k - 1] != port : (uint16_t)r->rdx != port))
-			continue;
-		r->rip -= k;
-		goto found;
-	}
-	return false;
+	unsigned n = 15;
+	while (n && ((r->rip < n && bits != 64) || !kvmb_read_linear(v, cs + r->rip - n, b, n)))
+		n--; /* fewer bytes where the code starts near a page or slot edge */
+	unsigned len = n ? vmsim_x86_io_ending_at(b, n, bits, false, size, port, (uint16_t)r->rdx, insn) : 0;
+	if (!len)
+		return false;
+	r->rip -= len;
 found:
 	if (insn->string) {
 		uint64_t m = addr_mask(insn->addr_size);

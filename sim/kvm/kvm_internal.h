@@ -28,6 +28,14 @@ struct kvmb_vm {
 };
 
 
+/* One remembered MMIO-write origin: the instruction of length len ending at linear address end. */
+struct kvmb_decode_entry {
+	uint64_t end;
+	uint8_t bits, size, len; /* len 0: empty */
+	uint8_t bytes[15];       /* the 15 bytes before end when it was decoded */
+};
+enum { KVMB_DECODE_CACHE = 8 };
+
 struct kvmb_vcpu {
 	struct kvmb_vm *vm;
 	unsigned id;
@@ -50,6 +58,8 @@ struct kvmb_vcpu {
 	unsigned sync;               /* KVM_SYNC_X86_REGS/SREGS in kvm_valid_regs */
 	bool synced;                 /* a KVM_RUN returned since creation: run->s.regs holds the state */
 	bool sregs_stale;            /* KVM_SET_SREGS ran since: run->s.regs.sregs is behind */
+	size_t cs_handle[3];         /* capstone handles (csh) for 16/32/64-bit code; 0: not opened */
+	struct kvmb_decode_entry decode_cache[KVMB_DECODE_CACHE];
 	bool pending_io;             /* an IN/OUT exit whose KVM completion still waits (host defer_io) */
 	uint64_t pending_rip;        /* its RIP: a VMM that moved RIP emulated it */
 
@@ -98,6 +108,8 @@ void kvmb_seg_to_kvm(const struct vmsim_segment *s, struct kvm_segment *k);
 
 /* kvm_decode.c */
 unsigned kvmb_code_bits(const struct kvm_sregs *sregs);
+/* Close the vCPU's capstone handles. */
+void kvmb_decode_fini(struct kvmb_vcpu *v);
 /* Length of the instruction that ended at r->rip with an MMIO write of size bytes; 0 if none fits. */
 uint8_t kvmb_mmio_write_origin(struct kvmb_vcpu *v, const struct kvm_regs *r, unsigned size);
 

@@ -26,6 +26,11 @@ struct vmsim_x86_io {
  * SDM Vol. 2A 2.1.1 (prefixes), "IN", "INS", Vol. 2B "OUT", "OUTS". */
 bool vmsim_x86_decode_io(const uint8_t *b, size_t n, unsigned code_bits, struct vmsim_x86_io *out);
 
+/* The IN/OUT (in) of size bytes to port that ends exactly at b + n, as KVM leaves it when it retired it before the
+ * exit: a non-string one (immediate = port, or dx = port) shortest first, else the longest INS/OUTS; its length or 0. */
+unsigned vmsim_x86_io_ending_at(const uint8_t *b, size_t n, unsigned code_bits, bool in, unsigned size, uint16_t port,
+                                uint16_t dx, struct vmsim_x86_io *out);
+
 /* Default code size (16, 32, 64) from CR0.PE, EFER.LMA, CS.L and CS.D (SDM Vol. 3A 3.4.5, 5.2.1). */
 unsigned vmsim_x86_code_bits(uint64_t cr0, uint64_t efer, bool cs_l, bool cs_db);
 

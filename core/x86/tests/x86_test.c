@@ -84,6 +84,35 @@ static void decode_rejects(void **state)
 	assert_int_equal(d.len, 14);
 }
 
+/* What KVM left behind when it retired the OUT before the exit (PVM): find it by its end. */
+static void io_ending_at(void **state)
+{
+	(void)state;
+	struct vmsim_x86_io d;
+	/* mov al, 0x41; out 0x80, al */
+	static const uint8_t out_imm[] = { 0xb0, 0x41, 0xe6, 0x80 };
+	/* mov dx, 0x66ee (its last byte looks like a prefix); out dx, al */
+	static const uint8_t out_dx[] = { 0xba, 0xee, 0x66, 0xee };
+	/* nop; rep outsw (16-bit code: 66 makes it 32-bit) */
+	static const uint8_t rep_outsd[] = { 0x90, 0xf3, 0x66, 0x6f };
+
+	assert_int_equal(vmsim_x86_io_ending_at(out_imm, 4, 16, false, 1, 0x80, 0, &d), 2);
+	assert_true(d.imm);
+	/* the wrong port: no OUT ends there */
+	assert_int_equal(vmsim_x86_io_ending_at(out_imm, 4, 16, false, 1, 0x81, 0, &d), 0);
+	/* the wrong size: none either */
+	assert_int_equal(vmsim_x86_io_ending_at(out_imm, 4, 16, false, 2, 0x80, 0, &d), 0);
+	/* DX form: the 66 before EE must not be taken as its prefix */
+	assert_int_equal(vmsim_x86_io_ending_at(out_dx, 4, 16, false, 1, 0x3f8, 0x3f8, &d), 1);
+	assert_int_equal(vmsim_x86_io_ending_at(out_dx, 4, 16, false, 1, 0x3f8, 0x3f9, &d), 0);
+	/* a string instruction keeps its prefixes */
+	assert_int_equal(vmsim_x86_io_ending_at(rep_outsd, 4, 16, false, 4, 0x80, 0x80, &d), 3);
+	assert_true(d.rep);
+	assert_true(d.string);
+	/* the direction must match */
+	assert_int_equal(vmsim_x86_io_ending_at(rep_outsd, 4, 16, true, 4, 0x80, 0x80, &d), 0);
+}
+
 /* SDM Vol. 3A 3.4.5 (CS.D/L), 5.2.1 (IA-32e modes), 20.1 (real mode) */
 static void code_bits(void **state)
 {
@@ -266,6 +295,7 @@ int main(void)
 		cmocka_unit_test(decode_in_out),
 		cmocka_unit_test(decode_string),
 		cmocka_unit_test(decode_rejects),
+		cmocka_unit_test(io_ending_at),
 		cmocka_unit_test(code_bits),
 		cmocka_unit_test(walk_unpaged),
 		cmocka_unit_test_setup_teardown(walk_32bit, phys_new, phys_free),
