@@ -98,6 +98,7 @@ static enum vmsim_result kvm_vm_create(const struct vmsim_backend_host *host, vo
 		vm_free(vm);
 		return VMSIM_BACKEND_ERROR;
 	}
+	kvmb_log(vm, VMSIM_LOG_DEBUG, "kvm: host %s", vm->profile->summary);
 	if (vm->profile->msr_exit_reasons) {
 		struct kvm_enable_cap cap = { .cap = KVM_CAP_X86_USER_SPACE_MSR,
 			                      .args = { vm->profile->msr_exit_reasons } };
@@ -239,6 +240,7 @@ static struct vmsim_backend_ops kvm_ops = {
 static void fill_caps(void)
 {
 	kvm_ops.caps = kvmb_host_get()->caps;
+	kvm_ops.description = kvmb_host_get()->description; /* names the host the probe found */
 }
 
 const struct vmsim_backend_ops *vmsim_backend_kvm(void)

@@ -92,6 +92,12 @@ static enum kvmb_flavour flavour_of(const struct kvmb_probe_answers *a)
 	return KVMB_FLAVOUR_OTHER;
 }
 
+static void describe(struct kvmb_host *h)
+{
+	snprintf(h->description, sizeof h->description, "hardware virtualization through /dev/kvm ioctls; host %s",
+	         h->summary);
+}
+
 void kvmb_host_profile(const struct kvmb_probe_answers *a, struct kvmb_host *h)
 {
 	memset(h, 0, sizeof *h);
@@ -109,6 +115,7 @@ void kvmb_host_profile(const struct kvmb_probe_answers *a, struct kvmb_host *h)
 		snprintf(h->gap[bit_of(VMSIM_CAP_EXIT_MSR)], KVMB_GAP_LEN,
 		         "no /dev/kvm here: user-space MSR exits depend on the host KVM");
 		snprintf(h->summary, sizeof h->summary, "no usable /dev/kvm");
+		describe(h);
 		return;
 	}
 	if (a->nr_memslots > 0)
@@ -161,6 +168,7 @@ void kvmb_host_profile(const struct kvmb_probe_answers *a, struct kvmb_host *h)
 	         rule_text(h->rip[KVMB_PX_OUT]), rule_text(h->rip[KVMB_PX_IN]), rule_text(h->rip[KVMB_PX_MMIO_WRITE]),
 	         rule_text(h->rip[KVMB_PX_MMIO_READ]), rule_text(h->rip[KVMB_PX_HLT]),
 	         h->defer_io ? ", moved rip cancels io" : "", h->nr_memslots);
+	describe(h);
 }
 
 const char *kvmb_host_cap_gap(const struct kvmb_host *h, uint64_t cap)

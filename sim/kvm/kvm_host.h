@@ -65,6 +65,7 @@ struct kvmb_host {
 	enum kvmb_flavour flavour;
 	char name[32];        /* "kvm_pvm", "kvm_amd", "SVM", ... for messages */
 	char summary[256];    /* one line: flavour, vendor, kernel, what the probe saw */
+	char description[320]; /* the ops table's description: what the backend is, on which host */
 	uint64_t caps;        /* VMSIM_CAP_* offered on this host */
 	char gap[KVMB_CAP_BITS][KVMB_GAP_LEN]; /* why bit i is absent; "" where present */
 	enum kvmb_rip_rule rip[KVMB_PX_COUNT];

@@ -7,23 +7,8 @@
 
 #include "kvm_internal.h"
 
-enum { MSR_TSC = 0x10, MSR_TSC_AUX = 0xc0000103, MSR_XSS = 0xda0 };
+enum { MSR_TSC = 0x10, MSR_XSS = 0xda0 };
 
-static const struct {
-	uint32_t index;
-	size_t offset;
-	uint32_t group;
-} msr_map[] = {
-	{ 0x174, offsetof(struct vmsim_cpu_state, sysenter_cs), VMSIM_GROUP_SYSENTER },
-	{ 0x175, offsetof(struct vmsim_cpu_state, sysenter_esp), VMSIM_GROUP_SYSENTER },
-	{ 0x176, offsetof(struct vmsim_cpu_state, sysenter_eip), VMSIM_GROUP_SYSENTER },
-	{ 0xc0000081, offsetof(struct vmsim_cpu_state, star), VMSIM_GROUP_SYSCALL },
-	{ 0xc0000082, offsetof(struct vmsim_cpu_state, lstar), VMSIM_GROUP_SYSCALL },
-	{ 0xc0000083, offsetof(struct vmsim_cpu_state, cstar), VMSIM_GROUP_SYSCALL },
-	{ 0xc0000084, offsetof(struct vmsim_cpu_state, fmask), VMSIM_GROUP_SYSCALL },
-	{ 0xc0000102, offsetof(struct vmsim_cpu_state, kernel_gs_base), VMSIM_GROUP_SYSCALL },
-	{ MSR_TSC_AUX, offsetof(struct vmsim_cpu_state, tsc_aux), VMSIM_GROUP_TSC },
-};
 
 bool kvmb_get_regs(struct kvmb_vcpu *v, struct kvm_regs *r)
 {
@@ -109,30 +94,31 @@ static struct kvm_msrs *msrs_alloc(unsigned n)
 	return calloc(1, sizeof(struct kvm_msrs) + n * sizeof(struct kvm_msr_entry));
 }
 
-/* KVM_GET/SET_MSRS for the MSRs of the given groups; false on any failure. */
+/* KVM_GET/SET_MSRS for the state MSRs (vmsim/x86.h) of the given groups; false on any failure. */
 static bool msrs_xfer(struct kvmb_vcpu *v, uint32_t groups, struct vmsim_cpu_state *s, bool set)
 {
-	const unsigned max = sizeof msr_map / sizeof msr_map[0];
-	struct kvm_msrs *m = msrs_alloc(max);
+	size_t max;
+	const struct vmsim_x86_state_msr *map = vmsim_x86_state_msrs(&max);
+	struct kvm_msrs *m = msrs_alloc((unsigned)max);
 	unsigned n = 0;
 	bool ok = false;
 
 	if (!m)
 		return false;
-	for (unsigned i = 0; i < max; i++) {
-		if (!(groups & msr_map[i].group))
+	for (size_t i = 0; i < max; i++) {
+		if (!(groups & map[i].group))
 			continue;
-		m->entries[n].index = msr_map[i].index;
+		m->entries[n].index = map[i].index;
 		if (set)
-			memcpy(&m->entries[n].data, (uint8_t *)s + msr_map[i].offset, 8);
+			memcpy(&m->entries[n].data, (uint8_t *)s + map[i].offset, 8);
 		n++;
 	}
 	m->nmsrs = n;
 	if (!n || ioctl(v->fd, set ? KVM_SET_MSRS : KVM_GET_MSRS, m) == (int)n) {
 		ok = true;
-		for (unsigned j = 0, k = 0; !set && j < max; j++)
-			if (groups & msr_map[j].group)
-				memcpy((uint8_t *)s + msr_map[j].offset, &m->entries[k++].data, 8);
+		for (size_t j = 0, k = 0; !set && j < max; j++)
+			if (groups & map[j].group)
+				memcpy((uint8_t *)s + map[j].offset, &m->entries[k++].data, 8);
 	}
 	free(m);
 	return ok;

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <vmsim/backend.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -55,6 +57,17 @@ enum vmsim_x86_walk_result {
 enum vmsim_x86_walk_result vmsim_x86_walk(uint64_t cr0, uint64_t cr3, uint64_t cr4, uint64_t efer, uint64_t gla,
                                           unsigned access, vmsim_x86_read_phys_fn read_phys, void *ctx,
                                           uint64_t *gpa, uint32_t *error_code);
+
+/* One MSR of the neutral state: its index, the state group it belongs to, its vmsim_cpu_state field. */
+struct vmsim_x86_state_msr {
+	uint32_t index;
+	uint32_t group;  /* VMSIM_GROUP_SYSENTER, _SYSCALL or _TSC */
+	size_t offset;   /* offsetof(struct vmsim_cpu_state, field): a uint64_t */
+};
+
+/* The MSRs vmsim_cpu_state carries (SYSENTER_CS/ESP/EIP, STAR, LSTAR, CSTAR, FMASK, KERNEL_GS_BASE, TSC_AUX;
+ * SDM Vol. 4 2.1); *count gets their number. The table is constant. */
+const struct vmsim_x86_state_msr *vmsim_x86_state_msrs(size_t *count);
 
 #ifdef __cplusplus
 }

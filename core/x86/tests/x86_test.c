@@ -289,6 +289,26 @@ static void walk_4level(void **state)
 	                 VMSIM_X86_WALK_UNREADABLE);
 }
 
+/* The state MSRs: architectural indices (SDM Vol. 4 2.1), each in its group, each field a distinct uint64_t. */
+static void state_msrs(void **state)
+{
+	(void)state;
+	size_t n;
+	const struct vmsim_x86_state_msr *m = vmsim_x86_state_msrs(&n);
+
+	assert_int_equal(n, 9);
+	assert_int_equal(m[0].index, 0x174);
+	assert_int_equal(m[0].offset, offsetof(struct vmsim_cpu_state, sysenter_cs));
+	assert_int_equal(m[0].group, VMSIM_GROUP_SYSENTER);
+	assert_int_equal(m[3].index, 0xc0000081);
+	assert_int_equal(m[3].offset, offsetof(struct vmsim_cpu_state, star));
+	assert_int_equal(m[7].index, 0xc0000102);
+	assert_int_equal(m[7].offset, offsetof(struct vmsim_cpu_state, kernel_gs_base));
+	assert_int_equal(m[8].index, 0xc0000103);
+	assert_int_equal(m[8].group, VMSIM_GROUP_TSC);
+	assert_int_equal(m[8].offset, offsetof(struct vmsim_cpu_state, tsc_aux));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -296,6 +316,7 @@ int main(void)
 		cmocka_unit_test(decode_string),
 		cmocka_unit_test(decode_rejects),
 		cmocka_unit_test(io_ending_at),
+		cmocka_unit_test(state_msrs),
 		cmocka_unit_test(code_bits),
 		cmocka_unit_test(walk_unpaged),
 		cmocka_unit_test_setup_teardown(walk_32bit, phys_new, phys_free),

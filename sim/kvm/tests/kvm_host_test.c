@@ -245,6 +245,7 @@ static void no_dev_kvm(void **state)
 	assert_true(h.caps & VMSIM_CAP_EXIT_IO);
 	assert_false(h.caps & VMSIM_CAP_EXIT_MSR);
 	assert_string_equal(h.summary, "no usable /dev/kvm");
+	assert_string_equal(h.description, "hardware virtualization through /dev/kvm ioctls; host no usable /dev/kvm");
 	assert_int_equal(h.rip[KVMB_PX_OUT], KVMB_RIP_UNKNOWN);
 	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_NMI_WINDOW), "KVM has no NMI-window exit to userspace");
 }
