@@ -13,41 +13,10 @@
 
 #include "kvm_internal.h"
 
-/*
- * CPUID, VMCALL/VMMCALL, RDTSC(P) and MSR accesses never leave the kernel on
- * KVM; it has no NMI-window exit for userspace and cannot fault on fetches.
- */
-#define KVMB_CAPS                                                                                    \
-	(VMSIM_CAP_EXIT_IO | VMSIM_CAP_EXIT_IO_STRING | VMSIM_CAP_EXIT_NPF | VMSIM_CAP_EXIT_MMIO_DECODE | \
-	 VMSIM_CAP_EXIT_HLT | VMSIM_CAP_EXIT_SHUTDOWN | VMSIM_CAP_INJECT_EXTINT | VMSIM_CAP_INJECT_NMI |  \
-	 VMSIM_CAP_INJECT_EXCEPTION | VMSIM_CAP_INTR_WINDOW | VMSIM_CAP_MODE_REAL |                      \
-	 VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_MODE_LONG | VMSIM_CAP_MODE_SWITCH |                        \
-	 VMSIM_CAP_RESET_VECTOR | VMSIM_CAP_READONLY_MEMORY | VMSIM_CAP_STOP | VMSIM_CAP_TSC_OFFSET |     \
-	 VMSIM_CAP_FPU_STATE)
-
-static const struct {
-	uint64_t cap;
-	const char *why;
-} gaps[] = {
-	{ VMSIM_CAP_EXIT_CPUID, "KVM answers CPUID in the kernel from KVM_SET_CPUID2; there is no userspace exit." },
-	{ VMSIM_CAP_EXIT_VMCALL, "KVM handles VMCALL/VMMCALL as its own hypercall in the kernel." },
-	{ VMSIM_CAP_EXIT_RDTSC, "KVM lets the guest read the offset TSC without an exit." },
-	{ VMSIM_CAP_EXIT_RDTSCP, "KVM lets the guest run RDTSCP (with TSC_AUX) without an exit." },
-	{ VMSIM_CAP_EXIT_MSR, "KVM emulates RDMSR/WRMSR in the kernel (userspace MSR exits need filters vmsim does not set)." },
-	{ VMSIM_CAP_INJECT_SWINT, "software-interrupt injection on SVM without NRIPS (QEMU TCG) is not reliable in KVM." },
-	{ VMSIM_CAP_INHOOK_EXIT, "every KVM exit returns from KVM_RUN; there is no in-hook path." },
-	{ VMSIM_CAP_NOEXEC_MEMORY, "KVM memory slots have no no-execute flag." },
-	{ VMSIM_CAP_NMI_WINDOW, "KVM has no NMI-window exit to userspace." },
-};
-
+/* Caps and their gaps are the host's: kvm_host.c derives them from what kvm_probe.c found. */
 static const char *kvm_cap_gap(uint64_t cap)
 {
-	if (cap & KVMB_CAPS)
-		return NULL;
-	for (size_t i = 0; i < sizeof gaps / sizeof gaps[0]; i++)
-		if (cap & gaps[i].cap)
-			return gaps[i].why;
-	return "the KVM backend does not offer this capability.";
+	return kvmb_host_cap_gap(kvmb_host_get(), cap);
 }
 
 void kvmb_log(struct kvmb_vm *vm, enum vmsim_log_level level, const char *fmt, ...)
@@ -87,7 +56,7 @@ static void vm_free(struct kvmb_vm *vm)
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	free(vm->cpuid);
-	free(vm->slots);
+	kvmb_slots_fini(&vm->slots);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 }
@@ -115,12 +84,11 @@ static enum vmsim_result kvm_vm_create(const struct vmsim_backend_host *host, vo
 		vm_free(vm);
 		return VMSIM_UNSUPPORTED;
 	}
-	int slots = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
-	vm->nslots = slots > 0 ? (unsigned)(slots > 509 ? 509 : slots) : 32;
+	vm->profile = kvmb_host_get();
+	kvmb_slots_init(&vm->slots, vm->profile->nr_memslots);
 	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	vm->slots = calloc(vm->nslots, sizeof *vm->slots);
 	vm->cpuid = supported_cpuid(vm->kvm_fd);
-	if (!vm->slots || !vm->cpuid || vm->run_size < (int)sizeof(struct kvm_run)) {
+	if (!vm->cpuid || vm->run_size < (int)sizeof(struct kvm_run)) {
 		vm_free(vm);
 		return VMSIM_OUT_OF_RAM;
 	}
@@ -130,10 +98,51 @@ static enum vmsim_result kvm_vm_create(const struct vmsim_backend_host *host, vo
 		vm_free(vm);
 		return VMSIM_BACKEND_ERROR;
 	}
+	kvmb_log(vm, VMSIM_LOG_DEBUG, "kvm: host %s", vm->profile->summary);
+	if (vm->profile->msr_exit_reasons) {
+		struct kvm_enable_cap cap = { .cap = KVM_CAP_X86_USER_SPACE_MSR,
+			                      .args = { vm->profile->msr_exit_reasons } };
+		if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) == 0)
+			vm->msr_reasons = vm->profile->msr_exit_reasons;
+		else
+			kvmb_log(vm, VMSIM_LOG_WARN, "kvm: KVM_ENABLE_CAP X86_USER_SPACE_MSR: %s", strerror(errno));
+	}
 	/* VMX runs real mode through a TSS KVM keeps in guest space; SVM ignores it. Below the reset page. */
 	(void)ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000ul);
 	*out = vm;
 	return VMSIM_OK;
+}
+
+/*
+ * KVM_X86_SET_MSR_FILTER is per VM, intercepts are per vCPU: while any vCPU
+ * intercepts MSRs, every guest RDMSR/WRMSR exits (one range of one denied MSR
+ * plus default deny: KVM refuses a deny-all filter without ranges); exits of a
+ * vCPU that does not intercept are answered through KVM_GET/SET_MSRS.
+ */
+bool kvmb_msr_intercept(struct kvmb_vm *vm, bool on)
+{
+	uint8_t deny_bitmap[1] = { 0 }; /* 0: denied; KVM copies it during the ioctl */
+	bool ok = true;
+
+	pthread_mutex_lock(&vm->lock);
+	unsigned before = vm->msr_intercepting;
+	vm->msr_intercepting = on ? before + 1 : (before ? before - 1 : 0);
+	if ((before == 0) != (vm->msr_intercepting == 0) && (vm->msr_reasons & KVM_MSR_EXIT_REASON_FILTER)) {
+		struct kvm_msr_filter f;
+		memset(&f, 0, sizeof f);
+		if (vm->msr_intercepting) {
+			f.flags = KVM_MSR_FILTER_DEFAULT_DENY;
+			f.ranges[0] = (struct kvm_msr_filter_range){ .flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE,
+				                                     .nmsrs = 1, .base = 0, .bitmap = deny_bitmap };
+		}
+		if (ioctl(vm->vm_fd, KVM_X86_SET_MSR_FILTER, &f) < 0) {
+			kvmb_log(vm, VMSIM_LOG_ERROR, "kvm: KVM_X86_SET_MSR_FILTER: %s", strerror(errno));
+			vm->msr_intercepting = before;
+			ok = false;
+		}
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return ok;
 }
 
 static void kvm_vm_destroy(void *p)
@@ -168,6 +177,11 @@ static enum vmsim_result kvm_vcpu_create(void *p, unsigned id, void **out)
 		free(v);
 		return VMSIM_BACKEND_ERROR;
 	}
+	/* KVM_CAP_SYNC_REGS: every exit leaves REGS and SREGS in kvm_run; KVM_SYNC_X86_EVENTS stays with ioctls */
+	v->sync = vm->profile->sync_regs & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS);
+	if (getenv("KVMB_NO_SYNC_REGS"))
+		v->sync = 0; /* for measuring the ioctl path */
+	v->run->kvm_valid_regs = v->sync;
 	pthread_mutex_init(&v->lock, NULL);
 	pthread_cond_init(&v->cond, NULL);
 	atomic_init(&v->stop_requested, false);
@@ -181,6 +195,9 @@ static void kvm_vcpu_destroy(void *p)
 
 	if (!v)
 		return;
+	if (v->intercepts & VMSIM_INTERCEPT_MSR)
+		(void)kvmb_msr_intercept(v->vm, false);
+	kvmb_decode_fini(v);
 	munmap(v->run, (size_t)v->run_size);
 	close(v->fd);
 	pthread_cond_destroy(&v->cond);
@@ -200,12 +217,12 @@ static enum vmsim_result kvm_native(void *p, struct vmsim_native_vcpu *out)
 	return VMSIM_OK;
 }
 
-static const struct vmsim_backend_ops kvm_ops = {
+/* Written once (caps, from the host probe) under pthread_once in vmsim_backend_kvm; see kvm_probe.c. */
+static struct vmsim_backend_ops kvm_ops = {
 	.abi_version = VMSIM_BACKEND_ABI_VERSION,
 	.struct_size = sizeof(struct vmsim_backend_ops),
 	.name = "kvm",
 	.description = "hardware virtualization through /dev/kvm ioctls",
-	.caps = KVMB_CAPS,
 	.cap_gap = kvm_cap_gap,
 	.vm_create = kvm_vm_create,
 	.vm_destroy = kvm_vm_destroy,
@@ -220,7 +237,16 @@ static const struct vmsim_backend_ops kvm_ops = {
 	.native = kvm_native,
 };
 
+static void fill_caps(void)
+{
+	kvm_ops.caps = kvmb_host_get()->caps;
+	kvm_ops.description = kvmb_host_get()->description; /* names the host the probe found */
+}
+
 const struct vmsim_backend_ops *vmsim_backend_kvm(void)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, fill_caps);
 	return &kvm_ops;
 }

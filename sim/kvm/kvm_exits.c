@@ -17,7 +17,7 @@ static bool complete_pending(struct kvmb_vcpu *v, const struct kvm_regs *restore
 
 	for (int round = 0; round < 64; round++) {
 		__atomic_store_n(&run->immediate_exit, 1, __ATOMIC_RELEASE);
-		int rc = ioctl(v->fd, KVM_RUN, 0);
+		int rc = kvmb_kvm_run(v);
 		__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_RELEASE);
 		if (rc < 0 && errno == EINTR) {
 			ok = true;
@@ -33,9 +33,9 @@ static bool complete_pending(struct kvmb_vcpu *v, const struct kvm_regs *restore
 		else if (run->exit_reason != KVM_EXIT_MMIO && run->exit_reason != KVM_EXIT_IO)
 			break;
 	}
-	if (after && ioctl(v->fd, KVM_GET_REGS, after) < 0)
+	if (after && !kvmb_get_regs(v, after))
 		ok = false;
-	return ioctl(v->fd, KVM_SET_REGS, restore) == 0 && ok;
+	return kvmb_set_regs(v, restore) && ok;
 }
 
 static uint64_t addr_mask(unsigned addr_size)
@@ -43,38 +43,80 @@ static uint64_t addr_mask(unsigned addr_size)
 	return addr_size == 8 ? ~0ull : addr_size == 4 ? 0xffffffffull : 0xffffull;
 }
 
-/* OUTS: KVM's emulator already moved RSI/RCX (and RIP past a last element). Find the instruction before it. */
-static bool outs_origin(struct kvmb_vcpu *v, const struct kvm_sregs *sr, struct kvm_regs *r, unsigned bits,
-                        unsigned size, struct kvmb_io_insn *insn)
+/*
+ * An OUT or OUTS KVM already executed (RIP past it, nothing pending): KVM's
+ * emulator ran it (OUTS always; OUT on hosts that emulate port I/O, e.g. PVM).
+ * Find the instruction: a REP OUTS with elements left stays at RIP; otherwise
+ * the one that ends at RIP (vmsim_x86_io_ending_at). RSI/RCX of an OUTS are put
+ * back by one element.
+ */
+static bool out_origin(struct kvmb_vcpu *v, const struct kvm_sregs *sr, struct kvm_regs *r, unsigned bits,
+                       unsigned size, uint16_t port, struct vmsim_x86_io *insn)
 {
 	uint8_t b[16];
 	uint64_t cs = sr->cs.base;
 
-	if (kvmb_read_linear(v, cs + r->rip, b, 15) && kvmb_decode_io(b, 15, bits, insn) && insn->string &&
+	if (kvmb_read_linear(v, cs + r->rip, b, 15) && vmsim_x86_decode_io(b, 15, bits, insn) && insn->string &&
 	    !insn->in && insn->size == size && insn->rep && (r->rcx & addr_mask(insn->addr_size)) != 0)
 		goto found; /* a REP with elements left stays at the instruction */
-	for (unsigned k = 15; k >= 1; k--) {
-		if (!kvmb_read_linear(v, cs + r->rip - k, b, k))
-			continue;
-		if (kvmb_decode_io(b, k, bits, insn) && insn->len == k && insn->string && !insn->in && insn->size == size) {
-			r->rip -= k;
-			goto found;
-		}
+	unsigned n = 15;
+	while (n && ((r->rip < n && bits != 64) || !kvmb_read_linear(v, cs + r->rip - n, b, n)))
+		n--; /* fewer bytes where the code starts near a page or slot edge */
+	unsigned len = n ? vmsim_x86_io_ending_at(b, n, bits, false, size, port, (uint16_t)r->rdx, insn) : 0;
+	if (!len)
+		return false;
+	r->rip -= len;
+found:
+	if (insn->string) {
+		uint64_t m = addr_mask(insn->addr_size);
+		uint64_t step = (r->rflags & RFLAGS_DF) ? -(uint64_t)size : size;
+		r->rsi = (r->rsi & ~m) | ((r->rsi - step) & m);
+		if (insn->rep)
+			r->rcx = (r->rcx & ~m) | ((r->rcx + 1) & m);
 	}
-	return false;
-found: {
-	uint64_t m = addr_mask(insn->addr_size);
-	uint64_t step = (r->rflags & RFLAGS_DF) ? -(uint64_t)size : size;
-	r->rsi = (r->rsi & ~m) | ((r->rsi - step) & m);
-	if (insn->rep)
-		r->rcx = (r->rcx & ~m) | ((r->rcx + 1) & m);
 	return true;
 }
+
+/* Could an OUTS of size bytes end at RIP (an element KVM's emulator ran, RIP past it)? */
+static bool outs_ends_at(struct kvmb_vcpu *v, const struct kvm_sregs *sr, const struct kvm_regs *r, unsigned bits,
+                         unsigned size)
+{
+	struct vmsim_x86_io insn;
+	uint8_t b[16];
+
+	for (unsigned k = 1; k <= 15; k++) {
+		if ((r->rip < k && bits != 64) || !kvmb_read_linear(v, sr->cs.base + r->rip - k, b, k))
+			continue;
+		if (vmsim_x86_decode_io(b, k, bits, &insn) && insn.len == k && insn.string && !insn.in && insn.size == size)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * After the VMM's on_exit for a deferred IN/OUT (v->pending_io): KVM still holds
+ * its completion. Where the VMM moved RIP, KVM drops it on the next KVM_RUN (the
+ * probe saw so: moved_rip_drops_io); where it did not, the instruction must run
+ * again, so KVM's completion is run now and the VMM's registers put back.
+ */
+bool kvmb_settle(struct kvmb_vcpu *v, bool leaving)
+{
+	struct kvm_regs now;
+
+	if (!v->pending_io)
+		return true;
+	v->pending_io = false;
+	if (!kvmb_get_regs(v, &now))
+		return false;
+	if (now.rip != v->pending_rip && !leaving)
+		return true;
+	/* leaving vcpu_run: nothing may stay pending behind a later state_set, whatever RIP says */
+	return complete_pending(v, &now, NULL);
 }
 
 /* INS: let KVM store what memory already holds, so completing the pending element changes nothing. */
 static void ins_fill(struct kvmb_vcpu *v, const struct kvm_sregs *sr, const struct kvm_regs *r,
-                     const struct kvmb_io_insn *insn)
+                     const struct vmsim_x86_io *insn)
 {
 	struct kvm_run *run = v->run;
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
@@ -94,11 +136,11 @@ static void refill_in(struct kvmb_vcpu *v)
 	struct kvm_run *run = v->run;
 	struct kvm_regs r;
 	struct kvm_sregs sr;
-	struct kvmb_io_insn insn;
+	struct vmsim_x86_io insn;
 	uint8_t b[16];
 
-	if (ioctl(v->fd, KVM_GET_REGS, &r) == 0 && ioctl(v->fd, KVM_GET_SREGS, &sr) == 0 &&
-	    kvmb_read_linear(v, sr.cs.base + r.rip, b, 15) && kvmb_decode_io(b, 15, kvmb_code_bits(&sr), &insn) &&
+	if (kvmb_get_regs(v, &r) && kvmb_get_sregs(v, &sr) &&
+	    kvmb_read_linear(v, sr.cs.base + r.rip, b, 15) && vmsim_x86_decode_io(b, 15, kvmb_code_bits(&sr), &insn) &&
 	    insn.string && insn.in)
 		ins_fill(v, &sr, &r, &insn);
 	else
@@ -116,7 +158,7 @@ static bool handle_io(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	struct kvm_regs r, after;
 	struct kvm_sregs sr;
-	struct kvmb_io_insn insn;
+	struct vmsim_x86_io insn;
 	uint8_t b[16];
 	bool in = run->io.direction == KVM_EXIT_IO_IN;
 	uint16_t port = run->io.port;
@@ -131,23 +173,32 @@ static bool handle_io(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 	}
 	if (!in)
 		memcpy(&value, data, size);
-	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
+	if (!kvmb_get_regs(v, &r) || !kvmb_get_sregs(v, &sr))
 		return false;
 	unsigned bits = kvmb_code_bits(&sr);
-	bool decoded = kvmb_read_linear(v, sr.cs.base + r.rip, b, 15) && kvmb_decode_io(b, 15, bits, &insn) &&
+	bool decoded = kvmb_read_linear(v, sr.cs.base + r.rip, b, 15) && vmsim_x86_decode_io(b, 15, bits, &insn) &&
 	               insn.in == in && insn.size == size;
 
-	if (in) {
+	if (decoded && !insn.string && v->vm->profile->defer_io && (in || !outs_ends_at(v, &sr, &r, bits, size))) {
+		/* one KVM_RUN per exit: KVM's completion waits; the VMM's moved RIP cancels it (kvmb_settle) */
+		if (in)
+			memset(data, 0xff, (size_t)size * run->io.count);
+		v->pending_io = true;
+		v->pending_rip = r.rip;
+	} else if (in) {
 		if (decoded && insn.string)
 			ins_fill(v, &sr, &r, &insn);
 		else
 			memset(data, 0xff, (size_t)size * run->io.count);
 		decoded = complete_pending(v, &r, NULL) && decoded;
+	} else if (v->vm->profile->rip[KVMB_PX_OUT] == KVMB_RIP_PAST || (decoded && insn.string)) {
+		/* the probe saw this host retire OUT before exiting (PVM), or it is an OUTS element: nothing pending */
+		decoded = out_origin(v, &sr, &r, bits, size, port, &insn) && kvmb_set_regs(v, &r);
 	} else if (!complete_pending(v, &r, &after)) {
 		decoded = false;
 	} else if (after.rip == r.rip) {
-		/* nothing was pending: an OUTS element KVM already executed; show the state before it */
-		decoded = outs_origin(v, &sr, &r, bits, size, &insn) && ioctl(v->fd, KVM_SET_REGS, &r) == 0;
+		/* nothing was pending: an OUT/OUTS KVM already executed; show the state before it */
+		decoded = out_origin(v, &sr, &r, bits, size, port, &insn) && kvmb_set_regs(v, &r);
 	} else {
 		decoded = decoded && !insn.string;
 	}
@@ -186,19 +237,21 @@ static bool handle_mmio(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 		memcpy(&value, run->mmio.data, run->mmio.len <= 8 ? run->mmio.len : 8);
 		exit->u.npf.value = value;
 	}
-	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
+	if (!kvmb_get_regs(v, &r))
 		return false;
-	if (write) {
+	if (write && v->vm->profile->rip[KVMB_PX_MMIO_WRITE] != KVMB_RIP_AT) {
 		/* KVM's emulator finished the write before exiting: find the instruction it executed */
 		uint8_t len = kvmb_mmio_write_origin(v, &r, run->mmio.len);
 		exit->insn_len = len;
 		if (len) {
 			r.rip -= len;
-			if (ioctl(v->fd, KVM_SET_REGS, &r) < 0)
+			if (!kvmb_set_regs(v, &r))
 				return false;
 		}
 	} else {
-		memset(run->mmio.data, 0xff, sizeof run->mmio.data);
+		/* a read (or, where the probe saw it pending, a write): finish it and see how far RIP moves */
+		if (!write)
+			memset(run->mmio.data, 0xff, sizeof run->mmio.data);
 		if (!complete_pending(v, &r, &after))
 			return false;
 		uint64_t delta = after.rip - r.rip;
@@ -215,7 +268,7 @@ static bool handle_internal(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 	struct kvm_sregs sr;
 	uint64_t gpa;
 
-	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
+	if (!kvmb_get_regs(v, &r) || !kvmb_get_sregs(v, &sr))
 		return false;
 	memset(exit, 0, sizeof *exit);
 	exit->rip = r.rip;
@@ -242,7 +295,7 @@ bool kvmb_fetch_fault(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 	struct kvm_sregs sr;
 	uint64_t gpa;
 
-	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sr) < 0 ||
+	if (!kvmb_get_regs(v, &r) || !kvmb_get_sregs(v, &sr) ||
 	    !kvmb_translate(v, sr.cs.base + r.rip, &gpa) || (kvmb_mem_prot(v->vm, gpa) & VMSIM_PROT_READ))
 		return false;
 	memset(exit, 0, sizeof *exit);
@@ -255,25 +308,64 @@ bool kvmb_fetch_fault(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 	return true;
 }
 
-/* Without an in-kernel irqchip KVM returns on HLT with RIP past it; the neutral exit is at the HLT. */
+/* Without an in-kernel irqchip KVM returns on HLT (RIP past it where the probe saw so); the neutral exit is at the HLT. */
 static bool handle_hlt(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 {
 	struct kvm_regs r;
 
-	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
+	if (!kvmb_get_regs(v, &r))
 		return false;
 	if (!(v->intercepts & VMSIM_INTERCEPT_HLT)) {
 		v->activity = VMSIM_ACTIVITY_HLT;
 		return false;
 	}
-	r.rip -= 1;
-	if (ioctl(v->fd, KVM_SET_REGS, &r) < 0)
-		return false;
+	if (v->vm->profile->rip[KVMB_PX_HLT] != KVMB_RIP_AT) {
+		/* past the HLT (every host measured so far; also the guess where the probe did not see it) */
+		r.rip -= 1;
+		if (!kvmb_set_regs(v, &r))
+			return false;
+	}
 	memset(exit, 0, sizeof *exit);
 	exit->kind = VMSIM_EXIT_HLT;
 	exit->rip = r.rip;
 	exit->insn_len = 1;
 	return true;
+}
+
+/*
+ * KVM_EXIT_X86_RDMSR/WRMSR (user-space MSR exits): KVM finishes the access on
+ * the next KVM_RUN from run->msr (error: #GP). For the VMM the exit is at the
+ * instruction: KVM's completion is run at once as a no-op and the registers put
+ * back. A vCPU that does not intercept MSRs gets what KVM would have done.
+ */
+static bool handle_msr(struct kvmb_vcpu *v, struct vmsim_exit *exit)
+{
+	struct kvm_run *run = v->run;
+	bool write = run->exit_reason == KVM_EXIT_X86_WRMSR;
+	struct kvm_regs r;
+
+	if (!(v->intercepts & VMSIM_INTERCEPT_MSR)) {
+		uint64_t value = run->msr.data;
+		/* filtered only because another vCPU intercepts: do it host-side; an unknown MSR is #GP as on hardware */
+		bool ok = run->msr.reason == KVM_MSR_EXIT_REASON_FILTER && kvmb_msr(v, run->msr.index, &value, write);
+		run->msr.error = ok ? 0 : 1;
+		if (ok && !write)
+			run->msr.data = value;
+		return false;
+	}
+	if (!kvmb_get_regs(v, &r))
+		return false;
+	memset(exit, 0, sizeof *exit);
+	exit->kind = VMSIM_EXIT_MSR;
+	exit->rip = r.rip;
+	exit->insn_len = 2; /* 0F 32 / 0F 30 */
+	exit->u.msr.index = run->msr.index;
+	exit->u.msr.write = write;
+	if (write)
+		exit->u.msr.value = run->msr.data;
+	run->msr.error = 0;
+	run->msr.data = (r.rdx << 32) | (uint32_t)r.rax;
+	return complete_pending(v, &r, NULL);
 }
 
 static void plain(struct kvmb_vcpu *v, struct vmsim_exit *exit, enum vmsim_exit_kind kind)
@@ -282,7 +374,7 @@ static void plain(struct kvmb_vcpu *v, struct vmsim_exit *exit, enum vmsim_exit_
 
 	memset(exit, 0, sizeof *exit);
 	exit->kind = kind;
-	if (ioctl(v->fd, KVM_GET_REGS, &r) == 0)
+	if (kvmb_get_regs(v, &r))
 		exit->rip = r.rip;
 }
 
@@ -298,6 +390,9 @@ bool kvmb_translate_exit(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 		return handle_mmio(v, exit);
 	case KVM_EXIT_HLT:
 		return handle_hlt(v, exit);
+	case KVM_EXIT_X86_RDMSR:
+	case KVM_EXIT_X86_WRMSR:
+		return handle_msr(v, exit);
 	case KVM_EXIT_INTERNAL_ERROR:
 		return handle_internal(v, exit);
 	case KVM_EXIT_SHUTDOWN:

@@ -20,36 +20,20 @@ static int set_slot(struct kvmb_vm *vm, unsigned index, uint64_t gpa, uint64_t s
 enum vmsim_result kvmb_mem_map(void *p, uint64_t gpa, void *hva, uint64_t size, unsigned prot)
 {
 	struct kvmb_vm *vm = p;
-	enum vmsim_result r = VMSIM_OUT_OF_RAM;
+	uint32_t id;
 
 	if (!vm || !hva || !size || ((gpa | size | (uint64_t)(uintptr_t)hva) & 0xfff) || gpa + size < gpa ||
 	    (prot & ~7u))
 		return VMSIM_INVALID_ARGUMENT;
 	pthread_mutex_lock(&vm->lock);
-	unsigned free_index = vm->nslots;
-	for (unsigned i = 0; i < vm->nslots; i++) {
-		const struct kvmb_slot *s = &vm->slots[i];
-		if (!s->used) {
-			if (free_index == vm->nslots)
-				free_index = i;
-			continue;
-		}
-		if (gpa < s->gpa + s->size && s->gpa < gpa + size) {
-			r = VMSIM_REGION_CONFLICT;
-			goto out;
-		}
-	}
-	if (free_index == vm->nslots)
-		goto out; /* every slot KVM offers is in use */
-	if (set_slot(vm, free_index, gpa, size, hva, prot) < 0) {
+	enum vmsim_result r = kvmb_slots_add(&vm->slots, gpa, size, hva, prot, &id);
+	if (r == VMSIM_OK && set_slot(vm, id, gpa, size, hva, prot) < 0) {
+		int err = errno;
 		kvmb_log(vm, VMSIM_LOG_ERROR, "kvm: map gpa %#llx size %#llx: %s", (unsigned long long)gpa,
-		         (unsigned long long)size, strerror(errno));
-		r = errno == ENOMEM ? VMSIM_OUT_OF_RAM : VMSIM_BACKEND_ERROR;
-		goto out;
+		         (unsigned long long)size, strerror(err));
+		kvmb_slots_remove(&vm->slots, kvmb_slots_exact(&vm->slots, gpa, size));
+		r = err == ENOMEM ? VMSIM_OUT_OF_RAM : VMSIM_BACKEND_ERROR;
 	}
-	vm->slots[free_index] = (struct kvmb_slot){ true, gpa, size, hva, prot };
-	r = VMSIM_OK;
-out:
 	pthread_mutex_unlock(&vm->lock);
 	return r;
 }
@@ -63,18 +47,13 @@ enum vmsim_result kvmb_mem_unmap(void *p, uint64_t gpa, uint64_t size)
 	if (!vm)
 		return VMSIM_INVALID_ARGUMENT;
 	pthread_mutex_lock(&vm->lock);
-	for (unsigned i = 0; i < vm->nslots; i++) {
-		struct kvmb_slot *s = &vm->slots[i];
-		if (!s->used || s->gpa != gpa || s->size != size)
-			continue;
-		if (set_slot(vm, i, gpa, 0, s->hva, s->prot) < 0) {
-			kvmb_log(vm, VMSIM_LOG_ERROR, "kvm: unmap gpa %#llx: %s", (unsigned long long)gpa, strerror(errno));
-			r = VMSIM_BACKEND_ERROR;
-		} else {
-			s->used = false;
-			r = VMSIM_OK;
-		}
-		break;
+	const struct kvmb_slot *s = kvmb_slots_exact(&vm->slots, gpa, size);
+	if (s && set_slot(vm, s->id, gpa, 0, s->hva, s->prot) < 0) {
+		kvmb_log(vm, VMSIM_LOG_ERROR, "kvm: unmap gpa %#llx: %s", (unsigned long long)gpa, strerror(errno));
+		r = VMSIM_BACKEND_ERROR;
+	} else if (s) {
+		kvmb_slots_remove(&vm->slots, s);
+		r = VMSIM_OK;
 	}
 	pthread_mutex_unlock(&vm->lock);
 	return r;
@@ -82,26 +61,39 @@ enum vmsim_result kvmb_mem_unmap(void *p, uint64_t gpa, uint64_t size)
 
 unsigned kvmb_mem_prot(struct kvmb_vm *vm, uint64_t gpa)
 {
-	unsigned prot = 0;
-
 	pthread_mutex_lock(&vm->lock);
-	for (unsigned i = 0; i < vm->nslots; i++) {
-		const struct kvmb_slot *s = &vm->slots[i];
-		if (s->used && gpa >= s->gpa && gpa - s->gpa < s->size)
-			prot = s->prot;
-	}
+	const struct kvmb_slot *s = kvmb_slots_find(&vm->slots, gpa);
+	unsigned prot = s ? s->prot : 0;
 	pthread_mutex_unlock(&vm->lock);
 	return prot;
 }
 
+/* Guest-physical reads for the page walk: paging structures live in slots. */
+static bool read_phys(void *ctx, uint64_t gpa, void *dst, size_t len)
+{
+	struct kvmb_vm *vm = ctx;
+	bool ok = false;
+
+	pthread_mutex_lock(&vm->lock);
+	const struct kvmb_slot *s = kvmb_slots_find(&vm->slots, gpa);
+	if (s && gpa - s->gpa + len <= s->size) {
+		memcpy(dst, (const uint8_t *)s->hva + (gpa - s->gpa), len);
+		ok = true;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return ok;
+}
+
+/* The guest's own page walk (vmsim/x86.h) on the exit's CR0/CR3/CR4/EFER: no KVM_TRANSLATE ioctl per page. */
 bool kvmb_translate(struct kvmb_vcpu *v, uint64_t gla, uint64_t *gpa)
 {
-	struct kvm_translation t = { .linear_address = gla };
+	struct kvm_sregs sr;
+	uint32_t error_code;
 
-	if (ioctl(v->fd, KVM_TRANSLATE, &t) < 0 || !t.valid)
+	if (!kvmb_get_sregs(v, &sr))
 		return false;
-	*gpa = t.physical_address;
-	return true;
+	return vmsim_x86_walk(sr.cr0, sr.cr3, sr.cr4, sr.efer, gla, 0, read_phys, v->vm, gpa, &error_code) ==
+	       VMSIM_X86_WALK_OK;
 }
 
 /* Byte by byte across pages: a guest instruction may straddle two differently backed pages. */
@@ -119,12 +111,10 @@ bool kvmb_read_linear(struct kvmb_vcpu *v, uint64_t gla, void *dst, size_t len)
 			return false;
 		bool found = false;
 		pthread_mutex_lock(&vm->lock);
-		for (unsigned i = 0; i < vm->nslots && !found; i++) {
-			const struct kvmb_slot *s = &vm->slots[i];
-			if (s->used && gpa >= s->gpa && gpa - s->gpa + chunk <= s->size) {
-				memcpy(out, (const uint8_t *)s->hva + (gpa - s->gpa), chunk);
-				found = true;
-			}
+		const struct kvmb_slot *s = kvmb_slots_find(&vm->slots, gpa);
+		if (s && gpa - s->gpa + chunk <= s->size) {
+			memcpy(out, (const uint8_t *)s->hva + (gpa - s->gpa), chunk);
+			found = true;
 		}
 		pthread_mutex_unlock(&vm->lock);
 		if (!found)

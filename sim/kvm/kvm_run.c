@@ -56,7 +56,10 @@ static void drain_stop_signal(void)
 static enum vmsim_exit_action call_exit(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 {
 	v->state_changed = false;
-	return v->on_exit(v->on_exit_ctx, exit);
+	enum vmsim_exit_action a = v->on_exit(v->on_exit_ctx, exit);
+	if (!kvmb_settle(v, a == VMSIM_EXIT_ACTION_STOP))
+		kvmb_log(v->vm, VMSIM_LOG_ERROR, "kvm: vCPU %u: completing a port access: %s", v->id, strerror(errno));
+	return a;
 }
 
 /* HLT (not intercepted) and shutdown idle here until a stop: there is no interrupt source without the VMM. */
@@ -105,7 +108,7 @@ enum vmsim_result kvmb_vcpu_run(void *p, vmsim_exit_fn on_exit, void *ctx)
 			continue;
 		}
 		v->run->request_interrupt_window = v->want_intr_window;
-		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+		if (kvmb_kvm_run(v) < 0) {
 			int err = errno;
 			if (err == EINTR || err == EAGAIN)
 				continue;

@@ -1,4 +1,5 @@
 /* kvm_state.c - the neutral vmsim_cpu_state groups over KVM's REGS, SREGS, XSAVE, XCRS, MSRS, DEBUGREGS, EVENTS. */
+#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,23 +7,58 @@
 
 #include "kvm_internal.h"
 
-enum { MSR_TSC = 0x10, MSR_TSC_AUX = 0xc0000103, MSR_XSS = 0xda0 };
+enum { MSR_TSC = 0x10, MSR_XSS = 0xda0 };
 
-static const struct {
-	uint32_t index;
-	size_t offset;
-	uint32_t group;
-} msr_map[] = {
-	{ 0x174, offsetof(struct vmsim_cpu_state, sysenter_cs), VMSIM_GROUP_SYSENTER },
-	{ 0x175, offsetof(struct vmsim_cpu_state, sysenter_esp), VMSIM_GROUP_SYSENTER },
-	{ 0x176, offsetof(struct vmsim_cpu_state, sysenter_eip), VMSIM_GROUP_SYSENTER },
-	{ 0xc0000081, offsetof(struct vmsim_cpu_state, star), VMSIM_GROUP_SYSCALL },
-	{ 0xc0000082, offsetof(struct vmsim_cpu_state, lstar), VMSIM_GROUP_SYSCALL },
-	{ 0xc0000083, offsetof(struct vmsim_cpu_state, cstar), VMSIM_GROUP_SYSCALL },
-	{ 0xc0000084, offsetof(struct vmsim_cpu_state, fmask), VMSIM_GROUP_SYSCALL },
-	{ 0xc0000102, offsetof(struct vmsim_cpu_state, kernel_gs_base), VMSIM_GROUP_SYSCALL },
-	{ MSR_TSC_AUX, offsetof(struct vmsim_cpu_state, tsc_aux), VMSIM_GROUP_TSC },
-};
+
+bool kvmb_get_regs(struct kvmb_vcpu *v, struct kvm_regs *r)
+{
+	if ((v->sync & KVM_SYNC_X86_REGS) && v->synced) {
+		*r = v->run->s.regs.regs;
+		return true;
+	}
+	return ioctl(v->fd, KVM_GET_REGS, r) == 0;
+}
+
+bool kvmb_set_regs(struct kvmb_vcpu *v, const struct kvm_regs *r)
+{
+	if ((v->sync & KVM_SYNC_X86_REGS) && v->synced) {
+		v->run->s.regs.regs = *r;
+		v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS; /* KVM applies and clears it on the next KVM_RUN */
+		return true;
+	}
+	return ioctl(v->fd, KVM_SET_REGS, r) == 0;
+}
+
+bool kvmb_get_sregs(struct kvmb_vcpu *v, struct kvm_sregs *sr)
+{
+	if ((v->sync & KVM_SYNC_X86_SREGS) && v->synced && !v->sregs_stale) {
+		*sr = v->run->s.regs.sregs;
+		return true;
+	}
+	return ioctl(v->fd, KVM_GET_SREGS, sr) == 0;
+}
+
+/* Always the ioctl: KVM must know the mode before dirty REGS are applied (and it normalises what it takes). */
+bool kvmb_set_sregs(struct kvmb_vcpu *v, const struct kvm_sregs *sr)
+{
+	if (ioctl(v->fd, KVM_SET_SREGS, sr) < 0)
+		return false;
+	v->sregs_stale = true;
+	return true;
+}
+
+int kvmb_kvm_run(struct kvmb_vcpu *v)
+{
+	int rc = ioctl(v->fd, KVM_RUN, 0);
+	int err = errno;
+
+	if (v->sync) {
+		v->synced = true;
+		v->sregs_stale = false;
+	}
+	errno = err;
+	return rc;
+}
 
 /* Genode's compressed 12-bit ar: type/S/DPL/P in bits 0-7, AVL/L/DB/G in 8-11, unusable in 12. */
 void kvmb_seg_from_kvm(const struct kvm_segment *k, struct vmsim_segment *s)
@@ -58,36 +94,37 @@ static struct kvm_msrs *msrs_alloc(unsigned n)
 	return calloc(1, sizeof(struct kvm_msrs) + n * sizeof(struct kvm_msr_entry));
 }
 
-/* KVM_GET/SET_MSRS for the MSRs of the given groups; false on any failure. */
+/* KVM_GET/SET_MSRS for the state MSRs (vmsim/x86.h) of the given groups; false on any failure. */
 static bool msrs_xfer(struct kvmb_vcpu *v, uint32_t groups, struct vmsim_cpu_state *s, bool set)
 {
-	const unsigned max = sizeof msr_map / sizeof msr_map[0];
-	struct kvm_msrs *m = msrs_alloc(max);
+	size_t max;
+	const struct vmsim_x86_state_msr *map = vmsim_x86_state_msrs(&max);
+	struct kvm_msrs *m = msrs_alloc((unsigned)max);
 	unsigned n = 0;
 	bool ok = false;
 
 	if (!m)
 		return false;
-	for (unsigned i = 0; i < max; i++) {
-		if (!(groups & msr_map[i].group))
+	for (size_t i = 0; i < max; i++) {
+		if (!(groups & map[i].group))
 			continue;
-		m->entries[n].index = msr_map[i].index;
+		m->entries[n].index = map[i].index;
 		if (set)
-			memcpy(&m->entries[n].data, (uint8_t *)s + msr_map[i].offset, 8);
+			memcpy(&m->entries[n].data, (uint8_t *)s + map[i].offset, 8);
 		n++;
 	}
 	m->nmsrs = n;
 	if (!n || ioctl(v->fd, set ? KVM_SET_MSRS : KVM_GET_MSRS, m) == (int)n) {
 		ok = true;
-		for (unsigned j = 0, k = 0; !set && j < max; j++)
-			if (groups & msr_map[j].group)
-				memcpy((uint8_t *)s + msr_map[j].offset, &m->entries[k++].data, 8);
+		for (size_t j = 0, k = 0; !set && j < max; j++)
+			if (groups & map[j].group)
+				memcpy((uint8_t *)s + map[j].offset, &m->entries[k++].data, 8);
 	}
 	free(m);
 	return ok;
 }
 
-static bool one_msr(struct kvmb_vcpu *v, uint32_t index, uint64_t *value, bool set)
+bool kvmb_msr(struct kvmb_vcpu *v, uint32_t index, uint64_t *value, bool set)
 {
 	struct kvm_msrs *m = msrs_alloc(1);
 	bool ok;
@@ -202,13 +239,13 @@ enum vmsim_result kvmb_state_get(void *p, uint32_t groups, struct vmsim_cpu_stat
 		return VMSIM_INVALID_ARGUMENT;
 	if (groups & (VMSIM_GROUP_GPR | VMSIM_GROUP_IP)) {
 		struct kvm_regs r;
-		if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
+		if (!kvmb_get_regs(v, &r))
 			return VMSIM_BACKEND_ERROR;
 		regs_to_state(&r, s, groups);
 	}
 	if (groups & SREGS_GROUPS) {
 		struct kvm_sregs sr;
-		if (ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
+		if (!kvmb_get_sregs(v, &sr))
 			return VMSIM_BACKEND_ERROR;
 		if (groups & VMSIM_GROUP_SEGMENTS) {
 			kvmb_seg_from_kvm(&sr.es, &s->es), kvmb_seg_from_kvm(&sr.cs, &s->cs);
@@ -236,7 +273,7 @@ enum vmsim_result kvmb_state_get(void *p, uint32_t groups, struct vmsim_cpu_stat
 	    !msrs_xfer(v, groups, s, false))
 		return VMSIM_BACKEND_ERROR;
 	if (groups & VMSIM_GROUP_TSC) {
-		if (!one_msr(v, MSR_TSC, &s->tsc, false) || !tsc_offset_xfer(v, &s->tsc_offset, false))
+		if (!kvmb_msr(v, MSR_TSC, &s->tsc, false) || !tsc_offset_xfer(v, &s->tsc_offset, false))
 			return VMSIM_BACKEND_ERROR;
 	}
 	if (groups & VMSIM_GROUP_EVENTS) {
@@ -259,7 +296,7 @@ enum vmsim_result kvmb_state_get(void *p, uint32_t groups, struct vmsim_cpu_stat
 		for (unsigned i = 0; i < x.nr_xcrs; i++)
 			if (x.xcrs[i].xcr == 0)
 				s->xcr0 = x.xcrs[i].value;
-		if (!one_msr(v, MSR_XSS, &s->xss, false))
+		if (!kvmb_msr(v, MSR_XSS, &s->xss, false))
 			s->xss = 0; /* no XSAVES in the guest's CPUID: IA32_XSS does not exist */
 	}
 	if (groups & VMSIM_GROUP_FPU) {
@@ -291,7 +328,7 @@ enum vmsim_result kvmb_state_set(void *p, uint32_t groups, const struct vmsim_cp
 	/* SREGS before REGS: KVM derives the CPU mode from CR0/EFER/CS, and RIP is checked against it. */
 	if (groups & SREGS_GROUPS) {
 		struct kvm_sregs sr;
-		if (ioctl(v->fd, KVM_GET_SREGS, &sr) < 0)
+		if (!kvmb_get_sregs(v, &sr))
 			return VMSIM_BACKEND_ERROR;
 		if (groups & VMSIM_GROUP_SEGMENTS) {
 			kvmb_seg_to_kvm(&s->es, &sr.es), kvmb_seg_to_kvm(&s->cs, &sr.cs);
@@ -309,7 +346,7 @@ enum vmsim_result kvmb_state_set(void *p, uint32_t groups, const struct vmsim_cp
 		if (groups & VMSIM_GROUP_TPR)
 			sr.cr8 = (s->tpr >> 4) & 0xf;
 		memset(sr.interrupt_bitmap, 0, sizeof sr.interrupt_bitmap);
-		if (ioctl(v->fd, KVM_SET_SREGS, &sr) < 0)
+		if (!kvmb_set_sregs(v, &sr))
 			return VMSIM_INVALID_ARGUMENT; /* KVM refuses states the architecture forbids */
 		if (groups & VMSIM_GROUP_CONTROL) {
 			struct kvm_debugregs d;
@@ -324,10 +361,10 @@ enum vmsim_result kvmb_state_set(void *p, uint32_t groups, const struct vmsim_cp
 	}
 	if (groups & (VMSIM_GROUP_GPR | VMSIM_GROUP_IP)) {
 		struct kvm_regs r;
-		if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
+		if (!kvmb_get_regs(v, &r))
 			return VMSIM_BACKEND_ERROR;
 		regs_from_state(s, &r, groups);
-		if (ioctl(v->fd, KVM_SET_REGS, &r) < 0)
+		if (!kvmb_set_regs(v, &r))
 			return VMSIM_INVALID_ARGUMENT;
 	}
 	if (groups & (VMSIM_GROUP_SYSENTER | VMSIM_GROUP_SYSCALL | VMSIM_GROUP_TSC)) {
@@ -348,7 +385,7 @@ enum vmsim_result kvmb_state_set(void *p, uint32_t groups, const struct vmsim_cp
 		if (ioctl(v->fd, KVM_SET_XCRS, &x) < 0)
 			return VMSIM_INVALID_ARGUMENT;
 		uint64_t xss = s->xss;
-		if (!one_msr(v, MSR_XSS, &xss, true) && s->xss)
+		if (!kvmb_msr(v, MSR_XSS, &xss, true) && s->xss)
 			return VMSIM_INVALID_ARGUMENT;
 	}
 	if (groups & VMSIM_GROUP_FPU) {
@@ -380,7 +417,11 @@ enum vmsim_result kvmb_state_set(void *p, uint32_t groups, const struct vmsim_cp
 	}
 	if (groups & VMSIM_GROUP_PDPTE)
 		memcpy(v->pdpte, s->pdpte, sizeof v->pdpte);
-	if (groups & VMSIM_GROUP_INTERCEPTS)
+	if (groups & VMSIM_GROUP_INTERCEPTS) {
+		bool was = v->intercepts & VMSIM_INTERCEPT_MSR, now = s->intercepts & VMSIM_INTERCEPT_MSR;
+		if (was != now && !kvmb_msr_intercept(v->vm, now))
+			return VMSIM_BACKEND_ERROR;
 		v->intercepts = s->intercepts;
+	}
 	return VMSIM_OK;
 }

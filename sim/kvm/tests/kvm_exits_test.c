@@ -22,7 +22,8 @@ struct expect {
 #define IO(l, p, sz, i, s, r, im, v, a, b, c) { l, VMSIM_EXIT_IO, p, sz, i, s, r, im, v, { a, b, c } }
 #define OTHER(l, k, a, b, c) { l, k, 0, 0, 0, 0, 0, 0, 0, { a, b, c } }
 
-/* The Unicorn tour (uc_exits_test) less CPUID, RDTSC(P), RDMSR/WRMSR and VMCALL, which KVM keeps in the kernel. */
+/* The Unicorn tour (uc_exits_test) less CPUID, RDTSC(P) and VMCALL, which KVM keeps in the kernel; RDMSR/WRMSR
+ * where the host offers user-space MSR exits (EXIT_MSR). */
 static const struct expect tour[] = {
 	IO("x_out_imm", 0x10, 1, 0, 0, 0, 1, 0x41, 2, 2, 2),
 	IO("x_out_dx", 0x80, 2, 0, 0, 0, 0, 0x1234, 1, 2, 2),
@@ -32,6 +33,8 @@ static const struct expect tour[] = {
 	IO("x_outsb", 0x80, 1, 0, 1, 0, 0, 'H', 1, 1, 1),
 	IO("x_rep_outsw", 0x80, 2, 0, 1, 1, 0, 0x6548, 2, 3, 3),
 	IO("x_rep_insb", 0x80, 1, 1, 1, 1, 0, 0, 2, 2, 2),
+	OTHER("x_rdmsr", VMSIM_EXIT_MSR, 2, 2, 2),
+	OTHER("x_wrmsr", VMSIM_EXIT_MSR, 2, 2, 2),
 	OTHER("x_mmio_read", VMSIM_EXIT_NPF, 5, 4, 4),
 	OTHER("x_mmio_write", VMSIM_EXIT_NPF, 10, 7, 8),
 	OTHER("x_hlt", VMSIM_EXIT_HLT, 1, 1, 1),
@@ -93,23 +96,40 @@ static void run_tour(int mode)
 	for (size_t i = 0; i < n; i++)
 		print_message("exit %zu: kind %s rip %#llx len %u\n", i, vmsim_exit_kind_name(t.exits[i].kind),
 		              (unsigned long long)t.exits[i].rip, t.exits[i].insn_len);
-	assert_int_equal(n, sizeof tour / sizeof tour[0]);
+	const struct expect *want[sizeof tour / sizeof tour[0]];
+	size_t nwant = 0, mmio_read = 0;
+	for (size_t i = 0; i < sizeof tour / sizeof tour[0]; i++)
+		if (!vt_kvm_kind_missing(t.ops, tour[i].kind)) {
+			if (!strcmp(tour[i].label, "x_mmio_read"))
+				mmio_read = nwant;
+			want[nwant++] = &tour[i];
+		}
+	assert_int_equal(n, nwant);
 	for (size_t i = 0; i < n; i++) {
-		const struct expect *x = &tour[i];
+		const struct expect *x = want[i];
 		const struct vmsim_exit *e = &t.exits[i];
 		assert_int_equal(e->kind, x->kind);
 		assert_int_equal(e->rip, base + vt_guest_sym(g, x->label));
 		assert_int_equal(e->insn_len, x->len[mode]);
 		if (x->kind == VMSIM_EXIT_IO)
 			check_io(x, e, mode);
+		if (!strcmp(x->label, "x_rdmsr")) {
+			assert_false(e->u.msr.write);
+			assert_int_equal(e->u.msr.index, 0xc0000080u);
+		}
+		if (!strcmp(x->label, "x_wrmsr")) {
+			assert_true(e->u.msr.write);
+			assert_int_equal(e->u.msr.index, 0x174);
+			assert_int_equal(e->u.msr.value, 0x0000112200003344ull);
+		}
 	}
-	const struct vmsim_exit *e = &t.exits[8];
+	const struct vmsim_exit *e = &t.exits[mmio_read];
 	assert_int_equal(e->u.npf.access, VMSIM_ACCESS_READ);
 	assert_int_equal(e->u.npf.gpa, mmio + 0x20);
 	assert_int_equal(e->u.npf.prot, 0);
 	assert_true(e->u.npf.decoded);
 	assert_int_equal(e->u.npf.size, 2);
-	e = &t.exits[9];
+	e = &t.exits[mmio_read + 1];
 	assert_int_equal(e->u.npf.access, VMSIM_ACCESS_WRITE);
 	assert_int_equal(e->u.npf.gpa, mmio + 0x40);
 	assert_true(e->u.npf.decoded);

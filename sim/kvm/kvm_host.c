@@ -1,0 +1,182 @@
+/* kvm_host.c - pure: from the probe's answers to the host profile (caps, gap reasons naming the host, exit rules). */
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kvm_host.h"
+
+/* What KVM offers on any host that passes vm_create's checks; the probe only ever takes away (and adds MSR). */
+#define KVMB_BASE_CAPS                                                                               \
+	(VMSIM_CAP_EXIT_IO | VMSIM_CAP_EXIT_IO_STRING | VMSIM_CAP_EXIT_NPF | VMSIM_CAP_EXIT_MMIO_DECODE | \
+	 VMSIM_CAP_EXIT_HLT | VMSIM_CAP_EXIT_SHUTDOWN | VMSIM_CAP_INJECT_EXTINT | VMSIM_CAP_INJECT_NMI |  \
+	 VMSIM_CAP_INJECT_EXCEPTION | VMSIM_CAP_INTR_WINDOW | VMSIM_CAP_MODE_REAL |                      \
+	 VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_MODE_LONG | VMSIM_CAP_MODE_SWITCH |                        \
+	 VMSIM_CAP_RESET_VECTOR | VMSIM_CAP_READONLY_MEMORY | VMSIM_CAP_STOP | VMSIM_CAP_TSC_OFFSET |     \
+	 VMSIM_CAP_FPU_STATE)
+
+/* Gaps of KVM itself, whatever the host: the kernel keeps these exits, or KVM has no such interface. */
+static const struct {
+	uint64_t cap;
+	const char *why;
+} kvm_gaps[] = {
+	{ VMSIM_CAP_EXIT_CPUID, "KVM answers CPUID in the kernel from KVM_SET_CPUID2; KVM has no userspace CPUID exit "
+	                        "(no capability or filter offers one)" },
+	{ VMSIM_CAP_EXIT_VMCALL, "KVM handles VMCALL/VMMCALL as its own hypercall in the kernel" },
+	{ VMSIM_CAP_EXIT_RDTSC, "KVM lets the guest read the offset TSC without an exit" },
+	{ VMSIM_CAP_EXIT_RDTSCP, "KVM lets the guest run RDTSCP (with TSC_AUX) without an exit" },
+	{ VMSIM_CAP_INJECT_SWINT, "software-interrupt injection on SVM without NRIPS (QEMU TCG) is not reliable in KVM" },
+	{ VMSIM_CAP_INHOOK_EXIT, "every KVM exit returns from KVM_RUN; there is no in-hook path" },
+	{ VMSIM_CAP_NOEXEC_MEMORY, "KVM memory slots have no no-execute flag" },
+	{ VMSIM_CAP_NMI_WINDOW, "KVM has no NMI-window exit to userspace" },
+};
+
+static unsigned bit_of(uint64_t cap)
+{
+	unsigned i = 0;
+	while (i < 63 && !(cap & (1ull << i)))
+		i++;
+	return i;
+}
+
+static void drop(struct kvmb_host *h, uint64_t cap, const char *why)
+{
+	unsigned i = bit_of(cap);
+
+	if (!(h->caps & cap) || i >= KVMB_CAP_BITS)
+		return;
+	h->caps &= ~cap;
+	snprintf(h->gap[i], KVMB_GAP_LEN, "host KVM (%s) %s", h->name, why);
+}
+
+static const char *failure(enum kvmb_run_answer a)
+{
+	return a == KVMB_RUN_EMULATION_FAILURE ? "emulation failure" : "the probe guest did not reach its exit";
+}
+
+static bool fails(enum kvmb_run_answer a)
+{
+	return a == KVMB_RUN_EMULATION_FAILURE || a == KVMB_RUN_OTHER_FAILURE;
+}
+
+static const char *flavour_text(enum kvmb_flavour f)
+{
+	switch (f) {
+	case KVMB_FLAVOUR_VMX: return "VMX";
+	case KVMB_FLAVOUR_SVM: return "SVM";
+	case KVMB_FLAVOUR_PVM: return "PVM";
+	case KVMB_FLAVOUR_OTHER: return "other";
+	default: return "none";
+	}
+}
+
+static const char *rule_text(enum kvmb_rip_rule r)
+{
+	return r == KVMB_RIP_AT ? "at" : r == KVMB_RIP_PAST ? "past" : "?";
+}
+
+/* The kernel module names the flavour best; without one, the virtualization bit KVM passes on, then the vendor. */
+static enum kvmb_flavour flavour_of(const struct kvmb_probe_answers *a)
+{
+	if (!a->opened)
+		return KVMB_FLAVOUR_NONE;
+	if (!strcmp(a->module, "kvm_pvm"))
+		return KVMB_FLAVOUR_PVM;
+	if (!strcmp(a->module, "kvm_amd"))
+		return KVMB_FLAVOUR_SVM;
+	if (!strcmp(a->module, "kvm_intel"))
+		return KVMB_FLAVOUR_VMX;
+	if (a->cpuid_svm)
+		return KVMB_FLAVOUR_SVM;
+	if (a->cpuid_vmx)
+		return KVMB_FLAVOUR_VMX;
+	return KVMB_FLAVOUR_OTHER;
+}
+
+static void describe(struct kvmb_host *h)
+{
+	snprintf(h->description, sizeof h->description, "hardware virtualization through /dev/kvm ioctls; host %s",
+	         h->summary);
+}
+
+void kvmb_host_profile(const struct kvmb_probe_answers *a, struct kvmb_host *h)
+{
+	memset(h, 0, sizeof *h);
+	h->flavour = flavour_of(a);
+	if (a->module[0])
+		snprintf(h->name, sizeof h->name, "%s", a->module);
+	else
+		snprintf(h->name, sizeof h->name, "%s", flavour_text(h->flavour));
+	h->caps = KVMB_BASE_CAPS;
+	for (size_t i = 0; i < sizeof kvm_gaps / sizeof kvm_gaps[0]; i++)
+		snprintf(h->gap[bit_of(kvm_gaps[i].cap)], KVMB_GAP_LEN, "%s", kvm_gaps[i].why);
+	h->nr_memslots = 32; /* KVM's minimum before KVM_CAP_NR_MEMSLOTS existed */
+	if (!a->opened) {
+		/* vm_create fails with UNSUPPORTED; the caps say what KVM offers in general */
+		snprintf(h->gap[bit_of(VMSIM_CAP_EXIT_MSR)], KVMB_GAP_LEN,
+		         "no /dev/kvm here: user-space MSR exits depend on the host KVM");
+		snprintf(h->summary, sizeof h->summary, "no usable /dev/kvm");
+		describe(h);
+		return;
+	}
+	if (a->nr_memslots > 0)
+		h->nr_memslots = (unsigned)a->nr_memslots;
+	h->sync_regs = (unsigned)a->sync_regs & (KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS);
+
+	/* the exit rules come from the real-mode probe guest; where it failed they are decided per exit */
+	if (a->real_mode == KVMB_RUN_OK)
+		memcpy(h->rip, a->rip, sizeof h->rip);
+	/* one KVM_RUN per port-I/O exit: only where both wait at the instruction and a moved RIP cancels them */
+	h->defer_io = a->moved_rip_drops_io && h->rip[KVMB_PX_OUT] == KVMB_RIP_AT && h->rip[KVMB_PX_IN] == KVMB_RIP_AT;
+
+	if (fails(a->real_mode)) {
+		char why[120];
+		snprintf(why, sizeof why, "cannot run real mode: %s", failure(a->real_mode));
+		drop(h, VMSIM_CAP_RESET_VECTOR, why);
+		drop(h, VMSIM_CAP_MODE_REAL, why);
+	}
+	if (fails(a->reset_real)) {
+		char why[120];
+		snprintf(why, sizeof why, "cannot run real mode from the reset state (CS base 0xffff0000): %s",
+		         failure(a->reset_real));
+		drop(h, VMSIM_CAP_RESET_VECTOR, why);
+	}
+	if (fails(a->rdtscp)) {
+		char why[120];
+		snprintf(why, sizeof why, "cannot run RDTSCP (TSC_AUX) in the guest: %s", failure(a->rdtscp));
+		drop(h, VMSIM_CAP_TSC_OFFSET, why);
+	}
+
+	/* MSR exits: every RDMSR/WRMSR needs a deny-all filter; unknown MSRs alone need only the capability */
+	uint32_t want = KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_FILTER;
+	h->msr_exit_reasons = (uint32_t)a->user_space_msr & want;
+	if (!a->msr_filter)
+		h->msr_exit_reasons &= ~(uint32_t)KVM_MSR_EXIT_REASON_FILTER;
+	h->msr_exits = (h->msr_exit_reasons & KVM_MSR_EXIT_REASON_FILTER) != 0;
+	if (h->msr_exits)
+		h->caps |= VMSIM_CAP_EXIT_MSR;
+	else if (h->msr_exit_reasons)
+		snprintf(h->gap[bit_of(VMSIM_CAP_EXIT_MSR)], KVMB_GAP_LEN,
+		         "host KVM (%s) has KVM_CAP_X86_USER_SPACE_MSR without MSR filters: only unknown MSRs "
+		         "leave the kernel", h->name);
+	else
+		snprintf(h->gap[bit_of(VMSIM_CAP_EXIT_MSR)], KVMB_GAP_LEN,
+		         "host KVM (%s) has no KVM_CAP_X86_USER_SPACE_MSR: RDMSR/WRMSR stay in the kernel", h->name);
+
+	snprintf(h->summary, sizeof h->summary,
+	         "%s (%s), vendor %s, kernel %s; exit rip out %s in %s mmio-w %s mmio-r %s hlt %s%s; %u memslots",
+	         flavour_text(h->flavour), h->name, a->vendor[0] ? a->vendor : "?", a->kernel[0] ? a->kernel : "?",
+	         rule_text(h->rip[KVMB_PX_OUT]), rule_text(h->rip[KVMB_PX_IN]), rule_text(h->rip[KVMB_PX_MMIO_WRITE]),
+	         rule_text(h->rip[KVMB_PX_MMIO_READ]), rule_text(h->rip[KVMB_PX_HLT]),
+	         h->defer_io ? ", moved rip cancels io" : "", h->nr_memslots);
+	describe(h);
+}
+
+const char *kvmb_host_cap_gap(const struct kvmb_host *h, uint64_t cap)
+{
+	if (cap & h->caps)
+		return NULL;
+	unsigned i = bit_of(cap);
+	if (i < KVMB_CAP_BITS && h->gap[i][0])
+		return h->gap[i];
+	return "the KVM backend does not offer this capability.";
+}

@@ -1,0 +1,391 @@
+/* kvm_probe.c - ask the host's /dev/kvm what it is and how it exits: capabilities and tiny probe guests. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "kvm_host.h"
+
+enum { LOW_SIZE = 0x10000, RESET_GPA = 0xfffff000, CODE = 0x1000, RDTSCP_CODE = 0x2000, MMIO_BX = 0x20000 };
+
+/* The exit probe (real mode at 0x1000), as repro/kvm-exit-rip-probe.c: where is RIP at each exit? */
+static const uint8_t exit_code[] = {
+	0xe6, 0x80, /* 1000: out 0x80, al */
+	0xee,       /* 1002: out dx, al */
+	0xe4, 0x81, /* 1003: in al, 0x81 */
+	0x88, 0x07, /* 1005: mov [bx], al  (bx = 0x20000 >> 4 segment: see ds) -> MMIO write */
+	0x8a, 0x27, /* 1007: mov ah, [bx] -> MMIO read */
+	0xf4,       /* 1009: hlt */
+};
+static const struct {
+	uint32_t reason;
+	uint16_t at, past;
+	enum kvmb_probe_exit which;
+} exit_steps[] = {
+	{ KVM_EXIT_IO, 0x1000, 0x1002, KVMB_PX_OUT },
+	{ KVM_EXIT_IO, 0x1002, 0x1003, KVMB_PX_OUT },
+	{ KVM_EXIT_IO, 0x1003, 0x1005, KVMB_PX_IN },
+	{ KVM_EXIT_MMIO, 0x1005, 0x1007, KVMB_PX_MMIO_WRITE },
+	{ KVM_EXIT_MMIO, 0x1007, 0x1009, KVMB_PX_MMIO_READ },
+	{ KVM_EXIT_HLT, 0x1009, 0x100a, KVMB_PX_HLT },
+};
+
+struct probe_vm {
+	int kvm, vm, run_size;
+	uint8_t *low, *reset;
+	struct kvm_cpuid2 *cpuid;
+};
+
+struct probe_cpu {
+	int fd;
+	struct kvm_run *run;
+	int run_size;
+};
+
+static bool cpu_open(struct probe_vm *p, unsigned id, struct probe_cpu *c)
+{
+	c->run_size = p->run_size;
+	c->fd = ioctl(p->vm, KVM_CREATE_VCPU, (unsigned long)id);
+	if (c->fd < 0)
+		return false;
+	c->run = mmap(NULL, (size_t)p->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
+	if (c->run == MAP_FAILED) {
+		close(c->fd);
+		return false;
+	}
+	if (p->cpuid)
+		(void)ioctl(c->fd, KVM_SET_CPUID2, p->cpuid);
+	return true;
+}
+
+static void cpu_close(struct probe_cpu *c)
+{
+	munmap(c->run, (size_t)c->run_size);
+	close(c->fd);
+}
+
+/* Real mode at CS = 0 (KVM's reset state otherwise), RIP ip. */
+static bool real_mode_at(struct probe_cpu *c, uint64_t ip)
+{
+	struct kvm_sregs s;
+	struct kvm_regs g;
+
+	if (ioctl(c->fd, KVM_GET_SREGS, &s) < 0)
+		return false;
+	s.cs.base = 0;
+	s.cs.selector = 0;
+	s.ds.base = MMIO_BX & ~0xffffull; /* ds:bx = 0x20000 + 0: no slot there */
+	s.ds.selector = (uint16_t)(MMIO_BX >> 4);
+	if (ioctl(c->fd, KVM_SET_SREGS, &s) < 0)
+		return false;
+	memset(&g, 0, sizeof g);
+	g.rip = ip;
+	g.rflags = 2;
+	g.rdx = 0x3f8;
+	g.rbx = 0;
+	g.rax = 0x41;
+	return ioctl(c->fd, KVM_SET_REGS, &g) == 0;
+}
+
+/* One KVM_RUN; the exit reason, or -1 when KVM_RUN failed. */
+static int run_once(struct probe_cpu *c)
+{
+	if (ioctl(c->fd, KVM_RUN, 0) < 0)
+		return -1;
+	return (int)c->run->exit_reason;
+}
+
+static uint64_t rip_of(struct probe_cpu *c)
+{
+	struct kvm_regs g;
+	return ioctl(c->fd, KVM_GET_REGS, &g) == 0 ? g.rip : ~0ull;
+}
+
+static enum kvmb_run_answer failed(struct probe_cpu *c, int reason)
+{
+	if (reason == KVM_EXIT_INTERNAL_ERROR && c->run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION)
+		return KVMB_RUN_EMULATION_FAILURE;
+	return KVMB_RUN_OTHER_FAILURE;
+}
+
+/* Finish what KVM left pending (immediate_exit), feeding reads all-ones. */
+static void complete(struct probe_cpu *c)
+{
+	struct kvm_run *run = c->run;
+
+	if (run->exit_reason == KVM_EXIT_MMIO && !run->mmio.is_write)
+		memset(run->mmio.data, 0xff, sizeof run->mmio.data);
+	if (run->exit_reason == KVM_EXIT_IO && run->io.direction == KVM_EXIT_IO_IN)
+		memset((uint8_t *)run + run->io.data_offset, 0xff, (size_t)run->io.size * run->io.count);
+	run->immediate_exit = 1;
+	(void)ioctl(c->fd, KVM_RUN, 0);
+	run->immediate_exit = 0;
+}
+
+/*
+ * The VMM emulated the pending IN/OUT: RIP moved past it (and AX holds the IN
+ * result). Does KVM then drop its own completion (Linux complete_fast_pio_in/out
+ * compare the linear RIP with the one at the exit)? RIP and AX must stay.
+ */
+static bool moved_rip_drops(struct probe_cpu *c, uint64_t past, bool in)
+{
+	struct kvm_regs g;
+
+	if (ioctl(c->fd, KVM_GET_REGS, &g) < 0)
+		return false;
+	g.rip = past;
+	if (in)
+		g.rax = 0x1234;
+	if (ioctl(c->fd, KVM_SET_REGS, &g) < 0)
+		return false;
+	complete(c);
+	if (ioctl(c->fd, KVM_GET_REGS, &g) < 0)
+		return false;
+	bool drops = g.rip == past && (!in || (g.rax & 0xffff) == 0x1234);
+	g.rip = past; /* where it did not drop it, KVM skipped once more: the probe goes on at the next instruction */
+	return ioctl(c->fd, KVM_SET_REGS, &g) == 0 && drops;
+}
+
+static void probe_exits(struct probe_vm *p, struct kvmb_probe_answers *a)
+{
+	struct probe_cpu c;
+	enum kvmb_rip_rule seen[KVMB_PX_COUNT] = { 0 };
+	bool conflict[KVMB_PX_COUNT] = { 0 };
+
+	if (!cpu_open(p, 0, &c))
+		return;
+	if (!real_mode_at(&c, CODE)) {
+		a->real_mode = KVMB_RUN_OTHER_FAILURE;
+		cpu_close(&c);
+		return;
+	}
+	a->real_mode = KVMB_RUN_OK;
+	for (size_t i = 0; i < sizeof exit_steps / sizeof exit_steps[0]; i++) {
+		int reason = run_once(&c);
+		if (reason != (int)exit_steps[i].reason) {
+			a->real_mode = failed(&c, reason);
+			break;
+		}
+		uint64_t rip = rip_of(&c);
+		enum kvmb_rip_rule r = rip == exit_steps[i].at ? KVMB_RIP_AT
+		                       : rip == exit_steps[i].past ? KVMB_RIP_PAST : KVMB_RIP_UNKNOWN;
+		enum kvmb_probe_exit w = exit_steps[i].which;
+		if (r == KVMB_RIP_AT && reason == KVM_EXIT_IO && exit_steps[i].at != CODE) {
+			/* the second OUT and the IN: does a VMM-moved RIP cancel KVM's completion? */
+			bool in = c.run->io.direction == KVM_EXIT_IO_IN;
+			bool drops = moved_rip_drops(&c, exit_steps[i].past, in);
+			a->moved_rip_drops_io = (in ? a->moved_rip_drops_io : true) && drops;
+		} else if (r == KVMB_RIP_AT && reason != KVM_EXIT_HLT) {
+			complete(&c); /* AT means pending: the completion must retire it */
+			if (rip_of(&c) != exit_steps[i].past)
+				r = KVMB_RIP_UNKNOWN;
+		}
+		if (seen[w] != KVMB_RIP_UNKNOWN && seen[w] != r)
+			conflict[w] = true;
+		seen[w] = r;
+		if (r == KVMB_RIP_UNKNOWN)
+			conflict[w] = true;
+		if (reason == KVM_EXIT_HLT && r == KVMB_RIP_AT)
+			break; /* the HLT would run again */
+	}
+	for (unsigned w = 0; w < KVMB_PX_COUNT; w++)
+		a->rip[w] = conflict[w] ? KVMB_RIP_UNKNOWN : seen[w];
+	cpu_close(&c);
+}
+
+/* From KVM's reset state (CS base 0xffff0000, IP 0xfff0): JMP to 0xff7e, NOP, OUT 0x10. */
+static void probe_reset(struct probe_vm *p, struct kvmb_probe_answers *a)
+{
+	struct probe_cpu c;
+
+	if (!p->reset || !cpu_open(p, 1, &c))
+		return;
+	int reason = run_once(&c);
+	if (reason == KVM_EXIT_IO && c.run->io.port == 0x10 && c.run->io.direction == KVM_EXIT_IO_OUT)
+		a->reset_real = KVMB_RUN_OK;
+	else
+		a->reset_real = failed(&c, reason);
+	cpu_close(&c);
+}
+
+/* RDTSCP in real mode (the vmm_x86 scenario's first instruction), then OUT 0x11. */
+static void probe_rdtscp(struct probe_vm *p, struct kvmb_probe_answers *a)
+{
+	struct probe_cpu c;
+
+	if (!cpu_open(p, 2, &c))
+		return;
+	if (!real_mode_at(&c, RDTSCP_CODE)) {
+		cpu_close(&c);
+		return;
+	}
+	int reason = run_once(&c);
+	if (reason == KVM_EXIT_IO && c.run->io.port == 0x11)
+		a->rdtscp = KVMB_RUN_OK;
+	else
+		a->rdtscp = failed(&c, reason);
+	cpu_close(&c);
+}
+
+static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
+{
+	for (unsigned n = 64; n <= 1024; n *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof *c + n * sizeof c->entries[0]);
+		if (!c)
+			return NULL;
+		c->nent = n;
+		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+			return c;
+		int err = errno;
+		free(c);
+		if (err != E2BIG)
+			return NULL;
+	}
+	return NULL;
+}
+
+static void cpuid_facts(const struct kvm_cpuid2 *c, struct kvmb_probe_answers *a)
+{
+	for (uint32_t i = 0; i < c->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &c->entries[i];
+		if (e->function == 0) {
+			memcpy(a->vendor, &e->ebx, 4);
+			memcpy(a->vendor + 4, &e->edx, 4);
+			memcpy(a->vendor + 8, &e->ecx, 4);
+			a->vendor[12] = 0;
+		} else if (e->function == 1) {
+			a->cpuid_vmx = (e->ecx >> 5) & 1;
+		} else if (e->function == 0x80000001) {
+			a->cpuid_svm = (e->ecx >> 2) & 1;
+		}
+	}
+}
+
+static void module_fact(struct kvmb_probe_answers *a)
+{
+	static const char *const mods[] = { "kvm_pvm", "kvm_amd", "kvm_intel" };
+	char path[64];
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof mods / sizeof mods[0]; i++) {
+		snprintf(path, sizeof path, "/sys/module/%s", mods[i]);
+		if (stat(path, &st) == 0) {
+			snprintf(a->module, sizeof a->module, "%s", mods[i]);
+			return;
+		}
+	}
+}
+
+static void guests(int kvm, struct kvmb_probe_answers *a, struct kvm_cpuid2 *cpuid)
+{
+	struct probe_vm p = { .kvm = kvm, .cpuid = cpuid };
+
+	p.run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+	p.vm = ioctl(kvm, KVM_CREATE_VM, 0);
+	if (p.vm < 0 || p.run_size < (int)sizeof(struct kvm_run))
+		goto out;
+	(void)ioctl(p.vm, KVM_SET_TSS_ADDR, 0xfffbd000ul);
+	p.low = mmap(NULL, LOW_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	p.reset = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p.low == MAP_FAILED || p.reset == MAP_FAILED)
+		goto out;
+	/* anything that runs away halts: HLT everywhere (the IVT too, so a fault ends in a fetch without a slot) */
+	memset(p.low, 0xf4, LOW_SIZE);
+	memset(p.reset, 0xf4, 4096);
+	memcpy(p.low + CODE, exit_code, sizeof exit_code);
+	static const uint8_t rdtscp[] = { 0x0f, 0x01, 0xf9, 0xe6, 0x11, 0xf4 };
+	memcpy(p.low + RDTSCP_CODE, rdtscp, sizeof rdtscp);
+	static const uint8_t reset_jmp[] = { 0xeb, 0x8c };            /* fff0: jmp 0xff7e */
+	static const uint8_t reset_body[] = { 0x90, 0xe6, 0x10, 0xf4 }; /* ff7e: nop; out 0x10, al; hlt */
+	memcpy(p.reset + 0xff0, reset_jmp, sizeof reset_jmp);
+	memcpy(p.reset + 0xf7e, reset_body, sizeof reset_body);
+	struct kvm_userspace_memory_region low = { 0, 0, 0, LOW_SIZE, (uint64_t)(uintptr_t)p.low };
+	struct kvm_userspace_memory_region rst = { 1, 0, RESET_GPA, 4096, (uint64_t)(uintptr_t)p.reset };
+	if (ioctl(p.vm, KVM_SET_USER_MEMORY_REGION, &low) < 0)
+		goto out;
+	if (ioctl(p.vm, KVM_SET_USER_MEMORY_REGION, &rst) < 0) {
+		munmap(p.reset, 4096);
+		p.reset = NULL;
+	}
+	probe_exits(&p, a);
+	probe_reset(&p, a);
+	probe_rdtscp(&p, a);
+out:
+	if (p.low && p.low != MAP_FAILED)
+		munmap(p.low, LOW_SIZE);
+	if (p.reset && p.reset != MAP_FAILED)
+		munmap(p.reset, 4096);
+	if (p.vm >= 0)
+		close(p.vm);
+}
+
+void kvmb_probe(struct kvmb_probe_answers *a)
+{
+	struct utsname u;
+
+	memset(a, 0, sizeof *a);
+	if (uname(&u) == 0)
+		snprintf(a->kernel, sizeof a->kernel, "%s", u.release);
+	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm < 0)
+		return;
+	if (ioctl(kvm, KVM_GET_API_VERSION, 0) != KVM_API_VERSION ||
+	    ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0 ||
+	    ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) <= 0) {
+		close(kvm);
+		return;
+	}
+	a->opened = true;
+	module_fact(a);
+	a->nr_memslots = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
+	a->sync_regs = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+	a->user_space_msr = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_X86_USER_SPACE_MSR);
+	if (a->user_space_msr < 0)
+		a->user_space_msr = 0;
+	if (a->sync_regs < 0)
+		a->sync_regs = 0;
+	/* KVM_CAP_X86_USER_SPACE_MSR answers 1 on kernels that only report presence: all three reasons then */
+	if (a->user_space_msr == 1)
+		a->user_space_msr = KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_FILTER;
+	a->msr_filter = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER) > 0;
+	struct kvm_cpuid2 *cpuid = supported_cpuid(kvm);
+	if (cpuid)
+		cpuid_facts(cpuid, a);
+	guests(kvm, a, cpuid);
+	free(cpuid);
+	close(kvm);
+}
+
+/*
+ * The one process-wide cache of this backend. The ops table is process-wide by
+ * contract (vmsim_backend_kvm() returns one table, whose caps every env and the
+ * conformance runner read before any VM exists), and so is the host's /dev/kvm;
+ * probing per VM would spin up probe guests for every session. Written once under
+ * pthread_once, read-only afterwards.
+ */
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+static struct kvmb_host host_profile;
+
+static void probe_host(void)
+{
+	struct kvmb_probe_answers a;
+
+	kvmb_probe(&a);
+	kvmb_host_profile(&a, &host_profile);
+	if (getenv("KVMB_DEBUG"))
+		fprintf(stderr, "kvm: host %s\n", host_profile.summary);
+}
+
+const struct kvmb_host *kvmb_host_get(void)
+{
+	pthread_once(&host_once, probe_host);
+	return &host_profile;
+}
