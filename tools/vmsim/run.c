@@ -3,7 +3,9 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -46,35 +48,54 @@ static bool parse_port(const char *text, uint16_t *out)
 	return true;
 }
 
-/* The whole image file; NULL with a message for a missing, unreadable, empty or oversized file. */
+/* The whole image file; NULL with a message for a missing, unreadable, non-regular, empty or oversized file.
+ * Only a regular file is opened (a FIFO or device would block or never end), and O_NONBLOCK covers the race. */
 static uint8_t *read_image(const char *path, uint64_t limit, uint64_t *size, FILE *err)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		fprintf(err, "vmsim run: cannot open image '%s': %s\n", path, strerror(errno));
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		int e = errno;
+		fprintf(err, "vmsim run: cannot open image '%s': %s\n", path, strerror(e));
 		return NULL;
 	}
-	struct stat st;
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		fprintf(err, "vmsim run: '%s' is not a regular file\n", path);
-		fclose(f);
+	if (!S_ISREG(st.st_mode)) {
+		fprintf(err, "vmsim run: image '%s' is not a regular file\n", path);
+		return NULL;
+	}
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		int e = errno;
+		fprintf(err, "vmsim run: cannot open image '%s': %s\n", path, strerror(e));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		fprintf(err, "vmsim run: image '%s' is not a regular file\n", path);
+		close(fd);
 		return NULL;
 	}
 	if (st.st_size == 0 || (uint64_t)st.st_size > limit) {
 		fprintf(err, "vmsim run: image '%s' is %lld bytes; it must be 1 to %" PRIu64 " bytes here\n", path,
 		        (long long)st.st_size, limit);
-		fclose(f);
+		close(fd);
 		return NULL;
 	}
-	uint8_t *data = malloc((size_t)st.st_size);
-	if (!data || fread(data, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-		fprintf(err, "vmsim run: cannot read image '%s'\n", path);
+	size_t want = (size_t)st.st_size, got = 0;
+	uint8_t *data = malloc(want);
+	while (data && got < want) {
+		ssize_t n = read(fd, data + got, want - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (!data || got != want) {
+		fprintf(err, "vmsim run: cannot read image '%s'%s\n", path, data ? " (it changed while read)" : "");
 		free(data);
-		fclose(f);
 		return NULL;
 	}
-	fclose(f);
-	*size = (uint64_t)st.st_size;
+	*size = want;
 	return data;
 }
 
@@ -93,7 +114,7 @@ int cmd_run(int argc, char **argv, const struct cli_io *io)
 		{ "entry", 0, CLI_OPT_STRING, &entry, "ADDR", "where the vCPU starts (default: --load)" },
 		{ "bios", 0, CLI_OPT_FLAG, &bios, NULL, "image ends at 4 GiB, last 128 KiB aliased below 1 MiB, reset vector" },
 		{ "console", 0, CLI_OPT_STRING, &console, "PORTS", "ports whose OUTs go to stdout, comma-separated (0x3f8)" },
-		{ "exit-port", 0, CLI_OPT_STRING, &exit_port, "PORT", "an OUT of byte v here ends the run with status v (0xf4)" },
+		{ "exit-port", 0, CLI_OPT_STRING, &exit_port, "PORT", "an OUT of byte v ends the run: status 0 if v = 0, else 2v+1 mod 256 (0xf4)" },
 		{ "max-exits", 0, CLI_OPT_U64, &max_exits, "N", "stop after N exits with status 124" },
 		{ "timeout", 0, CLI_OPT_STRING, &timeout, "S", "stop after S seconds with status 124" },
 		{ "trace", 0, CLI_OPT_STRING, &trace, "FILE", "one JSON object per exit ('-' for stderr)" },
@@ -104,7 +125,8 @@ int cmd_run(int argc, char **argv, const struct cli_io *io)
 		.command = "run",
 		.operands = "IMAGE",
 		.description = "Run a raw guest image on one vCPU with stand-in devices: console ports, an exit port, "
-		               "all-ones reads from absent ports and MMIO. HLT ends the run with status 0.",
+		               "all-ones reads from absent ports and MMIO. HLT ends the run with status 0; the tool's failure "
+		               "statuses are even, the guest's odd (docs/vmsim-run.md).",
 		.opts = opts,
 		.opt_count = sizeof opts / sizeof opts[0],
 		.min_operands = 1,
@@ -148,6 +170,11 @@ int cmd_run(int argc, char **argv, const struct cli_io *io)
 	}
 	if (cfg.mode == RUN_MODE_REAL && !bios && cfg.entry >= (1u << 20)) {
 		fprintf(io->err, "vmsim run: --entry 0x%" PRIx64 " is beyond real mode's 1 MiB\n", cfg.entry);
+		return CLI_EXIT_USAGE;
+	}
+	if (bios && (load || entry)) {
+		fprintf(io->err, "vmsim run: --bios places the image below 4 GiB and starts at the reset vector; "
+		        "drop --%s\n", load ? "load" : "entry");
 		return CLI_EXIT_USAGE;
 	}
 	if (bios && cfg.mode != RUN_MODE_REAL) {
@@ -201,8 +228,13 @@ int cmd_run(int argc, char **argv, const struct cli_io *io)
 	}
 	cfg.trace = trace_file;
 	int status = run_vmm(&cfg, image, size);
-	if (trace_file && trace_file != io->err)
-		fclose(trace_file);
+	/* a trace lost at its last flush fails the run too (unless it failed already) */
+	bool trace_ok = !trace_file || (trace_file == io->err ? fflush(trace_file) == 0 : fclose(trace_file) == 0);
+	if (!trace_ok && status != RUN_STATUS_OUTPUT) {
+		int e = errno;
+		fprintf(io->err, "vmsim run: cannot write trace '%s': %s\n", trace, strerror(e));
+		status = RUN_STATUS_OUTPUT;
+	}
 	free(image);
 	return status;
 }

@@ -13,7 +13,9 @@ enum {
 	BIOS_ALIAS = 128 * 1024,
 	LOW_MEM_END = 0xe0000,     /* RAM below the firmware alias */
 	MIB = 1024 * 1024,
-	TABLE_PAGES = 7            /* long mode: PML4, PDPT, 4 PDs (4 GiB of 2 MiB pages), GDT */
+	TABLE_PAGES = 7,           /* long mode: PML4, PDPT, 4 PDs (4 GiB of 2 MiB pages), GDT */
+	STRING_IO_CHUNK = 4096,    /* REP INS/OUTS elements per exit; the rest re-executes (a new exit) */
+	RECALL_INTERVAL_MS = 50    /* after the timeout: how often the timer recalls a vCPU not yet stopped */
 };
 
 struct vmm {
@@ -156,7 +158,8 @@ static cs_insn *decode_at(struct vmm *vmm, const struct vmsim_vcpu_state *st)
 
 /* ---- trace ----------------------------------------------------------------------------------- */
 
-static void trace(struct vmm *vmm, const struct vmsim_exit *ex, const struct vmsim_vcpu_state *st)
+/* One JSON line for the exit; false (the run ends with RUN_STATUS_OUTPUT) once the trace cannot be written. */
+static bool trace(struct vmm *vmm, const struct vmsim_exit *ex, const struct vmsim_vcpu_state *st)
 {
 	FILE *f = vmm->cfg->trace;
 	const char *kind = vmsim_exit_kind_name(ex->kind);
@@ -183,7 +186,13 @@ static void trace(struct vmm *vmm, const struct vmsim_exit *ex, const struct vms
 			cs_free(insn, 1);
 		}
 	}
-	fputs("}\n", f);
+	if (fputs("}\n", f) == EOF || ferror(f)) {
+		int err = errno;
+		fprintf(vmm->cfg->err, "vmsim run: cannot write the trace: %s\n", strerror(err));
+		finish(vmm, RUN_STATUS_OUTPUT);
+		return false;
+	}
+	return true;
 }
 
 /* ---- devices --------------------------------------------------------------------------- */
@@ -200,13 +209,19 @@ static bool is_console(const struct vmm *vmm, uint16_t port)
 static bool port_out(struct vmm *vmm, uint16_t port, unsigned size, uint32_t value)
 {
 	if (port == vmm->cfg->exit_port) {
-		finish(vmm, (int)(value & 0xff));
+		finish(vmm, RUN_STATUS_GUEST(value & 0xff));
 		return false;
 	}
 	if (is_console(vmm, port)) {
-		for (unsigned i = 0; i < size; i++)
-			fputc((int)((value >> (8 * i)) & 0xff), vmm->cfg->out);
-		fflush(vmm->cfg->out);
+		bool ok = true;
+		for (unsigned i = 0; i < size && ok; i++)
+			ok = fputc((int)((value >> (8 * i)) & 0xff), vmm->cfg->out) != EOF;
+		if (!ok || fflush(vmm->cfg->out) != 0) {
+			int err = errno;
+			fprintf(vmm->cfg->err, "vmsim run: cannot write the console output: %s\n", strerror(err));
+			finish(vmm, RUN_STATUS_OUTPUT);
+			return false;
+		}
 	}
 	return true; /* anything else is ignored */
 }
@@ -218,11 +233,14 @@ static uint64_t segment_base(const struct vmsim_vcpu_state *st, unsigned seg)
 	return segs[seg < 6 ? seg : 3]->value.base;
 }
 
-/* INS/OUTS (REP or not) emulated whole, as a VMM on hardware must: the exit comes before it runs. */
-static bool string_io(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim_vcpu_state *st)
+/* INS/OUTS emulated as a VMM on hardware must (the exit comes before it runs), at most STRING_IO_CHUNK elements
+ * per exit: *more is set when REP elements remain, the ip stays and the instruction exits again for them. */
+static bool string_io(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim_vcpu_state *st, bool *more)
 {
 	uint64_t amask = ex->u.io.addr_size >= 8 ? ~0ull : ex->u.io.addr_size == 4 ? 0xffffffffull : 0xffffull;
-	uint64_t count = ex->u.io.rep ? (st->cx.value & amask) : 1;
+	uint64_t remaining = ex->u.io.rep ? (st->cx.value & amask) : 1;
+	uint64_t count = remaining > STRING_IO_CHUNK ? STRING_IO_CHUNK : remaining;
+	*more = remaining > count;
 	int64_t step = (st->flags.value & (1u << 10)) ? -(int64_t)ex->u.io.size : (int64_t)ex->u.io.size;
 	struct vmsim_reg *index = ex->u.io.in ? &st->di : &st->si;
 	/* INS always writes through ES; OUTS reads through DS or its override */
@@ -246,15 +264,18 @@ static bool string_io(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim
 		vmsim_reg_charge(index, (index->value & ~amask) | ((off + (uint64_t)step) & amask));
 	}
 	if (ex->u.io.rep)
-		vmsim_reg_charge(&st->cx, st->cx.value & ~amask);
+		vmsim_reg_charge(&st->cx, (st->cx.value & ~amask) | (remaining - count));
 	return true;
 }
 
 static bool handle_io(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim_vcpu_state *st)
 {
 	if (ex->u.io.string) {
-		if (!string_io(vmm, ex, st))
+		bool more = false;
+		if (!string_io(vmm, ex, st, &more))
 			return false;
+		if (more)
+			return true; /* the ip stays: the rest of the REP is the next exit's, after the budget checks */
 	} else if (ex->u.io.in) {
 		struct gpr_ref ax = { &st->ax, ex->u.io.size, 0 };
 		gpr_write(ax, ones(ex->u.io.size)); /* nothing answers: the bus floats high */
@@ -476,8 +497,15 @@ static bool on_exit_state(void *ctx, struct vmsim_vcpu_state *st)
 		return false;
 
 	vmm->seq++;
-	if (cfg->trace)
-		trace(vmm, &ex, st);
+	if (cfg->trace && !trace(vmm, &ex, st))
+		return false;
+	/* the budgets are checked on every exit: a recall may have been absorbed by an exit already pending */
+	if (timed_out) {
+		fprintf(cfg->err, "vmsim run: timed out after %.3g s (--timeout) at ip 0x%" PRIx64 "\n", cfg->timeout,
+		        st->ip.value);
+		finish(vmm, RUN_STATUS_TIMEOUT);
+		return false;
+	}
 	if (cfg->max_exits && vmm->seq > cfg->max_exits) {
 		fprintf(cfg->err, "vmsim run: stopped after %" PRIu64 " exits (--max-exits)\n", cfg->max_exits);
 		finish(vmm, RUN_STATUS_TIMEOUT);
@@ -485,7 +513,6 @@ static bool on_exit_state(void *ctx, struct vmsim_vcpu_state *st)
 	}
 
 	/* the exit charged what it transferred: load back only what a handler below charges */
-	uint64_t ip_at_exit = st->ip.value;
 	vmsim_vcpu_state_discharge(st);
 
 	switch (ex.kind) {
@@ -529,13 +556,7 @@ static bool on_exit_state(void *ctx, struct vmsim_vcpu_state *st)
 		finish(vmm, 0);
 		return false;
 	case VMSIM_EXIT_PAUSED:
-		if (timed_out) {
-			fprintf(cfg->err, "vmsim run: timed out after %.3g s (--timeout) at ip 0x%" PRIx64 "\n",
-			        cfg->timeout, ip_at_exit);
-			finish(vmm, RUN_STATUS_TIMEOUT);
-			return false;
-		}
-		return true;
+		return true; /* a recall before the timeout (none is made today): resume */
 	case VMSIM_EXIT_SHUTDOWN:
 		fprintf(cfg->err, "vmsim run: triple fault (shutdown) at ip 0x%" PRIx64 "\n", ex.rip);
 		finish(vmm, RUN_STATUS_GUEST_FAULT);
@@ -647,7 +668,7 @@ static int open_session(struct vmm *vmm)
 		return setup_error(cfg, "registering the built-in backends", r);
 	if (!vmsim_env_backend(vmm->env, cfg->backend)) {
 		fprintf(cfg->err, "vmsim run: unknown backend '%s'\n", cfg->backend);
-		return RUN_STATUS_SETUP;
+		return RUN_STATUS_USAGE;
 	}
 	if ((r = vmsim_session_open(vmm->env, &args, &vmm->session)) != VMSIM_OK)
 		return setup_error(cfg, "opening the VM session", r);
@@ -673,10 +694,25 @@ static void *timer_main(void *arg)
 			break;
 		}
 	}
-	bool recall = vmm->timed_out && !vmm->finished;
+	/* Recall until the handler has seen timed_out: a recall that lands while the vCPU sits on a fresh exit is
+	 * absorbed by that exit's with_state, and a guest that then spins without exits would never stop. */
+	while (vmm->timed_out && !vmm->finished) {
+		pthread_mutex_unlock(&vmm->lock);
+		if (vmsim_vcpu_pause(vmm->vcpu) != VMSIM_OK) {
+			finish(vmm, RUN_STATUS_TIMEOUT);
+			return NULL;
+		}
+		pthread_mutex_lock(&vmm->lock);
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_nsec += RECALL_INTERVAL_MS * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+		while (!vmm->finished && pthread_cond_timedwait(&vmm->cond, &vmm->lock, &deadline) != ETIMEDOUT)
+			;
+	}
 	pthread_mutex_unlock(&vmm->lock);
-	if (recall && vmsim_vcpu_pause(vmm->vcpu) != VMSIM_OK)
-		finish(vmm, RUN_STATUS_TIMEOUT);
 	return NULL;
 }
 

@@ -12,12 +12,16 @@ enum run_mode { RUN_MODE_REAL, RUN_MODE_PROTECTED, RUN_MODE_LONG };
 
 enum { RUN_MAX_CONSOLES = 8 };
 
-/* Exit statuses beyond the guest's own exit-port value. */
+/* Exit statuses (docs/vmsim-run.md). The tool's failures are even; a guest's exit-port byte v != 0 is the odd
+ * (2v + 1) mod 256 (QEMU isa-debug-exit's convention), v = 0 is 0 like HLT: the two never collide. */
 enum {
+	RUN_STATUS_USAGE = 2,         /* bad command line or input: nothing was run */
+	RUN_STATUS_OUTPUT = 120,      /* the trace or the console output could not be written */
+	RUN_STATUS_GUEST_FAULT = 122, /* triple fault, invalid state, fetch from nowhere */
 	RUN_STATUS_TIMEOUT = 124,     /* --max-exits or --timeout hit */
-	RUN_STATUS_GUEST_FAULT = 125, /* triple fault, invalid state, fetch from nowhere */
 	RUN_STATUS_SETUP = 126        /* the VM could not be built (message says why) */
 };
+#define RUN_STATUS_GUEST(v) ((v) == 0 ? 0 : (int)((((unsigned)(v) << 1) | 1u) & 0xffu))
 
 struct run_config {
 	const char *backend;
