@@ -1,15 +1,26 @@
 /* core/rpc/rpc_server.c - `vmsim serve`'s engine: a UNIX socket, one thread and one client space per connection. */
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 
 #include "rpc_client.h"
 #include "rpc_io.h"
 
-enum { DEFAULT_MAX_CLIENTS = 64, REAP_INTERVAL_MS = 100 };
+enum {
+	DEFAULT_MAX_CLIENTS = 64,
+	DEFAULT_IDLE_TIMEOUT_MS = 300 * 1000,
+	DEFAULT_FRAME_TIMEOUT_MS = 10 * 1000,
+	REAP_INTERVAL_MS = 100,
+	ACCEPT_BACKOFF_MIN_MS = 10,   /* after a failed accept (EMFILE, ENOMEM...): wait, doubling to the max */
+	ACCEPT_BACKOFF_MAX_MS = 1000,
+	ADMIT_WAIT_MS = 1000          /* all slots taken: how long a new connection waits for one to free */
+};
 
 struct conn {
 	struct vmsim_rpc_server *server;
@@ -23,13 +34,48 @@ struct vmsim_rpc_server {
 	struct vmsim_env *env;
 	struct vmsim_rpc_server_config cfg;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char lock_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+	int lock_fd;
 	int listen_fd;
 	int stop_pipe[2];
 	pthread_t acceptor;
 	pthread_mutex_t lock;
+	pthread_cond_t slot_freed;
 	struct conn *conns;
-	unsigned count;
+	unsigned count;          /* connections whose client is not yet torn down (the slots in use) */
+	uint64_t accept_failures; /* for the rate-limited log */
 };
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Read exactly n bytes by deadline_ms (CLOCK_MONOTONIC); false on EOF, error or the deadline. */
+static bool read_by(int fd, uint8_t *buf, size_t n, int64_t deadline_ms)
+{
+	while (n) {
+		int64_t left = deadline_ms - now_ms();
+		if (left <= 0)
+			return false;
+		struct pollfd p = {fd, POLLIN, 0};
+		int ready = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready <= 0)
+			return false;
+		ssize_t got = read(fd, buf, n);
+		if (got < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (got <= 0)
+			return false;
+		buf += got;
+		n -= (size_t)got;
+	}
+	return true;
+}
 
 /* Answer one frame whose framing is lost: the client learns why before the close. */
 static void refuse_frame(int fd, const uint8_t *header)
@@ -44,23 +90,29 @@ static void refuse_frame(int fd, const uint8_t *header)
 		(void)io_write_full(fd, buf, len);
 }
 
-/* Serve one client until it disconnects, loses framing or the server stops. */
+/* Serve one client until it disconnects, loses framing, idles or stalls past a timeout, or the server stops.
+ * The first header byte may take idle_timeout; the rest of the frame must follow within frame_timeout. */
 static void serve_client(struct conn *conn, struct vmsim_rpc_client *client)
 {
 	struct vmsim_env *env = conn->server->env;
+	const struct vmsim_rpc_server_config *cfg = &conn->server->cfg;
 	uint8_t *frame = vmsim_env_alloc(env, VMSIM_RPC_MAX_FRAME);
 	uint8_t *reply = vmsim_env_alloc(env, VMSIM_RPC_MAX_FRAME);
 	while (frame && reply) {
 		size_t len, reply_len;
-		if (!io_read_full(conn->fd, frame, VMSIM_RPC_HEADER_SIZE))
+		if (!read_by(conn->fd, frame, 1, now_ms() + cfg->idle_timeout_ms))
+			break;
+		int64_t deadline = now_ms() + cfg->frame_timeout_ms;
+		if (!read_by(conn->fd, frame + 1, VMSIM_RPC_HEADER_SIZE - 1, deadline))
 			break;
 		if (vmsim_rpc_frame_length(frame, VMSIM_RPC_HEADER_SIZE, &len) != VMSIM_OK) {
 			refuse_frame(conn->fd, frame);
 			break;
 		}
-		if (!io_read_full(conn->fd, frame + VMSIM_RPC_HEADER_SIZE, len - VMSIM_RPC_HEADER_SIZE))
+		if (!read_by(conn->fd, frame + VMSIM_RPC_HEADER_SIZE, len - VMSIM_RPC_HEADER_SIZE, deadline))
 			break;
 		(void)vmsim_rpc_client_handle(client, frame, len, reply, &reply_len);
+		/* a client that does not read its replies is bounded by SO_SNDTIMEO = frame_timeout */
 		if (reply_len == 0 || !io_write_full(conn->fd, reply, reply_len))
 			break;
 	}
@@ -83,6 +135,8 @@ static void *conn_main(void *arg)
 	pthread_mutex_lock(&server->lock);
 	shutdown(conn->fd, SHUT_RDWR);
 	conn->finished = true;
+	server->count--; /* the slot is free now, before the acceptor joins this thread */
+	pthread_cond_broadcast(&server->slot_freed);
 	pthread_mutex_unlock(&server->lock);
 	return NULL;
 }
@@ -98,7 +152,6 @@ static void reap(struct vmsim_rpc_server *server, bool all)
 		if (!all && !c->finished)
 			continue;
 		CLIENT_UNLINK(server->conns, c);
-		server->count--;
 		pthread_mutex_unlock(&server->lock);
 		pthread_join(c->thread, NULL);
 		close(c->fd);
@@ -109,50 +162,126 @@ static void reap(struct vmsim_rpc_server *server, bool all)
 	pthread_mutex_unlock(&server->lock);
 }
 
+/* Wait (bounded) for a slot: a client that just disconnected may still be tearing down. */
+static bool take_slot(struct vmsim_rpc_server *server)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ADMIT_WAIT_MS / 1000;
+	until.tv_nsec += (long)(ADMIT_WAIT_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&server->lock);
+	while (server->count >= server->cfg.max_clients)
+		if (pthread_cond_timedwait(&server->slot_freed, &server->lock, &until) != 0)
+			break;
+	bool ok = server->count < server->cfg.max_clients;
+	if (ok)
+		server->count++;
+	pthread_mutex_unlock(&server->lock);
+	return ok;
+}
+
 static void admit(struct vmsim_rpc_server *server, int fd)
 {
-	pthread_mutex_lock(&server->lock);
-	bool full = server->count >= server->cfg.max_clients;
-	pthread_mutex_unlock(&server->lock);
-	struct conn *conn = full ? NULL : vmsim_env_alloc(server->env, sizeof *conn);
-	if (!conn) {
+	if (!take_slot(server)) {
 		close(fd);
 		return;
 	}
-	conn->server = server;
-	conn->fd = fd;
-	pthread_mutex_lock(&server->lock);
-	if (pthread_create(&conn->thread, NULL, conn_main, conn) != 0) {
+	struct conn *conn = vmsim_env_alloc(server->env, sizeof *conn);
+	unsigned ms = server->cfg.frame_timeout_ms;
+	struct timeval send_timeout = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	if (conn && setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout) == 0) {
+		conn->server = server;
+		conn->fd = fd;
+		conn->finished = false;
+		pthread_mutex_lock(&server->lock);
+		if (pthread_create(&conn->thread, NULL, conn_main, conn) == 0) {
+			CLIENT_LINK(server->conns, conn);
+			pthread_mutex_unlock(&server->lock);
+			return;
+		}
 		pthread_mutex_unlock(&server->lock);
-		close(fd);
-		vmsim_env_free(server->env, conn, sizeof *conn);
-		return;
 	}
-	CLIENT_LINK(server->conns, conn);
-	server->count++;
+	close(fd);
+	if (conn)
+		vmsim_env_free(server->env, conn, sizeof *conn);
+	pthread_mutex_lock(&server->lock);
+	server->count--;
+	pthread_cond_broadcast(&server->slot_freed);
 	pthread_mutex_unlock(&server->lock);
 }
 
 static void *accept_main(void *arg)
 {
 	struct vmsim_rpc_server *server = arg;
+	int backoff_ms = 0; /* > 0 after a failed accept: the listening socket is left out of the poll meanwhile */
 	for (;;) {
-		struct pollfd fds[2] = {{server->listen_fd, POLLIN, 0}, {server->stop_pipe[0], POLLIN, 0}};
-		int n = poll(fds, 2, REAP_INTERVAL_MS);
+		bool waiting = backoff_ms > 0;
+		struct pollfd fds[2] = {{server->stop_pipe[0], POLLIN, 0}, {server->listen_fd, POLLIN, 0}};
+		int n = poll(fds, waiting ? 1 : 2, waiting ? backoff_ms : REAP_INTERVAL_MS);
 		reap(server, false);
 		if (n < 0 && errno != EINTR)
 			break;
-		if (n <= 0)
-			continue;
-		if (fds[1].revents)
+		if (n > 0 && fds[0].revents)
 			break;
-		if (fds[0].revents & POLLIN) {
-			int fd = accept4(server->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-			if (fd >= 0)
-				admit(server, fd);
+		if (!waiting && (n <= 0 || !(fds[1].revents & POLLIN)))
+			continue;
+		int fd = accept4(server->listen_fd, NULL, NULL, SOCK_CLOEXEC); /* the listening socket is non-blocking */
+		if (fd >= 0) {
+			backoff_ms = 0;
+			admit(server, fd);
+			continue;
 		}
+		int err = errno;
+		if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == ECONNABORTED || err == EPROTO) {
+			backoff_ms = 0; /* nothing pending, or the peer went away: nothing to wait for */
+			continue;
+		}
+		/* EMFILE, ENFILE, ENOBUFS, ENOMEM: retrying at once would spin; wait, doubling up to the max */
+		backoff_ms = backoff_ms ? (2 * backoff_ms > ACCEPT_BACKOFF_MAX_MS ? ACCEPT_BACKOFF_MAX_MS : 2 * backoff_ms)
+		                        : ACCEPT_BACKOFF_MIN_MS;
+		uint64_t failures = ++server->accept_failures;
+		if ((failures & (failures - 1)) == 0) /* the 1st, 2nd, 4th, 8th ... failure: a bounded log */
+			vmsim_env_log(server->env, VMSIM_LOG_WARN, "rpc server: accept failed (%s), %llu times so far; "
+			              "backing off %d ms", strerror(err), (unsigned long long)failures, backoff_ms);
 	}
 	return NULL;
+}
+
+/* The socket path's lock file: held for the server's life, so a second server on the same path refuses
+ * instead of unlinking a live socket. The inode check retries if a stopping server unlinked the file. */
+static enum vmsim_result lock_path(struct vmsim_rpc_server *server)
+{
+	for (int attempt = 0; attempt < 8; attempt++) {
+		int fd = open(server->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			return VMSIM_DENIED;
+		if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+			int err = errno;
+			close(fd);
+			if (err == EWOULDBLOCK)
+				vmsim_env_log(server->env, VMSIM_LOG_ERROR, "rpc server: %s is in use by another vmsim serve "
+				              "(it holds %s)", server->path, server->lock_path);
+			return VMSIM_DENIED;
+		}
+		struct stat held, now;
+		if (fstat(fd, &held) == 0 && stat(server->lock_path, &now) == 0 && held.st_dev == now.st_dev &&
+		    held.st_ino == now.st_ino) {
+			server->lock_fd = fd;
+			return VMSIM_OK;
+		}
+		close(fd); /* the file we locked was unlinked meanwhile: lock the new one */
+	}
+	return VMSIM_DENIED;
+}
+
+static void unlock_path(struct vmsim_rpc_server *server)
+{
+	unlink(server->lock_path);
+	close(server->lock_fd);
 }
 
 static enum vmsim_result bind_socket(struct vmsim_rpc_server *server)
@@ -161,9 +290,9 @@ static enum vmsim_result bind_socket(struct vmsim_rpc_server *server)
 	if (lstat(server->path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
 			return VMSIM_DENIED; /* never unlink what is not a socket */
-		unlink(server->path);
+		unlink(server->path); /* we hold the lock: no live server owns it */
 	}
-	server->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	server->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (server->listen_fd < 0)
 		return VMSIM_BACKEND_ERROR;
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
@@ -184,24 +313,34 @@ enum vmsim_result vmsim_rpc_server_start(struct vmsim_env *env, const struct vms
 	struct vmsim_rpc_server *server = vmsim_env_alloc(env, sizeof *server);
 	if (!server)
 		return VMSIM_OUT_OF_RAM;
+	memset(server, 0, sizeof *server);
 	enum vmsim_result r = VMSIM_INVALID_ARGUMENT;
 	size_t path_len = strlen(cfg->socket_path);
 	if (path_len == 0 || path_len >= sizeof server->path)
 		goto free_server;
 	memcpy(server->path, cfg->socket_path, path_len + 1);
+	snprintf(server->lock_path, sizeof server->lock_path, "%s.lock", server->path);
 	server->env = env;
 	server->cfg = *cfg;
 	server->cfg.socket_path = server->path;
 	if (!server->cfg.max_clients)
 		server->cfg.max_clients = DEFAULT_MAX_CLIENTS;
+	if (!server->cfg.idle_timeout_ms)
+		server->cfg.idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+	if (!server->cfg.frame_timeout_ms)
+		server->cfg.frame_timeout_ms = DEFAULT_FRAME_TIMEOUT_MS;
+	if ((r = lock_path(server)) != VMSIM_OK)
+		goto free_server;
 	r = VMSIM_BACKEND_ERROR;
 	if (pipe2(server->stop_pipe, O_CLOEXEC) != 0)
-		goto free_server;
+		goto unlock;
 	if ((r = bind_socket(server)) != VMSIM_OK)
 		goto close_pipe;
 	pthread_mutex_init(&server->lock, NULL);
+	pthread_cond_init(&server->slot_freed, NULL);
 	if (pthread_create(&server->acceptor, NULL, accept_main, server) != 0) {
 		r = VMSIM_BACKEND_ERROR;
+		pthread_cond_destroy(&server->slot_freed);
 		pthread_mutex_destroy(&server->lock);
 		close(server->listen_fd);
 		unlink(server->path);
@@ -213,6 +352,8 @@ enum vmsim_result vmsim_rpc_server_start(struct vmsim_env *env, const struct vms
 close_pipe:
 	close(server->stop_pipe[0]);
 	close(server->stop_pipe[1]);
+unlock:
+	unlock_path(server);
 free_server:
 	vmsim_env_free(env, server, sizeof *server);
 	return r;
@@ -227,8 +368,10 @@ void vmsim_rpc_server_stop(struct vmsim_rpc_server *server)
 	reap(server, true);
 	close(server->listen_fd);
 	unlink(server->path);
+	unlock_path(server);
 	close(server->stop_pipe[0]);
 	close(server->stop_pipe[1]);
+	pthread_cond_destroy(&server->slot_freed);
 	pthread_mutex_destroy(&server->lock);
 	vmsim_env_free(server->env, server, sizeof *server);
 }

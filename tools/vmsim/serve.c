@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <time.h>
 
 #include <vmsim/backends.h>
 #include <vmsim/vmsim.h>
@@ -10,16 +11,140 @@
 #include "cli.h"
 #include "commands.h"
 
+enum {
+	LOG_CLIENTS = 64,         /* threads with their own log budget; the least recently heard one is reused */
+	LOG_PER_CLIENT_BURST = 20, /* lines a client's thread may log at once ... */
+	LOG_PER_CLIENT_RATE = 5,   /* ... and per second after that */
+	LOG_TOTAL_BURST = 200,     /* the same for the whole server */
+	LOG_TOTAL_RATE = 50,
+	LOG_ESCAPED_MAX = 2048
+};
+
+struct log_bucket {
+	pthread_t thread;
+	bool used;
+	double tokens;
+	int64_t last_ms, heard_ms;
+	uint64_t suppressed;
+};
+
+/* The server's log sink: untrusted text (labels, backend names) escaped, lines rate-limited per thread
+ * (each client is served by its own thread) and in total; suppressed lines are counted, not lost silently. */
+struct serve_log {
+	pthread_mutex_t lock;
+	FILE *err;
+	struct log_bucket clients[LOG_CLIENTS];
+	struct log_bucket total;
+};
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool bucket_take(struct log_bucket *b, int64_t now, double rate, double burst)
+{
+	if (!b->used) {
+		b->used = true;
+		b->tokens = burst;
+		b->last_ms = now;
+	}
+	b->tokens += (double)(now - b->last_ms) * rate / 1000.0;
+	if (b->tokens > burst)
+		b->tokens = burst;
+	b->last_ms = now;
+	if (b->tokens < 1.0) {
+		b->suppressed++;
+		return false;
+	}
+	b->tokens -= 1.0;
+	return true;
+}
+
+/* Printable ASCII stays; backslash and every other byte become \\ and \xNN. */
+static void escape(const char *in, char *out, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)in; *p && o + 5 < size; p++) {
+		if (*p == '\\') {
+			out[o++] = '\\';
+			out[o++] = '\\';
+		} else if (*p >= 0x20 && *p < 0x7f) {
+			out[o++] = (char)*p;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
+	}
+	out[o] = 0;
+}
+
+static void serve_log_sink(void *ctx, enum vmsim_log_level level, const char *message)
+{
+	struct serve_log *log = ctx;
+	(void)level;
+	int64_t now = monotonic_ms();
+	pthread_t self = pthread_self();
+	pthread_mutex_lock(&log->lock);
+	struct log_bucket *mine = NULL, *oldest = &log->clients[0];
+	for (unsigned i = 0; i < LOG_CLIENTS && !mine; i++) {
+		struct log_bucket *b = &log->clients[i];
+		if (b->used && pthread_equal(b->thread, self))
+			mine = b;
+		else if (!b->used || (oldest->used && b->heard_ms < oldest->heard_ms))
+			oldest = b;
+	}
+	if (!mine) {
+		mine = oldest;
+		*mine = (struct log_bucket){.thread = self};
+	}
+	mine->heard_ms = now;
+	uint64_t before = mine->suppressed;
+	if (bucket_take(mine, now, LOG_PER_CLIENT_RATE, LOG_PER_CLIENT_BURST) &&
+	    bucket_take(&log->total, now, LOG_TOTAL_RATE, LOG_TOTAL_BURST)) {
+		char text[LOG_ESCAPED_MAX];
+		escape(message, text, sizeof text);
+		if (before)
+			fprintf(log->err, "vmsim serve: %" PRIu64 " earlier messages of this client suppressed\n", before);
+		if (log->total.suppressed)
+			fprintf(log->err, "vmsim serve: %" PRIu64 " earlier messages suppressed in total\n",
+			        log->total.suppressed);
+		fprintf(log->err, "vmsim: %s\n", text);
+		mine->suppressed = 0;
+		log->total.suppressed = 0;
+	}
+	pthread_mutex_unlock(&log->lock);
+}
+
+/* At the stop: what the limits held back, so that no flood goes unreported. */
+static void serve_log_flush(struct serve_log *log)
+{
+	uint64_t held = log->total.suppressed;
+	for (unsigned i = 0; i < LOG_CLIENTS; i++)
+		held += log->clients[i].suppressed;
+	if (held)
+		fprintf(log->err, "vmsim serve: %" PRIu64 " log messages suppressed by the rate limits\n", held);
+}
+
 int cmd_serve(int argc, char **argv, const struct cli_io *io)
 {
 	const char *socket_path = NULL;
-	uint64_t ram_pool = 0, client_ram = 0, client_caps = 0, max_clients = 0;
+	uint64_t ram_pool = 0, client_ram = 0, client_caps = 0, max_clients = 0, idle_timeout = 0, frame_timeout = 0;
 	const struct cli_opt opts[] = {
 		{"socket", 's', CLI_OPT_STRING, &socket_path, "PATH", "UNIX socket to listen on (required)"},
 		{"ram-pool", 0, CLI_OPT_U64, &ram_pool, "BYTES", "RAM all clients together may use (default 1 GiB)"},
 		{"client-ram", 0, CLI_OPT_U64, &client_ram, "BYTES", "RAM budget of each client (default 64 MiB)"},
 		{"client-caps", 0, CLI_OPT_U64, &client_caps, "N", "capability budget of each client (default 1000)"},
 		{"max-clients", 0, CLI_OPT_U64, &max_clients, "N", "concurrent clients; more are refused (default 64)"},
+		{"idle-timeout", 0, CLI_OPT_U64, &idle_timeout, "MS", "close a client silent between frames this long "
+		 "(default 300000)"},
+		{"frame-timeout", 0, CLI_OPT_U64, &frame_timeout, "MS", "close a client whose frame or reply takes longer "
+		 "(default 10000)"},
 	};
 	const struct cli_spec spec = {
 		.command = "serve",
@@ -36,6 +161,10 @@ int cmd_serve(int argc, char **argv, const struct cli_io *io)
 		fprintf(io->err, "vmsim serve: %s\n", socket_path ? "--max-clients is at most 100000" : "--socket PATH is required");
 		return CLI_EXIT_USAGE;
 	}
+	if (idle_timeout > 86400000 || frame_timeout > 86400000) {
+		fprintf(io->err, "vmsim serve: --idle-timeout and --frame-timeout are at most 86400000 ms\n");
+		return CLI_EXIT_USAGE;
+	}
 
 	/* every thread the server starts inherits this mask: the signals reach only sigwait below */
 	sigset_t stop_signals;
@@ -44,7 +173,10 @@ int cmd_serve(int argc, char **argv, const struct cli_io *io)
 	sigaddset(&stop_signals, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 
-	struct vmsim_env_config env_cfg = {.ram_pool = ram_pool};
+	struct serve_log log = {.err = io->err};
+	pthread_mutex_init(&log.lock, NULL);
+	struct vmsim_env_config env_cfg = {.ram_pool = ram_pool, .log = serve_log_sink, .log_ctx = &log,
+	                                   .log_level = VMSIM_LOG_WARN};
 	struct vmsim_env *env = NULL;
 	enum vmsim_result r = vmsim_env_create(&env_cfg, &env);
 	if (r == VMSIM_OK)
@@ -54,12 +186,15 @@ int cmd_serve(int argc, char **argv, const struct cli_io *io)
 		.socket_path = socket_path,
 		.client = {.ram = client_ram, .caps = client_caps},
 		.max_clients = (unsigned)max_clients,
+		.idle_timeout_ms = (unsigned)idle_timeout,
+		.frame_timeout_ms = (unsigned)frame_timeout,
 	};
 	if (r == VMSIM_OK)
 		r = vmsim_rpc_server_start(env, &cfg, &server);
 	if (r != VMSIM_OK) {
 		fprintf(io->err, "vmsim serve: cannot serve on %s: %s\n", socket_path, vmsim_result_text(r));
 		vmsim_env_destroy(env);
+		pthread_mutex_destroy(&log.lock);
 		return CLI_EXIT_FAILURE;
 	}
 	fprintf(io->out, "vmsim serve: listening on %s\n", socket_path);
@@ -68,10 +203,12 @@ int cmd_serve(int argc, char **argv, const struct cli_io *io)
 	int signal_number = 0;
 	sigwait(&stop_signals, &signal_number);
 	vmsim_rpc_server_stop(server);
+	serve_log_flush(&log);
 	struct vmsim_quota quota;
 	vmsim_env_quota(env, &quota);
 	fprintf(io->out, "vmsim serve: stopped by signal %d; env quota used %" PRIu64 " bytes, %" PRIu64 " caps\n",
 	        signal_number, quota.ram_used, quota.cap_used);
 	vmsim_env_destroy(env);
+	pthread_mutex_destroy(&log.lock);
 	return quota.ram_used == 0 && quota.cap_used == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
 }

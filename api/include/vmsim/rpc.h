@@ -185,9 +185,11 @@ struct vmsim_rpc_server_config {
 	const char *socket_path;
 	struct vmsim_rpc_client_config client; /* every client's budget */
 	unsigned max_clients;                  /* 0: 64; further connections are closed at once */
+	unsigned idle_timeout_ms;              /* 0: 300 s; a client silent between frames this long is closed */
+	unsigned frame_timeout_ms;             /* 0: 10 s; a frame (or a reply write) not done in this is closed */
 };
 
-/* Bind and listen on socket_path (replacing a stale socket file) and start accepting. */
+/* Lock socket_path (DENIED while another server holds it), replace a stale socket, bind, start accepting. */
 VMSIM_MUST_CHECK enum vmsim_result vmsim_rpc_server_start(struct vmsim_env *env,
                                                           const struct vmsim_rpc_server_config *cfg,
                                                           struct vmsim_rpc_server **out);
