@@ -11,8 +11,8 @@ extern "C" {
 #endif
 
 /*
- * dlopen path, call its VMSIM_BACKEND_ENTRY_SYMBOL and register the table with env (same checks as
- * vmsim_env_register_backend). INVALID_ARGUMENT if it does not load or lacks the entry; *out optional.
+ * Check path (a regular 64-bit ELF ET_DYN for this machine, not truncated), dlopen it, register its entry's
+ * table as vmsim_env_register_backend does. INVALID_ARGUMENT if a check fails, it does not load or lacks the entry.
  */
 VMSIM_MUST_CHECK enum vmsim_result vmsim_env_load_backend(struct vmsim_env *env, const char *path,
                                                           const struct vmsim_backend_ops **out);
