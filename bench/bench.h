@@ -97,7 +97,12 @@ enum vmsim_result vmsim_bench_scaling(const struct bench_options *opt, const cha
 
 /* Draw the exit cases and scaling curves into png with gnuplot; false with a message on err. */
 bool vmsim_bench_plot(const struct bench_report *r, const char *png, FILE *err);
-/* Print the change per case against an earlier --json file; false if it cannot be read. */
-bool vmsim_bench_compare(const struct bench_report *r, const char *old_json, FILE *out, FILE *err);
+struct bench_compare_old;
+/* Read and validate an earlier --json file (regular, <= 64 MiB, records with string keys); NULL with a message. */
+struct bench_compare_old *vmsim_bench_compare_load(const char *path, FILE *err);
+/* Print the change per case of r against old. */
+void vmsim_bench_compare(const struct bench_report *r, const struct bench_compare_old *old, FILE *out);
+/* Free what vmsim_bench_compare_load returned; NULL is a no-op. */
+void vmsim_bench_compare_free(struct bench_compare_old *old);
 
 #endif

@@ -1,55 +1,137 @@
-/* bench/compare.c - --compare OLD.json: the change of every case against an earlier run, regressions flagged. */
+/* bench/compare.c - --compare OLD.json: the change of every case against an earlier run, regressions flagged.
+ * The document is read and validated (Debian's jansson) before the benchmark runs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "bench_internal.h"
-#include "json_read.h"
 
 /* A ratio that grew by more than this is flagged: ratios are robust to machine load, absolute times are not. */
 #define REGRESSION_FACTOR 1.20
+/* A `vmsim bench --json` document is tens of KiB; anything past this is not one. */
+#define MAX_COMPARE_BYTES (64 << 20)
 
-static char *read_file(const char *path, FILE *err)
+struct bench_compare_old {
+	json_t *root;
+	json_t *records; /* borrowed from root: an array of objects with string backend, model, case */
+	char *path;
+};
+
+/* The whole file if it is a regular file of at most MAX_COMPARE_BYTES; NULL with a message otherwise. */
+static char *read_file(const char *path, size_t *len, FILE *err)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		fprintf(err, "vmsim bench: cannot open '%s'\n", path);
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		int e = errno;
+		fprintf(err, "vmsim bench: --compare '%s': %s\n", path, strerror(e));
 		return NULL;
 	}
-	size_t cap = 1 << 16, n = 0;
-	char *text = malloc(cap);
-	while (text) {
-		n += fread(text + n, 1, cap - n - 1, f);
-		if (n < cap - 1)
-			break;
-		char *t = realloc(text, cap *= 2);
-		if (!t)
-			free(text);
-		text = t;
+	if (!S_ISREG(st.st_mode)) {
+		fprintf(err, "vmsim bench: --compare '%s': not a regular file\n", path);
+		return NULL;
 	}
-	fclose(f);
-	if (text)
-		text[n] = 0;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_COMPARE_BYTES) {
+		int e = errno;
+		fprintf(err, "vmsim bench: --compare '%s': %s\n", path,
+		        fd < 0 ? strerror(e) : st.st_size > MAX_COMPARE_BYTES ? "larger than 64 MiB" : "not a regular file");
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	size_t want = (size_t)st.st_size, got = 0;
+	char *text = malloc(want + 1);
+	while (text && got < want) {
+		ssize_t n = read(fd, text + got, want - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (!text || got != want) {
+		fprintf(err, "vmsim bench: --compare '%s': cannot read it\n", path);
+		free(text);
+		return NULL;
+	}
+	text[want] = 0;
+	*len = want;
 	return text;
 }
 
-static const char *str(const struct bench_json *rec, const char *key)
+struct bench_compare_old *vmsim_bench_compare_load(const char *path, FILE *err)
 {
-	const struct bench_json *v = vmsim_bench_json_get(rec, key);
-	return v && v->type == BENCH_JSON_STRING ? v->string : "";
+	size_t len = 0;
+	char *text = read_file(path, &len, err);
+	if (!text)
+		return NULL;
+	json_error_t error;
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
+	free(text);
+	if (!root) {
+		fprintf(err, "vmsim bench: '%s' is not a vmsim bench JSON document: %s (line %d, column %d)\n", path,
+		        error.text, error.line, error.column);
+		return NULL;
+	}
+	const char *why = NULL;
+	json_t *records = json_object_get(root, "records");
+	if (!json_is_object(root))
+		why = "the document is not an object";
+	else if (!json_is_array(records))
+		why = "no \"records\" array";
+	for (size_t i = 0; !why && i < json_array_size(records); i++) {
+		json_t *rec = json_array_get(records, i);
+		if (!json_is_object(rec) || !json_is_string(json_object_get(rec, "backend")) ||
+		    !json_is_string(json_object_get(rec, "model")) || !json_is_string(json_object_get(rec, "case")))
+			why = "a record is not an object with string backend, model and case";
+	}
+	struct bench_compare_old *old = why ? NULL : calloc(1, sizeof *old);
+	if (old && !(old->path = strdup(path))) {
+		free(old);
+		old = NULL;
+	}
+	if (!old) {
+		fprintf(err, "vmsim bench: '%s' is not a vmsim bench JSON document: %s\n", path, why ? why : "out of memory");
+		json_decref(root);
+		return NULL;
+	}
+	old->root = root;
+	old->records = records;
+	return old;
 }
 
-static double num(const struct bench_json *rec, const char *key)
+void vmsim_bench_compare_free(struct bench_compare_old *old)
 {
-	const struct bench_json *v = vmsim_bench_json_get(rec, key);
-	return v && v->type == BENCH_JSON_NUMBER ? v->number : NAN;
+	if (!old)
+		return;
+	json_decref(old->root);
+	free(old->path);
+	free(old);
 }
 
-static const struct bench_json *find_old(const struct bench_json *records, const struct bench_record *rec)
+static const char *str(const json_t *rec, const char *key)
 {
-	for (size_t i = 0; i < records->count; i++) {
-		const struct bench_json *o = &records->items[i];
+	const char *s = json_string_value(json_object_get(rec, key));
+	return s ? s : "";
+}
+
+static double num(const json_t *rec, const char *key)
+{
+	json_t *v = json_object_get(rec, key);
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static const json_t *find_old(const json_t *records, const struct bench_record *rec)
+{
+	for (size_t i = 0; i < json_array_size(records); i++) {
+		const json_t *o = json_array_get(records, i);
 		if (!strcmp(str(o, "backend"), rec->backend) && !strcmp(str(o, "model"), rec->model) &&
 		    !strcmp(str(o, "case"), rec->name))
 			return o;
@@ -65,30 +147,18 @@ static void change(FILE *out, double old, double now)
 		fprintf(out, " %+7.1f%%", (now / old - 1) * 100);
 }
 
-bool vmsim_bench_compare(const struct bench_report *r, const char *old_json, FILE *out, FILE *err)
+void vmsim_bench_compare(const struct bench_report *r, const struct bench_compare_old *old, FILE *out)
 {
-	char *text = read_file(old_json, err);
-	if (!text)
-		return false;
-	size_t at = 0;
-	struct bench_json *root = vmsim_bench_json_parse(text, &at);
-	free(text);
-	const struct bench_json *records = root ? vmsim_bench_json_get(root, "records") : NULL;
-	if (!records || records->type != BENCH_JSON_ARRAY) {
-		fprintf(err, "vmsim bench: '%s' is not a vmsim bench JSON document%s\n", old_json,
-		        root ? " (no records)" : " (syntax error)");
-		vmsim_bench_json_free(root);
-		free(root);
-		return false;
-	}
-	const struct bench_json *prov = vmsim_bench_json_get(root, "provenance");
+	const json_t *records = old->records;
+	const char *old_json = old->path;
+	const json_t *prov = json_object_get(old->root, "provenance");
 	fprintf(out, "\nchange against %s (git %s, %s)\n", old_json, str(prov, "git_revision"), str(prov, "date"));
 	fprintf(out, "%-8s %-5s %-22s %10s %10s %9s %8s %8s %9s\n", "backend", "model", "case", "old p50", "new p50",
 	        "p50", "old rat", "new rat", "ratio");
 	unsigned flagged = 0;
 	for (size_t i = 0; i < r->count; i++) {
 		const struct bench_record *rec = &r->records[i];
-		const struct bench_json *o = find_old(records, rec);
+		const json_t *o = find_old(records, rec);
 		fprintf(out, "%-8s %-5s %-22s ", rec->backend, rec->model, rec->name);
 		if (!o) {
 			fprintf(out, "new case\n");
@@ -113,8 +183,8 @@ bool vmsim_bench_compare(const struct bench_report *r, const char *old_json, FIL
 		}
 		fputc('\n', out);
 	}
-	for (size_t i = 0; i < records->count; i++) {
-		const struct bench_json *o = &records->items[i];
+	for (size_t i = 0; i < json_array_size(records); i++) {
+		const json_t *o = json_array_get(records, i);
 		bool present = false;
 		for (size_t k = 0; k < r->count && !present; k++)
 			present = !strcmp(str(o, "backend"), r->records[k].backend) &&
@@ -123,7 +193,4 @@ bool vmsim_bench_compare(const struct bench_report *r, const char *old_json, FIL
 			fprintf(out, "%-8s %-5s %-22s gone from this run\n", str(o, "backend"), str(o, "model"), str(o, "case"));
 	}
 	fprintf(out, "%u case(s) whose ratio grew by more than %.0f%%\n", flagged, (REGRESSION_FACTOR - 1) * 100);
-	vmsim_bench_json_free(root);
-	free(root);
-	return true;
 }

@@ -10,6 +10,7 @@ packages=(
 	qemu-system-x86 busybox-static cpio binutils # the KVM backend's tests: a Linux guest under QEMU TCG
 	seabios # firmware from outside the project for `vmsim run --bios` tests
 	gnuplot-nox                      # benchmark plots
+	libjansson-dev                   # JSON reading (vmsim bench --compare)
 )
 
 if ! command -v dpkg-query >/dev/null; then

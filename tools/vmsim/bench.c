@@ -31,12 +31,18 @@ int cmd_bench(int argc, char **argv, const struct cli_io *io)
 	if (pr != CLI_PARSE_OK)
 		return cli_parse_exit(pr);
 
+	/* the file to compare against is read and validated before minutes of benchmarking */
+	struct bench_compare_old *old = NULL;
+	if (compare && !(old = vmsim_bench_compare_load(compare, io->err)))
+		return CLI_EXIT_FAILURE;
+
 	struct bench_options opt = { .quick = quick, .backend = backend, .only_case = only_case, .progress = quiet ? NULL : io->err };
 	struct bench_report report = { 0 };
 	enum vmsim_result r = vmsim_bench_run(&opt, &report);
 	if (r != VMSIM_OK) {
 		fprintf(io->err, "vmsim bench: %s\n", vmsim_result_text(r));
 		vmsim_bench_report_free(&report);
+		vmsim_bench_compare_free(old);
 		return CLI_EXIT_FAILURE;
 	}
 	int status = CLI_EXIT_OK;
@@ -54,8 +60,9 @@ int cmd_bench(int argc, char **argv, const struct cli_io *io)
 	}
 	if (plot && !vmsim_bench_plot(&report, plot, io->err))
 		status = CLI_EXIT_FAILURE;
-	if (compare && !vmsim_bench_compare(&report, compare, io->out, io->err))
-		status = CLI_EXIT_FAILURE;
+	if (old)
+		vmsim_bench_compare(&report, old, io->out);
+	vmsim_bench_compare_free(old);
 	vmsim_bench_report_free(&report);
 	return status;
 }
