@@ -19,6 +19,27 @@
 	 VMSIM_CAP_STOP | VMSIM_CAP_TSC_OFFSET | VMSIM_CAP_INHOOK_EXIT | VMSIM_CAP_FPU_STATE |          \
 	 VMSIM_CAP_NMI_WINDOW)
 
+/*
+ * Capstone 4 sorts a global register table (X86_insn_reg_intel) lazily, at the first decode that needs it,
+ * without a lock: two vCPU threads decoding for the first time race on it (TSan). Decode such instructions
+ * once, under pthread_once, on the creating thread before any vCPU thread of this backend starts.
+ */
+static pthread_once_t capstone_once = PTHREAD_ONCE_INIT;
+
+static void capstone_warm(void)
+{
+	static const uint8_t code[] = {0xe4, 0x60, 0xec, 0xee, 0xe6, 0x80, 0xa8, 0x01, 0x04, 0x01, 0xaa, 0x6c};
+	csh h;
+	if (cs_open(CS_ARCH_X86, CS_MODE_16, &h) != CS_ERR_OK)
+		return;
+	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
+	cs_insn *insn = NULL;
+	size_t n = cs_disasm(h, code, sizeof code, 0, 0, &insn);
+	if (n)
+		cs_free(insn, n);
+	cs_close(&h);
+}
+
 static const char *uc_cap_gap(uint64_t cap)
 {
 	if (cap & UCB_CAPS)
@@ -104,6 +125,7 @@ static enum vmsim_result uc_vcpu_create(void *p, unsigned id, void **out)
 	atomic_init(&v->stop_requested, false);
 	atomic_init(&v->run_state, UCB_IDLE);
 	atomic_init(&v->waiters, 0);
+	pthread_once(&capstone_once, capstone_warm);
 	v->cs_ok = cs_open(CS_ARCH_X86, CS_MODE_16, &v->cs) == CS_ERR_OK;
 	if (!v->cs_ok) {
 		r = VMSIM_BACKEND_ERROR;
