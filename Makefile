@@ -9,14 +9,18 @@ VMSIM := build/default/bin/vmsim
 MAIN_JOB ?= $(VMSIM) conform --backend unicorn --model all
 # Presets `make test` builds and runs every CTest label of.
 TEST_PRESETS ?= default asan
+# `make stress`: the tests that run threads against each other, each repeated STRESS_REPEAT times under TSan.
+STRESS_TESTS ?= ^(core_exec_test|core_vcpu_test|core_vmm_x86_test|core_scale_test|unicorn_exec_test|unicorn_vmm_x86_test|uc_stop_test|rpc_client_test|rpc_server_test)$$
+STRESS_REPEAT ?= 200
 
-.PHONY: help deps run test build asan tsan release fuzz install-test clean
+.PHONY: help deps run test build asan tsan stress release fuzz install-test clean
 
 help:
 	@echo "make run           install missing Debian packages, build the default preset, run: $(MAIN_JOB)"
 	@echo "make test          install missing packages, build default and asan, run all tests of both"
 	@echo "make build         configure and build the default preset (build/default)"
 	@echo "make asan|tsan     build and test with ASan+UBSan / TSan (build/asan, build/tsan)"
+	@echo "make stress        build tsan, run each concurrency test $(STRESS_REPEAT) times under TSan (nightly-style)"
 	@echo "make release       build the release preset (build/release)"
 	@echo "make fuzz          build with clang-14 and the fuzz targets, run tests labelled fuzz (build/fuzz)"
 	@echo "make install-test  build default and run the install test (find_package and pkg-config consumers)"
@@ -42,6 +46,10 @@ release: build-release
 
 asan tsan: %: build-%
 	ctest --preset $@
+
+# Every test matching STRESS_TESTS must pass STRESS_REPEAT runs in a row (ctest stops a test at its first failure).
+stress: build-tsan
+	ctest --preset tsan -R '$(STRESS_TESTS)' --repeat until-fail:$(STRESS_REPEAT) --output-on-failure
 
 fuzz: build-fuzz
 	ctest --preset fuzz
