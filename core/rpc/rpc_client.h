@@ -22,6 +22,16 @@
 #define RPC_NEVER(x) (!!(x))
 #endif
 
+/* Host resources: what an object costs (RAM, threads, fds) and the server-wide pool all clients draw from. */
+struct host_charge {
+	uint64_t ram, threads, fds;
+};
+
+struct host_pool {
+	pthread_mutex_t lock;
+	struct quota_guard ram, threads, fds;
+};
+
 /* What a client capability names; each record is the cap table slot's object. */
 struct client_session {
 	struct client_session *next, *prev;
@@ -29,6 +39,8 @@ struct client_session {
 	struct vmsim_session *session;
 	uint64_t donated_ram;      /* open plus upgrades: what close gives back to the client */
 	uint64_t donated_caps;
+	const struct vmsim_backend_ops *backend;
+	struct host_charge host;   /* the VM's host cost; each vCPU's is in its client_vcpu */
 };
 
 struct client_ds {
@@ -45,6 +57,7 @@ struct client_vcpu {
 	struct vmsim_rpc_client *client;
 	struct vmsim_vcpu *vcpu;
 	uint64_t signals;          /* exits signalled to the server-side handler; under client->lock */
+	struct host_charge host;   /* the vCPU's host cost: its thread, the backend's declared cost */
 };
 
 struct vmsim_rpc_client {
@@ -52,6 +65,11 @@ struct vmsim_rpc_client {
 	struct cap_table space;    /* the client's capability space: core's table, one per client */
 	struct quota_guard ram;    /* the client's budget */
 	struct quota_guard caps;
+	struct quota_guard host_ram; /* backend host memory, threads and fds its objects hold (limit: ram's) */
+	struct quota_guard threads;
+	struct quota_guard fds;
+	struct host_pool *pool;     /* the server's; NULL for a client without a server */
+	struct host_charge ep_host; /* the entrypoint's thread, once it exists */
 	struct client_session *sessions;
 	struct client_ds *dataspaces;
 	struct client_vcpu *vcpus;
@@ -82,6 +100,14 @@ struct vmsim_rpc_client {
 
 /* Close one session of the client: its vCPUs' caps die with it, its donation comes back. */
 void client_close_session(struct vmsim_rpc_client *client, struct client_session *cs);
+/* Take c from the client's host budget (RAM: OUT_OF_RAM; threads, fds: OUT_OF_CAPS), then the pool; all or none. */
+enum vmsim_result client_host_take(struct vmsim_rpc_client *client, const struct host_charge *c);
+void client_host_give(struct vmsim_rpc_client *client, const struct host_charge *c);
+/* A VM's and a vCPU's host cost on ops (its declaration, or a conservative guess for an older plugin). */
+struct host_charge host_vm_cost(const struct vmsim_backend_ops *ops);
+struct host_charge host_vcpu_cost(const struct vmsim_backend_ops *ops);
+/* Let the client draw from the server's pool (before its first request). */
+void client_set_pool(struct vmsim_rpc_client *client, struct host_pool *pool);
 /* Free one dataspace of the client and return its cost to the budget. */
 void client_free_ds(struct vmsim_rpc_client *client, struct client_ds *cd);
 

@@ -46,17 +46,24 @@ static enum vmsim_result do_open(struct vmsim_rpc_client *client, const struct v
 	r = cap_table_insert(client->env, &client->space, CAP_KIND_SESSION, cs, &cs->cap);
 	if (r != VMSIM_OK)
 		goto free_record;
+	/* the VM's host cost (fds, backend memory) as its backend declares it, from the same budget */
+	cs->backend = vmsim_env_backend(client->env, q->u.open.backend);
+	cs->host = host_vm_cost(cs->backend);
+	if ((r = client_host_take(client, &cs->host)) != VMSIM_OK)
+		goto remove_cap;
 	struct vmsim_session_args args = {q->u.open.ram, q->u.open.caps, q->u.open.label, q->u.open.backend,
 	                                  (enum vmsim_model)q->u.open.model};
 	r = vmsim_session_open(client->env, &args, &cs->session);
 	if (r != VMSIM_OK)
-		goto remove_cap;
+		goto give_host;
 	cs->donated_ram = q->u.open.ram;
 	cs->donated_caps = q->u.open.caps;
 	CLIENT_LINK(client->sessions, cs);
 	p->u.cap = cs->cap;
 	return VMSIM_OK;
 
+give_host:
+	client_host_give(client, &cs->host);
 remove_cap:
 	cap_table_remove(&client->space, cs->cap);
 free_record:

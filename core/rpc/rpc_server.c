@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -16,6 +17,8 @@ enum {
 	DEFAULT_MAX_CLIENTS = 64,
 	DEFAULT_IDLE_TIMEOUT_MS = 300 * 1000,
 	DEFAULT_FRAME_TIMEOUT_MS = 10 * 1000,
+	DEFAULT_MAX_THREADS = 4096,
+	FD_RESERVE = 64,              /* fds the server keeps for itself (listening socket, lock, pipes, logs) */
 	REAP_INTERVAL_MS = 100,
 	ACCEPT_BACKOFF_MIN_MS = 10,   /* after a failed accept (EMFILE, ENOMEM...): wait, doubling to the max */
 	ACCEPT_BACKOFF_MAX_MS = 1000,
@@ -43,6 +46,7 @@ struct vmsim_rpc_server {
 	pthread_cond_t slot_freed;
 	struct conn *conns;
 	unsigned count;          /* connections whose client is not yet torn down (the slots in use) */
+	struct host_pool pool;   /* host threads, fds and backend RAM all clients draw from */
 	uint64_t accept_failures; /* for the rate-limited log */
 };
 
@@ -122,16 +126,37 @@ static void serve_client(struct conn *conn, struct vmsim_rpc_client *client)
 		vmsim_env_free(env, reply, VMSIM_RPC_MAX_FRAME);
 }
 
+/* The connection's own thread and socket from the pool; false when the host share is used up. */
+static bool pool_take(struct host_pool *pool, uint64_t threads, uint64_t fds)
+{
+	pthread_mutex_lock(&pool->lock);
+	bool ok = quota_withdraw(&pool->threads, threads);
+	if (ok && !(ok = quota_withdraw(&pool->fds, fds)))
+		quota_replenish(&pool->threads, threads);
+	pthread_mutex_unlock(&pool->lock);
+	return ok;
+}
+
+static void pool_give(struct host_pool *pool, uint64_t threads, uint64_t fds)
+{
+	pthread_mutex_lock(&pool->lock);
+	quota_replenish(&pool->threads, threads);
+	quota_replenish(&pool->fds, fds);
+	pthread_mutex_unlock(&pool->lock);
+}
+
 static void *conn_main(void *arg)
 {
 	struct conn *conn = arg;
 	struct vmsim_rpc_server *server = conn->server;
 	struct vmsim_rpc_client *client;
 	if (vmsim_rpc_client_create(server->env, &server->cfg.client, &client) == VMSIM_OK) {
+		client_set_pool(client, &server->pool);
 		serve_client(conn, client);
 		/* disconnect: every session closed, every dataspace freed, the budget back */
 		vmsim_rpc_client_destroy(client);
 	}
+	pool_give(&server->pool, 1, 1); /* the connection's own thread and socket */
 	pthread_mutex_lock(&server->lock);
 	shutdown(conn->fd, SHUT_RDWR);
 	conn->finished = true;
@@ -190,6 +215,14 @@ static void admit(struct vmsim_rpc_server *server, int fd)
 		close(fd);
 		return;
 	}
+	if (!pool_take(&server->pool, 1, 1)) {
+		close(fd);
+		pthread_mutex_lock(&server->lock);
+		server->count--;
+		pthread_cond_broadcast(&server->slot_freed);
+		pthread_mutex_unlock(&server->lock);
+		return;
+	}
 	struct conn *conn = vmsim_env_alloc(server->env, sizeof *conn);
 	unsigned ms = server->cfg.frame_timeout_ms;
 	struct timeval send_timeout = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
@@ -206,6 +239,7 @@ static void admit(struct vmsim_rpc_server *server, int fd)
 		pthread_mutex_unlock(&server->lock);
 	}
 	close(fd);
+	pool_give(&server->pool, 1, 1);
 	if (conn)
 		vmsim_env_free(server->env, conn, sizeof *conn);
 	pthread_mutex_lock(&server->lock);
@@ -304,6 +338,40 @@ static enum vmsim_result bind_socket(struct vmsim_rpc_server *server)
 	return VMSIM_OK;
 }
 
+/* Server-wide host limits and each client's share of them: the shares of max_clients clients, plus their
+ * connections' own thread and socket, never add up to more than the totals (no client can fail another). */
+static void set_host_limits(struct vmsim_rpc_server *server)
+{
+	struct vmsim_rpc_server_config *cfg = &server->cfg;
+	if (!cfg->max_fds) {
+		struct rlimit rl = {0, 0};
+		uint64_t cur = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (uint64_t)rl.rlim_cur : 1024;
+		if (cur > (1u << 20))
+			cur = 1u << 20;
+		cfg->max_fds = (uint32_t)(cur > 2 * FD_RESERVE ? cur - FD_RESERVE : cur / 2);
+	}
+	if (!cfg->max_threads)
+		cfg->max_threads = DEFAULT_MAX_THREADS;
+	if (!cfg->host_ram) {
+		struct vmsim_quota q;
+		vmsim_env_quota(server->env, &q);
+		cfg->host_ram = q.ram_limit;
+	}
+	if (!cfg->client.ram) {
+		struct vmsim_quota q;
+		vmsim_env_quota(server->env, &q);
+		cfg->client.ram = q.ram_limit / cfg->max_clients;
+	}
+	uint32_t threads_share = cfg->max_threads / cfg->max_clients, fds_share = cfg->max_fds / cfg->max_clients;
+	if (!cfg->client.threads)
+		cfg->client.threads = threads_share > 1 ? threads_share - 1 : 1;
+	if (!cfg->client.fds)
+		cfg->client.fds = fds_share > 1 ? fds_share - 1 : 1;
+	server->pool.ram.limit = cfg->host_ram;
+	server->pool.threads.limit = cfg->max_threads;
+	server->pool.fds.limit = cfg->max_fds;
+}
+
 enum vmsim_result vmsim_rpc_server_start(struct vmsim_env *env, const struct vmsim_rpc_server_config *cfg,
                                          struct vmsim_rpc_server **out)
 {
@@ -329,6 +397,7 @@ enum vmsim_result vmsim_rpc_server_start(struct vmsim_env *env, const struct vms
 		server->cfg.idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
 	if (!server->cfg.frame_timeout_ms)
 		server->cfg.frame_timeout_ms = DEFAULT_FRAME_TIMEOUT_MS;
+	set_host_limits(server);
 	if ((r = lock_path(server)) != VMSIM_OK)
 		goto free_server;
 	r = VMSIM_BACKEND_ERROR;
@@ -337,9 +406,11 @@ enum vmsim_result vmsim_rpc_server_start(struct vmsim_env *env, const struct vms
 	if ((r = bind_socket(server)) != VMSIM_OK)
 		goto close_pipe;
 	pthread_mutex_init(&server->lock, NULL);
+	pthread_mutex_init(&server->pool.lock, NULL);
 	pthread_cond_init(&server->slot_freed, NULL);
 	if (pthread_create(&server->acceptor, NULL, accept_main, server) != 0) {
 		r = VMSIM_BACKEND_ERROR;
+		pthread_mutex_destroy(&server->pool.lock);
 		pthread_cond_destroy(&server->slot_freed);
 		pthread_mutex_destroy(&server->lock);
 		close(server->listen_fd);
@@ -372,6 +443,7 @@ void vmsim_rpc_server_stop(struct vmsim_rpc_server *server)
 	close(server->stop_pipe[0]);
 	close(server->stop_pipe[1]);
 	pthread_cond_destroy(&server->slot_freed);
+	pthread_mutex_destroy(&server->pool.lock);
 	pthread_mutex_destroy(&server->lock);
 	vmsim_env_free(server->env, server, sizeof *server);
 }

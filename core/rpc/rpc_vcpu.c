@@ -47,16 +47,28 @@ enum vmsim_result client_vcpu_create(struct vmsim_rpc_client *client, struct cli
                                      uint32_t exit_config, struct vmsim_rpc_reply *out)
 {
 	enum vmsim_result r;
-	if (!client->ep && (r = vmsim_entrypoint_create(client->env, "rpc-client", &client->ep)) != VMSIM_OK)
-		return r;
+	if (!client->ep) {
+		/* the entrypoint is one more host thread of this client */
+		struct host_charge ep = {0, 1, 0};
+		if ((r = client_host_take(client, &ep)) != VMSIM_OK)
+			return r;
+		if ((r = vmsim_entrypoint_create(client->env, "rpc-client", &client->ep)) != VMSIM_OK) {
+			client_host_give(client, &ep);
+			return r;
+		}
+		client->ep_host = ep;
+	}
 	struct client_vcpu *cv = vmsim_env_alloc(client->env, sizeof *cv);
 	if (!cv)
 		return VMSIM_OUT_OF_RAM;
 	cv->owner = cs;
 	cv->client = client;
+	cv->host = host_vcpu_cost(cs->backend);
+	if ((r = client_host_take(client, &cv->host)) != VMSIM_OK)
+		goto free_record;
 	r = cap_table_insert(client->env, &client->space, CAP_KIND_VCPU, cv, &cv->cap);
 	if (r != VMSIM_OK)
-		goto free_record;
+		goto give_host;
 	struct vmsim_exit_config config;
 	if (exit_config == VMSIM_RPC_EXIT_CONFIG_MINIMAL)
 		vmsim_exit_config_minimal(&config);
@@ -75,6 +87,8 @@ enum vmsim_result client_vcpu_create(struct vmsim_rpc_client *client, struct cli
 
 remove_cap:
 	cap_table_remove(&client->space, cv->cap);
+give_host:
+	client_host_give(client, &cv->host);
 free_record:
 	vmsim_env_free(client->env, cv, sizeof *cv);
 	return r;

@@ -235,6 +235,8 @@ static struct vmsim_backend_ops kvm_ops = {
 	.state_get = kvmb_state_get,
 	.state_set = kvmb_state_set,
 	.native = kvm_native,
+	/* /dev/kvm and the VM fd per VM, the vCPU fd and its kvm_run mapping per vCPU (docs/quota.md) */
+	.host_cost = { .vm_fds = 2, .vcpu_fds = 1, .vcpu_ram = 64u << 10 },
 };
 
 static void fill_caps(void)

@@ -242,6 +242,8 @@ static const struct vmsim_backend_ops null_ops = {
 	.state_get = null_state_get,
 	.state_set = null_state_set,
 	.native = NULL, /* no native handle: core answers UNSUPPORTED */
+	/* measured with vmsim serve (docs/quota.md): ~8 KiB per vCPU beside core's thread */
+	.host_cost = { .vcpu_ram = 8u << 10 },
 };
 
 const struct vmsim_backend_ops *vmsim_backend_null(void)

@@ -227,6 +227,8 @@ static const struct vmsim_backend_ops unicorn_ops = {
 	.state_get = ucb_state_get,
 	.state_set = ucb_state_set,
 	.native = uc_native,
+	/* measured with vmsim serve (docs/quota.md): 2,845 KiB RSS per vCPU (its engines, TCG buffers) */
+	.host_cost = { .vcpu_ram = 3u << 20 },
 };
 
 const struct vmsim_backend_ops *vmsim_backend_unicorn(void)

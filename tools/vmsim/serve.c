@@ -135,16 +135,25 @@ int cmd_serve(int argc, char **argv, const struct cli_io *io)
 {
 	const char *socket_path = NULL;
 	uint64_t ram_pool = 0, client_ram = 0, client_caps = 0, max_clients = 0, idle_timeout = 0, frame_timeout = 0;
+	uint64_t client_threads = 0, client_fds = 0, max_threads = 0, max_fds = 0, host_ram = 0;
 	const struct cli_opt opts[] = {
 		{"socket", 's', CLI_OPT_STRING, &socket_path, "PATH", "UNIX socket to listen on (required)"},
 		{"ram-pool", 0, CLI_OPT_U64, &ram_pool, "BYTES", "RAM all clients together may use (default 1 GiB)"},
-		{"client-ram", 0, CLI_OPT_U64, &client_ram, "BYTES", "RAM budget of each client (default 64 MiB)"},
+		{"client-ram", 0, CLI_OPT_U64, &client_ram, "BYTES", "RAM budget of each client, backend host RAM included "
+		 "(default: ram-pool / max-clients)"},
 		{"client-caps", 0, CLI_OPT_U64, &client_caps, "N", "capability budget of each client (default 1000)"},
 		{"max-clients", 0, CLI_OPT_U64, &max_clients, "N", "concurrent clients; more are refused (default 64)"},
 		{"idle-timeout", 0, CLI_OPT_U64, &idle_timeout, "MS", "close a client silent between frames this long "
 		 "(default 300000)"},
 		{"frame-timeout", 0, CLI_OPT_U64, &frame_timeout, "MS", "close a client whose frame or reply takes longer "
 		 "(default 10000)"},
+		{"max-threads", 0, CLI_OPT_U64, &max_threads, "N", "host threads of all clients together (default 4096)"},
+		{"max-fds", 0, CLI_OPT_U64, &max_fds, "N", "host fds of all clients together (default RLIMIT_NOFILE - 64)"},
+		{"host-ram", 0, CLI_OPT_U64, &host_ram, "BYTES", "backend host RAM of all clients (default: ram-pool)"},
+		{"client-threads", 0, CLI_OPT_U64, &client_threads, "N", "host threads of each client's vCPUs "
+		 "(default: its share of max-threads)"},
+		{"client-fds", 0, CLI_OPT_U64, &client_fds, "N", "host fds of each client's VMs and vCPUs "
+		 "(default: its share of max-fds)"},
 	};
 	const struct cli_spec spec = {
 		.command = "serve",
@@ -159,6 +168,10 @@ int cmd_serve(int argc, char **argv, const struct cli_io *io)
 		return cli_parse_exit(parsed);
 	if (!socket_path || max_clients > 100000) {
 		fprintf(io->err, "vmsim serve: %s\n", socket_path ? "--max-clients is at most 100000" : "--socket PATH is required");
+		return CLI_EXIT_USAGE;
+	}
+	if (client_threads > UINT32_MAX || client_fds > UINT32_MAX || max_threads > UINT32_MAX || max_fds > UINT32_MAX) {
+		fprintf(io->err, "vmsim serve: thread and fd limits are at most %u\n", UINT32_MAX);
 		return CLI_EXIT_USAGE;
 	}
 	if (idle_timeout > 86400000 || frame_timeout > 86400000) {
@@ -188,7 +201,12 @@ int cmd_serve(int argc, char **argv, const struct cli_io *io)
 		.max_clients = (unsigned)max_clients,
 		.idle_timeout_ms = (unsigned)idle_timeout,
 		.frame_timeout_ms = (unsigned)frame_timeout,
+		.max_threads = (uint32_t)max_threads,
+		.max_fds = (uint32_t)max_fds,
+		.host_ram = host_ram,
 	};
+	cfg.client.threads = (uint32_t)client_threads;
+	cfg.client.fds = (uint32_t)client_fds;
 	if (r == VMSIM_OK)
 		r = vmsim_rpc_server_start(env, &cfg, &server);
 	if (r != VMSIM_OK) {
@@ -197,6 +215,14 @@ int cmd_serve(int argc, char **argv, const struct cli_io *io)
 		pthread_mutex_destroy(&log.lock);
 		return CLI_EXIT_FAILURE;
 	}
+	/* explicit budgets may over-commit the totals: then one client can make another's request fail */
+	uint64_t clients = max_clients ? max_clients : 64;
+	struct vmsim_quota pool;
+	vmsim_env_quota(env, &pool);
+	if ((client_ram && client_ram > pool.ram_limit / clients) || (client_threads && max_threads &&
+	    client_threads + 1 > max_threads / clients) || (client_fds && max_fds && client_fds + 1 > max_fds / clients))
+		fprintf(io->err, "vmsim serve: warning: the per-client budgets times --max-clients exceed the server's "
+		        "totals; clients can exhaust each other's share\n");
 	fprintf(io->out, "vmsim serve: listening on %s\n", socket_path);
 	fflush(io->out);
 

@@ -199,6 +199,18 @@ struct vmsim_backend_ops {
 	enum vmsim_result (*state_set)(void *vcpu, uint32_t groups, const struct vmsim_cpu_state *in);
 
 	enum vmsim_result (*native)(void *vcpu, struct vmsim_native_vcpu *out);
+
+	/* ---- appended after ABI v1's ops: read only when struct_size covers them ---- */
+
+	/*
+	 * What one VM and one vCPU cost the host beyond core's own objects (core's vCPU thread is not
+	 * counted here), measured per backend (docs/quota.md); a server charges it to the client.
+	 */
+	struct vmsim_backend_host_cost {
+		uint64_t vm_ram, vcpu_ram;         /* bytes of host memory the backend allocates */
+		uint32_t vm_fds, vcpu_fds;         /* file descriptors it holds */
+		uint32_t vm_threads, vcpu_threads; /* threads it starts */
+	} host_cost;
 };
 
 #ifdef __cplusplus

@@ -156,9 +156,11 @@ struct vmsim_rpc_client;
 
 /* The budget a client may donate to sessions and spend on dataspaces (its PD's quota). */
 struct vmsim_rpc_client_config {
-	uint64_t ram;      /* 0: 64 MiB */
+	uint64_t ram;      /* 0: 64 MiB (a server: the RAM pool / max_clients) */
 	uint64_t caps;     /* 0: 1000 */
 	uint64_t cap_seed; /* seed of the client's capability tags; 0: from getrandom() */
+	uint32_t threads;  /* host threads its vCPUs and entrypoint may take; 0: 64 (a server: its share) */
+	uint32_t fds;      /* host file descriptors its VMs and vCPUs may hold; 0: 64 (a server: its share) */
 };
 
 /* A client with an empty capability space on env. */
@@ -187,6 +189,9 @@ struct vmsim_rpc_server_config {
 	unsigned max_clients;                  /* 0: 64; further connections are closed at once */
 	unsigned idle_timeout_ms;              /* 0: 300 s; a client silent between frames this long is closed */
 	unsigned frame_timeout_ms;             /* 0: 10 s; a frame (or a reply write) not done in this is closed */
+	uint32_t max_threads;                  /* all clients' host threads; 0: 4096 */
+	uint32_t max_fds;                      /* all clients' host fds; 0: RLIMIT_NOFILE less 64 */
+	uint64_t host_ram;                     /* all clients' backend host RAM; 0: the env's RAM pool */
 };
 
 /* Lock socket_path (DENIED while another server holds it), replace a stale socket, bind, start accepting. */

@@ -14,7 +14,9 @@ import time
 
 import pytest
 
-from test_serve import OK, OP, MIB, Client, frame
+from test_serve import OK, OUT_OF_RAM, OP, MIB, Client, frame
+
+OUT_OF_CAPS = 2
 
 VMSIM = os.environ.get("VMSIM", "vmsim")
 
@@ -116,7 +118,8 @@ def test_accept_backs_off_under_emfile(sock_dir):
     def low_fd_limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
 
-    server = start(sock_dir, "--max-clients", 64, preexec_fn=low_fd_limit)
+    # --max-fds above the rlimit: the fd budget alone would refuse connections before accept ever failed
+    server = start(sock_dir, "--max-clients", 64, "--max-fds", 1000, preexec_fn=low_fd_limit)
     hogs = []
     for _ in range(500):  # 30 connected: more than the 17 fds left to accept plus what the backlog holds
         if len(hogs) == 30:
@@ -240,3 +243,78 @@ def test_random_frames_from_many_clients_beside_a_good_client(sock_dir):
     assert not failures
     good.close()
     assert_clean_stop(server)
+
+
+def threads_of(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(line for line in f if line.startswith("Threads:")).split()[1])
+
+
+def vcpus_until_refused(client, session, limit=64):
+    made = 0
+    for _ in range(limit):
+        result, _ = client.call("VCPU_CREATE", struct.pack("<QI", session, 0))
+        if result != OK:
+            return made, result
+        made += 1
+    return made, OK
+
+
+def test_default_shares_bound_threads_and_never_let_one_client_fail_another(sock_dir):
+    """4 clients, 20 threads in total: each client's default share is 20/4 - 1 (its connection) = 4 threads,
+    its entrypoint and 3 vCPUs. Every client gets exactly 3, then OUT_OF_CAPS; the server's threads stay
+    within the configured total."""
+    server = start(sock_dir, "--max-clients", 4, "--max-threads", 20, "--max-fds", 20, "--client-ram", 16 * MIB)
+    base = threads_of(server.proc.pid)  # main, acceptor: no client yet
+    clients = [Client(server.path) for _ in range(4)]
+    sessions = [c.open(ram=MIB, caps=40) for c in clients]
+    for c, session in zip(clients, sessions):
+        assert vcpus_until_refused(c, session) == (3, OUT_OF_CAPS)
+    assert threads_of(server.proc.pid) - base <= 20
+    for c in clients:
+        c.close()
+    assert_clean_stop(server)
+
+
+def test_a_unicorn_vcpu_is_charged_its_host_memory(sock_dir):
+    """Unicorn declares 3 MiB of host memory per vCPU (measured 2.8 MiB): a client with 16 MiB gets 5 vCPUs and
+    then OUT_OF_RAM (was: 499 vCPUs, 1.4 GB RSS, 16 KiB charged each). Host RAM is a budget of its own, as
+    large as the Genode-visible one, which CLIENT_QUOTA reports unchanged."""
+    server = start(sock_dir, "--max-clients", 4, "--client-ram", 16 * MIB, "--client-threads", 64)
+    c = Client(server.path)
+    session = c.open(ram=MIB, caps=40, backend=b"unicorn")
+    assert vcpus_until_refused(c, session) == (5, OUT_OF_RAM)
+    result, out = c.call("CLIENT_QUOTA")
+    assert result == OK and struct.unpack("<QQQQ", out)[:2] == (16 * MIB, MIB)
+    # another client is not affected by this one's exhaustion
+    d = Client(server.path)
+    other = d.open(ram=MIB, caps=40, backend=b"unicorn")
+    assert d.call("VCPU_CREATE", struct.pack("<QI", other, 0))[0] == OK
+    c.close()
+    d.close()
+    assert_clean_stop(server)
+
+
+def test_the_fd_budget_refuses_connections_before_the_rlimit(sock_dir):
+    """With RLIMIT_NOFILE 24 and the default --max-fds (derived from it), connections beyond the budget are
+    closed by the server itself: accept never fails, and a client is served again once others leave."""
+    def low_fd_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
+
+    server = start(sock_dir, "--max-clients", 64, preexec_fn=low_fd_limit)
+    held, served = [], 0
+    for _ in range(20):  # one at a time: each is served or closed before the next connects
+        c = Client(server.path)
+        held.append(c)
+        try:
+            served += c.call("CLIENT_QUOTA")[0] == OK
+        except (EOFError, ConnectionResetError, BrokenPipeError):
+            pass
+    assert served == 12  # the budget: half of the 24 fds, one per connection
+    for c in held:
+        c.close()
+    probe = Client(server.path)
+    assert probe.call("CLIENT_QUOTA")[0] == OK
+    probe.close()
+    err = assert_clean_stop(server)
+    assert "accept failed" not in err
