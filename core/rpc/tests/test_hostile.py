@@ -21,9 +21,13 @@ OUT_OF_CAPS = 2
 VMSIM = os.environ.get("VMSIM", "vmsim")
 
 
+LIVE = []  # servers a failing test may leave running: sock_dir's teardown kills them
+
+
 class Server:
     def __init__(self, path, *args, preexec_fn=None):
         self.path = path
+        LIVE.append(self)
         self.proc = subprocess.Popen([VMSIM, "serve", "--socket", path, *map(str, args)], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn)
         self.line = self.proc.stdout.readline()
@@ -47,6 +51,11 @@ class Server:
 def sock_dir():
     with tempfile.TemporaryDirectory() as tmp:
         yield tmp
+        while LIVE:
+            server = LIVE.pop()
+            if server.proc.poll() is None:
+                server.proc.kill()
+                server.proc.communicate(timeout=30)
 
 
 def start(sock_dir, *args, preexec_fn=None):
