@@ -29,6 +29,11 @@ struct bench_record *vmsim_bench_report_add(struct bench_report *r, const char *
 
 void vmsim_bench_record_fill(struct bench_record *rec, struct bench_samples *s, struct bench_samples *base)
 {
+	if (!s || !s->n) {
+		/* a run that ended without one sample measured nothing: the row says so instead of p50 null */
+		snprintf(rec->skip, sizeof rec->skip, "failed: the run ended without a single sample");
+		return;
+	}
 	rec->p50_ns = vmsim_bench_quantile(s, 0.50);
 	rec->p99_ns = vmsim_bench_quantile(s, 0.99);
 	rec->baseline_p50_ns = base ? vmsim_bench_quantile(base, 0.50) : NAN;
@@ -168,9 +173,13 @@ bool vmsim_bench_write_json(const struct bench_report *r, FILE *out)
 		}
 		fputs(",\n     \"baseline\": ", out);
 		json_string(out, rec->baseline);
-		fprintf(out, ", \"skipped\": %s, \"reason\": ", rec->skip[0] ? "true" : "false");
+		/* every row is measured (a p50) or skipped with a reason, never neither */
+		bool unmeasured = !rec->skip[0] && !isfinite(rec->p50_ns);
+		fprintf(out, ", \"skipped\": %s, \"reason\": ", rec->skip[0] || unmeasured ? "true" : "false");
 		if (rec->skip[0])
 			json_string(out, rec->skip);
+		else if (unmeasured)
+			json_string(out, "failed: no p50 was measured and no reason was given");
 		else
 			fputs("null", out);
 		fputs(i + 1 < r->count ? "},\n" : "}\n", out);

@@ -99,6 +99,43 @@ static void test_json_round_trip(void **unused)
 	vmsim_bench_report_free(&r);
 }
 
+/* A row that measured nothing (no samples; or filled by hand without a p50) is written skipped, with a reason. */
+static void test_unmeasured_row_is_skipped_with_a_reason(void **unused)
+{
+	(void)unused;
+	struct bench_report r = { 0 };
+	struct bench_samples none = { 0 };
+	struct bench_record *a = vmsim_bench_report_add(&r, "kvm", "svm", "io_out", "exit");
+	vmsim_bench_record_fill(a, &none, NULL);
+	assert_string_equal(a->skip, "failed: the run ended without a single sample");
+	struct bench_record *b = vmsim_bench_report_add(&r, "kvm", "vmx", "io_in", "exit");
+	b->iterations = 5; /* neither a p50 nor a skip reason */
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
+	assert_true(vmsim_bench_write_json(&r, f));
+	fclose(f);
+	size_t at = 0;
+	struct bench_json *root = vmsim_bench_json_parse(text, &at);
+	assert_non_null(root);
+	const struct bench_json *recs = vmsim_bench_json_get(root, "records");
+	assert_int_equal(recs->count, 2);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(vmsim_bench_json_get(&recs->items[i], "p50_ns")->type, BENCH_JSON_NULL);
+		const struct bench_json *skipped = vmsim_bench_json_get(&recs->items[i], "skipped");
+		assert_int_equal(skipped->type, BENCH_JSON_BOOL);
+		assert_true(skipped->number == 1);
+	}
+	assert_string_equal(vmsim_bench_json_get(&recs->items[0], "reason")->string,
+	                    "failed: the run ended without a single sample");
+	assert_string_equal(vmsim_bench_json_get(&recs->items[1], "reason")->string,
+	                    "failed: no p50 was measured and no reason was given");
+	vmsim_bench_json_free(root);
+	free(root);
+	free(text);
+	vmsim_bench_report_free(&r);
+}
+
 /* --compare flags a case whose ratio grew by more than 20 %, and not one that improved. */
 static void test_compare_flags_ratio_growth(void **unused)
 {
@@ -148,6 +185,7 @@ int main(void)
 		cmocka_unit_test(test_batch_one_sample_per_batch),
 		cmocka_unit_test(test_record_ratio_and_missing_baseline),
 		cmocka_unit_test(test_json_round_trip),
+		cmocka_unit_test(test_unmeasured_row_is_skipped_with_a_reason),
 		cmocka_unit_test(test_compare_flags_ratio_growth),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

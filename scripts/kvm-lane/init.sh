@@ -27,6 +27,8 @@ if [ ! -c /dev/kvm ]; then
 	echo "kvm-guest: /dev/kvm did not appear after loading kvm-amd"
 	finish
 fi
+. /host-info.sh
+echo "@@HOST $(kvm_host_info) (QEMU TCG, emulated AMD SVM)"
 echo "kvm-guest: kvm_amd npt=$(cat /sys/module/kvm_amd/parameters/npt 2>/dev/null)" \
 	"nested=$(cat /sys/module/kvm_amd/parameters/nested 2>/dev/null)"
 

@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
-# kvm-lane.sh - run vmsim test binaries against a real /dev/kvm: directly where the host has one, else inside
-# a Debian kernel booted under QEMU TCG with an emulated AMD SVM CPU (docs/ci-kvm.md). Results come back
-# over the serial console: per-test logs, CMocka JUnit XML, and one pass/fail status.
+# kvm-lane.sh - run vmsim test binaries against a real /dev/kvm, in one of two lanes (docs/ci-kvm.md):
+#   --lane host  directly on this machine's own /dev/kvm (a loud skip, 77, where it has none);
+#   --lane qemu  inside a Debian kernel booted under QEMU TCG with an emulated AMD SVM CPU, on every machine.
+# The QEMU lane's results come back over the serial console: per-test logs, CMocka JUnit XML, one status.
+# Each lane first prints the KVM host it runs on (@@HOST: flavour, CPU vendor, kernel).
 #
-# usage: kvm-lane.sh [--out DIR] [--cache DIR] [--smp N] [--timeout S] [--file PATH]... NAME=BINARY[,ARG...] ...
-# --file copies PATH (and, for a program, its shared objects) to /tests/files/ in the guest.
-# exit: 0 all tests passed; 1 a test failed or the lane broke; 77 QEMU itself cannot run (a loud skip).
+# usage: kvm-lane.sh --lane host|qemu [--out DIR] [--cache DIR] [--smp N] [--timeout S] [--file PATH]...
+#        NAME=BINARY[,ARG...] ...
+# --file makes PATH (and, for a program, its shared objects) available as @files@/BASENAME; an argument
+# starting with @files@/ is rewritten to that lane's directory (/tests/files in the guest, OUT/files on the host).
+# exit: 0 all tests passed; 1 a test failed or the lane broke; 77 the lane cannot run here (a loud skip).
 set -euo pipefail
 
 out=${VMSIM_KVM_LANE_OUT:-$PWD/kvm-lane}
 cache=${VMSIM_KVM_LANE_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/vmsim-kvm-lane}
 smp=2
 timeout_s=170
+lane=
 tests=()
 files=()
 while [ $# -gt 0 ]; do
 	case $1 in
+	--lane) lane=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--cache) cache=$2; shift 2 ;;
 	--smp) smp=$2; shift 2 ;;
@@ -26,11 +32,15 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ ${#tests[@]} -gt 0 ] || { echo "kvm-lane: no tests given" >&2; exit 1; }
+case $lane in
+host | qemu) ;;
+*) echo "kvm-lane: --lane host or --lane qemu is required (got '${lane}')" >&2; exit 1 ;;
+esac
 
 say() { echo "kvm-lane: $*"; }
 skip_loudly() {
 	echo "################################################################################"
-	echo "kvm-lane: SKIPPED, NOT PASSED: $*"
+	echo "kvm-lane ($lane lane): SKIPPED, NOT PASSED: $*"
 	echo "kvm-lane: no KVM test ran; this is not a pass."
 	echo "################################################################################"
 	exit 77
@@ -83,22 +93,38 @@ count_cmocka() {
 		END { print pass + 0, fail + 0 }'
 }
 
-# ---- a host with /dev/kvm: run the same binaries directly ----
-if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] && [ -z "${VMSIM_KVM_LANE_FORCE_QEMU:-}" ]; then
-	say "host has /dev/kvm ($(uname -r)): running the tests directly"
+# ---- the host lane: this machine's own /dev/kvm ----
+if [ "$lane" = host ]; then
+	if [ ! -e /dev/kvm ]; then
+		skip_loudly "this host has no /dev/kvm (the QEMU lane, --lane qemu, still runs KVM under emulation)"
+	fi
+	[ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] ||
+		skip_loudly "this host's /dev/kvm is not usable by $(id -un 2>/dev/null || id -u) ($(ls -l /dev/kvm 2>&1))"
+	# shellcheck source=host-info.sh
+	. "$(dirname "${BASH_SOURCE[0]}")/host-info.sh"
+	echo "@@HOST $(kvm_host_info)"
+	say "host lane: running the tests on this machine's /dev/kvm"
+	mkdir -p "$out/files"
+	for f in ${files[@]+"${files[@]}"}; do
+		[ -e "$f" ] || { say "file $f is missing (build first)"; exit 1; }
+		ln -sf "$(readlink -f "$f")" "$out/files/$(basename "$f")"
+	done
 	: >"$out/results"
+	start=$(date +%s)
 	for spec in "${tests[@]}"; do
 		name=${spec%%=*}; IFS=, read -r -a argv <<<"${spec#*=}"
+		argv=("${argv[@]//@files@/$out/files}")
 		rc=0
 		CMOCKA_MESSAGE_OUTPUT=xml CMOCKA_XML_FILE="$out/$name.xml" "${argv[@]}" >"$out/$name.log" 2>&1 || rc=$?
 		cat "$out/$name.log"
 		echo "$name $rc $(count_cmocka "$out/$name.xml")" >>"$out/results"
 	done
-	summarise "host kernel $(uname -r)"
+	say "host lane took $(($(date +%s) - start))s"
+	summarise "host lane, kernel $(uname -r)"
 	exit $?
 fi
 
-# ---- no /dev/kvm: boot a Debian kernel under QEMU TCG (-cpu max has SVM with NPT) ----
+# ---- the QEMU lane: boot a Debian kernel under QEMU TCG (-cpu max has SVM with NPT) ----
 qemu=${VMSIM_KVM_LANE_QEMU:-$(command -v qemu-system-x86_64 || true)}
 [ -n "$qemu" ] && [ -x "$qemu" ] || skip_loudly "qemu-system-x86_64 is not installed, so the QEMU KVM lane cannot run"
 "$qemu" -accel help 2>/dev/null | grep -qx tcg || skip_loudly "$qemu has no TCG accelerator"
@@ -148,7 +174,7 @@ say "kernel $kver (Debian $kpkg), QEMU $("$qemu" --version | head -n1 | awk '{pr
 root=$out/initramfs
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,out,lib64,modules,tests}
 cp "$busybox" "$root/bin/busybox"
-for a in sh mount insmod cat echo dd sleep mkdir printf poweroff sync ls timeout tee sed grep cmp diff wc; do ln -sf busybox "$root/bin/$a"; done
+for a in sh mount insmod cat echo dd sleep mkdir printf poweroff sync ls timeout tee sed grep cmp diff wc uname head; do ln -sf busybox "$root/bin/$a"; done
 cp "$kdir"/modules/*.ko "$root/modules/"
 copy_libs() {
 	local lib
@@ -169,13 +195,15 @@ for spec in "${tests[@]}"; do
 	[ -x "${argv[0]}" ] || { say "test binary ${argv[0]} is missing (build first)"; exit 1; }
 	cp "${argv[0]}" "$root/tests/$name.bin"
 	copy_libs "${argv[0]}"
-	echo "$name ${argv[*]:1}" >>"$root/tests/list"
+	args=("${argv[@]:1}")
+	echo "$name ${args[*]//@files@//tests/files}" >>"$root/tests/list"
 done
 # each binary's deadline: the lane's own less boot time, unless given
 printf 'per_test=%s\noutput=%s\n' "${VMSIM_KVM_LANE_TEST_TIMEOUT:-$((timeout_s > 80 ? timeout_s - 20 : 60))}" \
 	"${VMSIM_KVM_LANE_OUTPUT:-xml}" >"$root/tests/env"
 for assignment in ${VMSIM_KVM_LANE_ENV:-}; do echo "export $assignment" >>"$root/tests/env"; done
 cp "$(dirname "${BASH_SOURCE[0]}")/init.sh" "$root/init"
+cp "$(dirname "${BASH_SOURCE[0]}")/host-info.sh" "$root/host-info.sh"
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$out/initrd.gz"
 
@@ -215,6 +243,6 @@ if [ -f "$out/rc" ]; then
 fi
 say "QEMU exit $rc after ${elapsed}s (1 = guest reported pass, 3 = fail, other = the guest never reported)"
 verdict=0
-summarise "kernel $kver under QEMU TCG" || verdict=1
+summarise "QEMU lane, kernel $kver under QEMU TCG" || verdict=1
 [ "$rc" -eq 1 ] || verdict=1
 exit $verdict

@@ -6,7 +6,11 @@
 /*
  * Expected values are written from x86-exit-encodings.md and the instruction
  * encodings, independently of core's model tables: one test case per exit of
- * the rm/pm/lm_exits tours, per mode.
+ * the rm/pm/lm_exits tours, per mode. Each case needs only its mode, port I/O
+ * (the tour reports and ends through ports) and its own exit kind: before the
+ * tour runs, every stop whose kind the backend does not declare is overwritten
+ * with NOPs of the same length, so a backend lacking CPUID exits still runs the
+ * IO, MMIO and HLT cases, and only the cases of the missing kinds skip.
  */
 enum kind { IO, NPF_R, NPF_W, CPUID, RDTSC, RDTSCP, RDMSR, WRMSR, VMCALL, HLT };
 
@@ -49,6 +53,32 @@ struct tour_case {
 	enum vt_mode mode;
 	unsigned index;
 };
+
+/* The capability that delivers the exit of stop x. */
+static uint64_t stop_cap(const struct stop *x)
+{
+	static const uint64_t caps[] = { VMSIM_CAP_EXIT_IO, VMSIM_CAP_EXIT_NPF, VMSIM_CAP_EXIT_NPF,
+		                         VMSIM_CAP_EXIT_CPUID, VMSIM_CAP_EXIT_RDTSC, VMSIM_CAP_EXIT_RDTSCP,
+		                         VMSIM_CAP_EXIT_MSR, VMSIM_CAP_EXIT_MSR, VMSIM_CAP_EXIT_VMCALL,
+		                         VMSIM_CAP_EXIT_HLT };
+	return x->kind == IO && x->string ? VMSIM_CAP_EXIT_IO_STRING : caps[x->kind];
+}
+
+/* Replace the stops the backend cannot deliver by NOPs; the number of tour exits that remain. */
+static unsigned keep_deliverable_stops(struct vt_vm *vm, enum vt_mode mode)
+{
+	uint64_t have = vc_target()->ops->caps;
+	unsigned kept = 0;
+	for (unsigned i = 0; i < TOUR_LEN; i++) {
+		if (have & stop_cap(&tour[i])) {
+			kept++;
+			continue;
+		}
+		uint64_t at = VT_LOAD + vt_guest_sym(vm->guest, tour[i].label);
+		memset(vm->ram + at, 0x90, tour[i].len[mode]);
+	}
+	return kept;
+}
 
 static unsigned svm_code(enum kind k)
 {
@@ -120,12 +150,14 @@ static void tour_exit(const void *p)
 	else
 		vt_vm_open(&vm, tc->mode, guests[tc->mode], 0, 0);
 	memcpy(vm.ram + VT_DATA, "Hello!", 6);
+	const struct stop *x = &tour[tc->index];
+	assert_true(vc_target()->ops->caps & stop_cap(x)); /* the case's caps include its own kind */
+	unsigned kept = keep_deliverable_stops(&vm, tc->mode);
 	struct vt_cpu *c = vt_cpu_start(&vm, NULL, NULL);
 	vt_wait_stopped(c);
-	/* STARTUP, the tour in guest order, the final OUT to 0xf0; the case finds its exit by address */
-	assert_int_equal(c->n, 1 + TOUR_LEN + 1);
+	/* STARTUP, the deliverable tour stops in guest order, the final OUT to 0xf0; the case finds its exit by address */
+	assert_int_equal(c->n, 1 + kept + 1);
 	assert_int_equal(c->log[c->n - 1].ip, vt_addr(&vm, "x_done"));
-	const struct stop *x = &tour[tc->index];
 	const struct vt_exit *e = NULL;
 	for (unsigned i = 1; i < c->n; i++) {
 		if (i > 1)
@@ -172,12 +204,10 @@ CASES(pm, VT_PROT);
 CASES(lm, VT_LONG);
 
 /*
- * Every exit of the tour must be deliverable for the guest to reach its end (a VMCALL that does not
- * exit is a #UD the tours do not handle), so each case needs them all, plus its mode.
+ * The tour reports (IN, then OUT of its value) and ends (OUT 0xf0) through ports, so every case needs port
+ * I/O and its mode; beyond that only its own exit kind (stops of missing kinds become NOPs, see above).
  */
-#define TOUR_BASE (VMSIM_CAP_EXIT_IO | VMSIM_CAP_EXIT_IO_STRING | VMSIM_CAP_EXIT_NPF | VMSIM_CAP_EXIT_MMIO_DECODE | \
-                   VMSIM_CAP_EXIT_HLT | VMSIM_CAP_EXIT_CPUID | VMSIM_CAP_EXIT_RDTSC | VMSIM_CAP_EXIT_RDTSCP |      \
-                   VMSIM_CAP_EXIT_MSR | VMSIM_CAP_EXIT_VMCALL)
+#define TOUR_BASE VMSIM_CAP_EXIT_IO
 #define T(sec, name, mode, c, cap) { sec, name, TOUR_BASE | VMSIM_CAP_MODE_##mode | (cap), tour_exit, &c }
 #define MODE_CASES(sec, pfx, v, mode) \
 	T(sec, pfx "out_imm_byte", mode, v##0, 0), \
@@ -185,17 +215,17 @@ CASES(lm, VT_LONG);
 	T(sec, pfx "in_imm_byte", mode, v##2, 0), \
 	T(sec, pfx "out_imm_echoes_in_value", mode, v##3, 0), \
 	T(sec, pfx "in_dx_dword", mode, v##4, 0), \
-	T(sec, pfx "outsb", mode, v##5, 0), \
-	T(sec, pfx "rep_outsw", mode, v##6, 0), \
-	T(sec, pfx "rep_insb", mode, v##7, 0), \
+	T(sec, pfx "outsb", mode, v##5, VMSIM_CAP_EXIT_IO_STRING), \
+	T(sec, pfx "rep_outsw", mode, v##6, VMSIM_CAP_EXIT_IO_STRING), \
+	T(sec, pfx "rep_insb", mode, v##7, VMSIM_CAP_EXIT_IO_STRING), \
 	T(sec, pfx "cpuid", mode, v##8, VMSIM_CAP_EXIT_CPUID), \
 	T(sec, pfx "rdtsc", mode, v##9, VMSIM_CAP_EXIT_RDTSC), \
 	T(sec, pfx "rdtscp", mode, v##10, VMSIM_CAP_EXIT_RDTSCP), \
 	T(sec, pfx "rdmsr", mode, v##11, VMSIM_CAP_EXIT_MSR), \
 	T(sec, pfx "wrmsr", mode, v##12, VMSIM_CAP_EXIT_MSR), \
 	T(sec, pfx "vmcall", mode, v##13, VMSIM_CAP_EXIT_VMCALL), \
-	T(sec, pfx "mmio_read_npf", mode, v##14, 0), \
-	T(sec, pfx "mmio_write_npf", mode, v##15, 0), \
+	T(sec, pfx "mmio_read_npf", mode, v##14, VMSIM_CAP_EXIT_NPF), \
+	T(sec, pfx "mmio_write_npf", mode, v##15, VMSIM_CAP_EXIT_NPF), \
 	T(sec, pfx "hlt", mode, v##16, VMSIM_CAP_EXIT_HLT)
 
 static const struct vc_test tests[] = {
