@@ -99,8 +99,16 @@ enum vmsim_result vt_attach(struct vmsim_session *s, vmsim_ds_cap ds, uint64_t g
  * turns the test into a SKIP naming it. Every use is listed in docs/backend-guide.md.
  */
 void vt_known_gap(enum vmsim_result got, const char *backend, enum vmsim_result result, const char *why);
-/* The same for an outcome the test observed (tag names it, e.g. INVALID_STATE): skips only on that backend. */
-void vt_known_gap_when(bool happened, const char *backend, const char *tag, const char *why);
+/*
+ * Skip (with the backend's cap_gap reason) unless the backend declares cap: for a need that depends on the
+ * model the case runs under. Never on an outcome: an invalid-state exit is checked, not skipped.
+ */
+void vt_need(uint64_t cap);
+/*
+ * A state the session's model accepts but the other architecture refuses runs only where the backend's VM entry
+ * is the model's own (VMSIM_CAP_ENTRY_AS_SVM/VMX): skip otherwise. refused_here/refused_other: the two models' rules.
+ */
+void vt_need_model_entry(bool refused_here, bool refused_other);
 /* Check a handler's with_state result: OK, or DENIED because the vCPU is being destroyed under it. */
 void vt_handler_result(enum vmsim_result r);
 /* A vCPU whose handler leaves it stopped at every exit (STARTUP included); returns the create result. */
@@ -201,10 +209,6 @@ void vt_ivt(struct vt_vm *vm, uint8_t vector, const char *label);
 void vt_charge_start(struct vt_cpu *c, struct vmsim_vcpu_state *st, uint64_t ip);
 
 /* Capability sets tests declare. */
-/* The KVM backend on an AMD host refuses at entry what SVM refuses, also under the VMX model. */
-#define VT_KVM_HOST_CHECKS "KVM runs on AMD SVM here and its VMRUN refuses what SVM refuses, also for a VMX-model " \
-	"session whose model accepts it (reported)"
-
 #define VC_GUEST_PROT (VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_EXIT_IO)
 #define VC_GUEST_REAL (VMSIM_CAP_MODE_REAL | VMSIM_CAP_EXIT_IO)
 #define VC_GUEST_LONG (VMSIM_CAP_MODE_LONG | VMSIM_CAP_EXIT_IO)

@@ -188,8 +188,18 @@ void vt_known_gap(enum vmsim_result got, const char *backend, enum vmsim_result 
 	assert_int_equal(got, VMSIM_OK);
 }
 
-void vt_known_gap_when(bool happened, const char *backend, const char *tag, const char *why)
+void vt_need(uint64_t cap)
 {
-	if (happened && !strcmp(vc_target()->backend, backend))
-		vc_skip("known %s limitation (%s): %s", backend, tag, why);
+	const struct vmsim_backend_ops *ops = vc_target()->ops;
+	if (ops->caps & cap)
+		return;
+	const char *gap = ops->cap_gap ? ops->cap_gap(cap) : NULL;
+	vc_skip("needs %s (%s): %s", vmsim_backend_cap_name(cap), vmsim_backend_cap_text(cap),
+	        gap ? gap : "the backend does not declare it and gives no reason");
+}
+
+void vt_need_model_entry(bool refused_here, bool refused_other)
+{
+	if (!refused_here && refused_other)
+		vt_need(vc_svm() ? VMSIM_CAP_ENTRY_AS_SVM : VMSIM_CAP_ENTRY_AS_VMX);
 }

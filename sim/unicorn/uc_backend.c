@@ -17,7 +17,7 @@
 	 VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_MODE_LONG | VMSIM_CAP_MODE_SWITCH |                       \
 	 VMSIM_CAP_RESET_VECTOR | VMSIM_CAP_READONLY_MEMORY | VMSIM_CAP_NOEXEC_MEMORY |                 \
 	 VMSIM_CAP_STOP | VMSIM_CAP_TSC_OFFSET | VMSIM_CAP_INHOOK_EXIT | VMSIM_CAP_FPU_STATE |          \
-	 VMSIM_CAP_NMI_WINDOW)
+	 VMSIM_CAP_NMI_WINDOW | VMSIM_CAP_ENTRY_AS_SVM | VMSIM_CAP_ENTRY_AS_VMX)
 
 /*
  * Capstone 4 sorts a global register table (X86_insn_reg_intel) lazily, at the first decode that needs it,

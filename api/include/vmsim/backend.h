@@ -56,7 +56,9 @@ typedef const struct vmsim_backend_ops *(*vmsim_backend_entry_fn)(void);
 	X(TSC_OFFSET, 24, "TSC offsetting and TSC_AUX")                                        \
 	X(INHOOK_EXIT, 25, "exits handled without leaving the run loop")                       \
 	X(FPU_STATE, 26, "FPU/XSAVE state transfer")                                           \
-	X(NMI_WINDOW, 27, "NMI-window exits")
+	X(NMI_WINDOW, 27, "NMI-window exits")                                                  \
+	X(ENTRY_AS_SVM, 28, "VM entry refuses only what the SVM model refuses (no stricter host checks)") \
+	X(ENTRY_AS_VMX, 29, "VM entry refuses only what the VMX model refuses (no stricter host checks)")
 
 enum vmsim_backend_cap_bit {
 #define VMSIM_BACKEND_CAP_ENUM_(name, bit, text) VMSIM_CAP_##name = 1ull << (bit),
