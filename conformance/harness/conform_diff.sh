@@ -1,0 +1,76 @@
+#!/bin/sh
+# conform_diff.sh - the conformance suite on KVM, then the differential check against Unicorn, in either KVM lane
+# (the host's /dev/kvm or the QEMU-TCG guest; POSIX sh, runs under busybox). Both backends run the suite with
+# VMSIM_CONFORM_TRACE; for every case of the exits/io/memory/state/inject sections that passed on both, under each
+# model, the neutral exit sequences must be equal once the exit kinds KVM declares absent (its caps, from the JSON)
+# are left out of Unicorn's. At least MIN (default 100) cases must be compared: a run that compares fewer fails.
+# usage: conform_diff.sh VMSIM [MIN]     exit 0: KVM suite passed, traces equal, >= MIN compared; 1 otherwise
+vmsim=$1
+unset CMOCKA_MESSAGE_OUTPUT CMOCKA_XML_FILE # vmsim conform is no CMocka binary of the lane
+min=${2:-100}
+[ -x "$vmsim" ] || { echo "conform_diff: no vmsim at '$vmsim'" >&2; exit 1; }
+tmp=${TMPDIR:-/tmp}/conform_diff.$$
+rm -rf "$tmp"
+mkdir -p "$tmp"
+status=0
+
+# the suite on KVM: its own verdict first (the lane's main result), with the progress and matrix on stdout
+VMSIM_CONFORM_TRACE=$tmp/trace "$vmsim" conform --backend kvm --model all --timeout 60 --json "$tmp/kvm.json" ||
+	status=1
+# the same sections on Unicorn, for the traces only (its own verdict is conform_unicorn's)
+for section in exits io memory state inject; do
+	VMSIM_CONFORM_TRACE=$tmp/trace "$vmsim" conform --backend unicorn --model all --timeout 60 \
+		--filter "$section/" --json "$tmp/unicorn-$section.json" >"$tmp/unicorn-$section.out" 2>&1
+done
+
+# "model section name" of every PASS in a JSON report
+passes() {
+	sed -nE 's/.*"model": "([a-z]+)", "section": "([a-z_0-9]+)", "name": "([^"]+)", "status": "PASS".*/\1 \2 \3/p' "$@"
+}
+passes "$tmp/kvm.json" | sort >"$tmp/kvm.pass"
+passes "$tmp"/unicorn-*.json | sort >"$tmp/unicorn.pass"
+
+# exit kinds KVM lacks: the trace's kind names of each capability the kvm backend reports false
+grep -o '"name": "kvm", "plugin": [^,]*, "caps": {[^}]*}' "$tmp/kvm.json" | tr ',' '\n' |
+	sed -nE 's/.*"(EXIT_[A-Z_]+)": false.*/\1/p' >"$tmp/kvm.gaps"
+drop=
+for cap in $(cat "$tmp/kvm.gaps"); do
+	case $cap in
+	EXIT_CPUID) drop="$drop|cpuid" ;;
+	EXIT_RDTSC) drop="$drop|rdtsc" ;;
+	EXIT_RDTSCP) drop="$drop|rdtscp" ;;
+	EXIT_MSR) drop="$drop|msr" ;;
+	EXIT_VMCALL) drop="$drop|vmcall" ;;
+	EXIT_HLT) drop="$drop|hlt" ;;
+	esac
+done
+drop=${drop#|}
+echo "conform_diff: kvm lacks ${drop:-no exit kind}; those exits are left out of Unicorn's traces"
+
+compared=0 differ=0
+while read -r model section name; do
+	case $section in exits | io | memory | state | inject) ;; *) continue ;; esac
+	grep -qx "$model $section $name" "$tmp/unicorn.pass" || continue
+	k=$tmp/trace/kvm/$model/${section}__$name.trace
+	u=$tmp/trace/unicorn/$model/${section}__$name.trace
+	[ -f "$k" ] && [ -f "$u" ] || continue
+	if [ -n "$drop" ]; then
+		grep -vE "^cpu[0-9]+ ($drop) " "$u" >"$tmp/u.trace"
+	else
+		cp "$u" "$tmp/u.trace"
+	fi
+	compared=$((compared + 1))
+	if ! cmp -s "$tmp/u.trace" "$k"; then
+		differ=$((differ + 1))
+		echo "[  FAILED  ] differential $model $section/$name: unicorn (less $drop) vs kvm"
+		diff "$tmp/u.trace" "$k" | head -n 8
+	fi
+done <"$tmp/kvm.pass"
+echo "conform_diff: $compared cases compared (unicorn vs kvm, both models), $differ differ; minimum $min"
+[ "$differ" -eq 0 ] || status=1
+if [ "$compared" -lt "$min" ]; then
+	echo "[  FAILED  ] differential: only $compared cases compared, fewer than $min"
+	status=1
+fi
+rm -rf "$tmp"
+exit $status
