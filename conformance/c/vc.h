@@ -157,6 +157,7 @@ struct vt_cpu {
 	void *user;
 	uint32_t in_value;       /* what IN exits return */
 	pthread_mutex_t lock;
+	pthread_cond_t changed;  /* broadcast under lock whenever n or stopped changes (vt_wait_stopped/exits) */
 	unsigned n;              /* exits logged, under lock */
 	struct vt_exit log[VT_LOG];
 	bool stopped;            /* the handler left the vCPU stopped, under lock */

@@ -1,8 +1,10 @@
 /* vc_guest.c - a guest VM over the public API: RAM, descriptor tables, start states and a recording VMM. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "vc.h"
 
@@ -76,8 +78,10 @@ void vt_vm_close(struct vt_vm *vm)
 	assert_int_equal(ram, 0);
 	assert_int_equal(caps, 0);
 	vmsim_env_destroy(vm->env);
-	for (unsigned i = 0; i < vm->ncpu; i++)
+	for (unsigned i = 0; i < vm->ncpu; i++) {
 		pthread_mutex_destroy(&vm->cpu[i].lock);
+		pthread_cond_destroy(&vm->cpu[i].changed);
+	}
 	free(vm->cpu);
 	vm->cpu = NULL;
 }
@@ -252,6 +256,7 @@ static bool on_state(void *ctx, struct vmsim_vcpu_state *st)
 	pthread_mutex_lock(&c->lock);
 	c->n++;
 	c->stopped = !resume;
+	pthread_cond_broadcast(&c->changed);
 	pthread_mutex_unlock(&c->lock);
 	return resume;
 }
@@ -268,6 +273,11 @@ struct vt_cpu *vt_cpu_start(struct vt_vm *vm, const char *label, vt_policy polic
 	struct vt_cpu *c = &vm->cpu[vm->ncpu];
 	memset(c, 0, sizeof *c);
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->changed, &ca);
+	pthread_condattr_destroy(&ca);
 	c->vm = vm;
 	c->index = vm->ncpu;
 	c->policy = policy;
@@ -279,18 +289,27 @@ struct vt_cpu *vt_cpu_start(struct vt_vm *vm, const char *label, vt_policy polic
 	return c;
 }
 
-static bool is_stopped(void *ctx)
+/*
+ * Wait on c->changed (no polling: under the QEMU lane a polling test thread takes the emulated CPU from the vCPU)
+ * until the vCPU is stopped (count 0) or has logged count exits; bounded like vt_wait_until (20 s, then fail).
+ */
+static void wait_cpu(struct vt_cpu *c, unsigned count, const char *what)
 {
-	struct vt_cpu *c = ctx;
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += 20;
+	bool timed_out = false, done;
 	pthread_mutex_lock(&c->lock);
-	bool s = c->stopped;
+	while (!(done = count ? c->n >= count : c->stopped) && !timed_out)
+		timed_out = pthread_cond_timedwait(&c->changed, &c->lock, &deadline) == ETIMEDOUT;
 	pthread_mutex_unlock(&c->lock);
-	return s;
+	if (!done)
+		fail_msg("timed out after 20 s waiting for: %s", what);
 }
 
 void vt_wait_stopped(struct vt_cpu *c)
 {
-	vt_wait_until(is_stopped, c, "the handler to leave the vCPU stopped");
+	wait_cpu(c, 0, "the handler to leave the vCPU stopped");
 }
 
 struct count_wait {
@@ -307,6 +326,10 @@ static bool has_exits(void *ctx)
 	return ok;
 }
 
+/*
+ * Still polled: pause_while_halted recalls in a loop until a recall lands past the HLT, and relies on the poll's
+ * pause to let the vCPU reach it (woken at once, it recalls before the HLT retires more often than VT_LOG allows).
+ */
 void vt_wait_exits(struct vt_cpu *c, unsigned count)
 {
 	struct count_wait w = { c, count };
