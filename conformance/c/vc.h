@@ -183,6 +183,8 @@ struct vt_vm {
 	const struct vmsim_exit_config *config; /* for new vCPUs; NULL: every group on every exit */
 	struct vt_cpu *cpu;           /* 64 of them, on the heap */
 	unsigned ncpu;
+	uint64_t prof_ns[3];          /* VMSIM_CONFORM_PROFILE: open done, first vCPU created, close begun (monotonic) */
+	uint64_t prof_start_ns;
 };
 
 /* Session with a 1 MiB dataspace attached RWX at 0 (minus [hole_lo, hole_hi)), guest g loaded at VT_LOAD. */

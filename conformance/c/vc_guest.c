@@ -32,9 +32,17 @@ static void write_gdt(struct vt_vm *vm)
 	memcpy(vm->ram + VT_GDT, gdt, sizeof gdt);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
 void vt_vm_open(struct vt_vm *vm, enum vt_mode mode, const struct vt_guest *g, uint64_t hole_lo, uint64_t hole_hi)
 {
 	memset(vm, 0, sizeof *vm);
+	vm->prof_start_ns = now_ns();
 	vm->cpu = calloc(64, sizeof *vm->cpu);
 	assert_non_null(vm->cpu);
 	vm->mode = mode;
@@ -61,10 +69,29 @@ void vt_vm_open(struct vt_vm *vm, enum vt_mode mode, const struct vt_guest *g, u
 	} else {
 		assert_int_equal(vt_attach(vm->session, vm->ds, 0, 0, 0, true, true), VMSIM_OK);
 	}
+	vm->prof_ns[0] = now_ns();
+}
+
+/* VMSIM_CONFORM_PROFILE=FILE: append where a guest case's time went (session+memory, vCPU creation, run, close). */
+static void profile_line(const struct vt_vm *vm, uint64_t closed)
+{
+	const char *path = getenv("VMSIM_CONFORM_PROFILE");
+	if (!path || !*path || !vm->prof_ns[0])
+		return;
+	FILE *f = fopen(path, "a");
+	if (!f)
+		return;
+	uint64_t created = vm->prof_ns[1] ? vm->prof_ns[1] : vm->prof_ns[0];
+	fprintf(f, "vc-profile %s: open %.2f ms, vcpu create %.2f ms, run %.2f ms, close %.2f ms (%u vCPUs)\n",
+	        vc_target()->test ? vc_target()->test->name : "?", (vm->prof_ns[0] - vm->prof_start_ns) / 1e6,
+	        (created - vm->prof_ns[0]) / 1e6, (vm->prof_ns[2] - created) / 1e6, (closed - vm->prof_ns[2]) / 1e6,
+	        vm->ncpu);
+	fclose(f);
 }
 
 void vt_vm_close(struct vt_vm *vm)
 {
+	vm->prof_ns[2] = now_ns();
 	vt_vm_trace(vm);
 	for (unsigned i = 0; i < vm->ncpu; i++)
 		vmsim_vcpu_destroy(vm->cpu[i].vcpu);
@@ -84,6 +111,7 @@ void vt_vm_close(struct vt_vm *vm)
 	}
 	free(vm->cpu);
 	vm->cpu = NULL;
+	profile_line(vm, now_ns());
 }
 
 uint64_t vt_addr(struct vt_vm *vm, const char *label)
@@ -285,6 +313,8 @@ struct vt_cpu *vt_cpu_start(struct vt_vm *vm, const char *label, vt_policy polic
 	c->start_ip = label ? vt_addr(vm, label) : (vm->mode == VT_REAL ? 0 : VT_LOAD);
 	struct vmsim_vcpu_args args = { handler, c, vm->config, vm->ep };
 	assert_int_equal(vmsim_vcpu_create(vm->session, &args, &c->vcpu), VMSIM_OK);
+	if (!vm->prof_ns[1])
+		vm->prof_ns[1] = now_ns();
 	vm->ncpu++;
 	return c;
 }

@@ -4,10 +4,34 @@
 # VMSIM_CONFORM_TRACE; for every case of the exits/io/memory/state/inject sections that passed on both, under each
 # model, the neutral exit sequences must be equal once the exit kinds KVM declares absent (its caps, from the JSON)
 # are left out of Unicorn's. At least MIN (default 100) cases must be compared: a run that compares fewer fails.
-# usage: conform_diff.sh VMSIM [MIN]     exit 0: KVM suite passed, traces equal, >= MIN compared; 1 otherwise
-vmsim=$1
+# usage: conform_diff.sh VMSIM [MIN [UNICORN.tar]]
+#          exit 0: KVM suite passed, traces equal, >= MIN compared; 1 otherwise. UNICORN.tar: Unicorn's side made
+#          beforehand (below), so the QEMU lane does not run Unicorn under emulation.
+#        conform_diff.sh --unicorn VMSIM OUT.tar   make Unicorn's side (traces and JSON) as a tar file
 unset CMOCKA_MESSAGE_OUTPUT CMOCKA_XML_FILE # vmsim conform is no CMocka binary of the lane
+sections="exits io memory state inject"
+
+# Unicorn's traces and JSON reports of the compared sections, into $1 (trace/unicorn/..., unicorn-SECTION.json)
+unicorn_side() {
+	for section in $sections; do
+		VMSIM_CONFORM_TRACE=$1/trace "$vmsim" conform --backend unicorn --model all --timeout 60 \
+			--filter "$section/" --json "$1/unicorn-$section.json" >"$1/unicorn-$section.out" 2>&1
+	done
+}
+
+if [ "${1:-}" = --unicorn ]; then
+	vmsim=$2 bundle=$3
+	[ -x "$vmsim" ] && [ -n "$bundle" ] || { echo "usage: conform_diff.sh --unicorn VMSIM OUT.tar" >&2; exit 1; }
+	work=$bundle.d
+	rm -rf "$work" && mkdir -p "$work"
+	unicorn_side "$work"
+	(cd "$work" && tar -cf "$bundle.tmp" trace unicorn-*.json) && mv "$bundle.tmp" "$bundle" && rm -rf "$work"
+	exit $?
+fi
+
+vmsim=$1
 min=${2:-100}
+bundle=${3:-}
 [ -x "$vmsim" ] || { echo "conform_diff: no vmsim at '$vmsim'" >&2; exit 1; }
 tmp=${TMPDIR:-/tmp}/conform_diff.$$
 rm -rf "$tmp"

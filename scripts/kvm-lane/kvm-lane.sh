@@ -174,7 +174,7 @@ say "kernel $kver (Debian $kpkg), QEMU $("$qemu" --version | head -n1 | awk '{pr
 root=$out/initramfs
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,out,lib64,modules,tests}
 cp "$busybox" "$root/bin/busybox"
-for a in sh mount insmod cat echo dd sleep mkdir printf poweroff sync ls timeout tee sed grep cmp diff wc uname head sort tr cp rm date; do ln -sf busybox "$root/bin/$a"; done
+for a in sh mount insmod cat echo dd sleep mkdir printf poweroff sync ls timeout tee sed grep cmp diff wc uname head sort tr cp rm date tar; do ln -sf busybox "$root/bin/$a"; done
 cp "$kdir"/modules/*.ko "$root/modules/"
 copy_libs() {
 	local lib
