@@ -321,25 +321,20 @@ struct vt_cpu *vt_cpu_start(struct vt_vm *vm, const char *label, vt_policy polic
 
 /*
  * Wait on c->changed (no polling: under the QEMU lane a polling test thread takes the emulated CPU from the vCPU)
- * until the vCPU is stopped (count 0) or has logged count exits; bounded like vt_wait_until (20 s, then fail).
+ * until the handler left the vCPU stopped; bounded like vt_wait_until (20 s, then the test fails).
  */
-static void wait_cpu(struct vt_cpu *c, unsigned count, const char *what)
+void vt_wait_stopped(struct vt_cpu *c)
 {
 	struct timespec deadline;
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += 20;
 	bool timed_out = false, done;
 	pthread_mutex_lock(&c->lock);
-	while (!(done = count ? c->n >= count : c->stopped) && !timed_out)
+	while (!(done = c->stopped) && !timed_out)
 		timed_out = pthread_cond_timedwait(&c->changed, &c->lock, &deadline) == ETIMEDOUT;
 	pthread_mutex_unlock(&c->lock);
 	if (!done)
-		fail_msg("timed out after 20 s waiting for: %s", what);
-}
-
-void vt_wait_stopped(struct vt_cpu *c)
-{
-	wait_cpu(c, 0, "the handler to leave the vCPU stopped");
+		fail_msg("timed out after 20 s waiting for: the handler to leave the vCPU stopped");
 }
 
 struct count_wait {
