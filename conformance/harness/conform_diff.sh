@@ -90,11 +90,16 @@ while read -r model section name; do
 	else
 		cp "$u" "$tmp/u.trace"
 	fi
+	# A shutdown exit is compared by kind only: after a SHUTDOWN intercept the VMCB's guest state is undefined
+	# (AMD APM vol. 2, 15.11), and KVM on an SVM host resets the vCPU there (rip 0xfff0), while Unicorn keeps
+	# the faulting instruction. docs/backends/kvm.md.
+	sed -E 's/^(cpu[0-9]+ shutdown) .*/\1/' "$tmp/u.trace" >"$tmp/u2.trace"
+	sed -E 's/^(cpu[0-9]+ shutdown) .*/\1/' "$k" >"$tmp/k.trace"
 	compared=$((compared + 1))
-	if ! cmp -s "$tmp/u.trace" "$k"; then
+	if ! cmp -s "$tmp/u2.trace" "$tmp/k.trace"; then
 		differ=$((differ + 1))
 		echo "[  FAILED  ] differential $model $section/$name: unicorn (less $drop) vs kvm"
-		diff "$tmp/u.trace" "$k" | head -n 8
+		diff "$tmp/u2.trace" "$tmp/k.trace" | head -n 8
 	fi
 done <"$tmp/kvm.pass"
 echo "conform_diff: $compared cases compared (unicorn vs kvm, both models), $differ differ; minimum $min"
