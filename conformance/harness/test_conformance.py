@@ -139,8 +139,15 @@ def lacking_kinds(lane):
 
 
 def without(trace, kinds):
-    """The trace less its lines ("cpuN KIND rip=...") of the given exit kinds."""
-    return "".join(line for line in trace.splitlines(True) if (line.split() + ["", ""])[1] not in kinds)
+    """The trace less its lines ("cpuN KIND rip=...") of the given exit kinds; a shutdown line keeps its kind only
+    (guest state is undefined after an SVM shutdown intercept, APM vol. 2 15.11; KVM on SVM resets the vCPU)."""
+    out = []
+    for line in trace.splitlines(True):
+        words = line.split() + ["", ""]
+        if words[1] in kinds:
+            continue
+        out.append(f"{words[0]} shutdown\n" if words[1] == "shutdown" else line)
+    return "".join(out)
 
 
 def test_differential_backends_agree(lanes):
