@@ -203,7 +203,7 @@ static void test_bad_arguments(void **unused)
 	assert_int_equal(vmsim_vcpu_native(v, &native), VMSIM_UNSUPPORTED); /* vt-cpu has no native handle */
 	assert_int_equal(native.fd, -1);
 	assert_int_equal(vmsim_vcpu_with_state(v, NULL, NULL), VMSIM_INVALID_ARGUMENT);
-	vmsim_vcpu_destroy(NULL);
+	assert_int_equal(vmsim_vcpu_destroy(NULL), VMSIM_INVALID_ARGUMENT);
 	assert_int_equal(vmsim_entrypoint_destroy(NULL), VMSIM_INVALID_ARGUMENT);
 	assert_int_equal(vmsim_session_vcpu_count(NULL), 0);
 	assert_quota(s, VMSIM_COST_SESSION_RAM + VMSIM_COST_VCPU_RAM, 1 + VMSIM_COST_VCPU_CAPS);
