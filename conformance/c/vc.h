@@ -202,6 +202,8 @@ void vt_wait_stopped(struct vt_cpu *c);
 void vt_wait_exits(struct vt_cpu *c, unsigned count);
 /* The index of the first logged exit with this reason at or after from, or -1. */
 int vt_find_reason(struct vt_cpu *c, unsigned reason, unsigned from);
+/* Model exit code of a kind (asserts it exists). */
+unsigned vt_code(enum vmsim_exit_kind kind);
 /* Write an IDT entry (protected or long mode) for vector -> guest label, and the flat GDT. */
 void vt_idt(struct vt_vm *vm, uint8_t vector, const char *label);
 /* Real-mode IVT entry vector -> CS 0x1000 : label. */

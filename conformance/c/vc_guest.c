@@ -120,6 +120,13 @@ uint64_t vt_addr(struct vt_vm *vm, const char *label)
 	return vm->mode == VT_REAL ? off : VT_LOAD + off;
 }
 
+unsigned vt_code(enum vmsim_exit_kind kind)
+{
+	long code = vmsim_model_exit_code(vc_model(), kind);
+	assert_true(code >= 0);
+	return (unsigned)code;
+}
+
 void vt_idt(struct vt_vm *vm, uint8_t vector, const char *label)
 {
 	uint64_t off = vt_addr(vm, label);
