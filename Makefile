@@ -7,23 +7,27 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 VMSIM := build/default/bin/vmsim
 # The job `make run` ends with: the conformance suite on the embedded Unicorn backend, both models.
 MAIN_JOB ?= $(VMSIM) conform --backend unicorn --model all
-# Presets `make test` builds and runs every CTest label of.
-TEST_PRESETS ?= default asan
+# Presets `make test` builds and runs the test preset of (default and asan: every label; fuzz: label fuzz, from the
+# clang-14 libFuzzer build), then presets it only builds, so that every preset in CMakePresets.json keeps building.
+TEST_PRESETS ?= default asan fuzz
+BUILD_PRESETS ?= tsan release
 # `make stress`: the tests that run threads against each other, each repeated STRESS_REPEAT times under TSan.
 STRESS_TESTS ?= ^(core_exec_test|core_vcpu_test|core_vmm_x86_test|core_scale_test|unicorn_exec_test|unicorn_vmm_x86_test|uc_stop_test|rpc_client_test|rpc_server_test)$$
 STRESS_REPEAT ?= 200
 
-.PHONY: help deps run test build asan tsan stress release fuzz install-test clean
+.PHONY: help deps run test build asan tsan stress release fuzz install-test lint clean
 
 help:
 	@echo "make run           install missing Debian packages, build the default preset, run: $(MAIN_JOB)"
-	@echo "make test          install missing packages, build default and asan, run all tests of both"
+	@echo "make test          install missing packages, build $(TEST_PRESETS) $(BUILD_PRESETS), run the tests of"
+	@echo "                   $(TEST_PRESETS) (fuzz: label fuzz; default includes make lint as test lint_cppcheck)"
 	@echo "make build         configure and build the default preset (build/default)"
 	@echo "make asan|tsan     build and test with ASan+UBSan / TSan (build/asan, build/tsan)"
 	@echo "make stress        build tsan, run each concurrency test $(STRESS_REPEAT) times under TSan (nightly-style)"
 	@echo "make release       build the release preset (build/release)"
 	@echo "make fuzz          build with clang-14 and the fuzz targets, run tests labelled fuzz (build/fuzz)"
 	@echo "make install-test  build default and run the install test (find_package and pkg-config consumers)"
+	@echo "make lint          cppcheck over every file the default preset compiles (scripts/lint.sh), zero findings"
 	@echo "make clean         remove build/"
 	@echo "Variables: JOBS=$(JOBS), SKIP_DEPS=1 skips the package check"
 
@@ -57,10 +61,14 @@ fuzz: build-fuzz
 install-test: build-default
 	ctest --preset default -R '^install_consumer$$'
 
+lint: deps
+	cmake --preset default
+	scripts/lint.sh build/default
+
 # Build every preset first so a build break stops before any test runs; then run each preset's tests even if an
 # earlier one failed, and finish with one line totalling them all.
 test: deps
-	for preset in $(TEST_PRESETS); do \
+	for preset in $(TEST_PRESETS) $(BUILD_PRESETS); do \
 		cmake --preset $$preset && cmake --build --preset $$preset -j $(JOBS); \
 	done
 	status=0; passed=0; failed=0; skipped=0; \

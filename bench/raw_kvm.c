@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,9 +249,10 @@ struct pauser {
 static bool block_signal(struct pauser *p)
 {
 	sigset_t block, mask;
-	struct {
+	/* the header and the kernel's 8-byte sigset after it (a struct with the header first is a clang error) */
+	union {
 		struct kvm_signal_mask hdr;
-		uint8_t set[8];
+		uint8_t raw[sizeof(struct kvm_signal_mask) + 8];
 	} km;
 	sigemptyset(&block);
 	sigaddset(&block, p->signo);
@@ -258,7 +260,7 @@ static bool block_signal(struct pauser *p)
 		return false;
 	sigdelset(&mask, p->signo);
 	km.hdr.len = 8; /* the kernel's sigset_t */
-	memcpy(km.set, &mask, 8);
+	memcpy(km.raw + offsetof(struct kvm_signal_mask, sigset), &mask, 8);
 	return ioctl(p->k->vcpu, KVM_SET_SIGNAL_MASK, &km) == 0;
 }
 

@@ -109,6 +109,7 @@ static void read_everything(struct raw *r)
 	for (int i = 0; i < NX; i++)
 		ids[NG + NM + i] = UC_X86_REG_XMM0 + i, vals[NG + NM + i] = xmm[i];
 	uc_reg_read_batch(r->uc, ids, vals, N);
+	/* cppcheck-suppress uninitvar ; uc_reg_read_batch filled them through vals */
 	r->sink += gpr[0] + mmr[0].base + xmm[0][0];
 }
 

@@ -123,10 +123,10 @@ out_unlock:
 	return r;
 }
 
-void vmsim_vcpu_destroy(struct vmsim_vcpu *vcpu)
+enum vmsim_result vmsim_vcpu_destroy(struct vmsim_vcpu *vcpu)
 {
 	if (!vcpu)
-		return;
+		return VMSIM_INVALID_ARGUMENT;
 	struct vmsim_session *session = vcpu->session;
 	const struct vmsim_backend_ops *ops = session->ops;
 
@@ -134,7 +134,7 @@ void vmsim_vcpu_destroy(struct vmsim_vcpu *vcpu)
 		vmsim_env_log(session->env, VMSIM_LOG_ERROR,
 		              "vcpu %u: cannot be destroyed from its own inline handler; destroy it from another thread",
 		              vcpu->id);
-		return;
+		return VMSIM_DENIED;
 	}
 	pthread_mutex_lock(&vcpu->lock);
 	vcpu_exec_request_destroy(vcpu);
@@ -157,6 +157,7 @@ void vmsim_vcpu_destroy(struct vmsim_vcpu *vcpu)
 	pthread_cond_destroy(&vcpu->cond);
 	pthread_mutex_destroy(&vcpu->lock);
 	vmsim_env_free(session->env, vcpu, sizeof *vcpu);
+	return VMSIM_OK;
 }
 
 void vcpu_registry_destroy_all(struct vmsim_session *session)
@@ -167,7 +168,8 @@ void vcpu_registry_destroy_all(struct vmsim_session *session)
 		pthread_mutex_lock(&session->lock);
 		struct vmsim_vcpu *vcpu = reg->slots ? reg->slots[id] : NULL;
 		pthread_mutex_unlock(&session->lock);
-		vmsim_vcpu_destroy(vcpu);
+		if (vcpu)
+			(void)vmsim_vcpu_destroy(vcpu); /* close runs on no vCPU thread: it cannot be DENIED */
 	}
 	if (reg->slots)
 		vmsim_env_free(session->env, reg->slots, reg->capacity * sizeof *reg->slots);

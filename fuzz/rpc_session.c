@@ -6,7 +6,7 @@
 #include <vmsim/rpc.h>
 
 #include "fuzz_target.h"
-#include "rpc/rpc_client.h" /* the client's records: the invariants look inside */
+#include "inspect.h" /* the client's records: the invariants look inside (test-only, core/testing) */
 
 /*
  * Input: a sequence of calls. Each starts with an opcode byte (>= 0xf8 arms the
@@ -147,46 +147,49 @@ static bool check_region(void *ctx, const struct vmsim_region_info *region)
 /* Quota conservation, disjoint attachments, and the capability space matching the records. */
 static void check_invariants(const struct run *run)
 {
-	const struct vmsim_rpc_client *c = run->client;
-	uint64_t ram = 0, caps = 0, live = 0;
-	for (struct client_session *cs = c->sessions; cs; cs = cs->next, live++) {
-		FUZZ_CHECK(cap_table_lookup(&c->space, cs->cap, CAP_KIND_SESSION) == cs);
-		ram += cs->donated_ram;
-		caps += cs->donated_caps;
+	enum { MAX_RECORDS = MAX_CAPS + 8 };
+	struct inspect_record rec[MAX_RECORDS];
+	struct inspect_client held = inspect_rpc_client(run->client, rec, MAX_RECORDS);
+	FUZZ_CHECK(held.count <= MAX_RECORDS);
+	uint64_t ram = 0, caps = 0;
+	for (size_t i = 0; i < held.count; i++) {
+		const struct inspect_record *r = &rec[i];
+		FUZZ_CHECK(r->in_space);
+		if (r->kind == INSPECT_DATASPACE) {
+			uint64_t size = 0;
+			FUZZ_CHECK(vmsim_ds_size(run->env, r->ds, &size) == VMSIM_OK && size == r->size);
+			ram += r->size;
+			caps += VMSIM_COST_DATASPACE_CAPS;
+		}
+		if (r->kind != INSPECT_SESSION)
+			continue;
+		ram += r->donated_ram;
+		caps += r->donated_caps;
 		struct vmsim_quota q;
-		vmsim_session_quota(cs->session, &q);
-		FUZZ_CHECK(q.ram_limit == cs->donated_ram && q.cap_limit == cs->donated_caps);
+		vmsim_session_quota(r->session, &q);
+		FUZZ_CHECK(q.ram_limit == r->donated_ram && q.cap_limit == r->donated_caps);
 		struct region_walk walk = {0, 0};
-		vmsim_session_for_each_region(cs->session, check_region, &walk);
-		FUZZ_CHECK(walk.count == vmsim_session_region_count(cs->session));
-		uint64_t vcpus = vmsim_session_vcpu_count(cs->session), mine = 0;
-		for (struct client_vcpu *cv = c->vcpus; cv; cv = cv->next) {
-			if (cv->owner != cs)
+		vmsim_session_for_each_region(r->session, check_region, &walk);
+		FUZZ_CHECK(walk.count == vmsim_session_region_count(r->session));
+		uint64_t vcpus = vmsim_session_vcpu_count(r->session), mine = 0;
+		for (size_t j = 0; j < held.count; j++) {
+			if (rec[j].kind != INSPECT_VCPU || rec[j].session != r->session)
 				continue;
 			mine++;
 			/* the session's registry names the same vCPU under its id */
-			FUZZ_CHECK(vmsim_vcpu_session(cv->vcpu) == cs->session);
-			FUZZ_CHECK(vmsim_session_vcpu(cs->session, vmsim_vcpu_id(cv->vcpu)) == cv->vcpu);
+			FUZZ_CHECK(vmsim_vcpu_session(rec[j].vcpu) == r->session);
+			FUZZ_CHECK(vmsim_session_vcpu(r->session, vmsim_vcpu_id(rec[j].vcpu)) == rec[j].vcpu);
 		}
 		FUZZ_CHECK(vcpus == mine);
 		FUZZ_CHECK(q.ram_used == VMSIM_COST_SESSION_RAM + vcpus * VMSIM_COST_VCPU_RAM +
 		                             walk.count * VMSIM_COST_ATTACH_META_RAM +
-		                             vmsim_session_page_tables(cs->session) * VMSIM_COST_PAGE_TABLE_RAM);
+		                             vmsim_session_page_tables(r->session) * VMSIM_COST_PAGE_TABLE_RAM);
 		FUZZ_CHECK(q.cap_used == VMSIM_COST_SESSION_CAPS + vcpus * VMSIM_COST_VCPU_CAPS);
 	}
-	for (struct client_ds *cd = c->dataspaces; cd; cd = cd->next, live++) {
-		FUZZ_CHECK(cap_table_lookup(&c->space, cd->cap, CAP_KIND_DATASPACE) == cd);
-		uint64_t size = 0;
-		FUZZ_CHECK(vmsim_ds_size(run->env, cd->ds, &size) == VMSIM_OK && size == cd->size);
-		ram += cd->size;
-		caps += VMSIM_COST_DATASPACE_CAPS;
-	}
-	for (struct client_vcpu *cv = c->vcpus; cv; cv = cv->next, live++)
-		FUZZ_CHECK(cap_table_lookup(&c->space, cv->cap, CAP_KIND_VCPU) == cv);
-	FUZZ_CHECK(c->space.live == live);
+	FUZZ_CHECK(held.live == held.count);
 
 	struct vmsim_quota client, env;
-	vmsim_rpc_client_quota(c, &client);
+	vmsim_rpc_client_quota(run->client, &client);
 	vmsim_env_quota(run->env, &env);
 	FUZZ_CHECK(client.ram_used == ram && client.cap_used == caps);
 	FUZZ_CHECK(env.ram_used == ram && env.cap_used == caps); /* the only client holds all of the pool's use */

@@ -6,7 +6,7 @@
 #include <vmsim/rpc.h>
 
 #include "fuzz_target.h"
-#include "rpc/rpc_client.h" /* the vCPU behind a client cap, for its last neutral exit */
+#include "inspect.h" /* the vCPU behind a client cap, for its last neutral exit (test-only, core/testing) */
 
 /*
  * Input: a model byte (bit 0: VMX), a u32 mask over the registers below, then
@@ -134,10 +134,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* every resume ends in the invalid-state exit, with a reason; the model's refusals are never BACKEND */
 	FUZZ_CHECK(p.u.state.exit_reason == (unsigned)vmsim_model_exit_code(model, VMSIM_EXIT_INVALID_STATE));
-	struct client_vcpu *cv = cap_table_lookup(&w->client->space, w->vcpu, CAP_KIND_VCPU);
-	FUZZ_CHECK(cv != NULL);
+	struct vmsim_vcpu *vcpu = inspect_rpc_vcpu(w->client, w->vcpu);
+	FUZZ_CHECK(vcpu != NULL);
 	struct vmsim_exit last;
-	vmsim_vcpu_last_exit(cv->vcpu, &last);
+	vmsim_vcpu_last_exit(vcpu, &last);
 	FUZZ_CHECK(last.kind == VMSIM_EXIT_INVALID_STATE);
 	FUZZ_CHECK(last.u.invalid.reason != VMSIM_INVALID_NONE);
 	if (event_refused || controls_refused)

@@ -11,6 +11,7 @@ packages=(
 	seabios # firmware from outside the project for `vmsim run --bios` tests
 	gnuplot-nox                      # benchmark plots
 	libjansson-dev                   # JSON reading (vmsim bench --compare)
+	cppcheck                         # make lint (scripts/lint.sh)
 )
 
 if ! command -v dpkg-query >/dev/null; then

@@ -22,3 +22,10 @@ x_write_ro:
 	movl	$1, 0x30000		/* the test maps this page read-only */
 x_jump_nx:
 	jmp	*%ebx			/* EBX = an address in a non-executable page */
+/* The same loops, announced: a 1 at EDI first tells the test the vCPU is in the guest (a handshake, no sleep). */
+x_flag_spin:
+	movl	$1, (%edi)
+	jmp	x_spin
+x_flag_read_loop:
+	movl	$1, (%edi)
+	jmp	x_read_loop

@@ -203,7 +203,7 @@ static void test_bad_arguments(void **unused)
 	assert_int_equal(vmsim_vcpu_native(v, &native), VMSIM_UNSUPPORTED); /* vt-cpu has no native handle */
 	assert_int_equal(native.fd, -1);
 	assert_int_equal(vmsim_vcpu_with_state(v, NULL, NULL), VMSIM_INVALID_ARGUMENT);
-	vmsim_vcpu_destroy(NULL);
+	assert_int_equal(vmsim_vcpu_destroy(NULL), VMSIM_INVALID_ARGUMENT);
 	assert_int_equal(vmsim_entrypoint_destroy(NULL), VMSIM_INVALID_ARGUMENT);
 	assert_int_equal(vmsim_session_vcpu_count(NULL), 0);
 	assert_quota(s, VMSIM_COST_SESSION_RAM + VMSIM_COST_VCPU_RAM, 1 + VMSIM_COST_VCPU_CAPS);
@@ -211,36 +211,79 @@ static void test_bad_arguments(void **unused)
 	vmsim_env_destroy(env);
 }
 
-/* Walk an injected allocation failure over every allocation vmsim_vcpu_create makes. */
+/* Inject an allocation failure at nth allocation of one vmsim_vcpu_create: OUT_OF_RAM, nothing changed. */
+static void create_fails_cleanly(struct vmsim_env *env, struct vmsim_session *s, uint64_t nth)
+{
+	struct vmsim_quota q0, q1;
+	unsigned count = vmsim_session_vcpu_count(s);
+	vmsim_session_quota(s, &q0);
+	vmsim_env_fail_alloc_at(env, nth);
+	struct vmsim_vcpu *v = (struct vmsim_vcpu *)&q0; /* must be reset to NULL */
+	assert_int_equal(vmsim_vcpu_create(s, &stock_args, &v), VMSIM_OUT_OF_RAM);
+	vmsim_env_fail_alloc_at(env, 0);
+	assert_null(v);
+	vmsim_session_quota(s, &q1);
+	assert_int_equal(q1.ram_used, q0.ram_used);
+	assert_int_equal(q1.cap_used, q0.cap_used);
+	assert_int_equal(vmsim_session_vcpu_count(s), count);
+}
+
+/* Create one vCPU and return how many allocations it made. */
+static uint64_t create_counting(struct vmsim_env *env, struct vmsim_session *s, struct vmsim_vcpu **out)
+{
+	uint64_t before = vmsim_env_alloc_count(env);
+	assert_int_equal(vmsim_vcpu_create(s, &stock_args, out), VMSIM_OK);
+	return vmsim_env_alloc_count(env) - before;
+}
+
+/*
+ * Walk an injected allocation failure over every allocation vmsim_vcpu_create makes: the first
+ * vCPU of a session allocates the registry (8 slots) and the vCPU, the 9th grows the registry to
+ * 16 slots and allocates the vCPU, the others allocate the vCPU only.
+ */
 static void test_fault_injection_every_allocation(void **unused)
 {
 	(void)unused;
 	struct vmsim_env *env = vt_cpu_env();
-	struct vmsim_session *s = open_session(env, 64 << 20, 1000);
-	uint64_t before = vmsim_env_alloc_count(env);
-	struct vmsim_vcpu *probe;
-	assert_int_equal(vmsim_vcpu_create(s, &stock_args, &probe), VMSIM_OK);
-	uint64_t points = vmsim_env_alloc_count(env) - before;
-	assert_true(points >= 2); /* the registry array and the vCPU object */
-	for (uint64_t nth = 1; nth <= points; nth++) {
-		struct vmsim_quota q0, q1;
-		vmsim_session_quota(s, &q0);
-		vmsim_env_fail_alloc_at(env, nth);
-		struct vmsim_vcpu *v = NULL;
-		enum vmsim_result r = vmsim_vcpu_create(s, &stock_args, &v);
-		vmsim_env_fail_alloc_at(env, 0);
-		vmsim_session_quota(s, &q1);
-		if (r == VMSIM_OK) {
-			/* this point was not reached (e.g. the registry had room): still a clean create */
-			vmsim_vcpu_destroy(v);
-		} else {
-			assert_int_equal(r, VMSIM_OUT_OF_RAM);
-			assert_null(v);
-		}
-		vmsim_session_quota(s, &q1);
-		assert_int_equal(q1.ram_used, q0.ram_used);
-		assert_int_equal(q1.cap_used, q0.cap_used);
+	struct vmsim_vcpu *v[9];
+
+	/* the first vCPU: a fresh session for each point, so that every walk reaches the registry */
+	for (uint64_t nth = 1; nth <= 2; nth++) {
+		struct vmsim_session *s = open_session(env, 64 << 20, 1000);
+		create_fails_cleanly(env, s, nth);
+		/* registry slots and vCPU; after a failure at the vCPU the slots stay and only the vCPU is left */
+		assert_int_equal(create_counting(env, s, &v[0]), nth == 1 ? 2 : 1);
+		assert_int_equal(vmsim_vcpu_id(v[0]), 0); /* the failed create consumed no id */
+		vmsim_session_close(s);
 	}
+
+	struct vmsim_session *s = open_session(env, 64 << 20, 1000);
+	assert_int_equal(create_counting(env, s, &v[0]), 2);
+	create_fails_cleanly(env, s, 1); /* the second: the vCPU object only, the registry has room */
+	for (unsigned i = 1; i < 8; i++)
+		assert_int_equal(create_counting(env, s, &v[i]), 1);
+
+	/*
+	 * The 9th: the registry grows (16 slots), then the vCPU. The growth fails first, then the vCPU
+	 * after a growth that stays; each failure leaves the 8 vCPUs where they were.
+	 */
+	for (uint64_t nth = 1; nth <= 2; nth++) {
+		create_fails_cleanly(env, s, nth);
+		for (unsigned i = 0; i < 8; i++)
+			assert_ptr_equal(vmsim_session_vcpu(s, i), v[i]);
+	}
+	assert_int_equal(create_counting(env, s, &v[8]), 1); /* the registry grew during the second walk */
+	assert_int_equal(vmsim_vcpu_id(v[8]), 8);
+	for (unsigned i = 0; i < 9; i++)
+		assert_ptr_equal(vmsim_session_vcpu(s, i), v[i]);
+	assert_quota(s, VMSIM_COST_SESSION_RAM + 9 * VMSIM_COST_VCPU_RAM, 1 + 9 * VMSIM_COST_VCPU_CAPS);
+	vmsim_session_close(s);
+
+	/* without failures the 9th makes exactly the two allocations walked above */
+	s = open_session(env, 64 << 20, 1000);
+	for (unsigned i = 0; i < 8; i++)
+		assert_int_equal(create_counting(env, s, &v[i]), i == 0 ? 2 : 1);
+	assert_int_equal(create_counting(env, s, &v[8]), 2); /* 16 slots, vCPU */
 	vmsim_session_close(s);
 	vmsim_env_destroy(env);
 }

@@ -82,6 +82,8 @@ static bool runnable(struct ucb_vcpu *v)
 /* HLT (not intercepted), shutdown and wait-for-SIPI idle here until a stop or a memory update. */
 static void idle(struct ucb_vcpu *v)
 {
+	/* said before waiting: a test waits for it (a handshake), then stops or wakes the vCPU */
+	ucb_log(v->vm, VMSIM_LOG_DEBUG, "unicorn: vCPU %u idle (activity %u)", v->id, (unsigned)v->activity);
 	pthread_mutex_lock(&v->lock);
 	while (!atomic_load(&v->stop_requested) && atomic_load(&v->vm->generation) == v->acked_local)
 		pthread_cond_wait(&v->cond, &v->lock);

@@ -155,7 +155,7 @@ int cmd_run(int argc, char **argv, const struct cli_io *io)
 	}
 	if (!parse_size(mem, &cfg.mem) || cfg.mem < (1u << 20) || cfg.mem > ((uint64_t)MAX_MEM_MIB << 20) ||
 	    cfg.mem % 4096) {
-		fprintf(io->err, "vmsim run: --mem '%s': give 1M to %uM in whole 4 KiB pages\n", mem, MAX_MEM_MIB);
+		fprintf(io->err, "vmsim run: --mem '%s': give 1M to %uM in whole 4 KiB pages\n", mem, (unsigned)MAX_MEM_MIB);
 		return CLI_EXIT_USAGE;
 	}
 	cfg.load = cfg.mode == RUN_MODE_REAL ? 0x7c00 : 0x100000;

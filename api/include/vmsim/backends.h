@@ -10,7 +10,7 @@
 extern "C" {
 #endif
 
-/* Register every built-in backend ("unicorn", "null", and "kvm" once it exists) with env. */
+/* Register every built-in backend ("null", "unicorn" and "kvm") with env. */
 VMSIM_MUST_CHECK enum vmsim_result vmsim_register_builtin_backends(struct vmsim_env *env);
 
 /* A backend that maps memory but never runs guest code: quota, RPC and fuzzing work without a CPU. */

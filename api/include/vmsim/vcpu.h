@@ -64,8 +64,9 @@ bool vmsim_entrypoint_is_current(const struct vmsim_entrypoint *ep);
 VMSIM_MUST_CHECK enum vmsim_result vmsim_vcpu_create(struct vmsim_session *session,
                                                      const struct vmsim_vcpu_args *args,
                                                      struct vmsim_vcpu **out);
-/* Stop and destroy a vCPU, return its quota. NULL is a no-op; refused (logged) from its own inline handler. */
-void vmsim_vcpu_destroy(struct vmsim_vcpu *vcpu);
+/* Stop and destroy a vCPU, return its quota. INVALID_ARGUMENT for NULL; DENIED (logged, nothing done) from
+ * its own inline handler, whose thread it would have to join. */
+enum vmsim_result vmsim_vcpu_destroy(struct vmsim_vcpu *vcpu);
 
 unsigned vmsim_vcpu_id(const struct vmsim_vcpu *vcpu);
 struct vmsim_session *vmsim_vcpu_session(const struct vmsim_vcpu *vcpu);

@@ -244,7 +244,8 @@ static void handler_runs_on_its_entrypoint(const void *p)
 static int destroy_self(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 {
 	(void)st;
-	vmsim_vcpu_destroy(c->self); /* refused: an inline handler runs on the thread it would join */
+	/* refused: an inline handler runs on the thread it would join */
+	c->user_state = (unsigned)vmsim_vcpu_destroy(c->self);
 	return 0;
 }
 
@@ -255,6 +256,7 @@ static void destroy_from_own_handler_refused(const void *p)
 	vt_vm_open(&vm, VT_PROT, NULL, 0, 0);
 	struct vt_cpu *c = vt_cpu_start(&vm, NULL, destroy_self);
 	vt_wait_stopped(c);
+	assert_int_equal(c->user_state, VMSIM_DENIED);
 	assert_int_equal(vmsim_session_vcpu_count(vm.session), 1);
 	assert_ptr_equal(vmsim_session_vcpu(vm.session, 0), c->vcpu);
 	vt_vm_close(&vm);

@@ -165,7 +165,7 @@ static void test_open_fault_walk(void **state)
 	(void)state;
 	uint64_t points = vt_walk(VMSIM_RPC_SESSION_OPEN);
 	print_message("open: %lu allocation points\n", (unsigned long)points);
-	assert_true(points >= 4); /* client record, the space's first slots, and core's session */
+	assert_int_equal(points, 6); /* docs/spec-parts/rpc.md: client record, the space's first slots, core's four */
 }
 
 static void test_attach_fault_walk(void **state)
@@ -173,7 +173,7 @@ static void test_attach_fault_walk(void **state)
 	(void)state;
 	uint64_t points = vt_walk(VMSIM_RPC_ATTACH);
 	print_message("attach: %lu allocation points\n", (unsigned long)points);
-	assert_true(points >= 2); /* the region and its nested tables */
+	assert_int_equal(points, 6); /* five nested page-table records and the region */
 }
 
 static void test_create_vcpu_fault_walk(void **state)
@@ -181,7 +181,7 @@ static void test_create_vcpu_fault_walk(void **state)
 	(void)state;
 	uint64_t points = vt_walk(VMSIM_RPC_VCPU_CREATE);
 	print_message("create_vcpu: %lu allocation points\n", (unsigned long)points);
-	assert_true(points >= 3); /* the entrypoint, the client record, core's vCPU */
+	assert_int_equal(points, 4); /* the entrypoint, the client record, core's registry slots and vCPU */
 }
 
 static void test_upgrade_fault_walk(void **state)
@@ -189,6 +189,7 @@ static void test_upgrade_fault_walk(void **state)
 	(void)state;
 	uint64_t points = vt_walk(VMSIM_RPC_SESSION_UPGRADE);
 	print_message("upgrade: %lu allocation points\n", (unsigned long)points);
+	assert_int_equal(points, 0); /* quota moves only */
 }
 
 static void test_close_fault_walk(void **state)
@@ -196,6 +197,7 @@ static void test_close_fault_walk(void **state)
 	(void)state;
 	uint64_t points = vt_walk(VMSIM_RPC_SESSION_CLOSE);
 	print_message("close: %lu allocation points\n", (unsigned long)points);
+	assert_int_equal(points, 0); /* close cannot fail: it allocates nothing */
 }
 
 int main(void)

@@ -96,7 +96,7 @@ static void run_tour(int mode)
 	for (size_t i = 0; i < n; i++)
 		print_message("exit %zu: kind %s rip %#llx len %u\n", i, vmsim_exit_kind_name(t.exits[i].kind),
 		              (unsigned long long)t.exits[i].rip, t.exits[i].insn_len);
-	const struct expect *want[sizeof tour / sizeof tour[0]];
+	const struct expect *want[sizeof tour / sizeof tour[0]] = {0};
 	size_t nwant = 0, mmio_read = 0;
 	for (size_t i = 0; i < sizeof tour / sizeof tour[0]; i++)
 		if (!vt_kvm_kind_missing(t.ops, tour[i].kind)) {

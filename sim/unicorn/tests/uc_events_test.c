@@ -180,12 +180,6 @@ static void *run_thread(void *p)
 	return NULL;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 /* HLT without the intercept idles; a stop ends the run with activity HLT; an injection wakes it. */
 static void test_hlt_idle_then_inject(void **state)
 {
@@ -208,8 +202,8 @@ static void test_hlt_idle_then_inject(void **state)
 	t.hook = events_hook;
 	t.user = &sc;
 	assert_int_equal(pthread_create(&th, NULL, run_thread, &r), 0);
-	sleep_ms(50);
-	assert_false(atomic_load(&r.done)); /* idling in HLT, no exits */
+	assert_true(vt_wait_idle(&t, 0, &r.done)); /* idling in HLT (the backend says so), no exits */
+	assert_false(atomic_load(&r.done));
 	t.ops->vcpu_stop(t.vcpu);
 	pthread_join(th, NULL);
 	assert_int_equal(r.result, VMSIM_OK);
@@ -358,13 +352,16 @@ static void test_hlt_exit_activity_hlt(void **state)
 	vt_set(&t, &s);
 	t.hook = halt_on_hlt_exit;
 	assert_int_equal(pthread_create(&th, NULL, run_thread, &r), 0);
-	sleep_ms(50);
+	assert_true(vt_wait_idle(&t, 0, &r.done)); /* idling after the HLT exit (the backend says so) */
 	assert_false(atomic_load(&r.done)); /* the OUT after the HLT did not run */
 	t.ops->vcpu_stop(t.vcpu);
 	pthread_join(th, NULL);
 	assert_int_equal(r.result, VMSIM_OK);
 	assert_int_equal(atomic_load(&t.nexits), 1);
 	assert_int_equal(t.exits[0].kind, VMSIM_EXIT_HLT);
+	assert_int_equal(t.ops->state_get(t.vcpu, VMSIM_GROUP_ALL, &s), VMSIM_OK);
+	assert_int_equal(s.activity, VMSIM_ACTIVITY_HLT);
+	assert_int_equal(s.rip, VT_LOAD + vt_guest_sym(g, "x_after_hlt"));
 	vt_vm_fini(&t);
 }
 

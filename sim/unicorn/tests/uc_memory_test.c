@@ -6,17 +6,10 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #include "vt_uc.h"
 
 static const struct vt_guest *g = &vt_guest_pm_loops;
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
 
 static uint64_t at(const char *label)
 {
@@ -92,7 +85,7 @@ struct unmapper {
 static void *unmap_later(void *p)
 {
 	struct unmapper *u = p;
-	sleep_ms(30);
+	assert_true(vt_wait_store(u->t, VT_DATA, NULL)); /* the vCPU is in the guest, reading the page */
 	u->result = u->t->ops->mem_unmap(u->t->vm, 0x200000, 0x1000);
 	/* Core frees the dataspace right after: any later access by the vCPU would crash here. */
 	munmap(u->page, 0x1000);
@@ -114,7 +107,8 @@ static void test_unmap_while_running(void **state)
 	assert_int_equal(t.ops->mem_map(t.vm, 0x200000, u.page, 0x1000, VMSIM_PROT_READ | VMSIM_PROT_WRITE),
 	                 VMSIM_OK);
 	vt_load(&t, g);
-	vt_state_prot(&s, at("x_read_loop"));
+	vt_state_prot(&s, at("x_flag_read_loop")); /* stores 1 at EDI, then reads 0x200000 in x_read_loop */
+	s.rdi = VT_DATA;
 	vt_set(&t, &s);
 	t.hook = stop_on_npf;
 	assert_int_equal(pthread_create(&th, NULL, unmap_later, &u), 0);

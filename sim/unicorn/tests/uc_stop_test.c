@@ -73,9 +73,13 @@ static void test_stop_while_spinning(void **state)
 	pthread_t th;
 	(void)state;
 
-	start_prot(&t, "x_spin");
+	start_prot(&t, "x_flag_spin"); /* stores 1 at EDI, then spins in x_spin */
+	struct vmsim_cpu_state flag;
+	assert_int_equal(t.ops->state_get(t.vcpu, VMSIM_GROUP_ALL, &flag), VMSIM_OK);
+	flag.rdi = VT_DATA;
+	vt_set(&t, &flag);
 	assert_int_equal(pthread_create(&th, NULL, run_loop, &r), 0);
-	sleep_ms(30);
+	assert_true(vt_wait_store(&t, VT_DATA, NULL)); /* the vCPU is in the guest: the stop lands mid-run */
 	assert_int_equal(atomic_load(&r.returned), 0);
 	t.ops->vcpu_stop(t.vcpu);
 	pthread_join(th, NULL);

@@ -3,12 +3,43 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "vt_uc.h"
+
+/* The backend's log: counts the idle messages (vt_wait_idle), drops the rest. */
+static void count_idles(void *ctx, enum vmsim_log_level level, const char *message)
+{
+	struct vt_vm *t = ctx;
+	if (level == VMSIM_LOG_DEBUG && strstr(message, " idle "))
+		atomic_fetch_add(&t->idles, 1);
+}
+
+bool vt_wait_store(struct vt_vm *t, uint64_t gpa, const atomic_bool *done)
+{
+	assert_true(gpa % 4 == 0 && gpa + 4 <= VT_RAM);
+	const volatile uint32_t *word = (const volatile uint32_t *)(t->ram + gpa);
+	while (*word == 0) {
+		if (done && atomic_load(done))
+			return *word != 0;
+		sched_yield();
+	}
+	return true;
+}
+
+bool vt_wait_idle(struct vt_vm *t, int seen, const atomic_bool *done)
+{
+	while (atomic_load(&t->idles) <= seen) {
+		if (done && atomic_load(done))
+			return atomic_load(&t->idles) > seen;
+		sched_yield();
+	}
+	return true;
+}
 
 void vt_vm_init(struct vt_vm *t, uint64_t skip_lo, uint64_t skip_hi)
 {
@@ -19,7 +50,7 @@ void vt_vm_init(struct vt_vm *t, uint64_t skip_lo, uint64_t skip_hi)
 	t->state = calloc(1, sizeof *t->state);
 	assert_non_null(t->state);
 	t->in_value = 0x5a5a5a5a;
-	assert_int_equal(t->ops->vm_create(&(struct vmsim_backend_host){ 0 }, &t->vm), VMSIM_OK);
+	assert_int_equal(t->ops->vm_create(&(struct vmsim_backend_host){ count_idles, t, "vt" }, &t->vm), VMSIM_OK);
 	unsigned rwx = VMSIM_PROT_READ | VMSIM_PROT_WRITE | VMSIM_PROT_EXEC;
 	if (skip_hi > skip_lo) {
 		assert_int_equal(t->ops->mem_map(t->vm, 0, t->ram, skip_lo, rwx), VMSIM_OK);

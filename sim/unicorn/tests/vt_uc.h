@@ -3,6 +3,7 @@
 #define VMSIM_SIM_UC_TESTS_VT_UC_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,7 @@ struct vt_vm {
 	vt_exit_hook hook;
 	void *user;
 	int hook_calls;
+	atomic_int idles;      /* times the backend logged that the vCPU idles (HLT, shutdown) */
 };
 
 /* Create VM + one vCPU with guest RAM [0, VT_RAM) mapped RWX (minus the holes in skip_lo..skip_hi). */
@@ -56,5 +58,11 @@ enum vmsim_result vt_run(struct vt_vm *t);
 enum vmsim_exit_action vt_on_exit(void *ctx, const struct vmsim_exit *exit);
 /* Index of the first logged exit at rip (from index from), or -1. */
 int vt_find(struct vt_vm *t, uint64_t rip, size_t from);
+/*
+ * Handshakes instead of sleeps: wait until the guest stored a nonzero dword at gpa / until the
+ * vCPU idled more than `seen` times, or until *done (may be NULL) turns true. True: it did.
+ */
+bool vt_wait_store(struct vt_vm *t, uint64_t gpa, const atomic_bool *done);
+bool vt_wait_idle(struct vt_vm *t, int seen, const atomic_bool *done);
 
 #endif
