@@ -32,23 +32,6 @@ void kvmb_log(struct kvmb_vm *vm, enum vmsim_log_level level, const char *fmt, .
 	vm->host.log(vm->host.ctx, level, buf);
 }
 
-static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
-{
-	for (unsigned n = 64; n <= 1024; n *= 2) {
-		struct kvm_cpuid2 *c = calloc(1, sizeof *c + n * sizeof c->entries[0]);
-		if (!c)
-			return NULL;
-		c->nent = n;
-		if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
-			return c;
-		int err = errno;
-		free(c);
-		if (err != E2BIG)
-			return NULL;
-	}
-	return NULL;
-}
-
 static void vm_free(struct kvmb_vm *vm)
 {
 	if (vm->vm_fd >= 0)
@@ -87,7 +70,7 @@ static enum vmsim_result kvm_vm_create(const struct vmsim_backend_host *host, vo
 	vm->profile = kvmb_host_get();
 	kvmb_slots_init(&vm->slots, vm->profile->nr_memslots);
 	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	vm->cpuid = supported_cpuid(vm->kvm_fd);
+	vm->cpuid = kvmb_supported_cpuid(vm->kvm_fd);
 	if (!vm->cpuid || vm->run_size < (int)sizeof(struct kvm_run)) {
 		vm_free(vm);
 		return VMSIM_OUT_OF_RAM;

@@ -83,6 +83,8 @@ const char *kvmb_host_cap_gap(const struct kvmb_host *h, uint64_t cap);
 
 /* kvm_probe.c: ask /dev/kvm (ioctls and tiny probe guests); answers->opened false where there is none. */
 void kvmb_probe(struct kvmb_probe_answers *answers);
+/* KVM_GET_SUPPORTED_CPUID with a table grown until it fits (kvm_probe.c); NULL on failure. Caller frees. */
+struct kvm_cpuid2 *kvmb_supported_cpuid(int kvm_fd);
 /* The profile of this process's /dev/kvm, probed once on first use (see kvm_probe.c for why it is cached). */
 const struct kvmb_host *kvmb_host_get(void);
 

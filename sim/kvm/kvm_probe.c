@@ -235,7 +235,7 @@ static void probe_rdtscp(struct probe_vm *p, struct kvmb_probe_answers *a)
 	cpu_close(&c);
 }
 
-static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
+struct kvm_cpuid2 *kvmb_supported_cpuid(int kvm_fd)
 {
 	for (unsigned n = 64; n <= 1024; n *= 2) {
 		struct kvm_cpuid2 *c = calloc(1, sizeof *c + n * sizeof c->entries[0]);
@@ -356,7 +356,7 @@ void kvmb_probe(struct kvmb_probe_answers *a)
 	if (a->user_space_msr == 1)
 		a->user_space_msr = KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_FILTER;
 	a->msr_filter = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER) > 0;
-	struct kvm_cpuid2 *cpuid = supported_cpuid(kvm);
+	struct kvm_cpuid2 *cpuid = kvmb_supported_cpuid(kvm);
 	if (cpuid)
 		cpuid_facts(cpuid, a);
 	guests(kvm, a, cpuid);
