@@ -98,9 +98,10 @@ fail:
 """
 
 
-def build(tmp_path):
-    src, obj, out = tmp_path / "lm.S", tmp_path / "lm.o", tmp_path / "lm.bin"
-    src.write_text(GUEST)
+def build(tmp_path, source=GUEST):
+    """Assemble AT&T source (its own .code16/32/64) into a flat image."""
+    src, obj, out = tmp_path / "guest.S", tmp_path / "guest.o", tmp_path / "guest.bin"
+    src.write_text(source)
     subprocess.run(["as", "--32", "-o", str(obj), str(src)], check=True)
     subprocess.run(["objcopy", "-O", "binary", "-j", ".text", str(obj), str(out)], check=True)
     return out
@@ -156,10 +157,7 @@ bad:
 
 @pytest.mark.parametrize("model", ["svm", "vmx"])
 def test_intercepted_and_native_tsc_reads_share_one_time_base(tmp_path, model):
-    src, obj, image = tmp_path / "t.S", tmp_path / "t.o", tmp_path / "t.bin"
-    src.write_text(TIME_GUEST)
-    subprocess.run(["as", "--32", "-o", str(obj), str(src)], check=True)
-    subprocess.run(["objcopy", "-O", "binary", "-j", ".text", str(obj), str(image)], check=True)
+    image = build(tmp_path, TIME_GUEST)
     run = subprocess.run([VMSIM, "run", "--backend", BACKEND, "--model", model, "--trace", str(tmp_path / "trace"),
                           "--max-exits", "100", str(image)], capture_output=True, text=True, timeout=60)
     assert run.stdout == "T", (run.stdout, run.stderr)
