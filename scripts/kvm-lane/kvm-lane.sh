@@ -96,7 +96,14 @@ count_cmocka() {
 # ---- the host lane: this machine's own /dev/kvm ----
 if [ "$lane" = host ]; then
 	if [ ! -e /dev/kvm ]; then
-		skip_loudly "this host has no /dev/kvm (the QEMU lane, --lane qemu, still runs KVM under emulation)"
+		# a KVM module can be in the kernel and still decline (e.g. kvm_pvm inside a PVM guest): say which and why
+		why=
+		for m in kvm_intel kvm_amd kvm_pvm; do
+			[ -d "/sys/module/$m" ] || continue
+			said=$(dmesg 2>/dev/null | grep -E "(${m}|${m//_/-}):" | tail -n 1 | sed 's/^\[[^]]*\] *//') || true
+			why="$why; $m is in the kernel but provides no device${said:+ (kernel log: $said)}"
+		done
+		skip_loudly "this host has no /dev/kvm${why} (the QEMU lane, --lane qemu, still runs KVM under emulation)"
 	fi
 	[ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] ||
 		skip_loudly "this host's /dev/kvm is not usable by $(id -un 2>/dev/null || id -u) ($(ls -l /dev/kvm 2>&1))"

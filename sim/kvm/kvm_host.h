@@ -58,7 +58,7 @@ struct kvmb_probe_answers {
 	enum kvmb_run_answer rdtscp;      /* RDTSCP in real mode */
 };
 
-enum { KVMB_GAP_LEN = 200, KVMB_CAP_BITS = 28 };
+enum { KVMB_GAP_LEN = 200, KVMB_CAP_BITS = 64 }; /* every bit a cap may ever take */
 
 /* The host as the backend uses it: caps, their gaps (naming the host), exit rules, limits. */
 struct kvmb_host {

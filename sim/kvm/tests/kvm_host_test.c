@@ -68,6 +68,11 @@ static void svm_lane_profile(void **state)
 	                    "KVM answers CPUID in the kernel from KVM_SET_CPUID2; KVM has no userspace CPUID exit "
 	                    "(no capability or filter offers one)");
 	assert_true(h.defer_io);
+	assert_true(h.caps & VMSIM_CAP_ENTRY_AS_SVM);
+	assert_false(h.caps & VMSIM_CAP_ENTRY_AS_VMX);
+	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_ENTRY_AS_VMX),
+	                    "host KVM (kvm_amd) enters guests by SVM's VMRUN, which refuses states the VMX model "
+	                    "accepts (CR0.NW without CD, an injected vector-2 exception)");
 	assert_string_equal(h.summary, "SVM (kvm_amd), vendor AuthenticAMD, kernel 6.1.0-57-amd64; exit rip out at in at "
 	                               "mmio-w past mmio-r at hlt past, moved rip cancels io; 32764 memslots");
 }
@@ -95,6 +100,9 @@ static void pvm_profile_as_measured(void **state)
 	                    "emulation failure");
 	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_TSC_OFFSET),
 	                    "host KVM (kvm_pvm) cannot run RDTSCP (TSC_AUX) in the guest: emulation failure");
+	assert_false(h.caps & (VMSIM_CAP_ENTRY_AS_SVM | VMSIM_CAP_ENTRY_AS_VMX));
+	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_ENTRY_AS_SVM),
+	                    "host KVM (kvm_pvm) has no hardware VM entry: its entry checks follow neither model");
 	assert_false(h.msr_exits);
 	assert_int_equal(h.msr_exit_reasons, 0);
 	assert_false(h.caps & VMSIM_CAP_EXIT_MSR);
@@ -149,6 +157,10 @@ static void bare_vmx_profile(void **state)
 	assert_int_equal(h.rip[KVMB_PX_OUT], KVMB_RIP_AT);
 	assert_true(h.caps & VMSIM_CAP_RESET_VECTOR);
 	assert_true(h.caps & VMSIM_CAP_EXIT_MSR);
+	assert_false(h.caps & (VMSIM_CAP_ENTRY_AS_SVM | VMSIM_CAP_ENTRY_AS_VMX));
+	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_ENTRY_AS_SVM),
+	                    "host KVM (kvm_intel) enters guests by VMX's VMLAUNCH, which refuses states the SVM model "
+	                    "accepts (RFLAGS bit 1 clear, an activity state above 3)");
 }
 
 /* Deferring port I/O needs both rules at the instruction and the probe's moved-RIP answer. */
