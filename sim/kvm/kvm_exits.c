@@ -94,6 +94,29 @@ static bool outs_ends_at(struct kvmb_vcpu *v, const struct kvm_sregs *sr, const 
 }
 
 /*
+ * Did the VMM emulate the pending IN exactly as KVM's completion would (RIP past
+ * it, only AX's low size bytes changed, EAX zero-extended for a 4-byte IN)? Then
+ * the value goes into run->io data: that is the "one KVM_RUN per exit" for IN on
+ * every host where IN waits at the instruction, emulator path (PVM) included.
+ */
+static bool in_fed(struct kvmb_vcpu *v, const struct kvm_regs *now)
+{
+	struct kvm_regs want = v->pending_regs;
+	struct kvm_run *run = v->run;
+	uint64_t low = v->pending_size == 4 ? 0xffffffffull : (1ull << (8 * v->pending_size)) - 1;
+
+	if (run->exit_reason != KVM_EXIT_IO || run->io.direction != KVM_EXIT_IO_IN || run->io.count != 1 ||
+	    run->io.size != v->pending_size)
+		return false;
+	want.rip = v->pending_rip + v->pending_len;
+	want.rax = v->pending_size == 4 ? (now->rax & low) : ((want.rax & ~low) | (now->rax & low));
+	if (memcmp(&want, now, sizeof want) != 0)
+		return false;
+	memcpy((uint8_t *)run + run->io.data_offset, &now->rax, v->pending_size);
+	return true;
+}
+
+/*
  * After the VMM's on_exit for a deferred IN/OUT (v->pending_io): KVM still holds
  * its completion. Where the VMM moved RIP, KVM drops it on the next KVM_RUN (the
  * probe saw so: moved_rip_drops_io); where it did not, the instruction must run
@@ -108,7 +131,13 @@ bool kvmb_settle(struct kvmb_vcpu *v, bool leaving)
 	v->pending_io = false;
 	if (!kvmb_get_regs(v, &now))
 		return false;
-	if (now.rip != v->pending_rip && !leaving)
+	if (v->pending_in && in_fed(v, &now)) {
+		/* KVM's own completion writes AX and retires the IN on the next KVM_RUN: no extra run */
+		if (!kvmb_set_regs(v, &v->pending_regs))
+			return false;
+		return !leaving || complete_pending(v, &now, NULL);
+	}
+	if (now.rip != v->pending_rip && v->vm->profile->moved_rip_drops_io && !leaving)
 		return true;
 	/* leaving vcpu_run: nothing may stay pending behind a later state_set, whatever RIP says */
 	return complete_pending(v, &now, NULL);
@@ -179,12 +208,17 @@ static bool handle_io(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 	bool decoded = kvmb_read_linear(v, sr.cs.base + r.rip, b, 15) && vmsim_x86_decode_io(b, 15, bits, &insn) &&
 	               insn.in == in && insn.size == size;
 
-	if (decoded && !insn.string && v->vm->profile->defer_io && (in || !outs_ends_at(v, &sr, &r, bits, size))) {
-		/* one KVM_RUN per exit: KVM's completion waits; the VMM's moved RIP cancels it (kvmb_settle) */
+	bool in_waits = in && v->vm->profile->rip[KVMB_PX_IN] == KVMB_RIP_AT;
+	if (decoded && !insn.string && (in_waits || (v->vm->profile->defer_io && !outs_ends_at(v, &sr, &r, bits, size)))) {
+		/* one KVM_RUN per exit: KVM's completion waits; kvmb_settle feeds it the VMM's IN value or cancels it */
 		if (in)
 			memset(data, 0xff, (size_t)size * run->io.count);
 		v->pending_io = true;
 		v->pending_rip = r.rip;
+		v->pending_in = in;
+		v->pending_len = insn.len;
+		v->pending_size = size;
+		v->pending_regs = r;
 	} else if (in) {
 		if (decoded && insn.string)
 			ins_fill(v, &sr, &r, &insn);

@@ -156,6 +156,7 @@ void kvmb_host_profile(const struct kvmb_probe_answers *a, struct kvmb_host *h)
 	if (a->real_mode == KVMB_RUN_OK)
 		memcpy(h->rip, a->rip, sizeof h->rip);
 	/* one KVM_RUN per port-I/O exit: only where both wait at the instruction and a moved RIP cancels them */
+	h->moved_rip_drops_io = a->moved_rip_drops_io;
 	h->defer_io = a->moved_rip_drops_io && h->rip[KVMB_PX_OUT] == KVMB_RIP_AT && h->rip[KVMB_PX_IN] == KVMB_RIP_AT;
 
 	if (fails(a->real_mode)) {

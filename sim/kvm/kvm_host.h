@@ -70,6 +70,7 @@ struct kvmb_host {
 	char gap[KVMB_CAP_BITS][KVMB_GAP_LEN]; /* why bit i is absent; "" where present */
 	enum kvmb_rip_rule rip[KVMB_PX_COUNT];
 	bool defer_io;        /* IN/OUT (not string): report at once, let the VMM's moved RIP cancel KVM's completion */
+	bool moved_rip_drops_io; /* the probe saw a RIP moved by userspace cancel a pending IN/OUT completion */
 	unsigned nr_memslots; /* slots the backend may use */
 	unsigned sync_regs;   /* KVM_SYNC_X86_* the backend may use */
 	bool msr_exits;       /* user-space MSR exits with a filter: RDMSR/WRMSR reach the VMM */

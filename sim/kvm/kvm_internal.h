@@ -62,6 +62,10 @@ struct kvmb_vcpu {
 	struct kvmb_decode_entry decode_cache[KVMB_DECODE_CACHE];
 	bool pending_io;             /* an IN/OUT exit whose KVM completion still waits (host defer_io) */
 	uint64_t pending_rip;        /* its RIP: a VMM that moved RIP emulated it */
+	bool pending_in;             /* that exit is an IN (not INS) KVM completes from run->io data: it can be fed */
+	uint8_t pending_len;         /* the IN's length and size */
+	uint8_t pending_size;
+	struct kvm_regs pending_regs; /* the registers at the IN, before the VMM's handler */
 
 	/* state KVM does not hold for a VMM (or holds elsewhere), kept here like a VMCB would */
 	uint32_t activity;
