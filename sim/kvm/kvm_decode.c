@@ -97,3 +97,63 @@ uint8_t kvmb_mmio_write_origin(struct kvmb_vcpu *v, const struct kvm_regs *r, un
 	}
 	return found;
 }
+
+/* The GPR (index into struct kvm_regs, rax..r15 order) a capstone register names, and its width; -1 for
+ * AH/BH/CH/DH and non-GPRs (their bytes are not the low ones, so a plain feed cannot express them). */
+static int gpr_of(unsigned reg, unsigned *bytes)
+{
+	static const unsigned names[16][4] = {
+		{ X86_REG_AL, X86_REG_AX, X86_REG_EAX, X86_REG_RAX },     { X86_REG_BL, X86_REG_BX, X86_REG_EBX, X86_REG_RBX },
+		{ X86_REG_CL, X86_REG_CX, X86_REG_ECX, X86_REG_RCX },     { X86_REG_DL, X86_REG_DX, X86_REG_EDX, X86_REG_RDX },
+		{ X86_REG_SIL, X86_REG_SI, X86_REG_ESI, X86_REG_RSI },    { X86_REG_DIL, X86_REG_DI, X86_REG_EDI, X86_REG_RDI },
+		{ X86_REG_SPL, X86_REG_SP, X86_REG_ESP, X86_REG_RSP },    { X86_REG_BPL, X86_REG_BP, X86_REG_EBP, X86_REG_RBP },
+		{ X86_REG_R8B, X86_REG_R8W, X86_REG_R8D, X86_REG_R8 },    { X86_REG_R9B, X86_REG_R9W, X86_REG_R9D, X86_REG_R9 },
+		{ X86_REG_R10B, X86_REG_R10W, X86_REG_R10D, X86_REG_R10 }, { X86_REG_R11B, X86_REG_R11W, X86_REG_R11D, X86_REG_R11 },
+		{ X86_REG_R12B, X86_REG_R12W, X86_REG_R12D, X86_REG_R12 }, { X86_REG_R13B, X86_REG_R13W, X86_REG_R13D, X86_REG_R13 },
+		{ X86_REG_R14B, X86_REG_R14W, X86_REG_R14D, X86_REG_R14 }, { X86_REG_R15B, X86_REG_R15W, X86_REG_R15D, X86_REG_R15 },
+	};
+	/* struct kvm_regs order: rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp, r8..r15 (linux/kvm.h) */
+	for (int i = 0; i < 16; i++)
+		for (unsigned w = 0; w < 4; w++)
+			if (names[i][w] == reg) {
+				*bytes = 1u << w;
+				return i;
+			}
+	return -1;
+}
+
+/*
+ * An MMIO read at RIP that KVM's completion can take the VMM's value for: a plain
+ * MOV from memory into a GPR of the access's size (8A/8B, A0/A1). Anything else
+ * (MOVZX, arithmetic, AH..DH, string moves) keeps the completion-run path.
+ */
+bool kvmb_mmio_read_plain(struct kvmb_vcpu *v, const struct kvm_regs *r, unsigned size, struct kvmb_mmio_mov *out)
+{
+	struct kvm_sregs sr;
+	uint8_t b[15];
+	cs_insn *insn = NULL;
+	csh h;
+	bool ok = false;
+
+	if (!kvmb_get_sregs(v, &sr))
+		return false;
+	unsigned bits = kvmb_code_bits(&sr);
+	if (!kvmb_read_linear(v, sr.cs.base + r->rip, b, sizeof b) || !handle_for(v, bits, &h))
+		return false;
+	if (cs_disasm(h, b, sizeof b, 0, 1, &insn) != 1)
+		return false;
+	const cs_x86 *x = insn->detail ? &insn->detail->x86 : NULL;
+	unsigned bytes = 0;
+	if (x && insn->id == X86_INS_MOV && x->op_count == 2 && x->operands[0].type == X86_OP_REG &&
+	    x->operands[1].type == X86_OP_MEM && x->operands[1].size == size) {
+		int gpr = gpr_of(x->operands[0].reg, &bytes);
+		if (gpr >= 0 && bytes == size) {
+			out->gpr = (uint8_t)gpr;
+			out->size = (uint8_t)size;
+			out->len = insn->size;
+			ok = true;
+		}
+	}
+	cs_free(insn, 1);
+	return ok;
+}

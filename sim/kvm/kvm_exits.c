@@ -94,25 +94,32 @@ static bool outs_ends_at(struct kvmb_vcpu *v, const struct kvm_sregs *sr, const 
 }
 
 /*
- * Did the VMM emulate the pending IN exactly as KVM's completion would (RIP past
- * it, only AX's low size bytes changed, EAX zero-extended for a 4-byte IN)? Then
- * the value goes into run->io data: that is the "one KVM_RUN per exit" for IN on
- * every host where IN waits at the instruction, emulator path (PVM) included.
+ * Did the VMM emulate the pending IN (or plain-MOV MMIO read) exactly as KVM's
+ * completion would: RIP past it, only the destination's low size bytes changed,
+ * a 4-byte result zero-extended? Then the value goes into run->io (run->mmio)
+ * data and KVM's own completion writes it on the next KVM_RUN: one KVM_RUN per
+ * exit on every host where these wait at the instruction, PVM's emulator included.
  */
-static bool in_fed(struct kvmb_vcpu *v, const struct kvm_regs *now)
+static bool fed(struct kvmb_vcpu *v, const struct kvm_regs *now)
 {
 	struct kvm_regs want = v->pending_regs;
 	struct kvm_run *run = v->run;
-	uint64_t low = v->pending_size == 4 ? 0xffffffffull : (1ull << (8 * v->pending_size)) - 1;
+	unsigned size = v->pending_size;
+	size_t at = (size_t)v->pending_gpr * sizeof(uint64_t); /* rax..r15 lead struct kvm_regs, 8 bytes each */
+	uint64_t low = size >= 8 ? ~0ull : size == 4 ? 0xffffffffull : (1ull << (8 * size)) - 1, old, got;
 
-	if (run->exit_reason != KVM_EXIT_IO || run->io.direction != KVM_EXIT_IO_IN || run->io.count != 1 ||
-	    run->io.size != v->pending_size)
+	if (v->pending_in ? run->exit_reason != KVM_EXIT_IO || run->io.direction != KVM_EXIT_IO_IN ||
+	                        run->io.count != 1 || run->io.size != size
+	                  : run->exit_reason != KVM_EXIT_MMIO || run->mmio.is_write || run->mmio.len != size)
 		return false;
+	memcpy(&old, (const uint8_t *)&want + at, 8);
+	memcpy(&got, (const uint8_t *)now + at, 8);
+	uint64_t result = size >= 4 ? (got & low) : ((old & ~low) | (got & low));
+	memcpy((uint8_t *)&want + at, &result, 8);
 	want.rip = v->pending_rip + v->pending_len;
-	want.rax = v->pending_size == 4 ? (now->rax & low) : ((want.rax & ~low) | (now->rax & low));
 	if (memcmp(&want, now, sizeof want) != 0)
 		return false;
-	memcpy((uint8_t *)run + run->io.data_offset, &now->rax, v->pending_size);
+	memcpy(v->pending_in ? (uint8_t *)run + run->io.data_offset : run->mmio.data, &got, size);
 	return true;
 }
 
@@ -131,13 +138,13 @@ bool kvmb_settle(struct kvmb_vcpu *v, bool leaving)
 	v->pending_io = false;
 	if (!kvmb_get_regs(v, &now))
 		return false;
-	if (v->pending_in && in_fed(v, &now)) {
-		/* KVM's own completion writes AX and retires the IN on the next KVM_RUN: no extra run */
+	if ((v->pending_in || v->pending_mmio) && fed(v, &now)) {
+		/* KVM's own completion writes the value and retires the instruction on the next KVM_RUN */
 		if (!kvmb_set_regs(v, &v->pending_regs))
 			return false;
 		return !leaving || complete_pending(v, &now, NULL);
 	}
-	if (now.rip != v->pending_rip && v->vm->profile->moved_rip_drops_io && !leaving)
+	if (now.rip != v->pending_rip && v->vm->profile->moved_rip_drops_io && !v->pending_mmio && !leaving)
 		return true;
 	/* leaving vcpu_run: nothing may stay pending behind a later state_set, whatever RIP says */
 	return complete_pending(v, &now, NULL);
@@ -216,6 +223,8 @@ static bool handle_io(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 		v->pending_io = true;
 		v->pending_rip = r.rip;
 		v->pending_in = in;
+		v->pending_mmio = false;
+		v->pending_gpr = 0;
 		v->pending_len = insn.len;
 		v->pending_size = size;
 		v->pending_regs = r;
@@ -257,6 +266,7 @@ static bool handle_mmio(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 {
 	struct kvm_run *run = v->run;
 	struct kvm_regs r, after;
+	struct kvmb_mmio_mov mov;
 	bool write = run->mmio.is_write;
 	uint64_t value = 0;
 
@@ -282,6 +292,19 @@ static bool handle_mmio(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 			if (!kvmb_set_regs(v, &r))
 				return false;
 		}
+	} else if (!write && v->vm->profile->rip[KVMB_PX_MMIO_READ] == KVMB_RIP_AT &&
+	           kvmb_mmio_read_plain(v, &r, run->mmio.len, &mov)) {
+		/* one KVM_RUN per exit: the completion waits for the VMM's value (kvmb_settle feeds or cancels it) */
+		memset(run->mmio.data, 0xff, sizeof run->mmio.data);
+		exit->insn_len = mov.len;
+		v->pending_io = true;
+		v->pending_in = false;
+		v->pending_mmio = true;
+		v->pending_gpr = mov.gpr;
+		v->pending_len = mov.len;
+		v->pending_size = mov.size;
+		v->pending_rip = r.rip;
+		v->pending_regs = r;
 	} else {
 		/* a read (or, where the probe saw it pending, a write): finish it and see how far RIP moves */
 		if (!write)

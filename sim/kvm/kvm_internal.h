@@ -63,9 +63,11 @@ struct kvmb_vcpu {
 	bool pending_io;             /* an IN/OUT exit whose KVM completion still waits (host defer_io) */
 	uint64_t pending_rip;        /* its RIP: a VMM that moved RIP emulated it */
 	bool pending_in;             /* that exit is an IN (not INS) KVM completes from run->io data: it can be fed */
-	uint8_t pending_len;         /* the IN's length and size */
+	bool pending_mmio;           /* an MMIO read by a plain MOV, completed from run->mmio data: it can be fed */
+	uint8_t pending_gpr;         /* the MOV's destination (index in struct kvm_regs); IN: 0 (rax) */
+	uint8_t pending_len;         /* the instruction's length and the access size */
 	uint8_t pending_size;
-	struct kvm_regs pending_regs; /* the registers at the IN, before the VMM's handler */
+	struct kvm_regs pending_regs; /* the registers at the IN or MOV, before the VMM's handler */
 
 	/* state KVM does not hold for a VMM (or holds elsewhere), kept here like a VMCB would */
 	uint32_t activity;
@@ -116,6 +118,13 @@ unsigned kvmb_code_bits(const struct kvm_sregs *sregs);
 void kvmb_decode_fini(struct kvmb_vcpu *v);
 /* Length of the instruction that ended at r->rip with an MMIO write of size bytes; 0 if none fits. */
 uint8_t kvmb_mmio_write_origin(struct kvmb_vcpu *v, const struct kvm_regs *r, unsigned size);
+/* An MMIO read at r->rip that is a plain MOV into a GPR of `size` bytes (kvm_decode.c): fills out, else false. */
+struct kvmb_mmio_mov {
+	uint8_t gpr;  /* index in struct kvm_regs (rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp, r8..r15) */
+	uint8_t size; /* bytes read = bytes of the register written */
+	uint8_t len;  /* the instruction's length */
+};
+bool kvmb_mmio_read_plain(struct kvmb_vcpu *v, const struct kvm_regs *r, unsigned size, struct kvmb_mmio_mov *out);
 
 /* kvm_exits.c */
 /* One KVM exit (in v->run) into at most one neutral exit; false: nothing for the VMM, run on. */

@@ -92,7 +92,7 @@ static void pvm_profile_as_measured(void **state)
 	assert_int_equal(h.rip[KVMB_PX_MMIO_READ], KVMB_RIP_AT);
 	assert_int_equal(h.nr_memslots, 32764);
 	assert_false(h.defer_io); /* OUT is retired before the exit: nothing to cancel */
-	assert_false(h.moved_rip_drops_io); /* the IN is fed to KVM's completion instead (kvm_exits.c in_fed) */
+	assert_false(h.moved_rip_drops_io); /* the IN is fed to KVM's completion instead (kvm_exits.c fed) */
 	/* simple real mode runs; the reset-state code and RDTSCP do not */
 	assert_true(h.caps & VMSIM_CAP_MODE_REAL);
 	assert_false(h.caps & VMSIM_CAP_RESET_VECTOR);
