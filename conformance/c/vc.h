@@ -46,6 +46,7 @@ struct vc_test_list vc_guest_memory_tests(void);
 struct vc_test_list vc_vcpu_tests(void);
 struct vc_test_list vc_exit_tour_tests(void);
 struct vc_test_list vc_exit_io_tests(void);
+struct vc_test_list vc_exit_mmio_tests(void);
 struct vc_test_list vc_exit_special_tests(void);
 struct vc_test_list vc_state_tests(void);
 struct vc_test_list vc_pause_tests(void);
@@ -216,6 +217,6 @@ void vt_charge_start(struct vt_cpu *c, struct vmsim_vcpu_state *st, uint64_t ip)
 #define VC_GUEST_REAL (VMSIM_CAP_MODE_REAL | VMSIM_CAP_EXIT_IO)
 #define VC_GUEST_LONG (VMSIM_CAP_MODE_LONG | VMSIM_CAP_EXIT_IO)
 
-extern const struct vt_guest vt_guest_pm_io;
+extern const struct vt_guest vt_guest_pm_io, vt_guest_pm_mmio;
 
 #endif

@@ -108,6 +108,9 @@ static bool fed(struct kvmb_vcpu *v, const struct kvm_regs *now)
 	size_t at = (size_t)v->pending_gpr * sizeof(uint64_t); /* rax..r15 lead struct kvm_regs, 8 bytes each */
 	uint64_t low = size >= 8 ? ~0ull : size == 4 ? 0xffffffffull : (1ull << (8 * size)) - 1, old, got;
 
+	/* only where the VMM's registers went to run->s.regs (not yet to KVM): see kvmb_settle */
+	if (!(v->sync & KVM_SYNC_X86_REGS) || !v->synced)
+		return false;
 	if (v->pending_in ? run->exit_reason != KVM_EXIT_IO || run->io.direction != KVM_EXIT_IO_IN ||
 	                        run->io.count != 1 || run->io.size != size
 	                  : run->exit_reason != KVM_EXIT_MMIO || run->mmio.is_write || run->mmio.len != size)
@@ -139,9 +142,14 @@ bool kvmb_settle(struct kvmb_vcpu *v, bool leaving)
 	if (!kvmb_get_regs(v, &now))
 		return false;
 	if ((v->pending_in || v->pending_mmio) && fed(v, &now)) {
-		/* KVM's own completion writes the value and retires the instruction on the next KVM_RUN */
-		if (!kvmb_set_regs(v, &v->pending_regs))
-			return false;
+		/*
+		 * KVM's own completion writes the value and retires the instruction on the next KVM_RUN. KVM still
+		 * holds the registers of the exit, so none are set: registers set now would make KVM's emulator
+		 * drop its pending write-back (x86.c emulate_regs_need_sync_from_vcpu; seen in the QEMU lane as an
+		 * MMIO-read MOV AL that kept its old value).
+		 */
+		v->run->s.regs.regs = v->pending_regs;
+		v->run->kvm_dirty_regs &= ~(uint64_t)KVM_SYNC_X86_REGS;
 		return !leaving || complete_pending(v, &now, NULL);
 	}
 	if (now.rip != v->pending_rip && v->vm->profile->moved_rip_drops_io && !v->pending_mmio && !leaving)
