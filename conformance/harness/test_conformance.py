@@ -103,6 +103,20 @@ def test_bad_command_lines_are_usage_errors():
     assert vc_lanes.run_conform(["--backend", "null", "--filter", "no-test-is-named-this"]).returncode == 2
 
 
+def test_a_named_backend_that_cannot_run_here_is_77_not_failures():
+    """kvm without a usable /dev/kvm: one clear line and status 77 (before: every case ran and failed)."""
+    p = vc_lanes.run_conform(["--backend", "kvm", "--model", "svm", "--filter", "io/outb_imm"])
+    if os.access("/dev/kvm", os.R_OK | os.W_OK):
+        assert p.returncode == 0, p.stdout + p.stderr  # the host can run it: the case runs and passes
+        return
+    assert p.returncode == 77, p.stdout + p.stderr
+    assert "backend kvm cannot run on this host (UNSUPPORTED" in p.stderr
+    assert "cannot open /dev/kvm" in p.stderr
+    assert "FAIL" not in p.stdout
+    both = vc_lanes.run_conform(["--backend", "unicorn,kvm", "--model", "svm", "--filter", "io/outb_imm"])
+    assert both.returncode == 77 and "PASS" not in both.stdout  # nothing runs when one named backend cannot
+
+
 def executing_lanes(lanes):
     return [lane for lane in lanes if any(r["section"] == "io" and r["status"] == "PASS" for r in lane.data["results"])]
 

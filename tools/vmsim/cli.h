@@ -11,7 +11,8 @@
 enum cli_exit {
 	CLI_EXIT_OK = 0,
 	CLI_EXIT_FAILURE = 1, /* the command ran and something it checked failed */
-	CLI_EXIT_USAGE = 2    /* bad command line: nothing was run */
+	CLI_EXIT_USAGE = 2,   /* bad command line: nothing was run */
+	CLI_EXIT_CANNOT_HERE = 77 /* the command cannot run on this host (automake's skip status): nothing was run */
 };
 
 /* Where a command writes; tests pass memory streams. */

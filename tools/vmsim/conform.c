@@ -32,7 +32,8 @@ int cmd_conform(int argc, char **argv, const struct cli_io *io)
 		.command = "conform",
 		.description = "Run the conformance suite for each backend x model: progress, the backend capability\n"
 		               "matrix, and a pass/skip/fail matrix (section x backend x model). Exit status 1 if\n"
-		               "any test failed. VMSIM_CONFORM_CANARY=1 adds the canary tests to a run.",
+		               "any test failed, 2 on bad usage, 77 if a backend named with --backend cannot run on\n"
+		               "this host (e.g. kvm without /dev/kvm). VMSIM_CONFORM_CANARY=1 adds the canary tests.",
 		.opts = opts,
 		.opt_count = sizeof opts / sizeof opts[0],
 	};
@@ -44,7 +45,7 @@ int cmd_conform(int argc, char **argv, const struct cli_io *io)
 	struct vc_run_config cfg = { backend, plugin, model, filter, canary, tap, no_fork, junit, json,
 		                     (unsigned)(timeout > 3600 ? 3600 : timeout), io->out, io->err };
 	int rc = vc_run(&cfg);
-	return rc == 0 ? CLI_EXIT_OK : rc == 1 ? CLI_EXIT_FAILURE : CLI_EXIT_USAGE;
+	return rc == 0 ? CLI_EXIT_OK : rc == 1 ? CLI_EXIT_FAILURE : rc == 77 ? CLI_EXIT_CANNOT_HERE : CLI_EXIT_USAGE;
 #else
 	(void)backend, (void)plugin, (void)filter, (void)junit, (void)json, (void)tap, (void)canary, (void)no_fork;
 	fprintf(io->err, "vmsim conform: this vmsim was built without the conformance suite (VMSIM_TESTS=OFF)\n");

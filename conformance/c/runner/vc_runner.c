@@ -188,6 +188,35 @@ static int add_backend(struct vc_run *run, const char *name, const char *plugin)
 	return 0;
 }
 
+/* Can this built-in backend create a VM here (KVM needs a usable /dev/kvm)? r: why not. */
+static bool usable_here(struct vmsim_env *env, const char *name, enum vmsim_result *r)
+{
+	struct vmsim_session_args args = { 1 << 20, 10, "probe", name, VMSIM_MODEL_SVM };
+	struct vmsim_session *s = NULL;
+	*r = vmsim_session_open(env, &args, &s);
+	vmsim_session_close(s);
+	return *r == VMSIM_OK;
+}
+
+/* A backend named on purpose that cannot run here ends the run with 77, not with every case failed. */
+static int add_usable_backend(struct vc_run *run, const char *name)
+{
+	struct vmsim_env *env = NULL;
+	enum vmsim_result r = VMSIM_OK;
+	if (vmsim_env_create(NULL, &env) != VMSIM_OK || vmsim_register_builtin_backends(env) != VMSIM_OK) {
+		vmsim_env_destroy(env);
+		return 2;
+	}
+	bool known = vmsim_env_backend(env, name) != NULL, usable = known && usable_here(env, name, &r);
+	vmsim_env_destroy(env);
+	if (known && !usable) {
+		fprintf(run->cfg->err, "vmsim conform: backend %s cannot run on this host (%s; the line above says why); "
+		        "no case was run\n", name, vmsim_result_name(r));
+		return 77;
+	}
+	return add_backend(run, name, NULL);
+}
+
 static int select_backends(struct vc_run *run)
 {
 	const char *list = run->cfg->backends;
@@ -202,11 +231,8 @@ static int select_backends(struct vc_run *run)
 		for (size_t i = 0; i < 3 && !rc; i++)
 			if (vmsim_env_backend(env, builtin[i])) {
 				/* "all" means every built-in that works here: KVM needs /dev/kvm */
-				struct vmsim_session_args args = { 1 << 20, 10, "probe", builtin[i], VMSIM_MODEL_SVM };
-				struct vmsim_session *s = NULL;
-				enum vmsim_result r = vmsim_session_open(env, &args, &s);
-				vmsim_session_close(s);
-				if (r == VMSIM_OK)
+				enum vmsim_result r;
+				if (usable_here(env, builtin[i], &r))
 					rc = add_backend(run, builtin[i], NULL);
 				else
 					fprintf(run->cfg->err, "vmsim conform: backend %s unavailable here (%s), not run\n",
@@ -218,9 +244,11 @@ static int select_backends(struct vc_run *run)
 	} else if (list) {
 		char copy[256];
 		snprintf(copy, sizeof copy, "%s", list);
-		for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-			if (add_backend(run, tok, NULL))
-				return 2;
+		for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			int rc = add_usable_backend(run, tok);
+			if (rc)
+				return rc;
+		}
 	}
 	if (run->cfg->plugin && add_backend(run, NULL, run->cfg->plugin))
 		return 2;
@@ -287,7 +315,10 @@ static void report_progress(const struct vc_run *run, const struct vc_result *r,
 int vc_run(const struct vc_run_config *cfg)
 {
 	struct vc_run run = { .cfg = cfg };
-	if (select_backends(&run) || select_models(&run))
+	int selected = select_backends(&run);
+	if (selected)
+		return selected;
+	if (select_models(&run))
 		return 2;
 	select_tests(&run);
 	if (!run.ntests) {
