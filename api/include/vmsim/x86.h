@@ -58,6 +58,27 @@ enum vmsim_x86_walk_result vmsim_x86_walk(uint64_t cr0, uint64_t cr3, uint64_t c
                                           unsigned access, vmsim_x86_read_phys_fn read_phys, void *ctx,
                                           uint64_t *gpa, uint32_t *error_code);
 
+/* Write len (4 or 8) bytes to guest-physical memory at gpa (A/D updates); false where nothing backs it. */
+typedef bool (*vmsim_x86_write_phys_fn)(void *ctx, uint64_t gpa, const void *src, size_t len);
+
+/* What vmsim_x86_walk_ad found. */
+struct vmsim_x86_walk_info {
+	uint64_t gpa;          /* OK and FAULT after a leaf: the translation */
+	uint64_t page_size;    /* the leaf's size: 4 KiB, 2 MiB, 4 MiB or 1 GiB (4 KiB unpaged) */
+	uint64_t fault_gpa;    /* UNREADABLE: the entry's guest-physical address */
+	uint64_t entry_gpa[5]; /* the paging-structure entries read, top level first */
+	unsigned entries;
+	bool writable, user, nx; /* effective rights of the whole walk (nx only with EFER.NXE) */
+	bool accessed, dirty;    /* the leaf's A and D (after the update) */
+};
+
+/* vmsim_x86_walk that also reports the leaf and, with write_phys, sets A (every entry) and D (leaf, on a write)
+ * after a successful translation (SDM Vol. 3A 4.8); write_phys NULL: nothing is written. */
+enum vmsim_x86_walk_result vmsim_x86_walk_ad(uint64_t cr0, uint64_t cr3, uint64_t cr4, uint64_t efer, uint64_t gla,
+                                             unsigned access, vmsim_x86_read_phys_fn read_phys,
+                                             vmsim_x86_write_phys_fn write_phys, void *ctx,
+                                             struct vmsim_x86_walk_info *info, uint32_t *error_code);
+
 /* One MSR of the neutral state: its index, the state group it belongs to, its vmsim_cpu_state field. */
 struct vmsim_x86_state_msr {
 	uint32_t index;

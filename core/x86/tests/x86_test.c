@@ -289,6 +289,79 @@ static void walk_4level(void **state)
 	                 VMSIM_X86_WALK_UNREADABLE);
 }
 
+static bool write_phys(void *ctx, uint64_t gpa, const void *src, size_t len)
+{
+	struct phys *p = ctx;
+	if (gpa >= MEM || len > MEM - gpa)
+		return false;
+	memcpy(p->bytes + gpa, src, len);
+	return true;
+}
+
+static uint64_t get64(struct phys *p, uint64_t at) { uint64_t v; memcpy(&v, p->bytes + at, 8); return v; }
+
+/* A and D as hardware writes them (SDM Vol. 3A 4.8): A in every entry used, D in the leaf on a write only,
+ * nothing on a fault; PAE PDPTEs have no A; the walk reports the leaf and the entries it read. */
+static void walk_accessed_dirty(void **state)
+{
+	struct phys *p = *state;
+	struct vmsim_x86_walk_info info;
+	uint32_t ec;
+	uint64_t cr0 = PG | PE | WP;
+
+	put64(p, 0x1000, 0x2000 | 7);
+	put64(p, 0x2000, 0x3000 | 7);
+	put64(p, 0x3000, 0x4000 | 7);
+	put64(p, 0x3008, 0x200000 | 0x83); /* 2 MiB, supervisor */
+	put64(p, 0x4000 + 3 * 8, 0x123000 | 7);
+	put64(p, 0x4000 + 4 * 8, 0x124000 | 5); /* read-only */
+	/* a read sets A everywhere, not D */
+	assert_int_equal(vmsim_x86_walk_ad(cr0, 0x1000, PAE, LMA_LME, 0x3456, 0, read_phys, write_phys, p, &info, &ec),
+	                 VMSIM_X86_WALK_OK);
+	assert_int_equal(info.gpa, 0x123456);
+	assert_int_equal(info.page_size, 4096);
+	assert_int_equal(info.entries, 4);
+	assert_int_equal(info.entry_gpa[0], 0x1000);
+	assert_int_equal(info.entry_gpa[3], 0x4018);
+	assert_true(info.writable && info.user && info.accessed && !info.dirty);
+	assert_int_equal(get64(p, 0x1000), 0x2000 | 0x27);
+	assert_int_equal(get64(p, 0x3000), 0x4000 | 0x27);
+	assert_int_equal(get64(p, 0x4018), 0x123000 | 0x27);
+	/* a write sets D in the leaf only */
+	assert_int_equal(vmsim_x86_walk_ad(cr0, 0x1000, PAE, LMA_LME, 0x3456, VMSIM_X86_WRITE, read_phys, write_phys, p,
+	                                   &info, &ec),
+	                 VMSIM_X86_WALK_OK);
+	assert_true(info.dirty);
+	assert_int_equal(get64(p, 0x4018), 0x123000 | 0x67);
+	assert_int_equal(get64(p, 0x3000), 0x4000 | 0x27);
+	/* a write to the read-only page faults (P|W) and sets nothing in its PTE */
+	assert_int_equal(vmsim_x86_walk_ad(cr0, 0x1000, PAE, LMA_LME, 0x4000, VMSIM_X86_WRITE, read_phys, write_phys, p,
+	                                   &info, &ec),
+	                 VMSIM_X86_WALK_FAULT);
+	assert_int_equal(ec, 0x3);
+	assert_int_equal(get64(p, 0x4020), 0x124000 | 5);
+	/* 2 MiB leaf: its size and supervisor-only rights */
+	assert_int_equal(vmsim_x86_walk_ad(cr0, 0x1000, PAE, LMA_LME, 0x2abcde, 0, read_phys, write_phys, p, &info, &ec),
+	                 VMSIM_X86_WALK_OK);
+	assert_int_equal(info.page_size, 0x200000);
+	assert_false(info.user);
+	assert_int_equal(get64(p, 0x3008), 0x200000 | 0xa3);
+	/* PAE: the PDPTE keeps its bits, the PDE gets A */
+	put64(p, 0x5000, 0x6000 | 1);
+	put64(p, 0x6000, 0x7000 | 7);
+	put64(p, 0x7000 + 8, 0x9000 | 7);
+	assert_int_equal(vmsim_x86_walk_ad(cr0, 0x5000, PAE, 0, 0x1234, 0, read_phys, write_phys, p, &info, &ec),
+	                 VMSIM_X86_WALK_OK);
+	assert_int_equal(info.gpa, 0x9234);
+	assert_int_equal(get64(p, 0x5000), 0x6000 | 1);
+	assert_int_equal(get64(p, 0x6000), 0x7000 | 0x27);
+	/* an entry outside readable memory: its address is reported */
+	put64(p, 0x3010, 0x7ff000 | 7);
+	assert_int_equal(vmsim_x86_walk_ad(cr0, 0x1000, PAE, LMA_LME, 0x400000, 0, read_phys, write_phys, p, &info, &ec),
+	                 VMSIM_X86_WALK_UNREADABLE);
+	assert_int_equal(info.fault_gpa, 0x7ff000);
+}
+
 /* The state MSRs: architectural indices (SDM Vol. 4 2.1), each in its group, each field a distinct uint64_t. */
 static void state_msrs(void **state)
 {
@@ -322,6 +395,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(walk_32bit, phys_new, phys_free),
 		cmocka_unit_test_setup_teardown(walk_pae, phys_new, phys_free),
 		cmocka_unit_test_setup_teardown(walk_4level, phys_new, phys_free),
+		cmocka_unit_test_setup_teardown(walk_accessed_dirty, phys_new, phys_free),
 	};
 	return cmocka_run_group_tests_name("x86", tests, NULL, NULL);
 }
