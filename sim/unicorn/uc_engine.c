@@ -411,6 +411,7 @@ void ucb_engine_destroy(struct ucb_engine *eng)
 	if (eng->uc)
 		uc_close(eng->uc);
 	free(eng->applied);
+	free(eng->shadow.live);
 	free(eng->scanned.keys);
 	free(eng->code_pages.keys);
 	free(eng->sites.slots);

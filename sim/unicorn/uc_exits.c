@@ -8,6 +8,7 @@ void ucb_classify(const uint8_t *b, size_t n, uint32_t bits, struct ucb_insn *ou
 	size_t i = 0;
 	bool opsize = false, addrsize = false, rep = false;
 	int seg = -1;
+	uint8_t rex = 0;
 
 	memset(out, 0, sizeof *out);
 	for (; i < n; i++) {
@@ -25,7 +26,7 @@ void ucb_classify(const uint8_t *b, size_t n, uint32_t bits, struct ucb_insn *ou
 		else if (p == 0x64 || p == 0x65)
 			seg = p - 0x60;
 		else if (bits == 64 && (p & 0xf0) == 0x40)
-			continue;
+			rex = p;
 		else
 			break;
 	}
@@ -80,9 +81,24 @@ void ucb_classify(const uint8_t *b, size_t n, uint32_t bits, struct ucb_insn *ou
 		case 0x31: out->kind = UCB_SITE_RDTSC; break;
 		case 0x32: out->kind = UCB_SITE_RDMSR; break;
 		case 0x30: out->kind = UCB_SITE_WRMSR; break;
+		case 0x20: case 0x22:
+			/* MOV from/to CRn: always the register form (the mod bits are ignored, SDM Vol. 2B "MOV") */
+			if (i + 2 >= n)
+				return;
+			out->kind = UCB_SITE_MOVCR;
+			out->cr_read = b[i + 1] == 0x20;
+			out->cr = (uint8_t)(((b[i + 2] >> 3) & 7) | ((rex & 4) ? 8 : 0));
+			out->gpr = (uint8_t)((b[i + 2] & 7) | ((rex & 1) ? 8 : 0));
+			out->len = (uint8_t)(i + 3);
+			return;
 		case 0x01:
 			if (i + 2 >= n)
 				return;
+			if ((b[i + 2] & 0x38) == 0x38 && (b[i + 2] >> 6) != 3) {
+				out->kind = UCB_SITE_INVLPG; /* length from Capstone when it runs (memory operand) */
+				out->len = (uint8_t)(i + 3);
+				return;
+			}
 			if (b[i + 2] == 0xf9)
 				out->kind = UCB_SITE_RDTSCP;
 			else if (b[i + 2] == 0xc1 || b[i + 2] == 0xd9)
@@ -345,6 +361,10 @@ void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 			return; /* Unicorn raises #UD, delivered to the guest */
 		exit.kind = VMSIM_EXIT_VMCALL;
 		break;
+	case UCB_SITE_MOVCR:
+	case UCB_SITE_INVLPG:
+		ucb_mmu_site(eng, insn, rip);
+		return;
 	case UCB_SITE_SWINT:
 		if (insn->into && !(ucb_read_reg(eng, UC_X86_REG_EFLAGS) & UCB_RFLAGS_OF))
 			return;

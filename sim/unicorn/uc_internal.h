@@ -33,7 +33,9 @@ enum ucb_site_kind {
 	UCB_SITE_RDMSR,
 	UCB_SITE_WRMSR,
 	UCB_SITE_VMCALL,
-	UCB_SITE_SWINT
+	UCB_SITE_SWINT,
+	UCB_SITE_MOVCR,   /* MOV to/from a control register (uc_mmu.c while the guest pages) */
+	UCB_SITE_INVLPG
 };
 
 /* What the byte classifier learnt about one instruction. */
@@ -47,6 +49,8 @@ struct ucb_insn {
 	uint8_t seg;       /* 0 = ES ... 5 = GS */
 	uint8_t vector;    /* SWINT */
 	bool into;         /* SWINT: INTO, only taken with OF=1 */
+	uint8_t cr, gpr;   /* MOVCR: control register and general register numbers */
+	bool cr_read;      /* MOVCR: MOV from CRn */
 };
 
 struct ucb_site {
@@ -72,6 +76,27 @@ struct ucb_sites {
 
 struct ucb_vcpu;
 
+/* One linear region a paged engine maps onto guest-physical backing (uc_mmu.c). */
+struct ucb_shadow_region {
+	uint64_t lin, size, gpa;
+	void *hva;
+	unsigned prot;       /* UC_PROT_* */
+	uint64_t pt[5];      /* guest-physical pages of the paging structures its walk used */
+	unsigned npt;
+};
+
+/* Live shadow mappings: few, since 2.0.1's map cost grows with the region count (docs/backends/unicorn.md). */
+enum { UCB_SHADOW_CAP = 64 };
+
+struct ucb_shadow {
+	struct ucb_shadow_region *live; /* sorted by lin, disjoint */
+	size_t n, cap;
+	bool paged;                     /* the engine's addresses are linear (guest paging on) */
+	bool user;                      /* built for CPL 3 */
+	uint64_t gen;                   /* the vCPU's tlb_gen it was built for */
+	uint64_t faults, maps, unmaps, flushes; /* counters for benches and tests */
+};
+
 struct ucb_engine {
 	uc_engine *uc;
 	enum ucb_mode mode;
@@ -89,6 +114,7 @@ struct ucb_engine {
 	uint64_t code_lo, code_hi;   /* what the write hook watches, [code_lo, code_hi) */
 	uc_hook code_write_hook;
 	bool code_write_hooked;
+	struct ucb_shadow shadow;
 };
 
 /* Where the vCPU is, for the mem_unmap protocol (docs/backends/unicorn.md). */
@@ -160,7 +186,8 @@ struct ucb_vcpu {
 	uint32_t deliver_error;
 
 	/* state Unicorn does not hold */
-	uint64_t cr0_pg;              /* CR0.PG as the VMM set it; the engine runs unpaged (docs) */
+	uint64_t cr0_pg;              /* CR0.PG as the VMM or the guest set it; the engine runs unpaged (docs) */
+	uint64_t tlb_gen;             /* bumped by whatever invalidates translations (CR writes, INVLPG) */
 	uint32_t activity;
 	struct vmsim_event pending;
 	uint64_t tsc_offset, tsc_aux;
@@ -253,6 +280,24 @@ bool ucb_guest_read(struct ucb_engine *eng, uint64_t addr, void *buf, size_t len
 bool ucb_guest_write(struct ucb_engine *eng, uint64_t addr, const void *buf, size_t len);
 void ucb_vcpu_sync_running(struct ucb_vcpu *v);
 unsigned ucb_mapping_prot(struct ucb_vm *vm, uint64_t gpa);
+/* The attachment holding gpa (copied out under the list lock); false if none. */
+bool ucb_phys_lookup(struct ucb_vm *vm, uint64_t gpa, struct ucb_mapping *out);
+/* Unmap every guest-physical mapping of the engine (it is about to hold linear ones). */
+void ucb_engine_unmap_all(struct ucb_engine *eng);
+
+/* uc_mmu.c */
+enum ucb_mmu_outcome { UCB_MMU_RETRY, UCB_MMU_PF, UCB_MMU_NPF, UCB_MMU_ERROR };
+/* Before uc_emu_start: drop shadow mappings made stale by paging-state changes, switch address spaces. */
+void ucb_mmu_prepare(struct ucb_engine *eng);
+void ucb_mmu_flush(struct ucb_engine *eng);
+/* True while the engine's addresses are guest-linear (paging on, or its shadow not yet dropped). */
+bool ucb_mmu_linear(const struct ucb_engine *eng);
+/* Backend access to guest-linear memory through the guest's page tables (host memory). */
+bool ucb_mmu_access(struct ucb_engine *eng, uint64_t lin, void *buf, size_t len, bool write);
+/* The recorded fault in a paged engine: mapped (retry), a #PF to deliver, or an NPF exit in *exit. */
+enum ucb_mmu_outcome ucb_mmu_fault(struct ucb_vcpu *v, uint32_t *error_code, uint64_t *cr2, struct vmsim_exit *exit);
+/* Site hook for MOVCR/INVLPG; true if it handled (emulated) the instruction. */
+bool ucb_mmu_site(struct ucb_engine *eng, const struct ucb_insn *insn, uint64_t rip);
 
 /* uc_engine.c */
 struct ucb_engine *ucb_engine_get(struct ucb_vcpu *v, enum ucb_mode mode);

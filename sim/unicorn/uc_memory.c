@@ -136,6 +136,7 @@ bool ucb_engine_sync_memory(struct ucb_engine *eng)
 	}
 	eng->applied_gen = gen;
 	pthread_mutex_unlock(&vm->list_lock);
+	ucb_mmu_flush(eng); /* linear mappings may point into what went away */
 	if (unmapped) {
 		ucb_set_clear(&eng->scanned); /* code may differ now: scan blocks again */
 		ucb_set_clear(&eng->code_pages);
@@ -149,6 +150,8 @@ bool ucb_engine_map_lazy(struct ucb_engine *eng, uint64_t gpa)
 	bool mapped = false;
 
 	ucb_engine_sync_memory(eng); /* what went away first: a new mapping may overlap it */
+	if (eng->shadow.paged)
+		return false; /* linear addresses: uc_mmu.c maps them */
 	pthread_mutex_lock(&vm->list_lock);
 	size_t at = lower_bound(vm->maps, vm->nmaps, gpa);
 	if (at < vm->nmaps && gpa >= vm->maps[at].gpa && !array_has(eng->applied, eng->napplied, &vm->maps[at])) {
@@ -161,6 +164,8 @@ bool ucb_engine_map_lazy(struct ucb_engine *eng, uint64_t gpa)
 
 static bool guest_access(struct ucb_engine *eng, uint64_t addr, void *buf, size_t len, bool write)
 {
+	if (ucb_mmu_linear(eng))
+		return ucb_mmu_access(eng, addr, buf, len, write);
 	for (int attempt = 0; attempt < 4; attempt++) {
 		uc_err err = write ? uc_mem_write(eng->uc, addr, buf, len) : uc_mem_read(eng->uc, addr, buf, len);
 		if (err == UC_ERR_OK)
@@ -200,6 +205,30 @@ void ucb_vcpu_sync_running(struct ucb_vcpu *v)
 	v->acked_gen = eng->applied_gen;
 	pthread_cond_broadcast(&v->cond);
 	pthread_mutex_unlock(&v->lock);
+}
+
+bool ucb_phys_lookup(struct ucb_vm *vm, uint64_t gpa, struct ucb_mapping *out)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&vm->list_lock);
+	size_t at = lower_bound(vm->maps, vm->nmaps, gpa);
+	if (at < vm->nmaps && gpa >= vm->maps[at].gpa) {
+		*out = vm->maps[at];
+		found = true;
+	}
+	pthread_mutex_unlock(&vm->list_lock);
+	return found;
+}
+
+void ucb_engine_unmap_all(struct ucb_engine *eng)
+{
+	while (eng->napplied) {
+		struct ucb_mapping m = eng->applied[eng->napplied - 1];
+		engine_unmap(eng, &m); /* drops the entry even where 2.0.1 refuses the unmap */
+	}
+	ucb_set_clear(&eng->scanned);
+	ucb_set_clear(&eng->code_pages);
 }
 
 unsigned ucb_mapping_prot(struct ucb_vm *vm, uint64_t gpa)

@@ -103,6 +103,33 @@ static bool exit_is_data_fault(struct ucb_vcpu *v)
 	return v->fault.type != UC_MEM_FETCH_UNMAPPED && v->fault.type != UC_MEM_FETCH_PROT;
 }
 
+/* A fault while the guest pages (uc_mmu.c): map and run again, deliver #PF, or exit with an NPF. */
+static bool paged_fault(struct ucb_vcpu *v, enum vmsim_result *result)
+{
+	struct ucb_engine *eng = v->active;
+	struct vmsim_exit exit;
+	uint32_t error_code = 0;
+	uint64_t cr2 = 0;
+
+	enum ucb_mmu_outcome out = ucb_mmu_fault(v, &error_code, &cr2, &exit);
+	v->fault.valid = false;
+	if (out == UCB_MMU_NPF) {
+		ucb_call_exit(v, &exit);
+		return true;
+	}
+	/* as before the access: the instruction runs again, or the #PF returns to it */
+	ucb_write_rip(eng, v->fault_rip);
+	uc_reg_write(eng->uc, eng->mode == UCB_LONG ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS, &v->fault_rflags);
+	if (out == UCB_MMU_PF) {
+		uc_reg_write(eng->uc, UC_X86_REG_CR2, &cr2);
+		deliver(v, 14, VMSIM_EVENT_HW_EXCEPTION, true, error_code, v->fault_rip);
+	} else if (out == UCB_MMU_ERROR) {
+		*result = VMSIM_BACKEND_ERROR;
+		return false;
+	}
+	return true;
+}
+
 /* Handle why uc_emu_start returned; false: leave vcpu_run with *result. */
 static bool after_engine(struct ucb_vcpu *v, uc_err err, enum ucb_leave leave, enum vmsim_result *result)
 {
@@ -111,6 +138,8 @@ static bool after_engine(struct ucb_vcpu *v, uc_err err, enum ucb_leave leave, e
 
 	switch (leave) {
 	case UCB_LEAVE_FAULT:
+		if (eng->shadow.paged)
+			return paged_fault(v, result);
 		if (v->fault.lazy) {
 			/* not a guest-visible fault: put the state back as it was before the access, map, run again */
 			ucb_write_rip(eng, v->fault_rip);
@@ -220,6 +249,7 @@ enum vmsim_result ucb_vcpu_run(void *p, vmsim_exit_fn on_exit, void *ctx)
 			idle(v);
 			continue;
 		}
+		ucb_mmu_prepare(eng);
 		if (eng->flush_to) {
 			uc_ctl_remove_cache(eng->uc, eng->flush_from, eng->flush_to);
 			eng->flush_to = 0;

@@ -266,6 +266,7 @@ enum vmsim_result ucb_engine_set_state(struct ucb_engine *eng, uint32_t groups, 
 			 * on linear = guest-physical, and keep PG for the VMM to read back.
 			 */
 			eng->vcpu->cr0_pg = in->cr0 & UCB_CR0_PG;
+			eng->vcpu->tlb_gen++; /* uc_mmu.c: translations start over */
 			env_put64(env, UCB_ENV_CR, in->cr0 & ~(uint64_t)UCB_CR0_PG);
 			env_put64(env, UCB_ENV_CR + 16, in->cr2);
 			env_put64(env, UCB_ENV_CR + 24, in->cr3);
@@ -451,7 +452,9 @@ enum vmsim_result ucb_follow_guest_mode(struct ucb_vcpu *v)
 	 */
 	if ((cr0 & UCB_CR0_PE) && uc_reg_read(eng->uc, UC_X86_REG_MSR, &efer) != UC_ERR_OK)
 		return VMSIM_BACKEND_ERROR;
-	enum ucb_mode want = (efer.value & UCB_EFER_LMA) ? UCB_LONG : (cr0 & UCB_CR0_PE) ? UCB_PROT : UCB_REAL;
+	/* the guest's CR0.PG with EFER.LME activates long mode (uc_mmu.c keeps PG from the engine) */
+	bool lma = (efer.value & UCB_EFER_LMA) || ((efer.value & UCB_EFER_LME) && v->cr0_pg && (cr0 & UCB_CR0_PE));
+	enum ucb_mode want = lma ? UCB_LONG : (cr0 & UCB_CR0_PE) ? UCB_PROT : UCB_REAL;
 	return want == eng->mode ? VMSIM_OK : carry_over(v, want, NULL, 0);
 }
 

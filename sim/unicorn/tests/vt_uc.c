@@ -52,6 +52,12 @@ void vt_vm_init(struct vt_vm *t, uint64_t skip_lo, uint64_t skip_hi)
 	t->in_value = 0x5a5a5a5a;
 	assert_int_equal(t->ops->vm_create(&(struct vmsim_backend_host){ count_idles, t, "vt" }, &t->vm), VMSIM_OK);
 	unsigned rwx = VMSIM_PROT_READ | VMSIM_PROT_WRITE | VMSIM_PROT_EXEC;
+	/* identity page tables for long mode (vt_state_long): PML4 -> PDPT of four 1 GiB pages */
+	uint64_t pml4e = (VT_PDPT | 3), pdpte[4];
+	for (int i = 0; i < 4; i++)
+		pdpte[i] = ((uint64_t)i << 30) | 0x83;
+	memcpy(t->ram + VT_PML4, &pml4e, 8);
+	memcpy(t->ram + VT_PDPT, pdpte, sizeof pdpte);
 	if (skip_hi > skip_lo) {
 		assert_int_equal(t->ops->mem_map(t->vm, 0, t->ram, skip_lo, rwx), VMSIM_OK);
 		assert_int_equal(t->ops->mem_map(t->vm, skip_hi, t->ram + skip_hi, VT_RAM - skip_hi, rwx), VMSIM_OK);
@@ -124,6 +130,7 @@ void vt_state_long(struct vmsim_cpu_state *s, uint64_t rip)
 	s->cs.ar = 0xa9b;
 	s->idtr.limit = 256 * 16 - 1;
 	s->cr0 = 0x80000011;
+	s->cr3 = VT_PML4;
 	s->cr4 = 0x20;
 	s->efer = 0x500;
 }

@@ -13,7 +13,8 @@
 #include "vt_guests.h"
 
 enum { VT_LOAD = 0x10000, VT_RAM = 0x100000, VT_GDT = 0x1000, VT_IDT = 0x2000, VT_DATA = 0x20000,
-       VT_STACK = 0x8000, VT_MAX_EXITS = 512 };
+       VT_STACK = 0x8000, VT_MAX_EXITS = 512,
+       VT_PML4 = 0xfe000, VT_PDPT = 0xff000 /* identity 1 GiB pages for long mode (the backend walks them) */ };
 
 /* Ports the guests use: 0xf0 done (the VMM stops), 0xf1/0xf2 hand-over points. */
 enum { VT_PORT_DONE = 0xf0 };

@@ -1,0 +1,564 @@
+/*
+ * uc_mmu.c - the software MMU (shadow paging) of the Unicorn 2.0.1 backend.
+ *
+ * 2.0.1 walks guest page tables but then uses the linear address as the physical one (measured), so engines run
+ * with CR0.PG hidden and, while the guest pages, see its linear address space: a linear region is mapped onto the
+ * guest-physical backing on its first touch, from this backend's own walk (vmsim_x86_walk_ad, which sets A/D like
+ * hardware). Mappings are dropped on CR0/CR3/CR4 writes, INVLPG, memory-map changes, a CPL change seen at an entry,
+ * and guest writes to a paging-structure page that a live mapping was translated through. A failed walk is a #PF
+ * (CR2, architectural error code); a walk or a translation reaching unattached memory is an NPF.
+ * Measured costs and the structure chosen: docs/backends/unicorn.md, "Guest paging".
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <vmsim/x86.h>
+
+#include "uc_internal.h"
+
+enum {
+	PG_4K = 4096,
+	PTE_BITS_WRITE = 1u << 1,
+	CR0_WP = 1u << 16,
+	EXTEND_PAGES = 15 /* a 4 KiB leaf's region grows by up to this many already-accessed pages */
+};
+
+static const int gpr_ids[16] = { UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
+	                         UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI,
+	                         UC_X86_REG_R8,  UC_X86_REG_R9,  UC_X86_REG_R10, UC_X86_REG_R11,
+	                         UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15 };
+
+static const int gpr32_ids[8] = { UC_X86_REG_EAX, UC_X86_REG_ECX, UC_X86_REG_EDX, UC_X86_REG_EBX,
+	                          UC_X86_REG_ESP, UC_X86_REG_EBP, UC_X86_REG_ESI, UC_X86_REG_EDI };
+
+/* ---- guest-physical memory through the VM's attachment list (host memory, no engine involved) ---- */
+
+static bool phys_span(struct ucb_vm *vm, uint64_t gpa, size_t len, struct ucb_mapping *m)
+{
+	return ucb_phys_lookup(vm, gpa, m) && gpa + len <= m->gpa + m->size;
+}
+
+static bool read_phys(void *ctx, uint64_t gpa, void *dst, size_t len)
+{
+	struct ucb_mapping m;
+
+	if (!phys_span(ctx, gpa, len, &m))
+		return false;
+	memcpy(dst, (const uint8_t *)m.hva + (gpa - m.gpa), len);
+	return true;
+}
+
+static bool write_phys(void *ctx, uint64_t gpa, const void *src, size_t len)
+{
+	struct ucb_mapping m;
+
+	if (!phys_span(ctx, gpa, len, &m) || !(m.prot & UC_PROT_WRITE))
+		return false;
+	memcpy((uint8_t *)m.hva + (gpa - m.gpa), src, len);
+	return true;
+}
+
+/* ---- paging state as the guest has it (the engine holds CR0 without PG) ---- */
+
+struct paging {
+	uint64_t cr0, cr3, cr4, efer;
+	bool user; /* CPL 3 */
+};
+
+static void paging_now(struct ucb_engine *eng, struct paging *p)
+{
+	uc_x86_msr efer = { .rid = 0xc0000080, .value = 0 };
+
+	p->cr0 = ucb_read_reg(eng, UC_X86_REG_CR0) | eng->vcpu->cr0_pg;
+	p->cr3 = ucb_read_reg(eng, UC_X86_REG_CR3);
+	p->cr4 = ucb_read_reg(eng, UC_X86_REG_CR4);
+	uc_reg_read(eng->uc, UC_X86_REG_MSR, &efer);
+	p->efer = efer.value;
+	p->user = (p->cr0 & UCB_CR0_PE) && (ucb_read_reg(eng, UC_X86_REG_CS) & 3) == 3;
+}
+
+static enum vmsim_x86_walk_result walk(struct ucb_engine *eng, const struct paging *p, uint64_t lin, unsigned access,
+                                       bool set_ad, struct vmsim_x86_walk_info *info, uint32_t *ec)
+{
+	if (p->user)
+		access |= VMSIM_X86_USER;
+	return vmsim_x86_walk_ad(p->cr0, p->cr3, p->cr4, p->efer, lin, access, read_phys, set_ad ? write_phys : NULL,
+	                         eng->vcpu->vm, info, ec);
+}
+
+/* ---- the live shadow mappings of one engine ---- */
+
+static bool depends_on(const struct ucb_shadow_region *r, uint64_t page)
+{
+	for (unsigned i = 0; i < r->npt; i++)
+		if (r->pt[i] == page)
+			return true;
+	return false;
+}
+
+/* Is any guest-physical page in [gpa, gpa + size) a paging-structure page some live mapping was walked through? */
+static bool holds_tables(const struct ucb_shadow *s, uint64_t gpa, uint64_t size, const struct ucb_shadow_region *also)
+{
+	for (size_t i = 0; i <= s->n; i++) {
+		const struct ucb_shadow_region *r = i < s->n ? &s->live[i] : also;
+		if (!r)
+			continue;
+		for (unsigned k = 0; k < r->npt; k++)
+			if (r->pt[k] >= gpa && r->pt[k] < gpa + size)
+				return true;
+	}
+	return false;
+}
+
+static void region_drop(struct ucb_engine *eng, size_t i)
+{
+	struct ucb_shadow *s = &eng->shadow;
+
+	uc_mem_unmap(eng->uc, s->live[i].lin, s->live[i].size);
+	s->unmaps++;
+	memmove(&s->live[i], &s->live[i + 1], (s->n - i - 1) * sizeof *s->live);
+	s->n--;
+}
+
+/* Code at a linear address may be other code now: scan blocks again, re-decode sites. */
+static void forget_code(struct ucb_engine *eng)
+{
+	ucb_set_clear(&eng->scanned);
+	ucb_set_clear(&eng->code_pages);
+	for (size_t i = 0; i < eng->sites.cap; i++)
+		if (eng->sites.slots[i].used)
+			eng->sites.slots[i].gen = ~(uint64_t)0;
+}
+
+void ucb_mmu_flush(struct ucb_engine *eng)
+{
+	struct ucb_shadow *s = &eng->shadow;
+
+	if (!s->n)
+		return;
+	while (s->n)
+		region_drop(eng, s->n - 1);
+	s->flushes++;
+	forget_code(eng);
+}
+
+/* Drop the mappings translated through paging-structure page `page`, and any writable alias of that page. */
+static void drop_dependents(struct ucb_engine *eng, uint64_t page)
+{
+	struct ucb_shadow *s = &eng->shadow;
+	bool any = false;
+
+	for (size_t i = s->n; i-- > 0;) {
+		if (depends_on(&s->live[i], page)) {
+			region_drop(eng, i);
+			any = true;
+		}
+	}
+	if (any)
+		forget_code(eng);
+}
+
+/* Index of the first live region ending above lin. */
+static size_t live_bound(const struct ucb_shadow *s, uint64_t lin)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->live[mid].lin + s->live[mid].size <= lin)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool region_add(struct ucb_engine *eng, const struct ucb_shadow_region *r)
+{
+	struct ucb_shadow *s = &eng->shadow;
+
+	if (s->n >= UCB_SHADOW_CAP)
+		ucb_mmu_flush(eng); /* 2.0.1's map cost grows with the region count: start over rather than grow */
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		struct ucb_shadow_region *p = realloc(s->live, cap * sizeof *p);
+		if (!p)
+			return false;
+		s->live = p;
+		s->cap = cap;
+	}
+	/* a writable mapping of a page this region's walk used must go: the guest's next store there is watched */
+	for (size_t i = s->n; i-- > 0;) {
+		const struct ucb_shadow_region *w = &s->live[i];
+		if (!(w->prot & UC_PROT_WRITE))
+			continue;
+		for (unsigned k = 0; k < r->npt; k++) {
+			if (r->pt[k] >= w->gpa && r->pt[k] < w->gpa + w->size) {
+				region_drop(eng, i);
+				break;
+			}
+		}
+	}
+	if (uc_mem_map_ptr(eng->uc, r->lin, r->size, r->prot, r->hva) != UC_ERR_OK)
+		return false;
+	s->maps++;
+	size_t at = live_bound(s, r->lin);
+	memmove(&s->live[at + 1], &s->live[at], (s->n - at) * sizeof *s->live);
+	s->live[at] = *r;
+	s->n++;
+	return true;
+}
+
+static unsigned region_prot(const struct paging *p, const struct vmsim_x86_walk_info *info, unsigned attach_prot)
+{
+	unsigned prot = UC_PROT_READ;
+	bool may_write = info->writable || (!p->user && !(p->cr0 & CR0_WP));
+
+	if (may_write && info->dirty && (attach_prot & UC_PROT_WRITE))
+		prot |= UC_PROT_WRITE;
+	if (!info->nx && (attach_prot & UC_PROT_EXEC))
+		prot |= UC_PROT_EXEC;
+	return prot;
+}
+
+static void region_tables(struct ucb_shadow_region *r, const struct vmsim_x86_walk_info *info)
+{
+	r->npt = 0;
+	for (unsigned i = 0; i < info->entries && i < 5; i++)
+		r->pt[r->npt++] = info->entry_gpa[i] & ~(uint64_t)(PG_4K - 1);
+}
+
+/* Grow a 4 KiB region forward over pages translated alike (contiguous, same rights, A and D as it needs). */
+static void extend(struct ucb_engine *eng, const struct paging *p, struct ucb_shadow_region *r,
+                   const struct ucb_mapping *m, const struct vmsim_x86_walk_info *first)
+{
+	const struct ucb_shadow *s = &eng->shadow;
+	size_t next = live_bound(s, r->lin);
+	uint64_t limit = next < s->n ? s->live[next].lin : ~(uint64_t)0;
+
+	for (int k = 0; k < EXTEND_PAGES; k++) {
+		uint64_t lin = r->lin + r->size, gpa = r->gpa + r->size;
+		struct vmsim_x86_walk_info info;
+		uint32_t ec;
+		if (lin + PG_4K > limit || lin + PG_4K < lin || gpa + PG_4K > m->gpa + m->size ||
+		    (eng->mode != UCB_LONG && lin + PG_4K > 0x100000000ull))
+			return;
+		if (walk(eng, p, lin, 0, false, &info, &ec) != VMSIM_X86_WALK_OK || info.gpa != gpa ||
+		    info.page_size != PG_4K || !info.accessed || info.writable != first->writable ||
+		    info.user != first->user || info.nx != first->nx || ((r->prot & UC_PROT_WRITE) && !info.dirty))
+			return;
+		/* the same tables (a run within one page table) keep the dependency list exact */
+		if (info.entries != r->npt || (info.entry_gpa[info.entries - 1] & ~(uint64_t)(PG_4K - 1)) !=
+		                                      r->pt[r->npt - 1])
+			return;
+		if ((r->prot & UC_PROT_WRITE) && holds_tables(s, gpa, PG_4K, r))
+			return;
+		r->size += PG_4K;
+	}
+}
+
+/*
+ * Paging structures inside a large page: the run around lin stops short of them (their stores are watched), or is
+ * the one table page lin is in.
+ */
+static void clip_tables(const struct ucb_shadow *s, const struct ucb_shadow_region *r, uint64_t lin, uint64_t lin_page,
+                        uint64_t gpa_page, uint64_t *lo, uint64_t *hi)
+{
+	uint64_t lin4k = lin & ~(uint64_t)(PG_4K - 1);
+
+	for (size_t i = 0; i <= s->n; i++) {
+		const struct ucb_shadow_region *x = i < s->n ? &s->live[i] : r;
+		for (unsigned k = 0; k < x->npt; k++) {
+			uint64_t t = x->pt[k];
+			if (t < gpa_page + (*lo - lin_page) || t >= gpa_page + (*hi - lin_page))
+				continue;
+			uint64_t t_lin = lin_page + (t - gpa_page);
+			if (t_lin == lin4k) {
+				*lo = lin4k;
+				*hi = lin4k + PG_4K;
+				return;
+			}
+			if (t_lin < lin4k)
+				*lo = t_lin + PG_4K;
+			else
+				*hi = t_lin;
+		}
+	}
+}
+
+/* Map the region around lin that the walk found; false if the engine refused it. */
+static bool map_translation(struct ucb_engine *eng, const struct paging *p, uint64_t lin,
+                            const struct vmsim_x86_walk_info *info, const struct ucb_mapping *m, bool want_write)
+{
+	struct ucb_shadow *s = &eng->shadow;
+	struct ucb_shadow_region r;
+	uint64_t page = info->page_size;
+	uint64_t lin_page = lin & ~(page - 1), gpa_page = info->gpa & ~(page - 1);
+
+	memset(&r, 0, sizeof r);
+	region_tables(&r, info);
+	r.prot = region_prot(p, info, m->prot);
+	/* the leaf clipped to the attachment and to the neighbouring live regions */
+	uint64_t lo = lin_page, hi = lin_page + page;
+	if (gpa_page < m->gpa)
+		lo += m->gpa - gpa_page;
+	if (gpa_page + page > m->gpa + m->size)
+		hi -= gpa_page + page - (m->gpa + m->size);
+	size_t at = live_bound(s, lin);
+	if (at < s->n && s->live[at].lin < hi)
+		hi = s->live[at].lin > lin ? s->live[at].lin : lin + PG_4K;
+	if (at > 0 && s->live[at - 1].lin + s->live[at - 1].size > lo)
+		lo = s->live[at - 1].lin + s->live[at - 1].size;
+	lo = lo > lin ? lin & ~(uint64_t)(PG_4K - 1) : lo & ~(uint64_t)(PG_4K - 1);
+	hi = (hi + PG_4K - 1) & ~(uint64_t)(PG_4K - 1);
+	if (page > PG_4K)
+		clip_tables(s, &r, lin, lin_page, gpa_page, &lo, &hi);
+	r.lin = lo;
+	r.size = hi - lo;
+	r.gpa = gpa_page + (lo - lin_page);
+	r.hva = (uint8_t *)m->hva + (r.gpa - m->gpa);
+	if ((r.prot & UC_PROT_WRITE) && holds_tables(s, r.gpa, r.size, &r)) {
+		if (want_write && r.size == PG_4K && depends_on(&r, r.gpa)) {
+			/*
+			 * The page maps itself (a store into the table the store's own translation uses): keep it
+			 * writable; this one mapping is then as stale as a hardware TLB entry until the next flush.
+			 */
+		} else {
+			r.prot &= ~(unsigned)UC_PROT_WRITE;
+		}
+	}
+	if (page == PG_4K)
+		extend(eng, p, &r, m, info);
+	return region_add(eng, &r);
+}
+
+/* ---- engine entry ---- */
+
+void ucb_mmu_prepare(struct ucb_engine *eng)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+	struct ucb_shadow *s = &eng->shadow;
+	bool paged = v->cr0_pg != 0;
+	bool user = paged && (ucb_read_reg(eng, UC_X86_REG_CS) & 3) == 3;
+
+	if (paged == s->paged && s->gen == v->tlb_gen && s->user == user)
+		return;
+	ucb_mmu_flush(eng);
+	if (paged && !s->paged)
+		ucb_engine_unmap_all(eng); /* guest-physical mappings would alias linear addresses */
+	if (paged != s->paged)
+		forget_code(eng);
+	s->paged = paged;
+	s->gen = v->tlb_gen;
+	s->user = user;
+}
+
+bool ucb_mmu_linear(const struct ucb_engine *eng)
+{
+	return eng->vcpu->cr0_pg != 0 || eng->shadow.paged;
+}
+
+bool ucb_mmu_access(struct ucb_engine *eng, uint64_t lin, void *buf, size_t len, bool write)
+{
+	struct paging p;
+	uint8_t *at = buf;
+
+	paging_now(eng, &p);
+	p.user = false; /* the backend's own accesses (decoding, event delivery) are supervisor accesses */
+	while (len) {
+		struct vmsim_x86_walk_info info;
+		uint32_t ec;
+		size_t chunk = PG_4K - (lin & (PG_4K - 1));
+		if (chunk > len)
+			chunk = len;
+		if (walk(eng, &p, lin, write ? VMSIM_X86_WRITE : 0, true, &info, &ec) != VMSIM_X86_WALK_OK)
+			return false;
+		if (write) {
+			drop_dependents(eng, info.gpa & ~(uint64_t)(PG_4K - 1));
+			if (!write_phys(eng->vcpu->vm, info.gpa, at, chunk))
+				return false;
+		} else if (!read_phys(eng->vcpu->vm, info.gpa, at, chunk)) {
+			return false;
+		}
+		lin += chunk;
+		at += chunk;
+		len -= chunk;
+	}
+	return true;
+}
+
+/* ---- faults ---- */
+
+static void npf_exit(struct ucb_vcpu *v, struct vmsim_exit *exit, uint64_t gpa, bool walked, bool user)
+{
+	ucb_build_npf(v, exit);
+	exit->u.npf.gpa = gpa;
+	exit->u.npf.gla = v->fault.addr;
+	exit->u.npf.gla_valid = true;
+	exit->u.npf.walk = walked;
+	exit->u.npf.user = user;
+	exit->u.npf.prot = (uint8_t)ucb_mapping_prot(v->vm, gpa);
+	if (walked) {
+		/* the walk read a paging-structure entry: no data access was decoded */
+		exit->u.npf.access = VMSIM_ACCESS_READ;
+		exit->u.npf.decoded = false;
+		exit->u.npf.size = 0;
+		exit->u.npf.value = 0;
+	}
+}
+
+/* Translate and map the page holding lin for access; RETRY when mapped. */
+static enum ucb_mmu_outcome map_page(struct ucb_vcpu *v, const struct paging *p, uint64_t lin, unsigned access,
+                                     uint32_t *error_code, struct vmsim_exit *exit)
+{
+	struct ucb_engine *eng = v->active;
+	struct vmsim_x86_walk_info info;
+	uint32_t ec = 0;
+
+	enum vmsim_x86_walk_result r = walk(eng, p, lin, access, true, &info, &ec);
+	if (r == VMSIM_X86_WALK_UNREADABLE) {
+		npf_exit(v, exit, info.fault_gpa, true, p->user);
+		return UCB_MMU_NPF;
+	}
+	if (r == VMSIM_X86_WALK_FAULT) {
+		*error_code = ec;
+		return UCB_MMU_PF;
+	}
+	struct ucb_mapping m;
+	unsigned need = access == VMSIM_X86_WRITE ? UC_PROT_WRITE : access == VMSIM_X86_FETCH ? UC_PROT_EXEC
+	                                                                                  : UC_PROT_READ;
+	if (!ucb_phys_lookup(v->vm, info.gpa, &m) || !(m.prot & need)) {
+		npf_exit(v, exit, info.gpa, false, p->user);
+		return UCB_MMU_NPF;
+	}
+	if (access == VMSIM_X86_WRITE)
+		drop_dependents(eng, info.gpa & ~(uint64_t)(PG_4K - 1)); /* a store into paging structures */
+	/* what covers lin now (read-only before D was set, or a table page) goes; then the new translation */
+	size_t at = live_bound(&eng->shadow, lin);
+	if (at < eng->shadow.n && eng->shadow.live[at].lin <= lin)
+		region_drop(eng, at);
+	if (!map_translation(eng, p, lin, &info, &m, access == VMSIM_X86_WRITE)) {
+		ucb_log(v->vm, VMSIM_LOG_ERROR, "unicorn: vCPU %u: cannot map linear 0x%llx", v->id,
+		        (unsigned long long)lin);
+		return UCB_MMU_ERROR;
+	}
+	return UCB_MMU_RETRY;
+}
+
+static bool covered(const struct ucb_shadow *s, uint64_t lin, unsigned need)
+{
+	size_t at = live_bound(s, lin);
+	return at < s->n && s->live[at].lin <= lin && (s->live[at].prot & need) == need;
+}
+
+enum ucb_mmu_outcome ucb_mmu_fault(struct ucb_vcpu *v, uint32_t *error_code, uint64_t *cr2, struct vmsim_exit *exit)
+{
+	struct ucb_engine *eng = v->active;
+	const struct ucb_fault *f = &v->fault;
+	struct paging p;
+	unsigned access = 0, need = UC_PROT_READ;
+
+	switch (f->type) {
+	case UC_MEM_WRITE_UNMAPPED:
+	case UC_MEM_WRITE_PROT:
+		access = VMSIM_X86_WRITE;
+		need = UC_PROT_WRITE;
+		break;
+	case UC_MEM_FETCH_UNMAPPED:
+	case UC_MEM_FETCH_PROT:
+		access = VMSIM_X86_FETCH;
+		need = UC_PROT_EXEC;
+		break;
+	default:
+		break;
+	}
+	paging_now(eng, &p);
+	if (p.user != eng->shadow.user) {
+		ucb_mmu_flush(eng); /* mappings were checked for the other privilege */
+		eng->shadow.user = p.user;
+	}
+	eng->shadow.faults++;
+	/* every page the access touches (it may straddle two); the one that faulted first is mapped again anyway */
+	uint64_t last = f->addr + (f->size > 0 ? (uint64_t)f->size - 1 : 0);
+	enum ucb_mmu_outcome out = UCB_MMU_RETRY;
+	for (uint64_t lin = f->addr; out == UCB_MMU_RETRY; lin = (lin | (PG_4K - 1)) + 1) {
+		if (lin == f->addr || !covered(&eng->shadow, lin, need)) {
+			out = map_page(v, &p, lin, access, error_code, exit);
+			*cr2 = lin;
+		}
+		if ((lin | (PG_4K - 1)) >= last)
+			break;
+	}
+	return out;
+}
+
+/* ---- MOV to/from CR0/CR3/CR4 and INVLPG while the guest pages (sites found by the block scanner) ---- */
+
+static int gpr_id(const struct ucb_engine *eng, unsigned gpr)
+{
+	return eng->mode == UCB_LONG ? gpr_ids[gpr & 15] : gpr32_ids[gpr & 7];
+}
+
+/* Leaving long mode: the engine never saw PG, so it does not clear EFER.LMA itself. */
+static void clear_lma(struct ucb_engine *eng)
+{
+	uint8_t *env;
+	uint64_t efer;
+
+	if (!ucb_ctx_load(eng, &env))
+		return;
+	memcpy(&efer, env + UCB_ENV_EFER, 8);
+	efer &= ~(uint64_t)UCB_EFER_LMA;
+	memcpy(env + UCB_ENV_EFER, &efer, 8);
+	ucb_hflags_recompute(env);
+	ucb_ctx_store(eng);
+}
+
+bool ucb_mmu_site(struct ucb_engine *eng, const struct ucb_insn *insn, uint64_t rip)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+	bool wide = eng->mode == UCB_LONG;
+	uint64_t value;
+
+	if (insn->kind == UCB_SITE_INVLPG) {
+		if (!v->cr0_pg)
+			return false; /* unpaged: a no-op Unicorn executes */
+		v->tlb_gen++;
+		uint8_t len = ucb_insn_len_at(v, rip);
+		ucb_stop_at(eng, rip + (len ? len : insn->len));
+		return true;
+	}
+	if (insn->cr != 0 && insn->cr != 3 && insn->cr != 4)
+		return false;
+	if (insn->cr_read) {
+		if (insn->cr != 0 || !v->cr0_pg)
+			return false;
+		value = ucb_read_reg(eng, UC_X86_REG_CR0) | v->cr0_pg;
+		if (!wide)
+			value = (uint32_t)value;
+		uc_reg_write(eng->uc, gpr_id(eng, insn->gpr), &value);
+		ucb_stop_at(eng, rip + insn->len);
+		return true;
+	}
+	value = ucb_read_reg(eng, gpr_id(eng, insn->gpr));
+	if (!wide)
+		value = (uint32_t)value;
+	if (insn->cr == 0) {
+		uint64_t pg = value & UCB_CR0_PG;
+		if (!pg && !v->cr0_pg)
+			return false; /* no paging before or after: Unicorn executes it */
+		uint64_t was = v->cr0_pg;
+		value &= ~(uint64_t)UCB_CR0_PG;
+		uc_reg_write(eng->uc, UC_X86_REG_CR0, &value);
+		v->cr0_pg = pg;
+		if (was && !pg && wide)
+			clear_lma(eng);
+	} else {
+		if (!v->cr0_pg)
+			return false;
+		uc_reg_write(eng->uc, insn->cr == 3 ? UC_X86_REG_CR3 : UC_X86_REG_CR4, &value);
+	}
+	v->tlb_gen++;
+	ucb_stop_at(eng, rip + insn->len);
+	return true;
+}
