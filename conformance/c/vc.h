@@ -53,6 +53,7 @@ struct vc_test_list vc_pause_tests(void);
 struct vc_test_list vc_inject_tests(void);
 struct vc_test_list vc_vmm_x86_tests(void);
 struct vc_test_list vc_mode_switch_tests(void);
+struct vc_test_list vc_paging_tests(void);
 struct vc_test_list vc_canary_tests(void);
 
 /* Every test of the suite in order (canary tests excluded), and the canary tests alone. */

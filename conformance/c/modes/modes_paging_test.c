@@ -1,0 +1,100 @@
+/* modes_paging_test.c - guests with their own page tables: linear pages on other physical memory, #PF the guest
+ * handles (CR2, error code), accessed/dirty bits written like hardware, and an NPF on the guest's own walk. */
+#include <string.h>
+
+#include "../vc.h"
+
+#define PAGING_CAPS (VC_GUEST_PROT | VMSIM_CAP_EXIT_HLT | VMSIM_CAP_EXIT_NPF)
+
+static unsigned npf_code(void)
+{
+	return vc_svm() ? 0xfc : 48;
+}
+
+static int stop_at_hlt_or_npf(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+{
+	(void)c;
+	return st->exit_reason == vt_code(VMSIM_EXIT_HLT) || st->exit_reason == npf_code() ? 0 : -1;
+}
+
+static uint32_t ram32(const struct vt_vm *vm, uint64_t gpa)
+{
+	uint32_t v;
+	memcpy(&v, vm->ram + gpa, 4);
+	return v;
+}
+
+/*
+ * SDM Vol. 3A 4.3 (32-bit paging), 4.7 (#PF error code, CR2), 4.8 (A/D): the guest maps linear 0x400000 onto
+ * physical 0x30000 and 0x401000 onto 0x31000, reads, writes and calls there, then takes two page faults itself.
+ */
+static void paging_other_physical_and_guest_pf(const void *p)
+{
+	(void)p;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_PROT, &vt_guest_pm_paging, 0, 0);
+	vt_idt(&vm, 14, "x_pf_handler");
+	struct vt_cpu *c = vt_cpu_start(&vm, NULL, stop_at_hlt_or_npf);
+	vt_wait_stopped(c);
+	/* STARTUP, OUT (read), OUT in the remapped code, 2 x 2 OUTs per #PF x 3, HLT */
+	assert_int_equal(c->n, 1 + 1 + 1 + 6 + 1);
+	assert_int_equal(c->log[1].neutral.kind, VMSIM_EXIT_IO);
+	assert_int_equal(c->log[1].ip, vt_addr(&vm, "x_read"));
+	assert_int_equal(c->log[2].neutral.kind, VMSIM_EXIT_IO);
+	assert_int_equal(c->log[2].ip, 0x401002); /* the linear address of the OUT, not its physical 0x31002 */
+	assert_int_equal(c->nreports, 8);
+	assert_int_equal(c->reports[0], 0x600dcafe);  /* read through linear 0x400000 = physical 0x30000 */
+	assert_int_equal(c->reports[1], 0x77);        /* the code at physical 0x31000 ran */
+	assert_int_equal(c->reports[2], 0);           /* not present, supervisor read */
+	assert_int_equal(c->reports[3], 0x404000);    /* CR2 */
+	assert_int_equal(c->reports[4], 3);           /* P | W: read-only page with CR0.WP */
+	assert_int_equal(c->reports[5], 0x402000);
+	assert_int_equal(c->reports[6], 0);           /* PD[3]'s page table is zeroed memory: not present */
+	assert_int_equal(c->reports[7], 0xc00000);
+	assert_int_equal(c->log[c->n - 1].reason, vt_code(VMSIM_EXIT_HLT));
+	assert_int_equal(c->log[c->n - 1].ip, vt_addr(&vm, "x_hlt"));
+	/* the store went to physical 0x30004; nothing was written at the linear address as a physical one */
+	assert_int_equal(ram32(&vm, 0x30004), 0x12345678);
+	/* A in the directory entry and in the PTEs used; D only where the guest wrote; untouched PTEs unchanged */
+	assert_int_equal(ram32(&vm, 0x50004), 0x52000 | 0x23);
+	assert_int_equal(ram32(&vm, 0x52000), 0x30000 | 0x63);
+	assert_int_equal(ram32(&vm, 0x52004), 0x31000 | 0x23);
+	assert_int_equal(ram32(&vm, 0x5200c), 0x33000 | 0x03);
+	vt_vm_close(&vm);
+}
+
+/*
+ * The guest's page table lies in unattached memory: the NPF is on the walk (SVM EXITINFO1 bit 33, VMX
+ * qualification bit 7 without bit 8), its gpa the page-table entry's, its linear address the access's.
+ */
+static void npf_during_guest_walk(const void *p)
+{
+	(void)p;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_PROT, &vt_guest_pm_paging, 0xa0000, 0xc0000);
+	vt_idt(&vm, 14, "x_pf_handler");
+	struct vt_cpu *c = vt_cpu_start(&vm, NULL, stop_at_hlt_or_npf);
+	vt_wait_stopped(c);
+	const struct vt_exit *e = &c->log[c->n - 1];
+	assert_int_equal(c->nreports, 6); /* the read, the remapped code, two guest #PFs: the walk never got to #PF */
+	assert_int_equal(e->reason, npf_code());
+	assert_int_equal(e->ip, vt_addr(&vm, "x_walk"));
+	assert_int_equal(e->qual_secondary, 0xb0000); /* PT[0] of PD[3] */
+	if (vc_svm())
+		assert_int_equal(e->qual_primary, 1ull << 33); /* read, not present, during the walk */
+	else
+		assert_int_equal(e->qual_primary, 0x81);        /* read; linear address valid; not the final access */
+	assert_int_equal(e->neutral.kind, VMSIM_EXIT_NPF);
+	assert_true(e->neutral.u.npf.walk);
+	vt_vm_close(&vm);
+}
+
+static const struct vc_test tests[] = {
+	{ "paging", "other_physical_and_guest_pf", PAGING_CAPS, paging_other_physical_and_guest_pf, NULL },
+	{ "paging", "npf_during_guest_walk", PAGING_CAPS, npf_during_guest_walk, NULL },
+};
+
+struct vc_test_list vc_paging_tests(void)
+{
+	return VC_LIST(tests);
+}
