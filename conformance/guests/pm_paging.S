@@ -6,6 +6,8 @@
 	.set	PD, 0x50000		/* page directory; PT0 identity 0-1 MiB, PT1 for linear 4-8 MiB */
 	.set	PT0, 0x51000
 	.set	PT1, 0x52000
+	.set	PD2, 0x53000		/* a second directory: linear 4 MiB -> PT2 */
+	.set	PT2, 0x54000
 	.set	WALK_PT, 0xb0000	/* PD[3]'s page table (linear 12-16 MiB): unattached in the walk test */
 	.code32
 	.text
@@ -26,6 +28,12 @@ start:
 	movl	$(PT0 | 3), PD
 	movl	$(PT1 | 3), PD + 4
 	movl	$(WALK_PT | 3), PD + 12
+	movl	$(PT0 | 3), PD2
+	movl	$(PT2 | 3), PD2 + 4
+	movl	$(0x35000 | 3), PT2	/* 0x400000 -> 0x35000 under PD2 */
+	movl	$0x33333333, 0x33000
+	movl	$0x44444444, 0x34000
+	movl	$0x55555555, 0x35000
 	/* physical memory behind the remapped pages, written unpaged */
 	movl	$0x600dcafe, 0x30000
 	movl	$0x30e677b0, 0x31000	/* mov $0x77, %al; out %al, $0x30 */
@@ -42,6 +50,20 @@ x_read:
 	movl	$0x12345678, 0x400004	/* lands at physical 0x30004 */
 	mov	$0x401000, %eax
 	call	*%eax			/* its OUT exits at linear 0x401002 */
+	/* a PTE the guest rewrites (a store into its page table), then INVLPG: the new page is seen */
+	mov	0x403000, %eax
+	out	%eax, $0x30		/* 0x33333333 */
+	movl	$(0x34000 | 3), PT1 + 12
+	invlpg	0x403000
+	mov	0x403000, %eax
+	out	%eax, $0x30		/* 0x44444444 */
+	/* another address space by CR3, and back */
+	mov	$PD2, %eax
+	mov	%eax, %cr3
+	mov	0x400000, %eax
+	out	%eax, $0x30		/* 0x55555555 */
+	mov	$PD, %eax
+	mov	%eax, %cr3
 	/* #PF the guest handles: not present (error code 0), write to read-only with WP (3) */
 	movl	$(LOAD + r1 - start), (LOAD + resume - start)
 	mov	0x404000, %eax
