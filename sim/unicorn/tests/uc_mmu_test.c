@@ -1,0 +1,136 @@
+/* uc_mmu_test.c - the software MMU under a page-table-heavy guest: 10,000 pages touched through two page-table
+ * trees that map them differently, 100 CR3 switches; every store lands where its tree says, A/D as hardware. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "vt_uc.h"
+
+enum { PAGES = 10000, EPOCH = 100, BIG = 0x1000000, TABLE_PAGES = 64 };
+#define LINEAR 0x8000000000ull /* PML4 slot 1 */
+
+/*
+ * 64-bit: for epoch e in 0..99: CR3 = e odd ? r11 : r10; for j in 0..99: p = 100e + j; store p at r12 + p * 4096.
+ * Then OUT to the done port. (as --64 of the source in the commit message of this test)
+ */
+static const uint8_t churn[] = {
+	0x45, 0x31, 0xc0,                   /* xor r8d, r8d */
+	0x4c, 0x89, 0xd3,                   /* epoch: mov rbx, r10 */
+	0x41, 0xf6, 0xc0, 0x01,             /* test r8b, 1 */
+	0x49, 0x0f, 0x45, 0xdb,             /* cmovnz rbx, r11 */
+	0x0f, 0x22, 0xdb,                   /* mov cr3, rbx */
+	0x45, 0x6b, 0xc8, 0x64,             /* imul r9d, r8d, 100 */
+	0x31, 0xc9,                         /* xor ecx, ecx */
+	0x41, 0x8d, 0x04, 0x09,             /* touch: lea eax, [r9 + rcx] */
+	0x48, 0x89, 0xc7,                   /* mov rdi, rax */
+	0x48, 0xc1, 0xe7, 0x0c,             /* shl rdi, 12 */
+	0x4c, 0x01, 0xe7,                   /* add rdi, r12 */
+	0x89, 0x07,                         /* mov [rdi], eax */
+	0xff, 0xc1,                         /* inc ecx */
+	0x83, 0xf9, 0x64,                   /* cmp ecx, 100 */
+	0x75, 0xe9,                         /* jne touch */
+	0x41, 0xff, 0xc0,                   /* inc r8d */
+	0x41, 0x83, 0xf8, 0x64,             /* cmp r8d, 100 */
+	0x75, 0xcc,                         /* jne epoch */
+	0xba, 0xf0, 0x00, 0x00, 0x00,       /* mov edx, 0xf0 */
+	0xee,                               /* out dx, al */
+	0xf4,                               /* hlt */
+};
+
+static uint64_t gpa_of(int tree, unsigned page)
+{
+	return BIG + (uint64_t)(tree ? PAGES - 1 - page : page) * 4096;
+}
+
+/* Tree t's tables at the top of the big attachment: PML4, PDPT, PD, 20 PTs; slot 0 keeps the 1 GiB identity map. */
+static uint64_t build_tree(uint8_t *big, int tree)
+{
+	uint64_t base = BIG + (uint64_t)PAGES * 4096 + (uint64_t)tree * 32 * 4096;
+	uint64_t *pml4 = (uint64_t *)(big + (base - BIG)), *pdpt = pml4 + 512, *pd = pdpt + 512, *pt = pd + 512;
+	pml4[0] = VT_PDPT | 3;
+	pml4[1] = (base + 0x1000) | 3;
+	pdpt[0] = (base + 0x2000) | 3;
+	for (unsigned i = 0; i < (PAGES + 511) / 512; i++)
+		pd[i] = (base + 0x3000 + i * 0x1000ull) | 3;
+	for (unsigned p = 0; p < PAGES; p++)
+		pt[p] = gpa_of(tree, p) | 3;
+	return base;
+}
+
+static uint64_t pte(const uint8_t *big, int tree, unsigned page)
+{
+	uint64_t v, base = (uint64_t)PAGES * 4096 + (uint64_t)tree * 32 * 4096 + 0x3000;
+	memcpy(&v, big + base + page * 8ull, 8);
+	return v;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void test_pt_heavy_guest(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	size_t size = ((size_t)PAGES + TABLE_PAGES) * 4096;
+	(void)state;
+
+	vt_vm_init(&t, 0, 0);
+	uint8_t *big = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(big != MAP_FAILED);
+	assert_int_equal(t.ops->mem_map(t.vm, BIG, big, size, VMSIM_PROT_READ | VMSIM_PROT_WRITE), VMSIM_OK);
+	uint64_t a = build_tree(big, 0), b = build_tree(big, 1);
+	memcpy(t.ram + VT_LOAD, churn, sizeof churn);
+	vt_state_long(&s, VT_LOAD);
+	s.cr3 = a;
+	s.r10 = a;
+	s.r11 = b;
+	s.r12 = LINEAR;
+	vt_set(&t, &s);
+	double t0 = now_ms();
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	double t1 = now_ms();
+	print_message("10,000 pages, 100 CR3 switches: %.1f ms\n", t1 - t0);
+	assert_int_equal(atomic_load(&t.nexits), 1);
+	assert_int_equal(t.exits[0].kind, VMSIM_EXIT_IO);
+	assert_int_equal(t.exits[0].rip, VT_LOAD + sizeof churn - 2);
+
+	/* replay the stores in order: the last one to each guest-physical page wins */
+	uint32_t *want = calloc(PAGES, sizeof *want);
+	assert_non_null(want);
+	for (unsigned p = 0; p < PAGES; p++)
+		want[(gpa_of((p / EPOCH) & 1, p) - BIG) / 4096] = p;
+	for (unsigned q = 0; q < PAGES; q++) {
+		uint32_t got;
+		memcpy(&got, big + (uint64_t)q * 4096, 4);
+		if (got != want[q])
+			fail_msg("page %u holds %u, want %u", q, got, want[q]);
+	}
+	/* each tree's PTE: A and D where the page was stored to under that tree, untouched elsewhere */
+	for (unsigned p = 0; p < PAGES; p++) {
+		int used = (p / EPOCH) & 1;
+		if (pte(big, used, p) != (gpa_of(used, p) | 0x63) || pte(big, !used, p) != (gpa_of(!used, p) | 3))
+			fail_msg("page %u: PTEs %#llx %#llx", p, (unsigned long long)pte(big, 0, p),
+			         (unsigned long long)pte(big, 1, p));
+	}
+	free(want);
+	vt_vm_fini(&t);
+	munmap(big, size);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pt_heavy_guest),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
