@@ -156,4 +156,91 @@ bool kvmb_mmio_read_plain(struct kvmb_vcpu *v, const struct kvm_regs *r, unsigne
 	}
 	cs_free(insn, 1);
 	return ok;
+/* A general register's value as capstone names it (64/32/16-bit forms, RIP/EIP as the next instruction's). */
+static bool reg_value(const struct kvm_regs *r, x86_reg reg, uint64_t next_rip, uint64_t *out)
+{
+	static const x86_reg r64[16] = { X86_REG_RAX, X86_REG_RCX, X86_REG_RDX, X86_REG_RBX, X86_REG_RSP, X86_REG_RBP,
+		                         X86_REG_RSI, X86_REG_RDI, X86_REG_R8,  X86_REG_R9,  X86_REG_R10, X86_REG_R11,
+		                         X86_REG_R12, X86_REG_R13, X86_REG_R14, X86_REG_R15 };
+	static const x86_reg r32[16] = { X86_REG_EAX, X86_REG_ECX, X86_REG_EDX, X86_REG_EBX, X86_REG_ESP, X86_REG_EBP,
+		                         X86_REG_ESI, X86_REG_EDI, X86_REG_R8D, X86_REG_R9D, X86_REG_R10D, X86_REG_R11D,
+		                         X86_REG_R12D, X86_REG_R13D, X86_REG_R14D, X86_REG_R15D };
+	static const x86_reg r16[8] = { X86_REG_AX, X86_REG_CX, X86_REG_DX, X86_REG_BX,
+		                        X86_REG_SP, X86_REG_BP, X86_REG_SI, X86_REG_DI };
+	const uint64_t val[16] = { r->rax, r->rcx, r->rdx, r->rbx, r->rsp, r->rbp, r->rsi, r->rdi,
+		                   r->r8,  r->r9,  r->r10, r->r11, r->r12, r->r13, r->r14, r->r15 };
+
+	if (reg == X86_REG_INVALID) {
+		*out = 0;
+		return true;
+	}
+	if (reg == X86_REG_RIP || reg == X86_REG_EIP) {
+		*out = next_rip;
+		return true;
+	}
+	for (unsigned i = 0; i < 16; i++) {
+		if (reg == r64[i]) {
+			*out = val[i];
+			return true;
+		}
+		if (reg == r32[i]) {
+			*out = (uint32_t)val[i];
+			return true;
+		}
+		if (i < 8 && reg == r16[i]) {
+			*out = (uint16_t)val[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+static uint64_t seg_base(const struct kvm_sregs *sr, x86_reg seg, x86_reg base, unsigned bits)
+{
+	if (seg == X86_REG_FS)
+		return sr->fs.base;
+	if (seg == X86_REG_GS)
+		return sr->gs.base;
+	if (bits == 64)
+		return 0; /* CS/DS/ES/SS bases are ignored in 64-bit mode */
+	if (seg == X86_REG_ES)
+		return sr->es.base;
+	if (seg == X86_REG_CS)
+		return sr->cs.base;
+	if (seg == X86_REG_SS || (seg == X86_REG_INVALID && (base == X86_REG_ESP || base == X86_REG_EBP ||
+	                                                      base == X86_REG_SP || base == X86_REG_BP)))
+		return sr->ss.base;
+	return sr->ds.base;
+}
+
+unsigned kvmb_mem_operands(struct kvmb_vcpu *v, const struct kvm_regs *r, const struct kvm_sregs *sr, uint64_t gla[2])
+{
+	unsigned bits = kvmb_code_bits(sr), n = 0;
+	uint8_t b[15];
+	size_t len = 0;
+	cs_insn *insn = NULL;
+	csh h;
+
+	while (len < sizeof b && kvmb_read_linear(v, sr->cs.base + r->rip + len, b + len, 1))
+		len++;
+	if (!len || !handle_for(v, bits, &h) || cs_disasm(h, b, len, r->rip, 1, &insn) != 1)
+		return 0;
+	const cs_x86 *x = insn->detail ? &insn->detail->x86 : NULL;
+	for (unsigned i = 0; x && i < x->op_count && n < 2; i++) {
+		const cs_x86_op *op = &x->operands[i];
+		uint64_t base, index;
+		if (op->type != X86_OP_MEM ||
+		    !reg_value(r, op->mem.base, r->rip + insn->size, &base) ||
+		    !reg_value(r, op->mem.index, r->rip + insn->size, &index))
+			continue;
+		uint64_t ea = base + index * (uint64_t)op->mem.scale + (uint64_t)op->mem.disp;
+		if (x->addr_size == 4)
+			ea = (uint32_t)ea;
+		else if (x->addr_size == 2)
+			ea = (uint16_t)ea;
+		ea += seg_base(sr, op->mem.segment, op->mem.base, bits);
+		gla[n++] = bits == 64 ? ea : (uint32_t)ea;
+	}
+	cs_free(insn, 1);
+	return n;
 }

@@ -269,6 +269,30 @@ static bool handle_io(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 	return true;
 }
 
+/*
+ * KVM reports the guest's own page walk reading an entry in memory without a slot as an MMIO read of the
+ * entry: where the instruction's memory operand walks into exactly that entry, it is an NPF on the walk.
+ */
+static void mark_walk(struct kvmb_vcpu *v, const struct kvm_regs *r, struct vmsim_exit *exit)
+{
+	struct kvm_sregs sr;
+	uint64_t gla[2];
+
+	if (exit->u.npf.access != VMSIM_ACCESS_READ || !kvmb_get_sregs(v, &sr) || !(sr.cr0 & (1ull << 31)))
+		return;
+	unsigned n = kvmb_mem_operands(v, r, &sr, gla);
+	for (unsigned i = 0; i < n; i++) {
+		if (kvmb_walk_stops_at(v, &sr, gla[i], exit->u.npf.gpa)) {
+			exit->u.npf.walk = true;
+			exit->u.npf.gla = gla[i];
+			exit->u.npf.gla_valid = true;
+			exit->u.npf.decoded = false; /* the read was the entry's, not the instruction's */
+			exit->u.npf.size = 0;
+			return;
+		}
+	}
+}
+
 /* KVM_EXIT_MMIO: an access to guest-physical memory without a slot (or a write to a read-only one). */
 static bool handle_mmio(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 {
@@ -323,6 +347,7 @@ static bool handle_mmio(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 		exit->insn_len = delta && delta <= 15 ? (uint8_t)delta : 0;
 	}
 	exit->rip = r.rip;
+	mark_walk(v, &r, exit);
 	return true;
 }
 

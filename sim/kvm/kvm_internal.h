@@ -95,6 +95,8 @@ unsigned kvmb_mem_prot(struct kvmb_vm *vm, uint64_t gpa);
 /* Copy guest bytes at a linear address (through KVM_TRANSLATE); false where any byte is unbacked. */
 bool kvmb_read_linear(struct kvmb_vcpu *v, uint64_t gla, void *dst, size_t len);
 bool kvmb_translate(struct kvmb_vcpu *v, uint64_t gla, uint64_t *gpa);
+/* Does the guest's walk of gla (sr's paging mode) stop at a paging-structure entry at gpa in unbacked memory? */
+bool kvmb_walk_stops_at(struct kvmb_vcpu *v, const struct kvm_sregs *sr, uint64_t gla, uint64_t gpa);
 
 /* kvm_state.c */
 /* REGS/SREGS through kvm_run's sync area where the host offers it, else ioctls; REGS set there reach KVM on the
@@ -125,6 +127,8 @@ struct kvmb_mmio_mov {
 	uint8_t len;  /* the instruction's length */
 };
 bool kvmb_mmio_read_plain(struct kvmb_vcpu *v, const struct kvm_regs *r, unsigned size, struct kvmb_mmio_mov *out);
+/* Linear addresses of the memory operands (at most 2) of the instruction at r->rip; their count. */
+unsigned kvmb_mem_operands(struct kvmb_vcpu *v, const struct kvm_regs *r, const struct kvm_sregs *sr, uint64_t gla[2]);
 
 /* kvm_exits.c */
 /* One KVM exit (in v->run) into at most one neutral exit; false: nothing for the VMM, run on. */

@@ -96,6 +96,17 @@ bool kvmb_translate(struct kvmb_vcpu *v, uint64_t gla, uint64_t *gpa)
 	       VMSIM_X86_WALK_OK;
 }
 
+/* Does the guest's own walk of gla (the exit's CR0/CR3/CR4/EFER) stop at a paging-structure entry at gpa? */
+bool kvmb_walk_stops_at(struct kvmb_vcpu *v, const struct kvm_sregs *sr, uint64_t gla, uint64_t gpa)
+{
+	struct vmsim_x86_walk_info info;
+	uint32_t error_code;
+
+	return vmsim_x86_walk_ad(sr->cr0, sr->cr3, sr->cr4, sr->efer, gla, 0, read_phys, NULL, v->vm, &info,
+	                         &error_code) == VMSIM_X86_WALK_UNREADABLE &&
+	       info.fault_gpa == gpa;
+}
+
 /* Byte by byte across pages: a guest instruction may straddle two differently backed pages. */
 bool kvmb_read_linear(struct kvmb_vcpu *v, uint64_t gla, void *dst, size_t len)
 {
