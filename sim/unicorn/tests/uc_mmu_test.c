@@ -127,10 +127,67 @@ static void test_pt_heavy_guest(void **state)
 	munmap(big, size);
 }
 
+/* 64-bit: jump to linear 0x8000000000 (NX); the #PF handler at +0xc reports its error code and CR2 on port 0x30. */
+static const uint8_t nx_guest[] = {
+	0x48, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, /* movabs rax, 0x8000000000 */
+	0xff, 0xe0,                                                 /* jmp rax */
+	0x58,                                                       /* pf: pop rax (error code) */
+	0x0f, 0x20, 0xd3,                                           /* mov rbx, cr2 */
+	0xba, 0x30, 0x00, 0x00, 0x00,                               /* mov edx, 0x30 */
+	0xee,                                                       /* out dx, al */
+	0xba, 0xf0, 0x00, 0x00, 0x00,                               /* mov edx, 0xf0 */
+	0xee,                                                       /* out dx, al */
+};
+
+/* The RAX and RBX of the report on port 0x30, into t->user (two uint64_t). */
+static int record_report(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	uint64_t *seen = t->user;
+	if (exit->kind == VMSIM_EXIT_IO && exit->u.io.port == 0x30) {
+		seen[0] = s->rax;
+		seen[1] = s->rbx;
+	}
+	return -1;
+}
+
+/* SDM Vol. 3A 4.6, 4.7: with EFER.NXE a fetch from an XD page is a #PF with P and I/D, CR2 = the target. */
+static void test_nx_fetch_faults(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	(void)state;
+
+	vt_vm_init(&t, 0, 0);
+	/* PML4[1] -> PDPT 0x60000 -> PD 0x61000 -> PT 0x62000; PT[0] = 0x40000, P|RW, XD */
+	uint64_t pml4e = 0x60000 | 3, pdpte = 0x61000 | 3, pde = 0x62000 | 3, pte = 0x40000 | 3 | (1ull << 63);
+	memcpy(t.ram + VT_PML4 + 8, &pml4e, 8);
+	memcpy(t.ram + 0x60000, &pdpte, 8);
+	memcpy(t.ram + 0x61000, &pde, 8);
+	memcpy(t.ram + 0x62000, &pte, 8);
+	memset(t.ram + 0x40000, 0x90, 16); /* NOPs: executable if XD were ignored */
+	memcpy(t.ram + VT_LOAD, nx_guest, sizeof nx_guest);
+	uint8_t vec = 14;
+	uint64_t handler = VT_LOAD + 12;
+	vt_tables(&t, 1, &vec, &handler, 1);
+	vt_state_long(&s, VT_LOAD);
+	s.efer |= 1u << 11; /* NXE */
+	vt_set(&t, &s);
+	uint64_t seen[2] = { 0, 0 };
+	t.hook = record_report;
+	t.user = seen;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(atomic_load(&t.nexits), 2);
+	assert_int_equal(t.exits[0].rip, VT_LOAD + 21);
+	assert_int_equal(seen[0], 0x11);            /* P | I/D */
+	assert_int_equal(seen[1], 0x8000000000ull); /* CR2 */
+	vt_vm_fini(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pt_heavy_guest),
+		cmocka_unit_test(test_nx_fetch_faults),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
