@@ -95,6 +95,9 @@ struct ucb_shadow {
 	bool user;                      /* built for CPL 3 */
 	uint64_t gen;                   /* the vCPU's tlb_gen it was built for */
 	uint64_t faults, maps, unmaps, flushes; /* counters for benches and tests */
+	uint64_t last_fault;            /* the last fault's address and type, and how often it came right back */
+	uc_mem_type last_type;
+	unsigned repeats;
 };
 
 struct ucb_engine {

@@ -478,6 +478,19 @@ enum ucb_mmu_outcome ucb_mmu_fault(struct ucb_vcpu *v, uint32_t *error_code, uin
 		eng->shadow.user = p.user;
 	}
 	eng->shadow.faults++;
+	/* the same fault right after mapping it, 8 times: the engine does not take the mapping; say so, never spin */
+	if (f->addr == eng->shadow.last_fault && f->type == eng->shadow.last_type) {
+		if (++eng->shadow.repeats >= 8) {
+			ucb_log(v->vm, VMSIM_LOG_ERROR, "unicorn: vCPU %u: linear 0x%llx faults again after mapping it", v->id,
+			        (unsigned long long)f->addr);
+			eng->shadow.repeats = 0;
+			return UCB_MMU_ERROR;
+		}
+	} else {
+		eng->shadow.last_fault = f->addr;
+		eng->shadow.last_type = f->type;
+		eng->shadow.repeats = 0;
+	}
 	/* every page the access touches (it may straddle two); the one that faulted first is mapped again anyway */
 	uint64_t last = f->addr + (f->size > 0 ? (uint64_t)f->size - 1 : 0);
 	enum ucb_mmu_outcome out = UCB_MMU_RETRY;
@@ -488,6 +501,10 @@ enum ucb_mmu_outcome ucb_mmu_fault(struct ucb_vcpu *v, uint32_t *error_code, uin
 		}
 		if ((lin | (PG_4K - 1)) >= last)
 			break;
+	}
+	if (out != UCB_MMU_RETRY) {
+		eng->shadow.repeats = 0; /* an exit or a #PF is progress (an MMIO loop faults at one address forever) */
+		eng->shadow.last_fault = ~(uint64_t)0;
 	}
 	return out;
 }
