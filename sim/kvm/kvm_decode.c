@@ -221,8 +221,11 @@ unsigned kvmb_mem_operands(struct kvmb_vcpu *v, const struct kvm_regs *r, const 
 	cs_insn *insn = NULL;
 	csh h;
 
-	while (len < sizeof b && kvmb_read_linear(v, sr->cs.base + r->rip + len, b + len, 1))
-		len++;
+	if (kvmb_read_linear(v, sr->cs.base + r->rip, b, sizeof b))
+		len = sizeof b; /* one walk per page; byte by byte only where the 15 bytes reach unbacked memory */
+	else
+		while (len < sizeof b && kvmb_read_linear(v, sr->cs.base + r->rip + len, b + len, 1))
+			len++;
 	if (!len || !handle_for(v, bits, &h) || cs_disasm(h, b, len, r->rip, 1, &insn) != 1)
 		return 0;
 	const cs_x86 *x = insn->detail ? &insn->detail->x86 : NULL;

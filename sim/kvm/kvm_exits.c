@@ -280,6 +280,10 @@ static void mark_walk(struct kvmb_vcpu *v, const struct kvm_regs *r, struct vmsi
 
 	if (exit->u.npf.access != VMSIM_ACCESS_READ || !kvmb_get_sregs(v, &sr) || !(sr.cr0 & (1ull << 31)))
 		return;
+	/* only a read of one whole paging-structure entry can be the walk's (no decoding on other MMIO reads) */
+	unsigned entry = (sr.cr4 & (1u << 5)) ? 8 : 4;
+	if (v->run->mmio.len != entry || (exit->u.npf.gpa & (entry - 1)))
+		return;
 	unsigned n = kvmb_mem_operands(v, r, &sr, gla);
 	for (unsigned i = 0; i < n; i++) {
 		if (kvmb_walk_stops_at(v, &sr, gla[i], exit->u.npf.gpa)) {
