@@ -156,6 +156,8 @@ bool kvmb_mmio_read_plain(struct kvmb_vcpu *v, const struct kvm_regs *r, unsigne
 	}
 	cs_free(insn, 1);
 	return ok;
+}
+
 /* A general register's value as capstone names it (64/32/16-bit forms, RIP/EIP as the next instruction's). */
 static bool reg_value(const struct kvm_regs *r, x86_reg reg, uint64_t next_rip, uint64_t *out)
 {

@@ -319,6 +319,8 @@ static bool handle_mmio(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 	}
 	if (!kvmb_get_regs(v, &r))
 		return false;
+	if (!write)
+		mark_walk(v, &r, exit); /* an entry the guest's walk read is not the instruction's operand: no feed */
 	if (write && v->vm->profile->rip[KVMB_PX_MMIO_WRITE] != KVMB_RIP_AT) {
 		/* KVM's emulator finished the write before exiting: find the instruction it executed */
 		uint8_t len = kvmb_mmio_write_origin(v, &r, run->mmio.len);
@@ -328,7 +330,7 @@ static bool handle_mmio(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 			if (!kvmb_set_regs(v, &r))
 				return false;
 		}
-	} else if (!write && v->vm->profile->rip[KVMB_PX_MMIO_READ] == KVMB_RIP_AT &&
+	} else if (!write && !exit->u.npf.walk && v->vm->profile->rip[KVMB_PX_MMIO_READ] == KVMB_RIP_AT &&
 	           kvmb_mmio_read_plain(v, &r, run->mmio.len, &mov)) {
 		/* one KVM_RUN per exit: the completion waits for the VMM's value (kvmb_settle feeds or cancels it) */
 		memset(run->mmio.data, 0xff, sizeof run->mmio.data);
@@ -351,7 +353,6 @@ static bool handle_mmio(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 		exit->insn_len = delta && delta <= 15 ? (uint8_t)delta : 0;
 	}
 	exit->rip = r.rip;
-	mark_walk(v, &r, exit);
 	return true;
 }
 
