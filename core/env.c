@@ -29,11 +29,40 @@ static void default_free(void *ctx, void *ptr, size_t size)
 
 static const struct vmsim_allocator default_allocator = {default_alloc, default_free, NULL};
 
+void vmsim_log_escape(const char *in, char *out, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	if (!out || !size)
+		return;
+	for (const unsigned char *p = (const unsigned char *)(in ? in : ""); *p; p++) {
+		bool plain = *p >= 0x20 && *p < 0x7f && *p != '\\';
+		size_t need = plain ? 1 : *p == '\\' ? 2 : 4;
+		if (o + need >= size)
+			break; /* a whole escape or nothing: never half of one */
+		if (plain) {
+			out[o++] = (char)*p;
+		} else if (*p == '\\') {
+			out[o++] = '\\';
+			out[o++] = '\\';
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
+	}
+	out[o] = 0;
+}
+
+/* Messages carry names a client or guest chose (labels, backend names): escaped like the server's sink. */
 static void stderr_sink(void *ctx, enum vmsim_log_level level, const char *message)
 {
+	char text[2048];
 	(void)ctx;
 	(void)level;
-	fprintf(stderr, "vmsim: %s\n", message);
+	vmsim_log_escape(message, text, sizeof text);
+	fprintf(stderr, "vmsim: %s\n", text);
 }
 
 /* ---- quota guards -------------------------------------------------------- */

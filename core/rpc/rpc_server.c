@@ -187,7 +187,17 @@ static void reap(struct vmsim_rpc_server *server, bool all)
 	pthread_mutex_unlock(&server->lock);
 }
 
-/* Wait (bounded) for a slot: a client that just disconnected may still be tearing down. */
+/* A slot and the connection's own thread and socket from the host pool, or false. Under server->lock. */
+static bool try_take(struct vmsim_rpc_server *server)
+{
+	if (server->count >= server->cfg.max_clients || !pool_take(&server->pool, 1, 1))
+		return false;
+	server->count++;
+	return true;
+}
+
+/* Wait (bounded) for a slot and the fd/thread budget: a client that just disconnected may still be tearing
+ * down (it gives both back, then signals slot_freed); refusing at once lost connections made right after. */
 static bool take_slot(struct vmsim_rpc_server *server)
 {
 	struct timespec until;
@@ -199,12 +209,11 @@ static bool take_slot(struct vmsim_rpc_server *server)
 		until.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&server->lock);
-	while (server->count >= server->cfg.max_clients)
-		if (pthread_cond_timedwait(&server->slot_freed, &server->lock, &until) != 0)
-			break;
-	bool ok = server->count < server->cfg.max_clients;
-	if (ok)
-		server->count++;
+	bool ok = try_take(server);
+	while (!ok && pthread_cond_timedwait(&server->slot_freed, &server->lock, &until) == 0)
+		ok = try_take(server);
+	if (!ok)
+		ok = try_take(server); /* the deadline passed: one last look */
 	pthread_mutex_unlock(&server->lock);
 	return ok;
 }
@@ -213,14 +222,6 @@ static void admit(struct vmsim_rpc_server *server, int fd)
 {
 	if (!take_slot(server)) {
 		close(fd);
-		return;
-	}
-	if (!pool_take(&server->pool, 1, 1)) {
-		close(fd);
-		pthread_mutex_lock(&server->lock);
-		server->count--;
-		pthread_cond_broadcast(&server->slot_freed);
-		pthread_mutex_unlock(&server->lock);
 		return;
 	}
 	struct conn *conn = vmsim_env_alloc(server->env, sizeof *conn);

@@ -302,6 +302,23 @@ static void test_destroy_closes_sessions_and_frees_dataspaces(void **state)
 	assert_int_equal(counter.live_bytes, 0);
 }
 
+/* Untrusted text: printable ASCII kept, backslash doubled, other bytes \xNN; truncation never splits one. */
+static void test_log_escape_exact(void **state)
+{
+	(void)state;
+	char out[64];
+	vmsim_log_escape("plain name", out, sizeof out);
+	assert_string_equal(out, "plain name");
+	vmsim_log_escape("a\nb\x1b[31m\\\xff", out, sizeof out);
+	assert_string_equal(out, "a\\x0ab\\x1b[31m\\\\\\xff");
+	vmsim_log_escape("abc\n", out, 7); /* "abc" + "\x0a" needs 8 with the terminator */
+	assert_string_equal(out, "abc");
+	vmsim_log_escape("abc\n", out, 8);
+	assert_string_equal(out, "abc\\x0a");
+	vmsim_log_escape(NULL, out, sizeof out);
+	assert_string_equal(out, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -311,6 +328,7 @@ int main(void)
 		cmocka_unit_test(test_register_backend_validation),
 		cmocka_unit_test(test_log_sink_and_level),
 		cmocka_unit_test(test_default_sink_writes_stderr),
+		cmocka_unit_test(test_log_escape_exact),
 		cmocka_unit_test(test_fault_injection_fires_once),
 		cmocka_unit_test(test_custom_allocator_sees_everything),
 		cmocka_unit_test(test_destroy_closes_sessions_and_frees_dataspaces),

@@ -63,27 +63,6 @@ static bool bucket_take(struct log_bucket *b, int64_t now, double rate, double b
 	return true;
 }
 
-/* Printable ASCII stays; backslash and every other byte become \\ and \xNN. */
-static void escape(const char *in, char *out, size_t size)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-	for (const unsigned char *p = (const unsigned char *)in; *p && o + 5 < size; p++) {
-		if (*p == '\\') {
-			out[o++] = '\\';
-			out[o++] = '\\';
-		} else if (*p >= 0x20 && *p < 0x7f) {
-			out[o++] = (char)*p;
-		} else {
-			out[o++] = '\\';
-			out[o++] = 'x';
-			out[o++] = hex[*p >> 4];
-			out[o++] = hex[*p & 15];
-		}
-	}
-	out[o] = 0;
-}
-
 static void serve_log_sink(void *ctx, enum vmsim_log_level level, const char *message)
 {
 	struct serve_log *log = ctx;
@@ -108,7 +87,7 @@ static void serve_log_sink(void *ctx, enum vmsim_log_level level, const char *me
 	if (bucket_take(mine, now, LOG_PER_CLIENT_RATE, LOG_PER_CLIENT_BURST) &&
 	    bucket_take(&log->total, now, LOG_TOTAL_RATE, LOG_TOTAL_BURST)) {
 		char text[LOG_ESCAPED_MAX];
-		escape(message, text, sizeof text);
+		vmsim_log_escape(message, text, sizeof text);
 		if (before)
 			fprintf(log->err, "vmsim serve: %" PRIu64 " earlier messages of this client suppressed\n", before);
 		if (log->total.suppressed)

@@ -2,6 +2,8 @@
 #ifndef VMSIM_API_LOG_H
 #define VMSIM_API_LOG_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -14,6 +16,10 @@ enum vmsim_log_level {
 };
 
 typedef void (*vmsim_log_fn)(void *ctx, enum vmsim_log_level level, const char *message);
+
+/* Copy in to out (size > 0, always terminated, truncated to fit): printable ASCII stays, a backslash
+ * becomes \\ and every other byte \xNN, so untrusted names cannot break or forge log lines. */
+void vmsim_log_escape(const char *in, char *out, size_t size);
 
 #ifdef __cplusplus
 }

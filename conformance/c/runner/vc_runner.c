@@ -172,7 +172,9 @@ static int add_backend(struct vc_run *run, const char *name, const char *plugin)
 	if (plugin) {
 		enum vmsim_result r = vmsim_env_load_backend(env, plugin, &ops);
 		if (r != VMSIM_OK) {
-			fprintf(run->cfg->err, "vmsim conform: cannot load backend %s: %s\n", plugin, vmsim_result_name(r));
+			char shown[1024];
+			vmsim_log_escape(plugin, shown, sizeof shown);
+			fprintf(run->cfg->err, "vmsim conform: cannot load backend %s: %s\n", shown, vmsim_result_name(r));
 			vmsim_env_destroy(env);
 			return 2;
 		}
@@ -181,7 +183,9 @@ static int add_backend(struct vc_run *run, const char *name, const char *plugin)
 	}
 	vmsim_env_destroy(env); /* built-in tables are static; a plugin stays loaded */
 	if (!ops) {
-		fprintf(run->cfg->err, "vmsim conform: no backend named '%s'\n", name);
+		char shown[512];
+		vmsim_log_escape(name, shown, sizeof shown);
+		fprintf(run->cfg->err, "vmsim conform: no backend named '%s'\n", shown);
 		return 2;
 	}
 	run->backends[run->nbackends++] = (struct vc_backend){ ops->name, plugin, ops };

@@ -44,3 +44,15 @@ def test_files_that_are_no_plugin_are_clear_errors(tmp_path):
 def test_the_intact_plugin_still_loads():
     r = conform(SKELETON)
     assert "cannot load" not in r.stderr and "no test matches" in r.stderr, r.stderr
+
+
+def test_untrusted_plugin_path_is_logged_escaped(tmp_path):
+    """Core's default log sink (not only the server's) escapes what it did not write: a path with a newline
+    and a terminal escape cannot forge a second log line or recolour the terminal."""
+    evil = tmp_path / "a\nvmsim: forged line\x1b[31m.so"
+    evil.write_text("not an object\n")
+    r = conform(evil)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "\x1b" not in r.stderr
+    assert "a\\x0avmsim: forged line\\x1b[31m.so" in r.stderr, r.stderr
+    assert not any(line.startswith("vmsim: forged line") for line in r.stderr.splitlines()), r.stderr
