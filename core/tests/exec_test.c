@@ -8,7 +8,6 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "vt_cpu.h"
 #include "vt_exec.h"
 
 enum { LOG_MAX = 4096, GUEST_GPA = 0x1000 };
@@ -127,13 +126,22 @@ static void rec_init(struct rec *r, enum vmsim_model model, policy_fn policy)
 	r->policy = policy ? policy : policy_default;
 }
 
-static struct vmsim_vcpu *start_vcpu(struct vt_guest *g, struct rec *r, struct vmsim_entrypoint *ep)
+static struct vmsim_vcpu *start_vcpu(struct vt_code_vm *g, struct rec *r, struct vmsim_entrypoint *ep)
 {
 	struct vmsim_vcpu_args args = { handler, r, r->config, ep };
 	struct vmsim_vcpu *vcpu = NULL;
 	assert_int_equal(vmsim_vcpu_create(g->session, &args, &vcpu), VMSIM_OK);
 	r->vcpu = vcpu;
 	return vcpu;
+}
+
+/* The one setup line: a session on the backend with the guest at GUEST_GPA, a recorder, one vCPU started. */
+static struct vmsim_vcpu *open_one(struct vt_code_vm *g, struct rec *r, enum vmsim_model model, const uint8_t *code,
+                                   size_t len, policy_fn policy)
+{
+	vt_guest_open(g, model, GUEST_GPA, code, len);
+	rec_init(r, model, policy);
+	return start_vcpu(g, r, NULL);
 }
 
 static const enum vmsim_model models[] = { VMSIM_MODEL_SVM, VMSIM_MODEL_VMX };
@@ -143,11 +151,9 @@ static void test_startup_then_hlt(void **unused)
 	(void)unused;
 	static const uint8_t guest[] = { 0x90, 0xf4 };
 	for (unsigned m = 0; m < 2; m++) {
-		struct vt_guest g;
+		struct vt_code_vm g;
 		struct rec r;
-		vt_guest_open(&g, models[m], GUEST_GPA, guest, sizeof guest);
-		rec_init(&r, models[m], NULL);
-		struct vmsim_vcpu *vcpu = start_vcpu(&g, &r, NULL);
+		struct vmsim_vcpu *vcpu = open_one(&g, &r, models[m], guest, sizeof guest, NULL);
 		wait_for(&r, code(&r, VMSIM_EXIT_HLT), 1);
 		assert_int_equal(r.log[0].reason, VMSIM_EXIT_CODE_STARTUP);
 		assert_int_equal(r.log[1].reason, m == 0 ? 0x78 : 12);
@@ -176,11 +182,9 @@ static void test_resume_only_on_true(void **unused)
 	(void)unused;
 	static const uint8_t guest[] = { 0xe6, 0x10, 0xf4 };
 	for (unsigned m = 0; m < 2; m++) {
-		struct vt_guest g;
+		struct vt_code_vm g;
 		struct rec r;
-		vt_guest_open(&g, models[m], GUEST_GPA, guest, sizeof guest);
-		rec_init(&r, models[m], policy_io_stop_once);
-		struct vmsim_vcpu *vcpu = start_vcpu(&g, &r, NULL);
+		struct vmsim_vcpu *vcpu = open_one(&g, &r, models[m], guest, sizeof guest, policy_io_stop_once);
 		wait_for(&r, code(&r, VMSIM_EXIT_IO), 1);
 		assert_int_equal(vmsim_vcpu_pause(vcpu), VMSIM_OK);
 		wait_for(&r, code(&r, VMSIM_EXIT_HLT), 1);
@@ -227,11 +231,9 @@ static void test_only_charged_registers_written(void **unused)
 {
 	(void)unused;
 	static const uint8_t guest[] = { 0xe6, 0x10, 0xe6, 0x11, 0xf4 };
-	struct vt_guest g;
+	struct vt_code_vm g;
 	struct rec r;
-	vt_guest_open(&g, VMSIM_MODEL_SVM, GUEST_GPA, guest, sizeof guest);
-	rec_init(&r, VMSIM_MODEL_SVM, policy_charged);
-	start_vcpu(&g, &r, NULL);
+	open_one(&g, &r, VMSIM_MODEL_SVM, guest, sizeof guest, policy_charged);
 	wait_for(&r, 0x78, 1);
 	vmsim_vcpu_destroy(r.vcpu); /* joins the vCPU thread: everything it wrote is visible */
 	assert_int_equal(r.outs, 2);
@@ -256,11 +258,9 @@ static void test_discharge_resume_reexecutes(void **unused)
 {
 	(void)unused;
 	static const uint8_t guest[] = { 0xe6, 0x10, 0xf4 };
-	struct vt_guest g;
+	struct vt_code_vm g;
 	struct rec r;
-	vt_guest_open(&g, VMSIM_MODEL_VMX, GUEST_GPA, guest, sizeof guest);
-	rec_init(&r, VMSIM_MODEL_VMX, policy_discharge);
-	struct vmsim_vcpu *vcpu = start_vcpu(&g, &r, NULL);
+	struct vmsim_vcpu *vcpu = open_one(&g, &r, VMSIM_MODEL_VMX, guest, sizeof guest, policy_discharge);
 	wait_for(&r, 30, 3);
 	assert_int_equal(r.log[1].ip, GUEST_GPA);
 	assert_int_equal(r.log[2].ip, GUEST_GPA);
@@ -297,11 +297,9 @@ static void test_with_state_foreign_thread_denied(void **unused)
 {
 	(void)unused;
 	static const uint8_t guest[] = { 0xf4 };
-	struct vt_guest g;
+	struct vt_code_vm g;
 	struct rec r;
-	vt_guest_open(&g, VMSIM_MODEL_SVM, GUEST_GPA, guest, sizeof guest);
-	rec_init(&r, VMSIM_MODEL_SVM, NULL);
-	struct vmsim_vcpu *vcpu = start_vcpu(&g, &r, NULL);
+	struct vmsim_vcpu *vcpu = open_one(&g, &r, VMSIM_MODEL_SVM, guest, sizeof guest, NULL);
 	wait_for(&r, 0x78, 1);
 	/* this test's thread, and another entrypoint's thread, are not the handler's */
 	assert_int_equal(vmsim_vcpu_with_state(vcpu, never, NULL), VMSIM_DENIED);
@@ -321,11 +319,9 @@ static void test_pause_running_and_stopped(void **unused)
 	(void)unused;
 	static const uint8_t guest[] = { 0xeb, 0xfe };
 	for (unsigned m = 0; m < 2; m++) {
-		struct vt_guest g;
+		struct vt_code_vm g;
 		struct rec r;
-		vt_guest_open(&g, models[m], GUEST_GPA, guest, sizeof guest);
-		rec_init(&r, models[m], NULL);
-		struct vmsim_vcpu *vcpu = start_vcpu(&g, &r, NULL);
+		struct vmsim_vcpu *vcpu = open_one(&g, &r, models[m], guest, sizeof guest, NULL);
 		wait_for(&r, VMSIM_EXIT_CODE_STARTUP, 1);
 		assert_int_equal(vmsim_vcpu_pause(vcpu), VMSIM_OK);
 		wait_for(&r, VMSIM_EXIT_CODE_PAUSED, 1);
@@ -369,7 +365,7 @@ static void test_pause_requests_coalesce(void **unused)
 {
 	(void)unused;
 	static const uint8_t guest[] = { 0xf4 };
-	struct vt_guest g;
+	struct vt_code_vm g;
 	struct rec r;
 	struct gate gt = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false };
 	vt_guest_open(&g, VMSIM_MODEL_SVM, GUEST_GPA, guest, sizeof guest);
@@ -426,7 +422,7 @@ static void test_with_state_denied_while_destroyed(void **unused)
 {
 	(void)unused;
 	static const uint8_t guest[] = { 0xf4 };
-	struct vt_guest g;
+	struct vt_code_vm g;
 	static struct dying d;
 	d = (struct dying){ { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false }, NULL, VMSIM_RESULT_COUNT };
 	vt_guest_open(&g, VMSIM_MODEL_SVM, GUEST_GPA, guest, sizeof guest);
@@ -486,7 +482,7 @@ static void test_pause_storm(void **unused)
 	(void)unused;
 	static const uint8_t guest[] = { 0xeb, 0xfe };
 	for (unsigned ep_mode = 0; ep_mode < 2; ep_mode++) {
-		struct vt_guest g;
+		struct vt_code_vm g;
 		struct rec r;
 		struct vmsim_entrypoint *ep = NULL;
 		vt_guest_open(&g, VMSIM_MODEL_VMX, GUEST_GPA, guest, sizeof guest);
@@ -526,7 +522,7 @@ static void test_destroy_and_close_while_running(void **unused)
 {
 	(void)unused;
 	static const uint8_t guest[] = { 0xeb, 0xfe };
-	struct vt_guest g;
+	struct vt_code_vm g;
 	static struct rec r[8];
 	vt_guest_open(&g, VMSIM_MODEL_SVM, GUEST_GPA, guest, sizeof guest);
 	struct vmsim_quota before;
@@ -568,7 +564,7 @@ static void test_exit_config_selects_groups(void **unused)
 	(void)unused;
 	static const uint8_t guest[] = { 0xe6, 0x10, 0xf4 };
 	for (int minimal = 0; minimal < 2; minimal++) {
-		struct vt_guest g;
+		struct vt_code_vm g;
 		struct rec r;
 		struct vmsim_exit_config cfg;
 		vt_guest_open(&g, VMSIM_MODEL_SVM, GUEST_GPA, guest, sizeof guest);
@@ -606,11 +602,9 @@ static void test_invalid_state_exit(void **unused)
 	(void)unused;
 	static const uint8_t guest[] = { 0xf4 };
 	for (unsigned m = 0; m < 2; m++) {
-		struct vt_guest g;
+		struct vt_code_vm g;
 		struct rec r;
-		vt_guest_open(&g, models[m], GUEST_GPA, guest, sizeof guest);
-		rec_init(&r, models[m], policy_bad_cr0);
-		struct vmsim_vcpu *vcpu = start_vcpu(&g, &r, NULL);
+		struct vmsim_vcpu *vcpu = open_one(&g, &r, models[m], guest, sizeof guest, policy_bad_cr0);
 		unsigned invalid = m == 0 ? 0xfd : 0x21;
 		wait_for(&r, invalid, 1);
 		assert_int_equal(vmsim_vcpu_exit_count(vcpu, VMSIM_EXIT_INVALID_STATE), 1);
@@ -624,7 +618,7 @@ static void test_npf_on_unbacked_fetch(void **unused)
 	(void)unused;
 	static const uint8_t guest[] = { 0xf4 };
 	for (unsigned m = 0; m < 2; m++) {
-		struct vt_guest g;
+		struct vt_code_vm g;
 		struct rec r;
 		vt_guest_open(&g, models[m], UINT64_MAX, guest, sizeof guest); /* nothing attached */
 		rec_init(&r, models[m], NULL);
