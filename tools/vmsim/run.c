@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "file_read.h"
 #include "commands.h"
 #include "run_vmm.h"
 
@@ -52,51 +53,30 @@ static bool parse_port(const char *text, uint16_t *out)
  * Only a regular file is opened (a FIFO or device would block or never end), and O_NONBLOCK covers the race. */
 static uint8_t *read_image(const char *path, uint64_t limit, uint64_t *size, FILE *err)
 {
-	struct stat st;
-	if (stat(path, &st) != 0) {
-		int e = errno;
-		fprintf(err, "vmsim run: cannot open image '%s': %s\n", path, strerror(e));
-		return NULL;
+	struct file_read file;
+	if (file_read_whole(path, limit, &file) && file.size > 0) {
+		*size = file.size;
+		return file.data;
 	}
-	if (!S_ISREG(st.st_mode)) {
+	switch (file.error) {
+	case FILE_READ_OPEN:
+		fprintf(err, "vmsim run: cannot open image '%s': %s\n", path, strerror(file.errnum));
+		break;
+	case FILE_READ_NOT_REGULAR:
 		fprintf(err, "vmsim run: image '%s' is not a regular file\n", path);
-		return NULL;
+		break;
+	case FILE_READ_OK: /* empty */
+	case FILE_READ_TOO_LARGE:
+		fprintf(err, "vmsim run: image '%s' is %zu bytes; it must be 1 to %" PRIu64 " bytes here\n", path,
+		        file.size, limit);
+		break;
+	case FILE_READ_SHORT:
+		fprintf(err, "vmsim run: cannot read image '%s'%s\n", path,
+		        file.errnum == ENOMEM ? "" : " (it changed while read)");
+		break;
 	}
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		int e = errno;
-		fprintf(err, "vmsim run: cannot open image '%s': %s\n", path, strerror(e));
-		return NULL;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		fprintf(err, "vmsim run: image '%s' is not a regular file\n", path);
-		close(fd);
-		return NULL;
-	}
-	if (st.st_size == 0 || (uint64_t)st.st_size > limit) {
-		fprintf(err, "vmsim run: image '%s' is %lld bytes; it must be 1 to %" PRIu64 " bytes here\n", path,
-		        (long long)st.st_size, limit);
-		close(fd);
-		return NULL;
-	}
-	size_t want = (size_t)st.st_size, got = 0;
-	uint8_t *data = malloc(want);
-	while (data && got < want) {
-		ssize_t n = read(fd, data + got, want - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	if (!data || got != want) {
-		fprintf(err, "vmsim run: cannot read image '%s'%s\n", path, data ? " (it changed while read)" : "");
-		free(data);
-		return NULL;
-	}
-	*size = want;
-	return data;
+	free(file.data);
+	return NULL;
 }
 
 int cmd_run(int argc, char **argv, const struct cli_io *io)
