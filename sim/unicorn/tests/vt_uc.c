@@ -53,8 +53,13 @@ bool vt_wait_idle(struct vt_vm *t, int seen, const atomic_bool *done)
 
 void vt_vm_init(struct vt_vm *t, uint64_t skip_lo, uint64_t skip_hi)
 {
+	vt_vm_init_on(t, vmsim_backend_unicorn(), skip_lo, skip_hi);
+}
+
+void vt_vm_init_on(struct vt_vm *t, const struct vmsim_backend_ops *ops, uint64_t skip_lo, uint64_t skip_hi)
+{
 	memset(t, 0, sizeof *t);
-	t->ops = vmsim_backend_unicorn();
+	t->ops = ops;
 	t->ram = mmap(NULL, VT_RAM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(t->ram != MAP_FAILED);
 	t->state = calloc(1, sizeof *t->state);

@@ -38,6 +38,8 @@ struct vt_vm {
 
 /* Create VM + one vCPU with guest RAM [0, VT_RAM) mapped RWX (minus the holes in skip_lo..skip_hi). */
 void vt_vm_init(struct vt_vm *t, uint64_t skip_lo, uint64_t skip_hi);
+/* The same on any backend's ops (the KVM tests bind this VMM to KVM). */
+void vt_vm_init_on(struct vt_vm *t, const struct vmsim_backend_ops *ops, uint64_t skip_lo, uint64_t skip_hi);
 void vt_vm_fini(struct vt_vm *t);
 /* Copy guest g to gpa VT_LOAD. */
 void vt_load(struct vt_vm *t, const struct vt_guest *g);
