@@ -29,25 +29,7 @@ static enum vmsim_result kvm_run(struct vt_vm *t)
 }
 
 /* The tour on KVM (vt_tour.c): CPUID, RDTSC(P) and VMCALL stay in the kernel; MSRs where EXIT_MSR is declared. */
-static const struct vt_tour_backend kvm = { kvm_init, kvm_prepare, kvm_run };
-
-static void test_exits_real(void **state)
-{
-	(void)state;
-	vt_exit_tour(&kvm, VT_TOUR_REAL);
-}
-
-static void test_exits_protected(void **state)
-{
-	(void)state;
-	vt_exit_tour(&kvm, VT_TOUR_PROT);
-}
-
-static void test_exits_long(void **state)
-{
-	(void)state;
-	vt_exit_tour(&kvm, VT_TOUR_LONG);
-}
+static struct vt_tour_backend kvm = { kvm_init, kvm_prepare, kvm_run };
 
 /* A discharged resume re-executes: KVM's completion of the exiting OUT must not run behind the VMM's back. */
 static int repeat_hook(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
@@ -83,9 +65,9 @@ static void test_unadvanced_io_reexecutes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exits_real),
-		cmocka_unit_test(test_exits_protected),
-		cmocka_unit_test(test_exits_long),
+		cmocka_unit_test_prestate(vt_tour_real, &kvm),
+		cmocka_unit_test_prestate(vt_tour_protected, &kvm),
+		cmocka_unit_test_prestate(vt_tour_long, &kvm),
 		cmocka_unit_test(test_unadvanced_io_reexecutes),
 	};
 	return cmocka_run_group_tests_name("kvm_exits", tests, NULL, NULL);

@@ -8,25 +8,7 @@
 #include "vt_tour.h"
 
 /* The tour on Unicorn: every kind, nothing left to the kernel (vt_tour.c has the tour and its checks). */
-static const struct vt_tour_backend unicorn = { vt_vm_init, NULL, vt_run };
-
-static void test_exits_real(void **state)
-{
-	(void)state;
-	vt_exit_tour(&unicorn, VT_TOUR_REAL);
-}
-
-static void test_exits_protected(void **state)
-{
-	(void)state;
-	vt_exit_tour(&unicorn, VT_TOUR_PROT);
-}
-
-static void test_exits_long(void **state)
-{
-	(void)state;
-	vt_exit_tour(&unicorn, VT_TOUR_LONG);
-}
+static struct vt_tour_backend unicorn = { vt_vm_init, NULL, vt_run };
 
 static int stop_at_msr(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
 {
@@ -131,9 +113,9 @@ static void test_npf_flags(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exits_real),
-		cmocka_unit_test(test_exits_protected),
-		cmocka_unit_test(test_exits_long),
+		cmocka_unit_test_prestate(vt_tour_real, &unicorn),
+		cmocka_unit_test_prestate(vt_tour_protected, &unicorn),
+		cmocka_unit_test_prestate(vt_tour_long, &unicorn),
 		cmocka_unit_test(test_tsc_offset_not_intercepted),
 		cmocka_unit_test(test_rdtscp_values),
 		cmocka_unit_test(test_npf_flags),

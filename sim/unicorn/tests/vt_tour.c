@@ -169,3 +169,18 @@ void vt_exit_tour(const struct vt_tour_backend *b, enum vt_tour_mode mode)
 		assert_int_equal(s.rcx & 0xffff, 0x174);
 	vt_vm_fini(&t);
 }
+
+void vt_tour_real(void **state)
+{
+	vt_exit_tour(*state, VT_TOUR_REAL);
+}
+
+void vt_tour_protected(void **state)
+{
+	vt_exit_tour(*state, VT_TOUR_PROT);
+}
+
+void vt_tour_long(void **state)
+{
+	vt_exit_tour(*state, VT_TOUR_LONG);
+}
