@@ -13,16 +13,11 @@
 
 static const char *backend = "vt-cpu"; /* test-process setting, chosen in main() */
 
-static const struct vc_test *scenario(void)
+static void run_on(enum vmsim_model model)
 {
 	const struct vc_test_list list = vc_vmm_x86_tests();
 	assert_int_equal(list.count, 1);
-	return &list.tests[0];
-}
-
-static void run_on(enum vmsim_model model)
-{
-	const struct vc_test *test = scenario();
+	const struct vc_test *test = list.tests;
 	struct vc_target target = { backend, strcmp(backend, "vt-cpu") ? NULL : vt_cpu_ops(), NULL, model, test };
 	vc_set_target(&target);
 	test->fn(test->param);
