@@ -65,9 +65,7 @@ static void test_unadvanced_io_reexecutes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_prestate(vt_tour_real, &kvm),
-		cmocka_unit_test_prestate(vt_tour_protected, &kvm),
-		cmocka_unit_test_prestate(vt_tour_long, &kvm),
+		VT_TOUR_TESTS(&kvm),
 		cmocka_unit_test(test_unadvanced_io_reexecutes),
 	};
 	return cmocka_run_group_tests_name("kvm_exits", tests, NULL, NULL);

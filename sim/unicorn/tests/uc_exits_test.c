@@ -113,9 +113,7 @@ static void test_npf_flags(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_prestate(vt_tour_real, &unicorn),
-		cmocka_unit_test_prestate(vt_tour_protected, &unicorn),
-		cmocka_unit_test_prestate(vt_tour_long, &unicorn),
+		VT_TOUR_TESTS(&unicorn),
 		cmocka_unit_test(test_tsc_offset_not_intercepted),
 		cmocka_unit_test(test_rdtscp_values),
 		cmocka_unit_test(test_npf_flags),

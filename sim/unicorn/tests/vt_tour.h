@@ -20,10 +20,15 @@ struct vt_tour_backend {
  * caps do not declare (vt_tour_kind_missing) are expected absent; the rest in order, then the guest's stop.
  */
 void vt_exit_tour(const struct vt_tour_backend *b, enum vt_tour_mode mode);
-/* The tour per mode as CMocka tests: cmocka_unit_test_prestate(vt_tour_real, &backend). */
+/* The tour per mode as CMocka tests whose state is the backend; VT_TOUR_TESTS(&backend) lists the three under the
+ * names docs/spec-parts cite (test_exits_real, test_exits_protected, test_exits_long). */
 void vt_tour_real(void **state);
 void vt_tour_protected(void **state);
 void vt_tour_long(void **state);
+#define VT_TOUR_TESTS(backend)                                          \
+	{ "test_exits_real", vt_tour_real, NULL, NULL, (backend) },           \
+	{ "test_exits_protected", vt_tour_protected, NULL, NULL, (backend) }, \
+	{ "test_exits_long", vt_tour_long, NULL, NULL, (backend) }
 /* The capability bit an exit kind needs (0: none), and whether ops lacks it. */
 uint64_t vt_tour_exit_cap(enum vmsim_exit_kind kind);
 bool vt_tour_kind_missing(const struct vmsim_backend_ops *ops, enum vmsim_exit_kind kind);
