@@ -14,6 +14,7 @@
 #include <vmsim/vmsim.h>
 
 #include "vt_guests.h"
+#include "vt_gate.h"
 #include "vt_layout.h"
 #include "vt_wait.h"
 

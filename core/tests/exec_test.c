@@ -334,32 +334,6 @@ static void test_pause_running_and_stopped(void **unused)
 	}
 }
 
-struct gate {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool open, entered;
-};
-
-static void gate_job(void *ctx)
-{
-	struct gate *gt = ctx;
-	pthread_mutex_lock(&gt->lock);
-	gt->entered = true;
-	pthread_cond_broadcast(&gt->cond);
-	while (!gt->open)
-		pthread_cond_wait(&gt->cond, &gt->lock);
-	pthread_mutex_unlock(&gt->lock);
-}
-
-static bool gate_entered(void *ctx)
-{
-	struct gate *gt = ctx;
-	pthread_mutex_lock(&gt->lock);
-	bool e = gt->entered;
-	pthread_mutex_unlock(&gt->lock);
-	return e;
-}
-
 /* Requests that arrive before the handler runs coalesce into one PAUSED (Genode's signal semantics). */
 static void test_pause_requests_coalesce(void **unused)
 {
@@ -367,21 +341,18 @@ static void test_pause_requests_coalesce(void **unused)
 	static const uint8_t guest[] = { 0xf4 };
 	struct vt_code_vm g;
 	struct rec r;
-	struct gate gt = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false };
+	struct vt_gate gt = VT_GATE_INIT;
 	vt_guest_open(&g, VMSIM_MODEL_SVM, GUEST_GPA, guest, sizeof guest);
 	rec_init(&r, VMSIM_MODEL_SVM, NULL);
 	struct vmsim_entrypoint *ep;
 	assert_int_equal(vmsim_entrypoint_create(g.env, "ep", &ep), VMSIM_OK);
 	struct vmsim_vcpu *vcpu = start_vcpu(&g, &r, ep);
 	wait_for(&r, 0x78, 1);
-	assert_int_equal(vmsim_entrypoint_post(ep, gate_job, &gt), VMSIM_OK);
-	vt_wait_until(gate_entered, &gt, "the gate job");
+	assert_int_equal(vmsim_entrypoint_post(ep, vt_gate_job, &gt), VMSIM_OK);
+	vt_wait_until(vt_gate_entered, &gt, "the gate job");
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(vmsim_vcpu_pause(vcpu), VMSIM_OK);
-	pthread_mutex_lock(&gt.lock);
-	gt.open = true;
-	pthread_cond_broadcast(&gt.cond);
-	pthread_mutex_unlock(&gt.lock);
+	vt_gate_open(&gt);
 	wait_for(&r, VMSIM_EXIT_CODE_PAUSED, 1);
 	/* one more request afterwards still gets its own PAUSED: nothing was lost or stuck */
 	assert_int_equal(vmsim_vcpu_pause(vcpu), VMSIM_OK);
@@ -393,7 +364,7 @@ static void test_pause_requests_coalesce(void **unused)
 }
 
 struct dying {
-	struct gate gate;
+	struct vt_gate gate;
 	struct vmsim_vcpu *vcpu;
 	_Atomic enum vmsim_result seen;
 };
@@ -402,7 +373,7 @@ struct dying {
 static void gated_handler(void *ctx, struct vmsim_vcpu *vcpu)
 {
 	struct dying *d = ctx;
-	gate_job(&d->gate);
+	vt_gate_job(&d->gate);
 	d->seen = vmsim_vcpu_with_state(vcpu, never, NULL);
 }
 
@@ -424,20 +395,17 @@ static void test_with_state_denied_while_destroyed(void **unused)
 	static const uint8_t guest[] = { 0xf4 };
 	struct vt_code_vm g;
 	static struct dying d;
-	d = (struct dying){ { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false }, NULL, VMSIM_RESULT_COUNT };
+	d = (struct dying){ VT_GATE_INIT, NULL, VMSIM_RESULT_COUNT };
 	vt_guest_open(&g, VMSIM_MODEL_SVM, GUEST_GPA, guest, sizeof guest);
 	struct vmsim_entrypoint *ep;
 	assert_int_equal(vmsim_entrypoint_create(g.env, "ep", &ep), VMSIM_OK);
 	struct vmsim_vcpu_args args = { gated_handler, &d, NULL, ep };
 	assert_int_equal(vmsim_vcpu_create(g.session, &args, &d.vcpu), VMSIM_OK);
-	vt_wait_until(gate_entered, &d.gate, "the handler at its gate");
+	vt_wait_until(vt_gate_entered, &d.gate, "the handler at its gate");
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, destroyer, &d), 0);
 	vt_wait_until(destroy_begun, &d, "the destroy to begin");
-	pthread_mutex_lock(&d.gate.lock);
-	d.gate.open = true;
-	pthread_cond_broadcast(&d.gate.cond);
-	pthread_mutex_unlock(&d.gate.lock);
+	vt_gate_open(&d.gate);
 	pthread_join(t, NULL);
 	assert_int_equal(d.seen, VMSIM_DENIED);
 	assert_int_equal(vmsim_session_vcpu_count(g.session), 0);

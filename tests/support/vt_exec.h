@@ -9,6 +9,7 @@
 
 #include <vmsim/vmsim.h>
 
+#include "vt_gate.h"
 #include "vt_wait.h"
 
 struct vt_code_vm {
