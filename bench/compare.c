@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "bench_internal.h"
+#include "file_read.h"
 
 /* A ratio that grew by more than this is flagged: ratios are robust to machine load, absolute times are not. */
 #define REGRESSION_FACTOR 1.20
@@ -26,44 +27,27 @@ struct bench_compare_old {
 /* The whole file if it is a regular file of at most MAX_COMPARE_BYTES; NULL with a message otherwise. */
 static char *read_file(const char *path, size_t *len, FILE *err)
 {
-	struct stat st;
-	if (stat(path, &st) != 0) {
-		int e = errno;
-		fprintf(err, "vmsim bench: --compare '%s': %s\n", path, strerror(e));
-		return NULL;
+	struct file_read file;
+	if (file_read_whole(path, MAX_COMPARE_BYTES, &file)) {
+		*len = file.size;
+		return (char *)file.data;
 	}
-	if (!S_ISREG(st.st_mode)) {
+	switch (file.error) {
+	case FILE_READ_OPEN:
+		fprintf(err, "vmsim bench: --compare '%s': %s\n", path, strerror(file.errnum));
+		break;
+	case FILE_READ_NOT_REGULAR:
 		fprintf(err, "vmsim bench: --compare '%s': not a regular file\n", path);
-		return NULL;
-	}
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_COMPARE_BYTES) {
-		int e = errno;
-		fprintf(err, "vmsim bench: --compare '%s': %s\n", path,
-		        fd < 0 ? strerror(e) : st.st_size > MAX_COMPARE_BYTES ? "larger than 64 MiB" : "not a regular file");
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	size_t want = (size_t)st.st_size, got = 0;
-	char *text = malloc(want + 1);
-	while (text && got < want) {
-		ssize_t n = read(fd, text + got, want - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	if (!text || got != want) {
+		break;
+	case FILE_READ_TOO_LARGE:
+		fprintf(err, "vmsim bench: --compare '%s': larger than 64 MiB\n", path);
+		break;
+	case FILE_READ_OK:
+	case FILE_READ_SHORT:
 		fprintf(err, "vmsim bench: --compare '%s': cannot read it\n", path);
-		free(text);
-		return NULL;
+		break;
 	}
-	text[want] = 0;
-	*len = want;
-	return text;
+	return NULL;
 }
 
 struct bench_compare_old *vmsim_bench_compare_load(const char *path, FILE *err)

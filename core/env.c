@@ -65,22 +65,6 @@ static void stderr_sink(void *ctx, enum vmsim_log_level level, const char *messa
 	fprintf(stderr, "vmsim: %s\n", text);
 }
 
-/* ---- quota guards -------------------------------------------------------- */
-
-bool quota_withdraw(struct quota_guard *guard, uint64_t amount)
-{
-	if (amount > guard->limit - guard->used) /* used <= limit always, so this cannot wrap */
-		return false;
-	guard->used += amount;
-	return true;
-}
-
-void quota_replenish(struct quota_guard *guard, uint64_t amount)
-{
-	assert(amount <= guard->used);
-	guard->used -= amount;
-}
-
 /* ---- allocation and fault injection -------------------------------------- */
 
 void *vmsim_env_alloc(struct vmsim_env *env, size_t size)

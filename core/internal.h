@@ -18,7 +18,7 @@
 void *vmsim_env_alloc(struct vmsim_env *env, size_t size);
 void vmsim_env_free(struct vmsim_env *env, void *ptr, size_t size);
 
-/* ---- quota guards (env.c) ------------------------------------------------ */
+/* ---- quota guards and session charges (quota.c, a leaf) ------------------ */
 
 struct quota_guard {
 	uint64_t limit;

@@ -6,24 +6,6 @@
 #include "internal.h"
 #include "npt.h"
 
-enum vmsim_result session_charge(struct vmsim_session *session, uint64_t ram, uint64_t caps)
-{
-	/* RAM before caps, as Genode's Accounted_ram_allocator reports them. */
-	if (!quota_withdraw(&session->ram, ram))
-		return VMSIM_OUT_OF_RAM;
-	if (!quota_withdraw(&session->caps, caps)) {
-		quota_replenish(&session->ram, ram);
-		return VMSIM_OUT_OF_CAPS;
-	}
-	return VMSIM_OK;
-}
-
-void session_uncharge(struct vmsim_session *session, uint64_t ram, uint64_t caps)
-{
-	quota_replenish(&session->ram, ram);
-	quota_replenish(&session->caps, caps);
-}
-
 /* A backend result for the caller: within the vocabulary and never OK for a failure. */
 static enum vmsim_result backend_failure(enum vmsim_result result)
 {

@@ -14,6 +14,9 @@
 #include <vmsim/vmsim.h>
 
 #include "vt_guests.h"
+#include "vt_gate.h"
+#include "vt_layout.h"
+#include "vt_wait.h"
 
 /*
  * One conformance test case. It runs once per (backend, model); a backend
@@ -123,14 +126,11 @@ struct vt_snapshot {
 void vt_snap(const struct vmsim_session *s, struct vt_snapshot *out);
 void vt_assert_snap(const struct vmsim_session *s, const struct vt_snapshot *before);
 
-/* Wait (polling, bounded: 20 s, then the test fails) until cond(ctx) holds. */
-void vt_wait_until(bool (*cond)(void *ctx), void *ctx, const char *what);
-
 /* ---- a guest VM: session + 1 MiB of RAM at gpa 0 + recording handler ---- */
 
 enum vt_mode { VT_REAL, VT_PROT, VT_LONG };
-enum { VT_LOAD = 0x10000, VT_RAM = 0x100000, VT_GDT = 0x1000, VT_IDT = 0x2000, VT_DATA = 0x20000,
-       VT_STACK = 0x8000, VT_LOG = 256, VT_PORT_DONE = 0xf0,
+/* the guest layout is vt_layout.h's (VT_LOAD, VT_RAM, ...); vt_wait_until is vt_wait.h's */
+enum { VT_LOG = 256,
        VT_PML4 = 0x70000 /* long mode: PML4, PDPT, 4 PDs (identity, 2 MiB pages) up to 0x76000 */ };
 
 struct vt_exit {

@@ -164,68 +164,141 @@ static enum vmsim_result do_native(struct vmsim_rpc_client *client, uint64_t cap
 	return VMSIM_OK;
 }
 
+/* ---- one handler per opcode, tabled from VMSIM_RPC_OP_LIST below ---- */
+
+#define HANDLER_(name)                                                                                      \
+	static enum vmsim_result on_##name(struct vmsim_rpc_client *client, const struct vmsim_rpc_request *q, \
+	                                   struct vmsim_rpc_reply *p)
+
+HANDLER_(SESSION_OPEN)
+{
+	return do_open(client, q, p);
+}
+
+HANDLER_(SESSION_UPGRADE)
+{
+	(void)p;
+	return do_upgrade(client, q);
+}
+
+HANDLER_(SESSION_CLOSE)
+{
+	(void)p;
+	struct client_session *cs = session_of(client, q->u.object.cap);
+	if (!cs)
+		return VMSIM_INVALID_CAP;
+	client_close_session(client, cs);
+	return VMSIM_OK;
+}
+
+HANDLER_(SESSION_QUOTA)
+{
+	struct client_session *cs = session_of(client, q->u.object.cap);
+	if (!cs)
+		return VMSIM_INVALID_CAP;
+	vmsim_session_quota(cs->session, &p->u.quota);
+	return VMSIM_OK;
+}
+
+HANDLER_(DS_ALLOC)
+{
+	return do_ds_alloc(client, q->u.ds_alloc.size, p);
+}
+
+HANDLER_(DS_FREE)
+{
+	(void)p;
+	struct client_ds *cd = cap_table_lookup(&client->space, q->u.object.cap, CAP_KIND_DATASPACE);
+	if (!cd)
+		return VMSIM_INVALID_CAP;
+	client_free_ds(client, cd);
+	return VMSIM_OK;
+}
+
+HANDLER_(ATTACH)
+{
+	return do_attach(client, q, p);
+}
+
+HANDLER_(DETACH)
+{
+	(void)p;
+	struct client_session *cs = session_of(client, q->u.detach.session);
+	if (!cs)
+		return VMSIM_INVALID_CAP;
+	return vmsim_session_detach(cs->session, q->u.detach.gpa, q->u.detach.size);
+}
+
+HANDLER_(ATTACH_PIC)
+{
+	struct client_session *cs = session_of(client, q->u.attach_pic.session);
+	if (!cs)
+		return VMSIM_INVALID_CAP;
+	return vmsim_session_attach_pic(cs->session, q->u.attach_pic.gpa, &p->u.range);
+}
+
+HANDLER_(VCPU_CREATE)
+{
+	struct client_session *cs = session_of(client, q->u.vcpu_create.session);
+	if (!cs)
+		return VMSIM_INVALID_CAP;
+	return client_vcpu_create(client, cs, q->u.vcpu_create.exit_config, p);
+}
+
+HANDLER_(VCPU_NATIVE)
+{
+	return do_native(client, q->u.object.cap, p);
+}
+
+HANDLER_(VCPU_STATE_GET)
+{
+	struct client_vcpu *cv = vcpu_of(client, q->u.object.cap);
+	if (!cv)
+		return VMSIM_INVALID_CAP;
+	return client_vcpu_state_get(client, cv, &p->u.state);
+}
+
+HANDLER_(VCPU_STATE_PUT)
+{
+	(void)p;
+	struct client_vcpu *cv = vcpu_of(client, q->u.put.vcpu);
+	if (!cv)
+		return VMSIM_INVALID_CAP;
+	return client_vcpu_state_put(client, cv, &q->u.put.state, q->u.put.flags & VMSIM_RPC_PUT_RESUME);
+}
+
+HANDLER_(VCPU_PAUSE)
+{
+	(void)p;
+	struct client_vcpu *cv = vcpu_of(client, q->u.object.cap);
+	if (!cv)
+		return VMSIM_INVALID_CAP;
+	return vmsim_vcpu_pause(cv->vcpu);
+}
+
+HANDLER_(CLIENT_QUOTA)
+{
+	(void)q;
+	vmsim_rpc_client_quota(client, &p->u.quota);
+	return VMSIM_OK;
+}
+#undef HANDLER_
+
+/* An opcode in VMSIM_RPC_OP_LIST without its on_ handler does not compile. */
+static enum vmsim_result (*const handlers[VMSIM_RPC_OP_END])(struct vmsim_rpc_client *client,
+                                                             const struct vmsim_rpc_request *q,
+                                                             struct vmsim_rpc_reply *p) = {
+#define HANDLER_ENTRY_(name, value) [value] = on_##name,
+	VMSIM_RPC_OP_LIST(HANDLER_ENTRY_)
+#undef HANDLER_ENTRY_
+};
+
 static enum vmsim_result dispatch(struct vmsim_rpc_client *client, const struct vmsim_rpc_request *q,
                                   struct vmsim_rpc_reply *p)
 {
-	struct client_session *cs;
-	struct client_vcpu *cv;
-	struct client_ds *cd;
-
-	switch (q->op) {
-	case VMSIM_RPC_SESSION_OPEN:
-		return do_open(client, q, p);
-	case VMSIM_RPC_SESSION_UPGRADE:
-		return do_upgrade(client, q);
-	case VMSIM_RPC_SESSION_CLOSE:
-		if (!(cs = session_of(client, q->u.object.cap)))
-			return VMSIM_INVALID_CAP;
-		client_close_session(client, cs);
-		return VMSIM_OK;
-	case VMSIM_RPC_SESSION_QUOTA:
-		if (!(cs = session_of(client, q->u.object.cap)))
-			return VMSIM_INVALID_CAP;
-		vmsim_session_quota(cs->session, &p->u.quota);
-		return VMSIM_OK;
-	case VMSIM_RPC_DS_ALLOC:
-		return do_ds_alloc(client, q->u.ds_alloc.size, p);
-	case VMSIM_RPC_DS_FREE:
-		if (!(cd = cap_table_lookup(&client->space, q->u.object.cap, CAP_KIND_DATASPACE)))
-			return VMSIM_INVALID_CAP;
-		client_free_ds(client, cd);
-		return VMSIM_OK;
-	case VMSIM_RPC_ATTACH:
-		return do_attach(client, q, p);
-	case VMSIM_RPC_DETACH:
-		if (!(cs = session_of(client, q->u.detach.session)))
-			return VMSIM_INVALID_CAP;
-		return vmsim_session_detach(cs->session, q->u.detach.gpa, q->u.detach.size);
-	case VMSIM_RPC_ATTACH_PIC:
-		if (!(cs = session_of(client, q->u.attach_pic.session)))
-			return VMSIM_INVALID_CAP;
-		return vmsim_session_attach_pic(cs->session, q->u.attach_pic.gpa, &p->u.range);
-	case VMSIM_RPC_VCPU_CREATE:
-		if (!(cs = session_of(client, q->u.vcpu_create.session)))
-			return VMSIM_INVALID_CAP;
-		return client_vcpu_create(client, cs, q->u.vcpu_create.exit_config, p);
-	case VMSIM_RPC_VCPU_NATIVE:
-		return do_native(client, q->u.object.cap, p);
-	case VMSIM_RPC_VCPU_STATE_GET:
-		if (!(cv = vcpu_of(client, q->u.object.cap)))
-			return VMSIM_INVALID_CAP;
-		return client_vcpu_state_get(client, cv, &p->u.state);
-	case VMSIM_RPC_VCPU_STATE_PUT:
-		if (!(cv = vcpu_of(client, q->u.put.vcpu)))
-			return VMSIM_INVALID_CAP;
-		return client_vcpu_state_put(client, cv, &q->u.put.state, q->u.put.flags & VMSIM_RPC_PUT_RESUME);
-	case VMSIM_RPC_VCPU_PAUSE:
-		if (!(cv = vcpu_of(client, q->u.object.cap)))
-			return VMSIM_INVALID_CAP;
-		return vmsim_vcpu_pause(cv->vcpu);
-	case VMSIM_RPC_CLIENT_QUOTA:
-		vmsim_rpc_client_quota(client, &p->u.quota);
-		return VMSIM_OK;
-	}
-	return VMSIM_UNSUPPORTED;
+	if (q->op >= VMSIM_RPC_OP_END || !handlers[q->op])
+		return VMSIM_UNSUPPORTED;
+	return handlers[q->op](client, q, p);
 }
 
 void vmsim_rpc_client_dispatch(struct vmsim_rpc_client *client, const struct vmsim_rpc_request *req,

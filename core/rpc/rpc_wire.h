@@ -128,4 +128,64 @@ static inline bool wire_finish_frame(struct wire_writer *w, uint8_t *buf, size_t
 void wire_put_state(struct wire_writer *w, const struct vmsim_vcpu_state *state);
 void wire_state(struct wire_reader *r, struct vmsim_vcpu_state *state);
 
+/*
+ * One field list serves both directions: a codec has exactly one of r (decode into the fields) and w (encode
+ * them; the fields are only read then). rpc_ops.c describes every opcode's payload once with these.
+ */
+struct wire_codec {
+	struct wire_reader *r;
+	struct wire_writer *w;
+};
+
+static inline void wire_f8(struct wire_codec *c, uint8_t *v)
+{
+	if (c->r)
+		*v = wire_u8(c->r);
+	else
+		wire_put(c->w, *v, 1);
+}
+
+static inline void wire_f32(struct wire_codec *c, uint32_t *v)
+{
+	if (c->r)
+		*v = wire_u32(c->r);
+	else
+		wire_put(c->w, *v, 4);
+}
+
+static inline void wire_f64(struct wire_codec *c, uint64_t *v)
+{
+	if (c->r)
+		*v = wire_u64(c->r);
+	else
+		wire_put(c->w, *v, 8);
+}
+
+static inline void wire_fstring(struct wire_codec *c, char *s, size_t max)
+{
+	if (c->r)
+		wire_string(c->r, s, max);
+	else
+		wire_put_string(c->w, s, max);
+}
+
+static inline void wire_fstate(struct wire_codec *c, struct vmsim_vcpu_state *state)
+{
+	if (c->r)
+		wire_state(c->r, state);
+	else
+		wire_put_state(c->w, state);
+}
+
+/* A decoded value outside its documented set makes the frame invalid (encoding does not check). */
+static inline void wire_refuse_if(struct wire_codec *c, bool bad)
+{
+	if (c->r && bad)
+		c->r->failed = true;
+}
+
+/* An opcode's request arguments / reply outputs in codec c (rpc_ops.c); false for an unknown opcode. */
+bool rpc_op_args(struct wire_codec *c, struct vmsim_rpc_request *q);
+bool rpc_op_outputs(struct wire_codec *c, struct vmsim_rpc_reply *p);
+
 #endif

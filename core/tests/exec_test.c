@@ -8,7 +8,6 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "vt_cpu.h"
 #include "vt_exec.h"
 
 enum { LOG_MAX = 4096, GUEST_GPA = 0x1000 };
@@ -127,13 +126,22 @@ static void rec_init(struct rec *r, enum vmsim_model model, policy_fn policy)
 	r->policy = policy ? policy : policy_default;
 }
 
-static struct vmsim_vcpu *start_vcpu(struct vt_guest *g, struct rec *r, struct vmsim_entrypoint *ep)
+static struct vmsim_vcpu *start_vcpu(struct vt_code_vm *g, struct rec *r, struct vmsim_entrypoint *ep)
 {
 	struct vmsim_vcpu_args args = { handler, r, r->config, ep };
 	struct vmsim_vcpu *vcpu = NULL;
 	assert_int_equal(vmsim_vcpu_create(g->session, &args, &vcpu), VMSIM_OK);
 	r->vcpu = vcpu;
 	return vcpu;
+}
+
+/* The one setup line: a session on the backend with the guest at GUEST_GPA, a recorder, one vCPU started. */
+static struct vmsim_vcpu *open_one(struct vt_code_vm *g, struct rec *r, enum vmsim_model model, const uint8_t *code,
+                                   size_t len, policy_fn policy)
+{
+	vt_guest_open(g, model, GUEST_GPA, code, len);
+	rec_init(r, model, policy);
+	return start_vcpu(g, r, NULL);
 }
 
 static const enum vmsim_model models[] = { VMSIM_MODEL_SVM, VMSIM_MODEL_VMX };
@@ -143,11 +151,9 @@ static void test_startup_then_hlt(void **unused)
 	(void)unused;
 	static const uint8_t guest[] = { 0x90, 0xf4 };
 	for (unsigned m = 0; m < 2; m++) {
-		struct vt_guest g;
+		struct vt_code_vm g;
 		struct rec r;
-		vt_guest_open(&g, models[m], GUEST_GPA, guest, sizeof guest);
-		rec_init(&r, models[m], NULL);
-		struct vmsim_vcpu *vcpu = start_vcpu(&g, &r, NULL);
+		struct vmsim_vcpu *vcpu = open_one(&g, &r, models[m], guest, sizeof guest, NULL);
 		wait_for(&r, code(&r, VMSIM_EXIT_HLT), 1);
 		assert_int_equal(r.log[0].reason, VMSIM_EXIT_CODE_STARTUP);
 		assert_int_equal(r.log[1].reason, m == 0 ? 0x78 : 12);
@@ -176,11 +182,9 @@ static void test_resume_only_on_true(void **unused)
 	(void)unused;
 	static const uint8_t guest[] = { 0xe6, 0x10, 0xf4 };
 	for (unsigned m = 0; m < 2; m++) {
-		struct vt_guest g;
+		struct vt_code_vm g;
 		struct rec r;
-		vt_guest_open(&g, models[m], GUEST_GPA, guest, sizeof guest);
-		rec_init(&r, models[m], policy_io_stop_once);
-		struct vmsim_vcpu *vcpu = start_vcpu(&g, &r, NULL);
+		struct vmsim_vcpu *vcpu = open_one(&g, &r, models[m], guest, sizeof guest, policy_io_stop_once);
 		wait_for(&r, code(&r, VMSIM_EXIT_IO), 1);
 		assert_int_equal(vmsim_vcpu_pause(vcpu), VMSIM_OK);
 		wait_for(&r, code(&r, VMSIM_EXIT_HLT), 1);
@@ -227,11 +231,9 @@ static void test_only_charged_registers_written(void **unused)
 {
 	(void)unused;
 	static const uint8_t guest[] = { 0xe6, 0x10, 0xe6, 0x11, 0xf4 };
-	struct vt_guest g;
+	struct vt_code_vm g;
 	struct rec r;
-	vt_guest_open(&g, VMSIM_MODEL_SVM, GUEST_GPA, guest, sizeof guest);
-	rec_init(&r, VMSIM_MODEL_SVM, policy_charged);
-	start_vcpu(&g, &r, NULL);
+	open_one(&g, &r, VMSIM_MODEL_SVM, guest, sizeof guest, policy_charged);
 	wait_for(&r, 0x78, 1);
 	vmsim_vcpu_destroy(r.vcpu); /* joins the vCPU thread: everything it wrote is visible */
 	assert_int_equal(r.outs, 2);
@@ -256,11 +258,9 @@ static void test_discharge_resume_reexecutes(void **unused)
 {
 	(void)unused;
 	static const uint8_t guest[] = { 0xe6, 0x10, 0xf4 };
-	struct vt_guest g;
+	struct vt_code_vm g;
 	struct rec r;
-	vt_guest_open(&g, VMSIM_MODEL_VMX, GUEST_GPA, guest, sizeof guest);
-	rec_init(&r, VMSIM_MODEL_VMX, policy_discharge);
-	struct vmsim_vcpu *vcpu = start_vcpu(&g, &r, NULL);
+	struct vmsim_vcpu *vcpu = open_one(&g, &r, VMSIM_MODEL_VMX, guest, sizeof guest, policy_discharge);
 	wait_for(&r, 30, 3);
 	assert_int_equal(r.log[1].ip, GUEST_GPA);
 	assert_int_equal(r.log[2].ip, GUEST_GPA);
@@ -297,11 +297,9 @@ static void test_with_state_foreign_thread_denied(void **unused)
 {
 	(void)unused;
 	static const uint8_t guest[] = { 0xf4 };
-	struct vt_guest g;
+	struct vt_code_vm g;
 	struct rec r;
-	vt_guest_open(&g, VMSIM_MODEL_SVM, GUEST_GPA, guest, sizeof guest);
-	rec_init(&r, VMSIM_MODEL_SVM, NULL);
-	struct vmsim_vcpu *vcpu = start_vcpu(&g, &r, NULL);
+	struct vmsim_vcpu *vcpu = open_one(&g, &r, VMSIM_MODEL_SVM, guest, sizeof guest, NULL);
 	wait_for(&r, 0x78, 1);
 	/* this test's thread, and another entrypoint's thread, are not the handler's */
 	assert_int_equal(vmsim_vcpu_with_state(vcpu, never, NULL), VMSIM_DENIED);
@@ -321,11 +319,9 @@ static void test_pause_running_and_stopped(void **unused)
 	(void)unused;
 	static const uint8_t guest[] = { 0xeb, 0xfe };
 	for (unsigned m = 0; m < 2; m++) {
-		struct vt_guest g;
+		struct vt_code_vm g;
 		struct rec r;
-		vt_guest_open(&g, models[m], GUEST_GPA, guest, sizeof guest);
-		rec_init(&r, models[m], NULL);
-		struct vmsim_vcpu *vcpu = start_vcpu(&g, &r, NULL);
+		struct vmsim_vcpu *vcpu = open_one(&g, &r, models[m], guest, sizeof guest, NULL);
 		wait_for(&r, VMSIM_EXIT_CODE_STARTUP, 1);
 		assert_int_equal(vmsim_vcpu_pause(vcpu), VMSIM_OK);
 		wait_for(&r, VMSIM_EXIT_CODE_PAUSED, 1);
@@ -338,54 +334,25 @@ static void test_pause_running_and_stopped(void **unused)
 	}
 }
 
-struct gate {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool open, entered;
-};
-
-static void gate_job(void *ctx)
-{
-	struct gate *gt = ctx;
-	pthread_mutex_lock(&gt->lock);
-	gt->entered = true;
-	pthread_cond_broadcast(&gt->cond);
-	while (!gt->open)
-		pthread_cond_wait(&gt->cond, &gt->lock);
-	pthread_mutex_unlock(&gt->lock);
-}
-
-static bool gate_entered(void *ctx)
-{
-	struct gate *gt = ctx;
-	pthread_mutex_lock(&gt->lock);
-	bool e = gt->entered;
-	pthread_mutex_unlock(&gt->lock);
-	return e;
-}
-
 /* Requests that arrive before the handler runs coalesce into one PAUSED (Genode's signal semantics). */
 static void test_pause_requests_coalesce(void **unused)
 {
 	(void)unused;
 	static const uint8_t guest[] = { 0xf4 };
-	struct vt_guest g;
+	struct vt_code_vm g;
 	struct rec r;
-	struct gate gt = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false };
+	struct vt_gate gt = VT_GATE_INIT;
 	vt_guest_open(&g, VMSIM_MODEL_SVM, GUEST_GPA, guest, sizeof guest);
 	rec_init(&r, VMSIM_MODEL_SVM, NULL);
 	struct vmsim_entrypoint *ep;
 	assert_int_equal(vmsim_entrypoint_create(g.env, "ep", &ep), VMSIM_OK);
 	struct vmsim_vcpu *vcpu = start_vcpu(&g, &r, ep);
 	wait_for(&r, 0x78, 1);
-	assert_int_equal(vmsim_entrypoint_post(ep, gate_job, &gt), VMSIM_OK);
-	vt_wait_until(gate_entered, &gt, "the gate job");
+	assert_int_equal(vmsim_entrypoint_post(ep, vt_gate_job, &gt), VMSIM_OK);
+	vt_wait_until(vt_gate_entered, &gt, "the gate job");
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(vmsim_vcpu_pause(vcpu), VMSIM_OK);
-	pthread_mutex_lock(&gt.lock);
-	gt.open = true;
-	pthread_cond_broadcast(&gt.cond);
-	pthread_mutex_unlock(&gt.lock);
+	vt_gate_open(&gt);
 	wait_for(&r, VMSIM_EXIT_CODE_PAUSED, 1);
 	/* one more request afterwards still gets its own PAUSED: nothing was lost or stuck */
 	assert_int_equal(vmsim_vcpu_pause(vcpu), VMSIM_OK);
@@ -397,7 +364,7 @@ static void test_pause_requests_coalesce(void **unused)
 }
 
 struct dying {
-	struct gate gate;
+	struct vt_gate gate;
 	struct vmsim_vcpu *vcpu;
 	_Atomic enum vmsim_result seen;
 };
@@ -406,7 +373,7 @@ struct dying {
 static void gated_handler(void *ctx, struct vmsim_vcpu *vcpu)
 {
 	struct dying *d = ctx;
-	gate_job(&d->gate);
+	vt_gate_job(&d->gate);
 	d->seen = vmsim_vcpu_with_state(vcpu, never, NULL);
 }
 
@@ -426,22 +393,19 @@ static void test_with_state_denied_while_destroyed(void **unused)
 {
 	(void)unused;
 	static const uint8_t guest[] = { 0xf4 };
-	struct vt_guest g;
+	struct vt_code_vm g;
 	static struct dying d;
-	d = (struct dying){ { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false }, NULL, VMSIM_RESULT_COUNT };
+	d = (struct dying){ VT_GATE_INIT, NULL, VMSIM_RESULT_COUNT };
 	vt_guest_open(&g, VMSIM_MODEL_SVM, GUEST_GPA, guest, sizeof guest);
 	struct vmsim_entrypoint *ep;
 	assert_int_equal(vmsim_entrypoint_create(g.env, "ep", &ep), VMSIM_OK);
 	struct vmsim_vcpu_args args = { gated_handler, &d, NULL, ep };
 	assert_int_equal(vmsim_vcpu_create(g.session, &args, &d.vcpu), VMSIM_OK);
-	vt_wait_until(gate_entered, &d.gate, "the handler at its gate");
+	vt_wait_until(vt_gate_entered, &d.gate, "the handler at its gate");
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, destroyer, &d), 0);
 	vt_wait_until(destroy_begun, &d, "the destroy to begin");
-	pthread_mutex_lock(&d.gate.lock);
-	d.gate.open = true;
-	pthread_cond_broadcast(&d.gate.cond);
-	pthread_mutex_unlock(&d.gate.lock);
+	vt_gate_open(&d.gate);
 	pthread_join(t, NULL);
 	assert_int_equal(d.seen, VMSIM_DENIED);
 	assert_int_equal(vmsim_session_vcpu_count(g.session), 0);
@@ -486,7 +450,7 @@ static void test_pause_storm(void **unused)
 	(void)unused;
 	static const uint8_t guest[] = { 0xeb, 0xfe };
 	for (unsigned ep_mode = 0; ep_mode < 2; ep_mode++) {
-		struct vt_guest g;
+		struct vt_code_vm g;
 		struct rec r;
 		struct vmsim_entrypoint *ep = NULL;
 		vt_guest_open(&g, VMSIM_MODEL_VMX, GUEST_GPA, guest, sizeof guest);
@@ -526,7 +490,7 @@ static void test_destroy_and_close_while_running(void **unused)
 {
 	(void)unused;
 	static const uint8_t guest[] = { 0xeb, 0xfe };
-	struct vt_guest g;
+	struct vt_code_vm g;
 	static struct rec r[8];
 	vt_guest_open(&g, VMSIM_MODEL_SVM, GUEST_GPA, guest, sizeof guest);
 	struct vmsim_quota before;
@@ -568,7 +532,7 @@ static void test_exit_config_selects_groups(void **unused)
 	(void)unused;
 	static const uint8_t guest[] = { 0xe6, 0x10, 0xf4 };
 	for (int minimal = 0; minimal < 2; minimal++) {
-		struct vt_guest g;
+		struct vt_code_vm g;
 		struct rec r;
 		struct vmsim_exit_config cfg;
 		vt_guest_open(&g, VMSIM_MODEL_SVM, GUEST_GPA, guest, sizeof guest);
@@ -606,11 +570,9 @@ static void test_invalid_state_exit(void **unused)
 	(void)unused;
 	static const uint8_t guest[] = { 0xf4 };
 	for (unsigned m = 0; m < 2; m++) {
-		struct vt_guest g;
+		struct vt_code_vm g;
 		struct rec r;
-		vt_guest_open(&g, models[m], GUEST_GPA, guest, sizeof guest);
-		rec_init(&r, models[m], policy_bad_cr0);
-		struct vmsim_vcpu *vcpu = start_vcpu(&g, &r, NULL);
+		struct vmsim_vcpu *vcpu = open_one(&g, &r, models[m], guest, sizeof guest, policy_bad_cr0);
 		unsigned invalid = m == 0 ? 0xfd : 0x21;
 		wait_for(&r, invalid, 1);
 		assert_int_equal(vmsim_vcpu_exit_count(vcpu, VMSIM_EXIT_INVALID_STATE), 1);
@@ -624,7 +586,7 @@ static void test_npf_on_unbacked_fetch(void **unused)
 	(void)unused;
 	static const uint8_t guest[] = { 0xf4 };
 	for (unsigned m = 0; m < 2; m++) {
-		struct vt_guest g;
+		struct vt_code_vm g;
 		struct rec r;
 		vt_guest_open(&g, models[m], UINT64_MAX, guest, sizeof guest); /* nothing attached */
 		rec_init(&r, models[m], NULL);

@@ -6,12 +6,14 @@
 #include <cmocka.h>
 
 #include "vt_backend.h"
+#include "vt_fault.h"
 
 enum { PAGE = 4096 };
 
 /* The scenario: dataspace, local attach, session, four attaches, detach, free (flush), close. */
-static enum vmsim_result scenario(struct vmsim_env *env)
+static enum vmsim_result scenario(void *ctx, struct vmsim_env *env)
 {
+	(void)ctx;
 	enum vmsim_result r;
 	vmsim_ds_cap ds;
 	if ((r = vmsim_ds_alloc(env, 4 * PAGE, &ds)) != VMSIM_OK)
@@ -40,41 +42,42 @@ free_ds:
 	return r;
 }
 
+static struct vmsim_env *walk_open(void *ctx)
+{
+	struct vt_counting_allocator *counter = ctx;
+	vt_counting_allocator_init(counter);
+	struct vmsim_env_config cfg = {.allocator = &counter->hooks};
+	struct vmsim_env *env = NULL;
+	assert_int_equal(vmsim_env_create(&cfg, &env), VMSIM_OK);
+	assert_int_equal(vmsim_env_register_backend(env, vt_backend_ops()), VMSIM_OK);
+	return env;
+}
+
+/* Either the injected failure surfaced as OUT_OF_RAM, or the walk is past the last allocation. */
+static void walk_check(void *ctx, bool fired, enum vmsim_result r)
+{
+	(void)ctx;
+	assert_int_equal(r, fired ? VMSIM_OUT_OF_RAM : VMSIM_OK);
+}
+
+static void walk_close(void *ctx, struct vmsim_env *env)
+{
+	struct vt_counting_allocator *counter = ctx;
+	struct vmsim_quota quota;
+	vmsim_env_quota(env, &quota);
+	assert_int_equal(quota.ram_used, 0);
+	assert_int_equal(quota.cap_used, 0);
+	vmsim_env_destroy(env);
+	assert_int_equal(counter->allocs, counter->frees);
+	assert_int_equal(counter->live_bytes, 0);
+}
+
 static void test_every_allocation_fails_cleanly(void **state)
 {
 	(void)state;
-	uint64_t failures = 0;
-	for (uint64_t nth = 1;; nth++) {
-		struct vt_counting_allocator counter;
-		vt_counting_allocator_init(&counter);
-		struct vmsim_env_config cfg = {.allocator = &counter.hooks};
-		struct vmsim_env *env = NULL;
-		assert_int_equal(vmsim_env_create(&cfg, &env), VMSIM_OK);
-		assert_int_equal(vmsim_env_register_backend(env, vt_backend_ops()), VMSIM_OK);
-		uint64_t start = vmsim_env_alloc_count(env);
-
-		vmsim_env_fail_alloc_at(env, nth);
-		enum vmsim_result r = scenario(env);
-		bool fired = vmsim_env_alloc_count(env) - start >= nth;
-		vmsim_env_fail_alloc_at(env, 0);
-
-		/* Either the injected failure surfaced as OUT_OF_RAM, or the walk is past the last allocation. */
-		if (fired) {
-			assert_int_equal(r, VMSIM_OUT_OF_RAM);
-			failures++;
-		} else {
-			assert_int_equal(r, VMSIM_OK);
-		}
-		struct vmsim_quota quota;
-		vmsim_env_quota(env, &quota);
-		assert_int_equal(quota.ram_used, 0);
-		assert_int_equal(quota.cap_used, 0);
-		vmsim_env_destroy(env);
-		assert_int_equal(counter.allocs, counter.frees);
-		assert_int_equal(counter.live_bytes, 0);
-		if (!fired)
-			break;
-	}
+	struct vt_counting_allocator counter;
+	struct vt_fault_walk walk = { walk_open, scenario, walk_check, walk_close, &counter };
+	uint64_t failures = vt_fault_walk(&walk);
 	/* ds, cap table, local mapping, session (4), then regions and tables: the 20 of docs/spec-parts/memory.md */
 	print_message("fault injection walked %lu allocation points\n", (unsigned long)failures);
 	assert_int_equal(failures, 20);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "vt_cpu.h"
+#include "vt_exec.h"
 
 /* A handler that leaves every vCPU stopped at STARTUP: the registry tests need no guest. */
 static bool stay(void *ctx, struct vmsim_vcpu_state *st)

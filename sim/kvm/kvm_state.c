@@ -231,62 +231,39 @@ static void regs_from_state(const struct vmsim_cpu_state *s, struct kvm_regs *r,
 
 #define SREGS_GROUPS (VMSIM_GROUP_SEGMENTS | VMSIM_GROUP_DTABLES | VMSIM_GROUP_CONTROL | VMSIM_GROUP_TPR)
 
-enum vmsim_result kvmb_state_get(void *p, uint32_t groups, struct vmsim_cpu_state *s)
+/* Segments, descriptor tables, control registers (DR7 too) and TPR from KVM_GET_SREGS. */
+static enum vmsim_result sregs_get(struct kvmb_vcpu *v, uint32_t groups, struct vmsim_cpu_state *s)
 {
-	struct kvmb_vcpu *v = p;
-
-	if (!v || !s)
-		return VMSIM_INVALID_ARGUMENT;
-	if (groups & (VMSIM_GROUP_GPR | VMSIM_GROUP_IP)) {
-		struct kvm_regs r;
-		if (!kvmb_get_regs(v, &r))
-			return VMSIM_BACKEND_ERROR;
-		regs_to_state(&r, s, groups);
-	}
-	if (groups & SREGS_GROUPS) {
-		struct kvm_sregs sr;
-		if (!kvmb_get_sregs(v, &sr))
-			return VMSIM_BACKEND_ERROR;
-		if (groups & VMSIM_GROUP_SEGMENTS) {
-			kvmb_seg_from_kvm(&sr.es, &s->es), kvmb_seg_from_kvm(&sr.cs, &s->cs);
-			kvmb_seg_from_kvm(&sr.ss, &s->ss), kvmb_seg_from_kvm(&sr.ds, &s->ds);
-			kvmb_seg_from_kvm(&sr.fs, &s->fs), kvmb_seg_from_kvm(&sr.gs, &s->gs);
-			kvmb_seg_from_kvm(&sr.ldt, &s->ldtr), kvmb_seg_from_kvm(&sr.tr, &s->tr);
-		}
-		if (groups & VMSIM_GROUP_DTABLES) {
-			s->gdtr = (struct vmsim_dtable){ sr.gdt.limit, sr.gdt.base };
-			s->idtr = (struct vmsim_dtable){ sr.idt.limit, sr.idt.base };
-		}
-		if (groups & VMSIM_GROUP_CONTROL) {
-			s->cr0 = sr.cr0, s->cr2 = sr.cr2, s->cr3 = sr.cr3, s->cr4 = sr.cr4, s->efer = sr.efer;
-			struct kvm_debugregs d;
-			if (ioctl(v->fd, KVM_GET_DEBUGREGS, &d) < 0)
-				return VMSIM_BACKEND_ERROR;
-			s->dr7 = d.dr7;
-		}
-		if (groups & VMSIM_GROUP_TPR) {
-			s->tpr = (uint32_t)(sr.cr8 << 4); /* CR8 is TPR[7:4] (SDM 10.8.6.1) */
-			s->tpr_threshold = v->tpr_threshold;
-		}
-	}
-	if ((groups & (VMSIM_GROUP_SYSENTER | VMSIM_GROUP_SYSCALL | VMSIM_GROUP_TSC)) &&
-	    !msrs_xfer(v, groups, s, false))
+	struct kvm_sregs sr;
+	if (!kvmb_get_sregs(v, &sr))
 		return VMSIM_BACKEND_ERROR;
-	if (groups & VMSIM_GROUP_TSC) {
-		if (!kvmb_msr(v, MSR_TSC, &s->tsc, false) || !tsc_offset_xfer(v, &s->tsc_offset, false))
-			return VMSIM_BACKEND_ERROR;
+	if (groups & VMSIM_GROUP_SEGMENTS) {
+		kvmb_seg_from_kvm(&sr.es, &s->es), kvmb_seg_from_kvm(&sr.cs, &s->cs);
+		kvmb_seg_from_kvm(&sr.ss, &s->ss), kvmb_seg_from_kvm(&sr.ds, &s->ds);
+		kvmb_seg_from_kvm(&sr.fs, &s->fs), kvmb_seg_from_kvm(&sr.gs, &s->gs);
+		kvmb_seg_from_kvm(&sr.ldt, &s->ldtr), kvmb_seg_from_kvm(&sr.tr, &s->tr);
 	}
-	if (groups & VMSIM_GROUP_EVENTS) {
-		struct kvm_vcpu_events e;
-		if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &e) < 0)
-			return VMSIM_BACKEND_ERROR;
-		events_to_state(&e, s);
-		s->activity = v->activity;
-		s->pending.want_intr_window = v->want_intr_window;
-		s->pending.want_nmi_window = v->want_nmi_window;
+	if (groups & VMSIM_GROUP_DTABLES) {
+		s->gdtr = (struct vmsim_dtable){ sr.gdt.limit, sr.gdt.base };
+		s->idtr = (struct vmsim_dtable){ sr.idt.limit, sr.idt.base };
 	}
-	if (groups & VMSIM_GROUP_PDPTE)
-		memcpy(s->pdpte, v->pdpte, sizeof v->pdpte);
+	if (groups & VMSIM_GROUP_CONTROL) {
+		s->cr0 = sr.cr0, s->cr2 = sr.cr2, s->cr3 = sr.cr3, s->cr4 = sr.cr4, s->efer = sr.efer;
+		struct kvm_debugregs d;
+		if (ioctl(v->fd, KVM_GET_DEBUGREGS, &d) < 0)
+			return VMSIM_BACKEND_ERROR;
+		s->dr7 = d.dr7;
+	}
+	if (groups & VMSIM_GROUP_TPR) {
+		s->tpr = (uint32_t)(sr.cr8 << 4); /* CR8 is TPR[7:4] (SDM 10.8.6.1) */
+		s->tpr_threshold = v->tpr_threshold;
+	}
+	return VMSIM_OK;
+}
+
+/* XCR0, IA32_XSS and the FPU/XSAVE area. */
+static enum vmsim_result xsave_get(struct kvmb_vcpu *v, uint32_t groups, struct vmsim_cpu_state *s)
+{
 	if (groups & VMSIM_GROUP_XSAVE) {
 		struct kvm_xcrs x;
 		memset(&x, 0, sizeof x);
@@ -311,71 +288,49 @@ enum vmsim_result kvmb_state_get(void *p, uint32_t groups, struct vmsim_cpu_stat
 		s->fpu_size = VMSIM_FPU_AREA_SIZE;
 		free(x);
 	}
-	if (groups & VMSIM_GROUP_INTERCEPTS)
-		s->intercepts = v->intercepts;
 	return VMSIM_OK;
 }
 
-enum vmsim_result kvmb_state_set(void *p, uint32_t groups, const struct vmsim_cpu_state *s)
+/* Segments, descriptor tables, control registers (DR7 too) and TPR through KVM_SET_SREGS. */
+static enum vmsim_result sregs_set(struct kvmb_vcpu *v, uint32_t groups, const struct vmsim_cpu_state *s)
 {
-	struct kvmb_vcpu *v = p;
+	struct kvm_sregs sr;
+	if (!kvmb_get_sregs(v, &sr))
+		return VMSIM_BACKEND_ERROR;
+	if (groups & VMSIM_GROUP_SEGMENTS) {
+		kvmb_seg_to_kvm(&s->es, &sr.es), kvmb_seg_to_kvm(&s->cs, &sr.cs);
+		kvmb_seg_to_kvm(&s->ss, &sr.ss), kvmb_seg_to_kvm(&s->ds, &sr.ds);
+		kvmb_seg_to_kvm(&s->fs, &sr.fs), kvmb_seg_to_kvm(&s->gs, &sr.gs);
+		kvmb_seg_to_kvm(&s->ldtr, &sr.ldt), kvmb_seg_to_kvm(&s->tr, &sr.tr);
+	}
+	if (groups & VMSIM_GROUP_DTABLES) {
+		sr.gdt.base = s->gdtr.base, sr.gdt.limit = (uint16_t)s->gdtr.limit;
+		sr.idt.base = s->idtr.base, sr.idt.limit = (uint16_t)s->idtr.limit;
+	}
+	if (groups & VMSIM_GROUP_CONTROL) {
+		sr.cr0 = s->cr0, sr.cr2 = s->cr2, sr.cr3 = s->cr3, sr.cr4 = s->cr4, sr.efer = s->efer;
+	}
+	if (groups & VMSIM_GROUP_TPR)
+		sr.cr8 = (s->tpr >> 4) & 0xf;
+	memset(sr.interrupt_bitmap, 0, sizeof sr.interrupt_bitmap);
+	if (!kvmb_set_sregs(v, &sr))
+		return VMSIM_INVALID_ARGUMENT; /* KVM refuses states the architecture forbids */
+	if (groups & VMSIM_GROUP_CONTROL) {
+		struct kvm_debugregs d;
+		if (ioctl(v->fd, KVM_GET_DEBUGREGS, &d) < 0)
+			return VMSIM_BACKEND_ERROR;
+		d.dr7 = s->dr7;
+		if (ioctl(v->fd, KVM_SET_DEBUGREGS, &d) < 0)
+			return VMSIM_INVALID_ARGUMENT;
+	}
+	if (groups & VMSIM_GROUP_TPR)
+		v->tpr_threshold = s->tpr_threshold;
+	return VMSIM_OK;
+}
 
-	if (!v || !s)
-		return VMSIM_INVALID_ARGUMENT;
-	if ((groups & VMSIM_GROUP_EVENTS) && s->activity > VMSIM_ACTIVITY_WAIT_SIPI)
-		return VMSIM_INVALID_ARGUMENT;
-	v->state_changed = true;
-	/* SREGS before REGS: KVM derives the CPU mode from CR0/EFER/CS, and RIP is checked against it. */
-	if (groups & SREGS_GROUPS) {
-		struct kvm_sregs sr;
-		if (!kvmb_get_sregs(v, &sr))
-			return VMSIM_BACKEND_ERROR;
-		if (groups & VMSIM_GROUP_SEGMENTS) {
-			kvmb_seg_to_kvm(&s->es, &sr.es), kvmb_seg_to_kvm(&s->cs, &sr.cs);
-			kvmb_seg_to_kvm(&s->ss, &sr.ss), kvmb_seg_to_kvm(&s->ds, &sr.ds);
-			kvmb_seg_to_kvm(&s->fs, &sr.fs), kvmb_seg_to_kvm(&s->gs, &sr.gs);
-			kvmb_seg_to_kvm(&s->ldtr, &sr.ldt), kvmb_seg_to_kvm(&s->tr, &sr.tr);
-		}
-		if (groups & VMSIM_GROUP_DTABLES) {
-			sr.gdt.base = s->gdtr.base, sr.gdt.limit = (uint16_t)s->gdtr.limit;
-			sr.idt.base = s->idtr.base, sr.idt.limit = (uint16_t)s->idtr.limit;
-		}
-		if (groups & VMSIM_GROUP_CONTROL) {
-			sr.cr0 = s->cr0, sr.cr2 = s->cr2, sr.cr3 = s->cr3, sr.cr4 = s->cr4, sr.efer = s->efer;
-		}
-		if (groups & VMSIM_GROUP_TPR)
-			sr.cr8 = (s->tpr >> 4) & 0xf;
-		memset(sr.interrupt_bitmap, 0, sizeof sr.interrupt_bitmap);
-		if (!kvmb_set_sregs(v, &sr))
-			return VMSIM_INVALID_ARGUMENT; /* KVM refuses states the architecture forbids */
-		if (groups & VMSIM_GROUP_CONTROL) {
-			struct kvm_debugregs d;
-			if (ioctl(v->fd, KVM_GET_DEBUGREGS, &d) < 0)
-				return VMSIM_BACKEND_ERROR;
-			d.dr7 = s->dr7;
-			if (ioctl(v->fd, KVM_SET_DEBUGREGS, &d) < 0)
-				return VMSIM_INVALID_ARGUMENT;
-		}
-		if (groups & VMSIM_GROUP_TPR)
-			v->tpr_threshold = s->tpr_threshold;
-	}
-	if (groups & (VMSIM_GROUP_GPR | VMSIM_GROUP_IP)) {
-		struct kvm_regs r;
-		if (!kvmb_get_regs(v, &r))
-			return VMSIM_BACKEND_ERROR;
-		regs_from_state(s, &r, groups);
-		if (!kvmb_set_regs(v, &r))
-			return VMSIM_INVALID_ARGUMENT;
-	}
-	if (groups & (VMSIM_GROUP_SYSENTER | VMSIM_GROUP_SYSCALL | VMSIM_GROUP_TSC)) {
-		if (!msrs_xfer(v, groups, (struct vmsim_cpu_state *)s, true))
-			return VMSIM_INVALID_ARGUMENT;
-	}
-	if (groups & VMSIM_GROUP_TSC) {
-		uint64_t offset = s->tsc_offset;
-		if (!tsc_offset_xfer(v, &offset, true))
-			return VMSIM_BACKEND_ERROR;
-	}
+/* XCR0, IA32_XSS and the FPU/XSAVE area (XSTATE_BV marks x87/SSE written for a legacy-size area). */
+static enum vmsim_result xsave_set(struct kvmb_vcpu *v, uint32_t groups, const struct vmsim_cpu_state *s)
+{
 	if (groups & VMSIM_GROUP_XSAVE) {
 		struct kvm_xcrs x;
 		memset(&x, 0, sizeof x);
@@ -403,6 +358,91 @@ enum vmsim_result kvmb_state_set(void *p, uint32_t groups, const struct vmsim_cp
 		free(x);
 		if (!ok)
 			return VMSIM_INVALID_ARGUMENT;
+	}
+	return VMSIM_OK;
+}
+
+enum vmsim_result kvmb_state_get(void *p, uint32_t groups, struct vmsim_cpu_state *s)
+{
+	struct kvmb_vcpu *v = p;
+
+	if (!v || !s)
+		return VMSIM_INVALID_ARGUMENT;
+	if (groups & (VMSIM_GROUP_GPR | VMSIM_GROUP_IP)) {
+		struct kvm_regs r;
+		if (!kvmb_get_regs(v, &r))
+			return VMSIM_BACKEND_ERROR;
+		regs_to_state(&r, s, groups);
+	}
+	if (groups & SREGS_GROUPS) {
+		enum vmsim_result r = sregs_get(v, groups, s);
+		if (r != VMSIM_OK)
+			return r;
+	}
+	if ((groups & (VMSIM_GROUP_SYSENTER | VMSIM_GROUP_SYSCALL | VMSIM_GROUP_TSC)) &&
+	    !msrs_xfer(v, groups, s, false))
+		return VMSIM_BACKEND_ERROR;
+	if (groups & VMSIM_GROUP_TSC) {
+		if (!kvmb_msr(v, MSR_TSC, &s->tsc, false) || !tsc_offset_xfer(v, &s->tsc_offset, false))
+			return VMSIM_BACKEND_ERROR;
+	}
+	if (groups & VMSIM_GROUP_EVENTS) {
+		struct kvm_vcpu_events e;
+		if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &e) < 0)
+			return VMSIM_BACKEND_ERROR;
+		events_to_state(&e, s);
+		s->activity = v->activity;
+		s->pending.want_intr_window = v->want_intr_window;
+		s->pending.want_nmi_window = v->want_nmi_window;
+	}
+	if (groups & VMSIM_GROUP_PDPTE)
+		memcpy(s->pdpte, v->pdpte, sizeof v->pdpte);
+	if (groups & (VMSIM_GROUP_XSAVE | VMSIM_GROUP_FPU)) {
+		enum vmsim_result r = xsave_get(v, groups, s);
+		if (r != VMSIM_OK)
+			return r;
+	}
+	if (groups & VMSIM_GROUP_INTERCEPTS)
+		s->intercepts = v->intercepts;
+	return VMSIM_OK;
+}
+
+enum vmsim_result kvmb_state_set(void *p, uint32_t groups, const struct vmsim_cpu_state *s)
+{
+	struct kvmb_vcpu *v = p;
+
+	if (!v || !s)
+		return VMSIM_INVALID_ARGUMENT;
+	if ((groups & VMSIM_GROUP_EVENTS) && s->activity > VMSIM_ACTIVITY_WAIT_SIPI)
+		return VMSIM_INVALID_ARGUMENT;
+	v->state_changed = true;
+	/* SREGS before REGS: KVM derives the CPU mode from CR0/EFER/CS, and RIP is checked against it. */
+	if (groups & SREGS_GROUPS) {
+		enum vmsim_result r = sregs_set(v, groups, s);
+		if (r != VMSIM_OK)
+			return r;
+	}
+	if (groups & (VMSIM_GROUP_GPR | VMSIM_GROUP_IP)) {
+		struct kvm_regs r;
+		if (!kvmb_get_regs(v, &r))
+			return VMSIM_BACKEND_ERROR;
+		regs_from_state(s, &r, groups);
+		if (!kvmb_set_regs(v, &r))
+			return VMSIM_INVALID_ARGUMENT;
+	}
+	if (groups & (VMSIM_GROUP_SYSENTER | VMSIM_GROUP_SYSCALL | VMSIM_GROUP_TSC)) {
+		if (!msrs_xfer(v, groups, (struct vmsim_cpu_state *)s, true))
+			return VMSIM_INVALID_ARGUMENT;
+	}
+	if (groups & VMSIM_GROUP_TSC) {
+		uint64_t offset = s->tsc_offset;
+		if (!tsc_offset_xfer(v, &offset, true))
+			return VMSIM_BACKEND_ERROR;
+	}
+	if (groups & (VMSIM_GROUP_XSAVE | VMSIM_GROUP_FPU)) {
+		enum vmsim_result r = xsave_set(v, groups, s);
+		if (r != VMSIM_OK)
+			return r;
 	}
 	if (groups & VMSIM_GROUP_EVENTS) {
 		struct kvm_vcpu_events e;

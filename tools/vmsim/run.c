@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "file_read.h"
 #include "commands.h"
 #include "run_vmm.h"
 
@@ -52,74 +53,172 @@ static bool parse_port(const char *text, uint16_t *out)
  * Only a regular file is opened (a FIFO or device would block or never end), and O_NONBLOCK covers the race. */
 static uint8_t *read_image(const char *path, uint64_t limit, uint64_t *size, FILE *err)
 {
-	struct stat st;
-	if (stat(path, &st) != 0) {
-		int e = errno;
-		fprintf(err, "vmsim run: cannot open image '%s': %s\n", path, strerror(e));
-		return NULL;
+	struct file_read file;
+	if (file_read_whole(path, limit, &file) && file.size > 0) {
+		*size = file.size;
+		return file.data;
 	}
-	if (!S_ISREG(st.st_mode)) {
+	switch (file.error) {
+	case FILE_READ_OPEN:
+		fprintf(err, "vmsim run: cannot open image '%s': %s\n", path, strerror(file.errnum));
+		break;
+	case FILE_READ_NOT_REGULAR:
 		fprintf(err, "vmsim run: image '%s' is not a regular file\n", path);
-		return NULL;
+		break;
+	case FILE_READ_OK: /* empty */
+	case FILE_READ_TOO_LARGE:
+		fprintf(err, "vmsim run: image '%s' is %zu bytes; it must be 1 to %" PRIu64 " bytes here\n", path,
+		        file.size, limit);
+		break;
+	case FILE_READ_SHORT:
+		fprintf(err, "vmsim run: cannot read image '%s'%s\n", path,
+		        file.errnum == ENOMEM ? "" : " (it changed while read)");
+		break;
 	}
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
+	free(file.data);
+	return NULL;
+}
+
+/* What the command line said, as given (checked into a run_config by the functions below). */
+struct run_args {
+	const char *backend, *model, *mode, *mem, *load, *entry, *console, *exit_port, *trace, *timeout;
+	uint64_t max_exits;
+	bool bios, disasm, minimal;
+};
+
+/* Model, mode, RAM size, load and entry addresses, and --bios's rules; false with a message. */
+static bool check_layout(const struct run_args *a, struct run_config *cfg, FILE *err)
+{
+	if (vmsim_model_parse(a->model, &cfg->model) != VMSIM_OK) {
+		fprintf(err, "vmsim run: unknown model '%s' (svm or vmx)\n", a->model);
+		return false;
+	}
+	if (!strcmp(a->mode, "real"))
+		cfg->mode = RUN_MODE_REAL;
+	else if (!strcmp(a->mode, "protected"))
+		cfg->mode = RUN_MODE_PROTECTED;
+	else if (!strcmp(a->mode, "long"))
+		cfg->mode = RUN_MODE_LONG;
+	else {
+		fprintf(err, "vmsim run: unknown mode '%s' (real, protected or long)\n", a->mode);
+		return false;
+	}
+	if (!parse_size(a->mem, &cfg->mem) || cfg->mem < (1u << 20) || cfg->mem > ((uint64_t)MAX_MEM_MIB << 20) ||
+	    cfg->mem % 4096) {
+		fprintf(err, "vmsim run: --mem '%s': give 1M to %uM in whole 4 KiB pages\n", a->mem, (unsigned)MAX_MEM_MIB);
+		return false;
+	}
+	cfg->load = cfg->mode == RUN_MODE_REAL ? 0x7c00 : 0x100000;
+	if (a->load && !parse_size(a->load, &cfg->load)) {
+		fprintf(err, "vmsim run: --load '%s' is not an address\n", a->load);
+		return false;
+	}
+	cfg->entry = cfg->load;
+	if (a->entry && !parse_size(a->entry, &cfg->entry)) {
+		fprintf(err, "vmsim run: --entry '%s' is not an address\n", a->entry);
+		return false;
+	}
+	if (cfg->mode == RUN_MODE_REAL && !a->bios && cfg->entry >= (1u << 20)) {
+		fprintf(err, "vmsim run: --entry 0x%" PRIx64 " is beyond real mode's 1 MiB\n", cfg->entry);
+		return false;
+	}
+	if (a->bios && (a->load || a->entry)) {
+		fprintf(err, "vmsim run: --bios places the image below 4 GiB and starts at the reset vector; "
+		        "drop --%s\n", a->load ? "load" : "entry");
+		return false;
+	}
+	if (a->bios && cfg->mode != RUN_MODE_REAL) {
+		fprintf(err, "vmsim run: --bios starts at the reset vector in real mode; drop --mode\n");
+		return false;
+	}
+	return true;
+}
+
+/* Console ports, the exit port and the timeout; false with a message. */
+static bool check_devices(const struct run_args *a, struct run_config *cfg, FILE *err)
+{
+	char *ports = strdup(a->console);
+	for (char *save = NULL, *tok = strtok_r(ports, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (cfg->console_count == RUN_MAX_CONSOLES || !parse_port(tok, &cfg->consoles[cfg->console_count++])) {
+			fprintf(err, "vmsim run: --console '%s': give up to %d ports 0..0xffff\n", a->console,
+			        RUN_MAX_CONSOLES);
+			free(ports);
+			return false;
+		}
+	}
+	free(ports);
+	if (!parse_port(a->exit_port, &cfg->exit_port)) {
+		fprintf(err, "vmsim run: --exit-port '%s' is not a port\n", a->exit_port);
+		return false;
+	}
+	if (a->timeout) {
+		char *end = NULL;
+		cfg->timeout = strtod(a->timeout, &end);
+		if (!end || *end || !(cfg->timeout > 0) || cfg->timeout > 86400) {
+			fprintf(err, "vmsim run: --timeout '%s': give seconds, more than 0\n", a->timeout);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Read the image (as much as fits where it goes), open the trace, run, and close the trace. */
+static int run_image(const char *path, const char *trace, struct run_config *cfg, const struct cli_io *io)
+{
+	uint64_t limit = cfg->bios ? MAX_BIOS_IMAGE : (cfg->load < cfg->mem ? cfg->mem - cfg->load : 0);
+	if (!cfg->bios && cfg->mode != RUN_MODE_REAL)
+		limit = limit > 8 * 4096 ? limit - 8 * 4096 : 0; /* the top of RAM holds GDT and page tables */
+	if (!limit) {
+		fprintf(io->err, "vmsim run: --load 0x%" PRIx64 " is outside the %" PRIu64 " bytes of RAM\n", cfg->load,
+		        cfg->mem);
+		return CLI_EXIT_USAGE;
+	}
+	uint64_t size = 0;
+	uint8_t *image = read_image(path, limit, &size, io->err);
+	if (!image)
+		return CLI_EXIT_USAGE;
+
+	FILE *trace_file = NULL;
+	if (trace) {
+		trace_file = !strcmp(trace, "-") ? io->err : fopen(trace, "w");
+		if (!trace_file) {
+			fprintf(io->err, "vmsim run: cannot write trace '%s': %s\n", trace, strerror(errno));
+			free(image);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	cfg->trace = trace_file;
+	int status = run_vmm(cfg, image, size);
+	/* a trace lost at its last flush fails the run too (unless it failed already) */
+	bool trace_ok = !trace_file || (trace_file == io->err ? fflush(trace_file) == 0 : fclose(trace_file) == 0);
+	if (!trace_ok && status != RUN_STATUS_OUTPUT) {
 		int e = errno;
-		fprintf(err, "vmsim run: cannot open image '%s': %s\n", path, strerror(e));
-		return NULL;
+		fprintf(io->err, "vmsim run: cannot write trace '%s': %s\n", trace, strerror(e));
+		status = RUN_STATUS_OUTPUT;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		fprintf(err, "vmsim run: image '%s' is not a regular file\n", path);
-		close(fd);
-		return NULL;
-	}
-	if (st.st_size == 0 || (uint64_t)st.st_size > limit) {
-		fprintf(err, "vmsim run: image '%s' is %lld bytes; it must be 1 to %" PRIu64 " bytes here\n", path,
-		        (long long)st.st_size, limit);
-		close(fd);
-		return NULL;
-	}
-	size_t want = (size_t)st.st_size, got = 0;
-	uint8_t *data = malloc(want);
-	while (data && got < want) {
-		ssize_t n = read(fd, data + got, want - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	if (!data || got != want) {
-		fprintf(err, "vmsim run: cannot read image '%s'%s\n", path, data ? " (it changed while read)" : "");
-		free(data);
-		return NULL;
-	}
-	*size = want;
-	return data;
+	free(image);
+	return status;
 }
 
 int cmd_run(int argc, char **argv, const struct cli_io *io)
 {
-	const char *backend = "unicorn", *model = "svm", *mode = "real", *mem = "16M", *load = NULL, *entry = NULL;
-	const char *console = "0x3f8", *exit_port = "0xf4", *trace = NULL, *timeout = NULL;
-	uint64_t max_exits = 0;
-	bool bios = false, disasm = false, minimal = false;
+	struct run_args a = { .backend = "unicorn", .model = "svm", .mode = "real", .mem = "16M", .console = "0x3f8",
+		              .exit_port = "0xf4" };
 	const struct cli_opt opts[] = {
-		{ "backend", 'b', CLI_OPT_STRING, &backend, "NAME", "CPU backend: unicorn (default) or kvm" },
-		{ "model", 'm', CLI_OPT_STRING, &model, "MODEL", "exit encoding: svm (default) or vmx" },
-		{ "mode", 0, CLI_OPT_STRING, &mode, "MODE", "real (default), protected or long (identity-paged)" },
-		{ "mem", 0, CLI_OPT_STRING, &mem, "SIZE", "guest RAM at 0, e.g. 16M (default), 1G" },
-		{ "load", 0, CLI_OPT_STRING, &load, "ADDR", "where the image goes (default 0x7c00 real, 0x100000 else)" },
-		{ "entry", 0, CLI_OPT_STRING, &entry, "ADDR", "where the vCPU starts (default: --load)" },
-		{ "bios", 0, CLI_OPT_FLAG, &bios, NULL, "image ends at 4 GiB, last 128 KiB aliased below 1 MiB, reset vector" },
-		{ "console", 0, CLI_OPT_STRING, &console, "PORTS", "ports whose OUTs go to stdout, comma-separated (0x3f8)" },
-		{ "exit-port", 0, CLI_OPT_STRING, &exit_port, "PORT", "an OUT of byte v ends the run: status 0 if v = 0, else 2v+1 mod 256 (0xf4)" },
-		{ "max-exits", 0, CLI_OPT_U64, &max_exits, "N", "stop after N exits with status 124" },
-		{ "timeout", 0, CLI_OPT_STRING, &timeout, "S", "stop after S seconds with status 124" },
-		{ "trace", 0, CLI_OPT_STRING, &trace, "FILE", "one JSON object per exit ('-' for stderr)" },
-		{ "disasm", 0, CLI_OPT_FLAG, &disasm, NULL, "add the exiting instruction (Capstone) to the trace" },
-		{ "fast-exits", 0, CLI_OPT_FLAG, &minimal, NULL, "transfer per exit only the state its device needs" },
+		{ "backend", 'b', CLI_OPT_STRING, &a.backend, "NAME", "CPU backend: unicorn (default) or kvm" },
+		{ "model", 'm', CLI_OPT_STRING, &a.model, "MODEL", "exit encoding: svm (default) or vmx" },
+		{ "mode", 0, CLI_OPT_STRING, &a.mode, "MODE", "real (default), protected or long (identity-paged)" },
+		{ "mem", 0, CLI_OPT_STRING, &a.mem, "SIZE", "guest RAM at 0, e.g. 16M (default), 1G" },
+		{ "load", 0, CLI_OPT_STRING, &a.load, "ADDR", "where the image goes (default 0x7c00 real, 0x100000 else)" },
+		{ "entry", 0, CLI_OPT_STRING, &a.entry, "ADDR", "where the vCPU starts (default: --load)" },
+		{ "bios", 0, CLI_OPT_FLAG, &a.bios, NULL, "image ends at 4 GiB, last 128 KiB aliased below 1 MiB, reset vector" },
+		{ "console", 0, CLI_OPT_STRING, &a.console, "PORTS", "ports whose OUTs go to stdout, comma-separated (0x3f8)" },
+		{ "exit-port", 0, CLI_OPT_STRING, &a.exit_port, "PORT", "an OUT of byte v ends the run: status 0 if v = 0, else 2v+1 mod 256 (0xf4)" },
+		{ "max-exits", 0, CLI_OPT_U64, &a.max_exits, "N", "stop after N exits with status 124" },
+		{ "timeout", 0, CLI_OPT_STRING, &a.timeout, "S", "stop after S seconds with status 124" },
+		{ "trace", 0, CLI_OPT_STRING, &a.trace, "FILE", "one JSON object per exit ('-' for stderr)" },
+		{ "disasm", 0, CLI_OPT_FLAG, &a.disasm, NULL, "add the exiting instruction (Capstone) to the trace" },
+		{ "fast-exits", 0, CLI_OPT_FLAG, &a.minimal, NULL, "transfer per exit only the state its device needs" },
 	};
 	const struct cli_spec spec = {
 		.command = "run",
@@ -137,104 +236,9 @@ int cmd_run(int argc, char **argv, const struct cli_io *io)
 	if (parsed != CLI_PARSE_OK)
 		return cli_parse_exit(parsed);
 
-	struct run_config cfg = { .backend = backend, .out = io->out, .err = io->err, .max_exits = max_exits,
-		                  .bios = bios, .disasm = disasm, .minimal_exit_config = minimal };
-	if (vmsim_model_parse(model, &cfg.model) != VMSIM_OK) {
-		fprintf(io->err, "vmsim run: unknown model '%s' (svm or vmx)\n", model);
+	struct run_config cfg = { .backend = a.backend, .out = io->out, .err = io->err, .max_exits = a.max_exits,
+		                  .bios = a.bios, .disasm = a.disasm, .minimal_exit_config = a.minimal };
+	if (!check_layout(&a, &cfg, io->err) || !check_devices(&a, &cfg, io->err))
 		return CLI_EXIT_USAGE;
-	}
-	if (!strcmp(mode, "real"))
-		cfg.mode = RUN_MODE_REAL;
-	else if (!strcmp(mode, "protected"))
-		cfg.mode = RUN_MODE_PROTECTED;
-	else if (!strcmp(mode, "long"))
-		cfg.mode = RUN_MODE_LONG;
-	else {
-		fprintf(io->err, "vmsim run: unknown mode '%s' (real, protected or long)\n", mode);
-		return CLI_EXIT_USAGE;
-	}
-	if (!parse_size(mem, &cfg.mem) || cfg.mem < (1u << 20) || cfg.mem > ((uint64_t)MAX_MEM_MIB << 20) ||
-	    cfg.mem % 4096) {
-		fprintf(io->err, "vmsim run: --mem '%s': give 1M to %uM in whole 4 KiB pages\n", mem, (unsigned)MAX_MEM_MIB);
-		return CLI_EXIT_USAGE;
-	}
-	cfg.load = cfg.mode == RUN_MODE_REAL ? 0x7c00 : 0x100000;
-	if (load && !parse_size(load, &cfg.load)) {
-		fprintf(io->err, "vmsim run: --load '%s' is not an address\n", load);
-		return CLI_EXIT_USAGE;
-	}
-	cfg.entry = cfg.load;
-	if (entry && !parse_size(entry, &cfg.entry)) {
-		fprintf(io->err, "vmsim run: --entry '%s' is not an address\n", entry);
-		return CLI_EXIT_USAGE;
-	}
-	if (cfg.mode == RUN_MODE_REAL && !bios && cfg.entry >= (1u << 20)) {
-		fprintf(io->err, "vmsim run: --entry 0x%" PRIx64 " is beyond real mode's 1 MiB\n", cfg.entry);
-		return CLI_EXIT_USAGE;
-	}
-	if (bios && (load || entry)) {
-		fprintf(io->err, "vmsim run: --bios places the image below 4 GiB and starts at the reset vector; "
-		        "drop --%s\n", load ? "load" : "entry");
-		return CLI_EXIT_USAGE;
-	}
-	if (bios && cfg.mode != RUN_MODE_REAL) {
-		fprintf(io->err, "vmsim run: --bios starts at the reset vector in real mode; drop --mode\n");
-		return CLI_EXIT_USAGE;
-	}
-	char *ports = strdup(console);
-	for (char *save = NULL, *tok = strtok_r(ports, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (cfg.console_count == RUN_MAX_CONSOLES || !parse_port(tok, &cfg.consoles[cfg.console_count++])) {
-			fprintf(io->err, "vmsim run: --console '%s': give up to %d ports 0..0xffff\n", console,
-			        RUN_MAX_CONSOLES);
-			free(ports);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	free(ports);
-	if (!parse_port(exit_port, &cfg.exit_port)) {
-		fprintf(io->err, "vmsim run: --exit-port '%s' is not a port\n", exit_port);
-		return CLI_EXIT_USAGE;
-	}
-	if (timeout) {
-		char *end = NULL;
-		cfg.timeout = strtod(timeout, &end);
-		if (!end || *end || !(cfg.timeout > 0) || cfg.timeout > 86400) {
-			fprintf(io->err, "vmsim run: --timeout '%s': give seconds, more than 0\n", timeout);
-			return CLI_EXIT_USAGE;
-		}
-	}
-
-	uint64_t limit = bios ? MAX_BIOS_IMAGE : (cfg.load < cfg.mem ? cfg.mem - cfg.load : 0);
-	if (!bios && cfg.mode != RUN_MODE_REAL)
-		limit = limit > 8 * 4096 ? limit - 8 * 4096 : 0; /* the top of RAM holds GDT and page tables */
-	if (!limit) {
-		fprintf(io->err, "vmsim run: --load 0x%" PRIx64 " is outside the %" PRIu64 " bytes of RAM\n", cfg.load,
-		        cfg.mem);
-		return CLI_EXIT_USAGE;
-	}
-	uint64_t size = 0;
-	uint8_t *image = read_image(argv[first], limit, &size, io->err);
-	if (!image)
-		return CLI_EXIT_USAGE;
-
-	FILE *trace_file = NULL;
-	if (trace) {
-		trace_file = !strcmp(trace, "-") ? io->err : fopen(trace, "w");
-		if (!trace_file) {
-			fprintf(io->err, "vmsim run: cannot write trace '%s': %s\n", trace, strerror(errno));
-			free(image);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	cfg.trace = trace_file;
-	int status = run_vmm(&cfg, image, size);
-	/* a trace lost at its last flush fails the run too (unless it failed already) */
-	bool trace_ok = !trace_file || (trace_file == io->err ? fflush(trace_file) == 0 : fclose(trace_file) == 0);
-	if (!trace_ok && status != RUN_STATUS_OUTPUT) {
-		int e = errno;
-		fprintf(io->err, "vmsim run: cannot write trace '%s': %s\n", trace, strerror(e));
-		status = RUN_STATUS_OUTPUT;
-	}
-	free(image);
-	return status;
+	return run_image(argv[first], a.trace, &cfg, io);
 }

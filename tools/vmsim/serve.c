@@ -110,28 +110,91 @@ static void serve_log_flush(struct serve_log *log)
 		fprintf(log->err, "vmsim serve: %" PRIu64 " log messages suppressed by the rate limits\n", held);
 }
 
+/* What the command line said (0: the default). */
+struct serve_args {
+	const char *socket_path;
+	uint64_t ram_pool, client_ram, client_caps, max_clients, idle_timeout, frame_timeout;
+	uint64_t client_threads, client_fds, max_threads, max_fds, host_ram;
+};
+
+/* The limits the options may give; false with a message. */
+static bool serve_args_valid(const struct serve_args *a, FILE *err)
+{
+	if (!a->socket_path || a->max_clients > 100000) {
+		fprintf(err, "vmsim serve: %s\n", a->socket_path ? "--max-clients is at most 100000" : "--socket PATH is required");
+		return false;
+	}
+	if (a->client_threads > UINT32_MAX || a->client_fds > UINT32_MAX || a->max_threads > UINT32_MAX ||
+	    a->max_fds > UINT32_MAX) {
+		fprintf(err, "vmsim serve: thread and fd limits are at most %u\n", UINT32_MAX);
+		return false;
+	}
+	if (a->idle_timeout > 86400000 || a->frame_timeout > 86400000) {
+		fprintf(err, "vmsim serve: --idle-timeout and --frame-timeout are at most 86400000 ms\n");
+		return false;
+	}
+	return true;
+}
+
+/* Explicit budgets may over-commit the totals: then one client can make another's request fail. Say so. */
+static void warn_overcommit(const struct serve_args *a, struct vmsim_env *env, FILE *err)
+{
+	uint64_t clients = a->max_clients ? a->max_clients : 64;
+	struct vmsim_quota pool;
+	vmsim_env_quota(env, &pool);
+	if ((a->client_ram && a->client_ram > pool.ram_limit / clients) || (a->client_threads && a->max_threads &&
+	    a->client_threads + 1 > a->max_threads / clients) || (a->client_fds && a->max_fds &&
+	    a->client_fds + 1 > a->max_fds / clients))
+		fprintf(err, "vmsim serve: warning: the per-client budgets times --max-clients exceed the server's "
+		        "totals; clients can exhaust each other's share\n");
+}
+
+/* The env with the built-in backends and the server on it; OK or why not (env may be set either way). */
+static enum vmsim_result serve_start(const struct serve_args *a, struct serve_log *log, struct vmsim_env **env,
+                                     struct vmsim_rpc_server **server)
+{
+	struct vmsim_env_config env_cfg = {.ram_pool = a->ram_pool, .log = serve_log_sink, .log_ctx = log,
+	                                   .log_level = VMSIM_LOG_WARN};
+	enum vmsim_result r = vmsim_env_create(&env_cfg, env);
+	if (r == VMSIM_OK)
+		r = vmsim_register_builtin_backends(*env);
+	struct vmsim_rpc_server_config cfg = {
+		.socket_path = a->socket_path,
+		.client = {.ram = a->client_ram, .caps = a->client_caps},
+		.max_clients = (unsigned)a->max_clients,
+		.idle_timeout_ms = (unsigned)a->idle_timeout,
+		.frame_timeout_ms = (unsigned)a->frame_timeout,
+		.max_threads = (uint32_t)a->max_threads,
+		.max_fds = (uint32_t)a->max_fds,
+		.host_ram = a->host_ram,
+	};
+	cfg.client.threads = (uint32_t)a->client_threads;
+	cfg.client.fds = (uint32_t)a->client_fds;
+	if (r == VMSIM_OK)
+		r = vmsim_rpc_server_start(*env, &cfg, server);
+	return r;
+}
+
 int cmd_serve(int argc, char **argv, const struct cli_io *io)
 {
-	const char *socket_path = NULL;
-	uint64_t ram_pool = 0, client_ram = 0, client_caps = 0, max_clients = 0, idle_timeout = 0, frame_timeout = 0;
-	uint64_t client_threads = 0, client_fds = 0, max_threads = 0, max_fds = 0, host_ram = 0;
+	struct serve_args a = {0};
 	const struct cli_opt opts[] = {
-		{"socket", 's', CLI_OPT_STRING, &socket_path, "PATH", "UNIX socket to listen on (required)"},
-		{"ram-pool", 0, CLI_OPT_U64, &ram_pool, "BYTES", "RAM all clients together may use (default 1 GiB)"},
-		{"client-ram", 0, CLI_OPT_U64, &client_ram, "BYTES", "RAM budget of each client, backend host RAM included "
+		{"socket", 's', CLI_OPT_STRING, &a.socket_path, "PATH", "UNIX socket to listen on (required)"},
+		{"ram-pool", 0, CLI_OPT_U64, &a.ram_pool, "BYTES", "RAM all clients together may use (default 1 GiB)"},
+		{"client-ram", 0, CLI_OPT_U64, &a.client_ram, "BYTES", "RAM budget of each client, backend host RAM included "
 		 "(default: ram-pool / max-clients)"},
-		{"client-caps", 0, CLI_OPT_U64, &client_caps, "N", "capability budget of each client (default 1000)"},
-		{"max-clients", 0, CLI_OPT_U64, &max_clients, "N", "concurrent clients; more are refused (default 64)"},
-		{"idle-timeout", 0, CLI_OPT_U64, &idle_timeout, "MS", "close a client silent between frames this long "
+		{"client-caps", 0, CLI_OPT_U64, &a.client_caps, "N", "capability budget of each client (default 1000)"},
+		{"max-clients", 0, CLI_OPT_U64, &a.max_clients, "N", "concurrent clients; more are refused (default 64)"},
+		{"idle-timeout", 0, CLI_OPT_U64, &a.idle_timeout, "MS", "close a client silent between frames this long "
 		 "(default 300000)"},
-		{"frame-timeout", 0, CLI_OPT_U64, &frame_timeout, "MS", "close a client whose frame or reply takes longer "
+		{"frame-timeout", 0, CLI_OPT_U64, &a.frame_timeout, "MS", "close a client whose frame or reply takes longer "
 		 "(default 10000)"},
-		{"max-threads", 0, CLI_OPT_U64, &max_threads, "N", "host threads of all clients together (default 4096)"},
-		{"max-fds", 0, CLI_OPT_U64, &max_fds, "N", "host fds of all clients together (default RLIMIT_NOFILE - 64)"},
-		{"host-ram", 0, CLI_OPT_U64, &host_ram, "BYTES", "backend host RAM of all clients (default: ram-pool)"},
-		{"client-threads", 0, CLI_OPT_U64, &client_threads, "N", "host threads of each client's vCPUs "
+		{"max-threads", 0, CLI_OPT_U64, &a.max_threads, "N", "host threads of all clients together (default 4096)"},
+		{"max-fds", 0, CLI_OPT_U64, &a.max_fds, "N", "host fds of all clients together (default RLIMIT_NOFILE - 64)"},
+		{"host-ram", 0, CLI_OPT_U64, &a.host_ram, "BYTES", "backend host RAM of all clients (default: ram-pool)"},
+		{"client-threads", 0, CLI_OPT_U64, &a.client_threads, "N", "host threads of each client's vCPUs "
 		 "(default: its share of max-threads)"},
-		{"client-fds", 0, CLI_OPT_U64, &client_fds, "N", "host fds of each client's VMs and vCPUs "
+		{"client-fds", 0, CLI_OPT_U64, &a.client_fds, "N", "host fds of each client's VMs and vCPUs "
 		 "(default: its share of max-fds)"},
 	};
 	const struct cli_spec spec = {
@@ -145,18 +208,8 @@ int cmd_serve(int argc, char **argv, const struct cli_io *io)
 	enum cli_parse_result parsed = cli_parse(&spec, argc, argv, io, &first);
 	if (parsed != CLI_PARSE_OK)
 		return cli_parse_exit(parsed);
-	if (!socket_path || max_clients > 100000) {
-		fprintf(io->err, "vmsim serve: %s\n", socket_path ? "--max-clients is at most 100000" : "--socket PATH is required");
+	if (!serve_args_valid(&a, io->err))
 		return CLI_EXIT_USAGE;
-	}
-	if (client_threads > UINT32_MAX || client_fds > UINT32_MAX || max_threads > UINT32_MAX || max_fds > UINT32_MAX) {
-		fprintf(io->err, "vmsim serve: thread and fd limits are at most %u\n", UINT32_MAX);
-		return CLI_EXIT_USAGE;
-	}
-	if (idle_timeout > 86400000 || frame_timeout > 86400000) {
-		fprintf(io->err, "vmsim serve: --idle-timeout and --frame-timeout are at most 86400000 ms\n");
-		return CLI_EXIT_USAGE;
-	}
 
 	/* every thread the server starts inherits this mask: the signals reach only sigwait below */
 	sigset_t stop_signals;
@@ -167,42 +220,17 @@ int cmd_serve(int argc, char **argv, const struct cli_io *io)
 
 	struct serve_log log = {.err = io->err};
 	pthread_mutex_init(&log.lock, NULL);
-	struct vmsim_env_config env_cfg = {.ram_pool = ram_pool, .log = serve_log_sink, .log_ctx = &log,
-	                                   .log_level = VMSIM_LOG_WARN};
 	struct vmsim_env *env = NULL;
-	enum vmsim_result r = vmsim_env_create(&env_cfg, &env);
-	if (r == VMSIM_OK)
-		r = vmsim_register_builtin_backends(env);
 	struct vmsim_rpc_server *server = NULL;
-	struct vmsim_rpc_server_config cfg = {
-		.socket_path = socket_path,
-		.client = {.ram = client_ram, .caps = client_caps},
-		.max_clients = (unsigned)max_clients,
-		.idle_timeout_ms = (unsigned)idle_timeout,
-		.frame_timeout_ms = (unsigned)frame_timeout,
-		.max_threads = (uint32_t)max_threads,
-		.max_fds = (uint32_t)max_fds,
-		.host_ram = host_ram,
-	};
-	cfg.client.threads = (uint32_t)client_threads;
-	cfg.client.fds = (uint32_t)client_fds;
-	if (r == VMSIM_OK)
-		r = vmsim_rpc_server_start(env, &cfg, &server);
+	enum vmsim_result r = serve_start(&a, &log, &env, &server);
 	if (r != VMSIM_OK) {
-		fprintf(io->err, "vmsim serve: cannot serve on %s: %s\n", socket_path, vmsim_result_text(r));
+		fprintf(io->err, "vmsim serve: cannot serve on %s: %s\n", a.socket_path, vmsim_result_text(r));
 		vmsim_env_destroy(env);
 		pthread_mutex_destroy(&log.lock);
 		return CLI_EXIT_FAILURE;
 	}
-	/* explicit budgets may over-commit the totals: then one client can make another's request fail */
-	uint64_t clients = max_clients ? max_clients : 64;
-	struct vmsim_quota pool;
-	vmsim_env_quota(env, &pool);
-	if ((client_ram && client_ram > pool.ram_limit / clients) || (client_threads && max_threads &&
-	    client_threads + 1 > max_threads / clients) || (client_fds && max_fds && client_fds + 1 > max_fds / clients))
-		fprintf(io->err, "vmsim serve: warning: the per-client budgets times --max-clients exceed the server's "
-		        "totals; clients can exhaust each other's share\n");
-	fprintf(io->out, "vmsim serve: listening on %s\n", socket_path);
+	warn_overcommit(&a, env, io->err);
+	fprintf(io->out, "vmsim serve: listening on %s\n", a.socket_path);
 	fflush(io->out);
 
 	int signal_number = 0;

@@ -133,32 +133,6 @@ static void pause_while_halted(const void *p)
 	vt_vm_close(&vm);
 }
 
-struct gate {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool open, entered;
-};
-
-static void gate_job(void *ctx)
-{
-	struct gate *g = ctx;
-	pthread_mutex_lock(&g->lock);
-	g->entered = true;
-	pthread_cond_broadcast(&g->cond);
-	while (!g->open)
-		pthread_cond_wait(&g->cond, &g->lock);
-	pthread_mutex_unlock(&g->lock);
-}
-
-static bool gate_entered(void *ctx)
-{
-	struct gate *g = ctx;
-	pthread_mutex_lock(&g->lock);
-	bool e = g->entered;
-	pthread_mutex_unlock(&g->lock);
-	return e;
-}
-
 /* Ten requests while the entrypoint is busy coalesce into one PAUSED; a later one gets its own. */
 static void requests_coalesce(const void *p)
 {
@@ -168,15 +142,12 @@ static void requests_coalesce(const void *p)
 	assert_int_equal(vmsim_entrypoint_create(vm.env, "ep", &vm.ep), VMSIM_OK);
 	struct vt_cpu *c = vt_cpu_start(&vm, NULL, stay);
 	vt_wait_stopped(c);
-	struct gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false };
-	assert_int_equal(vmsim_entrypoint_post(vm.ep, gate_job, &g), VMSIM_OK);
-	vt_wait_until(gate_entered, &g, "the gate job");
+	struct vt_gate g = VT_GATE_INIT;
+	assert_int_equal(vmsim_entrypoint_post(vm.ep, vt_gate_job, &g), VMSIM_OK);
+	vt_wait_until(vt_gate_entered, &g, "the gate job");
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(vmsim_vcpu_pause(c->vcpu), VMSIM_OK);
-	pthread_mutex_lock(&g.lock);
-	g.open = true;
-	pthread_cond_broadcast(&g.cond);
-	pthread_mutex_unlock(&g.lock);
+	vt_gate_open(&g);
 	vt_wait_exits(c, 2);
 	assert_int_equal(vmsim_vcpu_pause(c->vcpu), VMSIM_OK);
 	vt_wait_exits(c, 3);

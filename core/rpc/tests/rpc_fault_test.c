@@ -11,6 +11,7 @@
 #include <vmsim/rpc.h>
 
 #include "vt_backend.h"
+#include "vt_fault.h"
 
 enum { MIB = 1 << 20 };
 
@@ -116,48 +117,66 @@ static void vt_snap(const struct vt_world *w, struct vt_snapshot *s)
 	}
 }
 
+/* One step of the walk over op (tests/support's vt_fault_walk runs the steps). */
+struct vt_step {
+	uint16_t op;
+	struct vt_world w;
+	struct vt_snapshot before;
+};
+
+static struct vmsim_env *step_open(void *ctx)
+{
+	struct vt_step *step = ctx;
+	vt_world_new(&step->w, step->op);
+	vt_snap(&step->w, &step->before);
+	vt_request(&step->w, step->op);
+	return step->w.env;
+}
+
+static enum vmsim_result step_run(void *ctx, struct vmsim_env *env)
+{
+	struct vt_step *step = ctx;
+	(void)env;
+	q.op = step->op;
+	vmsim_rpc_client_dispatch(step->w.client, &q, &p);
+	memset(&q, 0, sizeof q);
+	return p.result;
+}
+
+static void step_check(void *ctx, bool fired, enum vmsim_result r)
+{
+	struct vt_step *step = ctx;
+	if (fired && step->op != VMSIM_RPC_SESSION_CLOSE) {
+		/* the documented error, and every quota exactly as before */
+		assert_int_equal(r, VMSIM_OUT_OF_RAM);
+		struct vt_snapshot after;
+		vt_snap(&step->w, &after);
+		assert_memory_equal(&step->before, &after, sizeof after);
+	} else {
+		/* close never fails; past the last point everything else succeeds */
+		assert_int_equal(r, VMSIM_OK);
+	}
+}
+
+static void step_close(void *ctx, struct vmsim_env *env)
+{
+	struct vt_step *step = ctx;
+	vmsim_rpc_client_destroy(step->w.client);
+	struct vmsim_quota quota;
+	vmsim_env_quota(env, &quota);
+	assert_int_equal(quota.ram_used, 0);
+	assert_int_equal(quota.cap_used, 0);
+	vmsim_env_destroy(env);
+	assert_int_equal(step->w.counter.allocs, step->w.counter.frees);
+	assert_int_equal(step->w.counter.live_bytes, 0);
+}
+
 /* Walk N over every allocation of op; returns how many allocation points it has. */
 static uint64_t vt_walk(uint16_t op)
 {
-	uint64_t points = 0;
-	for (uint64_t nth = 1;; nth++) {
-		struct vt_world w;
-		vt_world_new(&w, op);
-		struct vt_snapshot before, after;
-		vt_snap(&w, &before);
-		uint64_t start = vmsim_env_alloc_count(w.env);
-
-		vt_request(&w, op);
-		vmsim_env_fail_alloc_at(w.env, nth);
-		q.op = op;
-		vmsim_rpc_client_dispatch(w.client, &q, &p);
-		memset(&q, 0, sizeof q);
-		enum vmsim_result r = p.result;
-		bool fired = vmsim_env_alloc_count(w.env) - start >= nth;
-		vmsim_env_fail_alloc_at(w.env, 0);
-
-		if (fired && op != VMSIM_RPC_SESSION_CLOSE) {
-			/* the documented error, and every quota exactly as before */
-			assert_int_equal(r, VMSIM_OUT_OF_RAM);
-			vt_snap(&w, &after);
-			assert_memory_equal(&before, &after, sizeof before);
-			points++;
-		} else {
-			/* close never fails; past the last point everything else succeeds */
-			assert_int_equal(r, VMSIM_OK);
-			points += fired;
-		}
-		vmsim_rpc_client_destroy(w.client);
-		struct vmsim_quota quota;
-		vmsim_env_quota(w.env, &quota);
-		assert_int_equal(quota.ram_used, 0);
-		assert_int_equal(quota.cap_used, 0);
-		vmsim_env_destroy(w.env);
-		assert_int_equal(w.counter.allocs, w.counter.frees);
-		assert_int_equal(w.counter.live_bytes, 0);
-		if (!fired)
-			return points;
-	}
+	struct vt_step step = { .op = op };
+	struct vt_fault_walk walk = { step_open, step_run, step_check, step_close, &step };
+	return vt_fault_walk(&walk);
 }
 
 static void test_open_fault_walk(void **state)

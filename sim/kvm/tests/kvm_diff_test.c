@@ -75,10 +75,10 @@ static void diff(int mode)
 	size_t nu = atomic_load(&u.nexits), nk = atomic_load(&k.nexits), j = 0;
 	for (size_t i = 0; i < nu; i++) {
 		const struct vmsim_exit *e = &u.exits[i];
-		if (vt_kvm_kind_missing(kvm, e->kind)) {
+		if (vt_tour_kind_missing(kvm, e->kind)) {
 			/* a declared difference: KVM's caps lack this exit, and cap_gap says why */
 			print_message("declared: %s at %#llx (%s)\n", vmsim_exit_kind_name(e->kind),
-			              (unsigned long long)e->rip, kvm->cap_gap(vt_kvm_exit_cap(e->kind)));
+			              (unsigned long long)e->rip, kvm->cap_gap(vt_tour_exit_cap(e->kind)));
 			declared++;
 			continue;
 		}

@@ -24,26 +24,6 @@ void vt_kvm_require(void)
 	close(fd);
 }
 
-void vt_vm_init_on(struct vt_vm *t, const struct vmsim_backend_ops *ops, uint64_t skip_lo, uint64_t skip_hi)
-{
-	memset(t, 0, sizeof *t);
-	t->ops = ops;
-	t->ram = mmap(NULL, VT_RAM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(t->ram != MAP_FAILED);
-	t->state = calloc(1, sizeof *t->state);
-	assert_non_null(t->state);
-	t->in_value = 0x5a5a5a5a;
-	assert_int_equal(ops->vm_create(&(struct vmsim_backend_host){ 0 }, &t->vm), VMSIM_OK);
-	unsigned rwx = VMSIM_PROT_READ | VMSIM_PROT_WRITE | VMSIM_PROT_EXEC;
-	if (skip_hi > skip_lo) {
-		assert_int_equal(ops->mem_map(t->vm, 0, t->ram, skip_lo, rwx), VMSIM_OK);
-		assert_int_equal(ops->mem_map(t->vm, skip_hi, t->ram + skip_hi, VT_RAM - skip_hi, rwx), VMSIM_OK);
-	} else {
-		assert_int_equal(ops->mem_map(t->vm, 0, t->ram, VT_RAM, rwx), VMSIM_OK);
-	}
-	assert_int_equal(ops->vcpu_create(t->vm, 0, &t->vcpu), VMSIM_OK);
-}
-
 void vt_kvm_long_paging(struct vt_vm *t, struct vmsim_cpu_state *s)
 {
 	uint64_t *pml4 = (uint64_t *)(t->ram + VT_KVM_PML4);
@@ -67,31 +47,6 @@ void vt_kvm_nop_vmcall(struct vt_vm *t, const struct vt_guest *g)
 
 	assert_memory_equal(at, vmcall, 3);
 	memset(at, 0x90, 3);
-}
-
-uint64_t vt_kvm_exit_cap(enum vmsim_exit_kind kind)
-{
-	static const struct {
-		enum vmsim_exit_kind kind;
-		uint64_t cap;
-	} need[] = {
-		{ VMSIM_EXIT_CPUID, VMSIM_CAP_EXIT_CPUID },   { VMSIM_EXIT_VMCALL, VMSIM_CAP_EXIT_VMCALL },
-		{ VMSIM_EXIT_RDTSC, VMSIM_CAP_EXIT_RDTSC },   { VMSIM_EXIT_RDTSCP, VMSIM_CAP_EXIT_RDTSCP },
-		{ VMSIM_EXIT_MSR, VMSIM_CAP_EXIT_MSR },       { VMSIM_EXIT_HLT, VMSIM_CAP_EXIT_HLT },
-		{ VMSIM_EXIT_SHUTDOWN, VMSIM_CAP_EXIT_SHUTDOWN }, { VMSIM_EXIT_NPF, VMSIM_CAP_EXIT_NPF },
-		{ VMSIM_EXIT_IO, VMSIM_CAP_EXIT_IO },         { VMSIM_EXIT_NMI_WINDOW, VMSIM_CAP_NMI_WINDOW },
-		{ VMSIM_EXIT_INTR_WINDOW, VMSIM_CAP_INTR_WINDOW },
-	};
-	for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
-		if (need[i].kind == kind)
-			return need[i].cap;
-	return 0;
-}
-
-bool vt_kvm_kind_missing(const struct vmsim_backend_ops *ops, enum vmsim_exit_kind kind)
-{
-	uint64_t cap = vt_kvm_exit_cap(kind);
-	return cap && !(ops->caps & cap);
 }
 
 struct watchdog {

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "vt_tour.h"
 #include "vt_uc.h"
 
 /* Where vt_kvm_long_paging puts its identity-mapping tables (free in the vt_uc guest layout). */
@@ -11,8 +12,6 @@ enum { VT_KVM_PML4 = 0x3000 };
 
 /* Skip the calling test, loudly, unless /dev/kvm can be opened read-write. */
 void vt_kvm_require(void);
-/* vt_vm_init on the given backend instead of Unicorn. */
-void vt_vm_init_on(struct vt_vm *t, const struct vmsim_backend_ops *ops, uint64_t skip_lo, uint64_t skip_hi);
 /* Identity-map 0-1 GiB and 3-4 GiB with 2 MiB pages for a long-mode state, and point s->cr3 at it. */
 void vt_kvm_long_paging(struct vt_vm *t, struct vmsim_cpu_state *s);
 /*
@@ -23,9 +22,5 @@ void vt_kvm_long_paging(struct vt_vm *t, struct vmsim_cpu_state *s);
 void vt_kvm_nop_vmcall(struct vt_vm *t, const struct vt_guest *g);
 /* vt_run, but a watchdog stops the vCPU after seconds and fails the test with where the guest was. */
 enum vmsim_result vt_kvm_run_bounded(struct vt_vm *t, unsigned seconds);
-/* The capability bit an exit kind needs (0: none). */
-uint64_t vt_kvm_exit_cap(enum vmsim_exit_kind kind);
-/* Exit kinds backend ops cannot deliver (its caps say so): the differential test leaves them out. */
-bool vt_kvm_kind_missing(const struct vmsim_backend_ops *ops, enum vmsim_exit_kind kind);
 
 #endif

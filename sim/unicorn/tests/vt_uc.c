@@ -3,7 +3,6 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,32 +18,48 @@ static void count_idles(void *ctx, enum vmsim_log_level level, const char *messa
 		atomic_fetch_add(&t->idles, 1);
 }
 
+struct handshake {
+	struct vt_vm *t;
+	const volatile uint32_t *word; /* vt_wait_store; NULL: vt_wait_idle */
+	int seen;
+	const atomic_bool *done;
+};
+
+static bool handshake_happened(const struct handshake *h)
+{
+	return h->word ? *h->word != 0 : atomic_load(&h->t->idles) > h->seen;
+}
+
+static bool handshake_or_done(void *ctx)
+{
+	const struct handshake *h = ctx;
+	return handshake_happened(h) || (h->done && atomic_load(h->done));
+}
+
 bool vt_wait_store(struct vt_vm *t, uint64_t gpa, const atomic_bool *done)
 {
 	assert_true(gpa % 4 == 0 && gpa + 4 <= VT_RAM);
-	const volatile uint32_t *word = (const volatile uint32_t *)(t->ram + gpa);
-	while (*word == 0) {
-		if (done && atomic_load(done))
-			return *word != 0;
-		sched_yield();
-	}
-	return true;
+	struct handshake h = { t, (const volatile uint32_t *)(t->ram + gpa), 0, done };
+	vt_wait_until(handshake_or_done, &h, "the guest's store");
+	return handshake_happened(&h);
 }
 
 bool vt_wait_idle(struct vt_vm *t, int seen, const atomic_bool *done)
 {
-	while (atomic_load(&t->idles) <= seen) {
-		if (done && atomic_load(done))
-			return atomic_load(&t->idles) > seen;
-		sched_yield();
-	}
-	return true;
+	struct handshake h = { t, NULL, seen, done };
+	vt_wait_until(handshake_or_done, &h, "the vCPU to idle");
+	return handshake_happened(&h);
 }
 
 void vt_vm_init(struct vt_vm *t, uint64_t skip_lo, uint64_t skip_hi)
 {
+	vt_vm_init_on(t, vmsim_backend_unicorn(), skip_lo, skip_hi);
+}
+
+void vt_vm_init_on(struct vt_vm *t, const struct vmsim_backend_ops *ops, uint64_t skip_lo, uint64_t skip_hi)
+{
 	memset(t, 0, sizeof *t);
-	t->ops = vmsim_backend_unicorn();
+	t->ops = ops;
 	t->ram = mmap(NULL, VT_RAM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(t->ram != MAP_FAILED);
 	t->state = calloc(1, sizeof *t->state);

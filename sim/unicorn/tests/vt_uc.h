@@ -11,13 +11,11 @@
 #include <vmsim/backends.h>
 
 #include "vt_guests.h"
+#include "vt_layout.h"
+#include "vt_wait.h"
 
-enum { VT_LOAD = 0x10000, VT_RAM = 0x100000, VT_GDT = 0x1000, VT_IDT = 0x2000, VT_DATA = 0x20000,
-       VT_STACK = 0x8000, VT_MAX_EXITS = 512,
+enum { VT_MAX_EXITS = 512,
        VT_PML4 = 0xfe000, VT_PDPT = 0xff000 /* identity 1 GiB pages for long mode (the backend walks them) */ };
-
-/* Ports the guests use: 0xf0 done (the VMM stops), 0xf1/0xf2 hand-over points. */
-enum { VT_PORT_DONE = 0xf0 };
 
 struct vt_vm;
 /* Per-test exit policy, called before the default mini-VMM; return -1 to fall through. */
@@ -40,6 +38,8 @@ struct vt_vm {
 
 /* Create VM + one vCPU with guest RAM [0, VT_RAM) mapped RWX (minus the holes in skip_lo..skip_hi). */
 void vt_vm_init(struct vt_vm *t, uint64_t skip_lo, uint64_t skip_hi);
+/* The same on any backend's ops (the KVM tests bind this VMM to KVM). */
+void vt_vm_init_on(struct vt_vm *t, const struct vmsim_backend_ops *ops, uint64_t skip_lo, uint64_t skip_hi);
 void vt_vm_fini(struct vt_vm *t);
 /* Copy guest g to gpa VT_LOAD. */
 void vt_load(struct vt_vm *t, const struct vt_guest *g);
@@ -61,7 +61,8 @@ enum vmsim_exit_action vt_on_exit(void *ctx, const struct vmsim_exit *exit);
 int vt_find(struct vt_vm *t, uint64_t rip, size_t from);
 /*
  * Handshakes instead of sleeps: wait until the guest stored a nonzero dword at gpa / until the
- * vCPU idled more than `seen` times, or until *done (may be NULL) turns true. True: it did.
+ * vCPU idled more than `seen` times, or until *done (may be NULL) turns true. True: it did. Bounded by
+ * vt_wait_until (VT_WAIT_SECONDS, then the test fails): a broken backend fails the test instead of hanging it.
  */
 bool vt_wait_store(struct vt_vm *t, uint64_t gpa, const atomic_bool *done);
 bool vt_wait_idle(struct vt_vm *t, int seen, const atomic_bool *done);

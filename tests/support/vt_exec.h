@@ -1,6 +1,6 @@
-/* core/tests/vt_exec.h - helpers for execution-model tests: a session on vt-cpu with guest code attached. */
-#ifndef VMSIM_CORE_TESTS_VT_EXEC_H
-#define VMSIM_CORE_TESTS_VT_EXEC_H
+/* tests/support/vt_exec.h - helpers for execution-model tests: a session on vt-cpu with guest code attached. */
+#ifndef VMSIM_TESTS_SUPPORT_VT_EXEC_H
+#define VMSIM_TESTS_SUPPORT_VT_EXEC_H
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -9,7 +9,10 @@
 
 #include <vmsim/vmsim.h>
 
-struct vt_guest {
+#include "vt_gate.h"
+#include "vt_wait.h"
+
+struct vt_code_vm {
 	struct vmsim_env *env;
 	struct vmsim_session *session;
 	vmsim_ds_cap ds;
@@ -20,14 +23,13 @@ struct vt_guest {
 void vt_exec_use_backend(const char *name);
 /* The backend vt_guest_open uses. */
 const char *vt_exec_backend(void);
+/* An env (cap seed 42) with the vt-cpu double registered as "vt-cpu". */
+struct vmsim_env *vt_cpu_env(void);
 /* An env with the chosen backend registered. */
 struct vmsim_env *vt_exec_env(void);
 
 /* A session on the chosen backend with one 4 KiB page at gpa holding code at page offset 0; quota for 64 vCPUs. */
-void vt_guest_open(struct vt_guest *g, enum vmsim_model model, uint64_t gpa, const uint8_t *code, size_t len);
-void vt_guest_close(struct vt_guest *g);
-
-/* Wait (bounded: 10 s, then the test fails) until cond(ctx) holds; cond is polled. */
-void vt_wait_until(bool (*cond)(void *ctx), void *ctx, const char *what);
+void vt_guest_open(struct vt_code_vm *g, enum vmsim_model model, uint64_t gpa, const uint8_t *code, size_t len);
+void vt_guest_close(struct vt_code_vm *g);
 
 #endif

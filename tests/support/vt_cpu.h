@@ -1,6 +1,6 @@
-/* core/tests/vt_cpu.h - a tiny interpreting test backend ("vt-cpu") for the execution-model tests. */
-#ifndef VMSIM_CORE_TESTS_VT_CPU_H
-#define VMSIM_CORE_TESTS_VT_CPU_H
+/* tests/support/vt_cpu.h - a tiny interpreting test backend ("vt-cpu") for the execution-model tests. */
+#ifndef VMSIM_TESTS_SUPPORT_VT_CPU_H
+#define VMSIM_TESTS_SUPPORT_VT_CPU_H
 
 #include <vmsim/vmsim.h>
 
@@ -13,8 +13,5 @@
  * This is a test double for core's execution model, not a CPU model.
  */
 const struct vmsim_backend_ops *vt_cpu_ops(void);
-
-/* Registered under "vt-cpu" in a fresh env. */
-struct vmsim_env *vt_cpu_env(void);
 
 #endif

@@ -1,20 +1,14 @@
-/* core/tests/vt_cpu.c - the interpreting test backend behind the execution-model tests. */
+/* tests/support/vt_cpu.c - the interpreting test backend behind the execution-model tests (no CMocka: it is a plugin too). */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cmocka.h>
-
 #include "vt_cpu.h"
-
-enum { MAX_MAPS = 64 };
 
 struct map {
 	uint64_t gpa, size;
@@ -24,8 +18,8 @@ struct map {
 
 struct vm {
 	pthread_mutex_t lock;
-	struct map maps[MAX_MAPS];
-	unsigned count;
+	struct map *maps; /* grown on demand: the suite attaches 10000 regions */
+	unsigned count, cap;
 };
 
 struct cpu {
@@ -49,6 +43,7 @@ static void vm_destroy(void *p)
 {
 	struct vm *vm = p;
 	pthread_mutex_destroy(&vm->lock);
+	free(vm->maps);
 	free(vm);
 }
 
@@ -56,9 +51,15 @@ static enum vmsim_result mem_map(void *p, uint64_t gpa, void *hva, uint64_t size
 {
 	struct vm *vm = p;
 	pthread_mutex_lock(&vm->lock);
-	if (vm->count == MAX_MAPS) {
-		pthread_mutex_unlock(&vm->lock);
-		return VMSIM_OUT_OF_RAM;
+	if (vm->count == vm->cap) {
+		unsigned cap = vm->cap ? vm->cap * 2 : 64;
+		struct map *grown = realloc(vm->maps, cap * sizeof *grown);
+		if (!grown) {
+			pthread_mutex_unlock(&vm->lock);
+			return VMSIM_OUT_OF_RAM;
+		}
+		vm->maps = grown;
+		vm->cap = cap;
 	}
 	vm->maps[vm->count++] = (struct map){ gpa, size, hva, prot };
 	pthread_mutex_unlock(&vm->lock);
@@ -220,6 +221,12 @@ static enum vmsim_result state_set(void *p, uint32_t groups, const struct vmsim_
 	return VMSIM_OK;
 }
 
+static const char *cap_gap(uint64_t cap)
+{
+	(void)cap;
+	return "vt-cpu interprets nine encodings (vt_cpu.h) in a flat address space: no modes, events or memory protection";
+}
+
 static const struct vmsim_backend_ops ops = {
 	.abi_version = VMSIM_BACKEND_ABI_VERSION,
 	.struct_size = sizeof(struct vmsim_backend_ops),
@@ -227,6 +234,7 @@ static const struct vmsim_backend_ops ops = {
 	.description = "interpreting test double for core's execution model",
 	.caps = VMSIM_CAP_EXIT_IO | VMSIM_CAP_EXIT_HLT | VMSIM_CAP_EXIT_CPUID | VMSIM_CAP_STOP |
 	        VMSIM_CAP_INHOOK_EXIT,
+	.cap_gap = cap_gap,
 	.vm_create = vm_create,
 	.vm_destroy = vm_destroy,
 	.mem_map = mem_map,
@@ -242,13 +250,4 @@ static const struct vmsim_backend_ops ops = {
 const struct vmsim_backend_ops *vt_cpu_ops(void)
 {
 	return &ops;
-}
-
-struct vmsim_env *vt_cpu_env(void)
-{
-	struct vmsim_env *env = NULL;
-	struct vmsim_env_config cfg = { .cap_seed = 42 };
-	assert_int_equal(vmsim_env_create(&cfg, &env), VMSIM_OK);
-	assert_int_equal(vmsim_env_register_backend(env, &ops), VMSIM_OK);
-	return env;
 }

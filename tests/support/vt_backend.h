@@ -1,6 +1,6 @@
-/* core/tests/vt_backend.h - "vt": a recording test-double backend (maps nothing, runs nothing). */
-#ifndef VMSIM_CORE_TESTS_VT_BACKEND_H
-#define VMSIM_CORE_TESTS_VT_BACKEND_H
+/* tests/support/vt_backend.h - "vt": a recording test-double backend (maps nothing, runs nothing). */
+#ifndef VMSIM_TESTS_SUPPORT_VT_BACKEND_H
+#define VMSIM_TESTS_SUPPORT_VT_BACKEND_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,8 +1,5 @@
-/* core/tests/vt_exec.c - session-with-guest helpers for the execution-model tests. */
-#include <setjmp.h>
-#include <stdarg.h>
+/* tests/support/vt_exec.c - session-with-guest helpers for the execution-model tests. */
 #include <string.h>
-#include <time.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +23,15 @@ const char *vt_exec_backend(void)
 	return backend_name;
 }
 
+struct vmsim_env *vt_cpu_env(void)
+{
+	struct vmsim_env *env = NULL;
+	struct vmsim_env_config cfg = { .cap_seed = 42 };
+	assert_int_equal(vmsim_env_create(&cfg, &env), VMSIM_OK);
+	assert_int_equal(vmsim_env_register_backend(env, vt_cpu_ops()), VMSIM_OK);
+	return env;
+}
+
 struct vmsim_env *vt_exec_env(void)
 {
 	if (!strcmp(backend_name, "vt-cpu"))
@@ -37,7 +43,7 @@ struct vmsim_env *vt_exec_env(void)
 	return env;
 }
 
-void vt_guest_open(struct vt_guest *g, enum vmsim_model model, uint64_t gpa, const uint8_t *code, size_t len)
+void vt_guest_open(struct vt_code_vm *g, enum vmsim_model model, uint64_t gpa, const uint8_t *code, size_t len)
 {
 	memset(g, 0, sizeof *g);
 	g->env = vt_exec_env();
@@ -62,7 +68,7 @@ void vt_guest_open(struct vt_guest *g, enum vmsim_model model, uint64_t gpa, con
 	}
 }
 
-void vt_guest_close(struct vt_guest *g)
+void vt_guest_close(struct vt_code_vm *g)
 {
 	vmsim_session_close(g->session);
 	vmsim_local_release(g->env, &g->local);
@@ -73,19 +79,4 @@ void vt_guest_close(struct vt_guest *g)
 	assert_int_equal(q.cap_used, 0);
 	vmsim_env_destroy(g->env);
 	memset(g, 0, sizeof *g);
-}
-
-void vt_wait_until(bool (*cond)(void *ctx), void *ctx, const char *what)
-{
-	struct timespec start, now;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		if (cond(ctx))
-			return;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - start.tv_sec > 10)
-			fail_msg("timed out waiting for: %s", what);
-		struct timespec pause = { 0, 200 * 1000 };
-		nanosleep(&pause, NULL);
-	}
 }

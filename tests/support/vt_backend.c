@@ -1,4 +1,4 @@
-/* core/tests/vt_backend.c - the recording test-double backend; static state is fine in a test double. */
+/* tests/support/vt_backend.c - the recording test-double backend; static state is fine in a test double. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>

@@ -1,0 +1,184 @@
+/* tools/vmsim/run_vmm_boot.c - booting the default VMM's guest: RAM, ROM and image, the session, the start state per mode. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "run_vmm_internal.h"
+
+/* ---- the vCPU's start state per mode ------------------------------------------------------ */
+
+static uint64_t gdt_gpa(const struct vmm *vmm)
+{
+	return vmm->cfg->mem - PAGE;
+}
+
+static uint64_t pml4_gpa(const struct vmm *vmm)
+{
+	return vmm->cfg->mem - TABLE_PAGES * PAGE;
+}
+
+/* Identity-map the first 4 GiB with 2 MiB pages, and a flat GDT, at the top of RAM. */
+static void build_tables(struct vmm *vmm)
+{
+	uint64_t *gdt = (uint64_t *)vmm_guest_ptr(vmm, gdt_gpa(vmm), PAGE);
+	gdt[0] = 0;
+	gdt[1] = vmm->cfg->mode == RUN_MODE_LONG ? 0x00af9a000000ffffull : 0x00cf9a000000ffffull; /* code */
+	gdt[2] = 0x00cf92000000ffffull; /* data */
+	if (vmm->cfg->mode != RUN_MODE_LONG)
+		return;
+	uint64_t pml4 = pml4_gpa(vmm), pdpt = pml4 + PAGE, pd = pdpt + PAGE;
+	uint64_t *p = (uint64_t *)vmm_guest_ptr(vmm, pml4, 6 * PAGE);
+	memset(p, 0, 6 * PAGE);
+	p[0] = pdpt | 3;
+	for (unsigned i = 0; i < 4; i++)
+		p[512 + i] = (pd + i * PAGE) | 3;
+	for (unsigned i = 0; i < 4 * 512; i++)
+		p[1024 + i] = ((uint64_t)i << 21) | 0x83; /* present, writeable, 2 MiB */
+}
+
+void vmm_start_state(struct vmm *vmm, struct vmsim_vcpu_state *st)
+{
+	const struct run_config *cfg = vmm->cfg;
+	enum vmsim_model model = vmsim_session_model(vmm->session);
+	uint32_t intercepts = VMSIM_INTERCEPT_HLT | VMSIM_INTERCEPT_RDTSCP | VMSIM_INTERCEPT_UNRESTRICTED_GUEST;
+	uint64_t primary = 0, secondary = 0;
+	vmsim_model_encode_controls(model, intercepts, &primary, &secondary);
+	vmsim_reg_charge(&st->ctrl_primary, primary);
+	vmsim_reg_charge(&st->ctrl_secondary, secondary);
+	vmsim_reg_charge(&st->flags, 2);
+	vmsim_seg_charge(&st->tr, (struct vmsim_segment){ 0, 0x8b, 0xffff, 0 });
+	vmsim_seg_charge(&st->ldtr, (struct vmsim_segment){ 0, 0x1000, 0xffff, 0 });
+
+	if (cfg->bios || cfg->mode == RUN_MODE_REAL) {
+		struct vmsim_segment data = { 0, 0x93, 0xffff, 0 };
+		struct vmsim_segment code = { 0xf000, 0x9b, 0xffff, 0xffff0000 }; /* the x86 reset state */
+		uint64_t ip = 0xfff0;
+		if (!cfg->bios) {
+			code = (struct vmsim_segment){ (uint16_t)((cfg->entry & ~0xffffull) >> 4), 0x9b, 0xffff,
+				                       cfg->entry & ~0xffffull };
+			ip = cfg->entry & 0xffff;
+		}
+		vmsim_reg_charge(&st->cr0, 0x10);
+		vmsim_seg_charge(&st->cs, code);
+		vmsim_reg_charge(&st->ip, ip);
+		vmsim_seg_charge(&st->ds, data);
+		vmsim_seg_charge(&st->es, data);
+		vmsim_seg_charge(&st->ss, data);
+		vmsim_seg_charge(&st->fs, data);
+		vmsim_seg_charge(&st->gs, data);
+		vmsim_dtable_charge(&st->gdtr, (struct vmsim_dtable){ 0xffff, 0 });
+		vmsim_dtable_charge(&st->idtr, (struct vmsim_dtable){ 0x3ff, 0 });
+		vmsim_reg_charge(&st->sp, 0x7000);
+		return;
+	}
+	bool lm = cfg->mode == RUN_MODE_LONG;
+	struct vmsim_segment code = { 0x08, lm ? 0xa9b : 0xc9b, 0xffffffff, 0 };
+	struct vmsim_segment data = { 0x10, 0xc93, 0xffffffff, 0 };
+	vmsim_seg_charge(&st->cs, code);
+	vmsim_seg_charge(&st->ds, data);
+	vmsim_seg_charge(&st->es, data);
+	vmsim_seg_charge(&st->ss, data);
+	vmsim_seg_charge(&st->fs, data);
+	vmsim_seg_charge(&st->gs, data);
+	vmsim_dtable_charge(&st->gdtr, (struct vmsim_dtable){ 3 * 8 - 1, gdt_gpa(vmm) });
+	vmsim_dtable_charge(&st->idtr, (struct vmsim_dtable){ 0, 0 });
+	vmsim_reg_charge(&st->cr0, lm ? 0x80000011 : 0x11);
+	vmsim_reg_charge(&st->cr3, lm ? pml4_gpa(vmm) : 0);
+	vmsim_reg_charge(&st->cr4, lm ? 0x20 : 0);
+	vmsim_reg_charge(&st->efer, lm ? 0x500 : 0);
+	vmsim_reg_charge(&st->ip, cfg->entry);
+	vmsim_reg_charge(&st->sp, pml4_gpa(vmm) & ~0xfull);
+}
+
+/* ---- building the VM ------------------------------------------------------------------------ */
+
+int vmm_setup_error(const struct run_config *cfg, const char *what, enum vmsim_result r)
+{
+	fprintf(cfg->err, "vmsim run: %s: %s (%s)\n", what, vmsim_result_name(r), vmsim_result_text(r));
+	return RUN_STATUS_SETUP;
+}
+
+static enum vmsim_result attach(struct vmm *vmm, vmsim_ds_cap ds, uint64_t gpa, uint64_t offset, uint64_t size,
+                                bool writeable)
+{
+	struct vmsim_attach_attr attr = { offset, size, true, writeable };
+	struct vmsim_range range;
+	return vmsim_session_attach(vmm->session, ds, gpa, &attr, &range);
+}
+
+static uint64_t page_round(uint64_t v)
+{
+	return (v + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+}
+
+/* RAM at 0 (split around the firmware alias with --bios), the image, and for --bios the ROM. */
+int vmm_build_memory(struct vmm *vmm, const uint8_t *image, uint64_t image_size)
+{
+	const struct run_config *cfg = vmm->cfg;
+	enum vmsim_result r;
+	struct vmsim_local_attr whole = { 0, 0, true };
+
+	if ((r = vmsim_ds_alloc(vmm->env, cfg->mem, &vmm->ram_ds)) != VMSIM_OK)
+		return vmm_setup_error(cfg, "allocating guest RAM", r);
+	if ((r = vmsim_local_attach(vmm->env, vmm->ram_ds, &whole, &vmm->ram)) != VMSIM_OK)
+		return vmm_setup_error(cfg, "mapping guest RAM", r);
+
+	if (!cfg->bios) {
+		memcpy((uint8_t *)vmm->ram.ptr + cfg->load, image, image_size);
+		if ((r = attach(vmm, vmm->ram_ds, 0, 0, 0, true)) != VMSIM_OK)
+			return vmm_setup_error(cfg, "attaching guest RAM", r);
+		if (cfg->mode != RUN_MODE_REAL)
+			build_tables(vmm);
+		return 0;
+	}
+
+	uint64_t rom_size = page_round(image_size);
+	if ((r = vmsim_ds_alloc(vmm->env, rom_size, &vmm->rom_ds)) != VMSIM_OK)
+		return vmm_setup_error(cfg, "allocating the firmware ROM", r);
+	if ((r = vmsim_local_attach(vmm->env, vmm->rom_ds, &whole, &vmm->rom)) != VMSIM_OK)
+		return vmm_setup_error(cfg, "mapping the firmware ROM", r);
+	memcpy((uint8_t *)vmm->rom.ptr + rom_size - image_size, image, image_size); /* ends at 4 GiB */
+	vmm->rom_base = 0x100000000ull - rom_size;
+	uint64_t alias = rom_size < BIOS_ALIAS ? rom_size : BIOS_ALIAS;
+	/*
+	 * The firmware image is RAM, at the top of 4 GiB and aliased below 1 MiB, as on QEMU's microvm: without a
+	 * chipset to unlock shadow RAM (SeaBIOS: "Unable to unlock ram - bridge not found") firmware writes its
+	 * own data there.
+	 */
+	if ((r = attach(vmm, vmm->rom_ds, vmm->rom_base, 0, 0, true)) != VMSIM_OK ||
+	    (r = attach(vmm, vmm->rom_ds, MIB - alias, rom_size - alias, alias, true)) != VMSIM_OK)
+		return vmm_setup_error(cfg, "attaching the firmware ROM", r);
+	uint64_t low = cfg->mem < LOW_MEM_END ? cfg->mem : LOW_MEM_END;
+	if ((r = attach(vmm, vmm->ram_ds, 0, 0, low & ~(uint64_t)(PAGE - 1), true)) != VMSIM_OK)
+		return vmm_setup_error(cfg, "attaching low RAM", r);
+	if (cfg->mem > MIB && (r = attach(vmm, vmm->ram_ds, MIB, MIB, cfg->mem - MIB, true)) != VMSIM_OK)
+		return vmm_setup_error(cfg, "attaching high RAM", r);
+	return 0;
+}
+
+int vmm_open_session(struct vmm *vmm)
+{
+	const struct run_config *cfg = vmm->cfg;
+	/* session + one vCPU + a few attachments and the nested page tables covering mem and the ROM */
+	uint64_t tables = (cfg->mem >> 21) + 64;
+	struct vmsim_session_args args = {
+		.ram_quota = VMSIM_COST_SESSION_RAM + VMSIM_COST_VCPU_RAM + 8 * VMSIM_COST_ATTACH_META_RAM +
+		             tables * VMSIM_COST_PAGE_TABLE_RAM,
+		.cap_quota = VMSIM_COST_SESSION_CAPS + VMSIM_COST_VCPU_CAPS + 8,
+		.label = "vmsim run",
+		.backend = cfg->backend,
+		.model = cfg->model,
+	};
+	struct vmsim_env_config env_cfg = { .ram_pool = cfg->mem + (32ull << 20) + args.ram_quota };
+	enum vmsim_result r = vmsim_env_create(&env_cfg, &vmm->env);
+	if (r != VMSIM_OK)
+		return vmm_setup_error(cfg, "creating the environment", r);
+	if ((r = vmsim_register_builtin_backends(vmm->env)) != VMSIM_OK)
+		return vmm_setup_error(cfg, "registering the built-in backends", r);
+	if (!vmsim_env_backend(vmm->env, cfg->backend)) {
+		fprintf(cfg->err, "vmsim run: unknown backend '%s'\n", cfg->backend);
+		return RUN_STATUS_USAGE;
+	}
+	if ((r = vmsim_session_open(vmm->env, &args, &vmm->session)) != VMSIM_OK)
+		return vmm_setup_error(cfg, "opening the VM session", r);
+	return 0;
+}
