@@ -38,7 +38,7 @@ def test_bad_documents_fail_before_the_benchmark(tmp_path, name):
     path = tmp_path / f"{name}.json"
     path.write_bytes(BAD_DOCUMENTS[name].encode())
     r = compare(path)
-    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert r.returncode == 2, (r.returncode, r.stderr)
     assert "not a vmsim bench JSON document" in r.stderr, r.stderr
     assert "records in" not in r.stdout  # the benchmark's summary line: it never ran
 
@@ -48,7 +48,7 @@ def test_files_that_are_not_documents(tmp_path):
     os.mkfifo(fifo)
     for path in (fifo, "/dev/zero", tmp_path, tmp_path / "missing.json"):
         r = compare(path)
-        assert r.returncode == 1 and "--compare" in r.stderr, (path, r.stderr)
+        assert r.returncode == 2 and "--compare" in r.stderr, (path, r.stderr)
         assert "records in" not in r.stdout
 
 

@@ -34,7 +34,7 @@ int cmd_bench(int argc, char **argv, const struct cli_io *io)
 	/* the file to compare against is read and validated before minutes of benchmarking */
 	struct bench_compare_old *old = NULL;
 	if (compare && !(old = vmsim_bench_compare_load(compare, io->err)))
-		return CLI_EXIT_FAILURE;
+		return CLI_EXIT_USAGE; /* a bad argument, like any other: nothing was measured */
 
 	struct bench_options opt = { .quick = quick, .backend = backend, .only_case = only_case, .progress = quiet ? NULL : io->err };
 	struct bench_report report = { 0 };
