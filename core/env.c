@@ -112,9 +112,25 @@ void vmsim_env_log(const struct vmsim_env *env, enum vmsim_log_level level, cons
 	env->log(env->log_ctx, level, line);
 }
 
-void env_host_log(void *ctx, enum vmsim_log_level level, const char *message)
+void session_log(const struct vmsim_session *session, enum vmsim_log_level level, const char *fmt, ...)
 {
-	vmsim_env_log(ctx, level, "%s", message ? message : "");
+	const struct vmsim_env *env = session->env;
+	if (!fmt || level > env->log_level)
+		return;
+	char line[LOG_LINE_MAX];
+	va_list args;
+	va_start(args, fmt);
+	vsnprintf(line, sizeof(line), fmt, args);
+	va_end(args);
+	if (session->log)
+		session->log(session->log_ctx, level, line);
+	else
+		env->log(env->log_ctx, level, line);
+}
+
+void session_host_log(void *ctx, enum vmsim_log_level level, const char *message)
+{
+	session_log(ctx, level, "%s", message ? message : "");
 }
 
 /* ---- life cycle ---------------------------------------------------------- */

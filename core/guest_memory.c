@@ -18,7 +18,7 @@ static void unmap_region(struct region *region)
 	struct vmsim_session *session = region->session;
 	enum vmsim_result result = session->ops->mem_unmap(session->backend_vm, region->start, region->size);
 	if (result != VMSIM_OK)
-		vmsim_env_log(session->env, VMSIM_LOG_ERROR, "session \"%s\": unmap of [%#llx, +%#llx) failed: %s",
+		session_log(session, VMSIM_LOG_ERROR, "session \"%s\": unmap of [%#llx, +%#llx) failed: %s",
 		              session->label, (unsigned long long)region->start, (unsigned long long)region->size,
 		              vmsim_result_name(result));
 	npt_unmap(session, region->start, region->size);

@@ -51,6 +51,8 @@ struct vmsim_session {
 	const struct vmsim_backend_ops *ops;
 	void *backend_vm;
 	struct vmsim_backend_host host;
+	vmsim_log_fn log; /* the session's own sink, or NULL for the env's */
+	void *log_ctx;
 
 	/* Serialises memory and registry changes; taken after env->lock, never before. */
 	pthread_mutex_t lock;
@@ -92,7 +94,11 @@ struct vmsim_env {
 };
 
 /* The sink core hands backends in struct vmsim_backend_host (ctx is the env). */
-void env_host_log(void *ctx, enum vmsim_log_level level, const char *message);
+/* The backend host's log of a session (ctx: the session): its own sink where it has one, else the env's. */
+void session_host_log(void *ctx, enum vmsim_log_level level, const char *message);
+/* Log what a session caused: to its own sink where it has one, else the env's (printf format). */
+void session_log(const struct vmsim_session *session, enum vmsim_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* ---- dataspaces (dataspace.c) -------------------------------------------- */
 

@@ -61,14 +61,16 @@ static enum vmsim_result build_session(struct vmsim_env *env, const struct vmsim
 	}
 	vcpu_registry_init(&session->vcpus);
 
-	session->host = (struct vmsim_backend_host){env_host_log, env, session->label};
+	session->log = args->log;
+	session->log_ctx = args->log_ctx;
+	session->host = (struct vmsim_backend_host){session_host_log, session, session->label};
 	enum vmsim_result result = ops->vm_create(&session->host, &session->backend_vm);
 	if (result == VMSIM_OK && !session->backend_vm)
 		result = VMSIM_BACKEND_ERROR;
 	else if (result != VMSIM_OK)
 		result = backend_failure(result);
 	if (result != VMSIM_OK) {
-		vmsim_env_log(env, VMSIM_LOG_WARN, "session \"%s\": backend %s could not create a VM: %s", label,
+		session_log(session, VMSIM_LOG_WARN, "session \"%s\": backend %s could not create a VM: %s", label,
 		              ops->name, vmsim_result_name(result));
 		vcpu_registry_destroy_all(session);
 		free_session(env, session, true);

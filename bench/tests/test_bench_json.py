@@ -94,5 +94,5 @@ def test_bad_compare_file_fails(tmp_path):
     bad.write_text("{not json")
     proc = subprocess.run([VMSIM, "bench", "--quick", "--quiet", "--backend", "null", "--compare", str(bad)],
                           capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a usage error: nothing was measured
     assert "not a vmsim bench JSON document" in proc.stderr

@@ -98,6 +98,8 @@ enum vmsim_result vmsim_rpc_client_create(struct vmsim_env *env, const struct vm
 	client->host_ram.limit = client->ram.limit; /* Genode-visible RAM and host RAM: two budgets of one size */
 	client->threads.limit = cfg && cfg->threads ? cfg->threads : DEFAULT_CLIENT_THREADS;
 	client->fds.limit = cfg && cfg->fds ? cfg->fds : DEFAULT_CLIENT_FDS;
+	client->log = cfg ? cfg->log : NULL;
+	client->log_ctx = cfg ? cfg->log_ctx : NULL;
 	cap_table_init(&client->space, cfg ? cfg->cap_seed : 0);
 	pthread_mutex_init(&client->lock, NULL);
 	pthread_cond_init(&client->done, NULL);

@@ -68,6 +68,8 @@ struct vmsim_rpc_client {
 	struct quota_guard host_ram; /* backend host memory, threads and fds its objects hold (limit: ram's) */
 	struct quota_guard threads;
 	struct quota_guard fds;
+	vmsim_log_fn log;          /* its sessions' sink (vmsim_rpc_client_config), or NULL */
+	void *log_ctx;
 	struct host_pool *pool;     /* the server's; NULL for a client without a server */
 	struct host_charge ep_host; /* the entrypoint's thread, once it exists */
 	struct client_session *sessions;

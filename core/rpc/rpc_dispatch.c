@@ -52,7 +52,7 @@ static enum vmsim_result do_open(struct vmsim_rpc_client *client, const struct v
 	if ((r = client_host_take(client, &cs->host)) != VMSIM_OK)
 		goto remove_cap;
 	struct vmsim_session_args args = {q->u.open.ram, q->u.open.caps, q->u.open.label, q->u.open.backend,
-	                                  (enum vmsim_model)q->u.open.model};
+	                                  (enum vmsim_model)q->u.open.model, client->log, client->log_ctx};
 	r = vmsim_session_open(client->env, &args, &cs->session);
 	if (r != VMSIM_OK)
 		goto give_host;

@@ -30,12 +30,14 @@ struct conn {
 	struct conn *next, *prev;
 	pthread_t thread;
 	int fd;
+	uint64_t number; /* 1, 2, ... in order of admission: the client's name for the client_log sink */
 	bool finished; /* under server->lock: the thread has returned everything and may be joined */
 };
 
 struct vmsim_rpc_server {
 	struct vmsim_env *env;
 	struct vmsim_rpc_server_config cfg;
+	uint64_t admitted; /* connections admitted so far (the acceptor's alone) */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char lock_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
 	int lock_fd;
@@ -145,12 +147,24 @@ static void pool_give(struct host_pool *pool, uint64_t threads, uint64_t fds)
 	pthread_mutex_unlock(&pool->lock);
 }
 
+/* A client's sessions' line, named by its connection for the server's client_log. */
+static void conn_log(void *ctx, enum vmsim_log_level level, const char *message)
+{
+	const struct conn *conn = ctx;
+	conn->server->cfg.client_log(conn->server->cfg.client_log_ctx, conn->number, level, message);
+}
+
 static void *conn_main(void *arg)
 {
 	struct conn *conn = arg;
 	struct vmsim_rpc_server *server = conn->server;
 	struct vmsim_rpc_client *client;
-	if (vmsim_rpc_client_create(server->env, &server->cfg.client, &client) == VMSIM_OK) {
+	struct vmsim_rpc_client_config cfg = server->cfg.client;
+	if (server->cfg.client_log) {
+		cfg.log = conn_log;
+		cfg.log_ctx = conn;
+	}
+	if (vmsim_rpc_client_create(server->env, &cfg, &client) == VMSIM_OK) {
 		client_set_pool(client, &server->pool);
 		serve_client(conn, client);
 		/* disconnect: every session closed, every dataspace freed, the budget back */
@@ -230,6 +244,7 @@ static void admit(struct vmsim_rpc_server *server, int fd)
 	if (conn && setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout) == 0) {
 		conn->server = server;
 		conn->fd = fd;
+		conn->number = ++server->admitted;
 		conn->finished = false;
 		pthread_mutex_lock(&server->lock);
 		if (pthread_create(&conn->thread, NULL, conn_main, conn) == 0) {

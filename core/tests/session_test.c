@@ -22,6 +22,12 @@ static void keep_last(void *ctx, enum vmsim_log_level level, const char *message
 	snprintf(fixture->last_log, sizeof(fixture->last_log), "%s", message);
 }
 
+static void keep_text(void *ctx, enum vmsim_log_level level, const char *message)
+{
+	(void)level;
+	snprintf(ctx, 256, "%s", message);
+}
+
 static void counted_env_new(struct counted_env *fixture, uint64_t ram_pool, uint64_t cap_pool)
 {
 	memset(fixture, 0, sizeof(*fixture));
@@ -48,7 +54,7 @@ static void counted_env_destroy(struct counted_env *fixture)
 
 static struct vmsim_session_args args_for(uint64_t ram, uint64_t caps)
 {
-	return (struct vmsim_session_args){ram, caps, "guest", "vt", VMSIM_MODEL_VMX};
+	return (struct vmsim_session_args){ram, caps, "guest", "vt", VMSIM_MODEL_VMX, NULL, NULL};
 }
 
 /* Open must fail with expected and leave the env exactly as it was. */
@@ -258,10 +264,34 @@ static void test_close_detaches_everything(void **state)
 	counted_env_destroy(&fixture);
 }
 
+/* What a session causes goes to its own sink where it has one (a server's per-client log budget rests on it). */
+static void test_session_sink_gets_what_the_session_caused(void **state)
+{
+	(void)state;
+	struct counted_env fixture;
+	counted_env_new(&fixture, 1ull << 30, 1000);
+	char own[256] = "";
+	struct vmsim_session_args args = args_for(VMSIM_SESSION_DEFAULT_RAM, VMSIM_SESSION_DEFAULT_CAPS);
+	args.label = "mine";
+	args.log = keep_text;
+	args.log_ctx = own;
+	struct vmsim_session *session = NULL;
+	vt_backend_fail_next(VT_VM_CREATE, VMSIM_UNSUPPORTED);
+	assert_int_equal(vmsim_session_open(fixture.env, &args, &session), VMSIM_UNSUPPORTED);
+	assert_string_equal(own, "session \"mine\": backend vt could not create a VM: UNSUPPORTED");
+	assert_string_equal(fixture.last_log, ""); /* the env's sink heard nothing */
+	args.log = NULL; /* without one: the env's sink, as before */
+	vt_backend_fail_next(VT_VM_CREATE, VMSIM_UNSUPPORTED);
+	assert_int_equal(vmsim_session_open(fixture.env, &args, &session), VMSIM_UNSUPPORTED);
+	assert_string_equal(fixture.last_log, "session \"mine\": backend vt could not create a VM: UNSUPPORTED");
+	counted_env_destroy(&fixture);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open_charges_donation_and_cost),
+		cmocka_unit_test(test_session_sink_gets_what_the_session_caused),
 		cmocka_unit_test(test_open_rejects_bad_arguments),
 		cmocka_unit_test(test_open_quota_shortfalls_leak_nothing),
 		cmocka_unit_test(test_open_vm_create_failure_leaks_nothing),

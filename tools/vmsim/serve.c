@@ -12,7 +12,7 @@
 #include "commands.h"
 
 enum {
-	LOG_CLIENTS = 64,         /* threads with their own log budget; the least recently heard one is reused */
+	LOG_CLIENTS = 64,         /* clients (and connection threads) with their own log budget; LRU reuse */
 	LOG_PER_CLIENT_BURST = 20, /* lines a client's thread may log at once ... */
 	LOG_PER_CLIENT_RATE = 5,   /* ... and per second after that */
 	LOG_TOTAL_BURST = 200,     /* the same for the whole server */
@@ -21,7 +21,8 @@ enum {
 };
 
 struct log_bucket {
-	pthread_t thread;
+	pthread_t thread; /* whose bucket, where client is 0 */
+	uint64_t client;  /* the server's client number, or 0 */
 	bool used;
 	double tokens;
 	int64_t last_ms, heard_ms;
@@ -63,26 +64,31 @@ static bool bucket_take(struct log_bucket *b, int64_t now, double rate, double b
 	return true;
 }
 
-static void serve_log_sink(void *ctx, enum vmsim_log_level level, const char *message)
+/* Under log->lock: the bucket of a client (client > 0: what its sessions caused, from any of its threads) or of
+ * a thread (client 0: a connection thread's own requests); the least recently heard one is reused. */
+static struct log_bucket *bucket_of(struct serve_log *log, uint64_t client, pthread_t self, int64_t now)
 {
-	struct serve_log *log = ctx;
-	(void)level;
-	int64_t now = monotonic_ms();
-	pthread_t self = pthread_self();
-	pthread_mutex_lock(&log->lock);
 	struct log_bucket *mine = NULL, *oldest = &log->clients[0];
 	for (unsigned i = 0; i < LOG_CLIENTS && !mine; i++) {
 		struct log_bucket *b = &log->clients[i];
-		if (b->used && pthread_equal(b->thread, self))
+		if (b->used && b->client == client && (client || pthread_equal(b->thread, self)))
 			mine = b;
 		else if (!b->used || (oldest->used && b->heard_ms < oldest->heard_ms))
 			oldest = b;
 	}
 	if (!mine) {
 		mine = oldest;
-		*mine = (struct log_bucket){.thread = self};
+		*mine = (struct log_bucket){.thread = self, .client = client};
 	}
 	mine->heard_ms = now;
+	return mine;
+}
+
+static void serve_log_line(struct serve_log *log, uint64_t client, const char *message)
+{
+	int64_t now = monotonic_ms();
+	pthread_mutex_lock(&log->lock);
+	struct log_bucket *mine = bucket_of(log, client, pthread_self(), now);
 	uint64_t before = mine->suppressed;
 	if (bucket_take(mine, now, LOG_PER_CLIENT_RATE, LOG_PER_CLIENT_BURST) &&
 	    bucket_take(&log->total, now, LOG_TOTAL_RATE, LOG_TOTAL_BURST)) {
@@ -93,11 +99,27 @@ static void serve_log_sink(void *ctx, enum vmsim_log_level level, const char *me
 		if (log->total.suppressed)
 			fprintf(log->err, "vmsim serve: %" PRIu64 " earlier messages suppressed in total\n",
 			        log->total.suppressed);
-		fprintf(log->err, "vmsim: %s\n", text);
+		if (client)
+			fprintf(log->err, "vmsim: client %" PRIu64 ": %s\n", client, text);
+		else
+			fprintf(log->err, "vmsim: %s\n", text);
 		mine->suppressed = 0;
 		log->total.suppressed = 0;
 	}
 	pthread_mutex_unlock(&log->lock);
+}
+
+static void serve_log_sink(void *ctx, enum vmsim_log_level level, const char *message)
+{
+	(void)level;
+	serve_log_line(ctx, 0, message);
+}
+
+/* What a client's sessions cause, from its vCPU threads too: one budget per client, not per thread. */
+static void serve_client_log(void *ctx, uint64_t client, enum vmsim_log_level level, const char *message)
+{
+	(void)level;
+	serve_log_line(ctx, client ? client : UINT64_MAX, message);
 }
 
 /* At the stop: what the limits held back, so that no flood goes unreported. */
@@ -167,6 +189,8 @@ static enum vmsim_result serve_start(const struct serve_args *a, struct serve_lo
 		.max_threads = (uint32_t)a->max_threads,
 		.max_fds = (uint32_t)a->max_fds,
 		.host_ram = a->host_ram,
+		.client_log = serve_client_log,
+		.client_log_ctx = log,
 	};
 	cfg.client.threads = (uint32_t)a->client_threads;
 	cfg.client.fds = (uint32_t)a->client_fds;

@@ -161,6 +161,8 @@ struct vmsim_rpc_client_config {
 	uint64_t cap_seed; /* seed of the client's capability tags; 0: from getrandom() */
 	uint32_t threads;  /* host threads its vCPUs and entrypoint may take; 0: 64 (a server: its share) */
 	uint32_t fds;      /* host file descriptors its VMs and vCPUs may hold; 0: 64 (a server: its share) */
+	vmsim_log_fn log;  /* what its sessions cause (their backends' lines too); NULL: the env's sink */
+	void *log_ctx;
 };
 
 /* A client with an empty capability space on env. */
@@ -192,6 +194,10 @@ struct vmsim_rpc_server_config {
 	uint32_t max_threads;                  /* all clients' host threads; 0: 4096 */
 	uint32_t max_fds;                      /* all clients' host fds; 0: RLIMIT_NOFILE less 64 */
 	uint64_t host_ram;                     /* all clients' backend host RAM; 0: the env's RAM pool */
+	/* What a client's sessions cause, with its connection's number (1, 2, ...) so that a sink can keep
+	 * one budget per client whatever its thread count; NULL: the env's sink. */
+	void (*client_log)(void *ctx, uint64_t client, enum vmsim_log_level level, const char *message);
+	void *client_log_ctx;
 };
 
 /* Lock socket_path (DENIED while another server holds it), replace a stale socket, bind, start accepting. */

@@ -24,6 +24,8 @@ struct vmsim_session_args {
 	const char *label;   /* NULL: "" */
 	const char *backend; /* a name registered with vmsim_env_register_backend */
 	enum vmsim_model model;
+	vmsim_log_fn log;    /* NULL: the env's sink; else what this session causes (its backend's lines too) */
+	void *log_ctx;       /* goes here, filtered by the env's level (a server points it at the client) */
 };
 
 /* Genode's Vm_connection default quota: 5 MiB and 10 caps. */

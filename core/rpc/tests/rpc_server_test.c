@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,12 +183,81 @@ static void test_clients_beyond_the_limit_are_refused(void **state)
 	assert_int_equal(vmsim_rpc_connect(s.path, &first), VMSIM_BACKEND_ERROR);
 }
 
+/* What a client's sessions cause reaches the server's client_log under that client's number (one log budget
+ * per client, whatever threads it runs on), not the env's sink. */
+struct vt_lines {
+	pthread_mutex_t lock;
+	unsigned count;
+	uint64_t client[4];
+	char text[4][160];
+};
+
+static void vt_client_log(void *ctx, uint64_t client, enum vmsim_log_level level, const char *message)
+{
+	(void)level;
+	struct vt_lines *l = ctx;
+	pthread_mutex_lock(&l->lock);
+	if (l->count < 4) {
+		l->client[l->count] = client;
+		snprintf(l->text[l->count], sizeof l->text[0], "%s", message);
+	}
+	l->count++;
+	pthread_mutex_unlock(&l->lock);
+}
+
+static enum vmsim_result vt_refuse_vm(const struct vmsim_backend_host *host, void **vm)
+{
+	(void)host;
+	*vm = NULL;
+	return VMSIM_UNSUPPORTED;
+}
+
+static void test_session_lines_carry_the_client_number(void **state)
+{
+	(void)state;
+	struct vt_server s;
+	struct vt_lines lines = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	strcpy(s.dir, "/tmp/vmsim-rpc-XXXXXX");
+	assert_non_null(mkdtemp(s.dir));
+	snprintf(s.path, sizeof s.path, "%s/sock", s.dir);
+	struct vmsim_env_config cfg = {.ram_pool = 32 * MIB};
+	assert_int_equal(vmsim_env_create(&cfg, &s.env), VMSIM_OK);
+	struct vmsim_backend_ops refusing = *vmsim_backend_null();
+	refusing.name = "refusing";
+	refusing.vm_create = vt_refuse_vm;
+	assert_int_equal(vmsim_env_register_backend(s.env, &refusing), VMSIM_OK);
+	struct vmsim_rpc_server_config scfg = {.socket_path = s.path, .client = {.ram = 8 * MIB},
+	                                       .client_log = vt_client_log, .client_log_ctx = &lines};
+	assert_int_equal(vmsim_rpc_server_start(s.env, &scfg, &s.server), VMSIM_OK);
+	struct vmsim_rpc_conn *a, *b;
+	assert_int_equal(vmsim_rpc_connect(s.path, &a), VMSIM_OK);
+	assert_int_equal(vmsim_rpc_connect(s.path, &b), VMSIM_OK);
+	struct vmsim_rpc_conn *order[2] = {a, b};
+	for (int i = 0; i < 2; i++) {
+		q.u.open.ram = MIB;
+		q.u.open.caps = 10;
+		q.u.open.model = VMSIM_MODEL_SVM;
+		strcpy(q.u.open.label, i ? "b" : "a");
+		strcpy(q.u.open.backend, "refusing");
+		assert_int_equal(vt_call(order[i], VMSIM_RPC_SESSION_OPEN), VMSIM_UNSUPPORTED);
+	}
+	vmsim_rpc_disconnect(a);
+	vmsim_rpc_disconnect(b);
+	vt_server_stop(&s);
+	assert_int_equal(lines.count, 2);
+	assert_int_equal(lines.client[0], 1); /* numbered in order of admission */
+	assert_string_equal(lines.text[0], "session \"a\": backend refusing could not create a VM: UNSUPPORTED");
+	assert_int_equal(lines.client[1], 2);
+	assert_string_equal(lines.text[1], "session \"b\": backend refusing could not create a VM: UNSUPPORTED");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_two_clients_two_spaces),
 		cmocka_unit_test(test_lost_framing_closes_only_that_client),
 		cmocka_unit_test(test_clients_beyond_the_limit_are_refused),
+		cmocka_unit_test(test_session_lines_carry_the_client_number),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
