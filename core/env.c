@@ -100,32 +100,37 @@ uint64_t vmsim_env_alloc_count(const struct vmsim_env *env)
 
 /* ---- logging ------------------------------------------------------------- */
 
-void vmsim_env_log(const struct vmsim_env *env, enum vmsim_log_level level, const char *fmt, ...)
+/* Format and hand one line to sink, at the env's level: the env's own lines and a session's alike. */
+__attribute__((format(printf, 5, 0))) static void log_to(const struct vmsim_env *env, vmsim_log_fn sink, void *ctx,
+                                                         enum vmsim_log_level level, const char *fmt, va_list args)
 {
-	if (!env || !fmt || level > env->log_level)
+	if (!fmt || level > env->log_level)
 		return;
 	char line[LOG_LINE_MAX];
+	vsnprintf(line, sizeof(line), fmt, args);
+	sink(ctx, level, line);
+}
+
+void vmsim_env_log(const struct vmsim_env *env, enum vmsim_log_level level, const char *fmt, ...)
+{
+	if (!env)
+		return;
 	va_list args;
 	va_start(args, fmt);
-	vsnprintf(line, sizeof(line), fmt, args);
+	log_to(env, env->log, env->log_ctx, level, fmt, args);
 	va_end(args);
-	env->log(env->log_ctx, level, line);
 }
 
 void session_log(const struct vmsim_session *session, enum vmsim_log_level level, const char *fmt, ...)
 {
 	const struct vmsim_env *env = session->env;
-	if (!fmt || level > env->log_level)
-		return;
-	char line[LOG_LINE_MAX];
 	va_list args;
 	va_start(args, fmt);
-	vsnprintf(line, sizeof(line), fmt, args);
-	va_end(args);
 	if (session->log)
-		session->log(session->log_ctx, level, line);
+		log_to(env, session->log, session->log_ctx, level, fmt, args);
 	else
-		env->log(env->log_ctx, level, line);
+		log_to(env, env->log, env->log_ctx, level, fmt, args);
+	va_end(args);
 }
 
 void session_host_log(void *ctx, enum vmsim_log_level level, const char *message)
