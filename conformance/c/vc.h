@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <vmsim/vmsim.h>
+#include <vmsim/profile.h>
 
 #include "vt_guests.h"
 #include "vt_gate.h"
@@ -70,6 +71,7 @@ struct vc_target {
 	const char *plugin;                    /* shared object path, or NULL for a built-in backend */
 	enum vmsim_model model;
 	const struct vc_test *test;            /* the test running now */
+	const struct vmsim_profile *profile;   /* the kernel profile the cases expect (--profile; vmsim by default) */
 };
 
 void vc_set_target(const struct vc_target *target);

@@ -103,6 +103,30 @@ def test_bad_command_lines_are_usage_errors():
     assert vc_lanes.run_conform(["--backend", "null", "--filter", "no-test-is-named-this"]).returncode == 2
 
 
+def test_profile_selects_expectations_and_is_named(out_dir):
+    """--profile: base-hw/nova block in a foreign with_state (SKIP with the reason); the reports name the profile."""
+    args = ["--backend", "null", "--model", "svm", "--filter", "state/foreign_thread_denied"]
+    default = vc_lanes.run_conform(args)
+    assert default.returncode == 0 and "PASS null/svm state/foreign_thread_denied" in default.stdout
+    assert "profile vmsim" in default.stdout
+    junit, js = os.path.join(out_dir, "profile.xml"), os.path.join(out_dir, "profile.json")
+    p = vc_lanes.run_conform(args + ["--profile", "base-hw", "--junit", junit, "--json", js])
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "SKIP null/svm state/foreign_thread_denied" in p.stdout
+    assert "profile base-hw: with_state off the handler's thread blocks forever" in p.stdout
+    assert "profile base-hw" in p.stdout
+    assert ET.parse(junit).getroot().get("profile") == "base-hw"
+    import json
+    assert json.load(open(js))["profile"] == "base-hw"
+    cost = vc_lanes.run_conform(["--backend", "null", "--model", "svm", "--filter", "session/vcpu_cost_exact",
+                                 "--profile", "nova"])
+    assert cost.returncode == 0 and "profile nova: a vCPU has no fixed cost" in cost.stdout
+    bad = vc_lanes.run_conform(args + ["--profile", "l4re"])
+    assert bad.returncode == 2
+    assert "--profile must be vmsim, base-hw or nova, not 'l4re'" in bad.stderr
+    assert "--profile NAME" in vc_lanes.run_conform(["--help"]).stdout
+
+
 def test_a_named_backend_that_cannot_run_here_is_77_not_failures():
     """kvm without a usable /dev/kvm: one clear line and status 77 (before: every case ran and failed)."""
     p = vc_lanes.run_conform(["--backend", "kvm", "--model", "svm", "--filter", "io/outb_imm"])

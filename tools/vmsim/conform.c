@@ -12,7 +12,7 @@
 
 int cmd_conform(int argc, char **argv, const struct cli_io *io)
 {
-	const char *backend = NULL, *plugin = NULL, *model = "all", *filter = NULL, *junit = NULL, *json = NULL;
+	const char *backend = NULL, *plugin = NULL, *model = "all", *filter = NULL, *junit = NULL, *json = NULL, *profile = NULL;
 	bool tap = false, canary = false, no_fork = false;
 	uint64_t timeout = 120;
 	const struct cli_opt opts[] = {
@@ -23,6 +23,8 @@ int cmd_conform(int argc, char **argv, const struct cli_io *io)
 		{ "filter", 'f', CLI_OPT_STRING, &filter, "PATTERN", "only tests whose section/name matches (glob or substring)" },
 		{ "junit", 0, CLI_OPT_STRING, &junit, "FILE", "write JUnit XML" },
 		{ "json", 0, CLI_OPT_STRING, &json, "FILE", "write results, matrix and capabilities as JSON" },
+		{ "profile", 0, CLI_OPT_STRING, &profile, "NAME",
+		  "kernel profile the cases expect: vmsim, base-hw or nova (default: vmsim)" },
 		{ "tap", 0, CLI_OPT_FLAG, &tap, NULL, "print TAP 13 instead of progress lines" },
 		{ "canary", 0, CLI_OPT_FLAG, &canary, NULL, "run only the canary tests, which must fail (exit 1)" },
 		{ "no-fork", 0, CLI_OPT_FLAG, &no_fork, NULL, "run tests in this process (debugging)" },
@@ -42,12 +44,12 @@ int cmd_conform(int argc, char **argv, const struct cli_io *io)
 	if (parsed != CLI_PARSE_OK)
 		return cli_parse_exit(parsed);
 #ifdef VMSIM_HAVE_CONFORMANCE
-	struct vc_run_config cfg = { backend, plugin, model, filter, canary, tap, no_fork, junit, json,
+	struct vc_run_config cfg = { backend, plugin, model, filter, canary, tap, no_fork, junit, json, profile,
 		                     (unsigned)(timeout > 3600 ? 3600 : timeout), io->out, io->err };
 	int rc = vc_run(&cfg);
 	return rc == 0 ? CLI_EXIT_OK : rc == 1 ? CLI_EXIT_FAILURE : rc == 77 ? CLI_EXIT_CANNOT_HERE : CLI_EXIT_USAGE;
 #else
-	(void)backend, (void)plugin, (void)filter, (void)junit, (void)json, (void)tap, (void)canary, (void)no_fork;
+	(void)backend, (void)plugin, (void)filter, (void)junit, (void)json, (void)profile, (void)tap, (void)canary, (void)no_fork;
 	fprintf(io->err, "vmsim conform: this vmsim was built without the conformance suite (VMSIM_TESTS=OFF)\n");
 	return CLI_EXIT_USAGE;
 #endif

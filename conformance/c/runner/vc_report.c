@@ -65,8 +65,8 @@ void vc_print_matrix(const struct vc_run *run, FILE *out, const char *prefix)
 {
 	const char *secs[64];
 	size_t ns = sections(run, secs, 64);
-	fprintf(out, "%sconformance matrix (pass/skip/fail per section x backend x model)\n%s%-12s", prefix, prefix,
-	        "section");
+	fprintf(out, "%sconformance matrix (pass/skip/fail per section x backend x model), profile %s\n%s%-12s",
+	        prefix, run->profile ? run->profile->name : "vmsim", prefix, "section");
 	for (size_t b = 0; b < run->nbackends; b++)
 		for (size_t m = 0; m < run->nmodels; m++) {
 			char col[64];
@@ -121,9 +121,9 @@ int vc_write_junit(const struct vc_run *run, const char *path)
 			for (int i = 0; i < 3; i++)
 				tot[i] += all[i];
 		}
-	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"vmsim conform\" tests=\"%u\" "
-	           "failures=\"%u\" skipped=\"%u\">\n",
-	        tot[0] + tot[1] + tot[2], tot[VC_FAIL], tot[VC_SKIP]);
+	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"vmsim conform\" profile=\"%s\" "
+	           "tests=\"%u\" failures=\"%u\" skipped=\"%u\">\n",
+	        run->profile ? run->profile->name : "vmsim", tot[0] + tot[1] + tot[2], tot[VC_FAIL], tot[VC_SKIP]);
 	for (size_t b = 0; b < run->nbackends; b++)
 		for (size_t m = 0; m < run->nmodels; m++) {
 			const char *backend = run->backends[b].name, *model = vmsim_model_name(run->models[m]);
@@ -207,7 +207,9 @@ int vc_write_json(const struct vc_run *run, const char *path)
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return 1;
-	fputs("{\n  \"schema\": \"vmsim-conform-1\",\n", f);
+	fputs("{\n  \"schema\": \"vmsim-conform-1\",\n  \"profile\": ", f);
+	json_string(f, run->profile ? run->profile->name : "vmsim");
+	fputs(",\n", f);
 	json_backends(run, f);
 	fputs("  \"results\": [\n", f);
 	for (size_t i = 0; i < run->nresults; i++) {

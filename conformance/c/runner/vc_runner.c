@@ -319,6 +319,11 @@ static void report_progress(const struct vc_run *run, const struct vc_result *r,
 int vc_run(const struct vc_run_config *cfg)
 {
 	struct vc_run run = { .cfg = cfg };
+	run.profile = vmsim_profile_find(cfg->profile ? cfg->profile : "vmsim");
+	if (!run.profile) {
+		fprintf(cfg->err, "vmsim conform: --profile must be vmsim, base-hw or nova, not '%s'\n", cfg->profile);
+		return 2;
+	}
 	int selected = select_backends(&run);
 	if (selected)
 		return selected;
@@ -343,7 +348,7 @@ int vc_run(const struct vc_run_config *cfg)
 				struct vc_result *r = &run.results[run.nresults];
 				*r = (struct vc_result){ t, b, run.models[m], VC_PASS, NULL, 0 };
 				struct vc_target target = { run.backends[b].name, run.backends[b].ops, run.backends[b].plugin,
-					                    run.models[m], t };
+					                    run.models[m], t, run.profile };
 				vc_set_target(&target);
 				double start = now_seconds();
 				r->message = missing_caps(&run.backends[b], t);

@@ -37,6 +37,7 @@ struct vc_run_config {
 	bool no_fork;            /* run tests in this process (debugging; a crash ends the run) */
 	const char *junit;       /* file or NULL */
 	const char *json;        /* file or NULL */
+	const char *profile;     /* kernel profile name (vmsim/profile.h); NULL: "vmsim" */
 	unsigned timeout;        /* seconds per test; 0: 120 */
 	FILE *out, *err;
 };
@@ -45,6 +46,7 @@ struct vc_run {
 	const struct vc_run_config *cfg;
 	struct vc_backend backends[8];
 	size_t nbackends;
+	const struct vmsim_profile *profile;
 	enum vmsim_model models[2];
 	size_t nmodels;
 	const struct vc_test **tests;

@@ -185,6 +185,12 @@ static bool job_ran(void *ctx)
 static void foreign_thread_denied(const void *p)
 {
 	(void)p;
+	const struct vmsim_profile *profile = vc_target()->profile;
+	if (profile && profile->with_state_foreign_blocks) {
+		vc_skip("profile %s: with_state off the handler's thread blocks forever there (%s)", profile->name,
+		        profile->source);
+		return;
+	}
 	struct vt_vm vm;
 	vt_vm_open(&vm, VT_PROT, NULL, 0, 0);
 	struct vmsim_vcpu *v;
