@@ -83,9 +83,9 @@ static void test_open_charges_donation_and_cost(void **state)
 	struct vmsim_quota quota;
 	vmsim_session_quota(session, &quota);
 	assert_int_equal(quota.ram_limit, VMSIM_SESSION_DEFAULT_RAM);
-	assert_int_equal(quota.ram_used, VMSIM_COST_SESSION_RAM);
+	assert_int_equal(quota.ram_used, 8192 /* docs/quota.md: object page + nested page-table root */);
 	assert_int_equal(quota.cap_limit, VMSIM_SESSION_DEFAULT_CAPS);
-	assert_int_equal(quota.cap_used, VMSIM_COST_SESSION_CAPS);
+	assert_int_equal(quota.cap_used, 1 /* docs/quota.md */);
 	vmsim_env_quota(fixture.env, &quota);
 	assert_int_equal(quota.ram_used, VMSIM_SESSION_DEFAULT_RAM);
 	assert_int_equal(quota.cap_used, VMSIM_SESSION_DEFAULT_CAPS);
@@ -105,7 +105,7 @@ static void test_open_charges_donation_and_cost(void **state)
 	vmsim_session_close(NULL);
 
 	/* The exact cost is enough; a NULL label is "". */
-	args = args_for(VMSIM_COST_SESSION_RAM, VMSIM_COST_SESSION_CAPS);
+	args = args_for(8192, 1);
 	args.label = NULL;
 	assert_int_equal(vmsim_session_open(fixture.env, &args, &session), VMSIM_OK);
 	assert_string_equal(vmsim_session_label(session), "");
@@ -150,11 +150,11 @@ static void test_open_quota_shortfalls_leak_nothing(void **state)
 	/* Both short: RAM is reported first. */
 	args = args_for(UINT64_MAX, UINT64_MAX);
 	expect_open_fails(&fixture, &args, VMSIM_OUT_OF_RAM);
-	args = args_for(VMSIM_COST_SESSION_RAM - 1, 10);
+	args = args_for(8191, 10);
 	expect_open_fails(&fixture, &args, VMSIM_INSUFFICIENT_RAM);
 	args = args_for(0, 0);
 	expect_open_fails(&fixture, &args, VMSIM_INSUFFICIENT_RAM);
-	args = args_for(VMSIM_COST_SESSION_RAM, VMSIM_COST_SESSION_CAPS - 1);
+	args = args_for(8192, 0);
 	expect_open_fails(&fixture, &args, VMSIM_INSUFFICIENT_CAPS);
 	assert_int_equal(vt_backend_count(VT_VM_CREATE), 0);
 
@@ -208,7 +208,7 @@ static void test_upgrade(void **state)
 	vmsim_session_quota(session, &quota);
 	assert_int_equal(quota.ram_limit, (1 << 19) + 4096);
 	assert_int_equal(quota.cap_limit, 12);
-	assert_int_equal(quota.ram_used, VMSIM_COST_SESSION_RAM);
+	assert_int_equal(quota.ram_used, 8192);
 	vmsim_env_quota(fixture.env, &quota);
 	assert_int_equal(quota.ram_used, (1 << 19) + 4096);
 	assert_int_equal(quota.cap_used, 12);
