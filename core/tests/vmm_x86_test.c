@@ -18,7 +18,7 @@ static void run_on(enum vmsim_model model)
 	const struct vc_test_list list = vc_vmm_x86_tests();
 	assert_int_equal(list.count, 1);
 	const struct vc_test *test = list.tests;
-	struct vc_target target = { backend, strcmp(backend, "vt-cpu") ? NULL : vt_cpu_ops(), NULL, model, test };
+	struct vc_target target = { backend, strcmp(backend, "vt-cpu") ? NULL : vt_cpu_ops(), NULL, model, test, NULL };
 	vc_set_target(&target);
 	test->fn(test->param);
 }

@@ -44,8 +44,8 @@ int cmd_conform(int argc, char **argv, const struct cli_io *io)
 	if (parsed != CLI_PARSE_OK)
 		return cli_parse_exit(parsed);
 #ifdef VMSIM_HAVE_CONFORMANCE
-	struct vc_run_config cfg = { backend, plugin, model, filter, canary, tap, no_fork, junit, json, profile,
-		                     (unsigned)(timeout > 3600 ? 3600 : timeout), io->out, io->err };
+	struct vc_run_config cfg = { backend, plugin, model, filter, canary, tap, no_fork, junit, json,
+		                     (unsigned)(timeout > 3600 ? 3600 : timeout), io->out, io->err, profile };
 	int rc = vc_run(&cfg);
 	return rc == 0 ? CLI_EXIT_OK : rc == 1 ? CLI_EXIT_FAILURE : rc == 77 ? CLI_EXIT_CANNOT_HERE : CLI_EXIT_USAGE;
 #else

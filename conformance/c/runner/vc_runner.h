@@ -37,9 +37,9 @@ struct vc_run_config {
 	bool no_fork;            /* run tests in this process (debugging; a crash ends the run) */
 	const char *junit;       /* file or NULL */
 	const char *json;        /* file or NULL */
-	const char *profile;     /* kernel profile name (vmsim/profile.h); NULL: "vmsim" */
 	unsigned timeout;        /* seconds per test; 0: 120 */
 	FILE *out, *err;
+	const char *profile;     /* kernel profile name (vmsim/profile.h); NULL: "vmsim" */
 };
 
 struct vc_run {

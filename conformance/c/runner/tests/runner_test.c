@@ -70,7 +70,7 @@ static void test_null_run_reports_agree(void **state)
 	int a = mkstemp(junit), b = mkstemp(json);
 	assert_true(a >= 0 && b >= 0);
 	FILE *sink = tmpfile();
-	struct vc_run_config cfg = { "null", NULL, "svm", "exits/*", false, false, false, junit, json, 60, sink, sink };
+	struct vc_run_config cfg = { "null", NULL, "svm", "exits/*", false, false, false, junit, json, 60, sink, sink, NULL };
 	assert_int_equal(vc_run(&cfg), 0);
 	const char *x = slurp(junit);
 	size_t cases = count_of(x, "<testcase "), skipped = count_of(x, "<skipped message=\"needs ");
