@@ -158,20 +158,10 @@ bool kvmb_mmio_read_plain(struct kvmb_vcpu *v, const struct kvm_regs *r, unsigne
 	return ok;
 }
 
-/* A general register's value as capstone names it (64/32/16-bit forms, RIP/EIP as the next instruction's). */
+/* A general register's value as capstone names it (its width's bits; RIP/EIP as the next instruction's). */
 static bool reg_value(const struct kvm_regs *r, x86_reg reg, uint64_t next_rip, uint64_t *out)
 {
-	static const x86_reg r64[16] = { X86_REG_RAX, X86_REG_RCX, X86_REG_RDX, X86_REG_RBX, X86_REG_RSP, X86_REG_RBP,
-		                         X86_REG_RSI, X86_REG_RDI, X86_REG_R8,  X86_REG_R9,  X86_REG_R10, X86_REG_R11,
-		                         X86_REG_R12, X86_REG_R13, X86_REG_R14, X86_REG_R15 };
-	static const x86_reg r32[16] = { X86_REG_EAX, X86_REG_ECX, X86_REG_EDX, X86_REG_EBX, X86_REG_ESP, X86_REG_EBP,
-		                         X86_REG_ESI, X86_REG_EDI, X86_REG_R8D, X86_REG_R9D, X86_REG_R10D, X86_REG_R11D,
-		                         X86_REG_R12D, X86_REG_R13D, X86_REG_R14D, X86_REG_R15D };
-	static const x86_reg r16[8] = { X86_REG_AX, X86_REG_CX, X86_REG_DX, X86_REG_BX,
-		                        X86_REG_SP, X86_REG_BP, X86_REG_SI, X86_REG_DI };
-	const uint64_t val[16] = { r->rax, r->rcx, r->rdx, r->rbx, r->rsp, r->rbp, r->rsi, r->rdi,
-		                   r->r8,  r->r9,  r->r10, r->r11, r->r12, r->r13, r->r14, r->r15 };
-
+	unsigned bytes = 0;
 	if (reg == X86_REG_INVALID) {
 		*out = 0;
 		return true;
@@ -180,21 +170,13 @@ static bool reg_value(const struct kvm_regs *r, x86_reg reg, uint64_t next_rip, 
 		*out = next_rip;
 		return true;
 	}
-	for (unsigned i = 0; i < 16; i++) {
-		if (reg == r64[i]) {
-			*out = val[i];
-			return true;
-		}
-		if (reg == r32[i]) {
-			*out = (uint32_t)val[i];
-			return true;
-		}
-		if (i < 8 && reg == r16[i]) {
-			*out = (uint16_t)val[i];
-			return true;
-		}
-	}
-	return false;
+	int gpr = gpr_of(reg, &bytes);
+	if (gpr < 0)
+		return false;
+	uint64_t value;
+	memcpy(&value, (const uint8_t *)r + (size_t)gpr * sizeof(uint64_t), sizeof value); /* rax..r15 lead kvm_regs */
+	*out = bytes == 8 ? value : value & ((1ull << (8 * bytes)) - 1);
+	return true;
 }
 
 static uint64_t seg_base(const struct kvm_sregs *sr, x86_reg seg, x86_reg base, unsigned bits)

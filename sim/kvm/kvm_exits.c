@@ -93,6 +93,19 @@ static bool outs_ends_at(struct kvmb_vcpu *v, const struct kvm_sregs *sr, const 
 	return false;
 }
 
+/* Leave KVM's completion of the access at r's instruction pending until kvmb_settle (after the VMM's on_exit). */
+static void defer_completion(struct kvmb_vcpu *v, const struct kvm_regs *r, bool in, bool mmio, uint8_t gpr,
+                             uint8_t len, uint8_t size)
+{
+	v->pending_io = true;
+	v->pending_in = in;
+	v->pending_mmio = mmio;
+	v->pending_gpr = gpr;
+	v->pending_len = len;
+	v->pending_size = size;
+	v->pending_regs = *r;
+}
+
 /*
  * Did the VMM emulate the pending IN (or plain-MOV MMIO read) exactly as KVM's
  * completion would: RIP past it, only the destination's low size bytes changed,
@@ -119,7 +132,7 @@ static bool fed(struct kvmb_vcpu *v, const struct kvm_regs *now)
 	memcpy(&got, (const uint8_t *)now + at, 8);
 	uint64_t result = size >= 4 ? (got & low) : ((old & ~low) | (got & low));
 	memcpy((uint8_t *)&want + at, &result, 8);
-	want.rip = v->pending_rip + v->pending_len;
+	want.rip = v->pending_regs.rip + v->pending_len;
 	if (memcmp(&want, now, sizeof want) != 0)
 		return false;
 	memcpy(v->pending_in ? (uint8_t *)run + run->io.data_offset : run->mmio.data, &got, size);
@@ -152,7 +165,7 @@ bool kvmb_settle(struct kvmb_vcpu *v, bool leaving)
 		v->run->kvm_dirty_regs &= ~(uint64_t)KVM_SYNC_X86_REGS;
 		return !leaving || complete_pending(v, &now, NULL);
 	}
-	if (now.rip != v->pending_rip && v->vm->profile->moved_rip_drops_io && !v->pending_mmio && !leaving)
+	if (now.rip != v->pending_regs.rip && v->vm->profile->moved_rip_drops_io && !v->pending_mmio && !leaving)
 		return true;
 	/* leaving vcpu_run: nothing may stay pending behind a later state_set, whatever RIP says */
 	return complete_pending(v, &now, NULL);
@@ -228,14 +241,7 @@ static bool handle_io(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 		/* one KVM_RUN per exit: KVM's completion waits; kvmb_settle feeds it the VMM's IN value or cancels it */
 		if (in)
 			memset(data, 0xff, (size_t)size * run->io.count);
-		v->pending_io = true;
-		v->pending_rip = r.rip;
-		v->pending_in = in;
-		v->pending_mmio = false;
-		v->pending_gpr = 0;
-		v->pending_len = insn.len;
-		v->pending_size = size;
-		v->pending_regs = r;
+		defer_completion(v, &r, in, false, 0, insn.len, size);
 	} else if (in) {
 		if (decoded && insn.string)
 			ins_fill(v, &sr, &r, &insn);
@@ -335,14 +341,7 @@ static bool handle_mmio(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 		/* one KVM_RUN per exit: the completion waits for the VMM's value (kvmb_settle feeds or cancels it) */
 		memset(run->mmio.data, 0xff, sizeof run->mmio.data);
 		exit->insn_len = mov.len;
-		v->pending_io = true;
-		v->pending_in = false;
-		v->pending_mmio = true;
-		v->pending_gpr = mov.gpr;
-		v->pending_len = mov.len;
-		v->pending_size = mov.size;
-		v->pending_rip = r.rip;
-		v->pending_regs = r;
+		defer_completion(v, &r, false, true, mov.gpr, mov.len, mov.size);
 	} else {
 		/* a read (or, where the probe saw it pending, a write): finish it and see how far RIP moves */
 		if (!write)

@@ -61,13 +61,12 @@ struct kvmb_vcpu {
 	size_t cs_handle[3];         /* capstone handles (csh) for 16/32/64-bit code; 0: not opened */
 	struct kvmb_decode_entry decode_cache[KVMB_DECODE_CACHE];
 	bool pending_io;             /* an IN/OUT exit whose KVM completion still waits (host defer_io) */
-	uint64_t pending_rip;        /* its RIP: a VMM that moved RIP emulated it */
 	bool pending_in;             /* that exit is an IN (not INS) KVM completes from run->io data: it can be fed */
 	bool pending_mmio;           /* an MMIO read by a plain MOV, completed from run->mmio data: it can be fed */
 	uint8_t pending_gpr;         /* the MOV's destination (index in struct kvm_regs); IN: 0 (rax) */
 	uint8_t pending_len;         /* the instruction's length and the access size */
 	uint8_t pending_size;
-	struct kvm_regs pending_regs; /* the registers at the IN or MOV, before the VMM's handler */
+	struct kvm_regs pending_regs; /* the registers at the access (its RIP: a VMM that moved RIP emulated it) */
 
 	/* state KVM does not hold for a VMM (or holds elsewhere), kept here like a VMCB would */
 	uint32_t activity;
