@@ -92,28 +92,55 @@ void state_from_cpu(uint32_t groups, const struct vmsim_cpu_state *cpu, struct v
 	}
 }
 
+/*
+ * Which groups hold a charged register: one branch-free pass over the flags,
+ * unrolled at compile time (a table walk here cost ~6 % of an inline exit).
+ */
+#define CHARGED_(name, group) | ((uint32_t) - (uint32_t)state->name.charged & (group))
 uint32_t state_charged_groups(const struct vmsim_vcpu_state *state)
 {
-	uint32_t groups = 0;
+	return 0u CHARGED_(ax, VMSIM_GROUP_GPR) CHARGED_(cx, VMSIM_GROUP_GPR) CHARGED_(dx, VMSIM_GROUP_GPR)
+		CHARGED_(bx, VMSIM_GROUP_GPR) CHARGED_(bp, VMSIM_GROUP_GPR) CHARGED_(si, VMSIM_GROUP_GPR)
+		CHARGED_(di, VMSIM_GROUP_GPR) CHARGED_(sp, VMSIM_GROUP_GPR) CHARGED_(r8, VMSIM_GROUP_GPR)
+		CHARGED_(r9, VMSIM_GROUP_GPR) CHARGED_(r10, VMSIM_GROUP_GPR) CHARGED_(r11, VMSIM_GROUP_GPR)
+		CHARGED_(r12, VMSIM_GROUP_GPR) CHARGED_(r13, VMSIM_GROUP_GPR) CHARGED_(r14, VMSIM_GROUP_GPR)
+		CHARGED_(r15, VMSIM_GROUP_GPR) CHARGED_(ip, VMSIM_GROUP_IP) CHARGED_(flags, VMSIM_GROUP_IP)
+		CHARGED_(cr0, VMSIM_GROUP_CONTROL) CHARGED_(cr2, VMSIM_GROUP_CONTROL) CHARGED_(cr3, VMSIM_GROUP_CONTROL)
+		CHARGED_(cr4, VMSIM_GROUP_CONTROL) CHARGED_(dr7, VMSIM_GROUP_CONTROL) CHARGED_(efer, VMSIM_GROUP_CONTROL)
+		CHARGED_(sysenter_ip, VMSIM_GROUP_SYSENTER) CHARGED_(sysenter_sp, VMSIM_GROUP_SYSENTER)
+		CHARGED_(sysenter_cs, VMSIM_GROUP_SYSENTER) CHARGED_(star, VMSIM_GROUP_SYSCALL)
+		CHARGED_(lstar, VMSIM_GROUP_SYSCALL) CHARGED_(cstar, VMSIM_GROUP_SYSCALL)
+		CHARGED_(fmask, VMSIM_GROUP_SYSCALL) CHARGED_(kernel_gs_base, VMSIM_GROUP_SYSCALL)
+		CHARGED_(tsc, VMSIM_GROUP_TSC) CHARGED_(tsc_offset, VMSIM_GROUP_TSC) CHARGED_(tsc_aux, VMSIM_GROUP_TSC)
+		CHARGED_(pdpte_0, VMSIM_GROUP_PDPTE) CHARGED_(pdpte_1, VMSIM_GROUP_PDPTE)
+		CHARGED_(pdpte_2, VMSIM_GROUP_PDPTE) CHARGED_(pdpte_3, VMSIM_GROUP_PDPTE)
+		CHARGED_(xcr0, VMSIM_GROUP_XSAVE) CHARGED_(xss, VMSIM_GROUP_XSAVE)
+		CHARGED_(es, VMSIM_GROUP_SEGMENTS) CHARGED_(ds, VMSIM_GROUP_SEGMENTS) CHARGED_(fs, VMSIM_GROUP_SEGMENTS)
+		CHARGED_(gs, VMSIM_GROUP_SEGMENTS) CHARGED_(cs, VMSIM_GROUP_SEGMENTS) CHARGED_(ss, VMSIM_GROUP_SEGMENTS)
+		CHARGED_(tr, VMSIM_GROUP_SEGMENTS) CHARGED_(ldtr, VMSIM_GROUP_SEGMENTS)
+		CHARGED_(gdtr, VMSIM_GROUP_DTABLES) CHARGED_(idtr, VMSIM_GROUP_DTABLES)
+		CHARGED_(tpr, VMSIM_GROUP_TPR) CHARGED_(tpr_threshold, VMSIM_GROUP_TPR) CHARGED_(fpu, VMSIM_GROUP_FPU)
+		CHARGED_(inj_info, VMSIM_GROUP_EVENTS) CHARGED_(inj_error, VMSIM_GROUP_EVENTS)
+		CHARGED_(intr_state, VMSIM_GROUP_EVENTS) CHARGED_(actv_state, VMSIM_GROUP_EVENTS)
+		CHARGED_(ctrl_primary, VMSIM_GROUP_INTERCEPTS) CHARGED_(ctrl_secondary, VMSIM_GROUP_INTERCEPTS);
+}
+#undef CHARGED_
 
-	for (size_t i = 0; i < sizeof regs / sizeof regs[0]; i++)
-		if (st_reg_c(state, regs[i].state_off)->charged)
-			groups |= regs[i].group;
-	for (size_t i = 0; i < sizeof segs / sizeof segs[0]; i++)
-		if (((const struct vmsim_seg_reg *)((const char *)state + segs[i].state_off))->charged)
-			groups |= VMSIM_GROUP_SEGMENTS;
-	if (state->gdtr.charged || state->idtr.charged)
-		groups |= VMSIM_GROUP_DTABLES;
-	if (state->tpr.charged || state->tpr_threshold.charged)
-		groups |= VMSIM_GROUP_TPR;
-	if (state->fpu.charged)
-		groups |= VMSIM_GROUP_FPU;
-	if (state->inj_info.charged || state->inj_error.charged || state->intr_state.charged ||
-	    state->actv_state.charged)
-		groups |= VMSIM_GROUP_EVENTS;
-	if (state->ctrl_primary.charged || state->ctrl_secondary.charged)
-		groups |= VMSIM_GROUP_INTERCEPTS;
-	return groups;
+uint32_t state_regs_to_cpu(const struct vmsim_vcpu_state *state, struct vmsim_cpu_state *cpu)
+{
+	uint32_t bits = 0;
+#define REG_(st, field, bit)                     \
+	if (state->st.charged) {                  \
+		cpu->field = state->st.value;     \
+		bits |= (bit);                    \
+	}
+	REG_(ax, rax, 1u << 0) REG_(cx, rcx, 1u << 1) REG_(dx, rdx, 1u << 2) REG_(bx, rbx, 1u << 3)
+	REG_(sp, rsp, 1u << 4) REG_(bp, rbp, 1u << 5) REG_(si, rsi, 1u << 6) REG_(di, rdi, 1u << 7)
+	REG_(r8, r8, 1u << 8) REG_(r9, r9, 1u << 9) REG_(r10, r10, 1u << 10) REG_(r11, r11, 1u << 11)
+	REG_(r12, r12, 1u << 12) REG_(r13, r13, 1u << 13) REG_(r14, r14, 1u << 14) REG_(r15, r15, 1u << 15)
+	REG_(ip, rip, VMSIM_REG_RIP) REG_(flags, rflags, VMSIM_REG_RFLAGS)
+#undef REG_
+	return bits;
 }
 
 void state_to_cpu(uint32_t groups, const struct vmsim_vcpu_state *state, struct vmsim_cpu_state *cpu)

@@ -1,4 +1,5 @@
 /* core/vcpu_exec.c - the execution model: vCPU thread, exit path, with_state, pause (docs/spec.md §execution). */
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
@@ -34,6 +35,50 @@ static void wait_cond(struct vmsim_vcpu *vcpu)
 	vcpu->waiters--;
 }
 
+static uint32_t ctl_of(const struct vmsim_vcpu *vcpu)
+{
+	return atomic_load_explicit(&((struct vmsim_vcpu *)vcpu)->ctl, memory_order_acquire);
+}
+
+static bool pause_pending(const struct vmsim_vcpu *vcpu)
+{
+	return ctl_of(vcpu) & VCPU_CTL_PAUSE;
+}
+
+static bool destroying(const struct vmsim_vcpu *vcpu)
+{
+	return ctl_of(vcpu) & VCPU_CTL_DESTROY;
+}
+
+/* Only one thread shows stops at a time (the vCPU thread, or the dispatcher while it is stopped): no RMW. */
+static void count_exit(struct vmsim_vcpu *vcpu, enum vmsim_exit_kind kind)
+{
+	uint64_t n = atomic_load_explicit(&vcpu->exit_counts[kind], memory_order_relaxed);
+	atomic_store_explicit(&vcpu->exit_counts[kind], n + 1, memory_order_relaxed);
+}
+
+/* A seqlock over atomic words, so any thread may read the last exit while the vCPU thread runs unlocked. */
+static void publish_last_exit(struct vmsim_vcpu *vcpu, const struct vmsim_exit *exit, bool whole)
+{
+	enum { WORDS = sizeof vcpu->last_exit_words / sizeof vcpu->last_exit_words[0] };
+	uint64_t words[WORDS] = { 0 };
+	unsigned seq = atomic_load_explicit(&vcpu->last_exit_seq, memory_order_relaxed);
+
+	memcpy(words, exit, sizeof *exit);
+	atomic_store_explicit(&vcpu->last_exit_seq, seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	for (unsigned i = 0; i < (whole ? (unsigned)WORDS : 1u); i++)
+		atomic_store_explicit(&vcpu->last_exit_words[i], words[i], memory_order_relaxed);
+	atomic_store_explicit(&vcpu->last_exit_seq, seq + 2, memory_order_release);
+}
+
+/* Running again: kind NONE (only the first word, which holds kind, is rewritten). */
+static void publish_running(struct vmsim_vcpu *vcpu)
+{
+	struct vmsim_exit none = { .kind = VMSIM_EXIT_NONE };
+	publish_last_exit(vcpu, &none, false);
+}
+
 /* Tell the handler its vCPU is stopped; lock held. */
 static void signal_handler(struct vmsim_vcpu *vcpu)
 {
@@ -45,7 +90,7 @@ static void signal_handler(struct vmsim_vcpu *vcpu)
 	}
 }
 
-/* Build the state with_state will show for this stop; lock held, vCPU thread. */
+/* Build the state with_state will show for this stop; vCPU thread, lock held unless on the fast path. */
 static void prepare_stop(struct vmsim_vcpu *vcpu, const struct vmsim_exit *exit)
 {
 	const struct vmsim_backend_ops *ops = ops_of(vcpu);
@@ -94,11 +139,10 @@ static void prepare_stop(struct vmsim_vcpu *vcpu, const struct vmsim_exit *exit)
 		st->actv_state.charged = false;
 	}
 
-	vcpu->last_exit = *exit;
-	vcpu->exit_counts[exit->kind]++;
+	publish_last_exit(vcpu, exit, true);
+	count_exit(vcpu, exit->kind);
 	vcpu->exit_fresh = true;
 	vcpu->run = VCPU_STOPPED;
-	wake(vcpu);
 }
 
 /* A stop core makes itself (startup, recall, refused entry): its rip comes from the backend. */
@@ -117,9 +161,18 @@ static void prepare_synthetic_stop(struct vmsim_vcpu *vcpu, enum vmsim_exit_kind
 			exit.rip = ip.rip;
 	}
 	prepare_stop(vcpu, &exit);
+	wake(vcpu);
 }
 
-/* Load what the VMM charged; lock held, vCPU thread. Fails with *why for a refused entry. */
+typedef enum vmsim_result (*regs_set_fn)(void *vcpu, uint32_t regs, const struct vmsim_cpu_state *in);
+
+static regs_set_fn regs_set_of(const struct vmsim_backend_ops *ops)
+{
+	size_t end = offsetof(struct vmsim_backend_ops, regs_set) + sizeof ops->regs_set;
+	return ops->struct_size >= end ? ops->regs_set : NULL;
+}
+
+/* Load what the VMM charged; vCPU thread (lock as for prepare_stop). Fails with *why for a refused entry. */
 static enum vmsim_result load_charged(struct vmsim_vcpu *vcpu, enum vmsim_invalid_reason *why)
 {
 	const struct vmsim_backend_ops *ops = ops_of(vcpu);
@@ -140,6 +193,13 @@ static enum vmsim_result load_charged(struct vmsim_vcpu *vcpu, enum vmsim_invali
 	 * can make it invalid. rip alone is not among that (the fast path: ip += len).
 	 */
 	bool check = (charged & (checked & ~VMSIM_GROUP_IP)) || st->flags.charged;
+	if (!check && !(charged & ~(uint32_t)(VMSIM_GROUP_GPR | VMSIM_GROUP_IP)) && regs_set_of(ops)) {
+		/* the common resume (ip += len, a result in ax): exactly those registers, nothing fetched */
+		r = regs_set_of(ops)(vcpu->backend_vcpu, state_regs_to_cpu(st, cpu), cpu);
+		if (r != VMSIM_OK)
+			*why = VMSIM_INVALID_BACKEND;
+		return r;
+	}
 	/* partially charged groups and the entry checks need the rest of their group's values */
 	uint32_t fetch = (charged | (check ? checked : 0)) & ~vcpu->fresh_groups;
 	if (fetch && ops->state_get) {
@@ -200,14 +260,25 @@ static void cancel_signal(struct vmsim_vcpu *vcpu)
 	vcpu->signal_pending = false;
 }
 
+/* Leave a stop for the guest; lock held or fast path. */
+static void enter_running(struct vmsim_vcpu *vcpu)
+{
+	vcpu->run = VCPU_RUNNING;
+	vcpu->exit_fresh = false;
+	vcpu->fresh_groups = 0;
+	publish_running(vcpu);
+}
+
 /*
  * Wait while stopped; lock held. Runs inline handlers, loads charged state on
  * resume. Returns true to run the guest, false when the vCPU is destroyed.
  */
 static bool stopped_loop(struct vmsim_vcpu *vcpu)
 {
+	/* blocked here: a pauser must signal the handler, stopping the backend would not wake us */
+	atomic_fetch_and(&vcpu->ctl, ~VCPU_CTL_IN_RUN);
 	for (;;) {
-		if (vcpu->destroying)
+		if (destroying(vcpu))
 			return false;
 		if (vcpu->resume_requested && vcpu->with_state_depth == 0) {
 			enum vmsim_invalid_reason why;
@@ -220,17 +291,15 @@ static bool stopped_loop(struct vmsim_vcpu *vcpu)
 				signal_handler(vcpu);
 				continue;
 			}
-			if (vcpu->pause_pending) {
+			if (pause_pending(vcpu)) {
 				/* a recall that arrived after the last with_state: stop again, show PAUSED */
 				prepare_synthetic_stop(vcpu, VMSIM_EXIT_PAUSED, VMSIM_INVALID_NONE);
 				signal_handler(vcpu);
 				continue;
 			}
 			cancel_signal(vcpu);
-			vcpu->run = VCPU_RUNNING;
-			vcpu->exit_fresh = false;
-			vcpu->fresh_groups = 0;
-			vcpu->last_exit.kind = VMSIM_EXIT_NONE;
+			enter_running(vcpu);
+			atomic_fetch_or(&vcpu->ctl, VCPU_CTL_IN_RUN);
 			return true;
 		}
 		if (!vcpu->ep && vcpu->signal_pending) {
@@ -244,6 +313,50 @@ static bool stopped_loop(struct vmsim_vcpu *vcpu)
 	}
 }
 
+/*
+ * The inline fast path (docs/spec.md "The inline fast path"): an inline vCPU's
+ * exit with no recall or destruction pending is shown, handled and resumed on
+ * the vCPU thread without the lock. VCPU_CTL_IN_RUN stays set, so a recall
+ * arriving meanwhile stops the backend (the next run returns PAUSED) instead
+ * of signalling a handler that is running already. Anything else falls back
+ * to the locked path with exactly the state the fast path left.
+ */
+static bool fast_path_open(const struct vmsim_vcpu *vcpu)
+{
+	return !(ctl_of(vcpu) & (VCPU_CTL_PAUSE | VCPU_CTL_DESTROY));
+}
+
+static enum vmsim_exit_action fast_exit(struct vmsim_vcpu *vcpu, const struct vmsim_exit *exit)
+{
+	enum vmsim_invalid_reason why = VMSIM_INVALID_NONE;
+	enum vmsim_result r = VMSIM_OK;
+
+	prepare_stop(vcpu, exit);
+	vcpu->in_fast = true;
+	vcpu->handler(vcpu->handler_ctx, vcpu);
+	vcpu->in_fast = false;
+	if (vcpu->resume_requested && vcpu->with_state_depth == 0 && fast_path_open(vcpu)) {
+		vcpu->resume_requested = false;
+		r = load_charged(vcpu, &why);
+		if (r == VMSIM_OK) {
+			enter_running(vcpu);
+			return VMSIM_EXIT_ACTION_RESUME;
+		}
+	}
+	pthread_mutex_lock(&vcpu->lock);
+	if (r != VMSIM_OK) {
+		vmsim_env_log(env_of(vcpu), VMSIM_LOG_INFO, "vcpu %u: entry refused (%s, reason %d)", vcpu->id,
+		              vmsim_result_name(r), (int)why);
+		prepare_synthetic_stop(vcpu, VMSIM_EXIT_INVALID_STATE, why);
+		signal_handler(vcpu);
+	} else if (pause_pending(vcpu)) {
+		signal_handler(vcpu); /* a recall that met the fast path only stopped the backend: show it now */
+	}
+	bool run = stopped_loop(vcpu);
+	pthread_mutex_unlock(&vcpu->lock);
+	return run ? VMSIM_EXIT_ACTION_RESUME : VMSIM_EXIT_ACTION_STOP;
+}
+
 /* The backend's exit callback: the whole exit path runs here, inside its hook. */
 static enum vmsim_exit_action on_exit(void *ctx, const struct vmsim_exit *exit)
 {
@@ -253,12 +366,15 @@ static enum vmsim_exit_action on_exit(void *ctx, const struct vmsim_exit *exit)
 		vmsim_env_log(env_of(vcpu), VMSIM_LOG_ERROR, "vcpu %u: backend reported an invalid exit", vcpu->id);
 		return VMSIM_EXIT_ACTION_STOP;
 	}
+	if (!vcpu->ep && fast_path_open(vcpu))
+		return fast_exit(vcpu, exit);
 	pthread_mutex_lock(&vcpu->lock);
-	if (vcpu->destroying) {
+	if (destroying(vcpu)) {
 		pthread_mutex_unlock(&vcpu->lock);
 		return VMSIM_EXIT_ACTION_STOP;
 	}
 	prepare_stop(vcpu, exit);
+	wake(vcpu);
 	signal_handler(vcpu);
 	bool run = stopped_loop(vcpu);
 	pthread_mutex_unlock(&vcpu->lock);
@@ -272,7 +388,7 @@ void *vcpu_thread_main(void *arg)
 
 	pthread_mutex_lock(&vcpu->lock);
 	vcpu->self = pthread_self();
-	vcpu->self_known = true;
+	atomic_store_explicit(&vcpu->self_known, true, memory_order_release);
 	prepare_synthetic_stop(vcpu, VMSIM_EXIT_STARTUP, VMSIM_INVALID_NONE);
 	signal_handler(vcpu);
 	bool run = stopped_loop(vcpu);
@@ -281,23 +397,24 @@ void *vcpu_thread_main(void *arg)
 		enum vmsim_result r = ops->vcpu_run ? ops->vcpu_run(vcpu->backend_vcpu, on_exit, vcpu)
 		                                    : VMSIM_UNSUPPORTED;
 		pthread_mutex_lock(&vcpu->lock);
-		if (vcpu->destroying)
+		if (destroying(vcpu))
 			break;
 		if (r != VMSIM_OK) {
 			vmsim_env_log(env_of(vcpu), VMSIM_LOG_ERROR, "vcpu %u: backend '%s' run failed: %s", vcpu->id,
 			              ops->name, vmsim_result_name(r));
 			prepare_synthetic_stop(vcpu, VMSIM_EXIT_INVALID_STATE, VMSIM_INVALID_BACKEND);
 			signal_handler(vcpu);
-		} else if (vcpu->pause_pending || vcpu->stop_requested) {
+		} else if (pause_pending(vcpu) || vcpu->stop_requested) {
 			vcpu->stop_requested = false;
 			prepare_synthetic_stop(vcpu, VMSIM_EXIT_PAUSED, VMSIM_INVALID_NONE);
-			if (vcpu->pause_pending)
+			if (pause_pending(vcpu))
 				signal_handler(vcpu);
 		} else {
 			continue; /* a stop whose request an exit already answered: run on */
 		}
 		run = stopped_loop(vcpu);
 	}
+	atomic_fetch_and(&vcpu->ctl, ~VCPU_CTL_IN_RUN);
 	vcpu->exited = true;
 	wake(vcpu);
 	pthread_mutex_unlock(&vcpu->lock);
@@ -306,20 +423,35 @@ void *vcpu_thread_main(void *arg)
 
 void vcpu_exec_request_destroy(struct vmsim_vcpu *vcpu)
 {
-	vcpu->destroying = true;
+	atomic_fetch_or(&vcpu->ctl, VCPU_CTL_DESTROY);
 	pthread_cond_broadcast(&vcpu->cond);
 }
 
-/* lock held for inline vCPUs: self is written by the vCPU thread itself */
+static bool on_vcpu_thread(const struct vmsim_vcpu *vcpu)
+{
+	return atomic_load_explicit(&((struct vmsim_vcpu *)vcpu)->self_known, memory_order_acquire) &&
+	       pthread_equal(pthread_self(), vcpu->self);
+}
+
 static bool on_dispatch_thread(const struct vmsim_vcpu *vcpu)
 {
-	return vcpu->ep ? ep_is_current(vcpu->ep) : vcpu->self_known && pthread_equal(pthread_self(), vcpu->self);
+	return vcpu->ep ? ep_is_current(vcpu->ep) : on_vcpu_thread(vcpu);
 }
 
 enum vmsim_result vmsim_vcpu_with_state(struct vmsim_vcpu *vcpu, vmsim_with_state_fn fn, void *ctx)
 {
 	if (!vcpu || !fn)
 		return VMSIM_INVALID_ARGUMENT;
+	if (!vcpu->ep && on_vcpu_thread(vcpu) && vcpu->in_fast && fast_path_open(vcpu)) {
+		/* the fast path's handler: stopped, nothing queued, nobody else waits (see fast_exit) */
+		vcpu->exit_fresh = false;
+		vcpu->with_state_depth++;
+		bool resume = fn(ctx, &vcpu->state);
+		vcpu->with_state_depth--;
+		if (resume)
+			vcpu->resume_requested = true;
+		return VMSIM_OK;
+	}
 	pthread_mutex_lock(&vcpu->lock);
 	if (!on_dispatch_thread(vcpu)) {
 		pthread_mutex_unlock(&vcpu->lock);
@@ -327,27 +459,30 @@ enum vmsim_result vmsim_vcpu_with_state(struct vmsim_vcpu *vcpu, vmsim_with_stat
 		              "vcpu %u: with_state refused off the handler's entrypoint thread", vcpu->id);
 		return VMSIM_DENIED;
 	}
-	if (vcpu->run == VCPU_RUNNING && !vcpu->destroying) {
+	if (vcpu->run == VCPU_RUNNING && !destroying(vcpu)) {
 		vcpu->stop_requested = true;
 		pthread_mutex_unlock(&vcpu->lock);
 		if (ops_of(vcpu)->vcpu_stop)
 			ops_of(vcpu)->vcpu_stop(vcpu->backend_vcpu);
 		pthread_mutex_lock(&vcpu->lock);
-		while (vcpu->run == VCPU_RUNNING && !vcpu->destroying)
+		while (vcpu->run == VCPU_RUNNING && !destroying(vcpu))
 			wait_cond(vcpu);
 	}
-	if (vcpu->destroying) {
+	if (destroying(vcpu)) {
 		pthread_mutex_unlock(&vcpu->lock);
 		return VMSIM_DENIED;
 	}
-	if (vcpu->pause_pending) {
+	/* exactly once: whichever with_state clears the recall is the one that shows it */
+	if (atomic_fetch_and(&vcpu->ctl, ~VCPU_CTL_PAUSE) & VCPU_CTL_PAUSE) {
 		if (!vcpu->exit_fresh) {
 			/* the recall meets a vCPU that was already stopped: Genode shows PAUSED */
+			struct vmsim_exit paused;
 			vcpu->state.exit_reason = VMSIM_EXIT_CODE_PAUSED;
-			vcpu->last_exit.kind = VMSIM_EXIT_PAUSED;
-			vcpu->exit_counts[VMSIM_EXIT_PAUSED]++;
+			vmsim_vcpu_last_exit(vcpu, &paused);
+			paused.kind = VMSIM_EXIT_PAUSED;
+			publish_last_exit(vcpu, &paused, false);
+			count_exit(vcpu, VMSIM_EXIT_PAUSED);
 		}
-		vcpu->pause_pending = false;
 	}
 	/* what the handler was signalled for is shown now: a signal still queued for it would be stale */
 	cancel_signal(vcpu);
@@ -371,12 +506,13 @@ enum vmsim_result vmsim_vcpu_pause(struct vmsim_vcpu *vcpu)
 	if (!vcpu)
 		return VMSIM_INVALID_ARGUMENT;
 	pthread_mutex_lock(&vcpu->lock);
-	if (vcpu->destroying) {
+	uint32_t was = atomic_fetch_or(&vcpu->ctl, VCPU_CTL_PAUSE);
+	if (was & VCPU_CTL_DESTROY) {
 		pthread_mutex_unlock(&vcpu->lock);
 		return VMSIM_DENIED;
 	}
-	vcpu->pause_pending = true;
-	bool running = vcpu->run == VCPU_RUNNING;
+	/* IN_RUN changes under the lock: the vCPU thread is in vcpu_run (stop it) or blocked stopped (signal) */
+	bool running = was & VCPU_CTL_IN_RUN;
 	if (!running)
 		signal_handler(vcpu);
 	pthread_mutex_unlock(&vcpu->lock);
@@ -390,19 +526,26 @@ uint64_t vmsim_vcpu_exit_count(const struct vmsim_vcpu *vcpu, enum vmsim_exit_ki
 {
 	if (!vcpu || (unsigned)kind >= VMSIM_EXIT_KIND_COUNT)
 		return 0;
-	struct vmsim_vcpu *v = (struct vmsim_vcpu *)vcpu;
-	pthread_mutex_lock(&v->lock);
-	uint64_t count = v->exit_counts[kind];
-	pthread_mutex_unlock(&v->lock);
-	return count;
+	return atomic_load_explicit(&((struct vmsim_vcpu *)vcpu)->exit_counts[kind], memory_order_relaxed);
 }
 
 void vmsim_vcpu_last_exit(const struct vmsim_vcpu *vcpu, struct vmsim_exit *out)
 {
+	enum { WORDS = sizeof vcpu->last_exit_words / sizeof vcpu->last_exit_words[0] };
+	struct vmsim_vcpu *v = (struct vmsim_vcpu *)vcpu;
+	uint64_t words[WORDS];
+	unsigned before, after;
+
 	if (!vcpu || !out)
 		return;
-	struct vmsim_vcpu *v = (struct vmsim_vcpu *)vcpu;
-	pthread_mutex_lock(&v->lock);
-	*out = v->last_exit;
-	pthread_mutex_unlock(&v->lock);
+	do {
+		before = atomic_load_explicit(&v->last_exit_seq, memory_order_acquire);
+		for (unsigned i = 0; i < (unsigned)WORDS; i++)
+			words[i] = atomic_load_explicit(&v->last_exit_words[i], memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		after = atomic_load_explicit(&v->last_exit_seq, memory_order_relaxed);
+	} while ((before & 1) || before != after);
+	memcpy(out, words, sizeof *out);
+	if (out->kind == VMSIM_EXIT_NONE)
+		memset(out, 0, sizeof *out); /* running: the rest of the words are stale */
 }

@@ -3,6 +3,7 @@
 #define VMSIM_CORE_VCPU_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -24,6 +25,13 @@ struct vcpu_registry {
 void vcpu_registry_init(struct vcpu_registry *registry);
 /* Destroy every live vCPU of the session and free the registry; quota returned per vCPU. */
 void vcpu_registry_destroy_all(struct vmsim_session *session);
+
+/* vmsim_vcpu.ctl: set by pausers and destroyers with atomic RMW, read by the vCPU thread. */
+enum {
+	VCPU_CTL_PAUSE = 1u,   /* a recall not yet seen by a with_state */
+	VCPU_CTL_DESTROY = 2u, /* the vCPU is being destroyed */
+	VCPU_CTL_IN_RUN = 4u   /* changed under lock: the vCPU thread is in vcpu_run and not blocked; a pauser stops it */
+};
 
 /* Whether a vCPU is executing guest code or stopped with a state to show. */
 enum vcpu_run_state {
@@ -50,25 +58,33 @@ struct vmsim_vcpu {
 	void *backend_vcpu;
 
 	pthread_t thread;       /* as pthread_create returned it: for join */
-	pthread_t self;         /* as the thread saw itself, under lock: for with_state's check */
-	bool self_known;
+	pthread_t self;         /* as the thread saw itself, before self_known is released */
+	atomic_bool self_known;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 
-	/* All below under lock. */
+	/*
+	 * VCPU_CTL_* bits: the one word other threads change without the lock, so the inline
+	 * exit path reads it instead of locking (docs/spec.md "The inline fast path").
+	 */
+	atomic_uint ctl;
+
+	/* Under lock, except on an inline vCPU's own thread inside its fast path (no other thread reads them). */
 	enum vcpu_run_state run;
 	bool resume_requested;  /* a with_state fn returned true; the vCPU thread loads and runs */
 	bool stop_requested;    /* a with_state on a running vCPU waits for it to stop */
-	bool pause_pending;     /* a recall not yet seen by a with_state */
 	bool signal_pending;    /* inline: the vCPU thread owes the handler a call */
 	bool exit_fresh;        /* the stopped state's exit has not been shown yet */
-	bool destroying;
 	bool exited;            /* the vCPU thread has left its loop */
+	bool in_fast;           /* vCPU thread: its inline handler runs on the fast path now */
 	unsigned with_state_depth;
 	unsigned waiters;       /* threads in pthread_cond_wait on cond */
 	uint32_t fresh_groups;  /* groups transferred from the backend at this stop */
-	struct vmsim_exit last_exit;
-	uint64_t exit_counts[VMSIM_EXIT_KIND_COUNT];
+
+	/* Written by whoever shows a stop (one at a time), read by any thread: atomics, no lock. */
+	atomic_uint last_exit_seq;  /* odd while last_exit_words change */
+	_Atomic uint64_t last_exit_words[(sizeof(struct vmsim_exit) + 7) / 8];
+	_Atomic uint64_t exit_counts[VMSIM_EXIT_KIND_COUNT];
 
 	struct vmsim_vcpu_state state; /* what with_state shows */
 	struct vmsim_cpu_state cpu;    /* the backend-side mirror of fresh groups */
@@ -95,6 +111,8 @@ bool ep_is_current(const struct vmsim_entrypoint *ep);
 void state_from_cpu(uint32_t groups, const struct vmsim_cpu_state *cpu, struct vmsim_vcpu_state *state);
 /* The groups in which the VMM charged at least one register (events and controls included). */
 uint32_t state_charged_groups(const struct vmsim_vcpu_state *state);
+/* Copy the charged GPRs, rip and rflags into cpu; returns their VMSIM_REG_* bits. */
+uint32_t state_regs_to_cpu(const struct vmsim_vcpu_state *state, struct vmsim_cpu_state *cpu);
 /* Overlay the charged registers of the given groups onto cpu. */
 void state_to_cpu(uint32_t groups, const struct vmsim_vcpu_state *state, struct vmsim_cpu_state *cpu);
 

@@ -229,6 +229,7 @@ static const struct vmsim_backend_ops unicorn_ops = {
 	.native = uc_native,
 	/* measured with vmsim serve (docs/quota.md): 2,845 KiB RSS per vCPU (its engines, TCG buffers) */
 	.host_cost = { .vcpu_ram = 3u << 20 },
+	.regs_set = ucb_regs_set,
 };
 
 const struct vmsim_backend_ops *vmsim_backend_unicorn(void)

@@ -314,6 +314,7 @@ void ucb_add_sync_site(struct ucb_engine *eng, uint64_t addr);
 /* uc_state.c */
 enum vmsim_result ucb_state_get(void *vcpu, uint32_t groups, struct vmsim_cpu_state *out);
 enum vmsim_result ucb_state_set(void *vcpu, uint32_t groups, const struct vmsim_cpu_state *in);
+enum vmsim_result ucb_regs_set(void *vcpu, uint32_t regs, const struct vmsim_cpu_state *in);
 enum vmsim_result ucb_engine_get_state(struct ucb_engine *eng, uint32_t groups, struct vmsim_cpu_state *out);
 enum vmsim_result ucb_engine_set_state(struct ucb_engine *eng, uint32_t groups, const struct vmsim_cpu_state *in);
 uint64_t ucb_read_rip(struct ucb_engine *eng);

@@ -510,3 +510,39 @@ out:
 	leave_state_op(v, locked);
 	return r;
 }
+
+/* Exactly the registers core names: the inline resume (rip past an IN/OUT, a result in rax) reads nothing. */
+enum vmsim_result ucb_regs_set(void *p, uint32_t regs, const struct vmsim_cpu_state *in)
+{
+	struct ucb_vcpu *v = p;
+	bool locked = enter_state_op(v);
+	struct ucb_engine *eng = v->active;
+	bool wide = eng->mode == UCB_LONG;
+	const uint64_t *gpr = &in->rax;
+	enum vmsim_result r = VMSIM_OK;
+
+	for (uint32_t left = regs & VMSIM_REG_GPRS; left; left &= left - 1) {
+		int i = __builtin_ctz(left);
+		uint64_t value = gpr[i];
+		if (!wide && i >= 8)
+			continue; /* r8-r15 do not exist outside long mode */
+		if (uc_reg_write(eng->uc, wide ? gpr64[i] : gpr32[i], &value) != UC_ERR_OK)
+			r = VMSIM_BACKEND_ERROR;
+	}
+	if (regs & VMSIM_REG_RFLAGS) {
+		uint64_t flags = in->rflags | 2;
+		uc_reg_write(eng->uc, wide ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS, &flags);
+	}
+	if (regs & VMSIM_REG_RIP) {
+		if (v->retire_eligible && in->rip == v->retire_rip) {
+			v->retire = true; /* the instruction retires in Unicorn: see finish_exit */
+		} else if (ucb_write_rip(eng, in->rip)) {
+			v->retire = false;
+			v->rip_written = true;
+		} else {
+			r = VMSIM_BACKEND_ERROR;
+		}
+	}
+	leave_state_op(v, locked);
+	return r;
+}

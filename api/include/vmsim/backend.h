@@ -95,6 +95,13 @@ enum vmsim_state_group {
 	VMSIM_GROUP_ALL = (1u << 14) - 1
 };
 
+/* Registers regs_set writes one by one: bit i < 16 is the i-th GPR of vmsim_cpu_state (rax, rcx, ... r15). */
+enum vmsim_reg_bit {
+	VMSIM_REG_GPRS = (1u << 16) - 1,
+	VMSIM_REG_RIP = 1u << 16,
+	VMSIM_REG_RFLAGS = 1u << 17
+};
+
 /* Intercepts and entry controls the VMM asked for, decoded from ctrl_primary/secondary by the model. */
 enum vmsim_intercept {
 	VMSIM_INTERCEPT_HLT = 1u << 0,
@@ -213,6 +220,12 @@ struct vmsim_backend_ops {
 		uint32_t vm_fds, vcpu_fds;         /* file descriptors it holds */
 		uint32_t vm_threads, vcpu_threads; /* threads it starts */
 	} host_cost;
+
+	/*
+	 * Write exactly the registers in regs (VMSIM_REG_*) from in, nothing else read or written; from the vCPU
+	 * thread inside on_exit. Optional: without it core fetches the registers' groups and calls state_set.
+	 */
+	enum vmsim_result (*regs_set)(void *vcpu, uint32_t regs, const struct vmsim_cpu_state *in);
 };
 
 #ifdef __cplusplus
