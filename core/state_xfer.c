@@ -143,6 +143,58 @@ uint32_t state_regs_to_cpu(const struct vmsim_vcpu_state *state, struct vmsim_cp
 	return bits;
 }
 
+/* The exit information no group holds: every exit charges it anew, a failed encoding must not leave it. */
+#define OFF_(name) state->name.charged = false;
+void state_discharge_groups(struct vmsim_vcpu_state *state, uint32_t groups)
+{
+	if (groups & VMSIM_GROUP_GPR) {
+		OFF_(ax) OFF_(cx) OFF_(dx) OFF_(bx) OFF_(bp) OFF_(si) OFF_(di) OFF_(sp)
+		OFF_(r8) OFF_(r9) OFF_(r10) OFF_(r11) OFF_(r12) OFF_(r13) OFF_(r14) OFF_(r15)
+	}
+	if (groups & VMSIM_GROUP_IP) {
+		OFF_(ip) OFF_(flags)
+	}
+	if (groups & VMSIM_GROUP_CONTROL) {
+		OFF_(cr0) OFF_(cr2) OFF_(cr3) OFF_(cr4) OFF_(dr7) OFF_(efer)
+	}
+	if (groups & VMSIM_GROUP_SYSENTER) {
+		OFF_(sysenter_ip) OFF_(sysenter_sp) OFF_(sysenter_cs)
+	}
+	if (groups & VMSIM_GROUP_SYSCALL) {
+		OFF_(star) OFF_(lstar) OFF_(cstar) OFF_(fmask) OFF_(kernel_gs_base)
+	}
+	if (groups & VMSIM_GROUP_TSC) {
+		OFF_(tsc) OFF_(tsc_offset) OFF_(tsc_aux)
+	}
+	if (groups & VMSIM_GROUP_PDPTE) {
+		OFF_(pdpte_0) OFF_(pdpte_1) OFF_(pdpte_2) OFF_(pdpte_3)
+	}
+	if (groups & VMSIM_GROUP_XSAVE) {
+		OFF_(xcr0) OFF_(xss)
+	}
+	if (groups & VMSIM_GROUP_SEGMENTS) {
+		OFF_(es) OFF_(ds) OFF_(fs) OFF_(gs) OFF_(cs) OFF_(ss) OFF_(tr) OFF_(ldtr)
+	}
+	if (groups & VMSIM_GROUP_DTABLES) {
+		OFF_(gdtr) OFF_(idtr)
+	}
+	if (groups & VMSIM_GROUP_TPR) {
+		OFF_(tpr) OFF_(tpr_threshold)
+	}
+	if (groups & VMSIM_GROUP_FPU) {
+		OFF_(fpu)
+	}
+	if (groups & VMSIM_GROUP_EVENTS) {
+		OFF_(inj_info) OFF_(inj_error) OFF_(intr_state) OFF_(actv_state)
+	}
+	if (groups & VMSIM_GROUP_INTERCEPTS) {
+		OFF_(ctrl_primary) OFF_(ctrl_secondary)
+	}
+	OFF_(ip_len) OFF_(qual_primary) OFF_(qual_secondary)
+	state->exit_reason = 0;
+}
+#undef OFF_
+
 void state_to_cpu(uint32_t groups, const struct vmsim_vcpu_state *state, struct vmsim_cpu_state *cpu)
 {
 	for (size_t i = 0; i < sizeof regs / sizeof regs[0]; i++) {

@@ -61,14 +61,16 @@ static void count_exit(struct vmsim_vcpu *vcpu, enum vmsim_exit_kind kind)
 static void publish_last_exit(struct vmsim_vcpu *vcpu, const struct vmsim_exit *exit, bool whole)
 {
 	enum { WORDS = sizeof vcpu->last_exit_words / sizeof vcpu->last_exit_words[0] };
-	uint64_t words[WORDS] = { 0 };
+	_Static_assert(sizeof(struct vmsim_exit) % 8 == 0, "vmsim_exit copies as whole words");
 	unsigned seq = atomic_load_explicit(&vcpu->last_exit_seq, memory_order_relaxed);
 
-	memcpy(words, exit, sizeof *exit);
 	atomic_store_explicit(&vcpu->last_exit_seq, seq + 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
-	for (unsigned i = 0; i < (whole ? (unsigned)WORDS : 1u); i++)
-		atomic_store_explicit(&vcpu->last_exit_words[i], words[i], memory_order_relaxed);
+	for (unsigned i = 0; i < (whole ? (unsigned)WORDS : 1u); i++) {
+		uint64_t word;
+		memcpy(&word, (const char *)exit + 8 * i, 8);
+		atomic_store_explicit(&vcpu->last_exit_words[i], word, memory_order_relaxed);
+	}
 	atomic_store_explicit(&vcpu->last_exit_seq, seq + 2, memory_order_release);
 }
 
@@ -98,7 +100,9 @@ static void prepare_stop(struct vmsim_vcpu *vcpu, const struct vmsim_exit *exit)
 	enum vmsim_model model = vcpu->session->model;
 	uint32_t groups = vcpu->exit_config.groups[exit->kind] & VMSIM_GROUP_ALL;
 
-	vmsim_vcpu_state_discharge(st);
+	/* nothing touches the state between a resume and the next stop: what load_charged found is all there is */
+	state_discharge_groups(st, vcpu->charged_groups);
+	vcpu->charged_groups = 0;
 	vcpu->fresh_groups = 0;
 	if (groups && ops->state_get) {
 		enum vmsim_result r = ops->state_get(vcpu->backend_vcpu, groups, &vcpu->cpu);
@@ -184,6 +188,7 @@ static enum vmsim_result load_charged(struct vmsim_vcpu *vcpu, enum vmsim_invali
 	uint32_t charged = state_charged_groups(st);
 	enum vmsim_result r;
 
+	vcpu->charged_groups = charged;
 	*why = VMSIM_INVALID_NONE;
 	if (!charged)
 		return VMSIM_OK;

@@ -80,6 +80,7 @@ struct vmsim_vcpu {
 	unsigned with_state_depth;
 	unsigned waiters;       /* threads in pthread_cond_wait on cond */
 	uint32_t fresh_groups;  /* groups transferred from the backend at this stop */
+	uint32_t charged_groups; /* groups with a charged register at the last resume: all a stop must discharge */
 
 	/* Written by whoever shows a stop (one at a time), read by any thread: atomics, no lock. */
 	atomic_uint last_exit_seq;  /* odd while last_exit_words change */
@@ -111,6 +112,8 @@ bool ep_is_current(const struct vmsim_entrypoint *ep);
 void state_from_cpu(uint32_t groups, const struct vmsim_cpu_state *cpu, struct vmsim_vcpu_state *state);
 /* The groups in which the VMM charged at least one register (events and controls included). */
 uint32_t state_charged_groups(const struct vmsim_vcpu_state *state);
+/* vmsim_vcpu_state_discharge limited to the given groups (plus the exit information): O(charged groups). */
+void state_discharge_groups(struct vmsim_vcpu_state *state, uint32_t groups);
 /* Copy the charged GPRs, rip and rflags into cpu; returns their VMSIM_REG_* bits. */
 uint32_t state_regs_to_cpu(const struct vmsim_vcpu_state *state, struct vmsim_cpu_state *cpu);
 /* Overlay the charged registers of the given groups onto cpu. */
