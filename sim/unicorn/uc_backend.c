@@ -1,6 +1,7 @@
 /* uc_backend.c - the Unicorn 2.0.1 backend's ops table, capabilities, VM and vCPU lifetime. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <search.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,7 +82,7 @@ static void uc_vm_destroy(void *p)
 
 	if (!vm)
 		return;
-	free(vm->maps);
+	tdestroy(vm->maps, free);
 	free(vm->vcpus);
 	pthread_mutex_destroy(&vm->update_lock);
 	pthread_mutex_destroy(&vm->list_lock);

@@ -213,8 +213,7 @@ struct ucb_vm {
 	struct vmsim_backend_host host;
 	pthread_mutex_t update_lock; /* serialises mem_map/mem_unmap/vcpu_destroy */
 	pthread_mutex_t list_lock;   /* maps[] and vcpus[] */
-	struct ucb_mapping *maps;     /* sorted by gpa, disjoint */
-	size_t nmaps, maps_cap;
+	void *maps;                   /* tsearch tree of struct ucb_mapping, disjoint (uc_memory.c) */
 	atomic_uint_fast64_t generation;
 	struct ucb_change journal[UCB_JOURNAL]; /* the last changes, by generation % UCB_JOURNAL */
 	struct ucb_vcpu **vcpus;
