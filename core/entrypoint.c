@@ -1,6 +1,8 @@
 /* core/entrypoint.c - Genode's Entrypoint: one thread dispatching vCPU signals and posted jobs in order. */
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -12,6 +14,7 @@ struct vmsim_entrypoint {
 	pthread_cond_t cond;
 	struct ep_node *head, *tail;          /* under lock */
 	struct vmsim_vcpu *dispatching;       /* whose handler runs now, under lock */
+	atomic_uint posted;                   /* bumped by every enqueue: what a spinning ep thread watches */
 	unsigned bound;                       /* vCPUs using this ep, under lock */
 	bool stopping;
 };
@@ -25,7 +28,35 @@ static void enqueue(struct vmsim_entrypoint *ep, struct ep_node *node)
 	else
 		ep->head = node;
 	ep->tail = node;
+	atomic_fetch_add_explicit(&ep->posted, 1, memory_order_release);
 	pthread_cond_broadcast(&ep->cond);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+bool spin_until_changed(atomic_uint *word, unsigned seen, uint64_t ns)
+{
+	uint64_t until = now_ns() + ns;
+
+	for (unsigned i = 1;; i++) {
+		if (atomic_load_explicit(word, memory_order_acquire) != seen)
+			return true;
+		if (i < 64) {
+#if defined(__x86_64__) || defined(__i386__)
+			__builtin_ia32_pause();
+#endif
+			continue;
+		}
+		/* past a few microseconds, yield: on a loaded host the thread to hand off to may need this core */
+		sched_yield();
+		if (now_ns() >= until)
+			return false;
+	}
 }
 
 static void unlink_node(struct vmsim_entrypoint *ep, struct ep_node *node)
@@ -51,6 +82,13 @@ static void *ep_main(void *arg)
 
 	pthread_mutex_lock(&ep->lock);
 	for (;;) {
+		if (!ep->head && !ep->stopping) {
+			/* the next signal usually follows within microseconds: spin a bounded while, then block */
+			unsigned seen = atomic_load_explicit(&ep->posted, memory_order_relaxed);
+			pthread_mutex_unlock(&ep->lock);
+			spin_until_changed(&ep->posted, seen, EP_SPIN_NS);
+			pthread_mutex_lock(&ep->lock);
+		}
 		while (!ep->head && !ep->stopping)
 			pthread_cond_wait(&ep->cond, &ep->lock);
 		if (!ep->head)

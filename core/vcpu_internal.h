@@ -68,6 +68,7 @@ struct vmsim_vcpu {
 	 * exit path reads it instead of locking (docs/spec.md "The inline fast path").
 	 */
 	atomic_uint ctl;
+	atomic_uint kicks;      /* bumped by every wake: what a spinning vCPU thread watches */
 
 	/* Under lock, except on an inline vCPU's own thread inside its fast path (no other thread reads them). */
 	enum vcpu_run_state run;
@@ -91,6 +92,11 @@ struct vmsim_vcpu {
 	struct vmsim_cpu_state cpu;    /* the backend-side mirror of fresh groups */
 	struct ep_node signal;         /* this vCPU's node in its entrypoint queue */
 };
+
+/* How long a thread spins for a hand-off before it blocks (entrypoint.c, vcpu_exec.c). */
+enum { VCPU_SPIN_NS = 30000, EP_SPIN_NS = 30000 };
+/* Spin (with PAUSE) until *word differs from seen or ns pass; true if it changed. */
+bool spin_until_changed(atomic_uint *word, unsigned seen, uint64_t ns);
 
 /* vcpu_exec.c: the vCPU thread's body. */
 void *vcpu_thread_main(void *arg);
