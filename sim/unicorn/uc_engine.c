@@ -235,6 +235,7 @@ static void hook_code_write(uc_engine *uc, uc_mem_type type, uint64_t addr, int 
 		if (!set_has(&eng->code_pages, page))
 			continue;
 		set_remove_range(&eng->code_pages, page, page + 1);
+		eng->code_gen++; /* remembered instruction lengths may be stale */
 		/* a block is at most one page long here (scan_block caps it): it starts in this page or the one before */
 		set_remove_range(&eng->scanned, page - UCB_PAGE, page + UCB_PAGE);
 		for (size_t i = 0; i < eng->sites.cap; i++) {

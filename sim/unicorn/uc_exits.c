@@ -154,18 +154,37 @@ void ucb_stop_at(struct ucb_engine *eng, uint64_t rip)
 	uc_emu_stop(eng->uc);
 }
 
+/* The instruction's bytes: one read where it can (a page walk per call under guest paging), else byte by byte. */
+static size_t read_insn_bytes(struct ucb_engine *eng, uint64_t lin, uint8_t *buf, size_t max)
+{
+	size_t n = 0;
+
+	if (ucb_guest_read(eng, lin, buf, max))
+		return max;
+	while (n < max && ucb_guest_read(eng, lin + n, buf + n, 1))
+		n++;
+	return n;
+}
+
 uint8_t ucb_insn_len_at(struct ucb_vcpu *v, uint64_t rip)
 {
 	struct ucb_engine *eng = v->active;
 	uint64_t lin = ucb_seg_base(eng, 1) + rip;
 	uint32_t bits = ucb_code_bits(eng);
+	uint64_t shadow_gen = eng->shadow.unmaps + eng->shadow.flushes;
+	/*
+	 * An MMIO exit repeats at the same few instructions: remember their lengths (decoding every time was
+	 * half of such an exit) until memory, paging or the code there changes.
+	 */
+	struct ucb_len_entry *e = &eng->len_cache[(lin ^ (lin >> 6)) % UCB_LEN_CACHE];
+	if (e->used && e->lin == lin && e->bits == bits && e->applied_gen == eng->applied_gen &&
+	    e->tlb_gen == v->tlb_gen && e->code_gen == eng->code_gen && e->shadow_gen == shadow_gen)
+		return e->len;
+
 	uint8_t buf[15];
-	size_t n = 0;
+	size_t n = read_insn_bytes(eng, lin, buf, sizeof buf);
 	cs_insn *insn = NULL;
 	uint8_t len = 0;
-
-	while (n < sizeof buf && ucb_guest_read(eng, lin + n, buf + n, 1))
-		n++;
 	if (!n)
 		return 0;
 	cs_option(v->cs, CS_OPT_MODE, bits == 64 ? CS_MODE_64 : bits == 32 ? CS_MODE_32 : CS_MODE_16);
@@ -173,6 +192,8 @@ uint8_t ucb_insn_len_at(struct ucb_vcpu *v, uint64_t rip)
 		len = (uint8_t)insn->size;
 	if (insn)
 		cs_free(insn, 1);
+	if (len)
+		*e = (struct ucb_len_entry){ lin, eng->applied_gen, v->tlb_gen, eng->code_gen, shadow_gen, bits, len, true };
 	return len;
 }
 

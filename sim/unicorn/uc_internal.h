@@ -100,6 +100,17 @@ struct ucb_shadow {
 	unsigned repeats;
 };
 
+/* One remembered instruction length (uc_exits.c): valid while none of the generations it was read under moved. */
+struct ucb_len_entry {
+	uint64_t lin;
+	uint64_t applied_gen, tlb_gen, code_gen, shadow_gen;
+	uint32_t bits;
+	uint8_t len;
+	bool used;
+};
+
+enum { UCB_LEN_CACHE = 64 };
+
 struct ucb_engine {
 	uc_engine *uc;
 	enum ucb_mode mode;
@@ -117,6 +128,8 @@ struct ucb_engine {
 	uint64_t code_lo, code_hi;   /* what the write hook watches, [code_lo, code_hi) */
 	uc_hook code_write_hook;
 	bool code_write_hooked;
+	uint64_t code_gen;           /* bumped by every guest store into a watched code page */
+	struct ucb_len_entry len_cache[UCB_LEN_CACHE]; /* MMIO instruction lengths by linear rip */
 	struct ucb_shadow shadow;
 };
 
