@@ -2,8 +2,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench_internal.h"
+#include "bench_vm.h"
 
 enum { STRIDE = 2 * 4096, LOOKUP_BATCH = 16 };
 
@@ -91,7 +93,78 @@ static bool run_one(const char *backend, uint64_t n, unsigned lookups, bool idle
 	return r == VMSIM_OK;
 }
 
-static const char *const series[4] = { "attach", "access", "detach", "attach_idle_vcpu" };
+static bool keep_running(struct bench_vcpu *vc)
+{
+	(void)vc;
+	return true; /* the spin loop makes no exits: the vCPU stays in guest code until the VM closes */
+}
+
+/*
+ * Attach n times and detach in random order beside one vCPU executing guest code (a spin loop without
+ * exits): every change reaches a running engine, and a detach waits until that vCPU no longer sees it.
+ */
+static bool run_running(const char *backend, uint64_t n, struct attach_run *run)
+{
+	struct bench_vm b;
+	struct bench_vm_args args = { .backend = backend, .model = VMSIM_MODEL_SVM, .which = BENCH_PAUSE,
+		                      .on_start = keep_running, .extra_ram_quota = (32ull << 20) + n * 512 };
+	uint64_t *order = malloc(n * sizeof *order);
+	enum vmsim_result r = order ? vmsim_bench_vm_open(&b, &args) : VMSIM_OUT_OF_RAM;
+	if (r != VMSIM_OK) {
+		snprintf(run->why, sizeof run->why, "setting up a running vCPU: %s", vmsim_result_name(r));
+		free(order);
+		return false;
+	}
+	/* running = its STARTUP was answered and it has not stopped since (a backend that cannot run stops at once) */
+	struct vmsim_vcpu *vcpu = b.vcpus[0].vcpu;
+	struct vmsim_exit last = { .kind = VMSIM_EXIT_STARTUP };
+	for (uint64_t t0 = vmsim_bench_now_ns(); vmsim_bench_now_ns() - t0 < 2000000000ull;) {
+		vmsim_vcpu_last_exit(vcpu, &last);
+		if (last.kind == VMSIM_EXIT_NONE || last.kind == VMSIM_EXIT_INVALID_STATE)
+			break;
+	}
+	struct timespec settle = { 0, 20000000 };
+	nanosleep(&settle, NULL);
+	vmsim_vcpu_last_exit(vcpu, &last);
+	vmsim_ds_cap ds;
+	if (last.kind != VMSIM_EXIT_NONE || b.failure[0])
+		r = VMSIM_UNSUPPORTED;
+	else
+		r = vmsim_ds_alloc(b.env, 4096, &ds);
+	struct vmsim_attach_attr attr = { 0, 0, false, true };
+	for (uint64_t i = 0; r == VMSIM_OK && i < n; i++) {
+		struct vmsim_range range;
+		uint64_t t0 = vmsim_bench_now_ns();
+		r = vmsim_session_attach(b.session, ds, 0x100000 + i * STRIDE, &attr, &range);
+		vmsim_bench_sample_add(&run->attach, (double)(vmsim_bench_now_ns() - t0));
+	}
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	for (uint64_t i = 0; i < n; i++)
+		order[i] = i;
+	for (uint64_t i = n; i > 1; i--) {
+		uint64_t j = next_random(&seed) % i, t = order[i - 1];
+		order[i - 1] = order[j];
+		order[j] = t;
+	}
+	for (uint64_t i = 0; r == VMSIM_OK && i < n; i++) {
+		uint64_t t0 = vmsim_bench_now_ns();
+		r = vmsim_session_detach(b.session, 0x100000 + order[i] * STRIDE, 4096);
+		vmsim_bench_sample_add(&run->detach, (double)(vmsim_bench_now_ns() - t0));
+	}
+	if (r == VMSIM_UNSUPPORTED)
+		snprintf(run->why, sizeof run->why, "the vCPU does not run guest code on '%.24s'%s%.80s", backend,
+		         b.failure[0] ? ": " : "", b.failure);
+	else if (r != VMSIM_OK)
+		snprintf(run->why, sizeof run->why, "failed: %s", vmsim_result_name(r));
+	vmsim_bench_vm_finish(&b, NULL);
+	vmsim_bench_vm_close(&b);
+	free(order);
+	return r == VMSIM_OK;
+}
+
+enum { SERIES = 6 };
+static const char *const series[SERIES] = { "attach", "access", "detach", "attach_idle_vcpu", "attach_running_vcpu",
+	                                    "detach_running_vcpu" };
 
 void vmsim_bench_attachments(const struct bench_options *opt, const char *backend, struct bench_report *report)
 {
@@ -100,8 +173,8 @@ void vmsim_bench_attachments(const struct bench_options *opt, const char *backen
 	size_t count = opt->quick ? sizeof quick / sizeof *quick : sizeof full / sizeof *full;
 
 	for (size_t i = 0; i < count; i++) {
-		struct bench_record *rec[4];
-		for (int k = 0; k < 4; k++) {
+		struct bench_record *rec[SERIES];
+		for (int k = 0; k < SERIES; k++) {
 			char name[40];
 			snprintf(name, sizeof name, "%s_%llu", series[k], (unsigned long long)ns[i]);
 			rec[k] = vmsim_bench_report_add(report, backend, "svm", name, series[k]);
@@ -110,16 +183,20 @@ void vmsim_bench_attachments(const struct bench_options *opt, const char *backen
 			rec[k]->x = (double)ns[i];
 			snprintf(rec[k]->baseline, sizeof rec[k]->baseline, "none: no raw counterpart");
 		}
-		struct attach_run run = { 0 }, idle = { 0 };
+		struct attach_run run = { 0 }, idle = { 0 }, running = { 0 };
 		unsigned lookups = opt->quick ? 50 : 2000;
 		bool ok = run_one(backend, ns[i], lookups, false, &run);
 		bool idle_ok = run_one(backend, ns[i], 0, true, &idle);
+		bool running_ok = run_running(backend, ns[i], &running);
 		vmsim_bench_samples_free(&idle.access);
 		vmsim_bench_samples_free(&idle.detach);
-		struct bench_samples *s[4] = { &run.attach, &run.access, &run.detach, &idle.attach };
-		for (int k = 0; k < 4; k++) {
-			if (!(k == 3 ? idle_ok : ok)) {
-				snprintf(rec[k]->skip, sizeof rec[k]->skip, "%s", k == 3 ? idle.why : run.why);
+		struct bench_samples *s[SERIES] = { &run.attach, &run.access, &run.detach, &idle.attach, &running.attach,
+			                            &running.detach };
+		const struct attach_run *from[SERIES] = { &run, &run, &run, &idle, &running, &running };
+		bool fine[SERIES] = { ok, ok, ok, idle_ok, running_ok, running_ok };
+		for (int k = 0; k < SERIES; k++) {
+			if (!fine[k]) {
+				snprintf(rec[k]->skip, sizeof rec[k]->skip, "%s", from[k]->why);
 			} else {
 				vmsim_bench_record_fill(rec[k], s[k], NULL);
 				rec[k]->iterations = k == 1 ? (uint64_t)lookups * LOOKUP_BATCH : ns[i];
@@ -128,8 +205,9 @@ void vmsim_bench_attachments(const struct bench_options *opt, const char *backen
 		}
 		if (opt->progress)
 			fprintf(opt->progress,
-			        "  %-8s attachments %6llu: attach %.0f (%.0f with an idle vCPU), access %.0f, detach %.0f ns/op %s\n",
-			        backend, (unsigned long long)ns[i], rec[0]->p50_ns, rec[3]->p50_ns, rec[1]->p50_ns, rec[2]->p50_ns,
-			        rec[0]->skip);
+			        "  %-8s attachments %6llu: attach %.0f (%.0f with an idle vCPU, %.0f with a running one), access "
+			        "%.0f, detach %.0f (%.0f with a running vCPU) ns/op %s\n",
+			        backend, (unsigned long long)ns[i], rec[0]->p50_ns, rec[3]->p50_ns, rec[4]->p50_ns, rec[1]->p50_ns,
+			        rec[2]->p50_ns, rec[5]->p50_ns, rec[0]->skip);
 	}
 }

@@ -32,6 +32,7 @@ struct bench_vm_args {
 	bench_vcpu_hook on_start; /* after the start state is charged; NULL: start the batch clock */
 	bench_vcpu_hook on_exit;  /* after each handled exit; NULL: batch clock until the limits */
 	void *user;
+	uint64_t extra_ram_quota; /* on top of what the VM itself needs (attachment series) */
 };
 
 struct bench_vm {

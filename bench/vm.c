@@ -158,7 +158,8 @@ enum vmsim_result vmsim_bench_vm_open(struct bench_vm *b, const struct bench_vm_
 	if (r == VMSIM_OK)
 		r = vmsim_register_builtin_backends(b->env);
 	unsigned n = args->vcpus ? args->vcpus : 1;
-	struct vmsim_session_args sa = { .ram_quota = (4ull << 20) + (uint64_t)n * VMSIM_COST_VCPU_RAM,
+	struct vmsim_session_args sa = { .ram_quota = (4ull << 20) + (uint64_t)n * VMSIM_COST_VCPU_RAM +
+	                                              args->extra_ram_quota,
 		                         .cap_quota = 4 + n * VMSIM_COST_VCPU_CAPS, .label = "bench",
 		                         .backend = args->backend, .model = args->model };
 	if (r == VMSIM_OK)
