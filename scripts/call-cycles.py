@@ -28,32 +28,34 @@ def source_name(prefix, obj):
     return prefix + (rel[:-2] if rel.endswith(".o") else rel)
 
 
-def read_symbols(nm, obj):
-    out = subprocess.run([nm, "-P", obj], capture_output=True, text=True)
+def read_symbols(nm, objects):
+    """{object: (defined, undefined)} from one nm run over all objects (-A: each line starts with its file)."""
+    out = subprocess.run([nm, "-P", "-A"] + objects, capture_output=True, text=True)
     if out.returncode != 0:
-        print("call-cycles: %s -P %s failed: %s" % (nm, obj, out.stderr.strip()), file=sys.stderr)
+        print("call-cycles: %s -P -A failed: %s" % (nm, out.stderr.strip()), file=sys.stderr)
         sys.exit(2)
-    defined, undefined = set(), set()
+    symbols = {obj: (set(), set()) for obj in objects}
     for line in out.stdout.splitlines():
-        fields = line.split()
-        if len(fields) < 2:
+        obj, _, rest = line.partition(": ")
+        fields = rest.split()
+        if obj not in symbols or len(fields) < 2:
             continue
         if fields[1] in DEFINED:
-            defined.add(fields[0])
+            symbols[obj][0].add(fields[0])
         elif fields[1] in UNDEFINED:
-            undefined.add(fields[0])
-    return defined, undefined
+            symbols[obj][1].add(fields[0])
+    return symbols
 
 
 def build_graph(nm, groups):
+    named = [(source_name(prefix, obj), obj) for prefix, objects in groups for obj in filter(None, objects.split(";"))]
+    symbols = read_symbols(nm, [obj for _, obj in named])
     owner, uses = {}, {}
-    for prefix, objects in groups:
-        for obj in filter(None, objects.split(";")):
-            name = source_name(prefix, obj)
-            defined, undefined = read_symbols(nm, obj)
-            for sym in defined:
-                owner[sym] = name
-            uses[name] = undefined
+    for name, obj in named:
+        defined, undefined = symbols[obj]
+        for sym in defined:
+            owner[sym] = name
+        uses[name] = undefined
     graph = collections.OrderedDict((name, set()) for name in sorted(uses))
     for name, undefined in uses.items():
         graph[name] = {owner[s] for s in undefined if s in owner and owner[s] != name}
