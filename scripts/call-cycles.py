@@ -8,13 +8,16 @@ and exits 1 if there is one (0 if there is none, 2 on bad input).
 
   call-cycles.py [--nm NM] --objects PREFIX OBJECTS [--objects PREFIX OBJECTS ...] [--scope DIR ...]
 
-OBJECTS is a ;-separated list (what $<TARGET_OBJECTS:t> expands to in add_test). A file is named PREFIX plus
+OBJECTS is a ;-separated list (what $<TARGET_OBJECTS:t> expands to in add_test); a directory in it stands for
+every .o below it (build/default/core/CMakeFiles/vmsim_core.dir). A file is named PREFIX plus
 its object's path below CMakeFiles/<target>.dir/ without the trailing .o (core/ + vcpu.c.o -> core/vcpu.c).
 Every listed object is in the graph, so a cycle that leaves a scope and comes back is found; --scope
 (default: everything) picks which cycles are reported.
 """
 import argparse
 import collections
+import glob
+import os
 import subprocess
 import sys
 
@@ -47,8 +50,17 @@ def read_symbols(nm, objects):
     return symbols
 
 
+def expand(objects):
+    """The ;-separated entries of OBJECTS; a directory stands for every .o below it."""
+    for entry in filter(None, objects.split(";")):
+        if os.path.isdir(entry):
+            yield from sorted(glob.glob(os.path.join(entry, "**", "*.o"), recursive=True))
+        else:
+            yield entry
+
+
 def build_graph(nm, groups):
-    named = [(source_name(prefix, obj), obj) for prefix, objects in groups for obj in filter(None, objects.split(";"))]
+    named = [(source_name(prefix, obj), obj) for prefix, objects in groups for obj in expand(objects)]
     symbols = read_symbols(nm, [obj for _, obj in named])
     owner, uses = {}, {}
     for name, obj in named:
