@@ -1,4 +1,8 @@
-/* core/dataspace.c - RAM dataspaces (shared anonymous memory named by caps) and Local_rm attachments. */
+/*
+ * core/dataspace.c - RAM dataspaces (shared anonymous memory named by caps) and Local_rm attachments. Below guest
+ * memory: freeing one with guest attachments starts in dataspace_free.c, which flushes them first.
+ */
+#include <assert.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -122,13 +126,7 @@ static void link_local(struct local_mapping **head, struct local_mapping *mappin
 void ds_destroy(struct vmsim_dataspace *ds)
 {
 	struct vmsim_env *env = ds->env;
-	/* #3111: every guest attachment in every session is flushed now and stays reserved. */
-	while (ds->regions) {
-		struct vmsim_session *session = ds->regions->session;
-		pthread_mutex_lock(&session->lock);
-		region_flush(ds->regions);
-		pthread_mutex_unlock(&session->lock);
-	}
+	assert(!ds->regions); /* the guest attachments went first (dataspace_free.c) */
 	/* Local attachments keep their address reserved (PROT_NONE) until the owner releases them. */
 	while (ds->locals) {
 		struct local_mapping *mapping = ds->locals;
@@ -159,18 +157,6 @@ void ds_release_orphans(struct vmsim_env *env)
 		munmap(mapping->ptr, (size_t)mapping->size);
 		vmsim_env_free(env, mapping, sizeof(*mapping));
 	}
-}
-
-enum vmsim_result vmsim_ds_free(struct vmsim_env *env, vmsim_ds_cap cap)
-{
-	if (!env)
-		return VMSIM_INVALID_ARGUMENT;
-	pthread_mutex_lock(&env->lock);
-	struct vmsim_dataspace *ds = ds_lookup(env, cap.raw);
-	if (ds)
-		ds_destroy(ds);
-	pthread_mutex_unlock(&env->lock);
-	return ds ? VMSIM_OK : VMSIM_INVALID_CAP;
 }
 
 enum vmsim_result vmsim_ds_size(const struct vmsim_env *env, vmsim_ds_cap cap, uint64_t *out)

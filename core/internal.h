@@ -12,7 +12,7 @@
 #include "cap_table.h"
 #include "vcpu_internal.h"
 
-/* ---- allocation (env.c) -------------------------------------------------- */
+/* ---- allocation (alloc.c, a leaf) ---------------------------------------- */
 
 /* Zeroed metadata from the env's allocator; NULL when it fails or fault injection fires. */
 void *vmsim_env_alloc(struct vmsim_env *env, size_t size);
@@ -93,7 +93,8 @@ struct vmsim_env {
 	_Atomic uint64_t fail_at; /* alloc_count value whose allocation fails; 0: disarmed */
 };
 
-/* The sink core hands backends in struct vmsim_backend_host (ctx is the env). */
+/* ---- logging (log.c, a leaf) ---------------------------------------------- */
+
 /* The backend host's log of a session (ctx: the session): its own sink where it has one, else the env's. */
 void session_host_log(void *ctx, enum vmsim_log_level level, const char *message);
 /* Log what a session caused: to its own sink where it has one, else the env's (printf format). */
@@ -128,8 +129,10 @@ struct vmsim_dataspace {
 struct vmsim_dataspace *ds_lookup(const struct vmsim_env *env, uint64_t raw);
 void ds_link_region(struct vmsim_dataspace *ds, struct region *region);
 void ds_unlink_region(struct vmsim_dataspace *ds, struct region *region);
-/* Free a dataspace (flushing its attachments). Caller holds env->lock. */
+/* Free a dataspace without guest attachments, orphaning its local ones. Caller holds env->lock. */
 void ds_destroy(struct vmsim_dataspace *ds);
+/* Flush a dataspace's guest attachments in every session, then ds_destroy it (dataspace_free.c). env->lock held. */
+void ds_free(struct vmsim_dataspace *ds);
 /* Unmap and free the local mappings ds_destroy orphaned. Caller holds env->lock. */
 void ds_release_orphans(struct vmsim_env *env);
 

@@ -389,7 +389,7 @@ static enum vmsim_result svm_check_entry(const struct vmsim_cpu_state *cpu, enum
 		return fail(reason, VMSIM_INVALID_SEGMENT);
 	if (cpu->pending.valid) {
 		uint64_t info, error;
-		if (vmsim_model_encode_event(VMSIM_MODEL_SVM, &cpu->pending, &info, &error) != VMSIM_OK)
+		if (model_encode_event(&model_svm_ops, &cpu->pending, &info, &error) != VMSIM_OK)
 			return fail(reason, VMSIM_INVALID_EVENT);
 	}
 	return VMSIM_OK;

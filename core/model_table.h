@@ -1,4 +1,4 @@
-/* core/model_table.h - the per-architecture ops table behind model.h; private to model*.c. */
+/* core/model_table.h - the per-architecture ops tables behind model.h and what they share; private to model*.c. */
 #ifndef VMSIM_CORE_MODEL_TABLE_H
 #define VMSIM_CORE_MODEL_TABLE_H
 
@@ -39,7 +39,7 @@ struct model_ops {
 	 * undefined. qual_secondary (VMX guest-physical address) is undefined on both.
 	 */
 	bool qual_primary_cleared;
-	/* decode_event's architectural checks; encode_event is shared (model.c). */
+	/* decode_event's architectural checks; encode_event is shared (model_common.c). */
 	enum vmsim_result (*decode_event)(uint64_t inj_info, uint64_t inj_error, uint64_t ip_len,
 	                                  struct vmsim_event *out, enum vmsim_invalid_reason *reason);
 	uint64_t (*encode_intr_state)(uint32_t blocking);
@@ -52,8 +52,6 @@ struct model_ops {
 	enum vmsim_result (*check_entry)(const struct vmsim_cpu_state *cpu, enum vmsim_invalid_reason *reason);
 };
 
-/* Kind of a code by scanning kind_codes; NONE if no kind has it. */
-enum vmsim_exit_kind model_kind_by_code(const long *kind_codes, unsigned exit_reason);
 
 /* Designated-initialiser helpers for the per-model X-macro lists; counts feed _Static_assert. */
 #define MODEL_KIND_CODE_(kind, code) [VMSIM_EXIT_##kind] = (code),
@@ -62,7 +60,10 @@ enum vmsim_exit_kind model_kind_by_code(const long *kind_codes, unsigned exit_re
 extern const struct model_ops model_svm_ops;
 extern const struct model_ops model_vmx_ops;
 
-/* ---- shared encodings (model.c) ----------------------------------------- */
+/* ---- shared encodings (model_common.c, a leaf) -------------------------- */
+
+/* Kind of a code by scanning kind_codes; NONE if no kind has it. */
+enum vmsim_exit_kind model_kind_by_code(const long *kind_codes, unsigned exit_reason);
 
 /* Genode's inj_info window-request bits, masked off before the hardware field. */
 #define MODEL_INJ_INTR_WINDOW 0x1000u
@@ -91,6 +92,9 @@ struct inj_fields model_split_inj_info(uint64_t inj_info);
 bool model_vector_has_error(enum vmsim_model model, uint8_t vector);
 /* Exactly one VMSIM_ACCESS_* bit set. */
 bool model_access_valid(uint8_t access);
+/* vmsim_model_encode_event for a table (arguments checked by the caller): decode_event is the judge. */
+enum vmsim_result model_encode_event(const struct model_ops *ops, const struct vmsim_event *event,
+                                     uint64_t *inj_info, uint64_t *inj_error);
 
 /* Compressed segment access rights (backend.h): type/S/DPL/P/L/DB/unusable. */
 static inline unsigned seg_type(uint16_t ar) { return ar & 0xfu; }

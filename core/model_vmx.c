@@ -379,7 +379,7 @@ static bool pending_valid(const struct vmsim_cpu_state *cpu)
 
 	if (!event->valid)
 		return true;
-	if (vmsim_model_encode_event(VMSIM_MODEL_VMX, event, &info, &error) != VMSIM_OK)
+	if (model_encode_event(&model_vmx_ops, event, &info, &error) != VMSIM_OK)
 		return false;
 	/* Deliver-error-code is 1 exactly for a pushing exception in protected mode (SDM 27.2.1.3). */
 	bool should_have_error = event->type == VMSIM_EVENT_HW_EXCEPTION && (cpu->cr0 & CR0_PE) &&

@@ -38,6 +38,47 @@ static enum vmsim_result backend_result(enum vmsim_result r)
 	return (unsigned)r < VMSIM_RESULT_COUNT && r != VMSIM_OK ? r : VMSIM_BACKEND_ERROR;
 }
 
+/* The backend half of a new vCPU: its backend vCPU with the kernel's own intercepts set. Nothing
+ * is left behind on failure. */
+static enum vmsim_result attach_backend(struct vmsim_session *session, struct vmsim_vcpu *vcpu)
+{
+	const struct vmsim_backend_ops *ops = session->ops;
+	enum vmsim_result r = ops->vcpu_create(session->backend_vm, vcpu->id, &vcpu->backend_vcpu);
+
+	if (r != VMSIM_OK || !vcpu->backend_vcpu) {
+		vmsim_env_log(session->env, VMSIM_LOG_ERROR, "session '%s': backend '%s' vcpu_create failed: %s",
+		              session->label, ops->name, vmsim_result_name(r));
+		return backend_result(r);
+	}
+	if (ops->state_set) {
+		/* what a hypervisor kernel intercepts before the VMM charges any control */
+		vcpu->cpu.intercepts = VCPU_KERNEL_INTERCEPTS;
+		r = ops->state_set(vcpu->backend_vcpu, VMSIM_GROUP_INTERCEPTS, &vcpu->cpu);
+		if (r != VMSIM_OK) {
+			ops->vcpu_destroy(vcpu->backend_vcpu);
+			return backend_result(r);
+		}
+	}
+	return VMSIM_OK;
+}
+
+/* The vCPU's lock, condition and thread, bound to its entrypoint. Nothing is left behind on failure. */
+static enum vmsim_result start_thread(struct vmsim_session *session, struct vmsim_vcpu *vcpu)
+{
+	pthread_mutex_init(&vcpu->lock, NULL);
+	pthread_cond_init(&vcpu->cond, NULL);
+	if (vcpu->ep)
+		ep_bind(vcpu->ep);
+	if (pthread_create(&vcpu->thread, NULL, vcpu_thread_main, vcpu) == 0)
+		return VMSIM_OK;
+	vmsim_env_log(session->env, VMSIM_LOG_ERROR, "session '%s': cannot start a vCPU thread", session->label);
+	if (vcpu->ep)
+		ep_unbind(vcpu->ep);
+	pthread_cond_destroy(&vcpu->cond);
+	pthread_mutex_destroy(&vcpu->lock);
+	return VMSIM_OUT_OF_RAM;
+}
+
 enum vmsim_result vmsim_vcpu_create(struct vmsim_session *session, const struct vmsim_vcpu_args *args,
                                     struct vmsim_vcpu **out)
 {
@@ -45,7 +86,6 @@ enum vmsim_result vmsim_vcpu_create(struct vmsim_session *session, const struct 
 		return VMSIM_INVALID_ARGUMENT;
 	*out = NULL;
 
-	const struct vmsim_backend_ops *ops = session->ops;
 	struct vmsim_env *env = session->env;
 	struct vmsim_vcpu *vcpu = NULL;
 	enum vmsim_result r;
@@ -75,36 +115,12 @@ enum vmsim_result vmsim_vcpu_create(struct vmsim_session *session, const struct 
 		vmsim_exit_config_all(&vcpu->exit_config);
 	vcpu->run = VCPU_STOPPED;
 
-	r = ops->vcpu_create(session->backend_vm, id, &vcpu->backend_vcpu);
-	if (r != VMSIM_OK || !vcpu->backend_vcpu) {
-		vmsim_env_log(env, VMSIM_LOG_ERROR, "session '%s': backend '%s' vcpu_create failed: %s", session->label,
-		              ops->name, vmsim_result_name(r));
-		r = backend_result(r);
+	r = attach_backend(session, vcpu);
+	if (r != VMSIM_OK)
 		goto out_free;
-	}
-	if (ops->state_set) {
-		/* what a hypervisor kernel intercepts before the VMM charges any control */
-		vcpu->cpu.intercepts = VCPU_KERNEL_INTERCEPTS;
-		r = ops->state_set(vcpu->backend_vcpu, VMSIM_GROUP_INTERCEPTS, &vcpu->cpu);
-		if (r != VMSIM_OK) {
-			r = backend_result(r);
-			goto out_backend;
-		}
-	}
-
-	pthread_mutex_init(&vcpu->lock, NULL);
-	pthread_cond_init(&vcpu->cond, NULL);
-	if (vcpu->ep)
-		ep_bind(vcpu->ep);
-	if (pthread_create(&vcpu->thread, NULL, vcpu_thread_main, vcpu) != 0) {
-		vmsim_env_log(env, VMSIM_LOG_ERROR, "session '%s': cannot start a vCPU thread", session->label);
-		if (vcpu->ep)
-			ep_unbind(vcpu->ep);
-		pthread_cond_destroy(&vcpu->cond);
-		pthread_mutex_destroy(&vcpu->lock);
-		r = VMSIM_OUT_OF_RAM;
+	r = start_thread(session, vcpu);
+	if (r != VMSIM_OK)
 		goto out_backend;
-	}
 	session->vcpus.slots[id] = vcpu;
 	session->vcpus.next_id = id + 1;
 	session->vcpus.live++;
@@ -113,7 +129,7 @@ enum vmsim_result vmsim_vcpu_create(struct vmsim_session *session, const struct 
 	return VMSIM_OK;
 
 out_backend:
-	ops->vcpu_destroy(vcpu->backend_vcpu);
+	session->ops->vcpu_destroy(vcpu->backend_vcpu);
 out_free:
 	vmsim_env_free(env, vcpu, sizeof *vcpu);
 out_uncharge:

@@ -1,4 +1,4 @@
-/* vt_kvm.c - KVM backend test helpers: binding vt_uc's mini VMM to a backend, paging, capability filters. */
+/* vt_kvm.c - KVM backend test helpers: binding the stand-in VMM over ops (vt_ops_vm) to KVM, paging, capability filters. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

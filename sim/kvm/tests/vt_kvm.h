@@ -1,13 +1,15 @@
-/* vt_kvm.h - KVM backend test helpers: the Unicorn tests' mini VMM (vt_uc) bound to any backend, plus paging. */
+/* vt_kvm.h - KVM backend test helpers: the stand-in VMM over ops (tests/support/vt_ops_vm.h) on KVM, plus paging. */
 #ifndef VMSIM_SIM_KVM_TESTS_VT_KVM_H
 #define VMSIM_SIM_KVM_TESTS_VT_KVM_H
 
 #include <stdbool.h>
 
-#include "vt_tour.h"
-#include "vt_uc.h"
+#include <vmsim/backends.h>
 
-/* Where vt_kvm_long_paging puts its identity-mapping tables (free in the vt_uc guest layout). */
+#include "vt_tour.h"
+#include "vt_ops_vm.h"
+
+/* Where vt_kvm_long_paging puts its identity-mapping tables (free in the vt_ops_vm guest layout). */
 enum { VT_KVM_PML4 = 0x3000 };
 
 /* Skip the calling test, loudly, unless /dev/kvm can be opened read-write. */

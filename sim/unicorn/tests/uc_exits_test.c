@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "vt_tour.h"
+#include "vt_uc.h"
 
 /* The tour on Unicorn: every kind, nothing left to the kernel (vt_tour.c has the tour and its checks). */
 static struct vt_tour_backend unicorn = { vt_vm_init, NULL, vt_run };

@@ -1,8 +1,8 @@
 /* vt_tour.h - the exit tour (every exit kind with exact rip, length and fields, per mode), one for every backend. */
-#ifndef VMSIM_SIM_UC_TESTS_VT_TOUR_H
-#define VMSIM_SIM_UC_TESTS_VT_TOUR_H
+#ifndef VMSIM_TESTS_SUPPORT_VT_TOUR_H
+#define VMSIM_TESTS_SUPPORT_VT_TOUR_H
 
-#include "vt_uc.h"
+#include "vt_ops_vm.h"
 
 enum vt_tour_mode { VT_TOUR_REAL, VT_TOUR_PROT, VT_TOUR_LONG };
 
