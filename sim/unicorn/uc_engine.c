@@ -386,6 +386,8 @@ struct ucb_engine *ucb_engine_get(struct ucb_vcpu *v, enum ucb_mode mode)
 	                   UC_ERR_OK;
 	ok = ok && uc_hook_add(eng->uc, &h, UC_HOOK_INSN, (void *)ucb_hook_out, eng, 1, 0, UC_X86_INS_OUT) ==
 	                   UC_ERR_OK;
+	ok = ok && uc_hook_add(eng->uc, &h, UC_HOOK_INSN, (void *)ucb_hook_cpuid, eng, 1, 0, UC_X86_INS_CPUID) ==
+	                   UC_ERR_OK;
 	ok = ok && uc_hook_add(eng->uc, &h, UC_HOOK_MEM_UNMAPPED | UC_HOOK_MEM_PROT, (void *)ucb_hook_fault, eng,
 	                       1, 0) == UC_ERR_OK;
 	/* A data-access hook on an address no guest reaches makes 2.0.1 keep the PC exact at every access. */

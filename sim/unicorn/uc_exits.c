@@ -259,7 +259,7 @@ static void finish_exit(struct ucb_engine *eng)
 		v->retire = false;
 		return;
 	}
-	/* The handler moved RIP just past a plain IN/OUT: Unicorn executes it and goes on in this block. */
+	/* The handler moved RIP just past a plain IN/OUT or CPUID: Unicorn retires it (hooks give IN and CPUID results). */
 	if (v->retire)
 		return;
 	/* In 32/64-bit engines a RIP write leaves this block right after the hook and re-enters at rip. */
@@ -404,8 +404,9 @@ void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	if (cs_base)
 		ucb_write_rip(eng, rip); /* EIP holds the linear address here: show the VMM the real one */
 	v->rip_written = false;
-	/* plain IN/OUT in a flat 32/64-bit engine may retire natively (no EIP write happened above) */
-	v->retire_eligible = insn->kind == UCB_SITE_IO && !insn->io_string && !cs_base && eng->mode != UCB_REAL;
+	/* plain IN/OUT and CPUID in a flat 32/64-bit engine may retire natively (no EIP write happened above) */
+	v->retire_eligible = ((insn->kind == UCB_SITE_IO && !insn->io_string) || insn->kind == UCB_SITE_CPUID) &&
+	                     !cs_base && eng->mode != UCB_REAL;
 	v->retire_rip = rip + insn->len;
 	v->retire = v->retire_spoiled = false;
 	uint64_t gen = atomic_load_explicit(&v->vm->generation, memory_order_relaxed);
@@ -512,6 +513,18 @@ void ucb_hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *
 
 	(void)uc, (void)port, (void)size, (void)value;
 	eng->vcpu->retire = false; /* an OUT its handler answered retires here with no effect */
+}
+
+/* CPUID is always intercepted; one its handler answered (finish_exit let it retire) keeps the handler's registers. */
+int ucb_hook_cpuid(uc_engine *uc, void *user)
+{
+	struct ucb_engine *eng = user;
+
+	(void)uc;
+	if (!eng->vcpu->retire)
+		return 0;
+	eng->vcpu->retire = false;
+	return 1; /* skip Unicorn's own CPUID: the handler's eax..edx stand */
 }
 
 void ucb_build_npf(struct ucb_vcpu *v, struct vmsim_exit *exit)

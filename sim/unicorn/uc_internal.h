@@ -356,6 +356,7 @@ void ucb_hook_intr(uc_engine *uc, uint32_t intno, void *user);
 bool ucb_hook_invalid(uc_engine *uc, void *user);
 uint32_t ucb_hook_in(uc_engine *uc, uint32_t port, int size, void *user);
 void ucb_hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *user);
+int ucb_hook_cpuid(uc_engine *uc, void *user);
 void ucb_build_npf(struct ucb_vcpu *v, struct vmsim_exit *exit);
 enum vmsim_exit_action ucb_call_exit(struct ucb_vcpu *v, const struct vmsim_exit *exit);
 uint8_t ucb_insn_len_at(struct ucb_vcpu *v, uint64_t rip);
