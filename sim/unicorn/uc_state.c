@@ -521,14 +521,16 @@ enum vmsim_result ucb_regs_set(void *p, uint32_t regs, const struct vmsim_cpu_st
 	const uint64_t *gpr = &in->rax;
 	enum vmsim_result r = VMSIM_OK;
 
-	for (uint32_t left = regs & VMSIM_REG_GPRS; left; left &= left - 1) {
-		int i = __builtin_ctz(left);
-		uint64_t value = gpr[i];
-		if (!wide && i >= 8)
-			continue; /* r8-r15 do not exist outside long mode */
-		if (uc_reg_write(eng->uc, wide ? gpr64[i] : gpr32[i], &value) != UC_ERR_OK)
-			r = VMSIM_BACKEND_ERROR;
+	int ids[16];
+	void *vals[16];
+	int n = 0;
+	for (uint32_t left = regs & (wide ? VMSIM_REG_GPRS : 0xffu); left; left &= left - 1) {
+		int i = __builtin_ctz(left); /* r8-r15 do not exist outside long mode */
+		ids[n] = wide ? gpr64[i] : gpr32[i];
+		vals[n++] = (void *)&gpr[i];
 	}
+	if (n && uc_reg_write_batch(eng->uc, ids, vals, n) != UC_ERR_OK)
+		r = VMSIM_BACKEND_ERROR;
 	if (regs & VMSIM_REG_RFLAGS) {
 		uint64_t flags = in->rflags | 2;
 		uc_reg_write(eng->uc, wide ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS, &flags);
