@@ -347,8 +347,14 @@ void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 		if (!(icpt & VMSIM_INTERCEPT_CPUID))
 			return;
 		exit.kind = VMSIM_EXIT_CPUID;
-		exit.u.cpuid.leaf = (uint32_t)ucb_read_reg(eng, UC_X86_REG_EAX);
-		exit.u.cpuid.subleaf = (uint32_t)ucb_read_reg(eng, UC_X86_REG_ECX);
+		{
+			uint64_t eax = 0, ecx = 0;
+			int ids[2] = { UC_X86_REG_EAX, UC_X86_REG_ECX };
+			void *vals[2] = { &eax, &ecx };
+			uc_reg_read_batch(eng->uc, ids, vals, 2);
+			exit.u.cpuid.leaf = (uint32_t)eax;
+			exit.u.cpuid.subleaf = (uint32_t)ecx;
+		}
 		break;
 	case UCB_SITE_HLT:
 		if (!(icpt & VMSIM_INTERCEPT_HLT)) {
