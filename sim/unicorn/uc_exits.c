@@ -414,7 +414,7 @@ void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	v->retire_eligible = ((insn->kind == UCB_SITE_IO && !insn->io_string) || insn->kind == UCB_SITE_CPUID) &&
 	                     !cs_base && eng->mode != UCB_REAL;
 	v->retire_rip = rip + insn->len;
-	v->retire = v->retire_spoiled = false;
+	v->retire = v->retire_spoiled = v->retire_ax_known = false;
 	uint64_t gen = atomic_load_explicit(&v->vm->generation, memory_order_relaxed);
 	ucb_call_exit(v, &exit);
 	v->retire_eligible = false;
@@ -508,7 +508,7 @@ uint32_t ucb_hook_in(uc_engine *uc, uint32_t port, int size, void *user)
 	if (v->retire) {
 		/* an IN its handler answered (finish_exit let it retire): the value is what the handler left in EAX */
 		v->retire = false;
-		return (uint32_t)ucb_read_reg(eng, UC_X86_REG_EAX);
+		return v->retire_ax_known ? (uint32_t)v->retire_ax : (uint32_t)ucb_read_reg(eng, UC_X86_REG_EAX);
 	}
 	return 0xffffffffu; /* not intercepted: no device, reads float high */
 }

@@ -193,6 +193,8 @@ struct ucb_vcpu {
 	uint64_t retire_rip;          /* the RIP that means "retire it" */
 	bool retire;                  /* state_set saw that RIP and did not write it */
 	bool retire_spoiled;          /* state_set wrote more than GPRs/RIP/RFLAGS, or memory changed */
+	bool retire_ax_known;         /* the handler set rax during this exit: retire_ax, no read back for an IN */
+	uint64_t retire_ax;
 	uint64_t fault_rflags;        /* RFLAGS captured in the fault hook (2.0.1 clobbers them on exit) */
 	struct ucb_fault fault;
 	uint8_t deliver_vector;

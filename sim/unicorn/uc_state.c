@@ -302,6 +302,8 @@ enum vmsim_result ucb_engine_set_state(struct ucb_engine *eng, uint32_t groups, 
 		}
 	}
 	if (groups & VMSIM_GROUP_GPR) {
+		eng->vcpu->retire_ax = in->rax;
+		eng->vcpu->retire_ax_known = true;
 		void *vals[16];
 		uint64_t regs[16];
 		memcpy(regs, &in->rax, sizeof regs);
@@ -541,6 +543,10 @@ enum vmsim_result ucb_regs_set(void *p, uint32_t regs, const struct vmsim_cpu_st
 	}
 	if (n && uc_reg_write_batch(eng->uc, ids, vals, n) != UC_ERR_OK)
 		r = VMSIM_BACKEND_ERROR;
+	if (regs & 1u) {
+		v->retire_ax = in->rax; /* an IN that retires returns it without reading EAX back */
+		v->retire_ax_known = true;
+	}
 	if (regs & VMSIM_REG_RFLAGS) {
 		uint64_t flags = in->rflags | 2;
 		uc_reg_write(eng->uc, wide ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS, &flags);
