@@ -43,7 +43,8 @@ static bool run_one(const char *backend, uint64_t n, unsigned lookups, bool idle
 	enum vmsim_result r = order ? vmsim_env_create(&cfg, &env) : VMSIM_OUT_OF_RAM;
 	if (r == VMSIM_OK)
 		r = vmsim_register_builtin_backends(env);
-	struct vmsim_session_args sa = { (64ull << 20) + n * 512, 16, "bench", backend, VMSIM_MODEL_SVM, NULL, NULL };
+	struct vmsim_session_args sa = { .ram_quota = (64ull << 20) + n * 512, .cap_quota = 16, .label = "bench",
+	                                 .backend = backend, .model = VMSIM_MODEL_SVM };
 	struct vmsim_vcpu *vcpu = NULL;
 	if (r == VMSIM_OK)
 		r = vmsim_session_open(env, &sa, &session);

@@ -202,8 +202,8 @@ static void life_cycles(const struct bench_options *opt, const char *backend, st
 		r = vmsim_register_builtin_backends(env);
 	if (r == VMSIM_OK && !vmsim_env_backend(env, backend))
 		r = VMSIM_UNSUPPORTED;
-	struct vmsim_session_args sa = { VMSIM_SESSION_DEFAULT_RAM, VMSIM_SESSION_DEFAULT_CAPS, "bench", backend,
-		                         VMSIM_MODEL_SVM, NULL, NULL };
+	struct vmsim_session_args sa = { .ram_quota = VMSIM_SESSION_DEFAULT_RAM, .cap_quota = VMSIM_SESSION_DEFAULT_CAPS,
+		                         .label = "bench", .backend = backend, .model = VMSIM_MODEL_SVM };
 	for (unsigned i = 0; r == VMSIM_OK && i < sessions; i++) {
 		struct vmsim_session *session;
 		uint64_t t0 = vmsim_bench_now_ns();

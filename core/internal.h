@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <vmsim/vmsim.h>
+#include <vmsim/profile.h>
 
 #include "cap_table.h"
 #include "vcpu_internal.h"
@@ -53,6 +54,8 @@ struct vmsim_session {
 	struct vmsim_backend_host host;
 	vmsim_log_fn log; /* the session's own sink, or NULL for the env's */
 	void *log_ctx;
+	const struct vmsim_profile *profile; /* the kernel core reports as (never NULL) */
+	uint32_t forced_intercepts;          /* VMSIM_INTERCEPT_* the profile adds before the VMM charges any */
 
 	/* Serialises memory and registry changes; taken after env->lock, never before. */
 	pthread_mutex_t lock;

@@ -30,6 +30,22 @@ static void free_session(struct vmsim_env *env, struct vmsim_session *session, b
 }
 
 /* Everything after the donation is withdrawn and covers the cost: build, then ask the backend for a VM. */
+/* The intercepts the profile's forced controls add to what a VMM that charged nothing gets. */
+static uint32_t forced_intercepts(const struct vmsim_profile *profile, enum vmsim_model model)
+{
+	uint64_t primary = 0, secondary = 0;
+	uint32_t base = 0, forced = 0;
+	enum vmsim_invalid_reason why;
+
+	vmsim_model_encode_controls(model, 0, &primary, &secondary);
+	if (vmsim_model_decode_controls(model, primary, secondary, &base, &why) != VMSIM_OK)
+		return 0;
+	vmsim_profile_controls(profile, model, &primary, &secondary);
+	if (vmsim_model_decode_controls(model, primary, secondary, &forced, &why) != VMSIM_OK)
+		return 0;
+	return forced & ~base;
+}
+
 static enum vmsim_result build_session(struct vmsim_env *env, const struct vmsim_session_args *args,
                                        const struct vmsim_backend_ops *ops, struct vmsim_session **out)
 {
@@ -39,6 +55,8 @@ static enum vmsim_result build_session(struct vmsim_env *env, const struct vmsim
 	session->env = env;
 	session->model = args->model;
 	session->ops = ops;
+	session->profile = vmsim_profile_find(args->profile ? args->profile : "vmsim");
+	session->forced_intercepts = forced_intercepts(session->profile, args->model);
 	session->ram = (struct quota_guard){args->ram_quota, VMSIM_COST_SESSION_RAM};
 	session->caps = (struct quota_guard){args->cap_quota, VMSIM_COST_SESSION_CAPS};
 
@@ -90,6 +108,11 @@ enum vmsim_result vmsim_session_open(struct vmsim_env *env, const struct vmsim_s
 		return VMSIM_INVALID_ARGUMENT;
 	if (args->model != VMSIM_MODEL_SVM && args->model != VMSIM_MODEL_VMX) {
 		vmsim_env_log(env, VMSIM_LOG_WARN, "session open: model %d is neither SVM nor VMX", (int)args->model);
+		return VMSIM_INVALID_ARGUMENT;
+	}
+	if (args->profile && !vmsim_profile_find(args->profile)) {
+		vmsim_env_log(env, VMSIM_LOG_WARN, "session open: no kernel profile named \"%s\" (vmsim, base-hw, nova)",
+		              args->profile);
 		return VMSIM_INVALID_ARGUMENT;
 	}
 	const struct vmsim_backend_ops *ops = args->backend ? vmsim_env_backend(env, args->backend) : NULL;
@@ -212,6 +235,11 @@ void vmsim_session_quota(const struct vmsim_session *session, struct vmsim_quota
 const char *vmsim_session_label(const struct vmsim_session *session)
 {
 	return session ? session->label : NULL;
+}
+
+const struct vmsim_profile *vmsim_session_profile(const struct vmsim_session *session)
+{
+	return session ? session->profile : NULL;
 }
 
 enum vmsim_model vmsim_session_model(const struct vmsim_session *session)

@@ -52,7 +52,7 @@ static enum vmsim_result attach_backend(struct vmsim_session *session, struct vm
 	}
 	if (ops->state_set) {
 		/* what a hypervisor kernel intercepts before the VMM charges any control */
-		vcpu->cpu.intercepts = VCPU_KERNEL_INTERCEPTS;
+		vcpu->cpu.intercepts = VCPU_KERNEL_INTERCEPTS | session->forced_intercepts;
 		r = ops->state_set(vcpu->backend_vcpu, VMSIM_GROUP_INTERCEPTS, &vcpu->cpu);
 		if (r != VMSIM_OK) {
 			ops->vcpu_destroy(vcpu->backend_vcpu);

@@ -145,12 +145,14 @@ static void prepare_stop(struct vmsim_vcpu *vcpu, const struct vmsim_exit *exit)
 	if (vcpu->fresh_groups & VMSIM_GROUP_INTERCEPTS) {
 		uint64_t primary = 0, secondary = 0;
 		vmsim_model_encode_controls(model, vcpu->cpu.intercepts, &primary, &secondary);
+		vmsim_profile_controls(vcpu->session->profile, model, &primary, &secondary);
 		vmsim_reg_charge(&st->ctrl_primary, primary);
 		vmsim_reg_charge(&st->ctrl_secondary, secondary);
 	}
 
 	enum vmsim_result r = vmsim_model_encode_exit(model, exit, events ? vcpu->cpu.interruptibility : 0,
 	                                              events ? vcpu->cpu.activity : 0, st);
+	st->exit_reason = vmsim_profile_exit_reason(vcpu->session->profile, model, st->exit_reason);
 	if (r != VMSIM_OK)
 		vmsim_env_log(env_of(vcpu), VMSIM_LOG_ERROR, "vcpu %u: %s model cannot encode a '%s' exit: %s",
 		              vcpu->id, vmsim_model_name(model), vmsim_exit_kind_name(exit->kind),
@@ -233,7 +235,10 @@ static enum vmsim_result load_charged(struct vmsim_vcpu *vcpu, enum vmsim_invali
 		}
 		vcpu->fresh_groups |= fetch;
 	}
+	uint64_t tsc_offset = cpu->tsc_offset; /* the profile's rule may add the charged one to it */
 	state_to_cpu(charged, st, cpu);
+	if (st->tsc_offset.charged)
+		cpu->tsc_offset = vmsim_profile_tsc_offset(vcpu->session->profile, model, tsc_offset, st->tsc_offset.value);
 
 	if (st->inj_info.charged || st->inj_error.charged) {
 		r = vmsim_model_decode_event(model, st->inj_info.value, st->inj_error.value, st->ip_len.value,
@@ -257,8 +262,9 @@ static enum vmsim_result load_charged(struct vmsim_vcpu *vcpu, enum vmsim_invali
 	}
 	if (charged & VMSIM_GROUP_INTERCEPTS) {
 		uint32_t intercepts = 0;
-		r = vmsim_model_decode_controls(model, st->ctrl_primary.value, st->ctrl_secondary.value, &intercepts,
-		                                why);
+		uint64_t primary = st->ctrl_primary.value, secondary = st->ctrl_secondary.value;
+		vmsim_profile_controls(vcpu->session->profile, model, &primary, &secondary); /* what the kernel forces */
+		r = vmsim_model_decode_controls(model, primary, secondary, &intercepts, why);
 		if (r != VMSIM_OK)
 			return r;
 		cpu->intercepts = intercepts | VCPU_KERNEL_INTERCEPTS;

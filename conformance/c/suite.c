@@ -9,7 +9,7 @@ typedef struct vc_test_list (*list_fn)(void);
 static const list_fn areas[] = {
 	vc_session_tests, vc_session_npt_tests, vc_attach_tests, vc_detach_tests, vc_flush_tests, vc_guest_memory_tests,
 	vc_vcpu_tests, vc_exit_tour_tests, vc_exit_io_tests, vc_exit_mmio_tests, vc_exit_special_tests, vc_state_tests,
-	vc_pause_tests, vc_inject_tests, vc_vmm_x86_tests, vc_mode_switch_tests, vc_paging_tests,
+	vc_pause_tests, vc_inject_tests, vc_vmm_x86_tests, vc_mode_switch_tests, vc_paging_tests, vc_profile_tests,
 };
 
 /* Built once per process and kept: a test-process static, never freed. */

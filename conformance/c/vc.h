@@ -58,6 +58,7 @@ struct vc_test_list vc_inject_tests(void);
 struct vc_test_list vc_vmm_x86_tests(void);
 struct vc_test_list vc_mode_switch_tests(void);
 struct vc_test_list vc_paging_tests(void);
+struct vc_test_list vc_profile_tests(void);
 struct vc_test_list vc_canary_tests(void);
 
 /* Every test of the suite in order (canary tests excluded), and the canary tests alone. */
@@ -208,6 +209,11 @@ void vt_wait_exits(struct vt_cpu *c, unsigned count);
 int vt_find_reason(struct vt_cpu *c, unsigned reason, unsigned from);
 /* Model exit code of a kind (asserts it exists). */
 unsigned vt_code(enum vmsim_exit_kind kind);
+/* The invalid-state exit code the run's profile reports: VMX 33; SVM 0xfd (vmsim, NOVA) or 0xffffffff (base-hw). */
+unsigned vt_invalid_code(void);
+/* Whether the run's profile forces HLT exiting / unrestricted guest whatever the VMM charged (literal bits). */
+bool vt_profile_forces_hlt(void);
+bool vt_profile_forces_unrestricted(void);
 /* Write an IDT entry (protected or long mode) for vector -> guest label, and the flat GDT. */
 void vt_idt(struct vt_vm *vm, uint8_t vector, const char *label);
 /* Real-mode IVT entry vector -> CS 0x1000 : label. */

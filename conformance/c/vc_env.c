@@ -74,7 +74,9 @@ struct vmsim_env *vt_env(uint64_t ram_pool, uint64_t cap_pool)
 
 struct vmsim_session_args vt_session_args(uint64_t ram, uint64_t caps)
 {
-	return (struct vmsim_session_args){ ram, caps, "conformance", current.backend, current.model, NULL, NULL };
+	return (struct vmsim_session_args){ .ram_quota = ram, .cap_quota = caps, .label = "conformance",
+	                                     .backend = current.backend, .model = current.model,
+	                                     .profile = current.profile ? current.profile->name : NULL };
 }
 
 struct vmsim_session *vt_session(struct vmsim_env *env, uint64_t ram, uint64_t caps)

@@ -127,6 +127,28 @@ unsigned vt_code(enum vmsim_exit_kind kind)
 	return (unsigned)code;
 }
 
+unsigned vt_invalid_code(void)
+{
+	const struct vmsim_profile *p = vc_target()->profile;
+	if (!vc_svm())
+		return 33; /* SDM vol. 3D appendix C: VM-entry failure due to invalid guest state */
+	return p ? p->svm_invalid_exit : 0xfd;
+}
+
+/* APM vol. 2 appendix B: intercept word 3 bit 24 is HLT; SDM vol. 3C Table 25-6 bit 7 HLT exiting. */
+bool vt_profile_forces_hlt(void)
+{
+	const struct vmsim_profile *p = vc_target()->profile;
+	return p && (vc_svm() ? (p->svm_force_misc1 >> 24 & 1) : (p->vmx_force_primary >> 7 & 1));
+}
+
+/* SDM vol. 3C Table 25-7: secondary control bit 7 is unrestricted guest (SVM needs no control for it). */
+bool vt_profile_forces_unrestricted(void)
+{
+	const struct vmsim_profile *p = vc_target()->profile;
+	return p && !vc_svm() && (p->vmx_force_secondary >> 7 & 1);
+}
+
 void vt_idt(struct vt_vm *vm, uint8_t vector, const char *label)
 {
 	uint64_t off = vt_addr(vm, label);

@@ -51,8 +51,9 @@ static enum vmsim_result do_open(struct vmsim_rpc_client *client, const struct v
 	cs->host = host_vm_cost(cs->backend);
 	if ((r = client_host_take(client, &cs->host)) != VMSIM_OK)
 		goto remove_cap;
-	struct vmsim_session_args args = {q->u.open.ram, q->u.open.caps, q->u.open.label, q->u.open.backend,
-	                                  (enum vmsim_model)q->u.open.model, client->log, client->log_ctx};
+	struct vmsim_session_args args = {.ram_quota = q->u.open.ram, .cap_quota = q->u.open.caps, .label = q->u.open.label,
+	                                  .backend = q->u.open.backend, .model = (enum vmsim_model)q->u.open.model,
+	                                  .log = client->log, .log_ctx = client->log_ctx};
 	r = vmsim_session_open(client->env, &args, &cs->session);
 	if (r != VMSIM_OK)
 		goto give_host;

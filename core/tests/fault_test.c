@@ -21,7 +21,7 @@ static enum vmsim_result scenario(void *ctx, struct vmsim_env *env)
 	struct vmsim_local_attachment local;
 	if ((r = vmsim_local_attach(env, ds, &(struct vmsim_local_attr){.writeable = true}, &local)) != VMSIM_OK)
 		goto free_ds;
-	struct vmsim_session_args args = {1 << 20, 10, "fault", "vt", VMSIM_MODEL_SVM, NULL, NULL};
+	struct vmsim_session_args args = {.ram_quota = 1 << 20, .cap_quota = 10, .label = "fault", .backend = "vt", .model = VMSIM_MODEL_SVM};
 	struct vmsim_session *session;
 	if ((r = vmsim_session_open(env, &args, &session)) != VMSIM_OK)
 		goto release;

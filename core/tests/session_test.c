@@ -54,7 +54,8 @@ static void counted_env_destroy(struct counted_env *fixture)
 
 static struct vmsim_session_args args_for(uint64_t ram, uint64_t caps)
 {
-	return (struct vmsim_session_args){ram, caps, "guest", "vt", VMSIM_MODEL_VMX, NULL, NULL};
+	return (struct vmsim_session_args){.ram_quota = ram, .cap_quota = caps, .label = "guest", .backend = "vt",
+	                                   .model = VMSIM_MODEL_VMX};
 }
 
 /* Open must fail with expected and leave the env exactly as it was. */
@@ -110,6 +111,31 @@ static void test_open_charges_donation_and_cost(void **state)
 	assert_int_equal(vmsim_session_open(fixture.env, &args, &session), VMSIM_OK);
 	assert_string_equal(vmsim_session_label(session), "");
 	vmsim_session_close(session);
+	counted_env_destroy(&fixture);
+}
+
+/* The profile argument: default vmsim, the three names, anything else refused with a log line. */
+static void test_open_profile_argument(void **state)
+{
+	(void)state;
+	struct counted_env fixture;
+	counted_env_new(&fixture, 0, 0);
+	struct vmsim_session_args args = args_for(1 << 20, 10);
+	struct vmsim_session *session = NULL;
+	assert_int_equal(vmsim_session_open(fixture.env, &args, &session), VMSIM_OK);
+	assert_string_equal(vmsim_session_profile(session)->name, "vmsim");
+	vmsim_session_close(session);
+	const char *names[] = { "vmsim", "base-hw", "nova" };
+	for (unsigned i = 0; i < 3; i++) {
+		args.profile = names[i];
+		assert_int_equal(vmsim_session_open(fixture.env, &args, &session), VMSIM_OK);
+		assert_string_equal(vmsim_session_profile(session)->name, names[i]);
+		vmsim_session_close(session);
+	}
+	args.profile = "sel4";
+	expect_open_fails(&fixture, &args, VMSIM_INVALID_ARGUMENT);
+	assert_non_null(strstr(fixture.last_log, "no kernel profile named \"sel4\""));
+	assert_null(vmsim_session_profile(NULL));
 	counted_env_destroy(&fixture);
 }
 
@@ -293,6 +319,7 @@ int main(void)
 		cmocka_unit_test(test_open_charges_donation_and_cost),
 		cmocka_unit_test(test_session_sink_gets_what_the_session_caused),
 		cmocka_unit_test(test_open_rejects_bad_arguments),
+		cmocka_unit_test(test_open_profile_argument),
 		cmocka_unit_test(test_open_quota_shortfalls_leak_nothing),
 		cmocka_unit_test(test_open_vm_create_failure_leaks_nothing),
 		cmocka_unit_test(test_upgrade),

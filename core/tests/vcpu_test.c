@@ -30,7 +30,8 @@ static void handler(void *ctx, struct vmsim_vcpu *vcpu)
 
 static struct vmsim_session *open_session(struct vmsim_env *env, uint64_t ram, uint64_t caps)
 {
-	struct vmsim_session_args args = { ram, caps, "vcpu-test", "vt-cpu", VMSIM_MODEL_SVM, NULL, NULL };
+	struct vmsim_session_args args = { .ram_quota = ram, .cap_quota = caps, .label = "vcpu-test", .backend = "vt-cpu",
+	                                    .model = VMSIM_MODEL_SVM };
 	struct vmsim_session *s = NULL;
 	assert_int_equal(vmsim_session_open(env, &args, &s), VMSIM_OK);
 	return s;
@@ -174,7 +175,8 @@ static void test_backend_failure_restores_quota(void **unused)
 	broken.name = "broken";
 	broken.vcpu_create = failing_vcpu_create;
 	assert_int_equal(vmsim_env_register_backend(env, &broken), VMSIM_OK);
-	struct vmsim_session_args args = { 1 << 20, 10, "broken", "broken", VMSIM_MODEL_VMX, NULL, NULL };
+	struct vmsim_session_args args = { .ram_quota = 1 << 20, .cap_quota = 10, .label = "broken", .backend = "broken",
+	                                    .model = VMSIM_MODEL_VMX };
 	struct vmsim_session *s;
 	assert_int_equal(vmsim_session_open(env, &args, &s), VMSIM_OK);
 	struct vmsim_vcpu *v = NULL;

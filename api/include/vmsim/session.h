@@ -16,6 +16,7 @@ extern "C" {
 
 struct vmsim_env;
 struct vmsim_session;
+struct vmsim_profile;
 
 /* Genode's session arguments. ram_quota/cap_quota are donated from the env's pool. */
 struct vmsim_session_args {
@@ -26,6 +27,7 @@ struct vmsim_session_args {
 	enum vmsim_model model;
 	vmsim_log_fn log;    /* NULL: the env's sink; else what this session causes (its backend's lines too) */
 	void *log_ctx;       /* goes here, filtered by the env's level (a server points it at the client) */
+	const char *profile; /* NULL or "vmsim": the reference; "base-hw", "nova": core reports as that kernel */
 };
 
 /* Genode's Vm_connection default quota: 5 MiB and 10 caps. */
@@ -37,7 +39,8 @@ enum {
 /*
  * Open a session. The session's own cost is withdrawn from the donation before
  * anything is built: INSUFFICIENT_RAM/CAPS if it does not cover it, OUT_OF_RAM/
- * CAPS if the env cannot donate that much. On failure nothing is kept.
+ * CAPS if the env cannot donate that much; INVALID_ARGUMENT for an unknown model,
+ * backend or profile name. On failure nothing is kept.
  */
 VMSIM_MUST_CHECK enum vmsim_result vmsim_session_open(struct vmsim_env *env, const struct vmsim_session_args *args,
                                                       struct vmsim_session **out);
@@ -50,6 +53,8 @@ VMSIM_MUST_CHECK enum vmsim_result vmsim_session_upgrade(struct vmsim_session *s
 void vmsim_session_quota(const struct vmsim_session *session, struct vmsim_quota *out);
 
 const char *vmsim_session_label(const struct vmsim_session *session);
+/* The kernel profile the session was opened with (vmsim/profile.h); never NULL for an open session. */
+const struct vmsim_profile *vmsim_session_profile(const struct vmsim_session *session);
 enum vmsim_model vmsim_session_model(const struct vmsim_session *session);
 /* The name of the session's backend. */
 const char *vmsim_session_backend(const struct vmsim_session *session);

@@ -5,7 +5,7 @@
 
 static unsigned invalid_code(void)
 {
-	return vc_svm() ? 0xfd : 33;
+	return vt_invalid_code(); /* the profile's: 0xfd, or base-hw's pass-through -1 */
 }
 
 static unsigned hlt_code(void)
@@ -87,6 +87,8 @@ static void invalid_state(const void *p)
 {
 	const struct bad_state *b = p;
 	bool refused = vc_svm() ? b->svm_refuses : b->vmx_refuses;
+	if (b == &no_unrestricted && vt_profile_forces_unrestricted())
+		refused = false; /* base-hw sets unrestricted guest whatever the VMM charged */
 	vt_need_model_entry(refused, vc_svm() ? b->vmx_refuses : b->svm_refuses);
 	struct vt_vm vm;
 	vt_vm_open(&vm, VT_PROT, &vt_guest_pm_exits, 0, 0);

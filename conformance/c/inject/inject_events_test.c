@@ -65,7 +65,7 @@ static void inject_case(const void *p)
 	vt_wait_stopped(c);
 	const struct vt_exit *last = &c->log[c->n - 1];
 	if (refused) {
-		assert_int_equal(last->reason, vc_svm() ? 0xfd : 33);
+		assert_int_equal(last->reason, vt_invalid_code());
 		assert_int_equal(vmsim_vcpu_exit_count(c->vcpu, VMSIM_EXIT_INVALID_STATE), 1);
 		assert_int_equal(c->nreports, 0);
 	} else {

@@ -106,6 +106,9 @@ static int halted_policy(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 static void pause_while_halted(const void *p)
 {
 	(void)p;
+	if (vt_profile_forces_hlt())
+		vc_skip("profile %s forces HLT exiting: the guest cannot idle in HLT (%s)", vc_target()->profile->name,
+		        vc_target()->profile->source);
 	struct vt_vm vm;
 	vt_vm_open(&vm, VT_PROT, &vt_guest_pm_exits, 0, 0);
 	vm.intercepts &= ~VMSIM_INTERCEPT_HLT;

@@ -195,7 +195,8 @@ static int add_backend(struct vc_run *run, const char *name, const char *plugin)
 /* Can this built-in backend create a VM here (KVM needs a usable /dev/kvm)? r: why not. */
 static bool usable_here(struct vmsim_env *env, const char *name, enum vmsim_result *r)
 {
-	struct vmsim_session_args args = { 1 << 20, 10, "probe", name, VMSIM_MODEL_SVM, NULL, NULL };
+	struct vmsim_session_args args = { .ram_quota = 1 << 20, .cap_quota = 10, .label = "probe", .backend = name,
+	                                    .model = VMSIM_MODEL_SVM };
 	struct vmsim_session *s = NULL;
 	*r = vmsim_session_open(env, &args, &s);
 	vmsim_session_close(s);

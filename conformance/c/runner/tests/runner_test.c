@@ -111,7 +111,8 @@ static void test_load_backend_plugin(void **state)
 	assert_int_equal(vmsim_env_load_backend(env, NULL, NULL), VMSIM_INVALID_ARGUMENT);
 	assert_int_equal(vmsim_env_load_backend(NULL, VMSIM_SKELETON_PATH, NULL), VMSIM_INVALID_ARGUMENT);
 	/* the loaded table serves a session like a built-in one */
-	struct vmsim_session_args args = { 1 << 20, 10, "plugin", "skeleton", VMSIM_MODEL_SVM, NULL, NULL };
+	struct vmsim_session_args args = { .ram_quota = 1 << 20, .cap_quota = 10, .label = "plugin", .backend = "skeleton",
+	                                    .model = VMSIM_MODEL_SVM };
 	struct vmsim_session *s = NULL;
 	assert_int_equal(vmsim_session_open(env, &args, &s), VMSIM_OK);
 	assert_string_equal(vmsim_session_backend(s), "skeleton");
