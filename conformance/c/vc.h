@@ -207,8 +207,12 @@ void vt_wait_stopped(struct vt_cpu *c);
 void vt_wait_exits(struct vt_cpu *c, unsigned count);
 /* The index of the first logged exit with this reason at or after from, or -1. */
 int vt_find_reason(struct vt_cpu *c, unsigned reason, unsigned from);
-/* Model exit code of a kind (asserts it exists). */
+/* The exit code of a kind from the manuals (a literal table, not the model's; asserts it has one). */
 unsigned vt_code(enum vmsim_exit_kind kind);
+/* For an MSR exit (manual codes): 1 for WRMSR, 0 for RDMSR; -1 for any other exit. */
+int vt_msr_write(const struct vmsim_vcpu_state *st);
+/* ctrl_primary/ctrl_secondary for VMSIM_INTERCEPT_* written from the manuals' bit positions (not the model). */
+void vt_encode_controls(uint32_t intercepts, uint64_t *primary, uint64_t *secondary);
 /* The invalid-state exit code the run's profile reports: VMX 33; SVM 0xfd (vmsim, NOVA) or 0xffffffff (base-hw). */
 unsigned vt_invalid_code(void);
 /* Whether the run's profile forces HLT exiting / unrestricted guest whatever the VMM charged (literal bits). */

@@ -13,6 +13,41 @@ static const uint32_t every_exit = VMSIM_INTERCEPT_HLT | VMSIM_INTERCEPT_RDTSC |
                                    VMSIM_INTERCEPT_VMCALL | VMSIM_INTERCEPT_SHUTDOWN |
                                    VMSIM_INTERCEPT_UNRESTRICTED_GUEST;
 
+/*
+ * The VMM's controls from the manuals, not the model's encoder. SVM: VMCB intercept words 3 and 4
+ * (APM vol. 2 appendix B; VMRUN, word 4 bit 0, always). VMX: primary and secondary processor-based
+ * controls (SDM vol. 3C Tables 25-6, 25-7); I/O through unconditional I/O exiting (24), and "use MSR
+ * bitmaps" (28) where MSRs are not intercepted (Genode's kernels pass empty bitmaps).
+ */
+static const struct {
+	uint32_t intercept;
+	uint8_t svm_word, svm_bit, vmx_word, vmx_bit; /* word 2 = none on that architecture */
+} literal_controls[] = {
+	{ VMSIM_INTERCEPT_INTR_WINDOW, 0, 4, 0, 2 },  { VMSIM_INTERCEPT_TSC_OFFSET, 2, 0, 0, 3 },
+	{ VMSIM_INTERCEPT_HLT, 0, 24, 0, 7 },         { VMSIM_INTERCEPT_RDTSC, 0, 14, 0, 12 },
+	{ VMSIM_INTERCEPT_NMI_WINDOW, 2, 0, 0, 22 },  { VMSIM_INTERCEPT_IO, 0, 27, 0, 24 },
+	{ VMSIM_INTERCEPT_CPUID, 0, 18, 2, 0 },       { VMSIM_INTERCEPT_MSR, 0, 28, 2, 0 },
+	{ VMSIM_INTERCEPT_SHUTDOWN, 0, 31, 2, 0 },    { VMSIM_INTERCEPT_VMCALL, 1, 1, 2, 0 },
+	{ VMSIM_INTERCEPT_RDTSCP, 1, 7, 1, 3 },       { VMSIM_INTERCEPT_UNRESTRICTED_GUEST, 2, 0, 1, 7 },
+};
+
+void vt_encode_controls(uint32_t intercepts, uint64_t *primary, uint64_t *secondary)
+{
+	uint64_t w[3] = { 0, vc_svm() ? 1 : 0, 0 };
+	for (size_t i = 0; i < sizeof literal_controls / sizeof literal_controls[0]; i++) {
+		if (!(intercepts & literal_controls[i].intercept))
+			continue;
+		unsigned word = vc_svm() ? literal_controls[i].svm_word : literal_controls[i].vmx_word;
+		w[word] |= 1ull << (vc_svm() ? literal_controls[i].svm_bit : literal_controls[i].vmx_bit);
+	}
+	if (!vc_svm() && (intercepts & VMSIM_INTERCEPT_RDTSCP))
+		w[0] |= 1ull << 12; /* RDTSCP exits only with RDTSC exiting as well (SDM 26.1.3) */
+	if (!vc_svm() && !(intercepts & VMSIM_INTERCEPT_MSR))
+		w[0] |= 1ull << 28;
+	*primary = w[0];
+	*secondary = w[1];
+}
+
 /* Identity map of the low 4 GiB with 2 MiB pages: Unicorn ignores guest paging, KVM does not. */
 static void write_page_tables(struct vt_vm *vm)
 {
@@ -49,8 +84,8 @@ void vt_vm_open(struct vt_vm *vm, enum vt_mode mode, const struct vt_guest *g, u
 	vm->guest = g;
 	vm->intercepts = every_exit;
 	vm->env = vt_env(0, 0);
-	vm->session = vt_session(vm->env, VMSIM_COST_SESSION_RAM + 64 * VMSIM_COST_VCPU_RAM + 256 * 1024,
-	                         VMSIM_COST_SESSION_CAPS + 64 * VMSIM_COST_VCPU_CAPS);
+	/* docs/quota.md: the session (8192 bytes, 1 cap) and 64 vCPUs (16384 bytes, 2 caps each), plus page tables */
+	vm->session = vt_session(vm->env, 8192 + 64 * 16384 + 256 * 1024, 1 + 64 * 2);
 	vm->ds = vt_ds(vm->env, VT_RAM);
 	struct vmsim_local_attr la = { 0, 0, true };
 	assert_int_equal(vmsim_local_attach(vm->env, vm->ds, &la, &vm->local), VMSIM_OK);
@@ -120,11 +155,76 @@ uint64_t vt_addr(struct vt_vm *vm, const char *label)
 	return vm->mode == VT_REAL ? off : VT_LOAD + off;
 }
 
+/*
+ * Exit codes from the manuals, not the model's table: SVM as Genode's VMM sees them (APM vol. 2
+ * appendix C; NPF 0x400 as Genode's 0xfc), VMX basic exit reasons (SDM vol. 3D appendix C).
+ */
+static const struct {
+	enum vmsim_exit_kind kind;
+	unsigned svm, vmx;
+} literal_codes[] = {
+	{ VMSIM_EXIT_IO, 0x7b, 30 },     { VMSIM_EXIT_CPUID, 0x72, 10 },  { VMSIM_EXIT_HLT, 0x78, 12 },
+	{ VMSIM_EXIT_RDTSC, 0x6e, 16 },  { VMSIM_EXIT_RDTSCP, 0x87, 51 }, { VMSIM_EXIT_VMCALL, 0x81, 18 },
+	{ VMSIM_EXIT_NPF, 0xfc, 48 },    { VMSIM_EXIT_SHUTDOWN, 0x7f, 2 },
+};
+
 unsigned vt_code(enum vmsim_exit_kind kind)
 {
-	long code = vmsim_model_exit_code(vc_model(), kind);
-	assert_true(code >= 0);
-	return (unsigned)code;
+	for (size_t i = 0; i < sizeof literal_codes / sizeof literal_codes[0]; i++)
+		if (literal_codes[i].kind == kind)
+			return vc_svm() ? literal_codes[i].svm : literal_codes[i].vmx;
+	fail_msg("no literal exit code for kind %d", (int)kind);
+	return 0;
+}
+
+/* The MSR exits (SVM 0x7c with EXITINFO1 0 = RDMSR, 1 = WRMSR; VMX 31 RDMSR, 32 WRMSR); -1 for another exit. */
+int vt_msr_write(const struct vmsim_vcpu_state *st)
+{
+	if (vc_svm())
+		return st->exit_reason == 0x7c ? (int)(st->qual_primary.value & 1) : -1;
+	return st->exit_reason == 31 ? 0 : st->exit_reason == 32 ? 1 : -1;
+}
+
+/* What the stand-in VMM needs of an exit, read with the manuals' layouts rather than the model's decoder. */
+struct vmm_exit {
+	enum vmsim_exit_kind kind;
+	bool in, string, rep;
+	unsigned size;
+	uint16_t port;
+};
+
+static bool classify(const struct vmsim_vcpu_state *st, struct vmm_exit *e)
+{
+	uint64_t q = st->qual_primary.value;
+	memset(e, 0, sizeof *e);
+	if (st->exit_reason == (vc_svm() ? 0x7cu : 31u) || st->exit_reason == (vc_svm() ? 0x7cu : 32u)) {
+		e->kind = VMSIM_EXIT_MSR;
+		return true;
+	}
+	if (vc_svm() && st->exit_reason == 0x400) { /* raw VMEXIT_NPF, as a kernel may pass it */
+		e->kind = VMSIM_EXIT_NPF;
+		return true;
+	}
+	for (size_t i = 0; i < sizeof literal_codes / sizeof literal_codes[0]; i++)
+		if (st->exit_reason == (vc_svm() ? literal_codes[i].svm : literal_codes[i].vmx))
+			e->kind = literal_codes[i].kind;
+	if (e->kind != VMSIM_EXIT_IO)
+		return e->kind != VMSIM_EXIT_NONE;
+	if (vc_svm()) {
+		/* APM §15.10.2 EXITINFO1: TYPE bit 0 (1 = IN), STR 2, REP 3, SZ8/16/32 bits 4-6, PORT 31:16 */
+		e->in = q & 1;
+		e->string = q >> 2 & 1;
+		e->rep = q >> 3 & 1;
+		e->size = q & 0x10 ? 1 : q & 0x20 ? 2 : q & 0x40 ? 4 : 0;
+	} else {
+		/* SDM Table 28-5: size - 1 in bits 2:0, direction bit 3 (1 = IN), string 4, REP 5, port 31:16 */
+		e->in = q >> 3 & 1;
+		e->string = q >> 4 & 1;
+		e->rep = q >> 5 & 1;
+		e->size = (unsigned)(q & 7) + 1;
+	}
+	e->port = (uint16_t)(q >> 16);
+	return e->size == 1 || e->size == 2 || e->size == 4;
 }
 
 unsigned vt_invalid_code(void)
@@ -172,7 +272,7 @@ void vt_charge_start(struct vt_cpu *c, struct vmsim_vcpu_state *st, uint64_t ip)
 {
 	struct vt_vm *vm = c->vm;
 	uint64_t p = 0, s = 0;
-	vmsim_model_encode_controls(vc_model(), vm->intercepts, &p, &s);
+	vt_encode_controls(vm->intercepts, &p, &s);
 	vmsim_reg_charge(&st->ctrl_primary, p);
 	vmsim_reg_charge(&st->ctrl_secondary, s);
 	vmsim_reg_charge(&st->ip, ip);
@@ -231,8 +331,8 @@ static bool default_vmm(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 		vt_charge_start(c, st, c->start_ip);
 		return true;
 	}
-	struct vmsim_exit e;
-	if (vmsim_model_decode_exit(vc_model(), st, &e) != VMSIM_OK)
+	struct vmm_exit e;
+	if (!classify(st, &e))
 		return false;
 	struct vmsim_vcpu_state *s = st;
 	uint64_t next = s->ip.value + s->ip_len.value;
@@ -240,22 +340,22 @@ static bool default_vmm(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 	vmsim_vcpu_state_discharge(s);
 	switch (e.kind) {
 	case VMSIM_EXIT_IO:
-		if (e.u.io.port == VT_PORT_DONE)
+		if (e.port == VT_PORT_DONE)
 			return false;
-		if (e.u.io.port == 0x30 && c->nreports < 32)
-			c->reports[c->nreports++] = (uint32_t)(s->ax.value & size_mask(e.u.io.size));
-		if (e.u.io.port == 0x31)
+		if (e.port == 0x30 && c->nreports < 32)
+			c->reports[c->nreports++] = (uint32_t)(s->ax.value & size_mask(e.size));
+		if (e.port == 0x31)
 			c->error_report = (uint32_t)s->ax.value;
-		if (e.u.io.string) {
-			uint64_t count = e.u.io.rep ? (s->cx.value & amask) : 1;
-			struct vmsim_reg *ptr = e.u.io.in ? &s->di : &s->si;
-			vmsim_reg_charge(ptr, (ptr->value & ~amask) | ((ptr->value + count * e.u.io.size) & amask));
-			if (e.u.io.rep)
+		if (e.string) {
+			uint64_t count = e.rep ? (s->cx.value & amask) : 1;
+			struct vmsim_reg *ptr = e.in ? &s->di : &s->si;
+			vmsim_reg_charge(ptr, (ptr->value & ~amask) | ((ptr->value + count * e.size) & amask));
+			if (e.rep)
 				vmsim_reg_charge(&s->cx, s->cx.value & ~amask);
-		} else if (e.u.io.in) {
-			uint64_t m = size_mask(e.u.io.size);
+		} else if (e.in) {
+			uint64_t m = size_mask(e.size);
 			uint64_t ax = (s->ax.value & ~m) | (c->in_value & m);
-			vmsim_reg_charge(&s->ax, e.u.io.size == 4 ? (ax & 0xffffffffull) : ax);
+			vmsim_reg_charge(&s->ax, e.size == 4 ? (ax & 0xffffffffull) : ax);
 		}
 		break;
 	case VMSIM_EXIT_CPUID:
@@ -265,7 +365,7 @@ static bool default_vmm(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 		vmsim_reg_charge(&s->dx, 0x44);
 		break;
 	case VMSIM_EXIT_MSR:
-		if (!e.u.msr.write) {
+		if (vt_msr_write(st) == 0) {
 			vmsim_reg_charge(&s->ax, 0x55);
 			vmsim_reg_charge(&s->dx, 0x66);
 		}

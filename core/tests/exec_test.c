@@ -476,8 +476,8 @@ static void test_pause_storm(void **unused)
 		 * requests coalesce: never more PAUSED than the 2,001 requests, and after the storm at most
 		 * one request was still pending, so the last pause adds one or two PAUSED, never none
 		 */
+		assert_true(seen <= 2 * s.requests); /* the storm's 2 x 1,000 requests */
 		assert_in_range(total, seen + 1, seen + 2);
-		assert_true(total <= 2001);
 		vmsim_vcpu_destroy(vcpu);
 		if (ep)
 			assert_int_equal(vmsim_entrypoint_destroy(ep), VMSIM_OK);
@@ -509,8 +509,8 @@ static void test_destroy_and_close_while_running(void **unused)
 	assert_ptr_equal(vmsim_session_vcpu(g.session, 4), v[4]);
 	struct vmsim_quota mid;
 	vmsim_session_quota(g.session, &mid);
-	assert_int_equal(mid.ram_used, before.ram_used + 6 * VMSIM_COST_VCPU_RAM);
-	assert_int_equal(mid.cap_used, before.cap_used + 6 * VMSIM_COST_VCPU_CAPS);
+	assert_int_equal(mid.ram_used, before.ram_used + 6 * 16384); /* docs/quota.md: a vCPU is 16384 bytes, */
+	assert_int_equal(mid.cap_used, before.cap_used + 6 * 2);     /* 2 caps */
 	vt_guest_close(&g); /* closes with 6 vCPUs spinning; asserts the env pool is back to zero */
 }
 

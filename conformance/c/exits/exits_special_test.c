@@ -76,7 +76,7 @@ static int start_bad(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 		vmsim_reg_charge(&st->ctrl_secondary, st->ctrl_secondary.value & ~1ull);
 	else if (!strcmp(w, "no_unrestricted")) {
 		uint64_t p = 0, s = 0;
-		vmsim_model_encode_controls(vc_model(), c->vm->intercepts & ~VMSIM_INTERCEPT_UNRESTRICTED_GUEST, &p, &s);
+		vt_encode_controls(c->vm->intercepts & ~VMSIM_INTERCEPT_UNRESTRICTED_GUEST, &p, &s);
 		vmsim_reg_charge(&st->ctrl_primary, p);
 		vmsim_reg_charge(&st->ctrl_secondary, s);
 	}

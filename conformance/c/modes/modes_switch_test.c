@@ -11,15 +11,14 @@
  */
 static int efer_and_hlt(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 {
-	struct vmsim_exit e;
 	(void)c;
 	if (st->exit_reason == vt_code(VMSIM_EXIT_HLT))
 		return 0;
 	/* the exit carries read/write; the index is ECX and a written value EDX:EAX, as on hardware */
-	if (vmsim_model_decode_exit(vc_model(), st, &e) != VMSIM_OK || e.kind != VMSIM_EXIT_MSR ||
-	    (uint32_t)st->cx.value != 0xc0000080)
+	int write = vt_msr_write(st);
+	if (write < 0 || (uint32_t)st->cx.value != 0xc0000080)
 		return -1;
-	if (e.u.msr.write) {
+	if (write) {
 		vmsim_reg_charge(&st->efer, (st->dx.value << 32) | (uint32_t)st->ax.value);
 	} else {
 		vmsim_reg_charge(&st->ax, (uint32_t)st->efer.value);

@@ -216,7 +216,12 @@ static void pause_storm(const void *p)
 	vt_wait_exits(c, 1 + seen + 1);
 	vt_wait_until(settled, &st, "every counted PAUSED shown to the handler");
 	unsigned total = paused_seen(c);
-	assert_true(total >= 1 && total <= 2001); /* requests coalesce: never more PAUSED than requests */
+	/*
+	 * requests coalesce: the storm's 2 x 1,000 requests gave at most 2,000 PAUSED, and the one request after
+	 * it adds one (or two, when one storm request was still pending), never none
+	 */
+	assert_true(seen <= 2 * s.requests);
+	assert_in_range(total, seen + 1, seen + 2);
 	vt_vm_close(&vm);
 }
 
