@@ -178,7 +178,7 @@ enum vmsim_result vmsim_entrypoint_post(struct vmsim_entrypoint *ep, void (*fn)(
 	return VMSIM_OK;
 }
 
-bool vmsim_entrypoint_is_current(const struct vmsim_entrypoint *ep)
+bool vmsim_entrypoint_current(const struct vmsim_entrypoint *ep)
 {
 	return ep && ep_is_current(ep);
 }

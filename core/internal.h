@@ -56,6 +56,7 @@ struct vmsim_session {
 	void *log_ctx;
 	const struct vmsim_profile *profile; /* the kernel core reports as (never NULL) */
 	uint32_t forced_intercepts;          /* VMSIM_INTERCEPT_* the profile adds before the VMM charges any */
+	uint64_t priority, affinity;         /* Genode's session arguments as core records them */
 
 	/* Serialises memory and registry changes; taken after env->lock, never before. */
 	pthread_mutex_t lock;

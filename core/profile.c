@@ -41,6 +41,7 @@ static const struct vmsim_profile profiles[] = {
 		.with_state_foreign_blocks = true, /* genode-vm-session.md: error + sleep_forever() */
 		.vcpu_caps = 0,                    /* the accounted allocator: no fixed table */
 		.vcpu_ram = 0,
+		.priority_ignored = true, /* base-hw core/vm_root.h does not read "priority" */
 	},
 	{
 		.name = "nova",

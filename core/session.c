@@ -56,6 +56,12 @@ static enum vmsim_result build_session(struct vmsim_env *env, const struct vmsim
 	session->model = args->model;
 	session->ops = ops;
 	session->profile = vmsim_profile_find(args->profile ? args->profile : "vmsim");
+	/* the generic root: strtoul semantics and PRIORITY_LIMIT - 1; the base-hw root ignores the argument */
+	unsigned long priority = (unsigned long)args->priority;
+	session->priority = priority > VMSIM_SESSION_PRIORITY_LIMIT - 1 ? VMSIM_SESSION_PRIORITY_LIMIT - 1 : priority;
+	if (session->profile->priority_ignored)
+		session->priority = 0;
+	session->affinity = args->affinity;
 	session->forced_intercepts = forced_intercepts(session->profile, args->model);
 	session->ram = (struct quota_guard){args->ram_quota, VMSIM_COST_SESSION_RAM};
 	session->caps = (struct quota_guard){args->cap_quota, VMSIM_COST_SESSION_CAPS};
@@ -192,6 +198,40 @@ void vmsim_session_close(struct vmsim_session *session)
 	free_session(env, session, true);
 }
 
+enum vmsim_result vmsim_session_retry(struct vmsim_session *session, vmsim_retry_fn fn, void *ctx,
+                                     unsigned max_upgrades, struct vmsim_retry_stats *stats)
+{
+	struct vmsim_retry_stats local;
+	if (!stats)
+		stats = &local;
+	*stats = (struct vmsim_retry_stats){ 0, 0, VMSIM_OK };
+	if (!session || !fn)
+		return VMSIM_INVALID_ARGUMENT;
+	for (;;) {
+		enum vmsim_result r = fn(ctx, session);
+		if (r != VMSIM_OUT_OF_RAM && r != VMSIM_OUT_OF_CAPS)
+			return r;
+		unsigned done = stats->ram_upgrades + stats->cap_upgrades;
+		if (done >= max_upgrades) {
+			session_log(session, VMSIM_LOG_WARN, "session \"%s\": retry gave up after %u upgrades: %s",
+			            session->label, done, vmsim_result_name(r));
+			return r;
+		}
+		bool ram = r == VMSIM_OUT_OF_RAM;
+		enum vmsim_result u = vmsim_session_upgrade(session, ram ? VMSIM_RETRY_RAM : 0, ram ? 0 : VMSIM_RETRY_CAPS);
+		if (u != VMSIM_OK) {
+			stats->upgrade_result = u;
+			session_log(session, VMSIM_LOG_WARN, "session \"%s\": retry: upgrade by %s failed: %s", session->label,
+			            ram ? "4096 bytes" : "2 caps", vmsim_result_name(u));
+			return r;
+		}
+		if (ram)
+			stats->ram_upgrades++;
+		else
+			stats->cap_upgrades++;
+	}
+}
+
 enum vmsim_result vmsim_session_upgrade(struct vmsim_session *session, uint64_t ram, uint64_t caps)
 {
 	if (!session)
@@ -240,6 +280,16 @@ const char *vmsim_session_label(const struct vmsim_session *session)
 const struct vmsim_profile *vmsim_session_profile(const struct vmsim_session *session)
 {
 	return session ? session->profile : NULL;
+}
+
+uint64_t vmsim_session_priority(const struct vmsim_session *session)
+{
+	return session ? session->priority : 0;
+}
+
+uint64_t vmsim_session_affinity(const struct vmsim_session *session)
+{
+	return session ? session->affinity : 0;
 }
 
 enum vmsim_model vmsim_session_model(const struct vmsim_session *session)

@@ -66,3 +66,49 @@ enum vmsim_result vmsim_rpc_call(struct vmsim_rpc_conn *conn, struct vmsim_rpc_r
 		return VMSIM_BACKEND_ERROR;
 	return reply->result;
 }
+
+/* The session an op's request names, for the ops Genode's Vm_connection retries; 0 for the others. */
+static uint64_t retried_session(const struct vmsim_rpc_request *req)
+{
+	switch (req->op) {
+	case VMSIM_RPC_ATTACH: return req->u.attach.session;
+	case VMSIM_RPC_ATTACH_PIC: return req->u.attach_pic.session;
+	case VMSIM_RPC_VCPU_CREATE: return req->u.vcpu_create.session;
+	default: return 0;
+	}
+}
+
+enum vmsim_result vmsim_rpc_call_retry(struct vmsim_rpc_conn *conn, struct vmsim_rpc_request *req,
+                                       struct vmsim_rpc_reply *reply, unsigned max_upgrades,
+                                       struct vmsim_retry_stats *stats)
+{
+	struct vmsim_retry_stats local;
+	if (!stats)
+		stats = &local;
+	*stats = (struct vmsim_retry_stats){ 0, 0, VMSIM_OK };
+	if (!conn || !req || !reply)
+		return VMSIM_INVALID_ARGUMENT;
+	uint64_t session = retried_session(req);
+	for (;;) {
+		enum vmsim_result r = vmsim_rpc_call(conn, req, reply);
+		if (!session || (r != VMSIM_OUT_OF_RAM && r != VMSIM_OUT_OF_CAPS) ||
+		    stats->ram_upgrades + stats->cap_upgrades >= max_upgrades)
+			return r;
+		bool ram = r == VMSIM_OUT_OF_RAM;
+		struct vmsim_rpc_request up = { .op = VMSIM_RPC_SESSION_UPGRADE };
+		struct vmsim_rpc_reply up_reply;
+		up.u.upgrade.session = session;
+		up.u.upgrade.ram = ram ? VMSIM_RETRY_RAM : 0;
+		up.u.upgrade.caps = ram ? 0 : VMSIM_RETRY_CAPS;
+		enum vmsim_result u = vmsim_rpc_call(conn, &up, &up_reply);
+		if (u != VMSIM_OK) {
+			stats->upgrade_result = u;
+			reply->result = r; /* the reply of the last attempt stays what is returned */
+			return r;
+		}
+		if (ram)
+			stats->ram_upgrades++;
+		else
+			stats->cap_upgrades++;
+	}
+}

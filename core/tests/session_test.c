@@ -114,6 +114,140 @@ static void test_open_charges_donation_and_cost(void **state)
 	counted_env_destroy(&fixture);
 }
 
+static void idle_handler(void *ctx, struct vmsim_vcpu *vcpu)
+{
+	(void)ctx;
+	(void)vcpu; /* never resumes: the vCPU stays at STARTUP */
+}
+
+struct attempt {
+	unsigned calls;
+	struct vmsim_vcpu *vcpu;
+	vmsim_ds_cap ds;
+};
+
+static enum vmsim_result create_vcpu(void *ctx, struct vmsim_session *session)
+{
+	struct attempt *a = ctx;
+	struct vmsim_vcpu_args args = { idle_handler, NULL, NULL, NULL };
+	a->calls++;
+	return vmsim_vcpu_create(session, &args, &a->vcpu);
+}
+
+static enum vmsim_result attach_page(void *ctx, struct vmsim_session *session)
+{
+	struct attempt *a = ctx;
+	struct vmsim_range range;
+	a->calls++;
+	return vmsim_session_attach(session, a->ds, 0, &(struct vmsim_attach_attr){ 0, 4096, false, true }, &range);
+}
+
+/* Genode's Vm_connection::retry: +4096 bytes per OUT_OF_RAM, +2 caps per OUT_OF_CAPS, then the call again. */
+static void test_retry_upgrades_like_genode(void **state)
+{
+	(void)state;
+	struct counted_env fixture;
+	counted_env_new(&fixture, 0, 0);
+	struct vmsim_session_args args = args_for(8192, 1); /* exactly the session's own cost (docs/quota.md) */
+	struct vmsim_session *session = NULL;
+	assert_int_equal(vmsim_session_open(fixture.env, &args, &session), VMSIM_OK);
+	struct attempt a = { 0 };
+	struct vmsim_retry_stats stats;
+	/* a vCPU: 16384 bytes (RAM checked first) = 4 upgrades, then 2 caps = 1 upgrade; 6 attempts */
+	assert_int_equal(vmsim_session_retry(session, create_vcpu, &a, 100, &stats), VMSIM_OK);
+	assert_int_equal(stats.ram_upgrades, 4);
+	assert_int_equal(stats.cap_upgrades, 1);
+	assert_int_equal(stats.upgrade_result, VMSIM_OK);
+	assert_int_equal(a.calls, 6);
+	struct vmsim_quota q;
+	vmsim_session_quota(session, &q);
+	assert_int_equal(q.ram_limit, 24576);
+	assert_int_equal(q.cap_limit, 3);
+	/* the first 4 KiB attach at 0: 128 + 3 tables * 4096 = 12416 bytes: 4 upgrades (16384 free after them) */
+	struct attempt b = { 0 };
+	assert_int_equal(vmsim_ds_alloc(fixture.env, 4096, &b.ds), VMSIM_OK);
+	assert_int_equal(vmsim_session_retry(session, attach_page, &b, 100, &stats), VMSIM_OK);
+	assert_int_equal(stats.ram_upgrades, 4);
+	assert_int_equal(stats.cap_upgrades, 0);
+	assert_int_equal(b.calls, 5);
+	/* any other result ends it at once: a conflicting attach is not retried */
+	vmsim_ds_cap other;
+	assert_int_equal(vmsim_ds_alloc(fixture.env, 4096, &other), VMSIM_OK);
+	struct attempt c = { .ds = other };
+	assert_int_equal(vmsim_session_retry(session, attach_page, &c, 100, &stats), VMSIM_REGION_CONFLICT);
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(stats.ram_upgrades + stats.cap_upgrades, 0);
+	vmsim_vcpu_destroy(a.vcpu);
+	vmsim_session_close(session);
+	assert_int_equal(vmsim_ds_free(fixture.env, b.ds), VMSIM_OK);
+	assert_int_equal(vmsim_ds_free(fixture.env, other), VMSIM_OK);
+	counted_env_destroy(&fixture);
+}
+
+/* Genode loops without bound; vmsim stops at max_upgrades or at a failed upgrade, and says which. */
+static void test_retry_is_bounded(void **state)
+{
+	(void)state;
+	struct counted_env fixture;
+	counted_env_new(&fixture, 8192 + 4096, 100); /* the pool covers the session and one upgrade */
+	struct vmsim_session_args args = args_for(8192, 1);
+	struct vmsim_session *session = NULL;
+	assert_int_equal(vmsim_session_open(fixture.env, &args, &session), VMSIM_OK);
+	struct attempt a = { 0 };
+	struct vmsim_retry_stats stats;
+	assert_int_equal(vmsim_session_retry(session, create_vcpu, &a, 0, &stats), VMSIM_OUT_OF_RAM);
+	assert_int_equal(a.calls, 1);
+	assert_non_null(strstr(fixture.last_log, "retry gave up after 0 upgrades: OUT_OF_RAM"));
+	a.calls = 0;
+	assert_int_equal(vmsim_session_retry(session, create_vcpu, &a, 100, &stats), VMSIM_OUT_OF_RAM);
+	assert_int_equal(stats.ram_upgrades, 1);
+	assert_int_equal(stats.upgrade_result, VMSIM_OUT_OF_RAM); /* the env pool had no second 4096 bytes */
+	assert_int_equal(a.calls, 2);
+	assert_non_null(strstr(fixture.last_log, "retry: upgrade by 4096 bytes failed: OUT_OF_RAM"));
+	vmsim_session_close(session);
+	counted_env_destroy(&fixture);
+
+	counted_env_new(&fixture, 0, 0);
+	assert_int_equal(vmsim_session_open(fixture.env, &args, &session), VMSIM_OK);
+	a.calls = 0;
+	assert_int_equal(vmsim_session_retry(session, create_vcpu, &a, 3, &stats), VMSIM_OUT_OF_RAM);
+	assert_int_equal(stats.ram_upgrades, 3);
+	assert_int_equal(a.calls, 4);
+	assert_non_null(strstr(fixture.last_log, "retry gave up after 3 upgrades: OUT_OF_RAM"));
+	assert_int_equal(vmsim_session_retry(NULL, create_vcpu, &a, 3, &stats), VMSIM_INVALID_ARGUMENT);
+	assert_int_equal(vmsim_session_retry(session, NULL, &a, 3, NULL), VMSIM_INVALID_ARGUMENT);
+	vmsim_session_close(session);
+	counted_env_destroy(&fixture);
+}
+
+/* priority: the generic root's unsigned long clamped to 65535; base-hw's root ignores it. affinity: as given. */
+static void test_priority_and_affinity_recorded(void **state)
+{
+	(void)state;
+	struct counted_env fixture;
+	counted_env_new(&fixture, 0, 0);
+	struct vmsim_session_args args = args_for(1 << 20, 10);
+	struct vmsim_session *session = NULL;
+	const struct {
+		long given;
+		const char *profile;
+		uint64_t recorded;
+	} cases[] = { { 0, NULL, 0 },         { 7, NULL, 7 },          { 65535, NULL, 65535 }, { 65536, NULL, 65535 },
+		      { -1, NULL, 65535 },    { 70000, "nova", 65535 }, { 7, "base-hw", 0 },   { -1, "base-hw", 0 } };
+	for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		args.priority = cases[i].given;
+		args.profile = cases[i].profile;
+		args.affinity = 0x1234 + i;
+		assert_int_equal(vmsim_session_open(fixture.env, &args, &session), VMSIM_OK);
+		assert_int_equal(vmsim_session_priority(session), cases[i].recorded);
+		assert_int_equal(vmsim_session_affinity(session), 0x1234 + i);
+		vmsim_session_close(session);
+	}
+	assert_int_equal(vmsim_session_priority(NULL), 0);
+	assert_int_equal(vmsim_session_affinity(NULL), 0);
+	counted_env_destroy(&fixture);
+}
+
 /* The profile argument: default vmsim, the three names, anything else refused with a log line. */
 static void test_open_profile_argument(void **state)
 {
@@ -320,6 +454,9 @@ int main(void)
 		cmocka_unit_test(test_session_sink_gets_what_the_session_caused),
 		cmocka_unit_test(test_open_rejects_bad_arguments),
 		cmocka_unit_test(test_open_profile_argument),
+		cmocka_unit_test(test_retry_upgrades_like_genode),
+		cmocka_unit_test(test_retry_is_bounded),
+		cmocka_unit_test(test_priority_and_affinity_recorded),
 		cmocka_unit_test(test_open_quota_shortfalls_leak_nothing),
 		cmocka_unit_test(test_open_vm_create_failure_leaks_nothing),
 		cmocka_unit_test(test_upgrade),

@@ -32,6 +32,7 @@ struct vmsim_profile {
 	bool with_state_foreign_blocks; /* with_state off the handler's thread: blocks forever (else DENIED) */
 	uint32_t vcpu_caps;             /* caps one vCPU costs; 0 = not a fixed number */
 	uint64_t vcpu_ram;              /* RAM one vCPU costs; 0 = not a fixed number */
+	bool priority_ignored;          /* the kernel's VM root ignores the session's "priority" argument */
 };
 
 /* The profile called name ("vmsim", "base-hw", "nova"); NULL for any other name or NULL. */

@@ -219,6 +219,13 @@ void vmsim_rpc_disconnect(struct vmsim_rpc_conn *conn);
 /* when the connection failed or the reply does not match the request. */
 VMSIM_MUST_CHECK enum vmsim_result vmsim_rpc_call(struct vmsim_rpc_conn *conn, struct vmsim_rpc_request *req,
                                                   struct vmsim_rpc_reply *reply);
+/*
+ * Genode's Connection::retry: ATTACH, ATTACH_PIC and VCPU_CREATE answered OUT_OF_RAM/CAPS upgrade their session
+ * by 4096 bytes / 2 caps and are sent again, at most max_upgrades times (docs/spec.md); other ops: one call.
+ */
+VMSIM_MUST_CHECK enum vmsim_result vmsim_rpc_call_retry(struct vmsim_rpc_conn *conn, struct vmsim_rpc_request *req,
+                                                        struct vmsim_rpc_reply *reply, unsigned max_upgrades,
+                                                        struct vmsim_retry_stats *stats);
 
 #ifdef __cplusplus
 }

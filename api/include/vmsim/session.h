@@ -28,7 +28,12 @@ struct vmsim_session_args {
 	vmsim_log_fn log;    /* NULL: the env's sink; else what this session causes (its backend's lines too) */
 	void *log_ctx;       /* goes here, filtered by the env's level (a server points it at the client) */
 	const char *profile; /* NULL or "vmsim": the reference; "base-hw", "nova": core reports as that kernel */
+	long priority;       /* Genode's "priority" (Vm_connection's long, DEFAULT_PRIORITY 0): recorded, see below */
+	uint64_t affinity;   /* Genode's "affinity" (an unsigned long): recorded, never read by core */
 };
+
+/* The generic core root's priority limit: "priority" is parsed as unsigned long and clamped to it - 1. */
+enum { VMSIM_SESSION_PRIORITY_LIMIT = 65536 };
 
 /* Genode's Vm_connection default quota: 5 MiB and 10 caps. */
 enum {
@@ -49,10 +54,37 @@ void vmsim_session_close(struct vmsim_session *session);
 /* Donate more quota from the env's pool (Genode's upgrade). */
 VMSIM_MUST_CHECK enum vmsim_result vmsim_session_upgrade(struct vmsim_session *session, uint64_t ram,
                                                          uint64_t caps);
+/* What vmsim_session_retry did: upgrades made, and the result of an upgrade that failed (OK if none did). */
+struct vmsim_retry_stats {
+	unsigned ram_upgrades, cap_upgrades;
+	enum vmsim_result upgrade_result;
+};
+
+/* Genode's Connection::retry step: one attempt of an attach, attach_pic or vCPU creation. */
+typedef enum vmsim_result (*vmsim_retry_fn)(void *ctx, struct vmsim_session *session);
+
+/* Genode's retry amounts (Vm_connection: retry(Ram_quota{4096}, Cap_quota{2}, ...)). */
+enum { VMSIM_RETRY_RAM = 4096, VMSIM_RETRY_CAPS = 2 };
+
+/*
+ * Call fn; on OUT_OF_RAM upgrade the session by 4096 bytes, on OUT_OF_CAPS by 2 caps (from the env's pool)
+ * and call again. Genode loops without bound; this stops after max_upgrades upgrades or at the first upgrade
+ * that fails, returns fn's last result and logs why it gave up. stats may be NULL.
+ */
+VMSIM_MUST_CHECK enum vmsim_result vmsim_session_retry(struct vmsim_session *session, vmsim_retry_fn fn, void *ctx,
+                                                       unsigned max_upgrades, struct vmsim_retry_stats *stats);
+
 /* The session's quota: limits are the donations, used is what its objects cost now. */
 void vmsim_session_quota(const struct vmsim_session *session, struct vmsim_quota *out);
 
 const char *vmsim_session_label(const struct vmsim_session *session);
+/*
+ * The priority as Genode's core recorded it: (unsigned long)args.priority clamped to 65535 (so -1 is 65535),
+ * 0 under the base-hw profile, whose root ignores it. Nothing in vmsim schedules by it.
+ */
+uint64_t vmsim_session_priority(const struct vmsim_session *session);
+/* The affinity argument as given; a vCPU runs where its handler's thread does, whatever it says. */
+uint64_t vmsim_session_affinity(const struct vmsim_session *session);
 /* The kernel profile the session was opened with (vmsim/profile.h); never NULL for an open session. */
 const struct vmsim_profile *vmsim_session_profile(const struct vmsim_session *session);
 enum vmsim_model vmsim_session_model(const struct vmsim_session *session);

@@ -54,8 +54,8 @@ VMSIM_MUST_CHECK enum vmsim_result vmsim_entrypoint_destroy(struct vmsim_entrypo
 /* Run fn(ctx) on the entrypoint's thread after what is queued (Genode's signal to a local handler). */
 VMSIM_MUST_CHECK enum vmsim_result vmsim_entrypoint_post(struct vmsim_entrypoint *ep, void (*fn)(void *ctx),
                                                          void *ctx);
-/* Whether the calling thread is this entrypoint's thread. */
-bool vmsim_entrypoint_is_current(const struct vmsim_entrypoint *ep);
+/* Whether the calling thread is this entrypoint's thread (#1987: no is_ prefix; false for NULL). */
+bool vmsim_entrypoint_current(const struct vmsim_entrypoint *ep);
 
 /*
  * Create a vCPU. Its RAM and caps are charged first (OUT_OF_RAM/OUT_OF_CAPS,

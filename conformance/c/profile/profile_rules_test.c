@@ -8,7 +8,7 @@ static const struct vmsim_profile *profile(void)
 	return vc_target()->profile;
 }
 
-static bool is_base_hw(void)
+static bool base_hw(void)
 {
 	return profile() && strcmp(profile()->name, "base-hw") == 0;
 }
@@ -32,7 +32,7 @@ static void invalid_state_code(const void *p)
 	vt_wait_stopped(c);
 	assert_int_equal(c->n, 2);
 	/* base-hw svm.cc passes VMEXIT_INVALID (-1, APM vol. 2 appendix C) through; vmsim and NOVA report 0xfd */
-	unsigned want = !vc_svm() ? 33u : is_base_hw() ? 0xffffffffu : 0xfdu;
+	unsigned want = !vc_svm() ? 33u : base_hw() ? 0xffffffffu : 0xfdu;
 	assert_int_equal(c->log[1].reason, want);
 	assert_int_equal(c->log[1].neutral.kind, VMSIM_EXIT_INVALID_STATE); /* the model reads both codes */
 	assert_int_equal(vmsim_vcpu_exit_count(c->vcpu, VMSIM_EXIT_INVALID_STATE), 1);
@@ -86,7 +86,7 @@ static void forced_intercepts(const void *p)
 		assert_int_equal(seen.secondary & pr->vmx_force_secondary, pr->vmx_force_secondary);
 		assert_int_equal(seen.secondary & pr->vmx_clear_secondary, 0);
 	}
-	if (!is_base_hw()) {
+	if (!base_hw()) {
 		/* vmsim and NOVA add no HLT exiting to a VMM that did not ask for it */
 		assert_int_equal(vc_svm() ? (seen.primary >> 24 & 1) : (seen.primary >> 7 & 1), 0);
 		assert_int_equal(c->n, 2);
@@ -142,7 +142,7 @@ static void tsc_offset_rule(const void *p)
 	assert_int_equal(c->log[2].ip, vt_addr(&vm, "x_rdmsr"));
 	assert_int_equal(seen.tsc_offset[0], 0x1000);
 	/* base-hw svm.cc read_vcpu_state(): Tsc_offset = VMCB's + charged; VMX and the others store it */
-	assert_int_equal(seen.tsc_offset[1], vc_svm() && is_base_hw() ? 0x3000 : 0x2000);
+	assert_int_equal(seen.tsc_offset[1], vc_svm() && base_hw() ? 0x3000 : 0x2000);
 	vt_vm_close(&vm);
 }
 

@@ -208,7 +208,7 @@ static bool note_thread(void *ctx, struct vmsim_vcpu_state *st)
 {
 	(void)st;
 	struct ep_seen *s = ctx;
-	s->on_ep = vmsim_entrypoint_is_current(s->ep) ? 1 : 2;
+	s->on_ep = vmsim_entrypoint_current(s->ep) ? 1 : 2;
 	return false;
 }
 
@@ -229,7 +229,7 @@ static void handler_runs_on_its_entrypoint(const void *p)
 	vt_vm_open(&vm, VT_PROT, NULL, 0, 0);
 	struct ep_seen seen = { NULL, 0 };
 	assert_int_equal(vmsim_entrypoint_create(vm.env, "conformance ep", &seen.ep), VMSIM_OK);
-	assert_false(vmsim_entrypoint_is_current(seen.ep));
+	assert_false(vmsim_entrypoint_current(seen.ep));
 	struct vmsim_vcpu_args args = { ep_handler, &seen, NULL, seen.ep };
 	struct vmsim_vcpu *v;
 	assert_int_equal(vmsim_vcpu_create(vm.session, &args, &v), VMSIM_OK);

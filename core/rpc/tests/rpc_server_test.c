@@ -84,6 +84,68 @@ static uint64_t vt_open(struct vmsim_rpc_conn *conn)
 	return p.u.cap;
 }
 
+/* Genode's Connection::retry over the wire: +4096 bytes per OUT_OF_RAM, +2 caps per OUT_OF_CAPS, bounded. */
+static void test_call_retry_upgrades(void **state)
+{
+	(void)state;
+	struct vt_server s;
+	vt_server_start(&s, 0);
+	struct vmsim_rpc_conn *a;
+	assert_int_equal(vmsim_rpc_connect(s.path, &a), VMSIM_OK);
+	q.u.open.ram = 8192; /* exactly the session's own cost (docs/quota.md) */
+	q.u.open.caps = 1;
+	q.u.open.model = VMSIM_MODEL_VMX;
+	strcpy(q.u.open.backend, "null");
+	assert_int_equal(vt_call(a, VMSIM_RPC_SESSION_OPEN), VMSIM_OK);
+	uint64_t session = p.u.cap;
+	struct vmsim_retry_stats stats;
+	/* bounded: 2 upgrades, then the OUT_OF_RAM stands */
+	q.op = VMSIM_RPC_VCPU_CREATE;
+	q.u.vcpu_create.session = session;
+	assert_int_equal(vmsim_rpc_call_retry(a, &q, &p, 2, &stats), VMSIM_OUT_OF_RAM);
+	assert_int_equal(stats.ram_upgrades, 2);
+	assert_int_equal(stats.cap_upgrades, 0);
+	/* a vCPU (16384 bytes, 2 caps): 2 more RAM upgrades (8192 were added above), then one of 2 caps */
+	memset(&q, 0, sizeof q);
+	q.op = VMSIM_RPC_VCPU_CREATE;
+	q.u.vcpu_create.session = session;
+	assert_int_equal(vmsim_rpc_call_retry(a, &q, &p, 100, &stats), VMSIM_OK);
+	assert_int_equal(stats.ram_upgrades, 2);
+	assert_int_equal(stats.cap_upgrades, 1);
+	assert_int_equal(stats.upgrade_result, VMSIM_OK);
+	memset(&q, 0, sizeof q);
+	q.u.object.cap = session;
+	assert_int_equal(vt_call(a, VMSIM_RPC_SESSION_QUOTA), VMSIM_OK);
+	assert_int_equal(p.u.quota.ram_limit, 24576);
+	assert_int_equal(p.u.quota.cap_limit, 3);
+	/* the first 4 KiB attach at 0: 12416 bytes = 4 upgrades */
+	q.u.ds_alloc.size = 4096;
+	assert_int_equal(vt_call(a, VMSIM_RPC_DS_ALLOC), VMSIM_OK);
+	uint64_t ds = p.u.cap;
+	q.op = VMSIM_RPC_ATTACH;
+	q.u.attach.session = session;
+	q.u.attach.ds = ds;
+	assert_int_equal(vmsim_rpc_call_retry(a, &q, &p, 100, &stats), VMSIM_OK);
+	assert_int_equal(stats.ram_upgrades, 4);
+	/* another op is one plain call, and so is a session the server does not know */
+	memset(&q, 0, sizeof q);
+	q.op = VMSIM_RPC_DETACH;
+	q.u.detach.session = session;
+	q.u.detach.gpa = 0;
+	q.u.detach.size = 4096;
+	assert_int_equal(vmsim_rpc_call_retry(a, &q, &p, 100, &stats), VMSIM_OK);
+	assert_int_equal(stats.ram_upgrades + stats.cap_upgrades, 0);
+	memset(&q, 0, sizeof q);
+	q.op = VMSIM_RPC_VCPU_CREATE;
+	q.u.vcpu_create.session = session + 1;
+	assert_int_equal(vmsim_rpc_call_retry(a, &q, &p, 100, &stats), VMSIM_INVALID_CAP);
+	assert_int_equal(vmsim_rpc_call_retry(NULL, &q, &p, 100, &stats), VMSIM_INVALID_ARGUMENT);
+	memset(&q, 0, sizeof q);
+	vmsim_rpc_disconnect(a);
+	assert_true(vt_env_drains(s.env));
+	vt_server_stop(&s);
+}
+
 static void test_two_clients_two_spaces(void **state)
 {
 	(void)state;
@@ -255,6 +317,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_two_clients_two_spaces),
+		cmocka_unit_test(test_call_retry_upgrades),
 		cmocka_unit_test(test_lost_framing_closes_only_that_client),
 		cmocka_unit_test(test_clients_beyond_the_limit_are_refused),
 		cmocka_unit_test(test_session_lines_carry_the_client_number),
