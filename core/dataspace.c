@@ -241,26 +241,46 @@ enum vmsim_result vmsim_local_attach(struct vmsim_env *env, vmsim_ds_cap cap, co
 	mapping->ptr = ptr;
 	mapping->size = size;
 	mapping->writeable = attr->writeable;
+	mapping->id = ++env->local_ids;
 	link_local(&ds->locals, mapping);
 	if (attr->writeable)
 		ds->writeable_locals++;
 	out->ptr = ptr;
 	out->num_bytes = size;
 	out->_priv = mapping;
+	out->_id = mapping->id;
 	result = VMSIM_OK;
 out:
 	pthread_mutex_unlock(&env->lock);
 	return result;
 }
 
-void vmsim_local_release(struct vmsim_env *env, struct vmsim_local_attachment *attachment)
+/* The live mapping an attachment names, found among env's without following its pointer; env->lock held. */
+static struct local_mapping *live_mapping(struct vmsim_env *env, const struct vmsim_local_attachment *attachment)
 {
-	if (!env || !attachment || !attachment->_priv)
-		return;
-	struct local_mapping *mapping = attachment->_priv;
-	if (mapping->env != env)
-		return; /* another env's attachment: not ours to undo */
+	if (!attachment->_priv)
+		return NULL;
+	for (struct vmsim_dataspace *ds = env->dataspaces; ds; ds = ds->env_next)
+		for (struct local_mapping *m = ds->locals; m; m = m->next)
+			if (m == attachment->_priv && m->id == attachment->_id)
+				return m;
+	for (struct local_mapping *m = env->orphans; m; m = m->next)
+		if (m == attachment->_priv && m->id == attachment->_id)
+			return m;
+	return NULL;
+}
+
+enum vmsim_result vmsim_local_release(struct vmsim_env *env, struct vmsim_local_attachment *attachment)
+{
+	if (!env || !attachment)
+		return VMSIM_INVALID_ARGUMENT;
 	pthread_mutex_lock(&env->lock);
+	struct local_mapping *mapping = live_mapping(env, attachment);
+	if (!mapping) {
+		pthread_mutex_unlock(&env->lock);
+		vmsim_env_log(env, VMSIM_LOG_WARN, "local release: not a live attachment of this env (released twice?)");
+		return VMSIM_DENIED;
+	}
 	if (mapping->ds) {
 		unlink_local(&mapping->ds->locals, mapping);
 		if (mapping->writeable)
@@ -272,4 +292,23 @@ void vmsim_local_release(struct vmsim_env *env, struct vmsim_local_attachment *a
 	vmsim_env_free(env, mapping, sizeof(*mapping));
 	pthread_mutex_unlock(&env->lock);
 	memset(attachment, 0, sizeof(*attachment));
+	return VMSIM_OK;
+}
+
+enum vmsim_result vmsim_local_done(struct vmsim_env *env, struct vmsim_local_attachment *attachment)
+{
+	if (!env || !attachment)
+		return VMSIM_INVALID_ARGUMENT;
+	if (attachment->keep || (!attachment->_priv && !attachment->ptr))
+		return VMSIM_OK; /* kept (Genode's deallocate = false), or owning nothing (moved from, empty) */
+	return vmsim_local_release(env, attachment);
+}
+
+void vmsim_local_move(struct vmsim_env *env, struct vmsim_local_attachment *dst, struct vmsim_local_attachment *src)
+{
+	if (!env || !dst || !src || dst == src)
+		return;
+	(void)vmsim_local_done(env, dst);
+	*dst = *src;
+	memset(src, 0, sizeof(*src));
 }

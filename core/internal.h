@@ -87,6 +87,7 @@ struct vmsim_env {
 	struct cap_table cap_table;
 	struct vmsim_dataspace *dataspaces;
 	struct local_mapping *orphans; /* local attachments that outlived their dataspace */
+	uint64_t local_ids;            /* the last local attachment's id (never reused) */
 	struct vmsim_session *sessions;
 
 	const struct vmsim_backend_ops **backends;
@@ -114,6 +115,7 @@ struct local_mapping {
 	struct local_mapping *next, *prev;
 	void *ptr;
 	uint64_t size;
+	uint64_t id;                 /* the attachment's _id: a stale copy names an id no live mapping has */
 	bool writeable;
 };
 

@@ -244,7 +244,7 @@ static void test_release_ignores_foreign_env(void **state)
 	assert_int_equal(vmsim_ds_alloc(one, 4096, &ds), VMSIM_OK);
 	struct vmsim_local_attachment local;
 	assert_int_equal(vmsim_local_attach(one, ds, &(struct vmsim_local_attr){.writeable = true}, &local), VMSIM_OK);
-	vmsim_local_release(two, &local);
+	assert_int_equal(vmsim_local_release(two, &local), VMSIM_DENIED); /* reported, nothing done */
 	assert_non_null(local.ptr);
 	strcpy(local.ptr, "still mapped");
 	assert_int_equal(vmsim_ds_seal(one, ds), VMSIM_DENIED);
@@ -252,6 +252,110 @@ static void test_release_ignores_foreign_env(void **state)
 	assert_int_equal(vmsim_ds_seal(one, ds), VMSIM_OK);
 	vmsim_env_destroy(two);
 	vmsim_env_destroy(one);
+}
+
+static void keep_line(void *ctx, enum vmsim_log_level level, const char *message)
+{
+	(void)level;
+	snprintf(ctx, 256, "%s", message);
+}
+
+static struct vmsim_env *logging_env(char line[256])
+{
+	struct vmsim_env_config cfg = { .log = keep_line, .log_ctx = line, .log_level = VMSIM_LOG_DEBUG };
+	struct vmsim_env *env;
+	assert_int_equal(vmsim_env_create(&cfg, &env), VMSIM_OK);
+	return env;
+}
+
+static void attach_rw(struct vmsim_env *env, vmsim_ds_cap ds, struct vmsim_local_attachment *out)
+{
+	assert_int_equal(vmsim_local_attach(env, ds, &(struct vmsim_local_attr){ .writeable = true }, out), VMSIM_OK);
+}
+
+/* Allocation's destructor (vmsim_local_done) honours keep; a move transfers ownership. */
+static void test_local_done_keep_and_move(void **state)
+{
+	(void)state;
+	char line[256] = "";
+	struct vmsim_env *env = logging_env(line);
+	vmsim_ds_cap ds;
+	assert_int_equal(vmsim_ds_alloc(env, 4096, &ds), VMSIM_OK);
+	char perms[5];
+
+	struct vmsim_local_attachment a, b, kept;
+	attach_rw(env, ds, &a);
+	void *ptr = a.ptr;
+	assert_int_equal(vmsim_local_done(env, &a), VMSIM_OK); /* not kept: released */
+	assert_null(a.ptr);
+	maps_perms(ptr, perms);
+	assert_string_equal(perms, "");
+
+	attach_rw(env, ds, &kept);
+	kept.keep = true;
+	assert_int_equal(vmsim_local_done(env, &kept), VMSIM_OK); /* kept: still mapped, still ours */
+	assert_non_null(kept.ptr);
+	strcpy(kept.ptr, "kept");
+	assert_int_equal(vmsim_ds_seal(env, ds), VMSIM_DENIED); /* a writeable local attachment is alive */
+	assert_int_equal(vmsim_local_release(env, &kept), VMSIM_OK); /* by hand */
+	assert_null(kept.ptr);
+
+	/* move: b takes a's mapping, a is left empty; b's own mapping is released first */
+	attach_rw(env, ds, &a);
+	attach_rw(env, ds, &b);
+	void *a_ptr = a.ptr, *b_ptr = b.ptr;
+	vmsim_local_move(env, &b, &a);
+	assert_ptr_equal(b.ptr, a_ptr);
+	assert_null(a.ptr);
+	maps_perms(b_ptr, perms);
+	assert_string_equal(perms, "");
+	strcpy(b.ptr, "moved");
+	assert_int_equal(vmsim_local_done(env, &a), VMSIM_OK); /* the moved-from one owns nothing */
+	maps_perms(a_ptr, perms);
+	assert_string_equal(perms, "rw-s");
+	assert_int_equal(vmsim_local_done(env, &b), VMSIM_OK);
+	maps_perms(a_ptr, perms);
+	assert_string_equal(perms, "");
+	assert_int_equal(vmsim_ds_seal(env, ds), VMSIM_OK); /* nothing writeable is left */
+
+	/* the env's destruction releases what is left, kept or not, with or without its dataspace */
+	assert_int_equal(vmsim_local_attach(env, ds, &(struct vmsim_local_attr){ 0 }, &kept), VMSIM_OK);
+	kept.keep = true;
+	vmsim_env_destroy(env);
+	maps_perms(kept.ptr, perms);
+	assert_string_equal(perms, "");
+}
+
+/* A second release (also through a copy) is reported and follows no pointer. */
+static void test_double_release_reported(void **state)
+{
+	(void)state;
+	char line[256] = "";
+	struct vmsim_env *env = logging_env(line);
+	vmsim_ds_cap ds;
+	assert_int_equal(vmsim_ds_alloc(env, 4096, &ds), VMSIM_OK);
+	struct vmsim_local_attachment a, copy;
+	attach_rw(env, ds, &a);
+	copy = a;
+	assert_int_equal(vmsim_local_release(env, &a), VMSIM_OK);
+	assert_int_equal(vmsim_local_release(env, &a), VMSIM_DENIED);
+	assert_non_null(strstr(line, "local release: not a live attachment of this env (released twice?)"));
+	line[0] = 0;
+	/* a new attachment may reuse the freed bookkeeping: the copy's id still tells them apart */
+	struct vmsim_local_attachment fresh;
+	attach_rw(env, ds, &fresh);
+	assert_int_equal(vmsim_local_release(env, &copy), VMSIM_DENIED);
+	assert_non_null(strstr(line, "released twice?"));
+	char perms[5];
+	maps_perms(fresh.ptr, perms);
+	assert_string_equal(perms, "rw-s"); /* the stale copy did not take the new one with it */
+	struct vmsim_local_attachment never = { 0 };
+	assert_int_equal(vmsim_local_release(env, &never), VMSIM_DENIED);
+	assert_int_equal(vmsim_local_release(NULL, &fresh), VMSIM_INVALID_ARGUMENT);
+	assert_int_equal(vmsim_local_release(env, NULL), VMSIM_INVALID_ARGUMENT);
+	assert_int_equal(vmsim_local_done(env, &fresh), VMSIM_OK);
+	assert_int_equal(vmsim_ds_free(env, ds), VMSIM_OK);
+	vmsim_env_destroy(env);
 }
 
 int main(void)
@@ -265,6 +369,8 @@ int main(void)
 		cmocka_unit_test(test_seal),
 		cmocka_unit_test(test_free_keeps_local_address_reserved),
 		cmocka_unit_test(test_release_ignores_foreign_env),
+		cmocka_unit_test(test_local_done_keep_and_move),
+		cmocka_unit_test(test_double_release_reported),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,19 +42,31 @@ struct vmsim_local_attr {
 	bool writeable;
 };
 
-/* A Local_rm attachment (#5516): ptr is valid until vmsim_local_release(). */
+/*
+ * A Local_rm attachment (#5516) with Genode's Allocation lifetime: ptr is valid until it is released
+ * (vmsim_local_done, the destructor, unless keep; vmsim_local_release by hand; or the env's destruction).
+ */
 struct vmsim_local_attachment {
 	void *ptr;
 	uint64_t num_bytes;
-	void *_priv; /* \noapi */
+	bool keep;     /* Genode's deallocate = false: vmsim_local_done leaves it mapped */
+	void *_priv;   /* \noapi */
+	uint64_t _id;  /* \noapi: which mapping of the env, so a stale copy is recognised */
 };
 
 /* Map a dataspace into this process; a writeable attach of a sealed dataspace is INVALID_DATASPACE. */
 VMSIM_MUST_CHECK enum vmsim_result vmsim_local_attach(struct vmsim_env *env, vmsim_ds_cap ds,
                                                       const struct vmsim_local_attr *attr,
                                                       struct vmsim_local_attachment *out);
-/* Detach a local attachment (the Allocation's destructor); the struct is zeroed. */
-void vmsim_local_release(struct vmsim_env *env, struct vmsim_local_attachment *attachment);
+/*
+ * Unmap a local attachment and zero the struct (keep or not). DENIED, logged, and nothing done for one that is
+ * not live in env: released before (a double release, also through a copy), another env's, or never attached.
+ */
+enum vmsim_result vmsim_local_release(struct vmsim_env *env, struct vmsim_local_attachment *attachment);
+/* The Allocation's destructor: release unless keep is set (then OK and nothing changes); empty: OK. */
+enum vmsim_result vmsim_local_done(struct vmsim_env *env, struct vmsim_local_attachment *attachment);
+/* Unique_attempt's move: dst's own attachment gets vmsim_local_done, then dst takes src's and src is emptied. */
+void vmsim_local_move(struct vmsim_env *env, struct vmsim_local_attachment *dst, struct vmsim_local_attachment *src);
 
 #ifdef __cplusplus
 }
