@@ -68,6 +68,9 @@ struct vmsim_session {
 	struct vcpu_registry vcpus;   /* vcpu.c */
 };
 
+/* kernel_state.c: check what the backend's kernel produced for this stop (vcpu->lock held, vCPU thread). */
+void kernel_state_check(struct vmsim_vcpu *vcpu, const struct vmsim_exit *exit);
+
 /* ---- the environment (env.c) --------------------------------------------- */
 
 struct vmsim_dataspace;

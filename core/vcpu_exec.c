@@ -163,6 +163,7 @@ static void prepare_stop(struct vmsim_vcpu *vcpu, const struct vmsim_exit *exit)
 		st->actv_state.charged = false;
 	}
 
+	kernel_state_check(vcpu, exit); /* kernel-state mode: the backend's kernel page against this encoding */
 	publish_last_exit(vcpu, exit, true);
 	count_exit(vcpu, exit->kind);
 	vcpu->exit_fresh = true;

@@ -87,6 +87,8 @@ struct vmsim_vcpu {
 	atomic_uint last_exit_seq;  /* odd while last_exit_words change */
 	_Atomic uint64_t last_exit_words[(sizeof(struct vmsim_exit) + 7) / 8];
 	_Atomic uint64_t exit_counts[VMSIM_EXIT_KIND_COUNT];
+	struct vmsim_kernel_state_stats kernel_state; /* kernel_state.c, under kernel_state_busy */
+	atomic_bool kernel_state_busy;                /* a spin lock: the fast path holds no vcpu->lock */
 
 	struct vmsim_vcpu_state state; /* what with_state shows */
 	struct vmsim_cpu_state cpu;    /* the backend-side mirror of fresh groups */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <vmsim/backend.h>
+#include <vmsim/genode_layout.h>
 
 /*
  * What a backend author starts from. It keeps guest mappings and per-vCPU
@@ -11,6 +12,10 @@
  * an instruction), so it can honestly declare STOP and nothing else: the
  * conformance suite then runs the quota, memory, lifecycle, with_state and
  * recall tests on it and skips the rest with cap_gap's reason.
+ *
+ * It also shows kernel-state mode (docs/spec.md): after a recall it hands
+ * core the Vcpu_state page a kernel would have written, in Genode's 2023
+ * layout, and core checks it against the model.
  */
 enum { MAX_MAPPINGS = 1 << 16 };
 
@@ -28,7 +33,9 @@ struct skel_vcpu {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	bool stop_pending;
+	bool recalled; /* vcpu_run returned for a stop: the next kernel_state is that recall's page */
 	struct vmsim_cpu_state state;
+	struct vmsim_genode_vcpu_state_2023 page;
 };
 
 static const char *skel_cap_gap(uint64_t cap)
@@ -131,7 +138,31 @@ static enum vmsim_result skel_vcpu_run(void *opaque, vmsim_exit_fn on_exit, void
 	while (!v->stop_pending)
 		pthread_cond_wait(&v->wake, &v->lock);
 	v->stop_pending = false;
+	v->recalled = true;
 	pthread_mutex_unlock(&v->lock);
+	return VMSIM_OK;
+}
+
+/*
+ * Kernel-state mode: the page a kernel writes for a recall. base-hw recalls with a physical
+ * interrupt (VMEXIT_INTR 0x60 / external interrupt) and reports it to the VMM as 0xff (PAUSED).
+ */
+static enum vmsim_result skel_kernel_state(void *opaque, struct vmsim_kernel_state *out)
+{
+	struct skel_vcpu *v = opaque;
+	pthread_mutex_lock(&v->lock);
+	bool recalled = v->recalled;
+	v->recalled = false;
+	if (recalled) {
+		memset(&v->page, 0, sizeof v->page);
+		v->page.exit_reason = 0xff;
+		v->page.ip.value = v->state.rip;
+		v->page.ip.charged = 1;
+	}
+	pthread_mutex_unlock(&v->lock);
+	if (!recalled)
+		return VMSIM_UNSUPPORTED; /* a stop the kernel did not make */
+	*out = (struct vmsim_kernel_state){ VMSIM_KERNEL_STATE_GENODE_2023, &v->page, sizeof v->page };
 	return VMSIM_OK;
 }
 
@@ -218,6 +249,7 @@ static const struct vmsim_backend_ops skeleton_ops = {
 	.state_get = skel_state_get,
 	.state_set = skel_state_set,
 	.native = NULL,
+	.kernel_state = skel_kernel_state,
 };
 
 /* The one exported symbol (VMSIM_BACKEND_ENTRY_SYMBOL); everything else is hidden. */

@@ -144,6 +144,20 @@ struct vmsim_cpu_state {
 	alignas(64) uint8_t fpu[VMSIM_FPU_AREA_SIZE]; /* FXSAVE layout in the first 512 bytes */
 };
 
+/* The form of a kernel-state image (vmsim/genode_layout.h, vmsim/hwstate.h). */
+enum vmsim_kernel_state_format {
+	VMSIM_KERNEL_STATE_VCPU_STATE = 1,  /* struct vmsim_vcpu_state */
+	VMSIM_KERNEL_STATE_GENODE_2023 = 2, /* Genode's Vcpu_state page, 2023 layout */
+	VMSIM_KERNEL_STATE_GENODE_2024 = 3, /* Genode's Vcpu_state page, 2024 layout */
+	VMSIM_KERNEL_STATE_VMCB = 4,        /* a 4 KiB VMCB after #VMEXIT (SVM sessions) */
+	VMSIM_KERNEL_STATE_VMCS = 5         /* struct vmsim_vmcs with the fields read after the exit (VMX) */
+};
+struct vmsim_kernel_state {
+	enum vmsim_kernel_state_format format;
+	const void *image;
+	size_t size;
+};
+
 /* What core hands a backend at vm_create: a log sink bound to the session's env. */
 struct vmsim_backend_host {
 	void (*log)(void *ctx, enum vmsim_log_level level, const char *message);
@@ -226,6 +240,14 @@ struct vmsim_backend_ops {
 	 * thread inside on_exit. Optional: without it core fetches the registers' groups and calls state_set.
 	 */
 	enum vmsim_result (*regs_set)(void *vcpu, uint32_t regs, const struct vmsim_cpu_state *in);
+
+	/*
+	 * Kernel-state mode (optional, NULL: off): after each exit the backend reported (and the PAUSED stop
+	 * after vcpu_run returned), the page or VMCB/VMCS image its kernel produced; core checks it against the
+	 * model (docs/spec.md "Kernel-state mode"). UNSUPPORTED: nothing for this stop. Image valid until the
+	 * next call for this vCPU. vCPU thread only.
+	 */
+	enum vmsim_result (*kernel_state)(void *vcpu, struct vmsim_kernel_state *out);
 };
 
 #ifdef __cplusplus

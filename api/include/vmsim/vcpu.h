@@ -54,6 +54,14 @@ VMSIM_MUST_CHECK enum vmsim_result vmsim_entrypoint_destroy(struct vmsim_entrypo
 /* Run fn(ctx) on the entrypoint's thread after what is queued (Genode's signal to a local handler). */
 VMSIM_MUST_CHECK enum vmsim_result vmsim_entrypoint_post(struct vmsim_entrypoint *ep, void (*fn)(void *ctx),
                                                          void *ctx);
+/* What core's kernel-state checks found for a vCPU (backend op kernel_state; docs/spec.md). */
+struct vmsim_kernel_state_stats {
+	uint64_t checked, mismatches;
+	char last[192]; /* the last mismatch, "" if none */
+};
+/* Copy the vCPU's kernel-state counters (all zero where the backend has no kernel_state op). */
+void vmsim_vcpu_kernel_state_stats(const struct vmsim_vcpu *vcpu, struct vmsim_kernel_state_stats *out);
+
 /* Whether the calling thread is this entrypoint's thread (#1987: no is_ prefix; false for NULL). */
 bool vmsim_entrypoint_current(const struct vmsim_entrypoint *ep);
 

@@ -125,6 +125,84 @@ static void test_load_backend_plugin(void **state)
 	vmsim_env_destroy(env);
 }
 
+struct kstate_rec {
+	pthread_mutex_t lock;
+	unsigned calls, paused;
+};
+
+static bool kstate_on_state(void *ctx, struct vmsim_vcpu_state *st)
+{
+	struct kstate_rec *r = ctx;
+	if (st->exit_reason == VMSIM_EXIT_CODE_STARTUP) {
+		vmsim_reg_charge(&st->ip, 0x2000);
+		return true;
+	}
+	pthread_mutex_lock(&r->lock);
+	r->paused += st->exit_reason == VMSIM_EXIT_CODE_PAUSED;
+	pthread_mutex_unlock(&r->lock);
+	return true; /* run on: the next recall may be tried */
+}
+
+static void kstate_handler(void *ctx, struct vmsim_vcpu *vcpu)
+{
+	struct kstate_rec *r = ctx;
+	enum vmsim_result res = vmsim_vcpu_with_state(vcpu, kstate_on_state, ctx);
+	assert_true(res == VMSIM_OK || res == VMSIM_DENIED);
+	pthread_mutex_lock(&r->lock);
+	r->calls++;
+	pthread_mutex_unlock(&r->lock);
+}
+
+struct kstate_wait {
+	struct kstate_rec *r;
+	unsigned calls;
+};
+
+static bool kstate_calls(void *ctx)
+{
+	struct kstate_wait *w = ctx;
+	pthread_mutex_lock(&w->r->lock);
+	bool done = w->r->calls >= w->calls;
+	pthread_mutex_unlock(&w->r->lock);
+	return done;
+}
+
+/* Kernel-state mode on the skeleton: the page it writes for a recall passes core's checks. */
+static void test_skeleton_kernel_state_checked(void **state)
+{
+	(void)state;
+	struct vmsim_env *env = NULL;
+	assert_int_equal(vmsim_env_create(NULL, &env), VMSIM_OK);
+	assert_int_equal(vmsim_env_load_backend(env, VMSIM_SKELETON_PATH, NULL), VMSIM_OK);
+	struct vmsim_session_args args = { .ram_quota = 1 << 20, .cap_quota = 10, .label = "kstate",
+		                           .backend = "skeleton", .model = VMSIM_MODEL_SVM };
+	struct vmsim_session *s = NULL;
+	assert_int_equal(vmsim_session_open(env, &args, &s), VMSIM_OK);
+	struct kstate_rec r = { .calls = 0 };
+	pthread_mutex_init(&r.lock, NULL);
+	struct vmsim_vcpu_args va = { kstate_handler, &r, NULL, NULL };
+	struct vmsim_vcpu *vcpu = NULL;
+	assert_int_equal(vmsim_vcpu_create(s, &va, &vcpu), VMSIM_OK);
+	struct kstate_wait w = { &r, 1 };
+	vt_wait_until(kstate_calls, &w, "STARTUP");
+	/* a recall that meets the vCPU before it runs is core's own PAUSED (no page): try again */
+	struct vmsim_kernel_state_stats stats = { 0 };
+	for (unsigned tries = 0; stats.checked == 0; tries++) {
+		assert_true(tries < 1000);
+		assert_int_equal(vmsim_vcpu_pause(vcpu), VMSIM_OK);
+		w.calls++;
+		vt_wait_until(kstate_calls, &w, "the PAUSED exit");
+		vmsim_vcpu_kernel_state_stats(vcpu, &stats);
+	}
+	assert_int_equal(stats.checked, 1);
+	assert_int_equal(stats.mismatches, 0);
+	assert_string_equal(stats.last, "");
+	vmsim_vcpu_destroy(vcpu);
+	vmsim_session_close(s);
+	vmsim_env_destroy(env);
+	pthread_mutex_destroy(&r.lock);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -132,6 +210,7 @@ int main(void)
 		cmocka_unit_test(test_suite_is_well_formed),
 		cmocka_unit_test(test_null_run_reports_agree),
 		cmocka_unit_test(test_load_backend_plugin),
+		cmocka_unit_test(test_skeleton_kernel_state_checked),
 	};
 	return cmocka_run_group_tests_name("conformance_runner", tests, NULL, NULL);
 }
