@@ -1,5 +1,7 @@
 /* core/tests/kernel_state_test.c - kernel-state mode: core checks the page/VMCB a backend's kernel produced. */
 #include <pthread.h>
+#include <stdalign.h>
+#include <stdlib.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -60,7 +62,9 @@ static enum vmsim_result ks_unmap(void *vm, uint64_t gpa, uint64_t size)
 static enum vmsim_result ks_vcpu_create(void *vm, unsigned id, void **out)
 {
 	(void)vm, (void)id;
-	struct ks_vcpu *v = test_calloc(1, sizeof *v);
+	struct ks_vcpu *v = aligned_alloc(alignof(struct ks_vcpu), sizeof *v); /* vmsim_cpu_state is 64-aligned */
+	assert_non_null(v);
+	memset(v, 0, sizeof *v);
 	pthread_mutex_init(&v->lock, NULL);
 	pthread_cond_init(&v->wake, NULL);
 	*out = v;
@@ -72,7 +76,7 @@ static void ks_vcpu_destroy(void *opaque)
 	struct ks_vcpu *v = opaque;
 	pthread_mutex_destroy(&v->lock);
 	pthread_cond_destroy(&v->wake);
-	test_free(v);
+	free(v);
 }
 
 static enum vmsim_result ks_run(void *opaque, vmsim_exit_fn on_exit, void *ctx)

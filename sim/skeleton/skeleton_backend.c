@@ -1,5 +1,6 @@
 /* sim/skeleton/skeleton_backend.c - a minimal third-party backend plugin: memory and state, no guest execution. */
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,9 +111,10 @@ static enum vmsim_result skel_vcpu_create(void *vm, unsigned id, void **out)
 {
 	(void)vm;
 	(void)id;
-	struct skel_vcpu *v = calloc(1, sizeof *v);
+	struct skel_vcpu *v = aligned_alloc(alignof(struct skel_vcpu), sizeof *v); /* the FPU area is 64-aligned */
 	if (!v)
 		return VMSIM_OUT_OF_RAM;
+	memset(v, 0, sizeof *v);
 	pthread_mutex_init(&v->lock, NULL);
 	pthread_cond_init(&v->wake, NULL);
 	v->state.rflags = 2;
