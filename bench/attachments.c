@@ -127,7 +127,7 @@ static bool run_running(const char *backend, uint64_t n, struct attach_run *run)
 	struct timespec settle = { 0, 20000000 };
 	nanosleep(&settle, NULL);
 	vmsim_vcpu_last_exit(vcpu, &last);
-	vmsim_ds_cap ds;
+	vmsim_ds_cap ds = { 0 };
 	if (last.kind != VMSIM_EXIT_NONE || b.failure[0])
 		r = VMSIM_UNSUPPORTED;
 	else

@@ -38,9 +38,13 @@ static enum vmsim_result count_regs(void *vcpu, uint32_t regs, const struct vmsi
 	atomic_fetch_add(&regs_sets, 1);
 	atomic_store(&last_regs, regs);
 	enum vmsim_result r = vt_cpu_ops()->state_get(vcpu, VMSIM_GROUP_GPR | VMSIM_GROUP_IP, &now);
+	uint64_t gprs[16], wanted[16]; /* rax..r15 are consecutive in vmsim_cpu_state */
+	memcpy(gprs, &now.rax, sizeof gprs);
+	memcpy(wanted, &in->rax, sizeof wanted);
 	for (unsigned i = 0; i < 16; i++)
 		if (regs & (1u << i))
-			(&now.rax)[i] = (&in->rax)[i];
+			gprs[i] = wanted[i];
+	memcpy(&now.rax, gprs, sizeof gprs);
 	if (regs & VMSIM_REG_RIP)
 		now.rip = in->rip;
 	if (regs & VMSIM_REG_RFLAGS)
