@@ -98,6 +98,7 @@ struct ucb_shadow {
 	uint64_t last_fault;            /* the last fault's address and type, and how often it came right back */
 	uc_mem_type last_type;
 	unsigned repeats;
+	uint64_t store_rip, store_lin;  /* a store into a table page: its rip, and the page mapped writable for it */
 };
 
 /* One remembered instruction length (uc_exits.c): valid while none of the generations it was read under moved. */

@@ -187,10 +187,15 @@ static bool region_add(struct ucb_engine *eng, const struct ucb_shadow_region *r
 		s->live = p;
 		s->cap = cap;
 	}
-	/* a writable mapping of a page this region's walk used must go: the guest's next store there is watched */
+	/*
+	 * A writable mapping of a page this region's walk used must go: the guest's next store there is watched. Not
+	 * the one mapped for the store the current instruction makes (a store into a live table, then the fetch of
+	 * that instruction again): it stays, as stale as a hardware TLB entry, until a later instruction maps a region.
+	 */
+	uint64_t rip = ucb_read_reg(eng, UC_X86_REG_RIP);
 	for (size_t i = s->n; i-- > 0;) {
 		const struct ucb_shadow_region *w = &s->live[i];
-		if (!(w->prot & UC_PROT_WRITE))
+		if (!(w->prot & UC_PROT_WRITE) || (w->lin == s->store_lin && rip == s->store_rip))
 			continue;
 		for (unsigned k = 0; k < r->npt; k++) {
 			if (r->pt[k] >= w->gpa && r->pt[k] < w->gpa + w->size) {
@@ -441,6 +446,10 @@ static enum ucb_mmu_outcome map_page(struct ucb_vcpu *v, const struct paging *p,
 		ucb_log(v->vm, VMSIM_LOG_ERROR, "unicorn: vCPU %u: cannot map linear 0x%llx", v->id,
 		        (unsigned long long)lin);
 		return UCB_MMU_ERROR;
+	}
+	if (access == VMSIM_X86_WRITE) {
+		eng->shadow.store_rip = ucb_read_reg(eng, UC_X86_REG_RIP);
+		eng->shadow.store_lin = lin & ~(uint64_t)(PG_4K - 1);
 	}
 	return UCB_MMU_RETRY;
 }

@@ -275,8 +275,12 @@ enum vmsim_result ucb_engine_set_state(struct ucb_engine *eng, uint32_t groups, 
 			 * not data accesses (measured): run every engine unpaged so both agree
 			 * on linear = guest-physical, and keep PG for the VMM to read back.
 			 */
+			/* uc_mmu.c: translations start over when what they were made from changes (not on every resume) */
+			uint64_t was_cr0 = env_u64(env, UCB_ENV_CR) | eng->vcpu->cr0_pg;
+			if (was_cr0 != in->cr0 || env_u64(env, UCB_ENV_CR + 24) != in->cr3 ||
+			    env_u64(env, UCB_ENV_CR + 32) != in->cr4 || env_u64(env, UCB_ENV_EFER) != efer)
+				eng->vcpu->tlb_gen++;
 			eng->vcpu->cr0_pg = in->cr0 & UCB_CR0_PG;
-			eng->vcpu->tlb_gen++; /* uc_mmu.c: translations start over */
 			env_put64(env, UCB_ENV_CR, in->cr0 & ~(uint64_t)UCB_CR0_PG);
 			env_put64(env, UCB_ENV_CR + 16, in->cr2);
 			env_put64(env, UCB_ENV_CR + 24, in->cr3);

@@ -241,12 +241,60 @@ static void test_pte_store_drops_mapping(void **state)
 	vt_vm_fini(&t);
 }
 
+/*
+ * 64-bit, code and its own paging structures in one large page (the identity 1 GiB page of VT_PDPT maps the code
+ * at VT_LOAD and the PDPT itself): two stores into the live PDPT from two instructions, each followed by a report.
+ */
+static const uint8_t live_table_store_guest[] = {
+	0x48, 0xb9, 0x83, 0x02, 0x00, 0x40, 0x00, 0x00, 0x00, 0x00, /* mov rcx, 0x40000283 (1 GiB at 1 GiB, AVL bit 9) */
+	0x48, 0x89, 0x0c, 0x25, 0x08, 0xf0, 0x0f, 0x00,             /* mov [VT_PDPT + 8], rcx */
+	0xb0, 0x01,                                                 /* mov al, 1 */
+	0xe6, 0x30,                                                 /* out 0x30, al */
+	0x48, 0x81, 0xc1, 0x00, 0x00, 0x00, 0x40,                   /* add rcx, 0x40000000 */
+	0x48, 0x89, 0x0c, 0x25, 0x10, 0xf0, 0x0f, 0x00,             /* mov [VT_PDPT + 16], rcx */
+	0xb0, 0x02,                                                 /* mov al, 2 */
+	0xe6, 0x30,                                                 /* out 0x30, al */
+	0xba, 0xf0, 0x00, 0x00, 0x00,                               /* mov edx, 0xf0 */
+	0xee,                                                       /* out dx, al */
+};
+
+/*
+ * A store into a paging structure the store's own code was translated through (Linux's decompressor and memtest86+
+ * write their live tables like this): the table page is mapped writable for that store and the code page mapped
+ * again beside it, so the store completes (it used to ping-pong between the two mappings forever).
+ */
+static void test_store_into_live_tables_from_code_they_map(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	(void)state;
+
+	vt_vm_init(&t, 0, 0);
+	memcpy(t.ram + VT_LOAD, live_table_store_guest, sizeof live_table_store_guest);
+	vt_state_long(&s, VT_LOAD);
+	vt_set(&t, &s);
+	uint64_t seen[5] = { 0 };
+	t.hook = record_al;
+	t.user = seen;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(seen[0], 2);
+	assert_int_equal(seen[1], 1);
+	assert_int_equal(seen[2], 2);
+	uint64_t e1, e2;
+	memcpy(&e1, t.ram + VT_PDPT + 8, 8);
+	memcpy(&e2, t.ram + VT_PDPT + 16, 8);
+	assert_int_equal(e1, 0x40000283);
+	assert_int_equal(e2, 0x80000283);
+	vt_vm_fini(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pt_heavy_guest),
 		cmocka_unit_test(test_nx_fetch_faults),
 		cmocka_unit_test(test_pte_store_drops_mapping),
+		cmocka_unit_test(test_store_into_live_tables_from_code_they_map),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
