@@ -7,7 +7,8 @@
 #
 # usage: kvm-lane.sh --lane host|qemu [--out DIR] [--cache DIR] [--smp N] [--timeout S] [--file PATH]...
 #        NAME=BINARY[,ARG...] ...
-# --file makes PATH (and, for a program, its shared objects) available as @files@/BASENAME; an argument
+# --file makes PATH (and, for a program, its shared objects) available as @files@/BASENAME (--file @kernel@: the
+# lane's Debian kernel, as @files@/vmlinuz); an argument
 # starting with @files@/ is rewritten to that lane's directory (/tests/files in the guest, OUT/files on the host).
 # exit: 0 all tests passed; 1 a test failed or the lane broke; 77 the lane cannot run here (a loud skip).
 set -euo pipefail
@@ -113,6 +114,12 @@ if [ "$lane" = host ]; then
 	say "host lane: running the tests on this machine's /dev/kvm"
 	mkdir -p "$out/files"
 	for f in ${files[@]+"${files[@]}"}; do
+		if [ "$f" = @kernel@ ]; then
+			# shellcheck source=kernel.sh
+			. "$(dirname "${BASH_SOURCE[0]}")/kernel.sh"
+			lane_kernel_fetch || exit 1
+			f=$kdir/vmlinuz
+		fi
 		[ -e "$f" ] || { say "file $f is missing (build first)"; exit 1; }
 		ln -sf "$(readlink -f "$f")" "$out/files/$(basename "$f")"
 	done
@@ -138,50 +145,17 @@ qemu=${VMSIM_KVM_LANE_QEMU:-$(command -v qemu-system-x86_64 || true)}
 busybox=/bin/busybox # busybox-static's path (scripts/setup-deps.sh installs it)
 [ -x "$busybox" ] || { say "busybox-static is required (scripts/setup-deps.sh installs it)"; exit 1; }
 
-# The kernel: the version linux-image-amd64 points at today (old ABI numbers vanish from the archive).
-resolve_kernel() {
-	apt-cache depends linux-image-amd64 2>/dev/null | sed -nE 's/.*Depends: (linux-image-[0-9.]+-[0-9]+-amd64)$/\1/p' | head -n1
-}
-kpkg=$(resolve_kernel)
-if [ -z "$kpkg" ] && [ "$(id -u)" -eq 0 ]; then
-	apt-get update >/dev/null 2>&1 || true # empty package lists on a fresh machine
-	kpkg=$(resolve_kernel)
-fi
-if [ -z "$kpkg" ]; then
-	kpkg=$(cd "$cache" && ls -1 linux-image-*-amd64_*.deb 2>/dev/null | sed -E 's/_.*//' | sort -V | tail -n1)
-	[ -n "$kpkg" ] || { say "cannot resolve linux-image-amd64 (run apt-get update) and nothing is cached"; exit 1; }
-	say "apt-cache could not resolve linux-image-amd64; using cached $kpkg"
-fi
-kver=${kpkg#linux-image-}
-kdir=$cache/$kver
-# several lanes (kvm_lane, conform_kvm, bench_kvm_lane) share the cache: one fetches, the others wait
-exec 9>"$cache/.lock"
-flock 9 2>/dev/null || true
-if [ ! -f "$kdir/vmlinuz" ]; then
-	say "fetching $kpkg into $cache"
-	deb=$(ls -1 "$cache/${kpkg}"_*.deb 2>/dev/null | tail -n1 || true)
-	if [ -z "$deb" ]; then
-		(cd "$cache" && apt-get download "$kpkg" >/dev/null 2>&1) || { say "apt-get download $kpkg failed"; exit 1; }
-		deb=$(ls -1 "$cache/${kpkg}"_*.deb | tail -n1)
-	fi
-	rm -rf "$kdir.tmp" && mkdir -p "$kdir.tmp/x"
-	dpkg -x "$deb" "$kdir.tmp/x"
-	cp "$kdir.tmp/x/boot/vmlinuz-$kver" "$kdir.tmp/vmlinuz"
-	mkdir -p "$kdir.tmp/modules"
-	for m in virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko; do
-		cp "$kdir.tmp/x/lib/modules/$kver/kernel/$m" "$kdir.tmp/modules/"
-	done
-	rm -rf "$kdir.tmp/x" "$deb"
-	rm -rf "$kdir" && mv "$kdir.tmp" "$kdir"
-fi
-flock -u 9 2>/dev/null || true
+# The kernel (scripts/kvm-lane/kernel.sh): the version linux-image-amd64 points at today, fetched once into $cache.
+# shellcheck source=kernel.sh
+. "$(dirname "${BASH_SOURCE[0]}")/kernel.sh"
+lane_kernel_fetch || exit 1
 say "kernel $kver (Debian $kpkg), QEMU $("$qemu" --version | head -n1 | awk '{print $4}'), -smp $smp, -accel ${VMSIM_KVM_LANE_ACCEL:-tcg,thread=single}"
 
 # ---- the initramfs: busybox, modules, test binaries and the shared objects they load ----
 root=$out/initramfs
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,out,lib64,modules,tests}
 cp "$busybox" "$root/bin/busybox"
-for a in sh mount insmod cat echo dd sleep mkdir printf poweroff sync ls timeout tee sed grep cmp diff wc uname head sort tr cp rm date tar; do ln -sf busybox "$root/bin/$a"; done
+for a in sh mount insmod cat echo dd sleep mkdir printf poweroff sync ls timeout tee sed grep cmp diff wc uname head tail sort tr cp rm date tar awk; do ln -sf busybox "$root/bin/$a"; done
 cp "$kdir"/modules/*.ko "$root/modules/"
 copy_libs() {
 	local lib
@@ -192,6 +166,7 @@ copy_libs() {
 }
 mkdir -p "$root/tests/files"
 for f in ${files[@]+"${files[@]}"}; do
+	[ "$f" = @kernel@ ] && f=$kdir/vmlinuz # the lane's own kernel, as a guest for `vmsim run --linux`
 	[ -e "$f" ] || { say "file $f is missing (build first)"; exit 1; }
 	cp "$f" "$root/tests/files/"
 	[ -x "$f" ] && copy_libs "$f"

@@ -81,9 +81,9 @@ static uint8_t *read_image(const char *path, uint64_t limit, uint64_t *size, FIL
 
 /* What the command line said, as given (checked into a run_config by the functions below). */
 struct run_args {
-	const char *backend, *model, *mode, *mem, *load, *entry, *console, *exit_port, *trace, *timeout;
+	const char *backend, *model, *mode, *mem, *load, *entry, *console, *exit_port, *trace, *timeout, *cmdline;
 	uint64_t max_exits;
-	bool bios, disasm, minimal;
+	bool bios, disasm, minimal, linux_boot;
 };
 
 /* Model, mode, RAM size, load and entry addresses, and --bios's rules; false with a message. */
@@ -127,6 +127,21 @@ static bool check_layout(const struct run_args *a, struct run_config *cfg, FILE 
 		        "drop --%s\n", a->load ? "load" : "entry");
 		return false;
 	}
+	if (a->linux_boot && (a->bios || a->load || a->entry || strcmp(a->mode, "real"))) {
+		fprintf(err, "vmsim run: --linux loads the kernel at 1 MiB and enters it in protected mode; drop --%s\n",
+		        a->bios ? "bios" : a->load ? "load" : a->entry ? "entry" : "mode");
+		return false;
+	}
+	if (a->cmdline && !a->linux_boot) {
+		fprintf(err, "vmsim run: --cmdline is the kernel command line of --linux\n");
+		return false;
+	}
+	if (a->linux_boot) {
+		cfg->mode = RUN_MODE_PROTECTED;
+		cfg->load = cfg->entry = 0x100000;
+		cfg->linux_boot = true;
+		cfg->cmdline = a->cmdline ? a->cmdline : "";
+	}
 	if (a->bios && cfg->mode != RUN_MODE_REAL) {
 		fprintf(err, "vmsim run: --bios starts at the reset vector in real mode; drop --mode\n");
 		return false;
@@ -166,6 +181,8 @@ static bool check_devices(const struct run_args *a, struct run_config *cfg, FILE
 static int run_image(const char *path, const char *trace, struct run_config *cfg, const struct cli_io *io)
 {
 	uint64_t limit = cfg->bios ? MAX_BIOS_IMAGE : (cfg->load < cfg->mem ? cfg->mem - cfg->load : 0);
+	if (cfg->linux_boot)
+		limit += 64 * 1024; /* the setup sectors stay out of RAM; load_linux checks what must fit */
 	if (!cfg->bios && cfg->mode != RUN_MODE_REAL)
 		limit = limit > 8 * 4096 ? limit - 8 * 4096 : 0; /* the top of RAM holds GDT and page tables */
 	if (!limit) {
@@ -212,6 +229,8 @@ int cmd_run(int argc, char **argv, const struct cli_io *io)
 		{ "load", 0, CLI_OPT_STRING, &a.load, "ADDR", "where the image goes (default 0x7c00 real, 0x100000 else)" },
 		{ "entry", 0, CLI_OPT_STRING, &a.entry, "ADDR", "where the vCPU starts (default: --load)" },
 		{ "bios", 0, CLI_OPT_FLAG, &a.bios, NULL, "image ends at 4 GiB, last 128 KiB aliased below 1 MiB, reset vector" },
+		{ "linux", 0, CLI_OPT_FLAG, &a.linux_boot, NULL, "image is a bzImage: Linux's 32-bit boot protocol at 1 MiB" },
+		{ "cmdline", 0, CLI_OPT_STRING, &a.cmdline, "TEXT", "--linux: the kernel command line" },
 		{ "console", 0, CLI_OPT_STRING, &a.console, "PORTS", "ports whose OUTs go to stdout, comma-separated (0x3f8)" },
 		{ "exit-port", 0, CLI_OPT_STRING, &a.exit_port, "PORT", "an OUT of byte v ends the run: status 0 if v = 0, else 2v+1 mod 256 (0xf4)" },
 		{ "max-exits", 0, CLI_OPT_U64, &a.max_exits, "N", "stop after N exits with status 124" },

@@ -54,13 +54,30 @@ static bool run_over(struct vmm *vmm, const struct vmsim_exit *ex, const struct 
 	return false;
 }
 
-/* CPUID: a small, fixed answer: max leaf 1, vendor "vmsimvmsimvm", no features. */
-static void answer_cpuid(const struct vmsim_exit *ex, struct vmsim_vcpu_state *st)
+/*
+ * CPUID: a small, fixed answer: max leaf 1, vendor "vmsimvmsimvm", no features. With --linux, the features an
+ * x86-64 kernel requires (leaf 1 EDX: FPU, PSE, TSC, MSR, PAE, CX8, SEP, PGE, CMOV, PAT, CLFLUSH, MMX, FXSR, SSE,
+ * SSE2; 0x80000001 EDX: SYSCALL, NX, LM; 0x80000008: 40 physical, 48 linear address bits), no APIC, no MTRR.
+ */
+static void answer_cpuid(const struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim_vcpu_state *st)
 {
-	vmsim_reg_charge(&st->ax, ex->u.cpuid.leaf == 0 ? 1 : 0);
-	vmsim_reg_charge(&st->bx, ex->u.cpuid.leaf == 0 ? 0x69736d76 : 0);
-	vmsim_reg_charge(&st->dx, ex->u.cpuid.leaf == 0 ? 0x736d766d : 0);
-	vmsim_reg_charge(&st->cx, ex->u.cpuid.leaf == 0 ? 0x6d766d69 : 0);
+	uint32_t leaf = ex->u.cpuid.leaf, a = 0, b = 0, c = 0, d = 0;
+	bool lin = vmm->cfg->linux_boot;
+	if (leaf == 0) {
+		a = 1, b = 0x69736d76, d = 0x736d766d, c = 0x6d766d69;
+	} else if (lin && leaf == 1) {
+		a = 0x00000f61, b = 0x00000800, d = 0x0789a979;
+	} else if (lin && leaf == 0x80000000) {
+		a = 0x80000008;
+	} else if (lin && leaf == 0x80000001) {
+		d = 0x20100800;
+	} else if (lin && leaf == 0x80000008) {
+		a = 0x00003028;
+	}
+	vmsim_reg_charge(&st->ax, a);
+	vmsim_reg_charge(&st->bx, b);
+	vmsim_reg_charge(&st->cx, c);
+	vmsim_reg_charge(&st->dx, d);
 	vmm_skip(ex, st, 2);
 }
 
@@ -99,7 +116,7 @@ static bool on_exit_state(void *ctx, struct vmsim_vcpu_state *st)
 	case VMSIM_EXIT_NPF:
 		return vmm_handle_npf(vmm, &ex, st);
 	case VMSIM_EXIT_CPUID:
-		answer_cpuid(&ex, st);
+		answer_cpuid(vmm, &ex, st);
 		return true;
 	case VMSIM_EXIT_RDTSC:
 	case VMSIM_EXIT_RDTSCP:

@@ -31,6 +31,8 @@ struct run_config {
 	uint64_t load;           /* where the image goes */
 	uint64_t entry;          /* where the vCPU starts */
 	bool bios;               /* image ends at 4 GiB, last 128 KiB aliased below 1 MiB, reset vector */
+	bool linux_boot;         /* image is a bzImage: Linux's 32-bit boot protocol (zero page, e820, cmdline) */
+	const char *cmdline;     /* --linux: the kernel command line ("" if none) */
 	uint16_t consoles[RUN_MAX_CONSOLES];
 	unsigned console_count;
 	uint16_t exit_port;

@@ -4,6 +4,14 @@
 
 #include "run_vmm_internal.h"
 
+enum {
+	LINUX_ZERO_PAGE = 0x7000, /* boot_params, ESI at entry */
+	LINUX_CMDLINE = 0x20000,
+	LINUX_KERNEL = 0x100000,  /* the protected-mode kernel (code32_start) */
+	LINUX_HDR = 0x1f1,        /* the setup header, in the image and in boot_params */
+	LINUX_MIN_VERSION = 0x20a /* 2.10: init_size, pref_address */
+};
+
 /* ---- the vCPU's start state per mode ------------------------------------------------------ */
 
 static uint64_t gdt_gpa(const struct vmm *vmm)
@@ -87,6 +95,71 @@ void vmm_start_state(struct vmm *vmm, struct vmsim_vcpu_state *st)
 	vmsim_reg_charge(&st->efer, lm ? 0x500 : 0);
 	vmsim_reg_charge(&st->ip, cfg->entry);
 	vmsim_reg_charge(&st->sp, pml4_gpa(vmm) & ~0xfull);
+	if (cfg->linux_boot)
+		vmsim_reg_charge(&st->si, LINUX_ZERO_PAGE); /* boot_params, as the 32-bit boot protocol hands it over */
+}
+
+/* ---- Linux's 32-bit boot protocol (Documentation/arch/x86/boot.rst) ------------------------------------------- */
+
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (unsigned i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void e820_entry(uint8_t *zp, uint64_t addr, uint64_t size, uint32_t type)
+{
+	uint8_t *e = zp + 0x2d0 + 20 * zp[0x1e8]++;
+	put32(e, (uint32_t)addr);
+	put32(e + 4, (uint32_t)(addr >> 32));
+	put32(e + 8, (uint32_t)size);
+	put32(e + 12, (uint32_t)(size >> 32));
+	put32(e + 16, type);
+}
+
+/* A bzImage: the setup header checked, the protected-mode kernel at 1 MiB, the zero page with the setup header,
+ * an e820 map (RAM below 640 KiB and from 1 MiB up to the VMM's tables) and the command line. */
+static int load_linux(struct vmm *vmm, const uint8_t *image, uint64_t image_size)
+{
+	const struct run_config *cfg = vmm->cfg;
+	if (image_size < 0x264 || image[0x1fe] != 0x55 || image[0x1ff] != 0xaa || memcmp(image + 0x202, "HdrS", 4)) {
+		fprintf(cfg->err, "vmsim run: --linux: the image is not a bzImage (no boot signature or \"HdrS\")\n");
+		return RUN_STATUS_USAGE;
+	}
+	unsigned version = image[0x206] | image[0x207] << 8;
+	unsigned setup_sects = image[0x1f1] ? image[0x1f1] : 4;
+	uint64_t setup_size = (setup_sects + 1) * 512ull, hdr_end = 0x202ull + image[0x201];
+	uint64_t init_size = le32(image + 0x260), top = cfg->mem - TABLE_PAGES * PAGE;
+	if (version < LINUX_MIN_VERSION || !(image[0x211] & 1) || image_size <= setup_size || hdr_end > setup_size) {
+		fprintf(cfg->err, "vmsim run: --linux: boot protocol %u.%02u (need 2.10 or later, a kernel loaded high)\n",
+		        version >> 8, version & 0xff);
+		return RUN_STATUS_USAGE;
+	}
+	uint64_t kernel_size = image_size - setup_size, need = LINUX_KERNEL + (init_size > kernel_size ? init_size : kernel_size);
+	if (need > top || strlen(cfg->cmdline) >= LINUX_KERNEL - LINUX_CMDLINE ||
+	    strlen(cfg->cmdline) > le32(image + 0x238)) {
+		fprintf(cfg->err, "vmsim run: --linux: the kernel needs 0x%" PRIx64 " bytes of RAM below the VMM's tables "
+		        "(give more --mem) and a command line of at most %u bytes\n", need, le32(image + 0x238));
+		return RUN_STATUS_USAGE;
+	}
+	memcpy((uint8_t *)vmm->ram.ptr + LINUX_KERNEL, image + setup_size, kernel_size);
+	uint8_t *zp = (uint8_t *)vmm->ram.ptr + LINUX_ZERO_PAGE;
+	memset(zp, 0, PAGE);
+	memcpy(zp + LINUX_HDR, image + LINUX_HDR, hdr_end - LINUX_HDR);
+	zp[0x210] = 0xff;               /* type_of_loader: undefined */
+	put32(zp + 0x228, LINUX_CMDLINE);
+	strcpy((char *)vmm->ram.ptr + LINUX_CMDLINE, cfg->cmdline);
+	e820_entry(zp, 0, 0x9fc00, 1);
+	e820_entry(zp, 0x9fc00, 0x400, 2);
+	e820_entry(zp, LINUX_KERNEL, top - LINUX_KERNEL, 1);
+	e820_entry(zp, top, cfg->mem - top, 2); /* the VMM's GDT and page tables */
+	return 0;
 }
 
 /* ---- building the VM ------------------------------------------------------------------------ */
@@ -123,7 +196,13 @@ int vmm_build_memory(struct vmm *vmm, const uint8_t *image, uint64_t image_size)
 		return vmm_setup_error(cfg, "mapping guest RAM", r);
 
 	if (!cfg->bios) {
-		memcpy((uint8_t *)vmm->ram.ptr + cfg->load, image, image_size);
+		if (cfg->linux_boot) {
+			int status = load_linux(vmm, image, image_size);
+			if (status)
+				return status;
+		} else {
+			memcpy((uint8_t *)vmm->ram.ptr + cfg->load, image, image_size);
+		}
 		if ((r = attach(vmm, vmm->ram_ds, 0, 0, 0, true)) != VMSIM_OK)
 			return vmm_setup_error(cfg, "attaching guest RAM", r);
 		if (cfg->mode != RUN_MODE_REAL)

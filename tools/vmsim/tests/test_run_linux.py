@@ -1,0 +1,119 @@
+"""`vmsim run --linux` on a guest this project did not write: Debian's kernel (the one the KVM lane boots).
+
+Run by CTest (label unicorn) with VMSIM pointing at the built binary; VMSIM_BACKEND selects the backend. The
+kernel comes from scripts/kvm-lane/kernel.sh (fetched once with apt-get into the lanes' cache).
+
+The kernel enters at 1 MiB in 32-bit protected mode with paging off (Linux's 32-bit boot protocol) and from
+there does by itself what operating systems do: its decompressor builds identity page tables, enables PAE,
+EFER.LME (an MSR exit) and paging, far-jumps into long mode, drops back to 32-bit compatibility mode with paging
+off and on again in its trampoline (the 4/5-level check), prints on the 8250 at 0x3f8, decompresses itself
+to 16 MiB and jumps there; the kernel proper switches to its own page tables with the kernel mapped at
+0xffffffff81000000 (linear != physical), takes #PF in its early handler to build the direct map on demand,
+patches its own code (jump labels, static calls) and prints its first log lines once the early console is
+registered. sim/kvm/tests/vmsim_run_linux.sh checks the same lines and the same I/O exits on KVM (QEMU lane).
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+VMSIM = os.environ.get("VMSIM", "vmsim")
+BACKEND = os.environ.get("VMSIM_BACKEND", "unicorn")
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+CMDLINE = "earlyprintk=serial,ttyS0,115200 console=ttyS0 nokaslr"
+STATUS_BUDGET = 124  # --max-exits or --timeout reached (vmsim run --help)
+# The decompressor's I/O exits: the 8250 set up (early_serial_init), then each character of its KASLR note as a
+# poll of the line status register and a write of the character, '\n' as "\r\n" (shared with the KVM lane).
+DECOMPRESSOR_IO = os.path.join(ROOT, "sim", "kvm", "tests", "linux_decompressor_io.txt")
+# What the kernel prints, in this order, with the e820 map vmsim run hands it (128 MiB, the VMM's tables at the
+# top); "Linux version" is followed by the version the image's setup header names.
+EXPECTED = [
+    "KASLR disabled: 'nokaslr' on cmdline.",
+    "[    0.000000] Linux version {version} (",
+    "[    0.000000] Command line: " + CMDLINE,
+    "[    0.000000] BIOS-provided physical RAM map:",
+    "[    0.000000] BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable",
+    "[    0.000000] BIOS-e820: [mem 0x000000000009fc00-0x000000000009ffff] reserved",
+    "[    0.000000] BIOS-e820: [mem 0x0000000000100000-0x0000000007ff8fff] usable",
+    "[    0.000000] BIOS-e820: [mem 0x0000000007ff9000-0x0000000007ffffff] reserved",
+    "[    0.000000] printk: bootconsole [earlyser0] enabled",
+    "[    0.000000] NX (Execute Disable) protection: active",
+]
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    got = subprocess.run(["bash", os.path.join(ROOT, "scripts", "kvm-lane", "kernel.sh")], capture_output=True,
+                         text=True, timeout=600)
+    if got.returncode != 0:
+        pytest.fail("Debian's kernel could not be had (scripts/kvm-lane/kernel.sh): " + got.stderr)
+    return got.stdout.strip()
+
+
+def kernel_version(path):
+    """The version the bzImage's setup header names (kernel_version at 0x20e, relative to 0x200)."""
+    with open(path, "rb") as f:
+        image = f.read(0x10000)
+    at = 0x200 + int.from_bytes(image[0x20e:0x210], "little")
+    return image[at:image.index(b"\0", at)].decode().split()[0]
+
+
+def in_order(text, lines):
+    """The lines of `lines` that do not appear in `text` in this order (as whole lines), [] when all do."""
+    # \x01: the baud divisor each 8250 setup writes to 0x3f8 with DLAB set, which the console stand-in prints
+    have = [l.replace("\r", "").replace("\x01", "") for l in text.split("\n")]
+    at = 0
+    for i, want in enumerate(lines):
+        while at < len(have) and not have[at].startswith(want):
+            at += 1
+        if at == len(have):
+            return lines[i:]
+        at += 1
+    return []
+
+
+def io_exits(trace_path):
+    out = []
+    with open(trace_path) as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec["kind"] == "io":
+                out.append(f"out {rec['port']} {rec['value']}" if rec["dir"] == "out" else f"in {rec['port']}")
+    return out
+
+
+@pytest.mark.parametrize("model", ["svm", "vmx"])
+def test_debian_kernel_boots_to_its_first_log_lines(model, kernel, tmp_path):
+    trace = tmp_path / "trace.jsonl"
+    # the NX line comes at about exit 2,000 on unicorn; the run ends on the exit budget (or the timeout)
+    run = subprocess.run([VMSIM, "run", "--backend", BACKEND, "--model", model, "--linux", "--mem", "128M",
+                          "--cmdline", CMDLINE, "--max-exits", "4000", "--timeout", "400", "--trace", str(trace),
+                          kernel], capture_output=True, text=True, timeout=500)
+    expected = [l.format(version=kernel_version(kernel)) for l in EXPECTED]
+    missing = in_order(run.stdout, expected)
+    assert not missing, f"missing, from: {missing[0]!r}\n" + run.stdout[-3000:] + run.stderr[-2000:]
+    assert run.returncode == STATUS_BUDGET, run.stderr
+    with open(DECOMPRESSOR_IO) as f:
+        want = f.read().split("\n")[:-1]
+    assert io_exits(trace)[:len(want)] == want
+
+
+def test_bad_images_are_refused(tmp_path):
+    raw = tmp_path / "raw.bin"
+    raw.write_bytes(b"\xf4" * 4096)
+    run = subprocess.run([VMSIM, "run", "--linux", str(raw)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert "not a bzImage" in run.stderr
+    run = subprocess.run([VMSIM, "run", "--linux", "--mode", "long", str(raw)], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 2
+    assert "drop --mode" in run.stderr
+    run = subprocess.run([VMSIM, "run", "--cmdline", "x", str(raw)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert "--cmdline is the kernel command line of --linux" in run.stderr
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q"]))
