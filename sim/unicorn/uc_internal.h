@@ -120,6 +120,7 @@ struct ucb_engine {
 	size_t env_off;              /* where CPUX86State starts inside a uc_context */
 	uint64_t flush_from, flush_to; /* translated code to drop once uc_emu_start returned */
 	uint64_t block;              /* linear start of the block executing now */
+	uint32_t seg_flags_set[6];   /* ES..GS descriptor flags as the last state_set wrote them (uc_state.c) */
 	struct ucb_mapping *applied; /* what this engine has mapped, sorted by gpa */
 	size_t napplied, applied_cap;
 	uint64_t applied_gen;

@@ -200,9 +200,20 @@ enum vmsim_result ucb_engine_get_state(struct ucb_engine *eng, uint32_t groups, 
 		uint8_t *env;
 		if (!ucb_ctx_load(eng, &env))
 			return VMSIM_BACKEND_ERROR;
-		if (groups & VMSIM_GROUP_SEGMENTS)
+		if (groups & VMSIM_GROUP_SEGMENTS) {
 			for (int i = 0; i < 8; i++)
 				ucb_seg_from_env(env, seg_off[i], seg_field(out, i));
+			/*
+			 * A descriptor the guest loaded has A set, as the CPU sets it on every load (SDM 3.4.5.1; VMX
+			 * entry requires it of CS). QEMU's far JMP/CALL/RET/IRET load it without: Linux's decompressor
+			 * then reached a VMX entry with CS type 0xa. What the VMM wrote reads back as written.
+			 */
+			for (int i = 0; i < 6; i++) {
+				uint16_t *ar = &seg_field(out, i)->ar;
+				if (env_u32(env, seg_off[i] + 20) != eng->seg_flags_set[i] && (*ar & 0x1090) == 0x90)
+					*ar |= 1;
+			}
+		}
 		if (groups & VMSIM_GROUP_DTABLES) {
 			out->gdtr = (struct vmsim_dtable){ env_u32(env, UCB_ENV_GDT + 16), env_u64(env, UCB_ENV_GDT + 8) };
 			out->idtr = (struct vmsim_dtable){ env_u32(env, UCB_ENV_IDT + 16), env_u64(env, UCB_ENV_IDT + 8) };
@@ -256,8 +267,11 @@ enum vmsim_result ucb_engine_set_state(struct ucb_engine *eng, uint32_t groups, 
 		if (!ucb_ctx_load(eng, &env))
 			return VMSIM_BACKEND_ERROR;
 		if (groups & VMSIM_GROUP_SEGMENTS)
-			for (int i = 0; i < 8; i++)
+			for (int i = 0; i < 8; i++) {
 				ucb_seg_to_env(env, seg_off[i], seg_field((struct vmsim_cpu_state *)in, i));
+				if (i < 6)
+					eng->seg_flags_set[i] = env_u32(env, seg_off[i] + 20);
+			}
 		if (groups & VMSIM_GROUP_DTABLES) {
 			env_put32(env, UCB_ENV_GDT + 16, in->gdtr.limit);
 			env_put64(env, UCB_ENV_GDT + 8, in->gdtr.base);

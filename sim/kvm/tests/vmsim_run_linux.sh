@@ -9,10 +9,10 @@ backend=${VMSIM_BACKEND:-kvm} # unicorn: the same checks off the lane
 cmdline="earlyprintk=serial,ttyS0,115200 console=ttyS0 nokaslr"
 tmp=${TMPDIR:-/tmp}/vmsim_run_linux.$$
 mkdir -p "$tmp"
-# the lane boots this very kernel: its version is the guest's
+# the lane boots this very kernel: its version is the guest's (VMSIM_LINUX_VERSION names it off the lane)
 cat >"$tmp/lines" <<LINES
 KASLR disabled: 'nokaslr' on cmdline.
-[    0.000000] Linux version $(uname -r) (
+[    0.000000] Linux version ${VMSIM_LINUX_VERSION:-$(uname -r)} (
 [    0.000000] Command line: $cmdline
 [    0.000000] BIOS-provided physical RAM map:
 [    0.000000] BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable
