@@ -254,6 +254,58 @@ static void test_invalid_state(void **state)
 	vt_vm_fini(&t);
 }
 
+/* The segments' access rights at the guest's report on port 0x30 (t->user: uint16_t[3] = CS, SS, DS). */
+static int record_segments(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	uint16_t *ar = t->user;
+	if (exit->kind == VMSIM_EXIT_IO && exit->u.io.port == 0x30) {
+		assert_int_equal(t->ops->state_get(t->vcpu, VMSIM_GROUP_SEGMENTS, s), VMSIM_OK);
+		ar[0] = s->cs.ar;
+		ar[1] = s->ss.ar;
+		ar[2] = s->ds.ar;
+	}
+	return -1;
+}
+
+/*
+ * A far JMP to a code descriptor without its A bit, and MOVs to SS/DS of a data descriptor without it: the
+ * segments the guest loaded read back accessed, as the CPU sets A on every load (QEMU's far JMP leaves CS
+ * without it, which VMX entry refuses). What the VMM sets reads back as set (test_state_roundtrip).
+ */
+static void test_guest_loaded_segments_are_accessed(void **state)
+{
+	static const uint8_t guest[] = {
+		0xea, 0x07, 0x00, 0x01, 0x00, 0x18, 0x00, /* ljmp 0x18:VT_LOAD + 7 */
+		0x66, 0xb8, 0x20, 0x00,                   /* mov ax, 0x20 */
+		0x8e, 0xd0,                               /* mov ss, ax */
+		0x8e, 0xd8,                               /* mov ds, ax */
+		0xe6, 0x30,                               /* out 0x30, al */
+		0xba, 0xf0, 0x00, 0x00, 0x00,             /* mov edx, 0xf0 */
+		0xee,                                     /* out dx, al */
+	};
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	(void)state;
+
+	vt_vm_init(&t, 0, 0);
+	/* GDT: 0x08/0x10 as vt_state_prot has them, 0x18 code and 0x20 data, both flat and not yet accessed */
+	uint64_t gdt[5] = { 0, 0x00cf9b000000ffffull, 0x00cf93000000ffffull, 0x00cf9a000000ffffull,
+		            0x00cf92000000ffffull };
+	memcpy(t.ram + VT_GDT, gdt, sizeof gdt);
+	memcpy(t.ram + VT_LOAD, guest, sizeof guest);
+	vt_state_prot(&s, VT_LOAD);
+	s.gdtr.limit = sizeof gdt - 1;
+	vt_set(&t, &s);
+	uint16_t ar[3] = { 0 };
+	t.hook = record_segments;
+	t.user = ar;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(ar[0], 0xc9b);
+	assert_int_equal(ar[1], 0xc93);
+	assert_int_equal(ar[2], 0xc93);
+	vt_vm_fini(&t);
+}
+
 static void test_caps_explained(void **state)
 {
 	const struct vmsim_backend_ops *ops = vmsim_backend_unicorn();
@@ -282,6 +334,7 @@ int main(void)
 		cmocka_unit_test(test_reset_vector_runs),
 		cmocka_unit_test(test_state_roundtrip),
 		cmocka_unit_test(test_invalid_state),
+		cmocka_unit_test(test_guest_loaded_segments_are_accessed),
 		cmocka_unit_test(test_caps_explained),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
