@@ -242,6 +242,15 @@ static enum vmsim_result sregs_get(struct kvmb_vcpu *v, uint32_t groups, struct 
 		kvmb_seg_from_kvm(&sr.ss, &s->ss), kvmb_seg_from_kvm(&sr.ds, &s->ds);
 		kvmb_seg_from_kvm(&sr.fs, &s->fs), kvmb_seg_from_kvm(&sr.gs, &s->gs);
 		kvmb_seg_from_kvm(&sr.ldt, &s->ldtr), kvmb_seg_from_kvm(&sr.tr, &s->tr);
+		/*
+		 * A usable code or data segment is accessed: the CPU sets A on every descriptor load (SDM 3.4.5.1),
+		 * and VMX entry requires it of CS. QEMU's TCG (the QEMU lane's "hardware") loads CS by far transfers
+		 * without it, so Linux's decompressor reached a VMX-model entry with CS type 0xa (INVALID_STATE).
+		 */
+		struct vmsim_segment *segs[] = { &s->es, &s->cs, &s->ss, &s->ds, &s->fs, &s->gs };
+		for (unsigned i = 0; i < 6; i++)
+			if ((segs[i]->ar & 0x1090) == 0x90)
+				segs[i]->ar |= 1;
 	}
 	if (groups & VMSIM_GROUP_DTABLES) {
 		s->gdtr = (struct vmsim_dtable){ sr.gdt.limit, sr.gdt.base };

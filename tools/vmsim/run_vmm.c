@@ -222,7 +222,8 @@ int run_vmm(const struct run_config *cfg, const uint8_t *image, uint64_t image_s
 		struct vmsim_exit_config fast;
 		vmsim_exit_config_minimal(&fast);
 		fast.groups[VMSIM_EXIT_STARTUP] = VMSIM_GROUP_ALL;
-		fast.groups[VMSIM_EXIT_IO] = VMSIM_GROUP_GPR | VMSIM_GROUP_IP | VMSIM_GROUP_SEGMENTS;
+		/* CONTROL: string I/O reads and writes guest memory through the guest's page tables */
+		fast.groups[VMSIM_EXIT_IO] = VMSIM_GROUP_GPR | VMSIM_GROUP_IP | VMSIM_GROUP_SEGMENTS | VMSIM_GROUP_CONTROL;
 		fast.groups[VMSIM_EXIT_NPF] = VMSIM_GROUP_GPR | VMSIM_GROUP_IP | VMSIM_GROUP_SEGMENTS | VMSIM_GROUP_CONTROL;
 		fast.groups[VMSIM_EXIT_MSR] = VMSIM_GROUP_ALL; /* the MSR file reads and writes vCPU state */
 		fast.groups[VMSIM_EXIT_RDTSC] = fast.groups[VMSIM_EXIT_RDTSCP] = VMSIM_GROUP_GPR | VMSIM_GROUP_IP |

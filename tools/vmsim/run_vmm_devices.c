@@ -4,9 +4,11 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include <vmsim/x86.h>
+
 #include "run_vmm_internal.h"
 
-/* ---- guest memory as the VMM sees it (identity paging or none) ------------------------- */
+/* ---- guest memory as the VMM sees it (guest-physical, or linear through the guest's page tables) ---- */
 
 /* Host pointer for [gpa, gpa+len) if RAM or ROM backs all of it. */
 uint8_t *vmm_guest_ptr(struct vmm *vmm, uint64_t gpa, uint64_t len)
@@ -26,6 +28,32 @@ uint8_t *vmm_guest_ptr(struct vmm *vmm, uint64_t gpa, uint64_t len)
 	if (gpa + len <= vmm->ram.num_bytes && gpa < vmm->cfg->mem)
 		return (uint8_t *)vmm->ram.ptr + gpa;
 	return NULL;
+}
+
+static bool read_phys(void *ctx, uint64_t gpa, void *dst, size_t len)
+{
+	const uint8_t *p = vmm_guest_ptr(ctx, gpa, len);
+	if (p)
+		memcpy(dst, p, len);
+	return p != NULL;
+}
+
+/*
+ * Host pointer for the linear [lin, lin+len) within one page: through the guest's page tables when CR0.PG is set
+ * (vmsim_x86_walk, supervisor access, A/D untouched as a VMM's own lookup), else lin is the guest-physical address.
+ * NULL if the walk faults or nothing backs it. The exit must carry the control group (CR0/CR3/CR4/EFER).
+ */
+static uint8_t *linear_ptr(struct vmm *vmm, const struct vmsim_vcpu_state *st, uint64_t lin, uint64_t len)
+{
+	uint64_t gpa = lin;
+	if (st->cr0.value & (1ull << 31)) {
+		uint32_t ec;
+		if ((lin & (PAGE - 1)) + len > PAGE ||
+		    vmsim_x86_walk(st->cr0.value, st->cr3.value, st->cr4.value, st->efer.value, lin, 0, read_phys, vmm,
+		                   &gpa, &ec) != VMSIM_X86_WALK_OK)
+			return NULL;
+	}
+	return vmm_guest_ptr(vmm, gpa, len);
 }
 
 /* ---- registers by Capstone id ------------------------------------------------------------ */
@@ -102,15 +130,28 @@ static csh decoder_for(struct vmm *vmm, const struct vmsim_vcpu_state *st)
 cs_insn *vmm_decode_at(struct vmm *vmm, const struct vmsim_vcpu_state *st)
 {
 	uint64_t linear = st->cs.value.base + st->ip.value;
-	for (unsigned len = 15; len > 0; len--) {
-		const uint8_t *code = vmm_guest_ptr(vmm, linear, len);
-		if (!code)
-			continue;
-		cs_insn *insn = NULL;
-		if (cs_disasm(decoder_for(vmm, st), code, len, linear, 1, &insn) == 1)
-			return insn;
-		return NULL;
+	uint8_t code[15];
+	size_t have = 0;
+	/* page by page (each translated on its own), as far as memory backs it: an instruction may end short of 15 */
+	while (have < sizeof code) {
+		uint64_t at = linear + have, chunk = PAGE - (at & (PAGE - 1));
+		if (chunk > sizeof code - have)
+			chunk = sizeof code - have;
+		const uint8_t *p = linear_ptr(vmm, st, at, chunk);
+		if (!p) {
+			while (chunk > 1 && !(p = linear_ptr(vmm, st, at, --chunk)))
+				;
+			if (!p)
+				break;
+		}
+		memcpy(code + have, p, chunk);
+		have += chunk;
+		if ((at + chunk) & (PAGE - 1))
+			break; /* stopped short of the page's end: nothing more backs it */
 	}
+	cs_insn *insn = NULL;
+	if (have && cs_disasm(decoder_for(vmm, st), code, have, linear, 1, &insn) == 1)
+		return insn;
 	return NULL;
 }
 
@@ -167,7 +208,7 @@ static bool string_io(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim
 
 	for (uint64_t i = 0; i < count; i++) {
 		uint64_t off = index->value & amask;
-		uint8_t *p = vmm_guest_ptr(vmm, base + off, ex->u.io.size);
+		uint8_t *p = linear_ptr(vmm, st, base + off, ex->u.io.size);
 		if (ex->u.io.in) {
 			if (p)
 				memset(p, 0xff, ex->u.io.size);

@@ -83,6 +83,44 @@ static void real_to_long_by_itself(const void *p)
 	vt_vm_close(&vm);
 }
 
+/* efer_and_hlt, but the first HLT is resumed past (the guest's way back follows it). */
+static int efer_and_second_hlt(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+{
+	if (st->exit_reason == vt_code(VMSIM_EXIT_HLT) && c->n == 8) { /* the policy runs before the log counts it */
+		vmsim_reg_charge(&st->ip, st->ip.value + 1);
+		return 1;
+	}
+	return efer_and_hlt(c, st);
+}
+
+/*
+ * SDM 9.8.5.4 (leaving IA-32e mode) and 9.9.2 (switching back to real mode), done by the guest: after the way in
+ * (real_to_long_by_itself) a far jump through memory to compatibility mode, paging off, EFER.LME cleared by
+ * WRMSR, a report from 32-bit protected mode, a 16-bit code segment, PE off, a real-mode far jump and a report
+ * with CS = 0x1000 again.
+ */
+static void long_to_real_by_itself(const void *p)
+{
+	(void)p;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_REAL, &vt_guest_rm_switch, 0, 0);
+	struct vt_cpu *c = vt_cpu_start(&vm, NULL, efer_and_second_hlt);
+	vt_wait_stopped(c);
+	assert_int_equal(c->n, 13);
+	expect_out(c, 7, linear("x_lm_report2"), 0x30, 4);
+	assert_int_equal(c->log[8].reason, vt_code(VMSIM_EXIT_HLT));
+	assert_int_equal(c->log[8].ip, linear("x_hlt"));
+	expect_msr(c, 9, linear("x_wrmsr_back"), true);
+	assert_int_equal(c->log[9].ax & 0xffffffff, 0);
+	expect_out(c, 10, linear("x_pm_back_report"), 0x30, 5);
+	/* real mode again: the IP is the offset from CS base 0x10000 */
+	expect_out(c, 11, vt_guest_sym(&vt_guest_rm_switch, "x_rm_back_report"), 0x30, 6);
+	assert_int_equal(c->log[12].reason, vt_code(VMSIM_EXIT_HLT));
+	assert_int_equal(c->log[12].ip, vt_guest_sym(&vt_guest_rm_switch, "x_hlt_back"));
+	assert_int_equal(c->nreports, 6);
+	vt_vm_close(&vm);
+}
+
 static int stop_at_hlt(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 {
 	(void)c;
@@ -111,6 +149,7 @@ static void self_modified_code_exits_as_written(const void *p)
 
 static const struct vc_test tests[] = {
 	{ "modes", "real_to_long_by_itself", SWITCH_CAPS, real_to_long_by_itself, NULL },
+	{ "modes", "long_to_real_by_itself", SWITCH_CAPS, long_to_real_by_itself, NULL },
 	{ "modes", "self_modified_code_exits_as_written", VC_GUEST_REAL | VMSIM_CAP_EXIT_HLT,
 	  self_modified_code_exits_as_written, NULL },
 };

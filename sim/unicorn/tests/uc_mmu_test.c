@@ -288,6 +288,53 @@ static void test_store_into_live_tables_from_code_they_map(void **state)
 	vt_vm_fini(&t);
 }
 
+/* 32-bit with PAE paging: a load and a store through linear 0x80000, which the guest's PT maps to 0x43000. */
+static const uint8_t pae_guest[] = {
+	0xa0, 0x00, 0x00, 0x08, 0x00,             /* mov al, [0x80000] */
+	0xe6, 0x30,                               /* out 0x30, al */
+	0xc6, 0x05, 0x01, 0x00, 0x08, 0x00, 0x77, /* mov byte [0x80001], 0x77 */
+	0xa0, 0x01, 0x30, 0x04, 0x00,             /* mov al, [0x43001] (identity) */
+	0xe6, 0x30,                               /* out 0x30, al */
+	0xba, 0xf0, 0x00, 0x00, 0x00,             /* mov edx, 0xf0 */
+	0xee,                                     /* out dx, al */
+};
+
+/* PAE (CR4.PAE, 4-entry PDPT, 64-bit entries) with 4 KiB pages: translation, A and D in the leaf. */
+static void test_pae_guest(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	(void)state;
+
+	vt_vm_init(&t, 0, 0);
+	uint64_t pdpte = 0x61000 | 1, pde = 0x62000 | 3; /* a PDPTE has P only: its R/W bit is reserved */
+	memcpy(t.ram + 0x60000, &pdpte, 8);
+	memcpy(t.ram + 0x61000, &pde, 8);
+	for (uint64_t i = 0; i < 256; i++) {
+		uint64_t e = (i == 0x80 ? 0x43000 : i << 12) | 3;
+		memcpy(t.ram + 0x62000 + 8 * i, &e, 8);
+	}
+	t.ram[0x43000] = 0x43;
+	memcpy(t.ram + VT_LOAD, pae_guest, sizeof pae_guest);
+	vt_state_prot(&s, VT_LOAD);
+	s.cr0 = 0x80000011;
+	s.cr3 = 0x60000;
+	s.cr4 = 0x20;
+	vt_set(&t, &s);
+	uint64_t seen[5] = { 0 };
+	t.hook = record_al;
+	t.user = seen;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(seen[0], 2);
+	assert_int_equal(seen[1], 0x43);
+	assert_int_equal(seen[2], 0x77);
+	uint64_t leaf;
+	memcpy(&leaf, t.ram + 0x62000 + 8 * 0x80, 8);
+	assert_int_equal(leaf, 0x43000 | 0x63); /* P, R/W, A, D */
+	assert_int_equal(t.ram[0x80001], 0);   /* linear 0x80000 is not physical 0x80000 */
+	vt_vm_fini(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -295,6 +342,7 @@ int main(void)
 		cmocka_unit_test(test_nx_fetch_faults),
 		cmocka_unit_test(test_pte_store_drops_mapping),
 		cmocka_unit_test(test_store_into_live_tables_from_code_they_map),
+		cmocka_unit_test(test_pae_guest),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

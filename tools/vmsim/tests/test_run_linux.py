@@ -90,7 +90,7 @@ def test_debian_kernel_boots_to_its_first_log_lines(model, kernel, tmp_path):
     # the NX line comes at about exit 2,000 on unicorn; the run ends on the exit budget (or the timeout)
     run = subprocess.run([VMSIM, "run", "--backend", BACKEND, "--model", model, "--linux", "--mem", "128M",
                           "--cmdline", CMDLINE, "--max-exits", "4000", "--timeout", "400", "--trace", str(trace),
-                          kernel], capture_output=True, text=True, timeout=500)
+                          "--disasm", kernel], capture_output=True, text=True, timeout=500)
     expected = [l.format(version=kernel_version(kernel)) for l in EXPECTED]
     missing = in_order(run.stdout, expected)
     assert not missing, f"missing, from: {missing[0]!r}\n" + run.stdout[-3000:] + run.stderr[-2000:]
@@ -98,6 +98,11 @@ def test_debian_kernel_boots_to_its_first_log_lines(model, kernel, tmp_path):
     with open(DECOMPRESSOR_IO) as f:
         want = f.read().split("\n")[:-1]
     assert io_exits(trace)[:len(want)] == want
+    # --disasm decodes at the linear RIP through the guest's page tables: the kernel proper runs at
+    # 0xffffffff81000000 and up, mapped to 16 MiB and up, and its port I/O decodes as IN/OUT
+    kernel_io = [rec for rec in map(json.loads, open(trace)) if rec["kind"] == "io" and rec["ip"] >= 0xffffffff80000000]
+    assert len(kernel_io) > 1000
+    assert all(rec.get("insn", "").split(" ")[0] in ("in", "out") for rec in kernel_io), kernel_io[0]
 
 
 def test_bad_images_are_refused(tmp_path):
