@@ -1,7 +1,7 @@
 #!/bin/sh
 # conform_diff.sh - the conformance suite on KVM, then the differential check against Unicorn, in either KVM lane
 # (the host's /dev/kvm or the QEMU-TCG guest; POSIX sh, runs under busybox). Both backends run the suite with
-# VMSIM_CONFORM_TRACE; for every case of the exits/io/memory/state/inject/paging sections that passed on both, under each
+# VMSIM_CONFORM_TRACE; for every case of the exits/io/memory/state/inject/paging/modes sections that passed on both, under each
 # model, the neutral exit sequences must be equal once the exit kinds KVM declares absent (its caps, from the JSON)
 # are left out of Unicorn's. At least MIN (default 100) cases must be compared: a run that compares fewer fails.
 # usage: conform_diff.sh VMSIM [MIN [UNICORN.tar]]
@@ -9,7 +9,7 @@
 #          beforehand (below), so the QEMU lane does not run Unicorn under emulation.
 #        conform_diff.sh --unicorn VMSIM OUT.tar   make Unicorn's side (traces and JSON) as a tar file
 unset CMOCKA_MESSAGE_OUTPUT CMOCKA_XML_FILE # vmsim conform is no CMocka binary of the lane
-sections="exits io memory state inject paging"
+sections="exits io memory state inject paging modes"
 
 # Unicorn's traces and JSON reports of the compared sections, into $1 (trace/unicorn/..., unicorn-SECTION.json)
 unicorn_side() {
