@@ -16,8 +16,9 @@ lane_kernel_fetch() {
 		kpkg=$(resolve_kernel)
 	fi
 	if [ -z "$kpkg" ]; then
-		kpkg=$(cd "$cache" && ls -1d linux-image-*-amd64_*.deb [0-9]*-amd64 2>/dev/null | sed -E 's/_.*//; s/^([0-9])/linux-image-\1/' |
-			sort -V | tail -n1)
+		# a cached .deb or an unpacked kernel directory (ls fails for the pattern that matches nothing)
+		kpkg=$( (cd "$cache" && ls -1d linux-image-*-amd64_*.deb [0-9]*-amd64 2>/dev/null || true) |
+			sed -E 's/_.*//; s/^([0-9])/linux-image-\1/' | sort -V | tail -n1)
 		[ -n "$kpkg" ] || { say "cannot resolve linux-image-amd64 (run apt-get update) and nothing is cached"; return 1; }
 		say "apt-cache could not resolve linux-image-amd64; using cached $kpkg"
 	fi
