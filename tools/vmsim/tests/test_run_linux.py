@@ -8,9 +8,9 @@ there does by itself what operating systems do: its decompressor builds identity
 EFER.LME (an MSR exit) and paging, far-jumps into long mode, drops back to 32-bit compatibility mode with paging
 off and on again in its trampoline (the 4/5-level check), prints on the 8250 at 0x3f8, decompresses itself
 to 16 MiB and jumps there; the kernel proper switches to its own page tables with the kernel mapped at
-0xffffffff81000000 (linear != physical), takes #PF in its early handler to build the direct map on demand,
-patches its own code (jump labels, static calls) and prints its first log lines once the early console is
-registered. sim/kvm/tests/vmsim_run_linux.sh checks the same lines and the same I/O exits on KVM (QEMU lane).
+0xffffffff81000000 (linear != physical), takes #PF in its early handler to build the direct map on demand
+(its boot parameters are read through __va) and prints its first log lines once the early console is registered.
+(Later, at "ftrace: allocating", its first code patch ends in a #GP on unicorn: docs/backends/unicorn.md.) sim/kvm/tests/vmsim_run_linux.sh checks the same lines and the same I/O exits on KVM (QEMU lane).
 """
 import json
 import os
