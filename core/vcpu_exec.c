@@ -197,6 +197,46 @@ static regs_set_fn regs_set_of(const struct vmsim_backend_ops *ops)
 	return ops->struct_size >= end ? ops->regs_set : NULL;
 }
 
+/* The model-encoded fields the VMM charged (injection, interruptibility, activity, controls) into cpu. */
+static enum vmsim_result decode_model_fields(struct vmsim_vcpu *vcpu, uint32_t charged, enum vmsim_invalid_reason *why)
+{
+	const struct vmsim_vcpu_state *st = &vcpu->state;
+	struct vmsim_cpu_state *cpu = &vcpu->cpu;
+	enum vmsim_model model = vcpu->session->model;
+	enum vmsim_result r;
+
+	if (st->inj_info.charged || st->inj_error.charged) {
+		r = vmsim_model_decode_event(model, st->inj_info.value, st->inj_error.value, st->ip_len.value,
+		                             &cpu->pending, why);
+		if (r != VMSIM_OK)
+			return r;
+	}
+	if (st->intr_state.charged) {
+		r = vmsim_model_decode_intr_state(model, st->intr_state.value, &cpu->interruptibility);
+		if (r != VMSIM_OK) {
+			*why = VMSIM_INVALID_EVENT;
+			return r;
+		}
+	}
+	if (st->actv_state.charged) {
+		r = vmsim_model_decode_activity(model, st->actv_state.value, &cpu->activity);
+		if (r != VMSIM_OK) {
+			*why = VMSIM_INVALID_ACTIVITY;
+			return r;
+		}
+	}
+	if (charged & VMSIM_GROUP_INTERCEPTS) {
+		uint32_t intercepts = 0;
+		uint64_t primary = st->ctrl_primary.value, secondary = st->ctrl_secondary.value;
+		vmsim_profile_controls(vcpu->session->profile, model, &primary, &secondary); /* what the kernel forces */
+		r = vmsim_model_decode_controls(model, primary, secondary, &intercepts, why);
+		if (r != VMSIM_OK)
+			return r;
+		cpu->intercepts = intercepts | VCPU_KERNEL_INTERCEPTS;
+	}
+	return VMSIM_OK;
+}
+
 /* Load what the VMM charged; vCPU thread (lock as for prepare_stop). Fails with *why for a refused entry. */
 static enum vmsim_result load_charged(struct vmsim_vcpu *vcpu, enum vmsim_invalid_reason *why)
 {
@@ -241,35 +281,9 @@ static enum vmsim_result load_charged(struct vmsim_vcpu *vcpu, enum vmsim_invali
 	if (st->tsc_offset.charged)
 		cpu->tsc_offset = vmsim_profile_tsc_offset(vcpu->session->profile, model, tsc_offset, st->tsc_offset.value);
 
-	if (st->inj_info.charged || st->inj_error.charged) {
-		r = vmsim_model_decode_event(model, st->inj_info.value, st->inj_error.value, st->ip_len.value,
-		                             &cpu->pending, why);
-		if (r != VMSIM_OK)
-			return r;
-	}
-	if (st->intr_state.charged) {
-		r = vmsim_model_decode_intr_state(model, st->intr_state.value, &cpu->interruptibility);
-		if (r != VMSIM_OK) {
-			*why = VMSIM_INVALID_EVENT;
-			return r;
-		}
-	}
-	if (st->actv_state.charged) {
-		r = vmsim_model_decode_activity(model, st->actv_state.value, &cpu->activity);
-		if (r != VMSIM_OK) {
-			*why = VMSIM_INVALID_ACTIVITY;
-			return r;
-		}
-	}
-	if (charged & VMSIM_GROUP_INTERCEPTS) {
-		uint32_t intercepts = 0;
-		uint64_t primary = st->ctrl_primary.value, secondary = st->ctrl_secondary.value;
-		vmsim_profile_controls(vcpu->session->profile, model, &primary, &secondary); /* what the kernel forces */
-		r = vmsim_model_decode_controls(model, primary, secondary, &intercepts, why);
-		if (r != VMSIM_OK)
-			return r;
-		cpu->intercepts = intercepts | VCPU_KERNEL_INTERCEPTS;
-	}
+	r = decode_model_fields(vcpu, charged, why);
+	if (r != VMSIM_OK)
+		return r;
 	if (check) {
 		r = vmsim_model_check_entry(model, cpu, why);
 		if (r != VMSIM_OK)
