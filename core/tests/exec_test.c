@@ -67,15 +67,7 @@ static void handler(void *ctx, struct vmsim_vcpu *vcpu)
 /* Flat real-mode-like start at GUEST_GPA with HLT intercepted (and unrestricted guest for VMX). */
 static void start_state(struct rec *r, struct vmsim_vcpu_state *st)
 {
-	uint64_t p = 0, s = 0;
-	vmsim_model_encode_controls(r->model, VMSIM_INTERCEPT_HLT | VMSIM_INTERCEPT_UNRESTRICTED_GUEST, &p, &s);
-	vmsim_reg_charge(&st->ctrl_primary, p);
-	vmsim_reg_charge(&st->ctrl_secondary, s);
-	vmsim_reg_charge(&st->ip, GUEST_GPA);
-	vmsim_reg_charge(&st->flags, 2);
-	vmsim_reg_charge(&st->cr0, 0x10);
-	vmsim_seg_charge(&st->cs, (struct vmsim_segment){ 0, 0x9b, 0xffff, 0 });
-	vmsim_seg_charge(&st->ss, (struct vmsim_segment){ 0, 0x93, 0xffff, 0 });
+	vt_flat_start_state(r->model, GUEST_GPA, st);
 }
 
 static bool policy_default(struct rec *r, struct vmsim_vcpu_state *st)

@@ -82,15 +82,7 @@ static bool on_state(void *ctx, struct vmsim_vcpu_state *st)
 	struct run *run = ctx;
 
 	if (st->exit_reason == VMSIM_EXIT_CODE_STARTUP) {
-		uint64_t p = 0, s = 0;
-		vmsim_model_encode_controls(run->model, VMSIM_INTERCEPT_HLT | VMSIM_INTERCEPT_UNRESTRICTED_GUEST, &p, &s);
-		vmsim_reg_charge(&st->ctrl_primary, p);
-		vmsim_reg_charge(&st->ctrl_secondary, s);
-		vmsim_reg_charge(&st->ip, GUEST_GPA);
-		vmsim_reg_charge(&st->flags, 2);
-		vmsim_reg_charge(&st->cr0, 0x10);
-		vmsim_seg_charge(&st->cs, (struct vmsim_segment){ 0, 0x9b, 0xffff, 0 });
-		vmsim_seg_charge(&st->ss, (struct vmsim_segment){ 0, 0x93, 0xffff, 0 });
+		vt_flat_start_state(run->model, GUEST_GPA, st);
 		return true;
 	}
 	unsigned n = atomic_fetch_add(&run->ios, 1) + 1;
