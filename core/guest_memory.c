@@ -173,8 +173,14 @@ enum vmsim_result vmsim_session_detach(struct vmsim_session *session, uint64_t g
 	 * the region's size from the probe address and can step over a region; we don't.
 	 */
 	struct region *region;
-	while ((region = gpa_map_first_intersecting(session->regions, gpa, last)) != NULL)
+	while ((region = gpa_map_first_intersecting(session->regions, gpa, last)) != NULL) {
+		uint64_t region_last = region->start + region->size - 1;
 		region_detach(region);
+		/* regions do not overlap: one reaching past the range ends the walk without another tree descent */
+		if (region_last >= last)
+			break;
+		gpa = region_last + 1;
+	}
 	pthread_mutex_unlock(&session->lock);
 	pthread_mutex_unlock(&env->lock);
 	return VMSIM_OK;
