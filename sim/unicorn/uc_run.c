@@ -108,10 +108,13 @@ static bool paged_fault(struct ucb_vcpu *v, enum vmsim_result *result)
 {
 	struct ucb_engine *eng = v->active;
 	struct vmsim_exit exit;
+	struct ucb_mmu_npf npf;
 	uint32_t error_code = 0;
 	uint64_t cr2 = 0;
 
-	enum ucb_mmu_outcome out = ucb_mmu_fault(v, &error_code, &cr2, &exit);
+	enum ucb_mmu_outcome out = ucb_mmu_fault(v, &error_code, &cr2, &npf);
+	if (out == UCB_MMU_NPF)
+		ucb_build_paged_npf(v, &exit, &npf);
 	v->fault.valid = false;
 	if (out == UCB_MMU_NPF) {
 		ucb_call_exit(v, &exit);

@@ -10,13 +10,6 @@
 	 VMSIM_GROUP_CONTROL | VMSIM_GROUP_SYSENTER | VMSIM_GROUP_SYSCALL | VMSIM_GROUP_FPU |        \
 	 VMSIM_GROUP_EVENTS)
 
-static const int gpr64[16] = { UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
-	                       UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI,
-	                       UC_X86_REG_R8,  UC_X86_REG_R9,  UC_X86_REG_R10, UC_X86_REG_R11,
-	                       UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15 };
-static const int gpr32[8] = { UC_X86_REG_EAX, UC_X86_REG_ECX, UC_X86_REG_EDX, UC_X86_REG_EBX,
-	                      UC_X86_REG_ESP, UC_X86_REG_EBP, UC_X86_REG_ESI, UC_X86_REG_EDI };
-
 static const struct {
 	uint32_t index;
 	size_t offset;
@@ -31,134 +24,6 @@ static const struct {
 	{ 0xc0000084, offsetof(struct vmsim_cpu_state, fmask), VMSIM_GROUP_SYSCALL },
 	{ 0xc0000102, offsetof(struct vmsim_cpu_state, kernel_gs_base), VMSIM_GROUP_SYSCALL },
 };
-
-uint64_t ucb_host_tsc(void)
-{
-	return __builtin_ia32_rdtsc();
-}
-
-enum ucb_mode ucb_mode_of(uint64_t cr0, uint64_t efer)
-{
-	if ((efer & UCB_EFER_LMA) || ((efer & UCB_EFER_LME) && (cr0 & UCB_CR0_PG) && (cr0 & UCB_CR0_PE)))
-		return UCB_LONG;
-	return (cr0 & UCB_CR0_PE) ? UCB_PROT : UCB_REAL;
-}
-
-uint64_t ucb_read_reg(struct ucb_engine *eng, int id)
-{
-	uint64_t value = 0;
-
-	uc_reg_read(eng->uc, id, &value);
-	return value;
-}
-
-uint64_t ucb_read_rip(struct ucb_engine *eng)
-{
-	return ucb_read_reg(eng, eng->mode == UCB_LONG ? UC_X86_REG_RIP : UC_X86_REG_EIP);
-}
-
-bool ucb_write_rip(struct ucb_engine *eng, uint64_t rip)
-{
-	if (eng->mode != UCB_LONG)
-		rip = (uint32_t)rip;
-	return uc_reg_write(eng->uc, eng->mode == UCB_LONG ? UC_X86_REG_RIP : UC_X86_REG_EIP, &rip) == UC_ERR_OK;
-}
-
-static uint32_t env_u32(const uint8_t *env, int off)
-{
-	uint32_t v;
-	memcpy(&v, env + off, 4);
-	return v;
-}
-
-static uint64_t env_u64(const uint8_t *env, int off)
-{
-	uint64_t v;
-	memcpy(&v, env + off, 8);
-	return v;
-}
-
-static void env_put32(uint8_t *env, int off, uint32_t v)
-{
-	memcpy(env + off, &v, 4);
-}
-
-static void env_put64(uint8_t *env, int off, uint64_t v)
-{
-	memcpy(env + off, &v, 8);
-}
-
-uint32_t ucb_code_bits(struct ucb_engine *eng)
-{
-	uint8_t *env;
-
-	if (!ucb_ctx_load(eng, &env))
-		return eng->mode == UCB_LONG ? 64 : eng->mode == UCB_PROT ? 32 : 16;
-	uint32_t hf = env_u32(env, UCB_ENV_HFLAGS);
-	return (hf & UCB_HF_CS64) ? 64 : (hf & UCB_HF_CS32) ? 32 : 16;
-}
-
-/* QEMU keeps descriptor bits 8-23 of the high dword; Genode's ar packs bits 8-15 and 20-23. */
-void ucb_seg_from_env(const uint8_t *env, int off, struct vmsim_segment *seg)
-{
-	uint32_t flags = env_u32(env, off + 20);
-
-	seg->sel = (uint16_t)env_u32(env, off);
-	seg->base = env_u64(env, off + 8);
-	seg->limit = env_u32(env, off + 16);
-	seg->ar = (uint16_t)(((flags >> 8) & 0xff) | ((flags >> 12) & 0xf00));
-	if (!(flags & (1u << 15)) && off != UCB_ENV_GDT && off != UCB_ENV_IDT)
-		seg->ar |= 0x1000; /* not present: unusable */
-}
-
-void ucb_seg_to_env(uint8_t *env, int off, const struct vmsim_segment *seg)
-{
-	uint32_t flags = ((uint32_t)(seg->ar & 0xff) << 8) | ((uint32_t)(seg->ar & 0xf00) << 12);
-
-	if (seg->ar & 0x1000)
-		flags = 0;
-	env_put32(env, off, seg->sel);
-	env_put64(env, off + 8, seg->base);
-	env_put32(env, off + 16, seg->limit);
-	env_put32(env, off + 20, flags);
-}
-
-/* QEMU's cpu_x86_load_seg_cache / cpu_x86_update_cr0 flag derivation, done once over the patched state. */
-void ucb_hflags_recompute(uint8_t *env)
-{
-	uint32_t hf = env_u32(env, UCB_ENV_HFLAGS);
-	uint64_t cr0 = env_u64(env, UCB_ENV_CR), cr4 = env_u64(env, UCB_ENV_CR + 32);
-	uint64_t efer = env_u64(env, UCB_ENV_EFER);
-	uint32_t cs = env_u32(env, UCB_ENV_SEGS + 1 * UCB_ENV_SEG_SIZE + 20);
-	uint32_t ss = env_u32(env, UCB_ENV_SEGS + 2 * UCB_ENV_SEG_SIZE + 20);
-	uint64_t es_base = env_u64(env, UCB_ENV_SEGS + 8);
-	uint64_t ss_base = env_u64(env, UCB_ENV_SEGS + 2 * UCB_ENV_SEG_SIZE + 8);
-	uint64_t ds_base = env_u64(env, UCB_ENV_SEGS + 3 * UCB_ENV_SEG_SIZE + 8);
-	bool pe = cr0 & UCB_CR0_PE;
-
-	hf &= ~(UCB_HF_CPL | UCB_HF_CS32 | UCB_HF_SS32 | UCB_HF_ADDSEG | UCB_HF_PE | UCB_HF_MP_EM_TS |
-	        UCB_HF_LMA | UCB_HF_CS64 | UCB_HF_OSFXSR);
-	if (pe) {
-		hf |= UCB_HF_PE;
-		hf |= (ss >> 13) & 3; /* QEMU takes CPL from SS.DPL */
-	}
-	if (efer & UCB_EFER_LMA)
-		hf |= UCB_HF_LMA;
-	if ((efer & UCB_EFER_LMA) && (cs & (1u << 21))) {
-		hf |= UCB_HF_CS32 | UCB_HF_SS32 | UCB_HF_CS64;
-	} else {
-		if (cs & (1u << 22))
-			hf |= UCB_HF_CS32;
-		if (ss & (1u << 22))
-			hf |= UCB_HF_SS32;
-		if (!pe || !(hf & UCB_HF_CS32) || (ds_base | es_base | ss_base))
-			hf |= UCB_HF_ADDSEG;
-	}
-	hf |= (uint32_t)(cr0 << 8) & UCB_HF_MP_EM_TS;
-	if (cr4 & (1u << 9))
-		hf |= UCB_HF_OSFXSR;
-	env_put32(env, UCB_ENV_HFLAGS, hf);
-}
 
 static const int seg_off[8] = {
 	UCB_ENV_SEGS + 0 * UCB_ENV_SEG_SIZE, UCB_ENV_SEGS + 1 * UCB_ENV_SEG_SIZE,
@@ -185,7 +50,7 @@ enum vmsim_result ucb_engine_get_state(struct ucb_engine *eng, uint32_t groups, 
 			regs[i] = 0;
 			vals[i] = &regs[i];
 		}
-		if (uc_reg_read_batch(uc, (int *)(wide ? gpr64 : gpr32), vals, wide ? 16 : 8) != UC_ERR_OK)
+		if (uc_reg_read_batch(uc, (int *)(wide ? ucb_gpr64 : ucb_gpr32), vals, wide ? 16 : 8) != UC_ERR_OK)
 			return VMSIM_BACKEND_ERROR;
 	}
 	if (groups & VMSIM_GROUP_IP) {
@@ -327,7 +192,7 @@ enum vmsim_result ucb_engine_set_state(struct ucb_engine *eng, uint32_t groups, 
 		memcpy(regs, &in->rax, sizeof regs);
 		for (int i = 0; i < 16; i++)
 			vals[i] = &regs[i];
-		if (uc_reg_write_batch(uc, (int *)(wide ? gpr64 : gpr32), vals, wide ? 16 : 8) != UC_ERR_OK)
+		if (uc_reg_write_batch(uc, (int *)(wide ? ucb_gpr64 : ucb_gpr32), vals, wide ? 16 : 8) != UC_ERR_OK)
 			return VMSIM_BACKEND_ERROR;
 	}
 	for (size_t i = 0; i < sizeof msrs / sizeof msrs[0]; i++) {
@@ -556,7 +421,7 @@ enum vmsim_result ucb_regs_set(void *p, uint32_t regs, const struct vmsim_cpu_st
 	int n = 0;
 	for (uint32_t left = regs & (wide ? VMSIM_REG_GPRS : 0xffu); left; left &= left - 1) {
 		int i = __builtin_ctz(left); /* r8-r15 do not exist outside long mode */
-		ids[n] = wide ? gpr64[i] : gpr32[i];
+		ids[n] = wide ? ucb_gpr64[i] : ucb_gpr32[i];
 		vals[n++] = (void *)&gpr[i];
 	}
 	if (n && uc_reg_write_batch(eng->uc, ids, vals, n) != UC_ERR_OK)
