@@ -171,6 +171,138 @@ static bool mmu_site(struct ucb_engine *eng, const struct ucb_insn *insn, uint64
 	return true;
 }
 
+/* Port I/O (SVM EXITINFO1 / VMX qualification fields, neutral here): the port, and for an OUT the value written. */
+static void io_exit(struct ucb_engine *eng, const struct ucb_insn *insn, struct vmsim_exit *exit)
+{
+	exit->kind = VMSIM_EXIT_IO;
+	exit->u.io.port = insn->io_imm ? insn->io_port_imm : (uint16_t)ucb_read_reg(eng, UC_X86_REG_EDX);
+	exit->u.io.size = insn->io_size;
+	exit->u.io.in = insn->io_in;
+	exit->u.io.string = insn->io_string;
+	exit->u.io.rep = insn->io_rep;
+	exit->u.io.imm = insn->io_imm;
+	exit->u.io.addr_size = insn->addr_size;
+	exit->u.io.seg = insn->seg;
+	exit->u.io.value = io_value(eng, insn);
+}
+
+/*
+ * INT n, INT3, INT1, INTO: delivered through the IDT by the run loop (2.0.1 does not). INT3 and INTO are software
+ * exceptions, INT1 (F1) a privileged software exception, INT n a software interrupt (SDM Vol. 3A 6.4 and the event
+ * types of VMX entry interruption info, 24.8.3); INTO raises #OF only with OF set.
+ */
+static void raise_swint(struct ucb_engine *eng, const struct ucb_insn *insn, uint64_t rip)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+
+	if (insn->into && !(ucb_read_reg(eng, UC_X86_REG_EFLAGS) & UCB_RFLAGS_OF))
+		return;
+	v->deliver_vector = insn->vector;
+	v->deliver_type = insn->vector == 3 || insn->into ? VMSIM_EVENT_SW_EXCEPTION
+	                : insn->vector == 1 && insn->len == 1 ? VMSIM_EVENT_PRIV_SW_EXCEPTION
+	                                                      : VMSIM_EVENT_SW_INT;
+	v->deliver_return = rip + insn->len;
+	v->deliver_has_error = false;
+	ucb_stop_at(eng, rip);
+	v->leave = UCB_LEAVE_DELIVER;
+}
+
+/*
+ * The exit a site makes, in *exit (rip and length already set); false if it makes none: not intercepted (Unicorn
+ * executes it, or it is emulated or delivered here).
+ */
+static bool site_exit(struct ucb_engine *eng, const struct ucb_insn *insn, uint64_t rip, struct vmsim_exit *exit)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+	uint32_t icpt = v->intercepts;
+
+	switch (insn->kind) {
+	case UCB_SITE_IO:
+		if (!(icpt & VMSIM_INTERCEPT_IO))
+			return false;
+		io_exit(eng, insn, exit);
+		return true;
+	case UCB_SITE_CPUID: {
+		if (!(icpt & VMSIM_INTERCEPT_CPUID))
+			return false;
+		uint64_t eax = 0, ecx = 0;
+		int ids[2] = { UC_X86_REG_EAX, UC_X86_REG_ECX };
+		void *vals[2] = { &eax, &ecx };
+		uc_reg_read_batch(eng->uc, ids, vals, 2);
+		exit->kind = VMSIM_EXIT_CPUID;
+		exit->u.cpuid.leaf = (uint32_t)eax;
+		exit->u.cpuid.subleaf = (uint32_t)ecx;
+		return true;
+	}
+	case UCB_SITE_HLT:
+		if (!(icpt & VMSIM_INTERCEPT_HLT)) {
+			ucb_stop_at(eng, rip);
+			v->leave = UCB_LEAVE_HALT;
+			return false;
+		}
+		exit->kind = VMSIM_EXIT_HLT;
+		return true;
+	case UCB_SITE_RDTSC:
+	case UCB_SITE_RDTSCP:
+		if (!(icpt & (insn->kind == UCB_SITE_RDTSC ? VMSIM_INTERCEPT_RDTSC : VMSIM_INTERCEPT_RDTSCP))) {
+			emulate_rdtsc(eng, insn, rip);
+			return false;
+		}
+		exit->kind = insn->kind == UCB_SITE_RDTSC ? VMSIM_EXIT_RDTSC : VMSIM_EXIT_RDTSCP;
+		return true;
+	case UCB_SITE_RDMSR:
+	case UCB_SITE_WRMSR:
+		if (!(icpt & VMSIM_INTERCEPT_MSR))
+			return false;
+		exit->kind = VMSIM_EXIT_MSR;
+		exit->u.msr.index = (uint32_t)ucb_read_reg(eng, UC_X86_REG_ECX);
+		exit->u.msr.write = insn->kind == UCB_SITE_WRMSR;
+		if (exit->u.msr.write) /* WRMSR writes EDX:EAX (SDM Vol. 2B "WRMSR") */
+			exit->u.msr.value = (ucb_read_reg(eng, UC_X86_REG_EDX) << 32) |
+			                    (uint32_t)ucb_read_reg(eng, UC_X86_REG_EAX);
+		return true;
+	case UCB_SITE_VMCALL:
+		if (!(icpt & VMSIM_INTERCEPT_VMCALL))
+			return false; /* Unicorn raises #UD, delivered to the guest */
+		exit->kind = VMSIM_EXIT_VMCALL;
+		return true;
+	case UCB_SITE_MOVCR:
+	case UCB_SITE_INVLPG:
+		mmu_site(eng, insn, rip);
+		return false;
+	case UCB_SITE_SWINT:
+		raise_swint(eng, insn, rip);
+		return false;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Hand the exit to core inside the hook, then go on as the handler left things (finish_exit). A plain IN/OUT or a
+ * CPUID whose handler only moved RIP past it may retire in Unicorn without leaving the translated block.
+ */
+static void exit_in_hook(struct ucb_engine *eng, const struct ucb_insn *insn, uint64_t cs_base,
+                         const struct vmsim_exit *exit)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+
+	if (cs_base)
+		ucb_write_rip(eng, exit->rip); /* EIP holds the linear address here: show the VMM the real one */
+	v->rip_written = false;
+	/* plain IN/OUT and CPUID in a flat 32/64-bit engine may retire natively (no EIP write happened above) */
+	v->retire_eligible = ((insn->kind == UCB_SITE_IO && !insn->io_string) || insn->kind == UCB_SITE_CPUID) &&
+	                     !cs_base && eng->mode != UCB_REAL;
+	v->retire_rip = exit->rip + insn->len;
+	v->retire = v->retire_spoiled = v->retire_ax_known = false;
+	uint64_t gen = atomic_load_explicit(&v->vm->generation, memory_order_relaxed);
+	ucb_call_exit(v, exit);
+	v->retire_eligible = false;
+	if (atomic_load_explicit(&v->vm->generation, memory_order_relaxed) != gen)
+		v->retire_spoiled = true; /* code may be gone: re-fetch */
+	finish_exit(eng);
+}
+
 /* UC_HOOK_CODE on one scanned instruction: 2.0.1 syncs the PC here and checks for stops right after. */
 void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 {
@@ -178,8 +310,6 @@ void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	struct ucb_vcpu *v = eng->vcpu;
 	const struct ucb_insn *insn = ucb_site_insn(eng, addr);
 	struct vmsim_exit exit;
-	uint32_t icpt = v->intercepts;
-
 	uint64_t cs_base = ucb_cs_base(eng), rip = addr - cs_base;
 
 	(void)uc;
@@ -194,99 +324,8 @@ void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	memset(&exit, 0, sizeof exit);
 	exit.rip = rip;
 	exit.insn_len = insn->len;
-	switch (insn->kind) {
-	case UCB_SITE_IO:
-		if (!(icpt & VMSIM_INTERCEPT_IO))
-			return;
-		exit.kind = VMSIM_EXIT_IO;
-		exit.u.io.port = insn->io_imm ? insn->io_port_imm : (uint16_t)ucb_read_reg(eng, UC_X86_REG_EDX);
-		exit.u.io.size = insn->io_size;
-		exit.u.io.in = insn->io_in;
-		exit.u.io.string = insn->io_string;
-		exit.u.io.rep = insn->io_rep;
-		exit.u.io.imm = insn->io_imm;
-		exit.u.io.addr_size = insn->addr_size;
-		exit.u.io.seg = insn->seg;
-		exit.u.io.value = io_value(eng, insn);
-		break;
-	case UCB_SITE_CPUID:
-		if (!(icpt & VMSIM_INTERCEPT_CPUID))
-			return;
-		exit.kind = VMSIM_EXIT_CPUID;
-		{
-			uint64_t eax = 0, ecx = 0;
-			int ids[2] = { UC_X86_REG_EAX, UC_X86_REG_ECX };
-			void *vals[2] = { &eax, &ecx };
-			uc_reg_read_batch(eng->uc, ids, vals, 2);
-			exit.u.cpuid.leaf = (uint32_t)eax;
-			exit.u.cpuid.subleaf = (uint32_t)ecx;
-		}
-		break;
-	case UCB_SITE_HLT:
-		if (!(icpt & VMSIM_INTERCEPT_HLT)) {
-			ucb_stop_at(eng, rip);
-			v->leave = UCB_LEAVE_HALT;
-			return;
-		}
-		exit.kind = VMSIM_EXIT_HLT;
-		break;
-	case UCB_SITE_RDTSC:
-	case UCB_SITE_RDTSCP:
-		if (!(icpt & (insn->kind == UCB_SITE_RDTSC ? VMSIM_INTERCEPT_RDTSC : VMSIM_INTERCEPT_RDTSCP))) {
-			emulate_rdtsc(eng, insn, rip);
-			return;
-		}
-		exit.kind = insn->kind == UCB_SITE_RDTSC ? VMSIM_EXIT_RDTSC : VMSIM_EXIT_RDTSCP;
-		break;
-	case UCB_SITE_RDMSR:
-	case UCB_SITE_WRMSR:
-		if (!(icpt & VMSIM_INTERCEPT_MSR))
-			return;
-		exit.kind = VMSIM_EXIT_MSR;
-		exit.u.msr.index = (uint32_t)ucb_read_reg(eng, UC_X86_REG_ECX);
-		exit.u.msr.write = insn->kind == UCB_SITE_WRMSR;
-		if (exit.u.msr.write)
-			exit.u.msr.value = (ucb_read_reg(eng, UC_X86_REG_EDX) << 32) |
-			                   (uint32_t)ucb_read_reg(eng, UC_X86_REG_EAX);
-		break;
-	case UCB_SITE_VMCALL:
-		if (!(icpt & VMSIM_INTERCEPT_VMCALL))
-			return; /* Unicorn raises #UD, delivered to the guest */
-		exit.kind = VMSIM_EXIT_VMCALL;
-		break;
-	case UCB_SITE_MOVCR:
-	case UCB_SITE_INVLPG:
-		mmu_site(eng, insn, rip);
-		return;
-	case UCB_SITE_SWINT:
-		if (insn->into && !(ucb_read_reg(eng, UC_X86_REG_EFLAGS) & UCB_RFLAGS_OF))
-			return;
-		v->deliver_vector = insn->vector;
-		v->deliver_type = insn->vector == 3 || insn->into ? VMSIM_EVENT_SW_EXCEPTION
-		                : insn->vector == 1 && insn->len == 1 ? VMSIM_EVENT_PRIV_SW_EXCEPTION
-		                                                      : VMSIM_EVENT_SW_INT;
-		v->deliver_return = exit.rip + insn->len;
-		v->deliver_has_error = false;
-		ucb_stop_at(eng, rip);
-		v->leave = UCB_LEAVE_DELIVER;
-		return;
-	default:
-		return;
-	}
-	if (cs_base)
-		ucb_write_rip(eng, rip); /* EIP holds the linear address here: show the VMM the real one */
-	v->rip_written = false;
-	/* plain IN/OUT and CPUID in a flat 32/64-bit engine may retire natively (no EIP write happened above) */
-	v->retire_eligible = ((insn->kind == UCB_SITE_IO && !insn->io_string) || insn->kind == UCB_SITE_CPUID) &&
-	                     !cs_base && eng->mode != UCB_REAL;
-	v->retire_rip = rip + insn->len;
-	v->retire = v->retire_spoiled = v->retire_ax_known = false;
-	uint64_t gen = atomic_load_explicit(&v->vm->generation, memory_order_relaxed);
-	ucb_call_exit(v, &exit);
-	v->retire_eligible = false;
-	if (atomic_load_explicit(&v->vm->generation, memory_order_relaxed) != gen)
-		v->retire_spoiled = true; /* code may be gone: re-fetch */
-	finish_exit(eng);
+	if (site_exit(eng, insn, rip, &exit))
+		exit_in_hook(eng, insn, cs_base, &exit);
 }
 
 /* Unmapped and protection faults: record, and let uc_emu_start return with rip at the access. */

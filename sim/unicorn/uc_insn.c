@@ -7,39 +7,50 @@
 
 #include "uc_internal.h"
 
-void ucb_classify(const uint8_t *b, size_t n, uint32_t bits, struct ucb_insn *out)
+/* Legacy prefixes and REX ahead of the opcode (SDM Vol. 2A 2.1.1 "Instruction Prefixes", 2.2.1 "REX Prefixes"). */
+struct prefixes {
+	bool opsize, addrsize, rep; /* 66, 67, F2/F3 */
+	int seg;                    /* segment override: 0 = ES ... 5 = GS, -1 none */
+	uint8_t rex;                /* 40-4F in 64-bit code, 0 none */
+};
+
+/* The index of the opcode byte in b[0..n) (n if there is none). */
+static size_t parse_prefixes(const uint8_t *b, size_t n, uint32_t bits, struct prefixes *p)
 {
 	size_t i = 0;
-	bool opsize = false, addrsize = false, rep = false;
-	int seg = -1;
-	uint8_t rex = 0;
 
-	memset(out, 0, sizeof *out);
+	*p = (struct prefixes){ .seg = -1 };
 	for (; i < n; i++) {
-		uint8_t p = b[i];
-		if (p == 0x66)
-			opsize = true;
-		else if (p == 0x67)
-			addrsize = true;
-		else if (p == 0xf2 || p == 0xf3)
-			rep = true;
-		else if (p == 0xf0)
-			continue;
-		else if (p == 0x26 || p == 0x2e || p == 0x36 || p == 0x3e)
-			seg = (p >> 3) & 3; /* 26=ES 2e=CS 36=SS 3e=DS */
-		else if (p == 0x64 || p == 0x65)
-			seg = p - 0x60;
-		else if (bits == 64 && (p & 0xf0) == 0x40)
-			rex = p;
+		uint8_t c = b[i];
+		if (c == 0x66)
+			p->opsize = true;
+		else if (c == 0x67)
+			p->addrsize = true;
+		else if (c == 0xf2 || c == 0xf3)
+			p->rep = true;
+		else if (c == 0xf0)
+			continue; /* LOCK */
+		else if (c == 0x26 || c == 0x2e || c == 0x36 || c == 0x3e)
+			p->seg = (c >> 3) & 3; /* 26=ES 2e=CS 36=SS 3e=DS */
+		else if (c == 0x64 || c == 0x65)
+			p->seg = c - 0x60; /* FS, GS */
+		else if (bits == 64 && (c & 0xf0) == 0x40)
+			p->rex = c;
 		else
 			break;
 	}
-	if (i >= n)
-		return;
+	return i;
+}
+
+/*
+ * IN, OUT, INS, OUTS at b[i] (one-byte opcode map, SDM Vol. 2D Table A-2): E4-E7 take an imm8 port, EC-EF use DX,
+ * 6C-6F are the string forms; bit 0 selects the operand size over a byte, bit 1 = OUT. False for other opcodes.
+ */
+static bool classify_io(const uint8_t *b, size_t i, size_t n, uint32_t bits, const struct prefixes *p,
+                        struct ucb_insn *out)
+{
 	uint8_t op = b[i];
-	uint8_t opsz = (bits == 16) ^ opsize ? 2 : 4;
-	out->addr_size = bits == 16 ? (addrsize ? 4 : 2) : bits == 32 ? (addrsize ? 2 : 4) : (addrsize ? 4 : 8);
-	out->seg = 3;
+
 	switch (op) {
 	case 0xe4: case 0xe5: case 0xe6: case 0xe7:
 		out->io_imm = true;
@@ -51,10 +62,25 @@ void ucb_classify(const uint8_t *b, size_t n, uint32_t bits, struct ucb_insn *ou
 		break;
 	case 0x6c: case 0x6d: case 0x6e: case 0x6f:
 		out->io_string = true;
-		out->io_rep = rep;
+		out->io_rep = p->rep;
 		out->len = (uint8_t)(i + 1);
-		out->seg = op < 0x6e ? 0 : (seg >= 0 ? (uint8_t)seg : 3); /* INS always writes ES */
+		out->seg = op < 0x6e ? 0 : (p->seg >= 0 ? (uint8_t)p->seg : 3); /* INS always writes ES */
 		break;
+	default:
+		return false;
+	}
+	out->kind = UCB_SITE_IO;
+	out->io_in = !(op & 2);
+	out->io_size = (op & 1) ? ((bits == 16) ^ p->opsize ? 2 : 4) : 1;
+	return true;
+}
+
+/* HLT (F4), INT n (CD ib), INT3 (CC), INT1 (F1), INTO (CE, invalid in 64-bit mode): SDM Vol. 2D Table A-2. */
+static void classify_one_byte(const uint8_t *b, size_t i, size_t n, uint32_t bits, struct ucb_insn *out)
+{
+	uint8_t op = b[i];
+
+	switch (op) {
 	case 0xf4:
 		out->kind = UCB_SITE_HLT;
 		out->len = (uint8_t)(i + 1);
@@ -66,66 +92,92 @@ void ucb_classify(const uint8_t *b, size_t n, uint32_t bits, struct ucb_insn *ou
 		return;
 	case 0xcc: case 0xf1:
 		out->kind = UCB_SITE_SWINT;
-		out->vector = op == 0xcc ? 3 : 1;
+		out->vector = op == 0xcc ? 3 : 1; /* #BP, #DB */
 		out->len = (uint8_t)(i + 1);
 		return;
 	case 0xce:
 		if (bits != 64) {
 			out->kind = UCB_SITE_SWINT;
-			out->vector = 4;
+			out->vector = 4; /* #OF */
 			out->into = true;
 			out->len = (uint8_t)(i + 1);
 		}
 		return;
-	case 0x0f:
-		if (i + 1 >= n)
+	default:
+		return;
+	}
+}
+
+/*
+ * Group 7, 0F 01 (SDM Vol. 2D Table A-6): /7 with a memory operand is INVLPG, F9 RDTSCP, C1 VMCALL (Intel), D9 VMMCALL
+ * (AMD APM Vol. 3). b[i] is the 0F byte.
+ */
+static void classify_group7(const uint8_t *b, size_t i, size_t n, struct ucb_insn *out)
+{
+	if (i + 2 >= n)
+		return;
+	uint8_t modrm = b[i + 2];
+	if ((modrm & 0x38) == 0x38 && (modrm >> 6) != 3) {
+		out->kind = UCB_SITE_INVLPG; /* length from Capstone when it runs (memory operand) */
+		out->len = (uint8_t)(i + 3);
+		return;
+	}
+	if (modrm == 0xf9)
+		out->kind = UCB_SITE_RDTSCP;
+	else if (modrm == 0xc1 || modrm == 0xd9)
+		out->kind = UCB_SITE_VMCALL;
+	else
+		return;
+	out->len = (uint8_t)(i + 3);
+}
+
+/* Two-byte opcodes 0F xx at b[i] (SDM Vol. 2D Table A-3): CPUID, RDTSC, RDMSR, WRMSR, MOV to/from CRn, group 7. */
+static void classify_0f(const uint8_t *b, size_t i, size_t n, uint8_t rex, struct ucb_insn *out)
+{
+	if (i + 1 >= n)
+		return;
+	switch (b[i + 1]) {
+	case 0xa2: out->kind = UCB_SITE_CPUID; break;
+	case 0x31: out->kind = UCB_SITE_RDTSC; break;
+	case 0x32: out->kind = UCB_SITE_RDMSR; break;
+	case 0x30: out->kind = UCB_SITE_WRMSR; break;
+	case 0x20: case 0x22:
+		/* MOV from/to CRn: always the register form (the mod bits are ignored, SDM Vol. 2B "MOV") */
+		if (i + 2 >= n)
 			return;
-		switch (b[i + 1]) {
-		case 0xa2: out->kind = UCB_SITE_CPUID; break;
-		case 0x31: out->kind = UCB_SITE_RDTSC; break;
-		case 0x32: out->kind = UCB_SITE_RDMSR; break;
-		case 0x30: out->kind = UCB_SITE_WRMSR; break;
-		case 0x20: case 0x22:
-			/* MOV from/to CRn: always the register form (the mod bits are ignored, SDM Vol. 2B "MOV") */
-			if (i + 2 >= n)
-				return;
-			out->kind = UCB_SITE_MOVCR;
-			out->cr_read = b[i + 1] == 0x20;
-			out->cr = (uint8_t)(((b[i + 2] >> 3) & 7) | ((rex & 4) ? 8 : 0));
-			out->gpr = (uint8_t)((b[i + 2] & 7) | ((rex & 1) ? 8 : 0));
-			out->len = (uint8_t)(i + 3);
-			return;
-		case 0x01:
-			if (i + 2 >= n)
-				return;
-			if ((b[i + 2] & 0x38) == 0x38 && (b[i + 2] >> 6) != 3) {
-				out->kind = UCB_SITE_INVLPG; /* length from Capstone when it runs (memory operand) */
-				out->len = (uint8_t)(i + 3);
-				return;
-			}
-			if (b[i + 2] == 0xf9)
-				out->kind = UCB_SITE_RDTSCP;
-			else if (b[i + 2] == 0xc1 || b[i + 2] == 0xd9)
-				out->kind = UCB_SITE_VMCALL;
-			else
-				return;
-			out->len = (uint8_t)(i + 3);
-			return;
-		default:
-			return;
-		}
-		out->len = (uint8_t)(i + 2);
+		out->kind = UCB_SITE_MOVCR;
+		out->cr_read = b[i + 1] == 0x20;
+		out->cr = (uint8_t)(((b[i + 2] >> 3) & 7) | ((rex & 4) ? 8 : 0)); /* ModRM.reg, REX.R */
+		out->gpr = (uint8_t)((b[i + 2] & 7) | ((rex & 1) ? 8 : 0));       /* ModRM.rm, REX.B */
+		out->len = (uint8_t)(i + 3);
+		return;
+	case 0x01:
+		classify_group7(b, i, n, out);
 		return;
 	default:
 		return;
 	}
-	out->kind = UCB_SITE_IO;
-	out->io_in = !(op & 2) ? true : false;
-	if (op == 0x6c || op == 0x6d)
-		out->io_in = true;
-	else if (op == 0x6e || op == 0x6f)
-		out->io_in = false;
-	out->io_size = (op & 1) ? opsz : 1;
+	out->len = (uint8_t)(i + 2);
+}
+
+/* What the instruction in b[0..n) is to the backend (kind 0: nothing it hooks), in code of the given size. */
+void ucb_classify(const uint8_t *b, size_t n, uint32_t bits, struct ucb_insn *out)
+{
+	struct prefixes p;
+	size_t i = parse_prefixes(b, n, bits, &p);
+
+	memset(out, 0, sizeof *out);
+	if (i >= n)
+		return;
+	/* 67 toggles 16 <-> 32 bits, and 64 -> 32 in 64-bit code (SDM Vol. 1 3.6 "Operand-size and address-size") */
+	out->addr_size = bits == 16 ? (p.addrsize ? 4 : 2) : bits == 32 ? (p.addrsize ? 2 : 4) : (p.addrsize ? 4 : 8);
+	out->seg = 3; /* DS, the default data segment */
+	if (classify_io(b, i, n, bits, &p, out))
+		return;
+	if (b[i] == 0x0f)
+		classify_0f(b, i, n, p.rex, out);
+	else
+		classify_one_byte(b, i, n, bits, out);
 }
 
 /* The site table keeps what the scanner decoded so a hook does not decode again. */
