@@ -1,4 +1,4 @@
-/* uc_exits.c - turning Unicorn hooks into neutral exits: classification, in-hook exits, faults. */
+/* uc_exits.c - turning Unicorn hooks into neutral exits: per-site-kind exits, the in-hook exit protocol, faults. */
 #include <string.h>
 
 #include "uc_internal.h"

@@ -102,7 +102,7 @@ struct ucb_shadow {
 	uint64_t store_rip, store_lin;  /* a store into a table page: its rip, and the page mapped writable for it */
 };
 
-/* One remembered instruction length (uc_exits.c): valid while none of the generations it was read under moved. */
+/* One remembered instruction length (uc_insn.c): valid while none of the generations it was read under moved. */
 struct ucb_len_entry {
 	uint64_t lin;
 	uint64_t applied_gen, tlb_gen, code_gen, shadow_gen;

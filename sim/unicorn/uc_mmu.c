@@ -326,6 +326,7 @@ static bool linear(const struct ucb_engine *eng)
 	return eng->vcpu->cr0_pg != 0 || eng->shadow.paged;
 }
 
+/* Guest-linear memory through the guest's page tables, in host memory (no engine access). */
 static bool access_linear(struct ucb_engine *eng, uint64_t lin, void *buf, size_t len, bool write)
 {
 	struct paging p;
@@ -355,7 +356,7 @@ static bool access_linear(struct ucb_engine *eng, uint64_t lin, void *buf, size_
 	return true;
 }
 
-/* The backend's own accesses (decoding, event delivery): through the guest's page tables while it pages. */
+/* At an engine address: linear through the guest's page tables while it pages, else guest-physical (mapped lazily). */
 static bool guest_access(struct ucb_engine *eng, uint64_t addr, void *buf, size_t len, bool write)
 {
 	if (linear(eng))
