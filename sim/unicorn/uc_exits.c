@@ -364,11 +364,13 @@ bool ucb_hook_fault(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, in
 		memcpy(&df, env + UCB_ENV_DF, 4);
 		sys = (sys & ~(uint64_t)0xcd5) | (df < 0 ? 0x400 : 0);
 	}
+	/* 0x8d5: CF PF AF ZF SF OF, the status flags (SDM Vol. 1 3.4.3.1); 0xcd5 adds DF, which QEMU keeps apart */
 	v->fault_rflags = ((sys | (computed & 0x8d5)) & 0x3f7fd7u) | 2;
 	ucb_request_leave(v, UCB_LEAVE_FAULT);
 	return false;
 }
 
+/* Exceptions that push an error code: #DF, #TS, #NP, #SS, #GP, #PF, #AC, #CP (SDM Vol. 3A Table 6-1). */
 static bool vector_has_error(uint8_t vector)
 {
 	return vector == 8 || (vector >= 10 && vector <= 14) || vector == 17 || vector == 21;
