@@ -12,6 +12,7 @@ packages=(
 	gnuplot-nox                      # benchmark plots
 	libjansson-dev                   # JSON reading (vmsim bench --compare)
 	cppcheck                         # make lint (scripts/lint.sh)
+	universal-ctags                  # function lengths (scripts/function-lengths.py, CTest function_lengths)
 )
 
 if ! command -v dpkg-query >/dev/null; then

@@ -1,6 +1,4 @@
 /* uc_backend.c - the Unicorn 2.0.1 backend's ops table, capabilities, VM and vCPU lifetime. */
-#include <stdarg.h>
-#include <stdio.h>
 #include <search.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,19 +44,6 @@ static const char *uc_cap_gap(uint64_t cap)
 	if (cap & UCB_CAPS)
 		return NULL;
 	return "Unicorn 2.0.1 offers no mechanism for this capability.";
-}
-
-void ucb_log(struct ucb_vm *vm, enum vmsim_log_level level, const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-
-	if (!vm->host.log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	vm->host.log(vm->host.ctx, level, buf);
 }
 
 static enum vmsim_result uc_vm_create(const struct vmsim_backend_host *host, void **out)

@@ -4,26 +4,11 @@
 
 #include "uc_internal.h"
 
-static uint64_t mix(uint64_t k)
-{
-	k ^= k >> 33;
-	k *= 0xff51afd7ed558ccdull;
-	k ^= k >> 33;
-	return k;
-}
-
-void ucb_set_clear(struct ucb_set *set)
-{
-	if (set->keys)
-		memset(set->keys, 0, set->cap * sizeof *set->keys);
-	set->count = 0;
-}
-
 static bool set_has(const struct ucb_set *set, uint64_t key)
 {
 	if (!set->cap)
 		return false;
-	for (size_t i = mix(key) & (set->cap - 1);; i = (i + 1) & (set->cap - 1)) {
+	for (size_t i = ucb_mix(key) & (set->cap - 1);; i = (i + 1) & (set->cap - 1)) {
 		if (set->keys[i] == 0)
 			return false;
 		if (set->keys[i] == key + 1)
@@ -41,7 +26,7 @@ static bool set_add(struct ucb_set *set, uint64_t key)
 		for (size_t i = 0; i < set->cap; i++) {
 			if (!set->keys[i])
 				continue;
-			size_t j = mix(set->keys[i] - 1) & (cap - 1);
+			size_t j = ucb_mix(set->keys[i] - 1) & (cap - 1);
 			while (keys[j])
 				j = (j + 1) & (cap - 1);
 			keys[j] = set->keys[i];
@@ -50,7 +35,7 @@ static bool set_add(struct ucb_set *set, uint64_t key)
 		set->keys = keys;
 		set->cap = cap;
 	}
-	size_t i = mix(key) & (set->cap - 1);
+	size_t i = ucb_mix(key) & (set->cap - 1);
 	while (set->keys[i] && set->keys[i] != key + 1)
 		i = (i + 1) & (set->cap - 1);
 	if (!set->keys[i])
@@ -79,7 +64,7 @@ static void set_remove_range(struct ucb_set *set, uint64_t lo, uint64_t hi)
 		return;
 	}
 	for (size_t i = 0; i < kept; i++) {
-		size_t j = mix(old[i] - 1) & (set->cap - 1);
+		size_t j = ucb_mix(old[i] - 1) & (set->cap - 1);
 		while (keys[j])
 			j = (j + 1) & (set->cap - 1);
 		keys[j] = old[i];
@@ -87,78 +72,6 @@ static void set_remove_range(struct ucb_set *set, uint64_t lo, uint64_t hi)
 	free(old);
 	set->keys = keys;
 	set->count = kept;
-}
-
-/* The site table keeps what the scanner decoded so a hook does not decode again. */
-static struct ucb_site *site_find(struct ucb_sites *t, uint64_t addr)
-{
-	if (!t->cap)
-		return NULL;
-	for (size_t i = mix(addr) & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
-		if (!t->slots[i].used)
-			return NULL;
-		if (t->slots[i].addr == addr)
-			return &t->slots[i];
-	}
-}
-
-static struct ucb_site *site_add(struct ucb_sites *t, uint64_t addr)
-{
-	if ((t->count + 1) * 2 > t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		struct ucb_site *slots = calloc(cap, sizeof *slots);
-		if (!slots)
-			return NULL;
-		for (size_t i = 0; i < t->cap; i++) {
-			if (!t->slots[i].used)
-				continue;
-			size_t j = mix(t->slots[i].addr) & (cap - 1);
-			while (slots[j].used)
-				j = (j + 1) & (cap - 1);
-			slots[j] = t->slots[i];
-		}
-		free(t->slots);
-		t->slots = slots;
-		t->cap = cap;
-	}
-	size_t i = mix(addr) & (t->cap - 1);
-	while (t->slots[i].used)
-		i = (i + 1) & (t->cap - 1);
-	t->slots[i].used = true;
-	t->slots[i].addr = addr;
-	t->count++;
-	return &t->slots[i];
-}
-
-/* Hook sizes are unreliable for instructions 2.0.1 treats as invalid, so sites re-decode after remaps instead. */
-const struct ucb_insn *ucb_site_insn(struct ucb_engine *eng, uint64_t addr)
-{
-	struct ucb_site *s = site_find(&eng->sites, addr);
-	uint8_t bytes[16];
-	size_t n = 0;
-
-	if (!s)
-		return NULL;
-	if (s->gen != eng->applied_gen && s->insn.kind) {
-		while (n < 15 && ucb_guest_read(eng, addr + n, bytes + n, 1))
-			n++;
-		ucb_classify(bytes, n, ucb_code_bits(eng), &s->insn);
-		s->gen = eng->applied_gen;
-	}
-	return s->insn.kind ? &s->insn : NULL;
-}
-
-bool ucb_ctx_load(struct ucb_engine *eng, uint8_t **env)
-{
-	if (uc_context_save(eng->uc, eng->ctx) != UC_ERR_OK)
-		return false;
-	*env = (uint8_t *)eng->ctx + eng->env_off;
-	return true;
-}
-
-bool ucb_ctx_store(struct ucb_engine *eng)
-{
-	return uc_context_restore(eng->uc, eng->ctx) == UC_ERR_OK;
 }
 
 /*
@@ -209,7 +122,7 @@ void ucb_add_sync_site(struct ucb_engine *eng, uint64_t addr)
 	struct ucb_site *site;
 	uc_hook h;
 
-	if (site_find(&eng->sites, addr) || !(site = site_add(&eng->sites, addr)))
+	if (ucb_site_find(&eng->sites, addr) || !(site = ucb_site_add(&eng->sites, addr)))
 		return;
 	memset(&site->insn, 0, sizeof site->insn); /* kind 0: the hook only forces the sync */
 	site->gen = eng->applied_gen;
@@ -294,7 +207,7 @@ static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 	while (left && cs_disasm_iter(v->cs, &code, &left, &at, insn)) {
 		struct ucb_insn info;
 		ucb_classify(insn->bytes, insn->size, bits, &info);
-		struct ucb_site *known = info.kind ? site_find(&eng->sites, insn->address) : NULL;
+		struct ucb_site *known = info.kind ? ucb_site_find(&eng->sites, insn->address) : NULL;
 		if (known) {
 			/* its hook exists; the code there may have been rewritten since (self-modifying code) */
 			known->insn = info;
@@ -303,7 +216,7 @@ static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 		}
 		if (!info.kind)
 			continue;
-		struct ucb_site *site = site_add(&eng->sites, insn->address);
+		struct ucb_site *site = ucb_site_add(&eng->sites, insn->address);
 		uc_hook h;
 		if (!site)
 			break;

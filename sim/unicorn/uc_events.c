@@ -7,31 +7,15 @@
 #define RFLAGS_RF (1u << 16)
 #define RFLAGS_AC (1u << 18)
 
-static uint64_t env64(const uint8_t *env, int off)
-{
-	uint64_t v;
-	memcpy(&v, env + off, 8);
-	return v;
-}
-
-static uint32_t env32(const uint8_t *env, int off)
-{
-	uint32_t v;
-	memcpy(&v, env + off, 4);
-	return v;
-}
-
-static void put64(uint8_t *env, int off, uint64_t v)
-{
-	memcpy(env + off, &v, 8);
-}
-
-static void put32(uint8_t *env, int off, uint32_t v)
-{
-	memcpy(env + off, &v, 4);
-}
+/* Descriptor bits as QEMU caches them (bits 8-23 of the high dword, SDM Vol. 3A 3.4.5 Figure 3-8). */
+#define DESC_S (1u << 12)  /* code or data, not system */
+#define DESC_P (1u << 15)  /* present */
+#define DESC_B (1u << 22)  /* D/B: 32-bit stack */
+#define DESC_G (1u << 23)  /* limit in 4 KiB units */
 
 #define SEG(i) (UCB_ENV_SEGS + (i) * UCB_ENV_SEG_SIZE)
+#define SEG_CS SEG(1)
+#define SEG_SS SEG(2)
 
 bool ucb_interruptible(struct ucb_engine *eng)
 {
@@ -39,14 +23,14 @@ bool ucb_interruptible(struct ucb_engine *eng)
 
 	if (!(ucb_read_reg(eng, UC_X86_REG_EFLAGS) & UCB_RFLAGS_IF))
 		return false;
-	return ucb_ctx_load(eng, &env) && !(env32(env, UCB_ENV_HFLAGS) & UCB_HF_INHIBIT_IRQ);
+	return ucb_ctx_load(eng, &env) && !(env_u32(env, UCB_ENV_HFLAGS) & UCB_HF_INHIBIT_IRQ);
 }
 
 bool ucb_nmi_blocked(struct ucb_engine *eng)
 {
 	uint8_t *env;
 
-	return !ucb_ctx_load(eng, &env) || (env32(env, UCB_ENV_HFLAGS2) & UCB_HF2_NMI);
+	return !ucb_ctx_load(eng, &env) || (env_u32(env, UCB_ENV_HFLAGS2) & UCB_HF2_NMI);
 }
 
 /* Stack pushes go straight to guest memory: linear equals guest-physical on 2.0.1. */
@@ -63,157 +47,235 @@ static void push(struct frame *f, uint64_t value, unsigned bytes)
 		f->ok = false;
 }
 
-/* Code/stack segment descriptor from the GDT, in QEMU's cache form. */
+/* One delivery: the interrupted context, the frame being pushed, and the handler's entry. */
+struct delivery {
+	struct ucb_engine *eng;
+	uint8_t *env;               /* the engine's CPUX86State, patched in place */
+	uint64_t rflags, rsp;       /* the interrupted ones, then the handler's */
+	uint64_t return_rip, target;
+	uint16_t old_cs, old_ss;
+	unsigned cpl;
+	bool has_error;
+	uint32_t error;
+	struct frame f;
+};
+
+/* Code/stack segment descriptor from the GDT, in QEMU's cache form (SDM Vol. 3A 3.4.5 "Segment Descriptors"). */
 static bool read_desc(struct ucb_engine *eng, const uint8_t *env, uint16_t sel, uint64_t *base, uint32_t *limit,
                       uint32_t *flags)
 {
 	uint64_t d;
 
-	if ((sel & 4) || (sel & ~7u) == 0 || (uint32_t)(sel | 7) > env32(env, UCB_ENV_GDT + 16))
+	/* a null selector or one in the LDT (TI, bit 2) is not followed; the descriptor must lie inside the GDT */
+	if ((sel & 4) || (sel & ~7u) == 0 || (uint32_t)(sel | 7) > env_u32(env, UCB_ENV_GDT + 16))
 		return false;
-	if (!ucb_guest_read(eng, env64(env, UCB_ENV_GDT + 8) + (sel & ~7u), &d, 8))
+	if (!ucb_guest_read(eng, env_u64(env, UCB_ENV_GDT + 8) + (sel & ~7u), &d, 8))
 		return false;
 	*flags = (uint32_t)(d >> 32) & 0x00f0ff00u;
 	*base = ((d >> 16) & 0xffffff) | ((d >> 32) & 0xff000000u);
 	*limit = (uint32_t)((d & 0xffff) | ((d >> 32) & 0xf0000));
-	if (*flags & (1u << 23))
+	if (*flags & DESC_G)
 		*limit = (*limit << 12) | 0xfff;
-	return (*flags & (1u << 15)) && (*flags & (1u << 12)); /* present, code/data */
+	return (*flags & DESC_P) && (*flags & DESC_S);
+}
+
+/*
+ * Real-address mode (SDM Vol. 3B 20.1.4 "Interrupt and Exception Handling"): the IVT at the IDTR base holds 4-byte
+ * offset:segment pairs; push FLAGS, CS, IP (16 bits each), clear IF, TF and AC, jump to segment:offset.
+ */
+static enum ucb_deliver_result deliver_real(struct delivery *d, uint8_t vector)
+{
+	uint64_t idt = env_u64(d->env, UCB_ENV_IDT + 8);
+	uint16_t vec[2];
+
+	if ((uint32_t)vector * 4 + 3 > env_u32(d->env, UCB_ENV_IDT + 16) ||
+	    !ucb_guest_read(d->eng, idt + (uint32_t)vector * 4, vec, 4))
+		return UCB_SHUTDOWN;
+	d->f.mask = 0xffff;
+	push(&d->f, d->rflags, 2);
+	push(&d->f, d->old_cs, 2);
+	push(&d->f, d->return_rip, 2);
+	if (!d->f.ok)
+		return UCB_SHUTDOWN;
+	d->rflags &= ~(uint64_t)(UCB_RFLAGS_IF | UCB_RFLAGS_TF | RFLAGS_AC);
+	env_put32(d->env, SEG_CS, vec[1]);
+	env_put64(d->env, SEG_CS + 8, (uint64_t)vec[1] << 4);
+	d->target = vec[0];
+	d->rsp = (d->rsp & ~0xffffull) | d->f.sp;
+	return UCB_DELIVERED;
+}
+
+/* An IDT gate, decoded. */
+struct gate {
+	uint64_t offset;
+	uint16_t sel;
+	unsigned type, dpl, ist;
+	bool present, gate32, trap;
+};
+
+/*
+ * IDT entry `vector`: 8 bytes in protected mode (SDM Vol. 3A 6.11 Figure 6-2), 16 in IA-32e mode (6.14.1 Figure 6-8);
+ * type 6/7 = 16-bit interrupt/trap gate, 14/15 = 32-bit (64-bit in IA-32e mode) interrupt/trap gate (Table 3-2).
+ */
+static bool read_gate(struct ucb_engine *eng, const uint8_t *env, uint8_t vector, bool lm, struct gate *gate)
+{
+	unsigned gate_size = lm ? 16 : 8;
+	uint64_t g[2] = { 0, 0 };
+
+	if ((uint32_t)vector * gate_size + gate_size - 1 > env_u32(env, UCB_ENV_IDT + 16) ||
+	    !ucb_guest_read(eng, env_u64(env, UCB_ENV_IDT + 8) + (uint64_t)vector * gate_size, g, gate_size))
+		return false;
+	gate->type = (g[0] >> 40) & 0xf;
+	gate->dpl = (g[0] >> 45) & 3;
+	gate->present = (g[0] >> 47) & 1;
+	gate->gate32 = gate->type == 0xe || gate->type == 0xf;
+	gate->trap = gate->type == 0xf || gate->type == 0x7;
+	gate->sel = (uint16_t)(g[0] >> 16);
+	gate->offset = (g[0] & 0xffff) | ((g[0] >> 32) & 0xffff0000u);
+	if (lm)
+		gate->offset |= g[1] << 32;
+	gate->ist = lm ? (g[0] >> 32) & 7 : 0;
+	return true;
+}
+
+/*
+ * IA-32e mode (SDM Vol. 3A 6.14.2-6.14.5): the stack switches to the TSS's RSPn on a privilege change or to ISTn
+ * when the gate names one (64-bit TSS, Figure 7-11: RSP0 at 4, IST1 at 0x24), is aligned to 16 bytes, and gets
+ * SS, RSP, RFLAGS, CS, RIP and the error code, 8 bytes each; a privilege change loads SS with a null selector.
+ */
+static bool push_long(struct delivery *d, const struct gate *gate, unsigned new_cpl, uint64_t tss)
+{
+	struct frame *f = &d->f;
+
+	f->mask = ~0ull;
+	f->ss_base = 0;
+	if (new_cpl < d->cpl || gate->ist) {
+		uint64_t off = gate->ist ? 0x24 + 8 * (gate->ist - 1) : 4 + 8 * new_cpl;
+		if (!ucb_guest_read(d->eng, tss + off, &f->sp, 8))
+			return false;
+	}
+	f->sp &= ~0xfull;
+	push(f, d->old_ss, 8);
+	push(f, d->rsp, 8);
+	push(f, d->rflags, 8);
+	push(f, d->old_cs, 8);
+	push(f, d->return_rip, 8);
+	if (d->has_error)
+		push(f, d->error, 8);
+	if (new_cpl < d->cpl) {
+		env_put32(d->env, SEG_SS, new_cpl);
+		env_put64(d->env, SEG_SS + 8, 0);
+		env_put32(d->env, SEG_SS + 20, 0x00c09300u | (new_cpl << 13)); /* present writable data, DPL new_cpl */
+	}
+	return true;
+}
+
+/*
+ * Protected mode (SDM Vol. 3A 6.12.1, Figure 6-4): to a more privileged handler the stack switches to SS0:ESP0 of the
+ * 32-bit TSS (Figure 7-2: ESP0 at 4, SS0 at 8) and the old SS:ESP are pushed first; then EFLAGS, CS, EIP and the
+ * error code, 4 bytes each through a 32-bit gate, 2 through a 16-bit one.
+ */
+static bool push_legacy(struct delivery *d, const struct gate *gate, unsigned new_cpl, uint64_t tss)
+{
+	struct frame *f = &d->f;
+	unsigned width = gate->gate32 ? 4 : 2;
+
+	if (new_cpl < d->cpl) {
+		uint32_t esp0 = 0, ss_limit, ss_flags;
+		uint16_t ss0 = 0;
+		uint64_t ss_base;
+		if (!ucb_guest_read(d->eng, tss + 4, &esp0, 4) || !ucb_guest_read(d->eng, tss + 8, &ss0, 2) ||
+		    !read_desc(d->eng, d->env, ss0, &ss_base, &ss_limit, &ss_flags))
+			return false;
+		f->ss_base = ss_base;
+		f->sp = esp0;
+		f->mask = (ss_flags & DESC_B) ? 0xffffffffu : 0xffff;
+		push(f, d->old_ss, width);
+		push(f, d->rsp, width);
+		env_put32(d->env, SEG_SS, ss0);
+		env_put64(d->env, SEG_SS + 8, ss_base);
+		env_put32(d->env, SEG_SS + 16, ss_limit);
+		env_put32(d->env, SEG_SS + 20, ss_flags);
+	} else {
+		f->mask = (env_u32(d->env, SEG_SS + 20) & DESC_B) ? 0xffffffffu : 0xffff;
+	}
+	push(f, d->rflags, width);
+	push(f, d->old_cs, width);
+	push(f, d->return_rip, width);
+	if (d->has_error)
+		push(f, d->error, width);
+	return true;
+}
+
+/*
+ * Protected and IA-32e mode through an interrupt or trap gate (task gates are not supported): the gate, its code
+ * segment, the stack frame; then TF, NT, RF and VM clear, and IF too through an interrupt gate (SDM Vol. 3A 6.12.1.3).
+ */
+static enum ucb_deliver_result deliver_protected(struct delivery *d, uint8_t vector, bool software)
+{
+	bool lm = env_u32(d->env, UCB_ENV_HFLAGS) & UCB_HF_LMA;
+	struct gate gate;
+	uint64_t cs_base;
+	uint32_t cs_limit, cs_flags;
+
+	if (!read_gate(d->eng, d->env, vector, lm, &gate))
+		return UCB_SHUTDOWN;
+	if (!gate.present || (lm ? !gate.gate32 : !(gate.gate32 || gate.type == 0x6 || gate.type == 0x7)))
+		return UCB_SHUTDOWN;
+	if (software && gate.dpl < d->cpl)
+		return UCB_SHUTDOWN; /* INT n above the gate's DPL: #GP, here a failed delivery */
+	if (!read_desc(d->eng, d->env, gate.sel, &cs_base, &cs_limit, &cs_flags))
+		return UCB_SHUTDOWN;
+	unsigned new_cpl = (cs_flags >> 13) & 3; /* the handler's CS.DPL */
+	if (new_cpl > d->cpl)
+		return UCB_SHUTDOWN;
+	uint64_t tss = env_u64(d->env, UCB_ENV_TR + 8);
+	if (!(lm ? push_long(d, &gate, new_cpl, tss) : push_legacy(d, &gate, new_cpl, tss)) || !d->f.ok)
+		return UCB_SHUTDOWN;
+	d->rsp = d->f.mask == 0xffff ? (d->rsp & ~0xffffull) | d->f.sp : d->f.sp;
+	d->rflags &= ~(uint64_t)(UCB_RFLAGS_TF | RFLAGS_NT | RFLAGS_RF | UCB_RFLAGS_VM);
+	if (!gate.trap)
+		d->rflags &= ~(uint64_t)UCB_RFLAGS_IF;
+	env_put32(d->env, SEG_CS, (gate.sel & ~3u) | new_cpl);
+	env_put64(d->env, SEG_CS + 8, cs_base);
+	env_put32(d->env, SEG_CS + 16, cs_limit);
+	env_put32(d->env, SEG_CS + 20, cs_flags);
+	d->target = gate.offset;
+	return UCB_DELIVERED;
+}
+
+/* The handler runs: no STI/MOV SS shadow, NMIs blocked after an NMI (SDM Vol. 3A 6.7.1), the new RSP, RFLAGS, RIP. */
+static enum ucb_deliver_result enter_handler(struct delivery *d, enum vmsim_event_type type)
+{
+	struct ucb_engine *eng = d->eng;
+	bool wide = eng->mode == UCB_LONG;
+
+	env_put32(d->env, UCB_ENV_HFLAGS, env_u32(d->env, UCB_ENV_HFLAGS) & ~UCB_HF_INHIBIT_IRQ);
+	if (type == VMSIM_EVENT_NMI)
+		env_put32(d->env, UCB_ENV_HFLAGS2, env_u32(d->env, UCB_ENV_HFLAGS2) | UCB_HF2_NMI);
+	ucb_hflags_recompute(d->env);
+	if (!ucb_ctx_store(eng))
+		return UCB_DELIVER_ERROR;
+	uc_reg_write(eng->uc, wide ? UC_X86_REG_RSP : UC_X86_REG_ESP, &d->rsp);
+	uc_reg_write(eng->uc, wide ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS, &d->rflags);
+	return ucb_write_rip(eng, d->target) ? UCB_DELIVERED : UCB_DELIVER_ERROR;
 }
 
 enum ucb_deliver_result ucb_deliver(struct ucb_engine *eng, uint8_t vector, enum vmsim_event_type type,
                                     bool has_error, uint32_t error, uint64_t return_rip)
 {
-	uint8_t *env;
-	uint64_t rflags = ucb_read_reg(eng, UC_X86_REG_EFLAGS);
-	uint64_t rsp = ucb_read_reg(eng, eng->mode == UCB_LONG ? UC_X86_REG_RSP : UC_X86_REG_ESP);
-	uint64_t target = 0;
+	struct delivery d = { .eng = eng, .return_rip = return_rip, .has_error = has_error, .error = error };
 
-	if (!ucb_ctx_load(eng, &env))
+	d.rflags = ucb_read_reg(eng, UC_X86_REG_EFLAGS);
+	d.rsp = ucb_read_reg(eng, eng->mode == UCB_LONG ? UC_X86_REG_RSP : UC_X86_REG_ESP);
+	if (!ucb_ctx_load(eng, &d.env))
 		return UCB_DELIVER_ERROR;
-	uint64_t cr0 = env64(env, UCB_ENV_CR);
-	uint32_t hflags = env32(env, UCB_ENV_HFLAGS);
-	uint64_t idt = env64(env, UCB_ENV_IDT + 8);
-	uint32_t idt_limit = env32(env, UCB_ENV_IDT + 16);
-	unsigned cpl = hflags & UCB_HF_CPL;
-	struct frame f = { eng, env64(env, SEG(2) + 8), rsp, 0, true };
-	uint16_t old_cs = (uint16_t)env32(env, SEG(1)), old_ss = (uint16_t)env32(env, SEG(2));
+	d.cpl = env_u32(d.env, UCB_ENV_HFLAGS) & UCB_HF_CPL;
+	d.old_cs = (uint16_t)env_u32(d.env, SEG_CS);
+	d.old_ss = (uint16_t)env_u32(d.env, SEG_SS);
+	d.f = (struct frame){ eng, env_u64(d.env, SEG_SS + 8), d.rsp, 0, true };
 	bool software = type == VMSIM_EVENT_SW_INT || type == VMSIM_EVENT_SW_EXCEPTION;
-
-	if (!(cr0 & UCB_CR0_PE)) {
-		uint16_t vec[2];
-		if ((uint32_t)vector * 4 + 3 > idt_limit ||
-		    !ucb_guest_read(eng, idt + (uint32_t)vector * 4, vec, 4))
-			return UCB_SHUTDOWN;
-		f.mask = 0xffff;
-		push(&f, rflags, 2);
-		push(&f, old_cs, 2);
-		push(&f, return_rip, 2);
-		if (!f.ok)
-			return UCB_SHUTDOWN;
-		rflags &= ~(uint64_t)(UCB_RFLAGS_IF | UCB_RFLAGS_TF | RFLAGS_AC);
-		put32(env, SEG(1), vec[1]);
-		put64(env, SEG(1) + 8, (uint64_t)vec[1] << 4);
-		target = vec[0];
-		rsp = (rsp & ~0xffffull) | f.sp;
-	} else {
-		bool lm = hflags & UCB_HF_LMA;
-		unsigned gate_size = lm ? 16 : 8;
-		uint64_t g[2] = { 0, 0 };
-		if ((uint32_t)vector * gate_size + gate_size - 1 > idt_limit ||
-		    !ucb_guest_read(eng, idt + (uint64_t)vector * gate_size, g, gate_size))
-			return UCB_SHUTDOWN;
-		unsigned gtype = (g[0] >> 40) & 0xf, dpl = (g[0] >> 45) & 3;
-		bool present = (g[0] >> 47) & 1;
-		bool gate32 = gtype == 0xe || gtype == 0xf, trap = gtype == 0xf || gtype == 0x7;
-		if (!present || (lm ? !gate32 : !(gate32 || gtype == 0x6 || gtype == 0x7)))
-			return UCB_SHUTDOWN; /* task gates are not supported */
-		if (software && dpl < cpl)
-			return UCB_SHUTDOWN;
-		uint16_t sel = (uint16_t)(g[0] >> 16);
-		target = (g[0] & 0xffff) | ((g[0] >> 32) & 0xffff0000u);
-		if (lm)
-			target |= g[1] << 32;
-		uint64_t cs_base;
-		uint32_t cs_limit, cs_flags;
-		if (!read_desc(eng, env, sel, &cs_base, &cs_limit, &cs_flags))
-			return UCB_SHUTDOWN;
-		unsigned new_cpl = (cs_flags >> 13) & 3;
-		if (new_cpl > cpl)
-			return UCB_SHUTDOWN;
-		uint64_t tss = env64(env, UCB_ENV_TR + 8);
-		unsigned ist = lm ? (g[0] >> 32) & 7 : 0;
-		bool switch_stack = new_cpl < cpl || ist;
-		if (lm) {
-			f.mask = ~0ull;
-			f.ss_base = 0;
-			if (switch_stack) {
-				uint64_t off = ist ? 0x24 + 8 * (ist - 1) : 4 + 8 * new_cpl;
-				if (!ucb_guest_read(eng, tss + off, &f.sp, 8))
-					return UCB_SHUTDOWN;
-			}
-			f.sp &= ~0xfull;
-			push(&f, old_ss, 8);
-			push(&f, rsp, 8);
-			push(&f, rflags, 8);
-			push(&f, old_cs, 8);
-			push(&f, return_rip, 8);
-			if (has_error)
-				push(&f, error, 8);
-			if (new_cpl < cpl) {
-				put32(env, SEG(2), new_cpl);
-				put64(env, SEG(2) + 8, 0);
-				put32(env, SEG(2) + 20, 0x00c09300u | (new_cpl << 13));
-			}
-		} else {
-			unsigned width = gate32 ? 4 : 2;
-			if (new_cpl < cpl) {
-				uint32_t esp0 = 0;
-				uint16_t ss0 = 0;
-				uint64_t ss_base;
-				uint32_t ss_limit, ss_flags;
-				if (!ucb_guest_read(eng, tss + 4, &esp0, 4) ||
-				    !ucb_guest_read(eng, tss + 8, &ss0, 2) ||
-				    !read_desc(eng, env, ss0, &ss_base, &ss_limit, &ss_flags))
-					return UCB_SHUTDOWN;
-				f.ss_base = ss_base;
-				f.sp = esp0;
-				f.mask = (ss_flags & (1u << 22)) ? 0xffffffffu : 0xffff;
-				push(&f, old_ss, width);
-				push(&f, rsp, width);
-				put32(env, SEG(2), ss0);
-				put64(env, SEG(2) + 8, ss_base);
-				put32(env, SEG(2) + 16, ss_limit);
-				put32(env, SEG(2) + 20, ss_flags);
-			} else {
-				f.mask = (env32(env, SEG(2) + 20) & (1u << 22)) ? 0xffffffffu : 0xffff;
-			}
-			push(&f, rflags, width);
-			push(&f, old_cs, width);
-			push(&f, return_rip, width);
-			if (has_error)
-				push(&f, error, width);
-		}
-		if (!f.ok)
-			return UCB_SHUTDOWN;
-		rsp = f.mask == 0xffff ? (rsp & ~0xffffull) | f.sp : f.sp;
-		rflags &= ~(uint64_t)(UCB_RFLAGS_TF | RFLAGS_NT | RFLAGS_RF | UCB_RFLAGS_VM);
-		if (!trap)
-			rflags &= ~(uint64_t)UCB_RFLAGS_IF;
-		put32(env, SEG(1), (sel & ~3u) | new_cpl);
-		put64(env, SEG(1) + 8, cs_base);
-		put32(env, SEG(1) + 16, cs_limit);
-		put32(env, SEG(1) + 20, cs_flags);
-	}
-	uint32_t hf = env32(env, UCB_ENV_HFLAGS) & ~UCB_HF_INHIBIT_IRQ;
-	put32(env, UCB_ENV_HFLAGS, hf);
-	if (type == VMSIM_EVENT_NMI)
-		put32(env, UCB_ENV_HFLAGS2, env32(env, UCB_ENV_HFLAGS2) | UCB_HF2_NMI);
-	ucb_hflags_recompute(env);
-	if (!ucb_ctx_store(eng))
-		return UCB_DELIVER_ERROR;
-	bool wide = eng->mode == UCB_LONG;
-	uc_reg_write(eng->uc, wide ? UC_X86_REG_RSP : UC_X86_REG_ESP, &rsp);
-	uc_reg_write(eng->uc, wide ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS, &rflags);
-	return ucb_write_rip(eng, target) ? UCB_DELIVERED : UCB_DELIVER_ERROR;
+	enum ucb_deliver_result r = (env_u64(d.env, UCB_ENV_CR) & UCB_CR0_PE) ? deliver_protected(&d, vector, software)
+	                                                                        : deliver_real(&d, vector);
+	return r == UCB_DELIVERED ? enter_handler(&d, type) : r;
 }

@@ -1,211 +1,7 @@
-/* uc_exits.c - turning Unicorn hooks into neutral exits: classification, in-hook exits, faults. */
+/* uc_exits.c - turning Unicorn hooks into neutral exits: per-site-kind exits, the in-hook exit protocol, faults. */
 #include <string.h>
 
 #include "uc_internal.h"
-
-void ucb_classify(const uint8_t *b, size_t n, uint32_t bits, struct ucb_insn *out)
-{
-	size_t i = 0;
-	bool opsize = false, addrsize = false, rep = false;
-	int seg = -1;
-	uint8_t rex = 0;
-
-	memset(out, 0, sizeof *out);
-	for (; i < n; i++) {
-		uint8_t p = b[i];
-		if (p == 0x66)
-			opsize = true;
-		else if (p == 0x67)
-			addrsize = true;
-		else if (p == 0xf2 || p == 0xf3)
-			rep = true;
-		else if (p == 0xf0)
-			continue;
-		else if (p == 0x26 || p == 0x2e || p == 0x36 || p == 0x3e)
-			seg = (p >> 3) & 3; /* 26=ES 2e=CS 36=SS 3e=DS */
-		else if (p == 0x64 || p == 0x65)
-			seg = p - 0x60;
-		else if (bits == 64 && (p & 0xf0) == 0x40)
-			rex = p;
-		else
-			break;
-	}
-	if (i >= n)
-		return;
-	uint8_t op = b[i];
-	uint8_t opsz = (bits == 16) ^ opsize ? 2 : 4;
-	out->addr_size = bits == 16 ? (addrsize ? 4 : 2) : bits == 32 ? (addrsize ? 2 : 4) : (addrsize ? 4 : 8);
-	out->seg = 3;
-	switch (op) {
-	case 0xe4: case 0xe5: case 0xe6: case 0xe7:
-		out->io_imm = true;
-		out->io_port_imm = i + 1 < n ? b[i + 1] : 0;
-		out->len = (uint8_t)(i + 2);
-		break;
-	case 0xec: case 0xed: case 0xee: case 0xef:
-		out->len = (uint8_t)(i + 1);
-		break;
-	case 0x6c: case 0x6d: case 0x6e: case 0x6f:
-		out->io_string = true;
-		out->io_rep = rep;
-		out->len = (uint8_t)(i + 1);
-		out->seg = op < 0x6e ? 0 : (seg >= 0 ? (uint8_t)seg : 3); /* INS always writes ES */
-		break;
-	case 0xf4:
-		out->kind = UCB_SITE_HLT;
-		out->len = (uint8_t)(i + 1);
-		return;
-	case 0xcd:
-		out->kind = UCB_SITE_SWINT;
-		out->vector = i + 1 < n ? b[i + 1] : 0;
-		out->len = (uint8_t)(i + 2);
-		return;
-	case 0xcc: case 0xf1:
-		out->kind = UCB_SITE_SWINT;
-		out->vector = op == 0xcc ? 3 : 1;
-		out->len = (uint8_t)(i + 1);
-		return;
-	case 0xce:
-		if (bits != 64) {
-			out->kind = UCB_SITE_SWINT;
-			out->vector = 4;
-			out->into = true;
-			out->len = (uint8_t)(i + 1);
-		}
-		return;
-	case 0x0f:
-		if (i + 1 >= n)
-			return;
-		switch (b[i + 1]) {
-		case 0xa2: out->kind = UCB_SITE_CPUID; break;
-		case 0x31: out->kind = UCB_SITE_RDTSC; break;
-		case 0x32: out->kind = UCB_SITE_RDMSR; break;
-		case 0x30: out->kind = UCB_SITE_WRMSR; break;
-		case 0x20: case 0x22:
-			/* MOV from/to CRn: always the register form (the mod bits are ignored, SDM Vol. 2B "MOV") */
-			if (i + 2 >= n)
-				return;
-			out->kind = UCB_SITE_MOVCR;
-			out->cr_read = b[i + 1] == 0x20;
-			out->cr = (uint8_t)(((b[i + 2] >> 3) & 7) | ((rex & 4) ? 8 : 0));
-			out->gpr = (uint8_t)((b[i + 2] & 7) | ((rex & 1) ? 8 : 0));
-			out->len = (uint8_t)(i + 3);
-			return;
-		case 0x01:
-			if (i + 2 >= n)
-				return;
-			if ((b[i + 2] & 0x38) == 0x38 && (b[i + 2] >> 6) != 3) {
-				out->kind = UCB_SITE_INVLPG; /* length from Capstone when it runs (memory operand) */
-				out->len = (uint8_t)(i + 3);
-				return;
-			}
-			if (b[i + 2] == 0xf9)
-				out->kind = UCB_SITE_RDTSCP;
-			else if (b[i + 2] == 0xc1 || b[i + 2] == 0xd9)
-				out->kind = UCB_SITE_VMCALL;
-			else
-				return;
-			out->len = (uint8_t)(i + 3);
-			return;
-		default:
-			return;
-		}
-		out->len = (uint8_t)(i + 2);
-		return;
-	default:
-		return;
-	}
-	out->kind = UCB_SITE_IO;
-	out->io_in = !(op & 2) ? true : false;
-	if (op == 0x6c || op == 0x6d)
-		out->io_in = true;
-	else if (op == 0x6e || op == 0x6f)
-		out->io_in = false;
-	out->io_size = (op & 1) ? opsz : 1;
-}
-
-uint64_t ucb_seg_base(struct ucb_engine *eng, int seg)
-{
-	uint8_t *env;
-	uint64_t base = 0;
-
-	if (ucb_ctx_load(eng, &env))
-		memcpy(&base, env + UCB_ENV_SEGS + seg * UCB_ENV_SEG_SIZE + 8, 8);
-	return base;
-}
-
-/*
- * 2.0.1 syncs the PC for hooks by storing the linear address into EIP, so with
- * a CS base other than 0 the EIP seen in hooks is off by the base: undo it.
- */
-uint64_t ucb_cs_base(struct ucb_engine *eng)
-{
-	return eng->mode == UCB_LONG ? 0 : ucb_seg_base(eng, 1);
-}
-
-/* Leave uc_emu_start from inside a hook; the run loop re-enters at rip (a RIP write here could lose the stop). */
-void ucb_stop_at(struct ucb_engine *eng, uint64_t rip)
-{
-	struct ucb_vcpu *v = eng->vcpu;
-
-	v->resume_rip = rip;
-	v->resume_valid = true;
-	ucb_request_leave(v, UCB_LEAVE_RESTART);
-	uc_emu_stop(eng->uc);
-}
-
-/* The instruction's bytes: one read where it can (a page walk per call under guest paging), else byte by byte. */
-static size_t read_insn_bytes(struct ucb_engine *eng, uint64_t lin, uint8_t *buf, size_t max)
-{
-	size_t n = 0;
-
-	if (ucb_guest_read(eng, lin, buf, max))
-		return max;
-	while (n < max && ucb_guest_read(eng, lin + n, buf + n, 1))
-		n++;
-	return n;
-}
-
-uint8_t ucb_insn_len_at(struct ucb_vcpu *v, uint64_t rip)
-{
-	struct ucb_engine *eng = v->active;
-	uint64_t lin = ucb_seg_base(eng, 1) + rip;
-	uint32_t bits = ucb_code_bits(eng);
-	uint64_t shadow_gen = eng->shadow.unmaps + eng->shadow.flushes;
-	/*
-	 * An MMIO exit repeats at the same few instructions: remember their lengths (decoding every time was
-	 * half of such an exit) until memory, paging or the code there changes.
-	 */
-	struct ucb_len_entry *e = &eng->len_cache[(lin ^ (lin >> 6)) % UCB_LEN_CACHE];
-	if (e->used && e->lin == lin && e->bits == bits && e->applied_gen == eng->applied_gen &&
-	    e->tlb_gen == v->tlb_gen && e->code_gen == eng->code_gen && e->shadow_gen == shadow_gen)
-		return e->len;
-
-	uint8_t buf[15];
-	size_t n = read_insn_bytes(eng, lin, buf, sizeof buf);
-	cs_insn *insn = NULL;
-	uint8_t len = 0;
-	if (!n)
-		return 0;
-	cs_option(v->cs, CS_OPT_MODE, bits == 64 ? CS_MODE_64 : bits == 32 ? CS_MODE_32 : CS_MODE_16);
-	if (cs_disasm(v->cs, buf, n, lin, 1, &insn) == 1)
-		len = (uint8_t)insn->size;
-	if (insn)
-		cs_free(insn, 1);
-	if (len)
-		*e = (struct ucb_len_entry){ lin, eng->applied_gen, v->tlb_gen, eng->code_gen, shadow_gen, bits, len, true };
-	return len;
-}
-
-void ucb_request_leave(struct ucb_vcpu *v, enum ucb_leave why)
-{
-	if (why == UCB_LEAVE_STOP) {
-		v->exit_stop = true;
-		why = UCB_LEAVE_RESTART;
-	}
-	if (v->leave == UCB_LEAVE_NONE || v->leave == UCB_LEAVE_RESTART)
-		v->leave = why;
-}
 
 enum vmsim_exit_action ucb_call_exit(struct ucb_vcpu *v, const struct vmsim_exit *exit)
 {
@@ -305,6 +101,208 @@ static uint32_t io_value(struct ucb_engine *eng, const struct ucb_insn *insn)
 	return (uint32_t)value & mask; /* the first element a string OUT writes */
 }
 
+static int gpr_id(const struct ucb_engine *eng, unsigned gpr)
+{
+	return eng->mode == UCB_LONG ? ucb_gpr64[gpr & 15] : ucb_gpr32[gpr & 7];
+}
+
+/* Leaving long mode: the engine never saw PG, so it does not clear EFER.LMA itself. */
+static void clear_lma(struct ucb_engine *eng)
+{
+	uint8_t *env;
+	uint64_t efer;
+
+	if (!ucb_ctx_load(eng, &env))
+		return;
+	memcpy(&efer, env + UCB_ENV_EFER, 8);
+	efer &= ~(uint64_t)UCB_EFER_LMA;
+	memcpy(env + UCB_ENV_EFER, &efer, 8);
+	ucb_hflags_recompute(env);
+	ucb_ctx_store(eng);
+}
+
+/* MOV to/from CR0/CR3/CR4 and INVLPG while the guest pages (the engine runs with CR0.PG hidden: uc_mmu.c). */
+static bool mmu_site(struct ucb_engine *eng, const struct ucb_insn *insn, uint64_t rip)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+	bool wide = eng->mode == UCB_LONG;
+	uint64_t value;
+
+	if (insn->kind == UCB_SITE_INVLPG) {
+		if (!v->cr0_pg)
+			return false; /* unpaged: a no-op Unicorn executes */
+		v->tlb_gen++;
+		uint8_t len = ucb_insn_len_at(v, rip);
+		ucb_stop_at(eng, rip + (len ? len : insn->len));
+		return true;
+	}
+	if (insn->cr != 0 && insn->cr != 3 && insn->cr != 4)
+		return false;
+	if (insn->cr_read) {
+		if (insn->cr != 0 || !v->cr0_pg)
+			return false;
+		value = ucb_read_reg(eng, UC_X86_REG_CR0) | v->cr0_pg;
+		if (!wide)
+			value = (uint32_t)value;
+		uc_reg_write(eng->uc, gpr_id(eng, insn->gpr), &value);
+		ucb_stop_at(eng, rip + insn->len);
+		return true;
+	}
+	value = ucb_read_reg(eng, gpr_id(eng, insn->gpr));
+	if (!wide)
+		value = (uint32_t)value;
+	if (insn->cr == 0) {
+		uint64_t pg = value & UCB_CR0_PG;
+		if (!pg && !v->cr0_pg)
+			return false; /* no paging before or after: Unicorn executes it */
+		uint64_t was = v->cr0_pg;
+		value &= ~(uint64_t)UCB_CR0_PG;
+		uc_reg_write(eng->uc, UC_X86_REG_CR0, &value);
+		v->cr0_pg = pg;
+		if (was && !pg && wide)
+			clear_lma(eng);
+	} else {
+		if (!v->cr0_pg)
+			return false;
+		uc_reg_write(eng->uc, insn->cr == 3 ? UC_X86_REG_CR3 : UC_X86_REG_CR4, &value);
+	}
+	v->tlb_gen++;
+	ucb_stop_at(eng, rip + insn->len);
+	return true;
+}
+
+/* Port I/O (SVM EXITINFO1 / VMX qualification fields, neutral here): the port, and for an OUT the value written. */
+static void io_exit(struct ucb_engine *eng, const struct ucb_insn *insn, struct vmsim_exit *exit)
+{
+	exit->kind = VMSIM_EXIT_IO;
+	exit->u.io.port = insn->io_imm ? insn->io_port_imm : (uint16_t)ucb_read_reg(eng, UC_X86_REG_EDX);
+	exit->u.io.size = insn->io_size;
+	exit->u.io.in = insn->io_in;
+	exit->u.io.string = insn->io_string;
+	exit->u.io.rep = insn->io_rep;
+	exit->u.io.imm = insn->io_imm;
+	exit->u.io.addr_size = insn->addr_size;
+	exit->u.io.seg = insn->seg;
+	exit->u.io.value = io_value(eng, insn);
+}
+
+/*
+ * INT n, INT3, INT1, INTO: delivered through the IDT by the run loop (2.0.1 does not). INT3 and INTO are software
+ * exceptions, INT1 (F1) a privileged software exception, INT n a software interrupt (SDM Vol. 3A 6.4 and the event
+ * types of VMX entry interruption info, 24.8.3); INTO raises #OF only with OF set.
+ */
+static void raise_swint(struct ucb_engine *eng, const struct ucb_insn *insn, uint64_t rip)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+
+	if (insn->into && !(ucb_read_reg(eng, UC_X86_REG_EFLAGS) & UCB_RFLAGS_OF))
+		return;
+	v->deliver_vector = insn->vector;
+	v->deliver_type = insn->vector == 3 || insn->into ? VMSIM_EVENT_SW_EXCEPTION
+	                : insn->vector == 1 && insn->len == 1 ? VMSIM_EVENT_PRIV_SW_EXCEPTION
+	                                                      : VMSIM_EVENT_SW_INT;
+	v->deliver_return = rip + insn->len;
+	v->deliver_has_error = false;
+	ucb_stop_at(eng, rip);
+	v->leave = UCB_LEAVE_DELIVER;
+}
+
+/*
+ * The exit a site makes, in *exit (rip and length already set); false if it makes none: not intercepted (Unicorn
+ * executes it, or it is emulated or delivered here).
+ */
+static bool site_exit(struct ucb_engine *eng, const struct ucb_insn *insn, uint64_t rip, struct vmsim_exit *exit)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+	uint32_t icpt = v->intercepts;
+
+	switch (insn->kind) {
+	case UCB_SITE_IO:
+		if (!(icpt & VMSIM_INTERCEPT_IO))
+			return false;
+		io_exit(eng, insn, exit);
+		return true;
+	case UCB_SITE_CPUID: {
+		if (!(icpt & VMSIM_INTERCEPT_CPUID))
+			return false;
+		uint64_t eax = 0, ecx = 0;
+		int ids[2] = { UC_X86_REG_EAX, UC_X86_REG_ECX };
+		void *vals[2] = { &eax, &ecx };
+		uc_reg_read_batch(eng->uc, ids, vals, 2);
+		exit->kind = VMSIM_EXIT_CPUID;
+		exit->u.cpuid.leaf = (uint32_t)eax;
+		exit->u.cpuid.subleaf = (uint32_t)ecx;
+		return true;
+	}
+	case UCB_SITE_HLT:
+		if (!(icpt & VMSIM_INTERCEPT_HLT)) {
+			ucb_stop_at(eng, rip);
+			v->leave = UCB_LEAVE_HALT;
+			return false;
+		}
+		exit->kind = VMSIM_EXIT_HLT;
+		return true;
+	case UCB_SITE_RDTSC:
+	case UCB_SITE_RDTSCP:
+		if (!(icpt & (insn->kind == UCB_SITE_RDTSC ? VMSIM_INTERCEPT_RDTSC : VMSIM_INTERCEPT_RDTSCP))) {
+			emulate_rdtsc(eng, insn, rip);
+			return false;
+		}
+		exit->kind = insn->kind == UCB_SITE_RDTSC ? VMSIM_EXIT_RDTSC : VMSIM_EXIT_RDTSCP;
+		return true;
+	case UCB_SITE_RDMSR:
+	case UCB_SITE_WRMSR:
+		if (!(icpt & VMSIM_INTERCEPT_MSR))
+			return false;
+		exit->kind = VMSIM_EXIT_MSR;
+		exit->u.msr.index = (uint32_t)ucb_read_reg(eng, UC_X86_REG_ECX);
+		exit->u.msr.write = insn->kind == UCB_SITE_WRMSR;
+		if (exit->u.msr.write) /* WRMSR writes EDX:EAX (SDM Vol. 2B "WRMSR") */
+			exit->u.msr.value = (ucb_read_reg(eng, UC_X86_REG_EDX) << 32) |
+			                    (uint32_t)ucb_read_reg(eng, UC_X86_REG_EAX);
+		return true;
+	case UCB_SITE_VMCALL:
+		if (!(icpt & VMSIM_INTERCEPT_VMCALL))
+			return false; /* Unicorn raises #UD, delivered to the guest */
+		exit->kind = VMSIM_EXIT_VMCALL;
+		return true;
+	case UCB_SITE_MOVCR:
+	case UCB_SITE_INVLPG:
+		mmu_site(eng, insn, rip);
+		return false;
+	case UCB_SITE_SWINT:
+		raise_swint(eng, insn, rip);
+		return false;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Hand the exit to core inside the hook, then go on as the handler left things (finish_exit). A plain IN/OUT or a
+ * CPUID whose handler only moved RIP past it may retire in Unicorn without leaving the translated block.
+ */
+static void exit_in_hook(struct ucb_engine *eng, const struct ucb_insn *insn, uint64_t cs_base,
+                         const struct vmsim_exit *exit)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+
+	if (cs_base)
+		ucb_write_rip(eng, exit->rip); /* EIP holds the linear address here: show the VMM the real one */
+	v->rip_written = false;
+	/* plain IN/OUT and CPUID in a flat 32/64-bit engine may retire natively (no EIP write happened above) */
+	v->retire_eligible = ((insn->kind == UCB_SITE_IO && !insn->io_string) || insn->kind == UCB_SITE_CPUID) &&
+	                     !cs_base && eng->mode != UCB_REAL;
+	v->retire_rip = exit->rip + insn->len;
+	v->retire = v->retire_spoiled = v->retire_ax_known = false;
+	uint64_t gen = atomic_load_explicit(&v->vm->generation, memory_order_relaxed);
+	ucb_call_exit(v, exit);
+	v->retire_eligible = false;
+	if (atomic_load_explicit(&v->vm->generation, memory_order_relaxed) != gen)
+		v->retire_spoiled = true; /* code may be gone: re-fetch */
+	finish_exit(eng);
+}
+
 /* UC_HOOK_CODE on one scanned instruction: 2.0.1 syncs the PC here and checks for stops right after. */
 void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 {
@@ -312,8 +310,6 @@ void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	struct ucb_vcpu *v = eng->vcpu;
 	const struct ucb_insn *insn = ucb_site_insn(eng, addr);
 	struct vmsim_exit exit;
-	uint32_t icpt = v->intercepts;
-
 	uint64_t cs_base = ucb_cs_base(eng), rip = addr - cs_base;
 
 	(void)uc;
@@ -328,99 +324,8 @@ void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	memset(&exit, 0, sizeof exit);
 	exit.rip = rip;
 	exit.insn_len = insn->len;
-	switch (insn->kind) {
-	case UCB_SITE_IO:
-		if (!(icpt & VMSIM_INTERCEPT_IO))
-			return;
-		exit.kind = VMSIM_EXIT_IO;
-		exit.u.io.port = insn->io_imm ? insn->io_port_imm : (uint16_t)ucb_read_reg(eng, UC_X86_REG_EDX);
-		exit.u.io.size = insn->io_size;
-		exit.u.io.in = insn->io_in;
-		exit.u.io.string = insn->io_string;
-		exit.u.io.rep = insn->io_rep;
-		exit.u.io.imm = insn->io_imm;
-		exit.u.io.addr_size = insn->addr_size;
-		exit.u.io.seg = insn->seg;
-		exit.u.io.value = io_value(eng, insn);
-		break;
-	case UCB_SITE_CPUID:
-		if (!(icpt & VMSIM_INTERCEPT_CPUID))
-			return;
-		exit.kind = VMSIM_EXIT_CPUID;
-		{
-			uint64_t eax = 0, ecx = 0;
-			int ids[2] = { UC_X86_REG_EAX, UC_X86_REG_ECX };
-			void *vals[2] = { &eax, &ecx };
-			uc_reg_read_batch(eng->uc, ids, vals, 2);
-			exit.u.cpuid.leaf = (uint32_t)eax;
-			exit.u.cpuid.subleaf = (uint32_t)ecx;
-		}
-		break;
-	case UCB_SITE_HLT:
-		if (!(icpt & VMSIM_INTERCEPT_HLT)) {
-			ucb_stop_at(eng, rip);
-			v->leave = UCB_LEAVE_HALT;
-			return;
-		}
-		exit.kind = VMSIM_EXIT_HLT;
-		break;
-	case UCB_SITE_RDTSC:
-	case UCB_SITE_RDTSCP:
-		if (!(icpt & (insn->kind == UCB_SITE_RDTSC ? VMSIM_INTERCEPT_RDTSC : VMSIM_INTERCEPT_RDTSCP))) {
-			emulate_rdtsc(eng, insn, rip);
-			return;
-		}
-		exit.kind = insn->kind == UCB_SITE_RDTSC ? VMSIM_EXIT_RDTSC : VMSIM_EXIT_RDTSCP;
-		break;
-	case UCB_SITE_RDMSR:
-	case UCB_SITE_WRMSR:
-		if (!(icpt & VMSIM_INTERCEPT_MSR))
-			return;
-		exit.kind = VMSIM_EXIT_MSR;
-		exit.u.msr.index = (uint32_t)ucb_read_reg(eng, UC_X86_REG_ECX);
-		exit.u.msr.write = insn->kind == UCB_SITE_WRMSR;
-		if (exit.u.msr.write)
-			exit.u.msr.value = (ucb_read_reg(eng, UC_X86_REG_EDX) << 32) |
-			                   (uint32_t)ucb_read_reg(eng, UC_X86_REG_EAX);
-		break;
-	case UCB_SITE_VMCALL:
-		if (!(icpt & VMSIM_INTERCEPT_VMCALL))
-			return; /* Unicorn raises #UD, delivered to the guest */
-		exit.kind = VMSIM_EXIT_VMCALL;
-		break;
-	case UCB_SITE_MOVCR:
-	case UCB_SITE_INVLPG:
-		ucb_mmu_site(eng, insn, rip);
-		return;
-	case UCB_SITE_SWINT:
-		if (insn->into && !(ucb_read_reg(eng, UC_X86_REG_EFLAGS) & UCB_RFLAGS_OF))
-			return;
-		v->deliver_vector = insn->vector;
-		v->deliver_type = insn->vector == 3 || insn->into ? VMSIM_EVENT_SW_EXCEPTION
-		                : insn->vector == 1 && insn->len == 1 ? VMSIM_EVENT_PRIV_SW_EXCEPTION
-		                                                      : VMSIM_EVENT_SW_INT;
-		v->deliver_return = exit.rip + insn->len;
-		v->deliver_has_error = false;
-		ucb_stop_at(eng, rip);
-		v->leave = UCB_LEAVE_DELIVER;
-		return;
-	default:
-		return;
-	}
-	if (cs_base)
-		ucb_write_rip(eng, rip); /* EIP holds the linear address here: show the VMM the real one */
-	v->rip_written = false;
-	/* plain IN/OUT and CPUID in a flat 32/64-bit engine may retire natively (no EIP write happened above) */
-	v->retire_eligible = ((insn->kind == UCB_SITE_IO && !insn->io_string) || insn->kind == UCB_SITE_CPUID) &&
-	                     !cs_base && eng->mode != UCB_REAL;
-	v->retire_rip = rip + insn->len;
-	v->retire = v->retire_spoiled = v->retire_ax_known = false;
-	uint64_t gen = atomic_load_explicit(&v->vm->generation, memory_order_relaxed);
-	ucb_call_exit(v, &exit);
-	v->retire_eligible = false;
-	if (atomic_load_explicit(&v->vm->generation, memory_order_relaxed) != gen)
-		v->retire_spoiled = true; /* code may be gone: re-fetch */
-	finish_exit(eng);
+	if (site_exit(eng, insn, rip, &exit))
+		exit_in_hook(eng, insn, cs_base, &exit);
 }
 
 /* Unmapped and protection faults: record, and let uc_emu_start return with rip at the access. */
@@ -459,11 +364,13 @@ bool ucb_hook_fault(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, in
 		memcpy(&df, env + UCB_ENV_DF, 4);
 		sys = (sys & ~(uint64_t)0xcd5) | (df < 0 ? 0x400 : 0);
 	}
+	/* 0x8d5: CF PF AF ZF SF OF, the status flags (SDM Vol. 1 3.4.3.1); 0xcd5 adds DF, which QEMU keeps apart */
 	v->fault_rflags = ((sys | (computed & 0x8d5)) & 0x3f7fd7u) | 2;
 	ucb_request_leave(v, UCB_LEAVE_FAULT);
 	return false;
 }
 
+/* Exceptions that push an error code: #DF, #TS, #NP, #SS, #GP, #PF, #AC, #CP (SDM Vol. 3A Table 6-1). */
 static bool vector_has_error(uint8_t vector)
 {
 	return vector == 8 || (vector >= 10 && vector <= 14) || vector == 17 || vector == 21;
@@ -569,5 +476,27 @@ void ucb_build_npf(struct ucb_vcpu *v, struct vmsim_exit *exit)
 			uint64_t v64 = (uint64_t)f->value;
 			exit->u.npf.value = f->size >= 8 ? v64 : v64 & ((1ull << (8 * f->size)) - 1);
 		}
+	}
+}
+
+/* An NPF while the guest pages (ucb_mmu_fault): at the guest-physical address its walk or access reached. */
+void ucb_build_paged_npf(struct ucb_vcpu *v, struct vmsim_exit *exit, const struct ucb_mmu_npf *npf)
+{
+	uint64_t gpa = npf->gpa;
+	bool walked = npf->walked;
+
+	ucb_build_npf(v, exit);
+	exit->u.npf.gpa = gpa;
+	exit->u.npf.gla = v->fault.addr;
+	exit->u.npf.gla_valid = true;
+	exit->u.npf.walk = walked;
+	exit->u.npf.user = npf->user;
+	exit->u.npf.prot = (uint8_t)ucb_mapping_prot(v->vm, gpa);
+	if (walked) {
+		/* the walk read a paging-structure entry: no data access was decoded */
+		exit->u.npf.access = VMSIM_ACCESS_READ;
+		exit->u.npf.decoded = false;
+		exit->u.npf.size = 0;
+		exit->u.npf.value = 0;
 	}
 }

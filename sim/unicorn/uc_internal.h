@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <capstone/capstone.h>
 #include <unicorn/unicorn.h>
@@ -101,7 +102,7 @@ struct ucb_shadow {
 	uint64_t store_rip, store_lin;  /* a store into a table page: its rip, and the page mapped writable for it */
 };
 
-/* One remembered instruction length (uc_exits.c): valid while none of the generations it was read under moved. */
+/* One remembered instruction length (uc_insn.c): valid while none of the generations it was read under moved. */
 struct ucb_len_entry {
 	uint64_t lin;
 	uint64_t applied_gen, tlb_gen, code_gen, shadow_gen;
@@ -284,9 +285,161 @@ enum {
 /* An address Unicorn never reaches: uc_emu_start's `until`. */
 #define UCB_UNTIL 0x8000dead00000001ull
 
-/* uc_backend.c */
+/*
+ * The files in layers, each calling only files in the layers below it (no call cycles: CTest call_cycles_sim_unicorn,
+ * docs/backends/unicorn.md "Layers"). Bottom to top:
+ *   uc_regs.c (+ the inline helpers below)  registers, CPU context, hidden flags, leave requests, log: calls nothing
+ *   uc_shadow.c    dropping an engine's linear (shadow) mappings
+ *   uc_memory.c    the VM's guest-physical mappings, engine sync, the unmap protocol
+ *   uc_mmu.c       shadow paging; the backend's own guest memory accesses (ucb_guest_read/write)
+ *   uc_insn.c, uc_flags.c, uc_fpu.c, uc_events.c  instructions in guest memory (classifier, site table, lengths);
+ *                  flags after a fault; the FXSAVE image; event delivery through the IVT/IDT
+ *   uc_exits.c     Unicorn hooks -> neutral exits, the in-hook exit protocol
+ *   uc_engine.c    one Unicorn instance per vCPU and mode: creates it, registers uc_exits.c's hooks, block scanner
+ *   uc_state.c     state groups in and out of an engine; moving to the engine of another mode
+ *   uc_run.c       the run loop
+ *   uc_backend.c   the ops table, VM and vCPU lifetime
+ */
+
+/* uc_regs.c */
+extern const int ucb_gpr64[16], ucb_gpr32[8]; /* Unicorn's ids of the general registers by x86 number */
 void ucb_log(struct ucb_vm *vm, enum vmsim_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+uint32_t ucb_code_bits(struct ucb_engine *eng);
+enum ucb_mode ucb_mode_of(uint64_t cr0, uint64_t efer);
+void ucb_hflags_recompute(uint8_t *env);
+void ucb_seg_from_env(const uint8_t *env, int off, struct vmsim_segment *seg);
+void ucb_seg_to_env(uint8_t *env, int off, const struct vmsim_segment *seg);
+
+/* Fields of the saved CPUX86State (the UCB_ENV_* offsets). */
+static inline uint32_t env_u32(const uint8_t *env, int off)
+{
+	uint32_t v;
+	memcpy(&v, env + off, 4);
+	return v;
+}
+
+static inline uint64_t env_u64(const uint8_t *env, int off)
+{
+	uint64_t v;
+	memcpy(&v, env + off, 8);
+	return v;
+}
+
+static inline void env_put32(uint8_t *env, int off, uint32_t v)
+{
+	memcpy(env + off, &v, 4);
+}
+
+static inline void env_put64(uint8_t *env, int off, uint64_t v)
+{
+	memcpy(env + off, &v, 8);
+}
+
+/* The engine's CPU state as a CPUX86State in eng->ctx (*env), for the hidden state uc_reg_* cannot reach. */
+static inline bool ucb_ctx_load(struct ucb_engine *eng, uint8_t **env)
+{
+	if (uc_context_save(eng->uc, eng->ctx) != UC_ERR_OK)
+		return false;
+	*env = (uint8_t *)eng->ctx + eng->env_off;
+	return true;
+}
+
+static inline bool ucb_ctx_store(struct ucb_engine *eng)
+{
+	return uc_context_restore(eng->uc, eng->ctx) == UC_ERR_OK;
+}
+
+static inline uint64_t ucb_read_reg(struct ucb_engine *eng, int id)
+{
+	uint64_t value = 0;
+
+	uc_reg_read(eng->uc, id, &value);
+	return value;
+}
+
+static inline uint64_t ucb_read_rip(struct ucb_engine *eng)
+{
+	return ucb_read_reg(eng, eng->mode == UCB_LONG ? UC_X86_REG_RIP : UC_X86_REG_EIP);
+}
+
+static inline bool ucb_write_rip(struct ucb_engine *eng, uint64_t rip)
+{
+	if (eng->mode != UCB_LONG)
+		rip = (uint32_t)rip;
+	return uc_reg_write(eng->uc, eng->mode == UCB_LONG ? UC_X86_REG_RIP : UC_X86_REG_EIP, &rip) == UC_ERR_OK;
+}
+
+/* Segment register seg's base (0 = ES ... 5 = GS). */
+static inline uint64_t ucb_seg_base(struct ucb_engine *eng, int seg)
+{
+	uint8_t *env;
+	uint64_t base = 0;
+
+	if (ucb_ctx_load(eng, &env))
+		base = env_u64(env, UCB_ENV_SEGS + seg * UCB_ENV_SEG_SIZE + 8);
+	return base;
+}
+
+/*
+ * 2.0.1 syncs the PC for hooks by storing the linear address into EIP, so with
+ * a CS base other than 0 the EIP seen in hooks is off by the base: undo it.
+ */
+static inline uint64_t ucb_cs_base(struct ucb_engine *eng)
+{
+	return eng->mode == UCB_LONG ? 0 : ucb_seg_base(eng, 1);
+}
+
+static inline uint64_t ucb_host_tsc(void)
+{
+	return __builtin_ia32_rdtsc();
+}
+
+/* Ask the run loop to act once uc_emu_start returned (a STOP also ends vcpu_run); the first reason but RESTART wins. */
+static inline void ucb_request_leave(struct ucb_vcpu *v, enum ucb_leave why)
+{
+	if (why == UCB_LEAVE_STOP) {
+		v->exit_stop = true;
+		why = UCB_LEAVE_RESTART;
+	}
+	if (v->leave == UCB_LEAVE_NONE || v->leave == UCB_LEAVE_RESTART)
+		v->leave = why;
+}
+
+/* Leave uc_emu_start from inside a hook; the run loop re-enters at rip (a RIP write here could lose the stop). */
+static inline void ucb_stop_at(struct ucb_engine *eng, uint64_t rip)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+
+	v->resume_rip = rip;
+	v->resume_valid = true;
+	ucb_request_leave(v, UCB_LEAVE_RESTART);
+	uc_emu_stop(eng->uc);
+}
+
+/* The hash the block scanner's tables (uc_engine.c, uc_insn.c) spread 64-bit keys with. */
+static inline uint64_t ucb_mix(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdull;
+	k ^= k >> 33;
+	return k;
+}
+
+static inline void ucb_set_clear(struct ucb_set *set)
+{
+	if (set->keys)
+		memset(set->keys, 0, set->cap * sizeof *set->keys);
+	set->count = 0;
+}
+
+/* uc_shadow.c */
+/* Unmap the engine's live linear region i. */
+void ucb_shadow_drop(struct ucb_engine *eng, size_t i);
+/* Unmap every live linear region (and forget the code scanned through them). */
+void ucb_mmu_flush(struct ucb_engine *eng);
+/* Code at a linear address may be other code now: scan blocks again, re-decode sites. */
+void ucb_forget_code(struct ucb_engine *eng);
 
 /* uc_memory.c */
 enum vmsim_result ucb_mem_map(void *vm, uint64_t gpa, void *hva, uint64_t size, unsigned prot);
@@ -294,9 +447,6 @@ enum vmsim_result ucb_mem_unmap(void *vm, uint64_t gpa, uint64_t size);
 bool ucb_engine_sync_memory(struct ucb_engine *eng);
 /* Map the attachment backing gpa into the engine if it is not yet (engines map on first touch); true if mapped now. */
 bool ucb_engine_map_lazy(struct ucb_engine *eng, uint64_t gpa);
-/* uc_mem_read/uc_mem_write at an engine address, mapping what backs it first where needed. */
-bool ucb_guest_read(struct ucb_engine *eng, uint64_t addr, void *buf, size_t len);
-bool ucb_guest_write(struct ucb_engine *eng, uint64_t addr, const void *buf, size_t len);
 void ucb_vcpu_sync_running(struct ucb_vcpu *v);
 unsigned ucb_mapping_prot(struct ucb_vm *vm, uint64_t gpa);
 /* The attachment holding gpa (copied out under the list lock); false if none. */
@@ -306,44 +456,28 @@ void ucb_engine_unmap_all(struct ucb_engine *eng);
 
 /* uc_mmu.c */
 enum ucb_mmu_outcome { UCB_MMU_RETRY, UCB_MMU_PF, UCB_MMU_NPF, UCB_MMU_ERROR };
+/* What an NPF while the guest pages was about: the exit is built from it by ucb_build_paged_npf (uc_exits.c). */
+struct ucb_mmu_npf {
+	uint64_t gpa;
+	bool walked; /* a paging-structure read of the walk, not the access itself */
+	bool user;
+};
 /* Before uc_emu_start: drop shadow mappings made stale by paging-state changes, switch address spaces. */
 void ucb_mmu_prepare(struct ucb_engine *eng);
-void ucb_mmu_flush(struct ucb_engine *eng);
-/* True while the engine's addresses are guest-linear (paging on, or its shadow not yet dropped). */
-bool ucb_mmu_linear(const struct ucb_engine *eng);
-/* Backend access to guest-linear memory through the guest's page tables (host memory). */
-bool ucb_mmu_access(struct ucb_engine *eng, uint64_t lin, void *buf, size_t len, bool write);
-/* The recorded fault in a paged engine: mapped (retry), a #PF to deliver, or an NPF exit in *exit. */
-enum ucb_mmu_outcome ucb_mmu_fault(struct ucb_vcpu *v, uint32_t *error_code, uint64_t *cr2, struct vmsim_exit *exit);
-/* Site hook for MOVCR/INVLPG; true if it handled (emulated) the instruction. */
-bool ucb_mmu_site(struct ucb_engine *eng, const struct ucb_insn *insn, uint64_t rip);
+/* The recorded fault in a paged engine: mapped (retry), a #PF to deliver, or an NPF described in *npf. */
+enum ucb_mmu_outcome ucb_mmu_fault(struct ucb_vcpu *v, uint32_t *error_code, uint64_t *cr2, struct ucb_mmu_npf *npf);
+/* uc_mem_read/uc_mem_write at an engine address (linear while the guest pages), mapping what backs it first. */
+bool ucb_guest_read(struct ucb_engine *eng, uint64_t addr, void *buf, size_t len);
+bool ucb_guest_write(struct ucb_engine *eng, uint64_t addr, const void *buf, size_t len);
 
-/* uc_engine.c */
-struct ucb_engine *ucb_engine_get(struct ucb_vcpu *v, enum ucb_mode mode);
-void ucb_engine_destroy(struct ucb_engine *eng);
-bool ucb_ctx_load(struct ucb_engine *eng, uint8_t **env);
-bool ucb_ctx_store(struct ucb_engine *eng);
-void ucb_set_clear(struct ucb_set *set);
+/* uc_insn.c */
+void ucb_classify(const uint8_t *bytes, size_t n, uint32_t code_bits, struct ucb_insn *out);
+struct ucb_site *ucb_site_find(struct ucb_sites *t, uint64_t addr);
+struct ucb_site *ucb_site_add(struct ucb_sites *t, uint64_t addr);
+/* The decoded site at addr (decoded again if memory changed since), NULL if none or nothing of interest now. */
 const struct ucb_insn *ucb_site_insn(struct ucb_engine *eng, uint64_t addr);
-void ucb_add_sync_site(struct ucb_engine *eng, uint64_t addr);
-
-/* uc_state.c */
-enum vmsim_result ucb_state_get(void *vcpu, uint32_t groups, struct vmsim_cpu_state *out);
-enum vmsim_result ucb_state_set(void *vcpu, uint32_t groups, const struct vmsim_cpu_state *in);
-enum vmsim_result ucb_regs_set(void *vcpu, uint32_t regs, const struct vmsim_cpu_state *in);
-enum vmsim_result ucb_engine_get_state(struct ucb_engine *eng, uint32_t groups, struct vmsim_cpu_state *out);
-enum vmsim_result ucb_engine_set_state(struct ucb_engine *eng, uint32_t groups, const struct vmsim_cpu_state *in);
-uint64_t ucb_read_rip(struct ucb_engine *eng);
-bool ucb_write_rip(struct ucb_engine *eng, uint64_t rip);
-uint64_t ucb_read_reg(struct ucb_engine *eng, int id);
-uint32_t ucb_code_bits(struct ucb_engine *eng);
-uint64_t ucb_host_tsc(void);
-enum ucb_mode ucb_mode_of(uint64_t cr0, uint64_t efer);
-/* Before entering the engine: switch to the engine of the mode the guest put itself in. */
-enum vmsim_result ucb_follow_guest_mode(struct ucb_vcpu *v);
-void ucb_hflags_recompute(uint8_t *env);
-void ucb_seg_from_env(const uint8_t *env, int off, struct vmsim_segment *seg);
-void ucb_seg_to_env(uint8_t *env, int off, const struct vmsim_segment *seg);
+/* Length of the instruction at rip (Capstone, remembered per linear address), 0 if it cannot be decoded. */
+uint8_t ucb_insn_len_at(struct ucb_vcpu *v, uint64_t rip);
 
 /* uc_flags.c */
 bool ucb_fix_fault_flags(struct ucb_engine *eng, uint64_t block, uint64_t fault);
@@ -352,8 +486,14 @@ bool ucb_fix_fault_flags(struct ucb_engine *eng, uint64_t block, uint64_t fault)
 void ucb_fpu_get(struct ucb_engine *eng, struct vmsim_cpu_state *s);
 void ucb_fpu_set(struct ucb_engine *eng, const struct vmsim_cpu_state *s);
 
+/* uc_events.c */
+enum ucb_deliver_result { UCB_DELIVERED, UCB_SHUTDOWN, UCB_DELIVER_ERROR };
+enum ucb_deliver_result ucb_deliver(struct ucb_engine *eng, uint8_t vector, enum vmsim_event_type type,
+                                    bool has_error, uint32_t error, uint64_t return_rip);
+bool ucb_interruptible(struct ucb_engine *eng);
+bool ucb_nmi_blocked(struct ucb_engine *eng);
+
 /* uc_exits.c */
-void ucb_classify(const uint8_t *bytes, size_t n, uint32_t code_bits, struct ucb_insn *out);
 void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user);
 bool ucb_hook_fault(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *user);
 void ucb_hook_intr(uc_engine *uc, uint32_t intno, void *user);
@@ -362,22 +502,25 @@ uint32_t ucb_hook_in(uc_engine *uc, uint32_t port, int size, void *user);
 void ucb_hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *user);
 int ucb_hook_cpuid(uc_engine *uc, void *user);
 void ucb_build_npf(struct ucb_vcpu *v, struct vmsim_exit *exit);
+void ucb_build_paged_npf(struct ucb_vcpu *v, struct vmsim_exit *exit, const struct ucb_mmu_npf *npf);
 enum vmsim_exit_action ucb_call_exit(struct ucb_vcpu *v, const struct vmsim_exit *exit);
-uint8_t ucb_insn_len_at(struct ucb_vcpu *v, uint64_t rip);
-uint64_t ucb_seg_base(struct ucb_engine *eng, int seg);
-uint64_t ucb_cs_base(struct ucb_engine *eng);
-void ucb_stop_at(struct ucb_engine *eng, uint64_t rip);
 
-/* uc_events.c */
-enum ucb_deliver_result { UCB_DELIVERED, UCB_SHUTDOWN, UCB_DELIVER_ERROR };
-enum ucb_deliver_result ucb_deliver(struct ucb_engine *eng, uint8_t vector, enum vmsim_event_type type,
-                                    bool has_error, uint32_t error, uint64_t return_rip);
-bool ucb_interruptible(struct ucb_engine *eng);
-bool ucb_nmi_blocked(struct ucb_engine *eng);
+/* uc_engine.c */
+struct ucb_engine *ucb_engine_get(struct ucb_vcpu *v, enum ucb_mode mode);
+void ucb_engine_destroy(struct ucb_engine *eng);
+void ucb_add_sync_site(struct ucb_engine *eng, uint64_t addr);
+
+/* uc_state.c */
+enum vmsim_result ucb_state_get(void *vcpu, uint32_t groups, struct vmsim_cpu_state *out);
+enum vmsim_result ucb_state_set(void *vcpu, uint32_t groups, const struct vmsim_cpu_state *in);
+enum vmsim_result ucb_regs_set(void *vcpu, uint32_t regs, const struct vmsim_cpu_state *in);
+enum vmsim_result ucb_engine_get_state(struct ucb_engine *eng, uint32_t groups, struct vmsim_cpu_state *out);
+enum vmsim_result ucb_engine_set_state(struct ucb_engine *eng, uint32_t groups, const struct vmsim_cpu_state *in);
+/* Before entering the engine: switch to the engine of the mode the guest put itself in. */
+enum vmsim_result ucb_follow_guest_mode(struct ucb_vcpu *v);
 
 /* uc_run.c */
 enum vmsim_result ucb_vcpu_run(void *vcpu, vmsim_exit_fn on_exit, void *ctx);
 void ucb_vcpu_stop(void *vcpu);
-void ucb_request_leave(struct ucb_vcpu *v, enum ucb_leave why);
 
 #endif

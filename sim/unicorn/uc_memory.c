@@ -185,34 +185,6 @@ bool ucb_engine_map_lazy(struct ucb_engine *eng, uint64_t gpa)
 	return mapped;
 }
 
-static bool guest_access(struct ucb_engine *eng, uint64_t addr, void *buf, size_t len, bool write)
-{
-	if (ucb_mmu_linear(eng))
-		return ucb_mmu_access(eng, addr, buf, len, write);
-	for (int attempt = 0; attempt < 4; attempt++) {
-		uc_err err = write ? uc_mem_write(eng->uc, addr, buf, len) : uc_mem_read(eng->uc, addr, buf, len);
-		if (err == UC_ERR_OK)
-			return true;
-		/* map what backs the range lazily, then try again (an access may span a few attachments) */
-		bool any = false;
-		for (uint64_t page = addr & ~(uint64_t)(UCB_PAGE - 1); page < addr + len; page += UCB_PAGE)
-			any = ucb_engine_map_lazy(eng, page) || any;
-		if (!any)
-			return false;
-	}
-	return false;
-}
-
-bool ucb_guest_read(struct ucb_engine *eng, uint64_t addr, void *buf, size_t len)
-{
-	return guest_access(eng, addr, buf, len, false);
-}
-
-bool ucb_guest_write(struct ucb_engine *eng, uint64_t addr, const void *buf, size_t len)
-{
-	return guest_access(eng, addr, (void *)buf, len, true);
-}
-
 /* A running vCPU's safe point: apply pending mapping changes and tell a waiting mem_unmap. */
 void ucb_vcpu_sync_running(struct ucb_vcpu *v)
 {

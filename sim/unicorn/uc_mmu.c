@@ -23,14 +23,6 @@ enum {
 	EXTEND_PAGES = 15 /* a 4 KiB leaf's region grows by up to this many already-accessed pages */
 };
 
-static const int gpr_ids[16] = { UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
-	                         UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI,
-	                         UC_X86_REG_R8,  UC_X86_REG_R9,  UC_X86_REG_R10, UC_X86_REG_R11,
-	                         UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15 };
-
-static const int gpr32_ids[8] = { UC_X86_REG_EAX, UC_X86_REG_ECX, UC_X86_REG_EDX, UC_X86_REG_EBX,
-	                          UC_X86_REG_ESP, UC_X86_REG_EBP, UC_X86_REG_ESI, UC_X86_REG_EDI };
-
 /* ---- guest-physical memory through the VM's attachment list (host memory, no engine involved) ---- */
 
 static bool phys_span(struct ucb_vm *vm, uint64_t gpa, size_t len, struct ucb_mapping *m)
@@ -110,38 +102,6 @@ static bool holds_tables(const struct ucb_shadow *s, uint64_t gpa, uint64_t size
 	return false;
 }
 
-static void region_drop(struct ucb_engine *eng, size_t i)
-{
-	struct ucb_shadow *s = &eng->shadow;
-
-	uc_mem_unmap(eng->uc, s->live[i].lin, s->live[i].size);
-	s->unmaps++;
-	memmove(&s->live[i], &s->live[i + 1], (s->n - i - 1) * sizeof *s->live);
-	s->n--;
-}
-
-/* Code at a linear address may be other code now: scan blocks again, re-decode sites. */
-static void forget_code(struct ucb_engine *eng)
-{
-	ucb_set_clear(&eng->scanned);
-	ucb_set_clear(&eng->code_pages);
-	for (size_t i = 0; i < eng->sites.cap; i++)
-		if (eng->sites.slots[i].used)
-			eng->sites.slots[i].gen = ~(uint64_t)0;
-}
-
-void ucb_mmu_flush(struct ucb_engine *eng)
-{
-	struct ucb_shadow *s = &eng->shadow;
-
-	if (!s->n)
-		return;
-	while (s->n)
-		region_drop(eng, s->n - 1);
-	s->flushes++;
-	forget_code(eng);
-}
-
 /* Drop the mappings translated through paging-structure page `page`, and any writable alias of that page. */
 static void drop_dependents(struct ucb_engine *eng, uint64_t page)
 {
@@ -150,12 +110,12 @@ static void drop_dependents(struct ucb_engine *eng, uint64_t page)
 
 	for (size_t i = s->n; i-- > 0;) {
 		if (depends_on(&s->live[i], page)) {
-			region_drop(eng, i);
+			ucb_shadow_drop(eng, i);
 			any = true;
 		}
 	}
 	if (any)
-		forget_code(eng);
+		ucb_forget_code(eng);
 }
 
 /* Index of the first live region ending above lin. */
@@ -199,7 +159,7 @@ static bool region_add(struct ucb_engine *eng, const struct ucb_shadow_region *r
 			continue;
 		for (unsigned k = 0; k < r->npt; k++) {
 			if (r->pt[k] >= w->gpa && r->pt[k] < w->gpa + w->size) {
-				region_drop(eng, i);
+				ucb_shadow_drop(eng, i);
 				break;
 			}
 		}
@@ -352,18 +312,22 @@ void ucb_mmu_prepare(struct ucb_engine *eng)
 	if (paged && !s->paged)
 		ucb_engine_unmap_all(eng); /* guest-physical mappings would alias linear addresses */
 	if (paged != s->paged)
-		forget_code(eng);
+		ucb_forget_code(eng);
 	s->paged = paged;
 	s->gen = v->tlb_gen;
 	s->user = user;
 }
 
-bool ucb_mmu_linear(const struct ucb_engine *eng)
+/* ---- the backend's own guest memory accesses ---- */
+
+/* True while the engine's addresses are guest-linear (paging on, or its shadow not yet dropped). */
+static bool linear(const struct ucb_engine *eng)
 {
 	return eng->vcpu->cr0_pg != 0 || eng->shadow.paged;
 }
 
-bool ucb_mmu_access(struct ucb_engine *eng, uint64_t lin, void *buf, size_t len, bool write)
+/* Guest-linear memory through the guest's page tables, in host memory (no engine access). */
+static bool access_linear(struct ucb_engine *eng, uint64_t lin, void *buf, size_t len, bool write)
 {
 	struct paging p;
 	uint8_t *at = buf;
@@ -392,29 +356,40 @@ bool ucb_mmu_access(struct ucb_engine *eng, uint64_t lin, void *buf, size_t len,
 	return true;
 }
 
-/* ---- faults ---- */
-
-static void npf_exit(struct ucb_vcpu *v, struct vmsim_exit *exit, uint64_t gpa, bool walked, bool user)
+/* At an engine address: linear through the guest's page tables while it pages, else guest-physical (mapped lazily). */
+static bool guest_access(struct ucb_engine *eng, uint64_t addr, void *buf, size_t len, bool write)
 {
-	ucb_build_npf(v, exit);
-	exit->u.npf.gpa = gpa;
-	exit->u.npf.gla = v->fault.addr;
-	exit->u.npf.gla_valid = true;
-	exit->u.npf.walk = walked;
-	exit->u.npf.user = user;
-	exit->u.npf.prot = (uint8_t)ucb_mapping_prot(v->vm, gpa);
-	if (walked) {
-		/* the walk read a paging-structure entry: no data access was decoded */
-		exit->u.npf.access = VMSIM_ACCESS_READ;
-		exit->u.npf.decoded = false;
-		exit->u.npf.size = 0;
-		exit->u.npf.value = 0;
+	if (linear(eng))
+		return access_linear(eng, addr, buf, len, write);
+	for (int attempt = 0; attempt < 4; attempt++) {
+		uc_err err = write ? uc_mem_write(eng->uc, addr, buf, len) : uc_mem_read(eng->uc, addr, buf, len);
+		if (err == UC_ERR_OK)
+			return true;
+		/* map what backs the range lazily, then try again (an access may span a few attachments) */
+		bool any = false;
+		for (uint64_t page = addr & ~(uint64_t)(UCB_PAGE - 1); page < addr + len; page += UCB_PAGE)
+			any = ucb_engine_map_lazy(eng, page) || any;
+		if (!any)
+			return false;
 	}
+	return false;
 }
+
+bool ucb_guest_read(struct ucb_engine *eng, uint64_t addr, void *buf, size_t len)
+{
+	return guest_access(eng, addr, buf, len, false);
+}
+
+bool ucb_guest_write(struct ucb_engine *eng, uint64_t addr, const void *buf, size_t len)
+{
+	return guest_access(eng, addr, (void *)buf, len, true);
+}
+
+/* ---- faults ---- */
 
 /* Translate and map the page holding lin for access; RETRY when mapped. */
 static enum ucb_mmu_outcome map_page(struct ucb_vcpu *v, const struct paging *p, uint64_t lin, unsigned access,
-                                     uint32_t *error_code, struct vmsim_exit *exit)
+                                     uint32_t *error_code, struct ucb_mmu_npf *npf)
 {
 	struct ucb_engine *eng = v->active;
 	struct vmsim_x86_walk_info info;
@@ -422,7 +397,7 @@ static enum ucb_mmu_outcome map_page(struct ucb_vcpu *v, const struct paging *p,
 
 	enum vmsim_x86_walk_result r = walk(eng, p, lin, access, true, &info, &ec);
 	if (r == VMSIM_X86_WALK_UNREADABLE) {
-		npf_exit(v, exit, info.fault_gpa, true, p->user);
+		*npf = (struct ucb_mmu_npf){ info.fault_gpa, true, p->user };
 		return UCB_MMU_NPF;
 	}
 	if (r == VMSIM_X86_WALK_FAULT) {
@@ -433,7 +408,7 @@ static enum ucb_mmu_outcome map_page(struct ucb_vcpu *v, const struct paging *p,
 	unsigned need = access == VMSIM_X86_WRITE ? UC_PROT_WRITE : access == VMSIM_X86_FETCH ? UC_PROT_EXEC
 	                                                                                  : UC_PROT_READ;
 	if (!ucb_phys_lookup(v->vm, info.gpa, &m) || !(m.prot & need)) {
-		npf_exit(v, exit, info.gpa, false, p->user);
+		*npf = (struct ucb_mmu_npf){ info.gpa, false, p->user };
 		return UCB_MMU_NPF;
 	}
 	if (access == VMSIM_X86_WRITE)
@@ -441,7 +416,7 @@ static enum ucb_mmu_outcome map_page(struct ucb_vcpu *v, const struct paging *p,
 	/* what covers lin now (read-only before D was set, or a table page) goes; then the new translation */
 	size_t at = live_bound(&eng->shadow, lin);
 	if (at < eng->shadow.n && eng->shadow.live[at].lin <= lin)
-		region_drop(eng, at);
+		ucb_shadow_drop(eng, at);
 	if (!map_translation(eng, p, lin, &info, &m, access == VMSIM_X86_WRITE)) {
 		ucb_log(v->vm, VMSIM_LOG_ERROR, "unicorn: vCPU %u: cannot map linear 0x%llx", v->id,
 		        (unsigned long long)lin);
@@ -460,7 +435,7 @@ static bool covered(const struct ucb_shadow *s, uint64_t lin, unsigned need)
 	return at < s->n && s->live[at].lin <= lin && (s->live[at].prot & need) == need;
 }
 
-enum ucb_mmu_outcome ucb_mmu_fault(struct ucb_vcpu *v, uint32_t *error_code, uint64_t *cr2, struct vmsim_exit *exit)
+enum ucb_mmu_outcome ucb_mmu_fault(struct ucb_vcpu *v, uint32_t *error_code, uint64_t *cr2, struct ucb_mmu_npf *npf)
 {
 	struct ucb_engine *eng = v->active;
 	const struct ucb_fault *f = &v->fault;
@@ -505,7 +480,7 @@ enum ucb_mmu_outcome ucb_mmu_fault(struct ucb_vcpu *v, uint32_t *error_code, uin
 	enum ucb_mmu_outcome out = UCB_MMU_RETRY;
 	for (uint64_t lin = f->addr; out == UCB_MMU_RETRY; lin = (lin | (PG_4K - 1)) + 1) {
 		if (lin == f->addr || !covered(&eng->shadow, lin, need)) {
-			out = map_page(v, &p, lin, access, error_code, exit);
+			out = map_page(v, &p, lin, access, error_code, npf);
 			*cr2 = lin;
 		}
 		if ((lin | (PG_4K - 1)) >= last)
@@ -518,73 +493,3 @@ enum ucb_mmu_outcome ucb_mmu_fault(struct ucb_vcpu *v, uint32_t *error_code, uin
 	return out;
 }
 
-/* ---- MOV to/from CR0/CR3/CR4 and INVLPG while the guest pages (sites found by the block scanner) ---- */
-
-static int gpr_id(const struct ucb_engine *eng, unsigned gpr)
-{
-	return eng->mode == UCB_LONG ? gpr_ids[gpr & 15] : gpr32_ids[gpr & 7];
-}
-
-/* Leaving long mode: the engine never saw PG, so it does not clear EFER.LMA itself. */
-static void clear_lma(struct ucb_engine *eng)
-{
-	uint8_t *env;
-	uint64_t efer;
-
-	if (!ucb_ctx_load(eng, &env))
-		return;
-	memcpy(&efer, env + UCB_ENV_EFER, 8);
-	efer &= ~(uint64_t)UCB_EFER_LMA;
-	memcpy(env + UCB_ENV_EFER, &efer, 8);
-	ucb_hflags_recompute(env);
-	ucb_ctx_store(eng);
-}
-
-bool ucb_mmu_site(struct ucb_engine *eng, const struct ucb_insn *insn, uint64_t rip)
-{
-	struct ucb_vcpu *v = eng->vcpu;
-	bool wide = eng->mode == UCB_LONG;
-	uint64_t value;
-
-	if (insn->kind == UCB_SITE_INVLPG) {
-		if (!v->cr0_pg)
-			return false; /* unpaged: a no-op Unicorn executes */
-		v->tlb_gen++;
-		uint8_t len = ucb_insn_len_at(v, rip);
-		ucb_stop_at(eng, rip + (len ? len : insn->len));
-		return true;
-	}
-	if (insn->cr != 0 && insn->cr != 3 && insn->cr != 4)
-		return false;
-	if (insn->cr_read) {
-		if (insn->cr != 0 || !v->cr0_pg)
-			return false;
-		value = ucb_read_reg(eng, UC_X86_REG_CR0) | v->cr0_pg;
-		if (!wide)
-			value = (uint32_t)value;
-		uc_reg_write(eng->uc, gpr_id(eng, insn->gpr), &value);
-		ucb_stop_at(eng, rip + insn->len);
-		return true;
-	}
-	value = ucb_read_reg(eng, gpr_id(eng, insn->gpr));
-	if (!wide)
-		value = (uint32_t)value;
-	if (insn->cr == 0) {
-		uint64_t pg = value & UCB_CR0_PG;
-		if (!pg && !v->cr0_pg)
-			return false; /* no paging before or after: Unicorn executes it */
-		uint64_t was = v->cr0_pg;
-		value &= ~(uint64_t)UCB_CR0_PG;
-		uc_reg_write(eng->uc, UC_X86_REG_CR0, &value);
-		v->cr0_pg = pg;
-		if (was && !pg && wide)
-			clear_lma(eng);
-	} else {
-		if (!v->cr0_pg)
-			return false;
-		uc_reg_write(eng->uc, insn->cr == 3 ? UC_X86_REG_CR3 : UC_X86_REG_CR4, &value);
-	}
-	v->tlb_gen++;
-	ucb_stop_at(eng, rip + insn->len);
-	return true;
-}

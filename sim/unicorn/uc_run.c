@@ -108,10 +108,13 @@ static bool paged_fault(struct ucb_vcpu *v, enum vmsim_result *result)
 {
 	struct ucb_engine *eng = v->active;
 	struct vmsim_exit exit;
+	struct ucb_mmu_npf npf;
 	uint32_t error_code = 0;
 	uint64_t cr2 = 0;
 
-	enum ucb_mmu_outcome out = ucb_mmu_fault(v, &error_code, &cr2, &exit);
+	enum ucb_mmu_outcome out = ucb_mmu_fault(v, &error_code, &cr2, &npf);
+	if (out == UCB_MMU_NPF)
+		ucb_build_paged_npf(v, &exit, &npf);
 	v->fault.valid = false;
 	if (out == UCB_MMU_NPF) {
 		ucb_call_exit(v, &exit);
@@ -189,6 +192,77 @@ static bool after_engine(struct ucb_vcpu *v, uc_err err, enum ucb_leave leave, e
 	return false;
 }
 
+/* What the run loop does next: enter the engine, go round again (something was done instead), or return. */
+enum step { STEP_ENTER, STEP_AGAIN, STEP_DONE };
+
+/* A state the engine cannot run: an INVALID_STATE exit; a handler that changed nothing ends vcpu_run. */
+static enum step invalid_state(struct ucb_vcpu *v)
+{
+	struct vmsim_exit exit;
+
+	memset(&exit, 0, sizeof exit);
+	exit.kind = VMSIM_EXIT_INVALID_STATE;
+	exit.rip = ucb_read_rip(v->active);
+	exit.u.invalid.reason = VMSIM_INVALID_BACKEND;
+	if (ucb_call_exit(v, &exit) == VMSIM_EXIT_ACTION_RESUME && !v->check_state)
+		return STEP_DONE; /* nothing changed: it still cannot run */
+	return STEP_AGAIN;
+}
+
+/* Before each entry: state checks, the engine of the guest's mode, then events, windows and idling, in that order. */
+static enum step before_entry(struct ucb_vcpu *v, enum vmsim_result *result)
+{
+	if (v->check_state) {
+		v->check_state = false;
+		if (!runnable(v))
+			return invalid_state(v);
+	}
+	if (ucb_follow_guest_mode(v) != VMSIM_OK) {
+		ucb_log(v->vm, VMSIM_LOG_ERROR, "unicorn: vCPU %u: cannot switch engines to the guest's mode", v->id);
+		*result = VMSIM_BACKEND_ERROR;
+		return STEP_DONE;
+	}
+	struct ucb_engine *eng = v->active;
+	if (v->pending.valid) {
+		inject_pending(v);
+		return STEP_AGAIN;
+	}
+	if (v->pending.want_intr_window && ucb_interruptible(eng)) {
+		plain_exit(v, VMSIM_EXIT_INTR_WINDOW, 0);
+		return STEP_AGAIN;
+	}
+	if (v->pending.want_nmi_window && !ucb_nmi_blocked(eng)) {
+		plain_exit(v, VMSIM_EXIT_NMI_WINDOW, 0);
+		return STEP_AGAIN;
+	}
+	if (v->activity != VMSIM_ACTIVITY_ACTIVE) {
+		idle(v);
+		return STEP_AGAIN;
+	}
+	return STEP_ENTER;
+}
+
+/* One uc_emu_start on the active engine, and what made it return; false: leave vcpu_run with *result. */
+static bool run_engine(struct ucb_vcpu *v, enum vmsim_result *result)
+{
+	struct ucb_engine *eng = v->active;
+
+	ucb_mmu_prepare(eng);
+	if (eng->flush_to) {
+		uc_ctl_remove_cache(eng->uc, eng->flush_from, eng->flush_to);
+		eng->flush_to = 0;
+	}
+	v->leave = UCB_LEAVE_NONE;
+	uc_err err = uc_emu_start(eng->uc, begin_address(eng), UCB_UNTIL, 0, 0);
+	enum ucb_leave leave = v->leave;
+	v->leave = UCB_LEAVE_NONE;
+	if (v->resume_valid) {
+		v->resume_valid = false;
+		ucb_write_rip(eng, v->resume_rip);
+	}
+	return after_engine(v, err, leave, result);
+}
+
 enum vmsim_result ucb_vcpu_run(void *p, vmsim_exit_fn on_exit, void *ctx)
 {
 	struct ucb_vcpu *v = p;
@@ -210,59 +284,11 @@ enum vmsim_result ucb_vcpu_run(void *p, vmsim_exit_fn on_exit, void *ctx)
 	v->check_state = true;
 
 	for (;;) {
-		struct ucb_engine *eng;
 		ucb_vcpu_sync_running(v);
 		if (atomic_exchange(&v->stop_requested, false) || v->exit_stop)
 			break;
-		if (v->check_state) {
-			v->check_state = false;
-			if (!runnable(v)) {
-				struct vmsim_exit exit;
-				memset(&exit, 0, sizeof exit);
-				exit.kind = VMSIM_EXIT_INVALID_STATE;
-				exit.rip = ucb_read_rip(v->active);
-				exit.u.invalid.reason = VMSIM_INVALID_BACKEND;
-				if (ucb_call_exit(v, &exit) == VMSIM_EXIT_ACTION_RESUME && !v->check_state)
-					break; /* nothing changed: it still cannot run */
-				continue;
-			}
-		}
-		if (ucb_follow_guest_mode(v) != VMSIM_OK) {
-			ucb_log(v->vm, VMSIM_LOG_ERROR, "unicorn: vCPU %u: cannot switch engines to the guest's mode", v->id);
-			result = VMSIM_BACKEND_ERROR;
-			break;
-		}
-		eng = v->active;
-		if (v->pending.valid) {
-			inject_pending(v);
-			continue;
-		}
-		if (v->pending.want_intr_window && ucb_interruptible(eng)) {
-			plain_exit(v, VMSIM_EXIT_INTR_WINDOW, 0);
-			continue;
-		}
-		if (v->pending.want_nmi_window && !ucb_nmi_blocked(eng)) {
-			plain_exit(v, VMSIM_EXIT_NMI_WINDOW, 0);
-			continue;
-		}
-		if (v->activity != VMSIM_ACTIVITY_ACTIVE) {
-			idle(v);
-			continue;
-		}
-		ucb_mmu_prepare(eng);
-		if (eng->flush_to) {
-			uc_ctl_remove_cache(eng->uc, eng->flush_from, eng->flush_to);
-			eng->flush_to = 0;
-		}
-		v->leave = UCB_LEAVE_NONE;
-		uc_err err = uc_emu_start(eng->uc, begin_address(eng), UCB_UNTIL, 0, 0);
-		enum ucb_leave leave = v->leave;
-		v->leave = UCB_LEAVE_NONE;
-		if (v->resume_valid) {
-			v->resume_valid = false;
-			ucb_write_rip(eng, v->resume_rip);
-		}
-		if (!after_engine(v, err, leave, &result))
+		enum step step = before_entry(v, &result);
+		if (step == STEP_DONE || (step == STEP_ENTER && !run_engine(v, &result)))
 			break;
 	}
 

@@ -10,13 +10,6 @@
 	 VMSIM_GROUP_CONTROL | VMSIM_GROUP_SYSENTER | VMSIM_GROUP_SYSCALL | VMSIM_GROUP_FPU |        \
 	 VMSIM_GROUP_EVENTS)
 
-static const int gpr64[16] = { UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX,
-	                       UC_X86_REG_RSP, UC_X86_REG_RBP, UC_X86_REG_RSI, UC_X86_REG_RDI,
-	                       UC_X86_REG_R8,  UC_X86_REG_R9,  UC_X86_REG_R10, UC_X86_REG_R11,
-	                       UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15 };
-static const int gpr32[8] = { UC_X86_REG_EAX, UC_X86_REG_ECX, UC_X86_REG_EDX, UC_X86_REG_EBX,
-	                      UC_X86_REG_ESP, UC_X86_REG_EBP, UC_X86_REG_ESI, UC_X86_REG_EDI };
-
 static const struct {
 	uint32_t index;
 	size_t offset;
@@ -32,134 +25,6 @@ static const struct {
 	{ 0xc0000102, offsetof(struct vmsim_cpu_state, kernel_gs_base), VMSIM_GROUP_SYSCALL },
 };
 
-uint64_t ucb_host_tsc(void)
-{
-	return __builtin_ia32_rdtsc();
-}
-
-enum ucb_mode ucb_mode_of(uint64_t cr0, uint64_t efer)
-{
-	if ((efer & UCB_EFER_LMA) || ((efer & UCB_EFER_LME) && (cr0 & UCB_CR0_PG) && (cr0 & UCB_CR0_PE)))
-		return UCB_LONG;
-	return (cr0 & UCB_CR0_PE) ? UCB_PROT : UCB_REAL;
-}
-
-uint64_t ucb_read_reg(struct ucb_engine *eng, int id)
-{
-	uint64_t value = 0;
-
-	uc_reg_read(eng->uc, id, &value);
-	return value;
-}
-
-uint64_t ucb_read_rip(struct ucb_engine *eng)
-{
-	return ucb_read_reg(eng, eng->mode == UCB_LONG ? UC_X86_REG_RIP : UC_X86_REG_EIP);
-}
-
-bool ucb_write_rip(struct ucb_engine *eng, uint64_t rip)
-{
-	if (eng->mode != UCB_LONG)
-		rip = (uint32_t)rip;
-	return uc_reg_write(eng->uc, eng->mode == UCB_LONG ? UC_X86_REG_RIP : UC_X86_REG_EIP, &rip) == UC_ERR_OK;
-}
-
-static uint32_t env_u32(const uint8_t *env, int off)
-{
-	uint32_t v;
-	memcpy(&v, env + off, 4);
-	return v;
-}
-
-static uint64_t env_u64(const uint8_t *env, int off)
-{
-	uint64_t v;
-	memcpy(&v, env + off, 8);
-	return v;
-}
-
-static void env_put32(uint8_t *env, int off, uint32_t v)
-{
-	memcpy(env + off, &v, 4);
-}
-
-static void env_put64(uint8_t *env, int off, uint64_t v)
-{
-	memcpy(env + off, &v, 8);
-}
-
-uint32_t ucb_code_bits(struct ucb_engine *eng)
-{
-	uint8_t *env;
-
-	if (!ucb_ctx_load(eng, &env))
-		return eng->mode == UCB_LONG ? 64 : eng->mode == UCB_PROT ? 32 : 16;
-	uint32_t hf = env_u32(env, UCB_ENV_HFLAGS);
-	return (hf & UCB_HF_CS64) ? 64 : (hf & UCB_HF_CS32) ? 32 : 16;
-}
-
-/* QEMU keeps descriptor bits 8-23 of the high dword; Genode's ar packs bits 8-15 and 20-23. */
-void ucb_seg_from_env(const uint8_t *env, int off, struct vmsim_segment *seg)
-{
-	uint32_t flags = env_u32(env, off + 20);
-
-	seg->sel = (uint16_t)env_u32(env, off);
-	seg->base = env_u64(env, off + 8);
-	seg->limit = env_u32(env, off + 16);
-	seg->ar = (uint16_t)(((flags >> 8) & 0xff) | ((flags >> 12) & 0xf00));
-	if (!(flags & (1u << 15)) && off != UCB_ENV_GDT && off != UCB_ENV_IDT)
-		seg->ar |= 0x1000; /* not present: unusable */
-}
-
-void ucb_seg_to_env(uint8_t *env, int off, const struct vmsim_segment *seg)
-{
-	uint32_t flags = ((uint32_t)(seg->ar & 0xff) << 8) | ((uint32_t)(seg->ar & 0xf00) << 12);
-
-	if (seg->ar & 0x1000)
-		flags = 0;
-	env_put32(env, off, seg->sel);
-	env_put64(env, off + 8, seg->base);
-	env_put32(env, off + 16, seg->limit);
-	env_put32(env, off + 20, flags);
-}
-
-/* QEMU's cpu_x86_load_seg_cache / cpu_x86_update_cr0 flag derivation, done once over the patched state. */
-void ucb_hflags_recompute(uint8_t *env)
-{
-	uint32_t hf = env_u32(env, UCB_ENV_HFLAGS);
-	uint64_t cr0 = env_u64(env, UCB_ENV_CR), cr4 = env_u64(env, UCB_ENV_CR + 32);
-	uint64_t efer = env_u64(env, UCB_ENV_EFER);
-	uint32_t cs = env_u32(env, UCB_ENV_SEGS + 1 * UCB_ENV_SEG_SIZE + 20);
-	uint32_t ss = env_u32(env, UCB_ENV_SEGS + 2 * UCB_ENV_SEG_SIZE + 20);
-	uint64_t es_base = env_u64(env, UCB_ENV_SEGS + 8);
-	uint64_t ss_base = env_u64(env, UCB_ENV_SEGS + 2 * UCB_ENV_SEG_SIZE + 8);
-	uint64_t ds_base = env_u64(env, UCB_ENV_SEGS + 3 * UCB_ENV_SEG_SIZE + 8);
-	bool pe = cr0 & UCB_CR0_PE;
-
-	hf &= ~(UCB_HF_CPL | UCB_HF_CS32 | UCB_HF_SS32 | UCB_HF_ADDSEG | UCB_HF_PE | UCB_HF_MP_EM_TS |
-	        UCB_HF_LMA | UCB_HF_CS64 | UCB_HF_OSFXSR);
-	if (pe) {
-		hf |= UCB_HF_PE;
-		hf |= (ss >> 13) & 3; /* QEMU takes CPL from SS.DPL */
-	}
-	if (efer & UCB_EFER_LMA)
-		hf |= UCB_HF_LMA;
-	if ((efer & UCB_EFER_LMA) && (cs & (1u << 21))) {
-		hf |= UCB_HF_CS32 | UCB_HF_SS32 | UCB_HF_CS64;
-	} else {
-		if (cs & (1u << 22))
-			hf |= UCB_HF_CS32;
-		if (ss & (1u << 22))
-			hf |= UCB_HF_SS32;
-		if (!pe || !(hf & UCB_HF_CS32) || (ds_base | es_base | ss_base))
-			hf |= UCB_HF_ADDSEG;
-	}
-	hf |= (uint32_t)(cr0 << 8) & UCB_HF_MP_EM_TS;
-	if (cr4 & (1u << 9))
-		hf |= UCB_HF_OSFXSR;
-	env_put32(env, UCB_ENV_HFLAGS, hf);
-}
-
 static const int seg_off[8] = {
 	UCB_ENV_SEGS + 0 * UCB_ENV_SEG_SIZE, UCB_ENV_SEGS + 1 * UCB_ENV_SEG_SIZE,
 	UCB_ENV_SEGS + 2 * UCB_ENV_SEG_SIZE, UCB_ENV_SEGS + 3 * UCB_ENV_SEG_SIZE,
@@ -171,6 +36,67 @@ static struct vmsim_segment *seg_field(struct vmsim_cpu_state *s, int i)
 {
 	struct vmsim_segment *f[8] = { &s->es, &s->cs, &s->ss, &s->ds, &s->fs, &s->gs, &s->ldtr, &s->tr };
 	return f[i];
+}
+
+/* The groups held in the saved CPUX86State: segments, descriptor tables, control registers, interruptibility. */
+static void get_hidden(struct ucb_engine *eng, const uint8_t *env, uint32_t groups, struct vmsim_cpu_state *out)
+{
+	if (groups & VMSIM_GROUP_SEGMENTS) {
+		for (int i = 0; i < 8; i++)
+			ucb_seg_from_env(env, seg_off[i], seg_field(out, i));
+		/*
+		 * A descriptor the guest loaded has A set, as the CPU sets it on every load (SDM 3.4.5.1; VMX
+		 * entry requires it of CS). QEMU's far JMP/CALL/RET/IRET load it without: Linux's decompressor
+		 * then reached a VMX entry with CS type 0xa. What the VMM wrote reads back as written.
+		 */
+		for (int i = 0; i < 6; i++) {
+			uint16_t *ar = &seg_field(out, i)->ar;
+			if (env_u32(env, seg_off[i] + 20) != eng->seg_flags_set[i] && (*ar & 0x1090) == 0x90)
+				*ar |= 1;
+		}
+	}
+	if (groups & VMSIM_GROUP_DTABLES) {
+		out->gdtr = (struct vmsim_dtable){ env_u32(env, UCB_ENV_GDT + 16), env_u64(env, UCB_ENV_GDT + 8) };
+		out->idtr = (struct vmsim_dtable){ env_u32(env, UCB_ENV_IDT + 16), env_u64(env, UCB_ENV_IDT + 8) };
+	}
+	if (groups & VMSIM_GROUP_CONTROL) {
+		out->cr0 = env_u64(env, UCB_ENV_CR) | eng->vcpu->cr0_pg;
+		out->cr2 = env_u64(env, UCB_ENV_CR + 16);
+		out->cr3 = env_u64(env, UCB_ENV_CR + 24);
+		out->cr4 = env_u64(env, UCB_ENV_CR + 32);
+		out->efer = env_u64(env, UCB_ENV_EFER);
+		out->dr7 = ucb_read_reg(eng, UC_X86_REG_DR7);
+	}
+	if (groups & VMSIM_GROUP_EVENTS) {
+		out->interruptibility = 0;
+		if (env_u32(env, UCB_ENV_HFLAGS) & UCB_HF_INHIBIT_IRQ)
+			out->interruptibility |= VMSIM_BLOCK_STI;
+		if (env_u32(env, UCB_ENV_HFLAGS2) & UCB_HF2_NMI)
+			out->interruptibility |= VMSIM_BLOCK_NMI;
+	}
+}
+
+/* The MSRs of the SYSENTER and SYSCALL groups. */
+static void get_msrs(uc_engine *uc, uint32_t groups, struct vmsim_cpu_state *out)
+{
+	enum { NMSRS = sizeof msrs / sizeof msrs[0] };
+	uc_x86_msr msr[NMSRS];
+	int ids[NMSRS], n = 0;
+	void *vals[NMSRS];
+
+	for (size_t i = 0; i < NMSRS; i++) {
+		if (!(groups & msrs[i].group))
+			continue;
+		msr[n] = (uc_x86_msr){ msrs[i].index, 0 };
+		ids[n] = UC_X86_REG_MSR;
+		vals[n] = &msr[n];
+		n++;
+	}
+	if (n)
+		uc_reg_read_batch(uc, ids, vals, n); /* one call: each uc_reg_read costs ~7 ns of API overhead */
+	for (size_t i = 0, k = 0; i < NMSRS; i++)
+		if (groups & msrs[i].group)
+			memcpy((uint8_t *)out + msrs[i].offset, &msr[k++].value, 8);
 }
 
 enum vmsim_result ucb_engine_get_state(struct ucb_engine *eng, uint32_t groups, struct vmsim_cpu_state *out)
@@ -185,7 +111,7 @@ enum vmsim_result ucb_engine_get_state(struct ucb_engine *eng, uint32_t groups, 
 			regs[i] = 0;
 			vals[i] = &regs[i];
 		}
-		if (uc_reg_read_batch(uc, (int *)(wide ? gpr64 : gpr32), vals, wide ? 16 : 8) != UC_ERR_OK)
+		if (uc_reg_read_batch(uc, (int *)(wide ? ucb_gpr64 : ucb_gpr32), vals, wide ? 16 : 8) != UC_ERR_OK)
 			return VMSIM_BACKEND_ERROR;
 	}
 	if (groups & VMSIM_GROUP_IP) {
@@ -194,65 +120,109 @@ enum vmsim_result ucb_engine_get_state(struct ucb_engine *eng, uint32_t groups, 
 		void *vals[2] = { &out->rip, &out->rflags };
 		if (uc_reg_read_batch(uc, ids, vals, 2) != UC_ERR_OK)
 			return VMSIM_BACKEND_ERROR;
-		out->rflags = (out->rflags & 0x3f7fd7u) | 2;
+		out->rflags = (out->rflags & 0x3f7fd7u) | 2; /* reserved bits read as 0, bit 1 as 1 (SDM Vol. 1 3.4.3) */
 	}
 	if (groups & (VMSIM_GROUP_SEGMENTS | VMSIM_GROUP_DTABLES | VMSIM_GROUP_CONTROL | VMSIM_GROUP_EVENTS)) {
 		uint8_t *env;
 		if (!ucb_ctx_load(eng, &env))
 			return VMSIM_BACKEND_ERROR;
-		if (groups & VMSIM_GROUP_SEGMENTS) {
-			for (int i = 0; i < 8; i++)
-				ucb_seg_from_env(env, seg_off[i], seg_field(out, i));
-			/*
-			 * A descriptor the guest loaded has A set, as the CPU sets it on every load (SDM 3.4.5.1; VMX
-			 * entry requires it of CS). QEMU's far JMP/CALL/RET/IRET load it without: Linux's decompressor
-			 * then reached a VMX entry with CS type 0xa. What the VMM wrote reads back as written.
-			 */
-			for (int i = 0; i < 6; i++) {
-				uint16_t *ar = &seg_field(out, i)->ar;
-				if (env_u32(env, seg_off[i] + 20) != eng->seg_flags_set[i] && (*ar & 0x1090) == 0x90)
-					*ar |= 1;
-			}
-		}
-		if (groups & VMSIM_GROUP_DTABLES) {
-			out->gdtr = (struct vmsim_dtable){ env_u32(env, UCB_ENV_GDT + 16), env_u64(env, UCB_ENV_GDT + 8) };
-			out->idtr = (struct vmsim_dtable){ env_u32(env, UCB_ENV_IDT + 16), env_u64(env, UCB_ENV_IDT + 8) };
-		}
-		if (groups & VMSIM_GROUP_CONTROL) {
-			out->cr0 = env_u64(env, UCB_ENV_CR) | eng->vcpu->cr0_pg;
-			out->cr2 = env_u64(env, UCB_ENV_CR + 16);
-			out->cr3 = env_u64(env, UCB_ENV_CR + 24);
-			out->cr4 = env_u64(env, UCB_ENV_CR + 32);
-			out->efer = env_u64(env, UCB_ENV_EFER);
-			out->dr7 = ucb_read_reg(eng, UC_X86_REG_DR7);
-		}
-		if (groups & VMSIM_GROUP_EVENTS) {
-			out->interruptibility = 0;
-			if (env_u32(env, UCB_ENV_HFLAGS) & UCB_HF_INHIBIT_IRQ)
-				out->interruptibility |= VMSIM_BLOCK_STI;
-			if (env_u32(env, UCB_ENV_HFLAGS2) & UCB_HF2_NMI)
-				out->interruptibility |= VMSIM_BLOCK_NMI;
-		}
+		get_hidden(eng, env, groups, out);
 	}
-	enum { NMSRS = sizeof msrs / sizeof msrs[0] };
-	uc_x86_msr msr[NMSRS];
-	int ids[NMSRS], n = 0;
-	void *vals[NMSRS];
-	for (size_t i = 0; i < NMSRS; i++) {
-		if (!(groups & msrs[i].group))
-			continue;
-		msr[n] = (uc_x86_msr){ msrs[i].index, 0 };
-		ids[n] = UC_X86_REG_MSR;
-		vals[n] = &msr[n];
-		n++;
-	}
-	if (n)
-		uc_reg_read_batch(uc, ids, vals, n); /* one call: each uc_reg_read costs ~7 ns of API overhead */
-	for (size_t i = 0, k = 0; i < NMSRS; i++)
-		if (groups & msrs[i].group)
-			memcpy((uint8_t *)out + msrs[i].offset, &msr[k++].value, 8);
+	get_msrs(uc, groups, out);
 	if (groups & VMSIM_GROUP_FPU)
 		ucb_fpu_get(eng, out);
+	return VMSIM_OK;
+}
+
+/* CR0/CR2/CR3/CR4/EFER into the saved state; the engine's own mode decides EFER.LMA. */
+static void set_control(struct ucb_engine *eng, uint8_t *env, const struct vmsim_cpu_state *in)
+{
+	uint64_t efer = in->efer;
+
+	if (eng->mode == UCB_LONG)
+		efer |= UCB_EFER_LMA | UCB_EFER_LME;
+	else
+		efer &= ~(uint64_t)UCB_EFER_LMA;
+	/*
+	 * 2.0.1 translates instruction fetches through the guest page tables but
+	 * not data accesses (measured): run every engine unpaged so both agree
+	 * on linear = guest-physical, and keep PG for the VMM to read back.
+	 */
+	/* uc_mmu.c: translations start over when what they were made from changes (not on every resume) */
+	uint64_t was_cr0 = env_u64(env, UCB_ENV_CR) | eng->vcpu->cr0_pg;
+	if (was_cr0 != in->cr0 || env_u64(env, UCB_ENV_CR + 24) != in->cr3 ||
+	    env_u64(env, UCB_ENV_CR + 32) != in->cr4 || env_u64(env, UCB_ENV_EFER) != efer)
+		eng->vcpu->tlb_gen++;
+	eng->vcpu->cr0_pg = in->cr0 & UCB_CR0_PG;
+	env_put64(env, UCB_ENV_CR, in->cr0 & ~(uint64_t)UCB_CR0_PG);
+	env_put64(env, UCB_ENV_CR + 16, in->cr2);
+	env_put64(env, UCB_ENV_CR + 24, in->cr3);
+	env_put64(env, UCB_ENV_CR + 32, in->cr4);
+	env_put64(env, UCB_ENV_EFER, efer);
+}
+
+/* Interruptibility: STI and MOV SS shadows are one QEMU flag, NMI blocking another. */
+static void set_events(uint8_t *env, const struct vmsim_cpu_state *in)
+{
+	uint32_t hf = env_u32(env, UCB_ENV_HFLAGS) & ~UCB_HF_INHIBIT_IRQ;
+	uint32_t hf2 = env_u32(env, UCB_ENV_HFLAGS2) & ~UCB_HF2_NMI;
+
+	if (in->interruptibility & (VMSIM_BLOCK_STI | VMSIM_BLOCK_MOVSS))
+		hf |= UCB_HF_INHIBIT_IRQ;
+	if (in->interruptibility & VMSIM_BLOCK_NMI)
+		hf2 |= UCB_HF2_NMI;
+	env_put32(env, UCB_ENV_HFLAGS, hf);
+	env_put32(env, UCB_ENV_HFLAGS2, hf2);
+}
+
+/* The groups held in the saved CPUX86State, written through one context save/restore with the hidden flags redone. */
+static enum vmsim_result set_hidden(struct ucb_engine *eng, uint32_t groups, const struct vmsim_cpu_state *in)
+{
+	uint8_t *env;
+
+	if (!ucb_ctx_load(eng, &env))
+		return VMSIM_BACKEND_ERROR;
+	if (groups & VMSIM_GROUP_SEGMENTS)
+		for (int i = 0; i < 8; i++) {
+			ucb_seg_to_env(env, seg_off[i], seg_field((struct vmsim_cpu_state *)in, i));
+			if (i < 6)
+				eng->seg_flags_set[i] = env_u32(env, seg_off[i] + 20);
+		}
+	if (groups & VMSIM_GROUP_DTABLES) {
+		env_put32(env, UCB_ENV_GDT + 16, in->gdtr.limit);
+		env_put64(env, UCB_ENV_GDT + 8, in->gdtr.base);
+		env_put32(env, UCB_ENV_IDT + 16, in->idtr.limit);
+		env_put64(env, UCB_ENV_IDT + 8, in->idtr.base);
+	}
+	if (groups & VMSIM_GROUP_CONTROL)
+		set_control(eng, env, in);
+	if (groups & VMSIM_GROUP_EVENTS)
+		set_events(env, in);
+	ucb_hflags_recompute(env);
+	if (!ucb_ctx_store(eng))
+		return VMSIM_BACKEND_ERROR;
+	if (groups & VMSIM_GROUP_CONTROL) {
+		uint64_t dr7 = in->dr7;
+		uc_reg_write(eng->uc, UC_X86_REG_DR7, &dr7);
+	}
+	return VMSIM_OK;
+}
+
+/* RFLAGS and RIP; the RIP just past an IN/OUT or CPUID in its exit is not written but retires it (finish_exit). */
+static enum vmsim_result set_ip(struct ucb_engine *eng, const struct vmsim_cpu_state *in)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+	uint64_t flags = in->rflags | 2;
+
+	uc_reg_write(eng->uc, eng->mode == UCB_LONG ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS, &flags);
+	if (v->retire_eligible && in->rip == v->retire_rip) {
+		v->retire = true; /* the instruction retires in Unicorn: see finish_exit */
+		return VMSIM_OK;
+	}
+	if (!ucb_write_rip(eng, in->rip))
+		return VMSIM_BACKEND_ERROR;
+	v->retire = false;
+	v->rip_written = true;
 	return VMSIM_OK;
 }
 
@@ -262,63 +232,9 @@ enum vmsim_result ucb_engine_set_state(struct ucb_engine *eng, uint32_t groups, 
 	bool wide = eng->mode == UCB_LONG;
 
 	/* Hidden state first: a later RIP write must see the new CS. */
-	if (groups & (VMSIM_GROUP_SEGMENTS | VMSIM_GROUP_DTABLES | VMSIM_GROUP_CONTROL | VMSIM_GROUP_EVENTS)) {
-		uint8_t *env;
-		if (!ucb_ctx_load(eng, &env))
-			return VMSIM_BACKEND_ERROR;
-		if (groups & VMSIM_GROUP_SEGMENTS)
-			for (int i = 0; i < 8; i++) {
-				ucb_seg_to_env(env, seg_off[i], seg_field((struct vmsim_cpu_state *)in, i));
-				if (i < 6)
-					eng->seg_flags_set[i] = env_u32(env, seg_off[i] + 20);
-			}
-		if (groups & VMSIM_GROUP_DTABLES) {
-			env_put32(env, UCB_ENV_GDT + 16, in->gdtr.limit);
-			env_put64(env, UCB_ENV_GDT + 8, in->gdtr.base);
-			env_put32(env, UCB_ENV_IDT + 16, in->idtr.limit);
-			env_put64(env, UCB_ENV_IDT + 8, in->idtr.base);
-		}
-		if (groups & VMSIM_GROUP_CONTROL) {
-			uint64_t efer = in->efer;
-			if (eng->mode == UCB_LONG)
-				efer |= UCB_EFER_LMA | UCB_EFER_LME;
-			else
-				efer &= ~(uint64_t)UCB_EFER_LMA;
-			/*
-			 * 2.0.1 translates instruction fetches through the guest page tables but
-			 * not data accesses (measured): run every engine unpaged so both agree
-			 * on linear = guest-physical, and keep PG for the VMM to read back.
-			 */
-			/* uc_mmu.c: translations start over when what they were made from changes (not on every resume) */
-			uint64_t was_cr0 = env_u64(env, UCB_ENV_CR) | eng->vcpu->cr0_pg;
-			if (was_cr0 != in->cr0 || env_u64(env, UCB_ENV_CR + 24) != in->cr3 ||
-			    env_u64(env, UCB_ENV_CR + 32) != in->cr4 || env_u64(env, UCB_ENV_EFER) != efer)
-				eng->vcpu->tlb_gen++;
-			eng->vcpu->cr0_pg = in->cr0 & UCB_CR0_PG;
-			env_put64(env, UCB_ENV_CR, in->cr0 & ~(uint64_t)UCB_CR0_PG);
-			env_put64(env, UCB_ENV_CR + 16, in->cr2);
-			env_put64(env, UCB_ENV_CR + 24, in->cr3);
-			env_put64(env, UCB_ENV_CR + 32, in->cr4);
-			env_put64(env, UCB_ENV_EFER, efer);
-		}
-		if (groups & VMSIM_GROUP_EVENTS) {
-			uint32_t hf = env_u32(env, UCB_ENV_HFLAGS) & ~UCB_HF_INHIBIT_IRQ;
-			uint32_t hf2 = env_u32(env, UCB_ENV_HFLAGS2) & ~UCB_HF2_NMI;
-			if (in->interruptibility & (VMSIM_BLOCK_STI | VMSIM_BLOCK_MOVSS))
-				hf |= UCB_HF_INHIBIT_IRQ;
-			if (in->interruptibility & VMSIM_BLOCK_NMI)
-				hf2 |= UCB_HF2_NMI;
-			env_put32(env, UCB_ENV_HFLAGS, hf);
-			env_put32(env, UCB_ENV_HFLAGS2, hf2);
-		}
-		ucb_hflags_recompute(env);
-		if (!ucb_ctx_store(eng))
-			return VMSIM_BACKEND_ERROR;
-		if (groups & VMSIM_GROUP_CONTROL) {
-			uint64_t dr7 = in->dr7;
-			uc_reg_write(uc, UC_X86_REG_DR7, &dr7);
-		}
-	}
+	if ((groups & (VMSIM_GROUP_SEGMENTS | VMSIM_GROUP_DTABLES | VMSIM_GROUP_CONTROL | VMSIM_GROUP_EVENTS)) &&
+	    set_hidden(eng, groups, in) != VMSIM_OK)
+		return VMSIM_BACKEND_ERROR;
 	if (groups & VMSIM_GROUP_GPR) {
 		eng->vcpu->retire_ax = in->rax;
 		eng->vcpu->retire_ax_known = true;
@@ -327,7 +243,7 @@ enum vmsim_result ucb_engine_set_state(struct ucb_engine *eng, uint32_t groups, 
 		memcpy(regs, &in->rax, sizeof regs);
 		for (int i = 0; i < 16; i++)
 			vals[i] = &regs[i];
-		if (uc_reg_write_batch(uc, (int *)(wide ? gpr64 : gpr32), vals, wide ? 16 : 8) != UC_ERR_OK)
+		if (uc_reg_write_batch(uc, (int *)(wide ? ucb_gpr64 : ucb_gpr32), vals, wide ? 16 : 8) != UC_ERR_OK)
 			return VMSIM_BACKEND_ERROR;
 	}
 	for (size_t i = 0; i < sizeof msrs / sizeof msrs[0]; i++) {
@@ -339,20 +255,7 @@ enum vmsim_result ucb_engine_set_state(struct ucb_engine *eng, uint32_t groups, 
 	}
 	if (groups & VMSIM_GROUP_FPU)
 		ucb_fpu_set(eng, in);
-	if (groups & VMSIM_GROUP_IP) {
-		uint64_t flags = in->rflags | 2;
-		uc_reg_write(uc, wide ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS, &flags);
-		struct ucb_vcpu *v = eng->vcpu;
-		if (v->retire_eligible && in->rip == v->retire_rip) {
-			v->retire = true; /* the instruction retires in Unicorn: see finish_exit */
-		} else {
-			if (!ucb_write_rip(eng, in->rip))
-				return VMSIM_BACKEND_ERROR;
-			v->retire = false;
-			v->rip_written = true;
-		}
-	}
-	return VMSIM_OK;
+	return (groups & VMSIM_GROUP_IP) ? set_ip(eng, in) : VMSIM_OK;
 }
 
 static void copy_groups(struct vmsim_cpu_state *dst, const struct vmsim_cpu_state *src, uint32_t groups)
@@ -556,7 +459,7 @@ enum vmsim_result ucb_regs_set(void *p, uint32_t regs, const struct vmsim_cpu_st
 	int n = 0;
 	for (uint32_t left = regs & (wide ? VMSIM_REG_GPRS : 0xffu); left; left &= left - 1) {
 		int i = __builtin_ctz(left); /* r8-r15 do not exist outside long mode */
-		ids[n] = wide ? gpr64[i] : gpr32[i];
+		ids[n] = wide ? ucb_gpr64[i] : ucb_gpr32[i];
 		vals[n++] = (void *)&gpr[i];
 	}
 	if (n && uc_reg_write_batch(eng->uc, ids, vals, n) != UC_ERR_OK)

@@ -1,0 +1,283 @@
+/*
+ * uc_insn.c - instructions in guest memory: what the byte classifier makes of one (the sites the block scanner
+ * hooks), the table of those sites by address, and instruction lengths at a rip (Capstone, remembered).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "uc_internal.h"
+
+/* Legacy prefixes and REX ahead of the opcode (SDM Vol. 2A 2.1.1 "Instruction Prefixes", 2.2.1 "REX Prefixes"). */
+struct prefixes {
+	bool opsize, addrsize, rep; /* 66, 67, F2/F3 */
+	int seg;                    /* segment override: 0 = ES ... 5 = GS, -1 none */
+	uint8_t rex;                /* 40-4F in 64-bit code, 0 none */
+};
+
+/* The index of the opcode byte in b[0..n) (n if there is none). */
+static size_t parse_prefixes(const uint8_t *b, size_t n, uint32_t bits, struct prefixes *p)
+{
+	size_t i = 0;
+
+	*p = (struct prefixes){ .seg = -1 };
+	for (; i < n; i++) {
+		uint8_t c = b[i];
+		if (c == 0x66)
+			p->opsize = true;
+		else if (c == 0x67)
+			p->addrsize = true;
+		else if (c == 0xf2 || c == 0xf3)
+			p->rep = true;
+		else if (c == 0xf0)
+			continue; /* LOCK */
+		else if (c == 0x26 || c == 0x2e || c == 0x36 || c == 0x3e)
+			p->seg = (c >> 3) & 3; /* 26=ES 2e=CS 36=SS 3e=DS */
+		else if (c == 0x64 || c == 0x65)
+			p->seg = c - 0x60; /* FS, GS */
+		else if (bits == 64 && (c & 0xf0) == 0x40)
+			p->rex = c;
+		else
+			break;
+	}
+	return i;
+}
+
+/*
+ * IN, OUT, INS, OUTS at b[i] (one-byte opcode map, SDM Vol. 2D Table A-2): E4-E7 take an imm8 port, EC-EF use DX,
+ * 6C-6F are the string forms; bit 0 selects the operand size over a byte, bit 1 = OUT. False for other opcodes.
+ */
+static bool classify_io(const uint8_t *b, size_t i, size_t n, uint32_t bits, const struct prefixes *p,
+                        struct ucb_insn *out)
+{
+	uint8_t op = b[i];
+
+	switch (op) {
+	case 0xe4: case 0xe5: case 0xe6: case 0xe7:
+		out->io_imm = true;
+		out->io_port_imm = i + 1 < n ? b[i + 1] : 0;
+		out->len = (uint8_t)(i + 2);
+		break;
+	case 0xec: case 0xed: case 0xee: case 0xef:
+		out->len = (uint8_t)(i + 1);
+		break;
+	case 0x6c: case 0x6d: case 0x6e: case 0x6f:
+		out->io_string = true;
+		out->io_rep = p->rep;
+		out->len = (uint8_t)(i + 1);
+		out->seg = op < 0x6e ? 0 : (p->seg >= 0 ? (uint8_t)p->seg : 3); /* INS always writes ES */
+		break;
+	default:
+		return false;
+	}
+	out->kind = UCB_SITE_IO;
+	out->io_in = !(op & 2);
+	out->io_size = (op & 1) ? ((bits == 16) ^ p->opsize ? 2 : 4) : 1;
+	return true;
+}
+
+/* HLT (F4), INT n (CD ib), INT3 (CC), INT1 (F1), INTO (CE, invalid in 64-bit mode): SDM Vol. 2D Table A-2. */
+static void classify_one_byte(const uint8_t *b, size_t i, size_t n, uint32_t bits, struct ucb_insn *out)
+{
+	uint8_t op = b[i];
+
+	switch (op) {
+	case 0xf4:
+		out->kind = UCB_SITE_HLT;
+		out->len = (uint8_t)(i + 1);
+		return;
+	case 0xcd:
+		out->kind = UCB_SITE_SWINT;
+		out->vector = i + 1 < n ? b[i + 1] : 0;
+		out->len = (uint8_t)(i + 2);
+		return;
+	case 0xcc: case 0xf1:
+		out->kind = UCB_SITE_SWINT;
+		out->vector = op == 0xcc ? 3 : 1; /* #BP, #DB */
+		out->len = (uint8_t)(i + 1);
+		return;
+	case 0xce:
+		if (bits != 64) {
+			out->kind = UCB_SITE_SWINT;
+			out->vector = 4; /* #OF */
+			out->into = true;
+			out->len = (uint8_t)(i + 1);
+		}
+		return;
+	default:
+		return;
+	}
+}
+
+/*
+ * Group 7, 0F 01 (SDM Vol. 2D Table A-6): /7 with a memory operand is INVLPG, F9 RDTSCP, C1 VMCALL (Intel), D9 VMMCALL
+ * (AMD APM Vol. 3). b[i] is the 0F byte.
+ */
+static void classify_group7(const uint8_t *b, size_t i, size_t n, struct ucb_insn *out)
+{
+	if (i + 2 >= n)
+		return;
+	uint8_t modrm = b[i + 2];
+	if ((modrm & 0x38) == 0x38 && (modrm >> 6) != 3) {
+		out->kind = UCB_SITE_INVLPG; /* length from Capstone when it runs (memory operand) */
+		out->len = (uint8_t)(i + 3);
+		return;
+	}
+	if (modrm == 0xf9)
+		out->kind = UCB_SITE_RDTSCP;
+	else if (modrm == 0xc1 || modrm == 0xd9)
+		out->kind = UCB_SITE_VMCALL;
+	else
+		return;
+	out->len = (uint8_t)(i + 3);
+}
+
+/* Two-byte opcodes 0F xx at b[i] (SDM Vol. 2D Table A-3): CPUID, RDTSC, RDMSR, WRMSR, MOV to/from CRn, group 7. */
+static void classify_0f(const uint8_t *b, size_t i, size_t n, uint8_t rex, struct ucb_insn *out)
+{
+	if (i + 1 >= n)
+		return;
+	switch (b[i + 1]) {
+	case 0xa2: out->kind = UCB_SITE_CPUID; break;
+	case 0x31: out->kind = UCB_SITE_RDTSC; break;
+	case 0x32: out->kind = UCB_SITE_RDMSR; break;
+	case 0x30: out->kind = UCB_SITE_WRMSR; break;
+	case 0x20: case 0x22:
+		/* MOV from/to CRn: always the register form (the mod bits are ignored, SDM Vol. 2B "MOV") */
+		if (i + 2 >= n)
+			return;
+		out->kind = UCB_SITE_MOVCR;
+		out->cr_read = b[i + 1] == 0x20;
+		out->cr = (uint8_t)(((b[i + 2] >> 3) & 7) | ((rex & 4) ? 8 : 0)); /* ModRM.reg, REX.R */
+		out->gpr = (uint8_t)((b[i + 2] & 7) | ((rex & 1) ? 8 : 0));       /* ModRM.rm, REX.B */
+		out->len = (uint8_t)(i + 3);
+		return;
+	case 0x01:
+		classify_group7(b, i, n, out);
+		return;
+	default:
+		return;
+	}
+	out->len = (uint8_t)(i + 2);
+}
+
+/* What the instruction in b[0..n) is to the backend (kind 0: nothing it hooks), in code of the given size. */
+void ucb_classify(const uint8_t *b, size_t n, uint32_t bits, struct ucb_insn *out)
+{
+	struct prefixes p;
+	size_t i = parse_prefixes(b, n, bits, &p);
+
+	memset(out, 0, sizeof *out);
+	if (i >= n)
+		return;
+	/* 67 toggles 16 <-> 32 bits, and 64 -> 32 in 64-bit code (SDM Vol. 1 3.6 "Operand-size and address-size") */
+	out->addr_size = bits == 16 ? (p.addrsize ? 4 : 2) : bits == 32 ? (p.addrsize ? 2 : 4) : (p.addrsize ? 4 : 8);
+	out->seg = 3; /* DS, the default data segment */
+	if (classify_io(b, i, n, bits, &p, out))
+		return;
+	if (b[i] == 0x0f)
+		classify_0f(b, i, n, p.rex, out);
+	else
+		classify_one_byte(b, i, n, bits, out);
+}
+
+/* The site table keeps what the scanner decoded so a hook does not decode again. */
+struct ucb_site *ucb_site_find(struct ucb_sites *t, uint64_t addr)
+{
+	if (!t->cap)
+		return NULL;
+	for (size_t i = ucb_mix(addr) & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
+		if (!t->slots[i].used)
+			return NULL;
+		if (t->slots[i].addr == addr)
+			return &t->slots[i];
+	}
+}
+
+struct ucb_site *ucb_site_add(struct ucb_sites *t, uint64_t addr)
+{
+	if ((t->count + 1) * 2 > t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		struct ucb_site *slots = calloc(cap, sizeof *slots);
+		if (!slots)
+			return NULL;
+		for (size_t i = 0; i < t->cap; i++) {
+			if (!t->slots[i].used)
+				continue;
+			size_t j = ucb_mix(t->slots[i].addr) & (cap - 1);
+			while (slots[j].used)
+				j = (j + 1) & (cap - 1);
+			slots[j] = t->slots[i];
+		}
+		free(t->slots);
+		t->slots = slots;
+		t->cap = cap;
+	}
+	size_t i = ucb_mix(addr) & (t->cap - 1);
+	while (t->slots[i].used)
+		i = (i + 1) & (t->cap - 1);
+	t->slots[i].used = true;
+	t->slots[i].addr = addr;
+	t->count++;
+	return &t->slots[i];
+}
+
+/* Hook sizes are unreliable for instructions 2.0.1 treats as invalid, so sites re-decode after remaps instead. */
+const struct ucb_insn *ucb_site_insn(struct ucb_engine *eng, uint64_t addr)
+{
+	struct ucb_site *s = ucb_site_find(&eng->sites, addr);
+	uint8_t bytes[16];
+	size_t n = 0;
+
+	if (!s)
+		return NULL;
+	if (s->gen != eng->applied_gen && s->insn.kind) {
+		while (n < 15 && ucb_guest_read(eng, addr + n, bytes + n, 1))
+			n++;
+		ucb_classify(bytes, n, ucb_code_bits(eng), &s->insn);
+		s->gen = eng->applied_gen;
+	}
+	return s->insn.kind ? &s->insn : NULL;
+}
+
+/* The instruction's bytes: one read where it can (a page walk per call under guest paging), else byte by byte. */
+static size_t read_insn_bytes(struct ucb_engine *eng, uint64_t lin, uint8_t *buf, size_t max)
+{
+	size_t n = 0;
+
+	if (ucb_guest_read(eng, lin, buf, max))
+		return max;
+	while (n < max && ucb_guest_read(eng, lin + n, buf + n, 1))
+		n++;
+	return n;
+}
+
+uint8_t ucb_insn_len_at(struct ucb_vcpu *v, uint64_t rip)
+{
+	struct ucb_engine *eng = v->active;
+	uint64_t lin = ucb_seg_base(eng, 1) + rip;
+	uint32_t bits = ucb_code_bits(eng);
+	uint64_t shadow_gen = eng->shadow.unmaps + eng->shadow.flushes;
+	/*
+	 * An MMIO exit repeats at the same few instructions: remember their lengths (decoding every time was
+	 * half of such an exit) until memory, paging or the code there changes.
+	 */
+	struct ucb_len_entry *e = &eng->len_cache[(lin ^ (lin >> 6)) % UCB_LEN_CACHE];
+	if (e->used && e->lin == lin && e->bits == bits && e->applied_gen == eng->applied_gen &&
+	    e->tlb_gen == v->tlb_gen && e->code_gen == eng->code_gen && e->shadow_gen == shadow_gen)
+		return e->len;
+
+	uint8_t buf[15];
+	size_t n = read_insn_bytes(eng, lin, buf, sizeof buf);
+	cs_insn *insn = NULL;
+	uint8_t len = 0;
+	if (!n)
+		return 0;
+	cs_option(v->cs, CS_OPT_MODE, bits == 64 ? CS_MODE_64 : bits == 32 ? CS_MODE_32 : CS_MODE_16);
+	if (cs_disasm(v->cs, buf, n, lin, 1, &insn) == 1)
+		len = (uint8_t)insn->size;
+	if (insn)
+		cs_free(insn, 1);
+	if (len)
+		*e = (struct ucb_len_entry){ lin, eng->applied_gen, v->tlb_gen, eng->code_gen, shadow_gen, bits, len, true };
+	return len;
+}
