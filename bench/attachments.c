@@ -152,7 +152,15 @@ static bool run_running(const char *backend, uint64_t n, struct attach_run *run)
 		r = vmsim_session_detach(b.session, 0x100000 + order[i] * STRIDE, 4096);
 		vmsim_bench_sample_add(&run->detach, (double)(vmsim_bench_now_ns() - t0));
 	}
-	if (r == VMSIM_UNSUPPORTED)
+	if (r == VMSIM_OK) {
+		vmsim_vcpu_last_exit(vcpu, &last);
+		if (last.kind != VMSIM_EXIT_NONE || b.failure[0])
+			r = VMSIM_BACKEND_ERROR; /* it stopped during the series: the numbers were not with a running vCPU */
+	}
+	if (r == VMSIM_BACKEND_ERROR && last.kind != VMSIM_EXIT_NONE)
+		snprintf(run->why, sizeof run->why, "failed: the vCPU stopped during the series (%s exit)%s%.80s",
+		         vmsim_exit_kind_name(last.kind), b.failure[0] ? ": " : "", b.failure);
+	else if (r == VMSIM_UNSUPPORTED)
 		snprintf(run->why, sizeof run->why, "the vCPU does not run guest code on '%.24s'%s%.80s", backend,
 		         b.failure[0] ? ": " : "", b.failure);
 	else if (r != VMSIM_OK)

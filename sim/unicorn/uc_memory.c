@@ -135,7 +135,7 @@ static bool resync_all(struct ucb_engine *eng, const struct ucb_vm *vm, bool *un
 bool ucb_engine_sync_memory(struct ucb_engine *eng)
 {
 	struct ucb_vm *vm = eng->vcpu->vm;
-	bool ok = true, unmapped = false;
+	bool ok = true, unmapped = false, removed = false;
 
 	pthread_mutex_lock(&vm->list_lock);
 	uint64_t gen = atomic_load(&vm->generation);
@@ -147,19 +147,28 @@ bool ucb_engine_sync_memory(struct ucb_engine *eng)
 		for (uint64_t g = eng->applied_gen + 1; g <= gen && ok; g++) {
 			const struct ucb_change *c = &vm->journal[g % UCB_JOURNAL];
 			ok = c->gen == g;
+			removed = removed || (ok && !c->add);
 			if (ok && !c->add && array_has(eng->applied, eng->napplied, &c->m)) {
 				ok = engine_unmap(eng, &c->m);
 				unmapped = true;
 			}
 		}
-		if (!ok)
+		if (!ok) {
 			ok = resync_all(eng, vm, &unmapped);
+			removed = true;
+		}
 	} else {
 		ok = resync_all(eng, vm, &unmapped);
+		removed = true; /* not replayed: whatever went away is unknown */
 	}
 	eng->applied_gen = gen;
 	pthread_mutex_unlock(&vm->list_lock);
-	ucb_mmu_flush(eng); /* linear mappings may point into what went away */
+	/*
+	 * Linear mappings may point into what went away; an attach alone leaves them valid (dropping them
+	 * anyway kept a paged guest faulting on its own code while another thread attached, measured).
+	 */
+	if (removed)
+		ucb_mmu_flush(eng);
 	if (unmapped) {
 		ucb_set_clear(&eng->scanned); /* code may differ now: scan blocks again */
 		ucb_set_clear(&eng->code_pages);

@@ -35,5 +35,6 @@ void ucb_mmu_flush(struct ucb_engine *eng)
 	while (s->n)
 		ucb_shadow_drop(eng, s->n - 1);
 	s->flushes++;
+	s->repeats = 0; /* a fault after a flush is expected once more: not a mapping that failed to take */
 	ucb_forget_code(eng);
 }
