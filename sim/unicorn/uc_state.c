@@ -208,22 +208,33 @@ static enum vmsim_result set_hidden(struct ucb_engine *eng, uint32_t groups, con
 	return VMSIM_OK;
 }
 
-/* RFLAGS and RIP; the RIP just past an IN/OUT or CPUID in its exit is not written but retires it (finish_exit). */
-static enum vmsim_result set_ip(struct ucb_engine *eng, const struct vmsim_cpu_state *in)
+/* The RIP just past an IN/OUT or CPUID in its exit is not written but retires it (finish_exit). */
+static enum vmsim_result set_rip(struct ucb_engine *eng, uint64_t rip)
 {
 	struct ucb_vcpu *v = eng->vcpu;
-	uint64_t flags = in->rflags | 2;
 
-	uc_reg_write(eng->uc, eng->mode == UCB_LONG ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS, &flags);
-	if (v->retire_eligible && in->rip == v->retire_rip) {
+	if (v->retire_eligible && rip == v->retire_rip) {
 		v->retire = true; /* the instruction retires in Unicorn: see finish_exit */
 		return VMSIM_OK;
 	}
-	if (!ucb_write_rip(eng, in->rip))
+	if (!ucb_write_rip(eng, rip))
 		return VMSIM_BACKEND_ERROR;
 	v->retire = false;
 	v->rip_written = true;
 	return VMSIM_OK;
+}
+
+static void set_rflags(struct ucb_engine *eng, uint64_t rflags)
+{
+	uint64_t flags = rflags | 2;
+	uc_reg_write(eng->uc, eng->mode == UCB_LONG ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS, &flags);
+}
+
+/* RFLAGS and RIP (set_rip's retire rule). */
+static enum vmsim_result set_ip(struct ucb_engine *eng, const struct vmsim_cpu_state *in)
+{
+	set_rflags(eng, in->rflags);
+	return set_rip(eng, in->rip);
 }
 
 enum vmsim_result ucb_engine_set_state(struct ucb_engine *eng, uint32_t groups, const struct vmsim_cpu_state *in)
@@ -468,20 +479,10 @@ enum vmsim_result ucb_regs_set(void *p, uint32_t regs, const struct vmsim_cpu_st
 		v->retire_ax = in->rax; /* an IN that retires returns it without reading EAX back */
 		v->retire_ax_known = true;
 	}
-	if (regs & VMSIM_REG_RFLAGS) {
-		uint64_t flags = in->rflags | 2;
-		uc_reg_write(eng->uc, wide ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS, &flags);
-	}
-	if (regs & VMSIM_REG_RIP) {
-		if (v->retire_eligible && in->rip == v->retire_rip) {
-			v->retire = true; /* the instruction retires in Unicorn: see finish_exit */
-		} else if (ucb_write_rip(eng, in->rip)) {
-			v->retire = false;
-			v->rip_written = true;
-		} else {
-			r = VMSIM_BACKEND_ERROR;
-		}
-	}
+	if (regs & VMSIM_REG_RFLAGS)
+		set_rflags(eng, in->rflags);
+	if ((regs & VMSIM_REG_RIP) && set_rip(eng, in->rip) != VMSIM_OK)
+		r = VMSIM_BACKEND_ERROR;
 	leave_state_op(v, locked);
 	return r;
 }
