@@ -104,8 +104,28 @@ static bool keep_running(struct bench_vcpu *vc)
  * Attach n times and detach in random order beside one vCPU executing guest code (a spin loop without
  * exits): every change reaches a running engine, and a detach waits until that vCPU no longer sees it.
  */
+/* Why backend cannot keep a vCPU in guest code (its cap_gap for STOP), or NULL; asked before any vCPU starts. */
+static const char *cannot_run(const char *backend, char *buf, size_t n)
+{
+	struct vmsim_env *env = NULL;
+	const char *why = NULL;
+	if (vmsim_env_create(NULL, &env) == VMSIM_OK && vmsim_register_builtin_backends(env) == VMSIM_OK) {
+		const struct vmsim_backend_ops *ops = vmsim_env_backend(env, backend);
+		if (ops && !(ops->caps & VMSIM_CAP_STOP)) {
+			const char *gap = ops->cap_gap ? ops->cap_gap(VMSIM_CAP_STOP) : NULL;
+			snprintf(buf, n, "the vCPU does not run guest code on '%.24s': %.80s", backend,
+			         gap ? gap : "no STOP capability");
+			why = buf;
+		}
+	}
+	vmsim_env_destroy(env);
+	return why;
+}
+
 static bool run_running(const char *backend, uint64_t n, struct attach_run *run)
 {
+	if (cannot_run(backend, run->why, sizeof run->why))
+		return false;
 	struct bench_vm b;
 	struct bench_vm_args args = { .backend = backend, .model = VMSIM_MODEL_SVM, .which = BENCH_PAUSE,
 		                      .on_start = keep_running, .extra_ram_quota = (32ull << 20) + n * 512 };
@@ -183,12 +203,15 @@ void vmsim_bench_attachments(const struct bench_options *opt, const char *backen
 
 	for (size_t i = 0; i < count; i++) {
 		struct bench_record *rec[SERIES];
+		size_t first = report->count;
 		for (int k = 0; k < SERIES; k++) {
 			char name[40];
 			snprintf(name, sizeof name, "%s_%llu", series[k], (unsigned long long)ns[i]);
-			rec[k] = vmsim_bench_report_add(report, backend, "svm", name, series[k]);
-			if (!rec[k])
+			if (!vmsim_bench_report_add(report, backend, "svm", name, series[k]))
 				return;
+		}
+		for (int k = 0; k < SERIES; k++) {
+			rec[k] = &report->records[first + k]; /* taken after the last add: an add may move the array */
 			rec[k]->x = (double)ns[i];
 			snprintf(rec[k]->baseline, sizeof rec[k]->baseline, "none: no raw counterpart");
 		}

@@ -70,7 +70,7 @@ void vmsim_bench_samples_free(struct bench_samples *s);
 
 /* ---- report (report.c) ---- */
 
-/* A zeroed record with NaN times and the given names; NULL if memory ran out. */
+/* A zeroed record with NaN times and the given names; NULL if memory ran out. Valid until the next add. */
 struct bench_record *vmsim_bench_report_add(struct bench_report *r, const char *backend, const char *model,
                                             const char *name, const char *series);
 /* Set p50/p99 from samples, the baseline p50 from base (may be NULL), and the ratio. */

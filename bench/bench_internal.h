@@ -15,10 +15,12 @@ enum bench_case {
 	BENCH_PAUSE,
 	BENCH_IO_OUT_EP,
 	BENCH_IO_OUT_FULL,
+	BENCH_IO_OUT_PM32,       /* the OUT loop in 32-bit protected mode, paging off */
+	BENCH_IO_OUT_PM32_PAGED, /* the same with paging on (identity 4 MiB pages): what guest paging costs */
 	BENCH_CASE_COUNT
 };
 
-/* One 64-bit guest loop per case, loaded at BENCH_CODE; rdx = BENCH_PORT, rbx = BENCH_MMIO. */
+/* One guest loop per case (64-bit unless named pm32), loaded at BENCH_CODE; rdx = BENCH_PORT, rbx = BENCH_MMIO. */
 struct bench_guest {
 	const char *name;        /* the record's case name */
 	const uint8_t *code;
@@ -34,7 +36,8 @@ enum {
 	BENCH_PORT = 0x80,
 	BENCH_IN_VALUE = 0x5a,
 	BENCH_BATCH = 32,        /* exits per timed sample */
-	BENCH_GDT = 0x3000,      /* null, 64-bit code (0x08), data (0x10) */
+	BENCH_GDT = 0x3000,      /* null, 64-bit code (0x08), data (0x10), 32-bit code (0x18) */
+	BENCH_TABLES32 = 0x9000, /* a 32-bit page directory of identity 4 MiB pages */
 	BENCH_TABLES = 0xa000    /* six pages of identity tables for 4 GiB (paged backends) */
 };
 #define BENCH_MMIO 0x40000000ull /* unbacked in vmsim; uc_mmio_map'ed in the raw baseline */

@@ -1,4 +1,4 @@
-/* bench/guests.c - the 64-bit guest loop of each exit case: one exiting instruction and a jump back. */
+/* bench/guests.c - the guest loop of each exit case: one exiting instruction and a jump back. */
 #include "bench_internal.h"
 
 static const uint8_t out_loop[] = { 0xee, 0xeb, 0xfd };             /* out dx, al; jmp */
@@ -20,6 +20,8 @@ static const struct bench_guest guests[BENCH_CASE_COUNT] = {
 	[BENCH_HLT] = G("hlt_resume", hlt_loop, 1, "raw uc_emu_start returning at HLT, restarted"),
 	[BENCH_PAUSE] = G("pause_latency", spin_loop, 0, "raw uc_emu_stop from another thread"),
 	[BENCH_IO_OUT_EP] = G("io_out_entrypoint", out_loop, 1, "raw UC_HOOK_INSN(OUT)"),
+	[BENCH_IO_OUT_PM32] = G("io_out_pm32", out_loop, 1, "raw UC_HOOK_INSN(OUT), the 64-bit io_out loop"),
+	[BENCH_IO_OUT_PM32_PAGED] = G("io_out_pm32_paged", out_loop, 1, "raw UC_HOOK_INSN(OUT), the 64-bit io_out loop"),
 	[BENCH_IO_OUT_FULL] = G("io_out_full_state", out_loop, 1, "raw UC_HOOK_INSN(OUT) + one uc_reg_read_batch of GPRs, segments, tables, CRs, FPU, XMM"),
 };
 

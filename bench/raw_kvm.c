@@ -42,6 +42,8 @@ static const char *const baselines[BENCH_CASE_COUNT] = {
 	[BENCH_HLT] = "raw KVM_RUN loop, KVM_EXIT_HLT re-entered",
 	[BENCH_PAUSE] = "raw KVM_RUN left by a signal from another thread",
 	[BENCH_IO_OUT_EP] = "raw KVM_RUN loop, KVM_EXIT_IO (OUT) re-entered",
+	[BENCH_IO_OUT_PM32] = "raw KVM_RUN loop, KVM_EXIT_IO (OUT) re-entered (the 64-bit io_out loop)",
+	[BENCH_IO_OUT_PM32_PAGED] = "raw KVM_RUN loop, KVM_EXIT_IO (OUT) re-entered (the 64-bit io_out loop)",
 	[BENCH_IO_OUT_FULL] = "raw KVM_EXIT_IO (OUT) + KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_FPU",
 };
 

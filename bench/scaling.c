@@ -189,10 +189,12 @@ static void no_handler(void *ctx, struct vmsim_vcpu *vcpu)
 static void life_cycles(const struct bench_options *opt, const char *backend, struct bench_report *report)
 {
 	unsigned sessions = opt->quick ? 20 : 300, vcpus = opt->quick ? 5 : 60;
-	struct bench_record *srec = vmsim_bench_report_add(report, backend, "svm", "session_open_close", "session");
-	struct bench_record *vrec = vmsim_bench_report_add(report, backend, "svm", "vcpu_create_destroy", "vcpu");
-	if (!srec || !vrec)
+	size_t first = report->count;
+	if (!vmsim_bench_report_add(report, backend, "svm", "session_open_close", "session") ||
+	    !vmsim_bench_report_add(report, backend, "svm", "vcpu_create_destroy", "vcpu"))
 		return;
+	/* taken after the last add: an add may move the array */
+	struct bench_record *srec = &report->records[first], *vrec = &report->records[first + 1];
 	snprintf(srec->baseline, sizeof srec->baseline, "none: no raw counterpart");
 	snprintf(vrec->baseline, sizeof vrec->baseline, "raw uc_open(UC_MODE_64) + first register write + uc_close");
 	struct vmsim_env *env = NULL;

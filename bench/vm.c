@@ -13,7 +13,7 @@ void vmsim_bench_guest_memory(uint8_t *ram, const struct bench_guest *g)
 {
 	memset(ram, 0, BENCH_RAM);
 	memcpy(ram + BENCH_CODE, g->code, g->size);
-	uint64_t gdt[3] = { 0, 0x00af9a000000ffffull, 0x00cf92000000ffffull };
+	uint64_t gdt[4] = { 0, 0x00af9a000000ffffull, 0x00cf92000000ffffull, 0x00cf9a000000ffffull };
 	memcpy(ram + GDT, gdt, sizeof gdt);
 	uint64_t *p = (uint64_t *)(ram + TABLES);
 	p[0] = (TABLES + 0x1000) | 3;
@@ -21,13 +21,30 @@ void vmsim_bench_guest_memory(uint8_t *ram, const struct bench_guest *g)
 		p[512 + i] = (TABLES + 0x2000 + i * 0x1000) | 3;
 	for (unsigned i = 0; i < 4 * 512; i++)
 		p[1024 + i] = ((uint64_t)i << 21) | 0x83;
+	uint32_t *pd = (uint32_t *)(ram + BENCH_TABLES32);
+	for (uint32_t i = 0; i < 1024; i++)
+		pd[i] = (i << 22) | 0x83;
+}
+
+/* The 32-bit protected-mode cases: flat 32-bit code, paging off or on the identity 4 MiB directory. */
+static void pm32_state(const struct bench_vm *b, struct vmsim_vcpu_state *st)
+{
+	bool paged = b->which == BENCH_IO_OUT_PM32_PAGED;
+	vmsim_seg_charge(&st->cs, (struct vmsim_segment){ 0x18, 0xc9b, 0xffffffff, 0 });
+	vmsim_dtable_charge(&st->gdtr, (struct vmsim_dtable){ 31, GDT });
+	vmsim_reg_charge(&st->cr0, paged ? 0x80000011 : 0x11);
+	vmsim_reg_charge(&st->cr3, paged ? BENCH_TABLES32 : 0);
+	vmsim_reg_charge(&st->cr4, paged ? 0x10 : 0);
+	vmsim_reg_charge(&st->efer, 0);
 }
 
 /* A flat 64-bit guest at BENCH_CODE with rdx = port and rbx = the MMIO address. */
 static void start_state(const struct bench_vm *b, struct vmsim_vcpu_state *st)
 {
 	uint64_t primary = 0, secondary = 0;
-	vmsim_model_encode_controls(b->model, VMSIM_INTERCEPT_HLT, &primary, &secondary);
+	bool unpaged = b->which == BENCH_IO_OUT_PM32;
+	vmsim_model_encode_controls(b->model, VMSIM_INTERCEPT_HLT | (unpaged ? VMSIM_INTERCEPT_UNRESTRICTED_GUEST : 0),
+	                            &primary, &secondary);
 	vmsim_reg_charge(&st->ctrl_primary, primary);
 	vmsim_reg_charge(&st->ctrl_secondary, secondary);
 	struct vmsim_segment code = { 0x08, 0xa9b, 0xffffffff, 0 }, data = { 0x10, 0xc93, 0xffffffff, 0 };
@@ -39,7 +56,7 @@ static void start_state(const struct bench_vm *b, struct vmsim_vcpu_state *st)
 	vmsim_seg_charge(&st->gs, data);
 	vmsim_seg_charge(&st->tr, (struct vmsim_segment){ 0, 0x8b, 0xffff, 0 });
 	vmsim_seg_charge(&st->ldtr, (struct vmsim_segment){ 0, 0x1000, 0xffff, 0 });
-	vmsim_dtable_charge(&st->gdtr, (struct vmsim_dtable){ 23, GDT });
+	vmsim_dtable_charge(&st->gdtr, (struct vmsim_dtable){ 31, GDT });
 	vmsim_dtable_charge(&st->idtr, (struct vmsim_dtable){ 0, 0 });
 	vmsim_reg_charge(&st->cr0, 0x80000011);
 	vmsim_reg_charge(&st->cr3, TABLES);
@@ -51,6 +68,8 @@ static void start_state(const struct bench_vm *b, struct vmsim_vcpu_state *st)
 	vmsim_reg_charge(&st->dx, BENCH_PORT);
 	vmsim_reg_charge(&st->bx, BENCH_MMIO);
 	vmsim_reg_charge(&st->ip, BENCH_CODE);
+	if (b->which == BENCH_IO_OUT_PM32 || b->which == BENCH_IO_OUT_PM32_PAGED)
+		pm32_state(b, st);
 }
 
 void vmsim_bench_vm_finish(struct bench_vm *b, const char *failure)
@@ -150,6 +169,7 @@ enum vmsim_result vmsim_bench_vm_open(struct bench_vm *b, const struct bench_vm_
 		[BENCH_IO_OUT] = VMSIM_EXIT_IO, [BENCH_IO_IN] = VMSIM_EXIT_IO, [BENCH_MMIO_WRITE] = VMSIM_EXIT_NPF,
 		[BENCH_MMIO_READ] = VMSIM_EXIT_NPF, [BENCH_CPUID] = VMSIM_EXIT_CPUID, [BENCH_HLT] = VMSIM_EXIT_HLT,
 		[BENCH_PAUSE] = VMSIM_EXIT_PAUSED, [BENCH_IO_OUT_EP] = VMSIM_EXIT_IO, [BENCH_IO_OUT_FULL] = VMSIM_EXIT_IO,
+		[BENCH_IO_OUT_PM32] = VMSIM_EXIT_IO, [BENCH_IO_OUT_PM32_PAGED] = VMSIM_EXIT_IO,
 	};
 	b->expect = (unsigned)vmsim_model_exit_code(args->model, kinds[args->which]);
 
