@@ -261,3 +261,22 @@ enum vmsim_result vmsim_vcpu_native(struct vmsim_vcpu *vcpu, struct vmsim_native
 	out->backend = ops->name;
 	return r == VMSIM_OK ? VMSIM_OK : backend_result(r);
 }
+
+enum vmsim_result vmsim_vcpu_cpuid_set(struct vmsim_vcpu *vcpu, const struct vmsim_cpuid_entry *entries,
+                                       uint32_t count)
+{
+	if (!vcpu || (!entries && count) || count > VMSIM_CPUID_MAX_ENTRIES)
+		return VMSIM_INVALID_ARGUMENT;
+	const struct vmsim_backend_ops *ops = vcpu->session->ops;
+	size_t end = offsetof(struct vmsim_backend_ops, cpuid_set) + sizeof ops->cpuid_set;
+	if (ops->struct_size < end || !ops->cpuid_set)
+		return VMSIM_UNSUPPORTED;
+	for (uint32_t i = 0; i < count; i++)
+		if (entries[i].flags & ~(uint32_t)VMSIM_CPUID_BY_SUBLEAF)
+			return VMSIM_INVALID_ARGUMENT;
+	/* under the lock: the vCPU thread sets ran under it before its first vcpu_run, so the table cannot race it */
+	pthread_mutex_lock(&vcpu->lock);
+	enum vmsim_result r = vcpu->ran ? VMSIM_DENIED : ops->cpuid_set(vcpu->backend_vcpu, entries, count);
+	pthread_mutex_unlock(&vcpu->lock);
+	return r == VMSIM_OK || r == VMSIM_DENIED ? r : backend_result(r);
+}

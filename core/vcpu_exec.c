@@ -445,6 +445,7 @@ void *vcpu_thread_main(void *arg)
 	signal_handler(vcpu);
 	bool run = stopped_loop(vcpu);
 	while (run) {
+		vcpu->ran = true;
 		pthread_mutex_unlock(&vcpu->lock);
 		enum vmsim_result r = ops->vcpu_run ? ops->vcpu_run(vcpu->backend_vcpu, on_exit, vcpu)
 		                                    : VMSIM_UNSUPPORTED;

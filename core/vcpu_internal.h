@@ -78,6 +78,7 @@ struct vmsim_vcpu {
 	bool exit_fresh;        /* the stopped state's exit has not been shown yet */
 	bool exited;            /* the vCPU thread has left its loop */
 	bool in_fast;           /* vCPU thread: its inline handler runs on the fast path now */
+	bool ran;               /* the backend's vcpu_run was entered once: the CPUID table is fixed */
 	unsigned with_state_depth;
 	unsigned waiters;       /* threads in pthread_cond_wait on cond */
 	uint32_t fresh_groups;  /* groups transferred from the backend at this stop */

@@ -200,6 +200,31 @@ static enum vmsim_result kvm_native(void *p, struct vmsim_native_vcpu *out)
 	return VMSIM_OK;
 }
 
+/* The VMM's CPUID table replaces KVM_GET_SUPPORTED_CPUID's (KVM answers CPUID in the kernel, never exits). */
+static enum vmsim_result kvm_cpuid_set(void *p, const struct vmsim_cpuid_entry *entries, uint32_t count)
+{
+	struct kvmb_vcpu *v = p;
+	struct kvm_cpuid2 *c = calloc(1, sizeof *c + (size_t)count * sizeof c->entries[0]);
+
+	if (!c)
+		return VMSIM_OUT_OF_RAM;
+	c->nent = count;
+	for (uint32_t i = 0; i < count; i++) {
+		const struct vmsim_cpuid_entry *e = &entries[i];
+		c->entries[i] = (struct kvm_cpuid_entry2){
+			.function = e->leaf, .index = e->subleaf, .eax = e->eax, .ebx = e->ebx, .ecx = e->ecx, .edx = e->edx,
+			.flags = (e->flags & VMSIM_CPUID_BY_SUBLEAF) ? KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0,
+		};
+	}
+	int rc = ioctl(v->fd, KVM_SET_CPUID2, c);
+	int err = errno;
+	free(c);
+	if (rc == 0)
+		return VMSIM_OK;
+	kvmb_log(v->vm, VMSIM_LOG_WARN, "kvm: KVM_SET_CPUID2 with %u entries: %s", count, strerror(err));
+	return err == EBUSY ? VMSIM_DENIED : err == EINVAL || err == E2BIG ? VMSIM_INVALID_ARGUMENT : VMSIM_BACKEND_ERROR;
+}
+
 /* Written once (caps, from the host probe) under pthread_once in vmsim_backend_kvm; see kvm_probe.c. */
 static struct vmsim_backend_ops kvm_ops = {
 	.abi_version = VMSIM_BACKEND_ABI_VERSION,
@@ -220,6 +245,7 @@ static struct vmsim_backend_ops kvm_ops = {
 	.native = kvm_native,
 	/* /dev/kvm and the VM fd per VM, the vCPU fd and its kvm_run mapping per vCPU (docs/quota.md) */
 	.host_cost = { .vm_fds = 2, .vcpu_fds = 1, .vcpu_ram = 64u << 10 },
+	.cpuid_set = kvm_cpuid_set,
 };
 
 static void fill_caps(void)

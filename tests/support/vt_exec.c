@@ -45,17 +45,23 @@ struct vmsim_env *vt_exec_env(void)
 
 void vt_guest_open(struct vt_code_vm *g, enum vmsim_model model, uint64_t gpa, const uint8_t *code, size_t len)
 {
+	vt_guest_open_in(vt_exec_env(), backend_name, g, model, gpa, code, len);
+}
+
+void vt_guest_open_in(struct vmsim_env *env, const char *backend, struct vt_code_vm *g, enum vmsim_model model,
+                      uint64_t gpa, const uint8_t *code, size_t len)
+{
 	memset(g, 0, sizeof *g);
-	g->env = vt_exec_env();
+	g->env = env;
 	struct vmsim_session_args args = {
 		.ram_quota = VMSIM_COST_SESSION_RAM + 64 * VMSIM_COST_VCPU_RAM + 64 * 1024,
 		.cap_quota = VMSIM_COST_SESSION_CAPS + 64 * VMSIM_COST_VCPU_CAPS,
 		.label = "vt",
-		.backend = backend_name,
+		.backend = backend,
 		.model = model,
 	};
 	assert_int_equal(vmsim_session_open(g->env, &args, &g->session), VMSIM_OK);
-	assert_string_equal(vmsim_session_backend(g->session), backend_name);
+	assert_string_equal(vmsim_session_backend(g->session), backend);
 	assert_int_equal(vmsim_ds_alloc(g->env, 4096, &g->ds), VMSIM_OK);
 	struct vmsim_local_attr la = { .size = 0, .offset = 0, .writeable = true };
 	assert_int_equal(vmsim_local_attach(g->env, g->ds, &la, &g->local), VMSIM_OK);

@@ -30,6 +30,9 @@ struct vmsim_env *vt_exec_env(void);
 
 /* A session on the chosen backend with one 4 KiB page at gpa holding code at page offset 0; quota for 64 vCPUs. */
 void vt_guest_open(struct vt_code_vm *g, enum vmsim_model model, uint64_t gpa, const uint8_t *code, size_t len);
+/* The same in env (taken over: vt_guest_close destroys it) on the backend registered there as backend. */
+void vt_guest_open_in(struct vmsim_env *env, const char *backend, struct vt_code_vm *g, enum vmsim_model model,
+                      uint64_t gpa, const uint8_t *code, size_t len);
 void vt_guest_close(struct vt_code_vm *g);
 /* Charge a flat real-mode-like start at ip with HLT intercepted (and unrestricted guest for VMX). */
 void vt_flat_start_state(enum vmsim_model model, uint64_t ip, struct vmsim_vcpu_state *st);

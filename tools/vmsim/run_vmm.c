@@ -55,30 +55,58 @@ static bool run_over(struct vmm *vmm, const struct vmsim_exit *ex, const struct 
 }
 
 /*
- * CPUID: a small, fixed answer: max leaf 1, vendor "vmsimvmsimvm", no features. With --linux, the features an
- * x86-64 kernel requires (leaf 1 EDX: FPU, PSE, TSC, MSR, PAE, CX8, SEP, PGE, CMOV, PAT, CLFLUSH, MMX, FXSR, SSE,
- * SSE2; 0x80000001 EDX: SYSCALL, NX, LM; 0x80000008: 40 physical, 48 linear address bits), no APIC, no MTRR.
+ * CPUID: one fixed table, the same on every backend: answered at CPUID exits, and given to backends that answer
+ * CPUID without an exit (KVM) before the vCPU first runs, so a guest sees the same CPU on both (docs/vmsim-run.md).
+ * Vendor "vmsimvmsimvm"; what an x86-64 kernel requires (leaf 1 EDX: FPU, PSE, TSC, MSR, PAE, CX8, SEP, PGE, CMOV,
+ * PAT, CLFLUSH, MMX, FXSR, SSE, SSE2; 0x80000001 EDX: SYSCALL, NX, LM; 0x80000008: 40 physical, 48 linear address
+ * bits); no APIC, no MTRR, no XSAVE. Any other leaf reads zeros.
  */
+enum { CPUID_ENTRIES = 5, CPUID_1_EDX_TSC = 1u << 4 };
+static const struct vmsim_cpuid_entry cpuid_table[CPUID_ENTRIES] = {
+	{ .leaf = 0, .eax = 1, .ebx = 0x69736d76, .ecx = 0x6d766d69, .edx = 0x736d766d },
+	{ .leaf = 1, .eax = 0x00000f61, .ebx = 0x00000800, .edx = 0x0789a979 },
+	{ .leaf = 0x80000000, .eax = 0x80000008 },
+	{ .leaf = 0x80000001, .edx = 0x20100800 },
+	{ .leaf = 0x80000008, .eax = 0x00003028 },
+};
+
+/*
+ * The table this run shows. --bios leaves TSC out: SeaBIOS then times with the PIT alone. With TSC it calibrates
+ * by switching between 32-bit and real mode in a loop, and Unicorn 2.0.1 crashed in its real-mode engine's block
+ * invalidation (page_collection_lock on a corrupt block list, as unicorn-engine/unicorn#1946) after ~300 exits.
+ */
+static void cpuid_entries(const struct vmm *vmm, struct vmsim_cpuid_entry out[CPUID_ENTRIES])
+{
+	memcpy(out, cpuid_table, sizeof cpuid_table);
+	if (vmm->cfg->bios)
+		out[1].edx &= ~CPUID_1_EDX_TSC;
+}
+
 static void answer_cpuid(const struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim_vcpu_state *st)
 {
-	uint32_t leaf = ex->u.cpuid.leaf, a = 0, b = 0, c = 0, d = 0;
-	bool lin = vmm->cfg->linux_boot;
-	if (leaf == 0) {
-		a = 1, b = 0x69736d76, d = 0x736d766d, c = 0x6d766d69;
-	} else if (lin && leaf == 1) {
-		a = 0x00000f61, b = 0x00000800, d = 0x0789a979;
-	} else if (lin && leaf == 0x80000000) {
-		a = 0x80000008;
-	} else if (lin && leaf == 0x80000001) {
-		d = 0x20100800;
-	} else if (lin && leaf == 0x80000008) {
-		a = 0x00003028;
-	}
-	vmsim_reg_charge(&st->ax, a);
-	vmsim_reg_charge(&st->bx, b);
-	vmsim_reg_charge(&st->cx, c);
-	vmsim_reg_charge(&st->dx, d);
+	struct vmsim_cpuid_entry table[CPUID_ENTRIES], hit = { 0 };
+	cpuid_entries(vmm, table);
+	for (size_t i = 0; i < CPUID_ENTRIES; i++)
+		if (table[i].leaf == ex->u.cpuid.leaf)
+			hit = table[i];
+	vmsim_reg_charge(&st->ax, hit.eax);
+	vmsim_reg_charge(&st->bx, hit.ebx);
+	vmsim_reg_charge(&st->cx, hit.ecx);
+	vmsim_reg_charge(&st->dx, hit.edx);
 	vmm_skip(ex, st, 2);
+}
+
+/* STARTUP: a backend that answers CPUID itself gets the table now, before the vCPU first runs. */
+static bool give_cpuid_table(struct vmm *vmm, struct vmsim_vcpu *vcpu)
+{
+	struct vmsim_cpuid_entry table[CPUID_ENTRIES];
+	cpuid_entries(vmm, table);
+	enum vmsim_result r = vmsim_vcpu_cpuid_set(vcpu, table, CPUID_ENTRIES);
+	if (r == VMSIM_OK || r == VMSIM_UNSUPPORTED) /* UNSUPPORTED: CPUID exits, answer_cpuid answers */
+		return true;
+	fprintf(vmm->cfg->err, "vmsim run: the backend refused the CPUID table: %s\n", vmsim_result_name(r));
+	vmm_finish(vmm, RUN_STATUS_SETUP);
+	return false;
 }
 
 /*
@@ -109,6 +137,8 @@ static bool on_exit_state(void *ctx, struct vmsim_vcpu_state *st)
 
 	switch (ex.kind) {
 	case VMSIM_EXIT_STARTUP:
+		if (!give_cpuid_table(vmm, ((struct exit_ctx *)ctx)->vcpu))
+			return false;
 		vmm_start_state(vmm, st);
 		return true;
 	case VMSIM_EXIT_IO:

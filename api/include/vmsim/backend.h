@@ -185,6 +185,13 @@ struct vmsim_native_vcpu {
 	void *engine;        /* Unicorn: the uc_engine of the vCPU thread; NULL otherwise */
 };
 
+/* One CPUID answer. subleaf counts only with VMSIM_CPUID_BY_SUBLEAF (leaves 4, 7, 0xb, 0xd ...). */
+struct vmsim_cpuid_entry {
+	uint32_t leaf, subleaf, flags;
+	uint32_t eax, ebx, ecx, edx;
+};
+enum { VMSIM_CPUID_BY_SUBLEAF = 1u, VMSIM_CPUID_MAX_ENTRIES = 256 };
+
 struct vmsim_backend_ops {
 	uint32_t abi_version; /* VMSIM_BACKEND_ABI_VERSION */
 	uint32_t struct_size; /* sizeof(struct vmsim_backend_ops) the backend was built with */
@@ -248,6 +255,12 @@ struct vmsim_backend_ops {
 	 * next call for this vCPU. vCPU thread only.
 	 */
 	enum vmsim_result (*kernel_state)(void *vcpu, struct vmsim_kernel_state *out);
+
+	/*
+	 * Optional, for backends that answer CPUID without an exit (no VMSIM_CAP_EXIT_CPUID): answer from exactly
+	 * these entries, zeros for any other leaf. Before the vCPU's first vcpu_run; count <= VMSIM_CPUID_MAX_ENTRIES.
+	 */
+	enum vmsim_result (*cpuid_set)(void *vcpu, const struct vmsim_cpuid_entry *entries, uint32_t count);
 };
 
 #ifdef __cplusplus

@@ -110,6 +110,13 @@ uint64_t vmsim_vcpu_exit_count(const struct vmsim_vcpu *vcpu, enum vmsim_exit_ki
 /* The neutral exit behind the state with_state shows now (kind NONE while running). */
 void vmsim_vcpu_last_exit(const struct vmsim_vcpu *vcpu, struct vmsim_exit *out);
 
+/*
+ * Where CPUID cannot exit (the backend lacks VMSIM_CAP_EXIT_CPUID) the guest reads these entries. Before the vCPU
+ * first runs (e.g. while its STARTUP is shown), else DENIED; UNSUPPORTED on backends whose CPUID exits.
+ */
+VMSIM_MUST_CHECK enum vmsim_result vmsim_vcpu_cpuid_set(struct vmsim_vcpu *vcpu, const struct vmsim_cpuid_entry *entries,
+                                                        uint32_t count);
+
 /* The hidden native-vCPU call (#3926): the backend's own handle, UNSUPPORTED if it has none. */
 VMSIM_MUST_CHECK enum vmsim_result vmsim_vcpu_native(struct vmsim_vcpu *vcpu, struct vmsim_native_vcpu *out);
 
