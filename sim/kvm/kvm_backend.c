@@ -200,6 +200,25 @@ static enum vmsim_result kvm_native(void *p, struct vmsim_native_vcpu *out)
 	return VMSIM_OK;
 }
 
+/*
+ * KVM recomputes CPUID.1:EDX.APIC from IA32_APIC_BASE.EN at run time, and a vCPU starts with EN set even without an
+ * in-kernel APIC: so a table without APIC also needs EN clear (the guest then sees the bit as the table has it).
+ */
+static enum vmsim_result apic_as_cpuid_says(struct kvmb_vcpu *v, const struct vmsim_cpuid_entry *entries,
+                                            uint32_t count)
+{
+	enum { APIC_BASE_MSR = 0x1b, APIC_BASE_BSP = 1u << 8, APIC_BASE_EN = 1u << 11, CPUID_1_EDX_APIC = 1u << 9 };
+	bool apic = false;
+	for (uint32_t i = 0; i < count; i++)
+		if (entries[i].leaf == 1)
+			apic = entries[i].edx & CPUID_1_EDX_APIC;
+	uint64_t base = 0xfee00000u | (v->id == 0 ? APIC_BASE_BSP : 0) | (apic ? APIC_BASE_EN : 0);
+	if (kvmb_msr(v, APIC_BASE_MSR, &base, true))
+		return VMSIM_OK;
+	kvmb_log(v->vm, VMSIM_LOG_WARN, "kvm: IA32_APIC_BASE for a CPUID %s an APIC was refused", apic ? "with" : "without");
+	return VMSIM_BACKEND_ERROR;
+}
+
 /* The VMM's CPUID table replaces KVM_GET_SUPPORTED_CPUID's (KVM answers CPUID in the kernel, never exits). */
 static enum vmsim_result kvm_cpuid_set(void *p, const struct vmsim_cpuid_entry *entries, uint32_t count)
 {
@@ -220,7 +239,7 @@ static enum vmsim_result kvm_cpuid_set(void *p, const struct vmsim_cpuid_entry *
 	int err = errno;
 	free(c);
 	if (rc == 0)
-		return VMSIM_OK;
+		return apic_as_cpuid_says(v, entries, count);
 	kvmb_log(v->vm, VMSIM_LOG_WARN, "kvm: KVM_SET_CPUID2 with %u entries: %s", count, strerror(err));
 	return err == EBUSY ? VMSIM_DENIED : err == EINVAL || err == E2BIG ? VMSIM_INVALID_ARGUMENT : VMSIM_BACKEND_ERROR;
 }
