@@ -210,6 +210,8 @@ static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 		struct ucb_site *known = info.kind ? ucb_site_find(&eng->sites, insn->address) : NULL;
 		if (known) {
 			/* its hook exists; the code there may have been rewritten since (self-modifying code) */
+			if (known->gen == ~(uint64_t)0)
+				added++; /* forgotten by a flush: a block translated before its hook may be cached again */
 			known->insn = info;
 			known->gen = eng->applied_gen;
 			continue;

@@ -167,12 +167,11 @@ static bool region_add(struct ucb_engine *eng, const struct ucb_shadow_region *r
 	if (uc_mem_map_ptr(eng->uc, r->lin, r->size, r->prot, r->hva) != UC_ERR_OK)
 		return false;
 	/*
-	 * 2.0.1 gives a region mapped again the RAM offset of one unmapped before, and keeps that one's translated
-	 * blocks: a block translated before the scanner hooked its IN/OUT ran again without the hook (a paged guest's
-	 * OUT with no exit while another thread changed memory: uc_mmu_test/test_paged_guest_runs_through_memory_churn).
-	 * Drop what is cached for the range now that it is mapped (the run loop calls this outside uc_emu_start).
+	 * 2.0.1 gives a region mapped again the RAM offset of one unmapped before, with that one's translated blocks
+	 * (uc_mmu_test/test_paged_guest_runs_through_memory_churn). They are not dropped here: uc_ctl_remove_cache over
+	 * fresh regions crashed Linux boots inside 2.0.1 (page_collection_lock, docs/backends/unicorn.md). A flush
+	 * forgets the scans instead, and scan_block drops a block again when it finds a forgotten site in it.
 	 */
-	uc_ctl_remove_cache(eng->uc, r->lin, r->lin + r->size);
 	s->maps++;
 	size_t at = live_bound(s, r->lin);
 	memmove(&s->live[at + 1], &s->live[at], (s->n - at) * sizeof *s->live);
