@@ -139,11 +139,7 @@ static bool run_running(const char *backend, uint64_t n, struct attach_run *run)
 	/* running = its STARTUP was answered and it has not stopped since (a backend that cannot run stops at once) */
 	struct vmsim_vcpu *vcpu = b.vcpus[0].vcpu;
 	struct vmsim_exit last = { .kind = VMSIM_EXIT_STARTUP };
-	for (uint64_t t0 = vmsim_bench_now_ns(); vmsim_bench_now_ns() - t0 < 2000000000ull;) {
-		vmsim_vcpu_last_exit(vcpu, &last);
-		if (last.kind == VMSIM_EXIT_NONE || last.kind == VMSIM_EXIT_INVALID_STATE)
-			break;
-	}
+	vmsim_bench_vm_wait_running(&b, 0, 2000000000ull, &last);
 	struct timespec settle = { 0, 20000000 };
 	nanosleep(&settle, NULL);
 	vmsim_vcpu_last_exit(vcpu, &last);

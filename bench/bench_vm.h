@@ -62,6 +62,8 @@ struct bench_vm {
 enum vmsim_result vmsim_bench_vm_open(struct bench_vm *b, const struct bench_vm_args *args);
 /* Wait until a handler finished the run (or timeout_ns passed); true if it finished without failure. */
 bool vmsim_bench_vm_wait(struct bench_vm *b, uint64_t timeout_ns);
+/* Wait until vCPU i's STARTUP was answered and it runs (or timeout_ns passed); *last: its last exit then. */
+bool vmsim_bench_vm_wait_running(struct bench_vm *b, unsigned i, uint64_t timeout_ns, struct vmsim_exit *last);
 /* End the run from outside (with a failure message, or NULL); handlers stop at their next exit. */
 void vmsim_bench_vm_finish(struct bench_vm *b, const char *failure);
 void vmsim_bench_vm_close(struct bench_vm *b);

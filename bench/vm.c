@@ -72,6 +72,25 @@ static void start_state(const struct bench_vm *b, struct vmsim_vcpu_state *st)
 		pm32_state(b, st);
 }
 
+bool vmsim_bench_vm_wait_running(struct bench_vm *b, unsigned i, uint64_t timeout_ns, struct vmsim_exit *last)
+{
+	struct vmsim_vcpu *vcpu = b->vcpus[i].vcpu;
+	struct timespec poll = { 0, 100000 };
+
+	/*
+	 * Kind NONE alone is no proof: a vCPU whose thread has not published its
+	 * STARTUP yet reads NONE too. STARTUP is published before it is counted.
+	 */
+	for (uint64_t t0 = vmsim_bench_now_ns();; nanosleep(&poll, NULL)) {
+		bool started = vmsim_vcpu_exit_count(vcpu, VMSIM_EXIT_STARTUP) > 0;
+		vmsim_vcpu_last_exit(vcpu, last);
+		if (started && last->kind != VMSIM_EXIT_STARTUP)
+			return last->kind == VMSIM_EXIT_NONE;
+		if (atomic_load(&b->finished) || vmsim_bench_now_ns() - t0 > timeout_ns)
+			return false;
+	}
+}
+
 void vmsim_bench_vm_finish(struct bench_vm *b, const char *failure)
 {
 	pthread_mutex_lock(&b->lock);
