@@ -207,7 +207,9 @@ static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 	while (left && cs_disasm_iter(v->cs, &code, &left, &at, insn)) {
 		struct ucb_insn info;
 		ucb_classify(insn->bytes, insn->size, bits, &info);
-		struct ucb_site *known = info.kind ? ucb_site_find(&eng->sites, insn->address) : NULL;
+		/* a kind-0 site: its code hook only makes 2.0.1 sync the PC (and flags) before the instruction */
+		bool sync = !info.kind && ucb_insn_needs_pc_sync(insn->bytes, insn->size, bits);
+		struct ucb_site *known = info.kind || sync ? ucb_site_find(&eng->sites, insn->address) : NULL;
 		if (known) {
 			/* its hook exists; the code there may have been rewritten since (self-modifying code) */
 			if (known->gen == ~(uint64_t)0)
@@ -216,7 +218,7 @@ static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 			known->gen = eng->applied_gen;
 			continue;
 		}
-		if (!info.kind)
+		if (!info.kind && !sync)
 			continue;
 		struct ucb_site *site = ucb_site_add(&eng->sites, insn->address);
 		uc_hook h;

@@ -472,6 +472,8 @@ bool ucb_guest_write(struct ucb_engine *eng, uint64_t addr, const void *buf, siz
 
 /* uc_insn.c */
 void ucb_classify(const uint8_t *bytes, size_t n, uint32_t code_bits, struct ucb_insn *out);
+/* True for an instruction whose memory accesses happen inside a 2.0.1 helper, which leaves the PC unsynced. */
+bool ucb_insn_needs_pc_sync(const uint8_t *bytes, size_t n, uint32_t code_bits);
 struct ucb_site *ucb_site_find(struct ucb_sites *t, uint64_t addr);
 struct ucb_site *ucb_site_add(struct ucb_sites *t, uint64_t addr);
 /* The decoded site at addr (decoded again if memory changed since), NULL if none or nothing of interest now. */

@@ -162,3 +162,75 @@ def test_intercepted_and_native_tsc_reads_share_one_time_base(tmp_path, model):
                           "--max-exits", "100", str(image)], capture_output=True, text=True, timeout=60)
     assert run.stdout == "T", (run.stdout, run.stderr)
     assert run.returncode == 0, run.stderr
+
+
+# The long-mode guest above, extended: PML4 -> PDPT[1] maps linear 1 GiB (2 MiB page) to physical 4 MiB, where a
+# copy of the GDT (0x40002000) and the data pages (0x40008000, 0x40009000) lie; the stack stays below 1 MiB so its
+# faults map nothing there. A CR3 reload drops every mapping the backend made, then one synced store and one
+# retired INC run before the instruction under test, whose own access is the first to touch that 2 MiB page.
+# On unicorn that access is made inside a helper (descriptor loads, IRET/far-return pops, FXSAVE, CMPXCHG16B) or
+# an atomic operation, which 2.0.1 does without syncing the PC: the run loop must still re-run exactly that
+# instruction (an IRETQ that re-ran the PUSH before it popped a bad CS: Linux's #GP in text_poke_early).
+# Prints "K" and exits 0 when the INC ran once and the instruction did its work, "F" and 1 otherwise.
+HELPER_ACCESS_PROLOGUE = GUEST[:GUEST.index("lm64:") + len("lm64:")].replace(
+    "mov\t$(3 * 1024), %ecx", "mov\t$(4 * 1024), %ecx").replace(
+    "movl\t$0x83, PT + 0x2000",
+    "movl\t$0x83, PT + 0x2000\n\tmovl\t$(PT + 0x3003), PT + 0x1008\n\tmovl\t$0x400083, PT + 0x3000") + r"""
+	mov	$0x40002000, %rdi
+	mov	$(LOAD + gdt - start), %rsi
+	mov	$32, %ecx
+	rep movsb
+	lgdt	(0x20000 + gdtr64 - high)
+	movq	$0x1234, 0x40009000	/* a word for the CMPXCHG and XCHG checks to find */
+	mov	$0x10, %eax
+	xor	%ebx, %ebx
+	mov	$0x60000, %rsp
+	mov	%cr3, %rcx
+	mov	%rcx, %cr3		/* every engine mapping dropped */
+	push	%rax			/* a synced store */
+	inc	%rbx			/* retired: must not run twice */
+"""
+HELPER_ACCESS_EPILOGUE = r"""
+back:
+	cmp	$1, %rbx
+	jne	bad
+	mov	$0x3f8, %dx
+	mov	$'K', %al
+	out	%al, %dx
+	mov	$0, %al
+	out	%al, $0xf4
+bad:
+	mov	$0x3f8, %dx
+	mov	$'F', %al
+	out	%al, %dx
+	mov	$1, %al
+	out	%al, $0xf4
+	.balign	8
+gdtr64:	.word	31
+	.quad	0x40002000
+farptr:	.long	0x20000 + back - high
+	.word	0x18
+"""
+HELPER_ACCESSES = {
+    "iretq": "mov %ss, %ecx\n push %rcx\n lea 8(%rsp), %rcx\n push %rcx\n pushfq\n push $0x18\n"
+             " push $(0x20000 + back - high)\n iretq",
+    "lretq": "push $0x18\n push $(0x20000 + back - high)\n lretq",
+    "ljmp": "ljmp *0x20000 + farptr - high",
+    "mov_ss": "mov %eax, %ss\n mov %ss, %ecx\n cmp $0x10, %ecx\n jne bad",
+    "mov_ds": "mov %eax, %ds\n mov %ds, %ecx\n cmp $0x10, %ecx\n jne bad",
+    "lar": "lar %ax, %rcx\n jnz bad",
+    "lock_inc": "lock incq 0x40009000\n cmpq $0x1235, 0x40009000\n jne bad",
+    "xchg": "mov $7, %ecx\n xchg %rcx, 0x40009000\n cmp $0x1234, %rcx\n jne bad",
+    "cmpxchg16b": "mov $0x1234, %eax\n xor %edx, %edx\n xor %ecx, %ecx\n push %rbx\n mov $9, %ebx\n"
+                  " cmpxchg16b 0x40009000\n pop %rbx\n jnz bad\n cmpq $9, 0x40009000\n jne bad",
+    "fxsave": "fxsave64 0x40008000\n cmpw $0x37f, 0x40008000\n jne bad",
+}
+
+
+@pytest.mark.parametrize("model", ["svm", "vmx"])
+@pytest.mark.parametrize("what", sorted(HELPER_ACCESSES))
+def test_first_touch_inside_an_instruction_reruns_only_that_instruction(tmp_path, model, what):
+    image = build(tmp_path, HELPER_ACCESS_PROLOGUE + "\t" + HELPER_ACCESSES[what] + HELPER_ACCESS_EPILOGUE)
+    run = subprocess.run([VMSIM, "run", "--backend", BACKEND, "--model", model, "--max-exits", "1000",
+                          "--timeout", "30", str(image)], capture_output=True, text=True, timeout=60)
+    assert (run.stdout, run.returncode) == ("K", 0), (run.stdout, run.stderr)
