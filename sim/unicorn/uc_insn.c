@@ -181,14 +181,65 @@ void ucb_classify(const uint8_t *b, size_t n, uint32_t bits, struct ucb_insn *ou
 		classify_one_byte(b, i, n, bits, out);
 }
 
+/* One-byte opcodes of ucb_insn_needs_pc_sync; b[i+1] is the ModRM byte where there is one. */
+static bool one_byte_needs_pc_sync(const uint8_t *b, size_t i, size_t n, uint32_t bits)
+{
+	uint8_t reg = i + 1 < n ? (b[i + 1] >> 3) & 7 : 0;
+	bool mem = i + 1 < n && (b[i + 1] >> 6) != 3;
+
+	switch (b[i]) {
+	case 0x07: case 0x17: case 0x1f: /* POP ES/SS/DS */
+	case 0x62:                       /* BOUND (EVEX in 64-bit code) */
+	case 0x9a: case 0xea:            /* far CALL/JMP ptr16:32 */
+	case 0xc4: case 0xc5:            /* LES/LDS (VEX in 64-bit code) */
+		return bits != 64;
+	case 0x86: case 0x87: /* XCHG r, m: locked without the prefix */
+		return mem;
+	case 0x8e:                       /* MOV Sreg */
+	case 0xca: case 0xcb: case 0xcf: /* far RET, IRET */
+		return true;
+	case 0xff: /* far CALL/JMP m16:xx */
+		return mem && (reg == 3 || reg == 5);
+	case 0xd9: case 0xdd: case 0xdf: /* FLDENV/FNSTENV, FRSTOR/FNSAVE, FBLD/FBSTP */
+		return mem && (reg == 4 || reg == 6);
+	case 0xdb: /* FLD/FSTP m80 */
+		return mem && (reg == 5 || reg == 7);
+	default:
+		return false;
+	}
+}
+
+/* Two-byte opcodes 0F b[i+1] of ucb_insn_needs_pc_sync. */
+static bool two_byte_needs_pc_sync(const uint8_t *b, size_t i, size_t n)
+{
+	uint8_t reg = i + 2 < n ? (b[i + 2] >> 3) & 7 : 0;
+	bool mem = i + 2 < n && (b[i + 2] >> 6) != 3;
+
+	switch (i + 1 < n ? b[i + 1] : 0xff) {
+	case 0x00: /* LLDT, LTR, VERR, VERW */
+		return reg >= 2 && reg <= 5;
+	case 0x02: case 0x03:            /* LAR, LSL */
+	case 0xa1: case 0xa9:            /* POP FS/GS */
+	case 0xb2: case 0xb4: case 0xb5: /* LSS, LFS, LGS */
+	case 0xf7:                       /* MASKMOVQ/MASKMOVDQU */
+		return true;
+	case 0xae: /* FXSAVE, FXRSTOR, XSAVE, XRSTOR, XSAVEOPT */
+		return mem && (reg <= 1 || (reg >= 4 && reg <= 6));
+	case 0xc7: /* CMPXCHG8B/16B */
+		return mem && reg == 1;
+	default:
+		return false;
+	}
+}
+
 /*
  * Instructions whose memory accesses 2.0.1 makes inside a helper (descriptor
- * tables, IRET/far-return stack pops, FPU/XSAVE images, CMPXCHG8B/16B) rather
- * and atomic operations (LOCK, XCHG with memory) rather than through plain
- * TCG loads and stores: only the latter sync the PC. A fault
- * there would report the PC of an earlier instruction in the block, and the
- * run loop would re-run instructions that had retired (measured: an IRETQ
- * whose GDT page was unmapped re-ran the PUSH before it and popped a bad CS).
+ * tables, IRET/far-return stack pops, FPU/XSAVE images, CMPXCHG8B/16B) or as
+ * atomic operations (LOCK, XCHG with memory) rather than through plain TCG
+ * loads and stores: only the latter sync the PC. A fault there would report
+ * the PC of an earlier instruction in the block, and the run loop would re-run
+ * instructions that had retired (measured: an IRETQ whose GDT page was
+ * unmapped re-ran the PUSH before it and popped a bad CS).
  */
 bool ucb_insn_needs_pc_sync(const uint8_t *b, size_t n, uint32_t bits)
 {
@@ -197,55 +248,9 @@ bool ucb_insn_needs_pc_sync(const uint8_t *b, size_t n, uint32_t bits)
 
 	if (i >= n)
 		return false;
-	uint8_t op = b[i], reg = i + 1 < n ? (b[i + 1] >> 3) & 7 : 0;
-	bool mem = i + 1 < n && (b[i + 1] >> 6) != 3;
 	if (p.lock)
 		return true; /* only a memory operand may be locked: anything else is #UD, which syncs itself */
-	switch (op) {
-	case 0x07: case 0x17: case 0x1f: /* POP ES/SS/DS */
-	case 0x62:                       /* BOUND (EVEX in 64-bit code) */
-	case 0x9a: case 0xea:            /* far CALL/JMP ptr16:32 */
-	case 0xc4: case 0xc5:            /* LES/LDS (VEX in 64-bit code) */
-		return bits != 64;
-	case 0x86: case 0x87: /* XCHG r, m: locked without the prefix */
-		return mem;
-	case 0x8e: /* MOV Sreg */
-	case 0xca: case 0xcb: case 0xcf: /* far RET, IRET */
-		return true;
-	case 0xff: /* far CALL/JMP m16:xx */
-		return mem && (reg == 3 || reg == 5);
-	case 0xd9: /* FLDENV, FNSTENV */
-		return mem && (reg == 4 || reg == 6);
-	case 0xdb: /* FLD/FSTP m80 */
-		return mem && (reg == 5 || reg == 7);
-	case 0xdd: /* FRSTOR, FNSAVE */
-		return mem && (reg == 4 || reg == 6);
-	case 0xdf: /* FBLD, FBSTP */
-		return mem && (reg == 4 || reg == 6);
-	case 0x0f:
-		break;
-	default:
-		return false;
-	}
-	if (i + 1 >= n)
-		return false;
-	uint8_t op2 = b[i + 1], reg2 = i + 2 < n ? (b[i + 2] >> 3) & 7 : 0;
-	bool mem2 = i + 2 < n && (b[i + 2] >> 6) != 3;
-	switch (op2) {
-	case 0x00: /* LLDT, LTR, VERR, VERW */
-		return reg2 >= 2 && reg2 <= 5;
-	case 0x02: case 0x03:             /* LAR, LSL */
-	case 0xa1: case 0xa9:             /* POP FS/GS */
-	case 0xb2: case 0xb4: case 0xb5: /* LSS, LFS, LGS */
-	case 0xf7:                        /* MASKMOVQ/MASKMOVDQU */
-		return true;
-	case 0xae: /* FXSAVE, FXRSTOR, XSAVE, XRSTOR, XSAVEOPT */
-		return mem2 && (reg2 <= 1 || (reg2 >= 4 && reg2 <= 6));
-	case 0xc7: /* CMPXCHG8B/16B */
-		return mem2 && reg2 == 1;
-	default:
-		return false;
-	}
+	return b[i] == 0x0f ? two_byte_needs_pc_sync(b, i, n) : one_byte_needs_pc_sync(b, i, n, bits);
 }
 
 /* The site table keeps what the scanner decoded so a hook does not decode again. */
