@@ -207,8 +207,12 @@ static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 	while (left && cs_disasm_iter(v->cs, &code, &left, &at, insn)) {
 		struct ucb_insn info;
 		ucb_classify(insn->bytes, insn->size, bits, &info);
-		/* a kind-0 site: its code hook only makes 2.0.1 sync the PC (and flags) before the instruction */
-		bool sync = !info.kind && ucb_insn_needs_pc_sync(insn->bytes, insn->size, bits);
+		/*
+		 * A kind-0 site: its code hook only makes 2.0.1 sync the PC (and flags) before the instruction,
+		 * or, outside long mode, tells ucb_hook_site that CS may change (the cached CS base goes stale).
+		 */
+		bool sync = !info.kind && (ucb_insn_needs_pc_sync(insn->bytes, insn->size, bits) ||
+		                           (bits != 64 && ucb_insn_changes_cs(insn->bytes, insn->size, bits)));
 		struct ucb_site *known = info.kind || sync ? ucb_site_find(&eng->sites, insn->address) : NULL;
 		if (known) {
 			/* its hook exists; the code there may have been rewritten since (self-modifying code) */

@@ -253,6 +253,35 @@ bool ucb_insn_needs_pc_sync(const uint8_t *b, size_t n, uint32_t bits)
 	return b[i] == 0x0f ? two_byte_needs_pc_sync(b, i, n) : one_byte_needs_pc_sync(b, i, n, bits);
 }
 
+/*
+ * CS loads (SDM Vol. 3A 5.8 "Privilege Level Checking When Transferring
+ * Program Control"): far JMP/CALL/RET, IRET, INT n/INT3/INT1/INTO,
+ * SYSCALL/SYSRET, SYSENTER/SYSEXIT and RSM. MOV and POP to CS do not exist.
+ */
+bool ucb_insn_changes_cs(const uint8_t *b, size_t n, uint32_t bits)
+{
+	struct prefixes p;
+	size_t i = parse_prefixes(b, n, bits, &p);
+	uint8_t reg = i + 1 < n ? (b[i + 1] >> 3) & 7 : 0;
+
+	if (i >= n)
+		return false;
+	switch (b[i]) {
+	case 0x9a: case 0xea:                       /* far CALL/JMP ptr16:xx */
+	case 0xca: case 0xcb: case 0xcf:            /* far RET, IRET */
+	case 0xcc: case 0xcd: case 0xce: case 0xf1: /* INT3, INT n, INTO, INT1 */
+		return true;
+	case 0xff: /* far CALL/JMP m16:xx */
+		return i + 1 < n && (b[i + 1] >> 6) != 3 && (reg == 3 || reg == 5);
+	case 0x0f:
+		if (i + 1 >= n)
+			return false;
+		return b[i + 1] == 0x05 || b[i + 1] == 0x07 || b[i + 1] == 0x34 || b[i + 1] == 0x35 || b[i + 1] == 0xaa;
+	default:
+		return false;
+	}
+}
+
 /* The site table keeps what the scanner decoded so a hook does not decode again. */
 struct ucb_site *ucb_site_find(struct ucb_sites *t, uint64_t addr)
 {

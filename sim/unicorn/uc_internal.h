@@ -134,6 +134,8 @@ struct ucb_engine {
 	uint64_t code_gen;           /* bumped by every guest store into a watched code page */
 	struct ucb_len_entry len_cache[UCB_LEN_CACHE]; /* MMIO instruction lengths by linear rip */
 	struct ucb_shadow shadow;
+	uint64_t cs_base;            /* CS base as last read, while cs_base_known (ucb_cs_base) */
+	bool cs_base_known;
 };
 
 /* Where the vCPU is, for the mem_unmap protocol (docs/backends/unicorn.md). */
@@ -347,6 +349,7 @@ static inline bool ucb_ctx_load(struct ucb_engine *eng, uint8_t **env)
 
 static inline bool ucb_ctx_store(struct ucb_engine *eng)
 {
+	eng->cs_base_known = false; /* the restored context may hold another CS */
 	return uc_context_restore(eng->uc, eng->ctx) == UC_ERR_OK;
 }
 
@@ -384,10 +387,19 @@ static inline uint64_t ucb_seg_base(struct ucb_engine *eng, int seg)
 /*
  * 2.0.1 syncs the PC for hooks by storing the linear address into EIP, so with
  * a CS base other than 0 the EIP seen in hooks is off by the base: undo it.
+ * Reading the base takes a whole uc_context_save (~45 ns, a quarter of a 32-bit
+ * OUT exit), so it is remembered until something may have changed CS: a context
+ * restore, a new uc_emu_start, or a hooked far transfer (ucb_insn_changes_cs).
  */
 static inline uint64_t ucb_cs_base(struct ucb_engine *eng)
 {
-	return eng->mode == UCB_LONG ? 0 : ucb_seg_base(eng, 1);
+	if (eng->mode == UCB_LONG)
+		return 0;
+	if (!eng->cs_base_known) {
+		eng->cs_base = ucb_seg_base(eng, 1);
+		eng->cs_base_known = true;
+	}
+	return eng->cs_base;
 }
 
 static inline uint64_t ucb_host_tsc(void)
@@ -474,6 +486,8 @@ bool ucb_guest_write(struct ucb_engine *eng, uint64_t addr, const void *buf, siz
 void ucb_classify(const uint8_t *bytes, size_t n, uint32_t code_bits, struct ucb_insn *out);
 /* True for an instruction whose memory accesses happen inside a 2.0.1 helper, which leaves the PC unsynced. */
 bool ucb_insn_needs_pc_sync(const uint8_t *bytes, size_t n, uint32_t code_bits);
+/* Whether the instruction may load CS (far transfers, software interrupts, SYSCALL/SYSENTER and returns, RSM). */
+bool ucb_insn_changes_cs(const uint8_t *bytes, size_t n, uint32_t code_bits);
 struct ucb_site *ucb_site_find(struct ucb_sites *t, uint64_t addr);
 struct ucb_site *ucb_site_add(struct ucb_sites *t, uint64_t addr);
 /* The decoded site at addr (decoded again if memory changed since), NULL if none or nothing of interest now. */

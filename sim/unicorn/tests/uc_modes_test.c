@@ -306,6 +306,55 @@ static void test_guest_loaded_segments_are_accessed(void **state)
 	vt_vm_fini(&t);
 }
 
+/*
+ * The backend remembers the CS base between exits (reading it costs a whole context save): a far JMP into a code
+ * segment with another base, and back, must still give each OUT its rip relative to the CS it ran under. Three
+ * rounds, so the later ones run blocks scanned already (a first scan re-enters the engine, which forgets the base).
+ */
+static void test_exit_rip_follows_far_jumps_between_cs_bases(void **state)
+{
+	enum { BASE = 0x30000, OFF = 0x100 };
+	static const uint8_t low[] = {
+		0xe6, 0x30,                                     /* out 0x30, al */
+		0xea, OFF & 0xff, OFF >> 8, 0x00, 0x00, 0x18, 0x00, /* ljmp 0x18:OFF (linear BASE + OFF) */
+		0xe6, 0x32,                                     /* back: out 0x32, al */
+		0x49, 0x75, 0xf2,                               /* dec ecx; jnz to the first OUT */
+		0xba, VT_PORT_DONE, 0x00, 0x00, 0x00, 0xee,     /* mov edx, VT_PORT_DONE; out dx, al */
+	};
+	static const uint8_t high[] = {
+		0xe6, 0x31,                                     /* out 0x31, al */
+		0xea, 0x09, 0x00, 0x01, 0x00, 0x08, 0x00,       /* ljmp 0x08:VT_LOAD + 9 (back) */
+	};
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	(void)state;
+
+	vt_vm_init(&t, 0, 0);
+	/* GDT: 0x08/0x10 flat as vt_state_prot has them, 0x18 a 32-bit code segment based at BASE */
+	uint64_t gdt[4] = { 0, 0x00cf9b000000ffffull, 0x00cf93000000ffffull,
+		            0x00cf9b000000ffffull | ((uint64_t)(BASE >> 16) << 32) };
+	memcpy(t.ram + VT_GDT, gdt, sizeof gdt);
+	memcpy(t.ram + VT_LOAD, low, sizeof low);
+	memcpy(t.ram + BASE + OFF, high, sizeof high);
+	vt_state_prot(&s, VT_LOAD);
+	s.gdtr.limit = sizeof gdt - 1;
+	s.rcx = 3;
+	vt_set(&t, &s);
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	const uint64_t want[3] = { VT_LOAD, OFF, VT_LOAD + 9 };
+	size_t seen = 0;
+	for (size_t i = 0; i < atomic_load(&t.nexits); i++) {
+		const struct vmsim_exit *e = &t.exits[i];
+		if (e->kind != VMSIM_EXIT_IO || e->u.io.port < 0x30 || e->u.io.port > 0x32)
+			continue;
+		assert_int_equal(e->u.io.port, 0x30 + seen % 3);
+		assert_int_equal(e->rip, want[seen % 3]);
+		seen++;
+	}
+	assert_int_equal(seen, 9);
+	vt_vm_fini(&t);
+}
+
 static void test_caps_explained(void **state)
 {
 	const struct vmsim_backend_ops *ops = vmsim_backend_unicorn();
@@ -335,6 +384,7 @@ int main(void)
 		cmocka_unit_test(test_state_roundtrip),
 		cmocka_unit_test(test_invalid_state),
 		cmocka_unit_test(test_guest_loaded_segments_are_accessed),
+		cmocka_unit_test(test_exit_rip_follows_far_jumps_between_cs_bases),
 		cmocka_unit_test(test_caps_explained),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
