@@ -209,10 +209,9 @@ static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 		ucb_classify(insn->bytes, insn->size, bits, &info);
 		/*
 		 * A kind-0 site: its code hook only makes 2.0.1 sync the PC (and flags) before the instruction,
-		 * or, outside long mode, tells ucb_hook_site that CS may change (the cached CS base goes stale).
+		 * or tells ucb_hook_site that CS may change (what ucb_cs remembers goes stale).
 		 */
-		bool sync = !info.kind && (ucb_insn_needs_pc_sync(insn->bytes, insn->size, bits) ||
-		                           (bits != 64 && ucb_insn_changes_cs(insn->bytes, insn->size, bits)));
+		bool sync = !info.kind && (info.loads_cs || ucb_insn_needs_pc_sync(insn->bytes, insn->size, bits));
 		struct ucb_site *known = info.kind || sync ? ucb_site_find(&eng->sites, insn->address) : NULL;
 		if (known) {
 			/* its hook exists; the code there may have been rewritten since (self-modifying code) */

@@ -319,12 +319,10 @@ void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 		return;
 	}
 	(void)size; /* 0 or stale for instructions 2.0.1 decodes as invalid (VMCALL) */
-	if (!insn || insn->kind == UCB_SITE_SWINT) {
-		/* a kind-0 site, maybe a far transfer (scan_block), or INT n: the CS base may differ after it */
-		eng->cs_base_known = false;
-		if (!insn)
-			return; /* let Unicorn execute it */
-	}
+	if (!insn || insn->loads_cs)
+		eng->cs.known = false; /* CS may differ once this instruction ran (ucb_cs) */
+	if (!insn || !insn->kind)
+		return; /* a PC-sync or CS-load site, or the code changed under it: let Unicorn execute it */
 	memset(&exit, 0, sizeof exit);
 	exit.rip = rip;
 	exit.insn_len = insn->len;

@@ -170,6 +170,7 @@ void ucb_classify(const uint8_t *b, size_t n, uint32_t bits, struct ucb_insn *ou
 	memset(out, 0, sizeof *out);
 	if (i >= n)
 		return;
+	out->loads_cs = ucb_insn_changes_cs(b, n, bits);
 	/* 67 toggles 16 <-> 32 bits, and 64 -> 32 in 64-bit code (SDM Vol. 1 3.6 "Operand-size and address-size") */
 	out->addr_size = bits == 16 ? (p.addrsize ? 4 : 2) : bits == 32 ? (p.addrsize ? 2 : 4) : (p.addrsize ? 4 : 8);
 	out->seg = 3; /* DS, the default data segment */
@@ -323,7 +324,10 @@ struct ucb_site *ucb_site_add(struct ucb_sites *t, uint64_t addr)
 	return &t->slots[i];
 }
 
-/* Hook sizes are unreliable for instructions 2.0.1 treats as invalid, so sites re-decode after remaps instead. */
+/*
+ * Hook sizes are unreliable for instructions 2.0.1 treats as invalid, so sites re-decode after remaps instead.
+ * Kind-0 sites (PC sync, CS loads) are returned too: the hook needs their loads_cs.
+ */
 const struct ucb_insn *ucb_site_insn(struct ucb_engine *eng, uint64_t addr)
 {
 	struct ucb_site *s = ucb_site_find(&eng->sites, addr);
@@ -332,13 +336,13 @@ const struct ucb_insn *ucb_site_insn(struct ucb_engine *eng, uint64_t addr)
 
 	if (!s)
 		return NULL;
-	if (s->gen != eng->applied_gen && s->insn.kind) {
+	if (s->gen != eng->applied_gen) {
 		while (n < 15 && ucb_guest_read(eng, addr + n, bytes + n, 1))
 			n++;
 		ucb_classify(bytes, n, ucb_code_bits(eng), &s->insn);
 		s->gen = eng->applied_gen;
 	}
-	return s->insn.kind ? &s->insn : NULL;
+	return &s->insn;
 }
 
 /* The instruction's bytes: one read where it can (a page walk per call under guest paging), else byte by byte. */
@@ -356,7 +360,7 @@ static size_t read_insn_bytes(struct ucb_engine *eng, uint64_t lin, uint8_t *buf
 uint8_t ucb_insn_len_at(struct ucb_vcpu *v, uint64_t rip)
 {
 	struct ucb_engine *eng = v->active;
-	uint64_t lin = ucb_seg_base(eng, 1) + rip;
+	uint64_t lin = ucb_cs(eng)->base + rip;
 	uint32_t bits = ucb_code_bits(eng);
 	uint64_t shadow_gen = eng->shadow.unmaps + eng->shadow.flushes;
 	/*

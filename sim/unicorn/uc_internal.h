@@ -52,6 +52,7 @@ struct ucb_insn {
 	bool into;         /* SWINT: INTO, only taken with OF=1 */
 	uint8_t cr, gpr;   /* MOVCR: control register and general register numbers */
 	bool cr_read;      /* MOVCR: MOV from CRn */
+	bool loads_cs;     /* any kind: it may load CS (ucb_insn_changes_cs) */
 };
 
 struct ucb_site {
@@ -113,6 +114,13 @@ struct ucb_len_entry {
 
 enum { UCB_LEN_CACHE = 64 };
 
+/* What the hooks need of CS: its base and the code size its descriptor gives (16, 32, 64). */
+struct ucb_cs_cache {
+	uint64_t base;
+	uint32_t bits;
+	bool known;
+};
+
 struct ucb_engine {
 	uc_engine *uc;
 	enum ucb_mode mode;
@@ -134,8 +142,7 @@ struct ucb_engine {
 	uint64_t code_gen;           /* bumped by every guest store into a watched code page */
 	struct ucb_len_entry len_cache[UCB_LEN_CACHE]; /* MMIO instruction lengths by linear rip */
 	struct ucb_shadow shadow;
-	uint64_t cs_base;            /* CS base as last read, while cs_base_known (ucb_cs_base) */
-	bool cs_base_known;
+	struct ucb_cs_cache cs;      /* CS as last read (ucb_cs) */
 };
 
 /* Where the vCPU is, for the mem_unmap protocol (docs/backends/unicorn.md). */
@@ -349,7 +356,7 @@ static inline bool ucb_ctx_load(struct ucb_engine *eng, uint8_t **env)
 
 static inline bool ucb_ctx_store(struct ucb_engine *eng)
 {
-	eng->cs_base_known = false; /* the restored context may hold another CS */
+	eng->cs.known = false; /* the restored context may hold another CS */
 	return uc_context_restore(eng->uc, eng->ctx) == UC_ERR_OK;
 }
 
@@ -385,21 +392,36 @@ static inline uint64_t ucb_seg_base(struct ucb_engine *eng, int seg)
 }
 
 /*
+ * 2.0.1 offers CS's base and size only through a uc_context_save of the whole
+ * CPU state (~45 ns, a quarter of a 32-bit OUT exit), so the engine remembers
+ * them until CS may have changed: a context restore, a new uc_emu_start, or a
+ * hooked instruction that loads CS (ucb_insn_changes_cs: the block scanner
+ * hooks them all, so none runs unseen).
+ */
+static inline const struct ucb_cs_cache *ucb_cs(struct ucb_engine *eng)
+{
+	uint8_t *env;
+
+	if (eng->cs.known)
+		return &eng->cs;
+	eng->cs.base = 0;
+	eng->cs.bits = eng->mode == UCB_LONG ? 64 : eng->mode == UCB_PROT ? 32 : 16;
+	if (ucb_ctx_load(eng, &env)) {
+		uint32_t hf = env_u32(env, UCB_ENV_HFLAGS);
+		eng->cs.base = env_u64(env, UCB_ENV_SEGS + 1 * UCB_ENV_SEG_SIZE + 8);
+		eng->cs.bits = (hf & UCB_HF_CS64) ? 64 : (hf & UCB_HF_CS32) ? 32 : 16;
+		eng->cs.known = true;
+	}
+	return &eng->cs;
+}
+
+/*
  * 2.0.1 syncs the PC for hooks by storing the linear address into EIP, so with
  * a CS base other than 0 the EIP seen in hooks is off by the base: undo it.
- * Reading the base takes a whole uc_context_save (~45 ns, a quarter of a 32-bit
- * OUT exit), so it is remembered until something may have changed CS: a context
- * restore, a new uc_emu_start, or a hooked far transfer (ucb_insn_changes_cs).
  */
 static inline uint64_t ucb_cs_base(struct ucb_engine *eng)
 {
-	if (eng->mode == UCB_LONG)
-		return 0;
-	if (!eng->cs_base_known) {
-		eng->cs_base = ucb_seg_base(eng, 1);
-		eng->cs_base_known = true;
-	}
-	return eng->cs_base;
+	return eng->mode == UCB_LONG ? 0 : ucb_cs(eng)->base;
 }
 
 static inline uint64_t ucb_host_tsc(void)

@@ -31,12 +31,7 @@ void ucb_log(struct ucb_vm *vm, enum vmsim_log_level level, const char *fmt, ...
 
 uint32_t ucb_code_bits(struct ucb_engine *eng)
 {
-	uint8_t *env;
-
-	if (!ucb_ctx_load(eng, &env))
-		return eng->mode == UCB_LONG ? 64 : eng->mode == UCB_PROT ? 32 : 16;
-	uint32_t hf = env_u32(env, UCB_ENV_HFLAGS);
-	return (hf & UCB_HF_CS64) ? 64 : (hf & UCB_HF_CS32) ? 32 : 16;
+	return ucb_cs(eng)->bits;
 }
 
 enum ucb_mode ucb_mode_of(uint64_t cr0, uint64_t efer)

@@ -95,7 +95,7 @@ static bool native_hlt(struct ucb_engine *eng)
 	uint8_t byte = 0;
 	uint64_t rip = ucb_read_rip(eng);
 
-	return rip && ucb_guest_read(eng, ucb_seg_base(eng, 1) + rip - 1, &byte, 1) && byte == 0xf4;
+	return rip && ucb_guest_read(eng, ucb_cs(eng)->base + rip - 1, &byte, 1) && byte == 0xf4;
 }
 
 static bool exit_is_data_fault(struct ucb_vcpu *v)
@@ -253,7 +253,7 @@ static bool run_engine(struct ucb_vcpu *v, enum vmsim_result *result)
 		eng->flush_to = 0;
 	}
 	v->leave = UCB_LEAVE_NONE;
-	eng->cs_base_known = false; /* the run loop may have loaded any state since the last run */
+	eng->cs.known = false; /* the run loop may have loaded any state since the last run */
 	uc_err err = uc_emu_start(eng->uc, begin_address(eng), UCB_UNTIL, 0, 0);
 	enum ucb_leave leave = v->leave;
 	v->leave = UCB_LEAVE_NONE;
