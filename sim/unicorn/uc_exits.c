@@ -354,13 +354,20 @@ bool ucb_hook_fault(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, in
 	 * that stale state into EFLAGS (measured: a write fault put EAX into EFLAGS).
 	 * Recover the lazy state from the block (uc_flags.c), keep the system bits as
 	 * they are now; for operations not modelled there the arithmetic flags are
-	 * exact only once ucb_add_sync_site hooked this instruction.
+	 * exact only once ucb_add_sync_site hooked this instruction. Where the lazy
+	 * state is exact (a hooked instruction: its code hook synced it), EFLAGS as
+	 * 2.0.1 computes it is whole, and the context save (~45 ns) is skipped.
 	 */
 	uint8_t *env;
-	if (type != UC_MEM_FETCH_UNMAPPED && type != UC_MEM_FETCH_PROT)
-		ucb_fix_fault_flags(eng, eng->block, v->fault_rip + ucb_cs_base(eng));
+	bool exact = false;
+	if (type != UC_MEM_FETCH_UNMAPPED && type != UC_MEM_FETCH_PROT) {
+		uint64_t lin = v->fault_rip + ucb_cs_base(eng);
+		exact = ucb_site_find(&eng->sites, lin) || ucb_fix_fault_flags(eng, eng->block, lin);
+	}
 	uint64_t computed = ucb_read_reg(eng, UC_X86_REG_EFLAGS), sys = 2;
-	if (ucb_ctx_load(eng, &env)) {
+	if (exact) {
+		sys = computed & ~(uint64_t)0x8d5;
+	} else if (ucb_ctx_load(eng, &env)) {
 		int32_t df;
 		memcpy(&sys, env + UCB_ENV_EFLAGS, 8);
 		memcpy(&df, env + UCB_ENV_DF, 4);

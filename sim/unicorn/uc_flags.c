@@ -61,8 +61,10 @@ static int cc_op_after(const cs_insn *insn)
 
 /*
  * Set the engine's cc_op to what the instructions from block (linear) up to the
- * faulting one at fault (linear) left. Returns false when nothing needs fixing
- * or the operation is not modelled (then the arithmetic flags may be wrong).
+ * faulting one at fault (linear) left. True when the engine's lazy flags are
+ * exact now: nothing ran before the fault in this block (QEMU syncs cc_op at
+ * block ends), nothing there wrote flags, QEMU stored cc_op itself, or it was
+ * fixed here. False when the operation is not modelled or the block unreadable.
  */
 bool ucb_fix_fault_flags(struct ucb_engine *eng, uint64_t block, uint64_t fault)
 {
@@ -71,8 +73,9 @@ bool ucb_fix_fault_flags(struct ucb_engine *eng, uint64_t block, uint64_t fault)
 	int last = 0;
 	bool found = false;
 
-	if (fault <= block || fault - block > sizeof buf ||
-	    !ucb_guest_read(eng, block, buf, fault - block))
+	if (fault == block)
+		return true;
+	if (fault < block || fault - block > sizeof buf || !ucb_guest_read(eng, block, buf, fault - block))
 		return false;
 	uint32_t bits = ucb_code_bits(eng);
 	cs_option(v->cs, CS_OPT_MODE, bits == 64 ? CS_MODE_64 : bits == 32 ? CS_MODE_32 : CS_MODE_16);
@@ -90,7 +93,9 @@ bool ucb_fix_fault_flags(struct ucb_engine *eng, uint64_t block, uint64_t fault)
 	if (insn)
 		cs_free(insn, 1);
 	cs_option(v->cs, CS_OPT_DETAIL, CS_OPT_OFF);
-	if (!found || last <= 0)
+	if (!found || last == 0)
+		return true;
+	if (last < 0)
 		return false;
 	uint8_t *env;
 	if (!ucb_ctx_load(eng, &env))

@@ -111,6 +111,56 @@ static void test_npf_flags(void **state)
 	vt_vm_fini(&t);
 }
 
+static int check_fault_flags_df(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	if (exit->kind == VMSIM_EXIT_NPF) {
+		assert_int_equal(s->rflags & 0xcd5, 0x415); /* CF PF AF from add bl, al; DF from std */
+		assert_int_equal(s->rflags & 0x200, 0x200);
+		(*(int *)t->user)++;
+	}
+	return -1;
+}
+
+/*
+ * The other ways a fault's flags are known exactly (uc_exits.c ucb_hook_fault): the faulting store starts its block
+ * (QEMU syncs the lazy flags at block ends), or a code hook sits on it (the second round: the first fault hooked it).
+ * Each round must report the same flags, with the DF and IF the guest set.
+ */
+static void test_npf_flags_at_block_start_and_hooked(void **state)
+{
+	/* mov bl, 0xff; mov al, 0x78; std; add bl, al; [jmp $+2;] mov dword [0xe0000000], 0x1234; dec ecx; jnz 0 */
+	static const uint8_t head[] = { 0xb3, 0xff, 0xb0, 0x78, 0xfd, 0x00, 0xc3 };
+	static const uint8_t store[] = { 0xc7, 0x05, 0x00, 0x00, 0x00, 0xe0, 0x34, 0x12, 0x00, 0x00, 0x49 };
+	static const uint8_t tail[] = { 0xfc, 0xe6, 0xf0 }; /* cld; out 0xf0, al */
+	(void)state;
+
+	for (int split = 0; split < 2; split++) {
+		struct vt_vm t;
+		struct vmsim_cpu_state s;
+		uint8_t code[32];
+		size_t n = 0;
+		memcpy(code, head, sizeof head), n += sizeof head;
+		if (split)
+			code[n++] = 0xeb, code[n++] = 0x00; /* jmp $+2: the store starts a block */
+		memcpy(code + n, store, sizeof store), n += sizeof store;
+		code[n] = 0x75, code[n + 1] = (uint8_t)-(int)(n + 2), n += 2; /* jnz back to the start */
+		memcpy(code + n, tail, sizeof tail), n += sizeof tail;
+
+		vt_vm_init(&t, 0, 0);
+		memcpy(t.ram + VT_LOAD, code, n);
+		vt_state_prot(&s, VT_LOAD);
+		s.rcx = 2;
+		s.rflags = 0x202;
+		vt_set(&t, &s);
+		int faults = 0;
+		t.hook = check_fault_flags_df;
+		t.user = &faults;
+		assert_int_equal(vt_run(&t), VMSIM_OK);
+		assert_int_equal(faults, 2);
+		vt_vm_fini(&t);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -118,6 +168,7 @@ int main(void)
 		cmocka_unit_test(test_tsc_offset_not_intercepted),
 		cmocka_unit_test(test_rdtscp_values),
 		cmocka_unit_test(test_npf_flags),
+		cmocka_unit_test(test_npf_flags_at_block_start_and_hooked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
