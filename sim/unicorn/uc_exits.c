@@ -158,6 +158,7 @@ static bool mmu_site(struct ucb_engine *eng, const struct ucb_insn *insn, uint64
 		uint64_t was = v->cr0_pg;
 		value &= ~(uint64_t)UCB_CR0_PG;
 		uc_reg_write(eng->uc, UC_X86_REG_CR0, &value);
+		eng->cs.known = false; /* QEMU clears the 64-bit code flag with LMA */
 		v->cr0_pg = pg;
 		if (was && !pg && wide)
 			clear_lma(eng);
@@ -342,7 +343,7 @@ bool ucb_hook_fault(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, in
 	 * uc_emu_start: mapped from inside this hook, 2.0.1 later failed to drop the block's translation (measured).
 	 */
 	bool lazy = (type == UC_MEM_READ_UNMAPPED || type == UC_MEM_WRITE_UNMAPPED || type == UC_MEM_FETCH_UNMAPPED) &&
-	            ucb_mapping_prot(v->vm, addr) != 0;
+	            ucb_vcpu_prot(v, addr) != 0;
 	v->fault = (struct ucb_fault){ true, lazy, type, addr, size, value };
 	/* A fetch faults at the instruction itself; for data accesses EIP holds the synced linear PC. */
 	if (type == UC_MEM_FETCH_UNMAPPED || type == UC_MEM_FETCH_PROT)
@@ -476,7 +477,7 @@ void ucb_build_npf(struct ucb_vcpu *v, struct vmsim_exit *exit)
 	exit->u.npf.gpa = f->addr;
 	exit->u.npf.gla = f->addr;
 	exit->u.npf.gla_valid = true;
-	exit->u.npf.prot = (uint8_t)ucb_mapping_prot(v->vm, f->addr);
+	exit->u.npf.prot = (uint8_t)ucb_vcpu_prot(v, f->addr);
 	if (exit->u.npf.access != VMSIM_ACCESS_FETCH) {
 		exit->insn_len = ucb_insn_len_at(v, exit->rip);
 		exit->u.npf.decoded = exit->insn_len != 0;
@@ -500,7 +501,7 @@ void ucb_build_paged_npf(struct ucb_vcpu *v, struct vmsim_exit *exit, const stru
 	exit->u.npf.gla_valid = true;
 	exit->u.npf.walk = walked;
 	exit->u.npf.user = npf->user;
-	exit->u.npf.prot = (uint8_t)ucb_mapping_prot(v->vm, gpa);
+	exit->u.npf.prot = (uint8_t)ucb_vcpu_prot(v, gpa);
 	if (walked) {
 		/* the walk read a paging-structure entry: no data access was decoded */
 		exit->u.npf.access = VMSIM_ACCESS_READ;

@@ -170,8 +170,17 @@ struct ucb_fault {
 
 struct ucb_vm;
 
+/* The vCPU thread's last attachment lookups, valid while the VM's mapping generation is gen (ucb_vcpu_phys). */
+struct ucb_phys_memo {
+	uint64_t gen;
+	struct ucb_mapping hit;  /* the attachment found last (hit_valid) */
+	uint64_t miss_page;      /* a gpa >> 12 no attachment covered (miss_valid) */
+	bool hit_valid, miss_valid;
+};
+
 struct ucb_vcpu {
 	struct ucb_vm *vm;
+	struct ucb_phys_memo phys_memo;
 	unsigned id;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -394,9 +403,9 @@ static inline uint64_t ucb_seg_base(struct ucb_engine *eng, int seg)
 /*
  * 2.0.1 offers CS's base and size only through a uc_context_save of the whole
  * CPU state (~45 ns, a quarter of a 32-bit OUT exit), so the engine remembers
- * them until CS may have changed: a context restore, a new uc_emu_start, or a
- * hooked instruction that loads CS (ucb_insn_changes_cs: the block scanner
- * hooks them all, so none runs unseen).
+ * them until CS may have changed: a context restore, a state set, a CR0 write,
+ * or a hooked instruction that loads CS (ucb_insn_changes_cs: the block
+ * scanner hooks them all, so none runs unseen). It survives uc_emu_start.
  */
 static inline const struct ucb_cs_cache *ucb_cs(struct ucb_engine *eng)
 {
@@ -482,9 +491,12 @@ bool ucb_engine_sync_memory(struct ucb_engine *eng);
 /* Map the attachment backing gpa into the engine if it is not yet (engines map on first touch); true if mapped now. */
 bool ucb_engine_map_lazy(struct ucb_engine *eng, uint64_t gpa);
 void ucb_vcpu_sync_running(struct ucb_vcpu *v);
-unsigned ucb_mapping_prot(struct ucb_vm *vm, uint64_t gpa);
 /* The attachment holding gpa (copied out under the list lock); false if none. */
 bool ucb_phys_lookup(struct ucb_vm *vm, uint64_t gpa, struct ucb_mapping *out);
+/* ucb_phys_lookup for v's own thread, remembered until the mapping generation moves. */
+bool ucb_vcpu_phys(struct ucb_vcpu *v, uint64_t gpa, struct ucb_mapping *out);
+/* The protection of the attachment at gpa as ucb_vcpu_phys finds it, 0 for none. */
+unsigned ucb_vcpu_prot(struct ucb_vcpu *v, uint64_t gpa);
 /* Unmap every guest-physical mapping of the engine (it is about to hold linear ones). */
 void ucb_engine_unmap_all(struct ucb_engine *eng);
 

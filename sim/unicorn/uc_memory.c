@@ -235,16 +235,42 @@ void ucb_engine_unmap_all(struct ucb_engine *eng)
 	ucb_set_clear(&eng->code_pages);
 }
 
-unsigned ucb_mapping_prot(struct ucb_vm *vm, uint64_t gpa)
+/*
+ * A walk reads 4-5 paging entries and an MMIO exit looks its address up 3 times, each a list_lock pair (~10 ns
+ * here): the vCPU thread remembers its last hit and last miss. The generation is read before the lookup, so a
+ * change racing with it only makes the memo look stale; memory a running vCPU may still reach stays mapped
+ * until it acknowledged the change (propagate), and a memo never outlives a generation.
+ */
+bool ucb_vcpu_phys(struct ucb_vcpu *v, uint64_t gpa, struct ucb_mapping *out)
 {
-	unsigned prot = 0;
+	struct ucb_phys_memo *c = &v->phys_memo;
+	uint64_t gen = atomic_load(&v->vm->generation);
 
-	pthread_mutex_lock(&vm->list_lock);
-	const struct ucb_mapping *m = vm_find(vm, gpa);
-	if (m)
-		prot = m->prot;
-	pthread_mutex_unlock(&vm->list_lock);
-	return prot;
+	if (c->gen != gen) {
+		c->hit_valid = c->miss_valid = false;
+		c->gen = gen;
+	}
+	if (c->hit_valid && gpa - c->hit.gpa < c->hit.size) {
+		*out = c->hit;
+		return true;
+	}
+	if (c->miss_valid && gpa >> 12 == c->miss_page)
+		return false;
+	if (ucb_phys_lookup(v->vm, gpa, out)) {
+		c->hit = *out;
+		c->hit_valid = true;
+		return true;
+	}
+	c->miss_page = gpa >> 12;
+	c->miss_valid = true;
+	return false;
+}
+
+unsigned ucb_vcpu_prot(struct ucb_vcpu *v, uint64_t gpa)
+{
+	struct ucb_mapping m;
+
+	return ucb_vcpu_phys(v, gpa, &m) ? m.prot : 0;
 }
 
 /* Record change number gen (under list_lock) for engines that replay instead of comparing the list. */

@@ -25,9 +25,9 @@ enum {
 
 /* ---- guest-physical memory through the VM's attachment list (host memory, no engine involved) ---- */
 
-static bool phys_span(struct ucb_vm *vm, uint64_t gpa, size_t len, struct ucb_mapping *m)
+static bool phys_span(struct ucb_vcpu *v, uint64_t gpa, size_t len, struct ucb_mapping *m)
 {
-	return ucb_phys_lookup(vm, gpa, m) && gpa + len <= m->gpa + m->size;
+	return ucb_vcpu_phys(v, gpa, m) && gpa + len <= m->gpa + m->size;
 }
 
 static bool read_phys(void *ctx, uint64_t gpa, void *dst, size_t len)
@@ -75,7 +75,7 @@ static enum vmsim_x86_walk_result walk(struct ucb_engine *eng, const struct pagi
 	if (p->user)
 		access |= VMSIM_X86_USER;
 	return vmsim_x86_walk_ad(p->cr0, p->cr3, p->cr4, p->efer, lin, access, read_phys, set_ad ? write_phys : NULL,
-	                         eng->vcpu->vm, info, ec);
+	                         eng->vcpu, info, ec);
 }
 
 /* ---- the live shadow mappings of one engine ---- */
@@ -350,9 +350,9 @@ static bool access_linear(struct ucb_engine *eng, uint64_t lin, void *buf, size_
 			return false;
 		if (write) {
 			drop_dependents(eng, info.gpa & ~(uint64_t)(PG_4K - 1));
-			if (!write_phys(eng->vcpu->vm, info.gpa, at, chunk))
+			if (!write_phys(eng->vcpu, info.gpa, at, chunk))
 				return false;
-		} else if (!read_phys(eng->vcpu->vm, info.gpa, at, chunk)) {
+		} else if (!read_phys(eng->vcpu, info.gpa, at, chunk)) {
 			return false;
 		}
 		lin += chunk;
@@ -413,7 +413,7 @@ static enum ucb_mmu_outcome map_page(struct ucb_vcpu *v, const struct paging *p,
 	struct ucb_mapping m;
 	unsigned need = access == VMSIM_X86_WRITE ? UC_PROT_WRITE : access == VMSIM_X86_FETCH ? UC_PROT_EXEC
 	                                                                                  : UC_PROT_READ;
-	if (!ucb_phys_lookup(v->vm, info.gpa, &m) || !(m.prot & need)) {
+	if (!ucb_vcpu_phys(v, info.gpa, &m) || !(m.prot & need)) {
 		*npf = (struct ucb_mmu_npf){ info.gpa, false, p->user };
 		return UCB_MMU_NPF;
 	}

@@ -253,7 +253,6 @@ static bool run_engine(struct ucb_vcpu *v, enum vmsim_result *result)
 		eng->flush_to = 0;
 	}
 	v->leave = UCB_LEAVE_NONE;
-	eng->cs.known = false; /* the run loop may have loaded any state since the last run */
 	uc_err err = uc_emu_start(eng->uc, begin_address(eng), UCB_UNTIL, 0, 0);
 	enum ucb_leave leave = v->leave;
 	v->leave = UCB_LEAVE_NONE;

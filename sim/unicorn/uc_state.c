@@ -242,6 +242,7 @@ enum vmsim_result ucb_engine_set_state(struct ucb_engine *eng, uint32_t groups, 
 	uc_engine *uc = eng->uc;
 	bool wide = eng->mode == UCB_LONG;
 
+	eng->cs.known = false; /* EFER and CR0 writes recompute the CS size flags too */
 	/* Hidden state first: a later RIP write must see the new CS. */
 	if ((groups & (VMSIM_GROUP_SEGMENTS | VMSIM_GROUP_DTABLES | VMSIM_GROUP_CONTROL | VMSIM_GROUP_EVENTS)) &&
 	    set_hidden(eng, groups, in) != VMSIM_OK)
