@@ -209,9 +209,11 @@ static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 		ucb_classify(insn->bytes, insn->size, bits, &info);
 		/*
 		 * A kind-0 site: its code hook only makes 2.0.1 sync the PC (and flags) before the instruction,
-		 * or tells ucb_hook_site that CS may change (what ucb_cs remembers goes stale).
+		 * tells ucb_hook_site that CS may change (what ucb_cs remembers goes stale), or keeps the state
+		 * before a transfer the CS limit may refuse.
 		 */
-		bool sync = !info.kind && (info.loads_cs || ucb_insn_needs_pc_sync(insn->bytes, insn->size, bits));
+		bool sync = !info.kind && (info.loads_cs || info.limit_check ||
+		                           ucb_insn_needs_pc_sync(insn->bytes, insn->size, bits));
 		struct ucb_site *known = info.kind || sync ? ucb_site_find(&eng->sites, insn->address) : NULL;
 		if (known) {
 			/* its hook exists; the code there may have been rewritten since (self-modifying code) */
@@ -244,6 +246,64 @@ static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 	}
 }
 
+/* The first instruction of the block [addr, addr + size) whose bytes reach past the CS limit, 0 if none. */
+static uint64_t first_past_limit(struct ucb_engine *eng, uint64_t addr, uint32_t size, uint8_t *len)
+{
+	const struct ucb_cs_cache *cs = ucb_cs(eng);
+	uint8_t buf[4096 + 16];
+	uint64_t found = 0;
+
+	if (size > 4096 || !ucb_guest_read(eng, addr, buf, size))
+		return 0;
+	cs_option(eng->vcpu->cs, CS_OPT_MODE, cs->bits == 32 ? CS_MODE_32 : CS_MODE_16);
+	cs_insn *insn = cs_malloc(eng->vcpu->cs);
+	if (!insn)
+		return 0;
+	const uint8_t *code = buf;
+	size_t left = size;
+	uint64_t at = addr;
+	while (!found && left && cs_disasm_iter(eng->vcpu->cs, &code, &left, &at, insn))
+		if ((uint64_t)(uint32_t)(insn->address - cs->base) + insn->size - 1 > cs->limit) {
+			found = insn->address;
+			*len = (uint8_t)insn->size;
+		}
+	cs_free(insn, 1);
+	return found;
+}
+
+/*
+ * CS limit checks, which 2.0.1 does not make (docs/backends/unicorn.md "CS limits"): a block starting beyond the
+ * limit faults the transfer that led there (undone from its snapshot) or, reached by falling through, itself; an
+ * instruction reaching past the limit inside the block gets a code hook that faults it. True: the block must not run.
+ */
+static bool beyond_cs_limit(struct ucb_engine *eng, uint64_t addr, uint32_t size, bool after_transfer)
+{
+	const struct ucb_cs_cache *cs = ucb_cs(eng);
+	uint64_t eip = (uint32_t)(addr - cs->base);
+
+	if (cs->bits == 64 || eip + (size ? size : 1) - 1 <= cs->limit || eng->vcpu->leave != UCB_LEAVE_NONE)
+		return false;
+	if (eip > cs->limit) {
+		ucb_limit_fault(eng, after_transfer, after_transfer ? eng->transfer_rip : eip);
+		return true;
+	}
+	if (eng->limit_fault_at >= addr && eng->limit_fault_at < addr + size)
+		return false; /* hooked already */
+	uint8_t len = 0;
+	uint64_t at = first_past_limit(eng, addr, size, &len);
+	if (at == addr) {
+		ucb_limit_fault(eng, false, eip);
+		return true;
+	}
+	if (!at)
+		return false;
+	eng->limit_fault_at = at;
+	eng->limit_fault_len = len;
+	ucb_add_sync_site(eng, at);
+	ucb_stop_at(eng, eip); /* translate the block again, with the hook */
+	return true;
+}
+
 /*
  * Runs at the start of every translated block: the one place a running vCPU
  * is guaranteed to pass, so stops, memory updates and window checks live here.
@@ -252,9 +312,14 @@ static void hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 {
 	struct ucb_engine *eng = user;
 	struct ucb_vcpu *v = eng->vcpu;
+	bool after_transfer = eng->transfer_pending;
 
 	(void)uc;
 	eng->block = addr;
+	eng->transfer_pending = false;
+	if ((eng->mode != UCB_LONG || !eng->cs.known || eng->cs.bits != 64) &&
+	    beyond_cs_limit(eng, addr, size, after_transfer))
+		return;
 	if (v->leave != UCB_LEAVE_NONE || atomic_load_explicit(&v->stop_requested, memory_order_relaxed)) {
 		ucb_stop_at(eng, addr - ucb_cs_base(eng));
 		return;
@@ -331,6 +396,8 @@ void ucb_engine_destroy(struct ucb_engine *eng)
 		return;
 	if (eng->ctx)
 		uc_context_free(eng->ctx);
+	if (eng->transfer_ctx)
+		uc_context_free(eng->transfer_ctx);
 	if (eng->uc)
 		uc_close(eng->uc);
 	free(eng->applied);

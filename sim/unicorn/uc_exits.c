@@ -305,6 +305,17 @@ static void exit_in_hook(struct ucb_engine *eng, const struct ucb_insn *insn, ui
 }
 
 /* UC_HOOK_CODE on one scanned instruction: 2.0.1 syncs the PC here and checks for stops right after. */
+/*
+ * The state before a transfer whose target the CS limit may refuse (ucb_insn_checks_cs_limit), for the next block
+ * start to undo it with. Without memory for the snapshot the fault is taken at the target instead.
+ */
+static void remember_transfer(struct ucb_engine *eng, uint64_t rip)
+{
+	eng->transfer_pending = (eng->transfer_ctx || uc_context_alloc(eng->uc, &eng->transfer_ctx) == UC_ERR_OK) &&
+	                        uc_context_save(eng->uc, eng->transfer_ctx) == UC_ERR_OK;
+	eng->transfer_rip = rip;
+}
+
 void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 {
 	struct ucb_engine *eng = user;
@@ -320,6 +331,13 @@ void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 		return;
 	}
 	(void)size; /* 0 or stale for instructions 2.0.1 decodes as invalid (VMCALL) */
+	if (addr == eng->limit_fault_at && ucb_cs(eng)->bits != 64 &&
+	    (uint64_t)(uint32_t)rip + eng->limit_fault_len - 1 > ucb_cs(eng)->limit) {
+		ucb_limit_fault(eng, false, rip); /* its bytes reach past the CS limit */
+		return;
+	}
+	if (insn && insn->limit_check)
+		remember_transfer(eng, rip);
 	if (!insn || insn->loads_cs)
 		eng->cs.known = false; /* CS may differ once this instruction ran (ucb_cs) */
 	if (!insn || !insn->kind)
@@ -384,6 +402,21 @@ bool ucb_hook_fault(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, in
 static bool vector_has_error(uint8_t vector)
 {
 	return vector == 8 || (vector >= 10 && vector <= 14) || vector == 17 || vector == 21;
+}
+
+/* Fault #GP(0) at rip (after undoing the transfer that got there when undo is set), instead of running on. */
+void ucb_limit_fault(struct ucb_engine *eng, bool undo, uint64_t rip)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+
+	eng->transfer_undo = undo;
+	v->deliver_vector = 13;
+	v->deliver_type = VMSIM_EVENT_HW_EXCEPTION;
+	v->deliver_return = rip;
+	v->deliver_has_error = true;
+	v->deliver_error = 0;
+	ucb_request_leave(v, UCB_LEAVE_DELIVER);
+	uc_emu_stop(eng->uc);
 }
 
 /* Unicorn reports guest exceptions here and never delivers them: the run loop does. */

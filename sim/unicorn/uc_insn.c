@@ -171,6 +171,7 @@ void ucb_classify(const uint8_t *b, size_t n, uint32_t bits, struct ucb_insn *ou
 	if (i >= n)
 		return;
 	out->loads_cs = ucb_insn_changes_cs(b, n, bits);
+	out->limit_check = ucb_insn_checks_cs_limit(b, n, bits);
 	/* 67 toggles 16 <-> 32 bits, and 64 -> 32 in 64-bit code (SDM Vol. 1 3.6 "Operand-size and address-size") */
 	out->addr_size = bits == 16 ? (p.addrsize ? 4 : 2) : bits == 32 ? (p.addrsize ? 2 : 4) : (p.addrsize ? 4 : 8);
 	out->seg = 3; /* DS, the default data segment */
@@ -278,6 +279,41 @@ bool ucb_insn_changes_cs(const uint8_t *b, size_t n, uint32_t bits)
 		if (i + 1 >= n)
 			return false;
 		return b[i + 1] == 0x05 || b[i + 1] == 0x07 || b[i + 1] == 0x34 || b[i + 1] == 0x35 || b[i + 1] == 0xaa;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Control transfers whose target the CS limit can refuse (SDM Vol. 3A 5.3 "Limit Checking": a JMP, CALL, RET or
+ * IRET to an EIP beyond the limit raises #GP(0) and has no effect) where 16-bit arithmetic cannot keep the target
+ * inside a 64 KiB limit: near ones with a 32-bit operand size in 16-bit code (gcc -m16 code calls and returns this
+ * way), and far ones outside 64-bit code (a new CS brings its own limit). 2.0.1 checks no code limit at all.
+ */
+bool ucb_insn_checks_cs_limit(const uint8_t *b, size_t n, uint32_t bits)
+{
+	struct prefixes p;
+	size_t i = parse_prefixes(b, n, bits, &p);
+	uint8_t reg = i + 1 < n ? (b[i + 1] >> 3) & 7 : 0;
+	bool o32_in_16 = bits == 16 && p.opsize;
+
+	if (i >= n || bits == 64)
+		return false;
+	switch (b[i]) {
+	case 0x9a: case 0xea: case 0xca: case 0xcb: case 0xcf: /* far CALL/JMP ptr16:xx, far RET, IRET */
+		return true;
+	case 0x70: case 0x71: case 0x72: case 0x73: case 0x74: case 0x75: case 0x76: case 0x77:
+	case 0x78: case 0x79: case 0x7a: case 0x7b: case 0x7c: case 0x7d: case 0x7e: case 0x7f: /* Jcc rel8 */
+	case 0xe0: case 0xe1: case 0xe2: case 0xe3: /* LOOPcc, JCXZ */
+	case 0xe8: case 0xe9: case 0xeb:            /* CALL/JMP rel */
+	case 0xc2: case 0xc3:                       /* near RET */
+		return o32_in_16;
+	case 0xff: /* CALL/JMP r/m (near), m16:xx (far) */
+		if (reg == 3 || reg == 5)
+			return i + 1 < n && (b[i + 1] >> 6) != 3;
+		return o32_in_16 && (reg == 2 || reg == 4);
+	case 0x0f: /* Jcc rel16/32 */
+		return o32_in_16 && i + 1 < n && (b[i + 1] & 0xf0) == 0x80;
 	default:
 		return false;
 	}

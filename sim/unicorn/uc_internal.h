@@ -53,6 +53,7 @@ struct ucb_insn {
 	uint8_t cr, gpr;   /* MOVCR: control register and general register numbers */
 	bool cr_read;      /* MOVCR: MOV from CRn */
 	bool loads_cs;     /* any kind: it may load CS (ucb_insn_changes_cs) */
+	bool limit_check;  /* any kind: its target may lie beyond the CS limit (ucb_insn_checks_cs_limit) */
 };
 
 struct ucb_site {
@@ -117,6 +118,7 @@ enum { UCB_LEN_CACHE = 64 };
 /* What the hooks need of CS: its base and the code size its descriptor gives (16, 32, 64). */
 struct ucb_cs_cache {
 	uint64_t base;
+	uint32_t limit;
 	uint32_t bits;
 	bool known;
 };
@@ -143,6 +145,16 @@ struct ucb_engine {
 	struct ucb_len_entry len_cache[UCB_LEN_CACHE]; /* MMIO instruction lengths by linear rip */
 	struct ucb_shadow shadow;
 	struct ucb_cs_cache cs;      /* CS as last read (ucb_cs) */
+	/*
+	 * CS limit checks (hook_block): the state before the last limit-checked transfer, so that one whose target
+	 * lies beyond the limit can be undone and fault as itself.
+	 */
+	uc_context *transfer_ctx;
+	uint64_t transfer_rip;       /* its rip, valid while transfer_pending */
+	bool transfer_pending;       /* set by its site hook, cleared at the next block start */
+	bool transfer_undo;          /* the run loop restores transfer_ctx before delivering the #GP */
+	uint64_t limit_fault_at;     /* linear address of an instruction reaching past the limit mid-block, or 0 */
+	uint8_t limit_fault_len;     /* its length */
 };
 
 /* Where the vCPU is, for the mem_unmap protocol (docs/backends/unicorn.md). */
@@ -401,7 +413,7 @@ static inline uint64_t ucb_seg_base(struct ucb_engine *eng, int seg)
 }
 
 /*
- * 2.0.1 offers CS's base and size only through a uc_context_save of the whole
+ * 2.0.1 offers CS's base, limit and size only through a uc_context_save of the whole
  * CPU state (~45 ns, a quarter of a 32-bit OUT exit), so the engine remembers
  * them until CS may have changed: a context restore, a state set, a CR0 write,
  * or a hooked instruction that loads CS (ucb_insn_changes_cs: the block
@@ -414,10 +426,12 @@ static inline const struct ucb_cs_cache *ucb_cs(struct ucb_engine *eng)
 	if (eng->cs.known)
 		return &eng->cs;
 	eng->cs.base = 0;
+	eng->cs.limit = UINT32_MAX;
 	eng->cs.bits = eng->mode == UCB_LONG ? 64 : eng->mode == UCB_PROT ? 32 : 16;
 	if (ucb_ctx_load(eng, &env)) {
 		uint32_t hf = env_u32(env, UCB_ENV_HFLAGS);
 		eng->cs.base = env_u64(env, UCB_ENV_SEGS + 1 * UCB_ENV_SEG_SIZE + 8);
+		eng->cs.limit = env_u32(env, UCB_ENV_SEGS + 1 * UCB_ENV_SEG_SIZE + 16);
 		eng->cs.bits = (hf & UCB_HF_CS64) ? 64 : (hf & UCB_HF_CS32) ? 32 : 16;
 		eng->cs.known = true;
 	}
@@ -522,6 +536,8 @@ void ucb_classify(const uint8_t *bytes, size_t n, uint32_t code_bits, struct ucb
 bool ucb_insn_needs_pc_sync(const uint8_t *bytes, size_t n, uint32_t code_bits);
 /* Whether the instruction may load CS (far transfers, software interrupts, SYSCALL/SYSENTER and returns, RSM). */
 bool ucb_insn_changes_cs(const uint8_t *bytes, size_t n, uint32_t code_bits);
+/* Whether a CS limit check of the instruction's target is not implied by 16-bit arithmetic (docs: "CS limits"). */
+bool ucb_insn_checks_cs_limit(const uint8_t *bytes, size_t n, uint32_t code_bits);
 struct ucb_site *ucb_site_find(struct ucb_sites *t, uint64_t addr);
 struct ucb_site *ucb_site_add(struct ucb_sites *t, uint64_t addr);
 /* The decoded site at addr (decoded again if memory changed since), NULL if none or nothing of interest now. */
@@ -559,6 +575,8 @@ enum vmsim_exit_action ucb_call_exit(struct ucb_vcpu *v, const struct vmsim_exit
 struct ucb_engine *ucb_engine_get(struct ucb_vcpu *v, enum ucb_mode mode);
 void ucb_engine_destroy(struct ucb_engine *eng);
 void ucb_add_sync_site(struct ucb_engine *eng, uint64_t addr);
+/* Leave the engine to deliver #GP(0) at rip, first undoing the limit-checked transfer when undo is set. */
+void ucb_limit_fault(struct ucb_engine *eng, bool undo, uint64_t rip);
 
 /* uc_state.c */
 enum vmsim_result ucb_state_get(void *vcpu, uint32_t groups, struct vmsim_cpu_state *out);

@@ -8,7 +8,10 @@ static uint64_t begin_address(struct ucb_engine *eng)
 	uint64_t rip = ucb_read_rip(eng);
 
 	if (eng->mode == UCB_REAL) {
-		/* uc_emu_start(16-bit) sets IP = begin - CS.selector * 16 and leaves the CS base alone. */
+		/*
+		 * uc_emu_start(16-bit) sets IP = begin - CS.selector * 16 and leaves the CS base alone. Only IP: real-mode
+		 * code above 0xffff runs in the 32-bit engine (ucb_follow_guest_mode).
+		 */
 		uint64_t sel = ucb_read_reg(eng, UC_X86_REG_CS) & 0xffff;
 		return sel * 16 + (rip & 0xffff);
 	}
@@ -159,6 +162,15 @@ static bool after_engine(struct ucb_vcpu *v, uc_err err, enum ucb_leave leave, e
 		ucb_call_exit(v, &exit);
 		return true;
 	case UCB_LEAVE_DELIVER:
+		if (eng->transfer_undo) {
+			/* a transfer beyond the CS limit faults as itself, with no effect (docs: "CS limits") */
+			eng->transfer_undo = false;
+			eng->cs.known = false;
+			if (uc_context_restore(eng->uc, eng->transfer_ctx) != UC_ERR_OK) {
+				*result = VMSIM_BACKEND_ERROR;
+				return false;
+			}
+		}
 		deliver(v, v->deliver_vector, v->deliver_type, v->deliver_has_error, v->deliver_error,
 		        v->deliver_return);
 		return true;
@@ -254,6 +266,7 @@ static bool run_engine(struct ucb_vcpu *v, enum vmsim_result *result)
 	}
 	v->leave = UCB_LEAVE_NONE;
 	uc_err err = uc_emu_start(eng->uc, begin_address(eng), UCB_UNTIL, 0, 0);
+	eng->transfer_pending = false; /* its snapshot is only good for the block right after the transfer */
 	enum ucb_leave leave = v->leave;
 	v->leave = UCB_LEAVE_NONE;
 	if (v->resume_valid) {

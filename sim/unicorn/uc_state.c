@@ -383,7 +383,8 @@ static enum vmsim_result carry_over(struct ucb_vcpu *v, enum ucb_mode want, cons
 
 /*
  * A guest that switches modes by itself (CR0.PE, EFER.LMA) keeps running in the engine of the old mode, which
- * 2.0.1 cannot restart correctly (a 16-bit engine starts at a 16-bit IP only): move to the right engine.
+ * 2.0.1 cannot restart correctly (a 16-bit engine starts at a 16-bit IP only: uc_emu_start writes IP, not EIP):
+ * move to the right engine.
  */
 enum vmsim_result ucb_follow_guest_mode(struct ucb_vcpu *v)
 {
@@ -400,6 +401,9 @@ enum vmsim_result ucb_follow_guest_mode(struct ucb_vcpu *v)
 	/* the guest's CR0.PG with EFER.LME activates long mode (uc_mmu.c keeps PG from the engine) */
 	bool lma = (efer.value & UCB_EFER_LMA) || ((efer.value & UCB_EFER_LME) && v->cr0_pg && (cr0 & UCB_CR0_PE));
 	enum ucb_mode want = lma ? UCB_LONG : (cr0 & UCB_CR0_PE) ? UCB_PROT : UCB_REAL;
+	/* real-mode code above 64 KiB (a CS limit beyond 0xffff) runs in the 32-bit engine, which starts at any EIP */
+	if (want == UCB_REAL && (uint32_t)ucb_read_rip(eng) > 0xffff)
+		want = UCB_PROT;
 	return want == eng->mode ? VMSIM_OK : carry_over(v, want, NULL, 0);
 }
 

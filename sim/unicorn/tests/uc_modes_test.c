@@ -355,6 +355,139 @@ static void test_exit_rip_follows_far_jumps_between_cs_bases(void **state)
 	vt_vm_fini(&t);
 }
 
+/* Real-mode guests for the CS limit checks: CS 0x1000 (base 0x10000), #GP handler at IP 0x200 (out 0x40). */
+enum { LIMIT_GP_IP = 0x200, LIMIT_TARGET = 0x12345, LIMIT_PORT_GP = 0x40, LIMIT_PORT_RAN = 0x41 };
+
+static struct vmsim_cpu_state limit_seen;
+static bool limit_target_goes_on; /* the target's first OUT resumes (a legal jump) or ends the run (a missed #GP) */
+
+static int stop_at_limit_ports(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	if (t->hook_calls > 64)
+		return VMSIM_EXIT_ACTION_STOP; /* a guest gone astray: the assertions say how */
+	if (exit->kind != VMSIM_EXIT_IO || exit->u.io.port < LIMIT_PORT_GP || exit->u.io.port > LIMIT_PORT_RAN + 1)
+		return -1;
+	limit_seen = *s;
+	assert_int_equal(t->ops->state_get(t->vcpu, VMSIM_GROUP_SEGMENTS, &limit_seen), VMSIM_OK);
+	return exit->u.io.port == LIMIT_PORT_RAN && limit_target_goes_on ? -1 : VMSIM_EXIT_ACTION_STOP;
+}
+
+/* Run bytes at IP ip under CS limit cs_limit; the handler at LIMIT_GP_IP and the target at LIMIT_TARGET exit. */
+static void limit_run(struct vt_vm *t, uint16_t ip, const uint8_t *bytes, size_t n, uint64_t rax, uint32_t cs_limit)
+{
+	static const uint8_t gp_handler[] = { 0xe6, LIMIT_PORT_GP };                      /* out 0x40, al */
+	static const uint8_t target[] = { 0xe6, LIMIT_PORT_RAN, 0xe6, LIMIT_PORT_RAN + 1 }; /* out 0x41; out 0x42 */
+	static const uint8_t far_return[4] = { LIMIT_TARGET & 0xff, (LIMIT_TARGET >> 8) & 0xff, LIMIT_TARGET >> 16, 0 };
+	struct vmsim_cpu_state s;
+
+	vt_vm_init(t, 0, 0);
+	memcpy(t->ram + VT_LOAD + ip, bytes, n);
+	memcpy(t->ram + VT_LOAD + LIMIT_GP_IP, gp_handler, sizeof gp_handler);
+	memcpy(t->ram + VT_LOAD + LIMIT_TARGET, target, sizeof target);
+	memcpy(t->ram + VT_STACK, far_return, sizeof far_return); /* what an o32 RET pops */
+	vt_ivt(t, 13, LIMIT_GP_IP);
+	vt_state_real(&s, ip);
+	s.cs.limit = cs_limit;
+	s.rax = rax;
+	s.rbx = 0;
+	vt_set(t, &s);
+	memset(&limit_seen, 0, sizeof limit_seen);
+	t->hook = stop_at_limit_ports;
+	assert_int_equal(vt_run(t), VMSIM_OK);
+}
+
+/* The #GP(0) the handler saw: pushed IP, CS 0x1000, and the stack as it was before the faulting instruction. */
+static void assert_limit_gp(struct vt_vm *t, uint16_t pushed_ip)
+{
+	uint16_t frame[3];
+
+	assert_int_equal(limit_seen.rip, LIMIT_GP_IP); /* not LIMIT_TARGET: the transfer did not happen */
+	assert_int_equal(limit_seen.rsp, VT_STACK - 6);
+	memcpy(frame, t->ram + VT_STACK - 6, sizeof frame);
+	assert_int_equal(frame[0], pushed_ip);
+	assert_int_equal(frame[1], 0x1000);
+	assert_int_equal(limit_seen.cs.sel, 0x1000);
+}
+
+/*
+ * 32-bit-operand transfers in real mode to an EIP beyond the 64 KiB limit raise #GP(0) at the transfer, which has
+ * no effect (SDM Vol. 3A 5.3): no push, no pop, no CS load. 2.0.1 ran the target (and the run loop then cut its
+ * EIP to 16 bits at the next exit).
+ */
+static void test_real_mode_transfers_beyond_the_cs_limit_fault_as_themselves(void **state)
+{
+	static const struct {
+		const char *what;
+		uint8_t bytes[8];
+		size_t n;
+		uint64_t rax;
+	} cases[] = {
+		{ "jmp rel32", { 0x66, 0xe9, 0x3f, 0x23, 0x01, 0x00 }, 6, 0 },
+		{ "call rel32", { 0x66, 0xe8, 0x3f, 0x23, 0x01, 0x00 }, 6, 0 },
+		{ "ret (o32)", { 0x66, 0xc3 }, 2, 0 },
+		{ "jmp eax", { 0x66, 0xff, 0xe0 }, 3, LIMIT_TARGET },
+		{ "jmp far ptr16:32", { 0x66, 0xea, 0x45, 0x23, 0x01, 0x00, 0x00, 0x10 }, 8, 0 },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct vt_vm t;
+		limit_run(&t, 0, cases[i].bytes, cases[i].n, cases[i].rax, 0xffff);
+		if (limit_seen.rip != LIMIT_GP_IP)
+			fail_msg("%s: no #GP, the guest went on at ip %#llx", cases[i].what,
+			         (unsigned long long)limit_seen.rip);
+		uint16_t pushed_ip;
+		memcpy(&pushed_ip, t.ram + VT_STACK - 6, sizeof pushed_ip);
+		if (pushed_ip != 0 || limit_seen.rsp != VT_STACK - 6)
+			fail_msg("%s: #GP with ip %#x, sp %#llx pushed (want the transfer's ip 0, sp %#x)", cases[i].what,
+			         pushed_ip, (unsigned long long)limit_seen.rsp, VT_STACK - 6);
+		assert_limit_gp(&t, 0);
+		vt_vm_fini(&t);
+	}
+}
+
+/*
+ * Inside a block: an instruction whose bytes cross the limit faults at its own IP after the ones before it ran;
+ * falling through to IP 0x10000 faults there (pushed as IP 0).
+ */
+static void test_real_mode_code_running_past_the_cs_limit_faults(void **state)
+{
+	static const uint8_t straddle[] = { 0x43, 0xb8, 0x34, 0x12 }; /* 0xfffd: inc bx; 0xfffe: mov ax, 0x1234 */
+	static const uint8_t fall[] = { 0x43, 0xe6, LIMIT_PORT_RAN };  /* 0xffff: inc bx; 0x10000: out 0x41 */
+	struct vt_vm t;
+	(void)state;
+
+	limit_run(&t, 0xfffd, straddle, sizeof straddle, 0x5555, 0xffff);
+	assert_limit_gp(&t, 0xfffe);
+	assert_int_equal(limit_seen.rbx, 1);
+	assert_int_equal(limit_seen.rax & 0xffff, 0x5555);
+	vt_vm_fini(&t);
+
+	limit_run(&t, 0xffff, fall, sizeof fall, 0, 0xffff);
+	assert_limit_gp(&t, 0);
+	assert_int_equal(limit_seen.rbx, 1);
+	vt_vm_fini(&t);
+}
+
+/* Under a CS limit above 64 KiB ("unreal" mode) the same jump runs, and EIP stays whole across exits. */
+static void test_real_mode_eip_above_64k_under_a_large_cs_limit(void **state)
+{
+	static const uint8_t jmp[] = { 0x66, 0xe9, 0x3f, 0x23, 0x01, 0x00 };
+	struct vt_vm t;
+	(void)state;
+
+	limit_target_goes_on = true;
+	limit_run(&t, 0, jmp, sizeof jmp, 0, 0xfffff);
+	limit_target_goes_on = false;
+	size_t n = atomic_load(&t.nexits);
+	assert_true(n >= 2);
+	assert_int_equal(t.exits[n - 2].u.io.port, LIMIT_PORT_RAN);
+	assert_int_equal(t.exits[n - 2].rip, LIMIT_TARGET);
+	assert_int_equal(t.exits[n - 1].u.io.port, LIMIT_PORT_RAN + 1);
+	assert_int_equal(t.exits[n - 1].rip, LIMIT_TARGET + 2); /* resumed at the full EIP, not at 0x2347 */
+	vt_vm_fini(&t);
+}
+
 static void test_caps_explained(void **state)
 {
 	const struct vmsim_backend_ops *ops = vmsim_backend_unicorn();
@@ -385,6 +518,9 @@ int main(void)
 		cmocka_unit_test(test_invalid_state),
 		cmocka_unit_test(test_guest_loaded_segments_are_accessed),
 		cmocka_unit_test(test_exit_rip_follows_far_jumps_between_cs_bases),
+		cmocka_unit_test(test_real_mode_transfers_beyond_the_cs_limit_fault_as_themselves),
+		cmocka_unit_test(test_real_mode_code_running_past_the_cs_limit_faults),
+		cmocka_unit_test(test_real_mode_eip_above_64k_under_a_large_cs_limit),
 		cmocka_unit_test(test_caps_explained),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -234,3 +234,58 @@ def test_first_touch_inside_an_instruction_reruns_only_that_instruction(tmp_path
     run = subprocess.run([VMSIM, "run", "--backend", BACKEND, "--model", model, "--max-exits", "1000",
                           "--timeout", "30", str(image)], capture_output=True, text=True, timeout=60)
     assert (run.stdout, run.returncode) == ("K", 0), (run.stdout, run.stderr)
+
+
+# Real mode, CS 0 with its 64 KiB limit: a transfer to EIP 0x12345 must raise #GP(0) at the transfer itself (SDM
+# Vol. 3A 5.3), pushing the transfer's IP with SP as it was before it. The handler prints G if so, W if not; the
+# target prints J (what Unicorn 2.0.1 alone did, and the QEMU-TCG KVM lane does: TCG checks no CS limit).
+CS_LIMIT_GUEST = r"""
+	.set	LOAD, 0x7c00
+	.code16
+start:
+	xor	%ax, %ax
+	mov	%ax, %ds
+	mov	%ax, %ss
+	mov	$0x7000, %sp
+	movw	$(LOAD + gp - start), 13 * 4
+	movw	$0, 13 * 4 + 2
+	mov	$0x3f8, %dx
+	mov	$'S', %al
+	out	%al, %dx
+	mov	$0x12345, %eax
+	pushl	$0x12345
+xfer:	TRANSFER
+gp:	pop	%bx
+	pop	%cx
+	pop	%cx
+	mov	$'G', %al
+	cmp	$(LOAD + xfer - start), %bx
+	jne	wrong
+	cmp	$(0x7000 - 4), %sp
+	je	print
+wrong:	mov	$'W', %al
+print:	out	%al, %dx
+	xor	%al, %al
+	out	%al, $0xf4
+	.org	0x12345 - LOAD
+	mov	$'J', %al
+	out	%al, %dx
+	xor	%al, %al
+	out	%al, $0xf4
+"""
+CS_LIMIT_TRANSFERS = {
+    "jmp_rel32": ".byte 0x66, 0xe9\n .long 0x12345 - (LOAD + . + 4 - start)",
+    "call_rel32": ".byte 0x66, 0xe8\n .long 0x12345 - (LOAD + . + 4 - start)",
+    "ret_o32": "retl",
+    "jmp_eax": "jmpl *%eax",
+    "ljmp_ptr16_32": "ljmpl $0, $0x12345",
+}
+
+
+@pytest.mark.parametrize("model", ["svm", "vmx"])
+@pytest.mark.parametrize("transfer", sorted(CS_LIMIT_TRANSFERS))
+def test_real_mode_transfer_beyond_the_cs_limit_faults_at_itself(tmp_path, model, transfer):
+    image = build(tmp_path, CS_LIMIT_GUEST.replace("TRANSFER", CS_LIMIT_TRANSFERS[transfer]))
+    run = subprocess.run([VMSIM, "run", "--backend", BACKEND, "--model", model, "--max-exits", "100",
+                          "--timeout", "30", str(image)], capture_output=True, text=True, timeout=60)
+    assert (run.stdout[:10], run.returncode) == ("SG", 0), (run.stdout[:100], run.stderr)
