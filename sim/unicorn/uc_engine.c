@@ -138,6 +138,31 @@ void ucb_add_sync_site(struct ucb_engine *eng, uint64_t addr)
  * scanned blocks are watched (one UC_HOOK_MEM_WRITE over the span of code pages) and forget those pages' scans;
  * the sites there are decoded again when they next run.
  */
+/* Forget the scans of one code page (its bytes changed): blocks are scanned, sites decoded again when they run. */
+static void forget_code_page(struct ucb_engine *eng, uint64_t page)
+{
+	set_remove_range(&eng->code_pages, page, page + 1);
+	eng->code_gen++; /* remembered instruction lengths may be stale */
+	/* a block is at most one page long here (scan_block caps it): it starts in this page or the one before */
+	set_remove_range(&eng->scanned, page - UCB_PAGE, page + UCB_PAGE);
+	for (size_t i = 0; i < eng->sites.cap; i++) {
+		struct ucb_site *s = &eng->sites.slots[i];
+		if (s->used && s->addr >= page && s->addr < page + UCB_PAGE)
+			s->gen = ~(uint64_t)0; /* ucb_site_insn decodes it again */
+	}
+}
+
+/* A store into a page another engine of the vCPU may have translated: that engine drops it when entered next. */
+static void mark_stale_elsewhere(struct ucb_engine *eng, uint64_t page)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+
+	for (int m = 0; m < UCB_MODE_COUNT; m++)
+		if (v->engines[m] && v->engines[m] != eng)
+			set_add(&v->engines[m]->stale, page);
+	set_remove_range(&v->flat_code, page, page + 1); /* until an engine scans it again */
+}
+
 static void hook_code_write(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *user)
 {
 	struct ucb_engine *eng = user;
@@ -145,27 +170,17 @@ static void hook_code_write(uc_engine *uc, uc_mem_type type, uint64_t addr, int 
 
 	(void)uc, (void)type, (void)value;
 	for (uint64_t page = first; page <= last; page += UCB_PAGE) {
-		if (!set_has(&eng->code_pages, page))
-			continue;
-		set_remove_range(&eng->code_pages, page, page + 1);
-		eng->code_gen++; /* remembered instruction lengths may be stale */
-		/* a block is at most one page long here (scan_block caps it): it starts in this page or the one before */
-		set_remove_range(&eng->scanned, page - UCB_PAGE, page + UCB_PAGE);
-		for (size_t i = 0; i < eng->sites.cap; i++) {
-			struct ucb_site *s = &eng->sites.slots[i];
-			if (s->used && s->addr >= page && s->addr < page + UCB_PAGE)
-				s->gen = ~(uint64_t)0; /* ucb_site_insn decodes it again */
-		}
+		/* engine addresses are physical while the guest does not page */
+		if (!eng->vcpu->cr0_pg && set_has(&eng->vcpu->flat_code, page))
+			mark_stale_elsewhere(eng, page);
+		if (set_has(&eng->code_pages, page))
+			forget_code_page(eng, page);
 	}
 }
 
-/* Remember the pages of a scanned block and widen the write hook to cover them. */
-static void watch_code(struct ucb_engine *eng, uint64_t addr, uint32_t size)
+/* (Re)register the write hook over [lo, hi) widened to 1 MiB steps, unless it covers that already. */
+static void watch_span(struct ucb_engine *eng, uint64_t lo, uint64_t hi)
 {
-	uint64_t lo = addr & ~(uint64_t)(UCB_PAGE - 1), hi = (addr + size + UCB_PAGE - 1) & ~(uint64_t)(UCB_PAGE - 1);
-
-	for (uint64_t page = lo; page < hi; page += UCB_PAGE)
-		set_add(&eng->code_pages, page);
 	if (eng->code_write_hooked && lo >= eng->code_lo && hi <= eng->code_hi)
 		return;
 	/* grow in 1 MiB steps so that a guest's code spread out does not re-register the hook often */
@@ -181,6 +196,44 @@ static void watch_code(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 	eng->code_write_hooked = true;
 	eng->code_lo = new_lo;
 	eng->code_hi = new_hi;
+}
+
+/* Remember the pages of a scanned block and widen the write hook to cover them. */
+static void watch_code(struct ucb_engine *eng, uint64_t addr, uint32_t size)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+	uint64_t lo = addr & ~(uint64_t)(UCB_PAGE - 1), hi = (addr + size + UCB_PAGE - 1) & ~(uint64_t)(UCB_PAGE - 1);
+
+	for (uint64_t page = lo; page < hi; page += UCB_PAGE) {
+		set_add(&eng->code_pages, page);
+		if (!v->cr0_pg)
+			set_add(&v->flat_code, page);
+	}
+	if (!v->cr0_pg) {
+		v->flat_lo = v->flat_hi > v->flat_lo && v->flat_lo < lo ? v->flat_lo : lo;
+		v->flat_hi = v->flat_hi > hi ? v->flat_hi : hi;
+	}
+	watch_span(eng, lo, hi);
+	if (v->flat_hi > v->flat_lo)
+		watch_span(eng, v->flat_lo, v->flat_hi);
+}
+
+void ucb_engine_enter(struct ucb_engine *eng)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+
+	if (eng->stale.count) {
+		for (size_t i = 0; i < eng->stale.cap; i++) {
+			uint64_t key = eng->stale.keys[i];
+			if (!key)
+				continue;
+			uc_ctl_remove_cache(eng->uc, key - 1, key - 1 + UCB_PAGE);
+			forget_code_page(eng, key - 1);
+		}
+		ucb_set_clear(&eng->stale);
+	}
+	if (v->flat_hi > v->flat_lo)
+		watch_span(eng, v->flat_lo, v->flat_hi);
 }
 
 /* Recompute where execution must re-enter once this block's new code hooks exist. */
@@ -404,6 +457,7 @@ void ucb_engine_destroy(struct ucb_engine *eng)
 	free(eng->shadow.live);
 	free(eng->scanned.keys);
 	free(eng->code_pages.keys);
+	free(eng->stale.keys);
 	free(eng->sites.slots);
 	free(eng);
 }

@@ -138,6 +138,7 @@ struct ucb_engine {
 	struct ucb_set scanned;
 	struct ucb_sites sites;
 	struct ucb_set code_pages;   /* pages holding scanned blocks: a write there forgets their scan */
+	struct ucb_set stale;        /* pages another engine of the vCPU wrote (ucb_vcpu.flat_code) */
 	uint64_t code_lo, code_hi;   /* what the write hook watches, [code_lo, code_hi) */
 	uc_hook code_write_hook;
 	bool code_write_hooked;
@@ -235,6 +236,15 @@ struct ucb_vcpu {
 	uint64_t deliver_return;
 	bool deliver_has_error;
 	uint32_t deliver_error;
+
+	/*
+	 * Self-modifying code across this vCPU's engines: each has its own translation cache, and 2.0.1 only
+	 * invalidates on stores made by the same engine. Physical pages holding code an engine scanned while the
+	 * guest did not page; every engine's write hook covers their span, and a store there marks the page stale
+	 * in the other engines (their struct ucb_engine.stale), dropped when one is entered next.
+	 */
+	struct ucb_set flat_code;
+	uint64_t flat_lo, flat_hi;
 
 	/* state Unicorn does not hold */
 	uint64_t cr0_pg;              /* CR0.PG as the VMM or the guest set it; the engine runs unpaged (docs) */
@@ -575,6 +585,8 @@ enum vmsim_exit_action ucb_call_exit(struct ucb_vcpu *v, const struct vmsim_exit
 struct ucb_engine *ucb_engine_get(struct ucb_vcpu *v, enum ucb_mode mode);
 void ucb_engine_destroy(struct ucb_engine *eng);
 void ucb_add_sync_site(struct ucb_engine *eng, uint64_t addr);
+/* Before uc_emu_start: drop code other engines of the vCPU rewrote, and watch the pages they scanned. */
+void ucb_engine_enter(struct ucb_engine *eng);
 /* Leave the engine to deliver #GP(0) at rip, first undoing the limit-checked transfer when undo is set. */
 void ucb_limit_fault(struct ucb_engine *eng, bool undo, uint64_t rip);
 

@@ -259,6 +259,7 @@ static bool run_engine(struct ucb_vcpu *v, enum vmsim_result *result)
 {
 	struct ucb_engine *eng = v->active;
 
+	ucb_engine_enter(eng);
 	ucb_mmu_prepare(eng);
 	if (eng->flush_to) {
 		uc_ctl_remove_cache(eng->uc, eng->flush_from, eng->flush_to);

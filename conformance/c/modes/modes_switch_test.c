@@ -147,11 +147,36 @@ static void self_modified_code_exits_as_written(const void *p)
 	vt_vm_close(&vm);
 }
 
+/*
+ * Code patched in another mode than the one that ran it: real mode runs a subroutine, protected mode writes an OUT
+ * over its NOPs, real mode calls it again. The CPU sees its own stores in every mode (SDM Vol. 3A 11.6); Unicorn
+ * keeps one translation cache per mode engine, so the real-mode engine once ran the NOPs it had translated.
+ */
+static void code_patched_in_another_mode_exits_as_written(const void *p)
+{
+	(void)p;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_REAL, &vt_guest_rm_xmode_smc, 0, 0);
+	struct vt_cpu *c = vt_cpu_start(&vm, NULL, stop_at_hlt);
+	vt_wait_stopped(c);
+	uint64_t out = vt_guest_sym(&vt_guest_rm_xmode_smc, "x_sub_out");
+	assert_int_equal(c->n, 5);
+	assert_int_equal(c->log[0].reason, VMSIM_EXIT_CODE_STARTUP);
+	expect_out(c, 1, out, 0x30, 0x41);                                                 /* real mode, NOPs */
+	expect_out(c, 2, out, 0x30, 0x41);                                                 /* real mode again ... */
+	expect_out(c, 3, vt_guest_sym(&vt_guest_rm_xmode_smc, "x_patch"), 0x31, 0x41);     /* ... runs the new OUT */
+	assert_int_equal(c->log[4].reason, vt_code(VMSIM_EXIT_HLT));
+	assert_int_equal(c->log[4].ip, vt_guest_sym(&vt_guest_rm_xmode_smc, "x_hlt"));
+	vt_vm_close(&vm);
+}
+
 static const struct vc_test tests[] = {
 	{ "modes", "real_to_long_by_itself", SWITCH_CAPS, real_to_long_by_itself, NULL },
 	{ "modes", "long_to_real_by_itself", SWITCH_CAPS, long_to_real_by_itself, NULL },
 	{ "modes", "self_modified_code_exits_as_written", VC_GUEST_REAL | VMSIM_CAP_EXIT_HLT,
 	  self_modified_code_exits_as_written, NULL },
+	{ "modes", "code_patched_in_another_mode_exits_as_written", SWITCH_CAPS,
+	  code_patched_in_another_mode_exits_as_written, NULL },
 };
 
 struct vc_test_list vc_mode_switch_tests(void)
