@@ -179,6 +179,7 @@ static void uc_vcpu_destroy(void *p)
 	pthread_mutex_unlock(&vm->update_lock);
 	for (int m = 0; m < UCB_MODE_COUNT; m++)
 		ucb_engine_destroy(v->engines[m]);
+	free(v->flat_code.keys);
 	cs_close(&v->cs);
 	pthread_cond_destroy(&v->cond);
 	pthread_mutex_destroy(&v->lock);
