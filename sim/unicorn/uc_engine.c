@@ -132,12 +132,6 @@ void ucb_add_sync_site(struct ucb_engine *eng, uint64_t addr)
 	}
 }
 
-/*
- * Self-modifying code: QEMU retranslates a block whose bytes a guest store changed, but the scanner would not
- * look at it again and an IN/OUT/... written there would run without an exit. So stores into pages that hold
- * scanned blocks are watched (one UC_HOOK_MEM_WRITE over the span of code pages) and forget those pages' scans;
- * the sites there are decoded again when they next run.
- */
 /* Forget the scans of one code page (its bytes changed): blocks are scanned, sites decoded again when they run. */
 static void forget_code_page(struct ucb_engine *eng, uint64_t page)
 {
@@ -163,6 +157,13 @@ static void mark_stale_elsewhere(struct ucb_engine *eng, uint64_t page)
 	set_remove_range(&v->flat_code, page, page + 1); /* until an engine scans it again */
 }
 
+/*
+ * Self-modifying code: QEMU retranslates a block whose bytes a guest store changed, but the scanner would not
+ * look at it again and an IN/OUT/... written there would run without an exit. So stores into pages that hold
+ * scanned blocks are watched (one UC_HOOK_MEM_WRITE over the span of code pages) and forget those pages' scans;
+ * the sites there are decoded again when they next run. The other engines of the vCPU have translations of
+ * their own, which 2.0.1 does not drop for this engine's stores: see mark_stale_elsewhere.
+ */
 static void hook_code_write(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *user)
 {
 	struct ucb_engine *eng = user;

@@ -304,7 +304,6 @@ static void exit_in_hook(struct ucb_engine *eng, const struct ucb_insn *insn, ui
 	finish_exit(eng);
 }
 
-/* UC_HOOK_CODE on one scanned instruction: 2.0.1 syncs the PC here and checks for stops right after. */
 /*
  * The state before a transfer whose target the CS limit may refuse (ucb_insn_checks_cs_limit), for the next block
  * start to undo it with. Without memory for the snapshot the fault is taken at the target instead.
@@ -316,6 +315,7 @@ static void remember_transfer(struct ucb_engine *eng, uint64_t rip)
 	eng->transfer_rip = rip;
 }
 
+/* UC_HOOK_CODE on one scanned instruction: 2.0.1 syncs the PC here and checks for stops right after. */
 void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 {
 	struct ucb_engine *eng = user;
