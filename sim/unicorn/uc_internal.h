@@ -115,7 +115,7 @@ struct ucb_len_entry {
 
 enum { UCB_LEN_CACHE = 64 };
 
-/* What the hooks need of CS: its base and the code size its descriptor gives (16, 32, 64). */
+/* What the hooks need of CS: its base, its byte-granular limit and the code size its descriptor gives (16/32/64). */
 struct ucb_cs_cache {
 	uint64_t base;
 	uint32_t limit;
