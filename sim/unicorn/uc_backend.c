@@ -150,7 +150,6 @@ static enum vmsim_result uc_vcpu_create(void *p, unsigned id, void **out)
 fail:
 	for (int m = 0; m < UCB_MODE_COUNT; m++)
 		ucb_engine_destroy(v->engines[m]);
-	free(v->flat_code.keys);
 	if (v->cs_ok)
 		cs_close(&v->cs);
 	pthread_cond_destroy(&v->cond);

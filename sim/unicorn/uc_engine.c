@@ -210,13 +210,14 @@ static void watch_code(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 		if (!v->cr0_pg)
 			set_add(&v->flat_code, page);
 	}
+	bool flat = v->flat_hi > v->flat_lo;
 	if (!v->cr0_pg) {
-		v->flat_lo = v->flat_hi > v->flat_lo && v->flat_lo < lo ? v->flat_lo : lo;
-		v->flat_hi = v->flat_hi > hi ? v->flat_hi : hi;
+		v->flat_lo = flat && v->flat_lo < lo ? v->flat_lo : lo;
+		v->flat_hi = flat && v->flat_hi > hi ? v->flat_hi : hi;
+		flat = true;
 	}
-	watch_span(eng, lo, hi);
-	if (v->flat_hi > v->flat_lo)
-		watch_span(eng, v->flat_lo, v->flat_hi);
+	/* one registration over both: this block and what the vCPU's other engines scanned */
+	watch_span(eng, flat && v->flat_lo < lo ? v->flat_lo : lo, flat && v->flat_hi > hi ? v->flat_hi : hi);
 }
 
 void ucb_engine_enter(struct ucb_engine *eng)

@@ -332,7 +332,7 @@ void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	}
 	(void)size; /* 0 or stale for instructions 2.0.1 decodes as invalid (VMCALL) */
 	if (addr == eng->limit_fault_at && ucb_cs(eng)->bits != 64 &&
-	    (uint64_t)(uint32_t)rip + eng->limit_fault_len - 1 > ucb_cs(eng)->limit) {
+	    (uint64_t)(uint32_t)rip + eng->limit_fault_len - 1 > eng->cs.limit) {
 		ucb_limit_fault(eng, false, rip); /* its bytes reach past the CS limit */
 		return;
 	}
@@ -404,18 +404,22 @@ static bool vector_has_error(uint8_t vector)
 	return vector == 8 || (vector >= 10 && vector <= 14) || vector == 17 || vector == 21;
 }
 
+/* Leave uc_emu_start for the run loop to deliver hardware exception vector with return rip (error code 0). */
+static void leave_to_deliver(struct ucb_vcpu *v, uint8_t vector, uint64_t rip)
+{
+	v->deliver_vector = vector;
+	v->deliver_type = VMSIM_EVENT_HW_EXCEPTION;
+	v->deliver_return = rip;
+	v->deliver_has_error = vector_has_error(vector);
+	v->deliver_error = 0; /* #GP(0) for CS limits; 2.0.1 does not expose the error codes it computes */
+	ucb_request_leave(v, UCB_LEAVE_DELIVER);
+}
+
 /* Fault #GP(0) at rip (after undoing the transfer that got there when undo is set), instead of running on. */
 void ucb_limit_fault(struct ucb_engine *eng, bool undo, uint64_t rip)
 {
-	struct ucb_vcpu *v = eng->vcpu;
-
 	eng->transfer_undo = undo;
-	v->deliver_vector = 13;
-	v->deliver_type = VMSIM_EVENT_HW_EXCEPTION;
-	v->deliver_return = rip;
-	v->deliver_has_error = true;
-	v->deliver_error = 0;
-	ucb_request_leave(v, UCB_LEAVE_DELIVER);
+	leave_to_deliver(eng->vcpu, 13, rip);
 	uc_emu_stop(eng->uc);
 }
 
@@ -423,14 +427,8 @@ void ucb_limit_fault(struct ucb_engine *eng, bool undo, uint64_t rip)
 void ucb_hook_intr(uc_engine *uc, uint32_t intno, void *user)
 {
 	struct ucb_engine *eng = user;
-	struct ucb_vcpu *v = eng->vcpu;
 
-	v->deliver_vector = (uint8_t)intno;
-	v->deliver_type = VMSIM_EVENT_HW_EXCEPTION;
-	v->deliver_return = ucb_read_rip(eng);
-	v->deliver_has_error = vector_has_error((uint8_t)intno);
-	v->deliver_error = 0; /* 2.0.1 does not expose the error code it computed */
-	ucb_request_leave(v, UCB_LEAVE_DELIVER);
+	leave_to_deliver(eng->vcpu, (uint8_t)intno, ucb_read_rip(eng));
 	uc_emu_stop(uc);
 }
 
@@ -440,11 +438,7 @@ bool ucb_hook_invalid(uc_engine *uc, void *user)
 	struct ucb_vcpu *v = eng->vcpu;
 
 	(void)uc;
-	v->deliver_vector = 6;
-	v->deliver_type = VMSIM_EVENT_HW_EXCEPTION;
-	v->deliver_return = ucb_read_rip(eng);
-	v->deliver_has_error = false;
-	ucb_request_leave(v, UCB_LEAVE_DELIVER);
+	leave_to_deliver(v, 6, ucb_read_rip(eng));
 	return false;
 }
 
