@@ -56,7 +56,19 @@ static enum vmsim_result uc_vm_create(const struct vmsim_backend_host *host, voi
 		vm->host = *host;
 	pthread_mutex_init(&vm->update_lock, NULL);
 	pthread_mutex_init(&vm->list_lock, NULL);
+	pthread_mutex_init(&vm->xcode_lock, NULL);
 	atomic_init(&vm->generation, 1);
+	atomic_init(&vm->xcode_lo, 0);
+	atomic_init(&vm->xcode_hi, 0);
+	/* 128 KiB of pages the kernel maps only where a bit is set */
+	vm->xcode_filter = calloc(UCB_XCODE_FILTER_BYTES, sizeof *vm->xcode_filter);
+	if (!vm->xcode_filter) {
+		pthread_mutex_destroy(&vm->xcode_lock);
+		pthread_mutex_destroy(&vm->list_lock);
+		pthread_mutex_destroy(&vm->update_lock);
+		free(vm);
+		return VMSIM_OUT_OF_RAM;
+	}
 	*out = vm;
 	return VMSIM_OK;
 }
@@ -71,6 +83,8 @@ static void uc_vm_destroy(void *p)
 	free(vm->vcpus);
 	pthread_mutex_destroy(&vm->update_lock);
 	pthread_mutex_destroy(&vm->list_lock);
+	pthread_mutex_destroy(&vm->xcode_lock);
+	free(vm->xcode_filter);
 	free(vm);
 }
 
@@ -111,6 +125,7 @@ static enum vmsim_result uc_vcpu_create(void *p, unsigned id, void **out)
 	atomic_init(&v->stop_requested, false);
 	atomic_init(&v->run_state, UCB_IDLE);
 	atomic_init(&v->waiters, 0);
+	atomic_init(&v->remote_pending, false);
 	pthread_once(&capstone_once, capstone_warm);
 	v->cs_ok = cs_open(CS_ARCH_X86, CS_MODE_16, &v->cs) == CS_ERR_OK;
 	if (!v->cs_ok) {
@@ -179,6 +194,7 @@ static void uc_vcpu_destroy(void *p)
 	for (int m = 0; m < UCB_MODE_COUNT; m++)
 		ucb_engine_destroy(v->engines[m]);
 	free(v->flat_code.keys);
+	free(v->remote_stale.keys);
 	cs_close(&v->cs);
 	pthread_cond_destroy(&v->cond);
 	pthread_mutex_destroy(&v->lock);

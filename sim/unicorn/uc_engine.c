@@ -146,6 +146,13 @@ static void forget_code_page(struct ucb_engine *eng, uint64_t page)
 	}
 }
 
+static bool filter_has(const struct ucb_vm *vm, uint64_t page)
+{
+	uint64_t bit = page / UCB_PAGE;
+	return bit < UCB_XCODE_FILTER_BYTES * 8 &&
+	       atomic_load_explicit(&vm->xcode_filter[bit / 8], memory_order_relaxed) & (1u << (bit % 8));
+}
+
 /* A store into a page another engine of the vCPU may have translated: that engine drops it when entered next. */
 static void mark_stale_elsewhere(struct ucb_engine *eng, uint64_t page)
 {
@@ -154,26 +161,55 @@ static void mark_stale_elsewhere(struct ucb_engine *eng, uint64_t page)
 	for (int m = 0; m < UCB_MODE_COUNT; m++)
 		if (v->engines[m] && v->engines[m] != eng)
 			set_add(&v->engines[m]->stale, page);
+	pthread_mutex_lock(&v->vm->xcode_lock);
 	set_remove_range(&v->flat_code, page, page + 1); /* until an engine scans it again */
+	pthread_mutex_unlock(&v->vm->xcode_lock);
+}
+
+/*
+ * A store into a page other vCPUs hold scans of: their engines drop the page when entered next. A vCPU running
+ * now keeps its translation until then, as a CPU may until it serialises (SDM Vol. 3A 8.1.3: cross-modifying
+ * code needs the executing CPU to serialise; a VM exit and entry do).
+ */
+static void mark_stale_in_other_vcpus(struct ucb_vcpu *writer, uint64_t page)
+{
+	struct ucb_vm *vm = writer->vm;
+	uint64_t bit = page / UCB_PAGE;
+
+	pthread_mutex_lock(&vm->xcode_lock);
+	pthread_mutex_lock(&vm->list_lock);
+	for (size_t i = 0; i < vm->nvcpus; i++) {
+		struct ucb_vcpu *v = vm->vcpus[i];
+		if (v != writer && set_has(&v->flat_code, page) && set_add(&v->remote_stale, page))
+			atomic_store_explicit(&v->remote_pending, true, memory_order_release);
+	}
+	pthread_mutex_unlock(&vm->list_lock);
+	/* nobody's scan of it is current any more: a vCPU scanning it again sets the bit again (watch_code) */
+	atomic_fetch_and_explicit(&vm->xcode_filter[bit / 8], (unsigned char)~(1u << (bit % 8)), memory_order_relaxed);
+	pthread_mutex_unlock(&vm->xcode_lock);
 }
 
 /*
  * Self-modifying code: QEMU retranslates a block whose bytes a guest store changed, but the scanner would not
  * look at it again and an IN/OUT/... written there would run without an exit. So stores into pages that hold
  * scanned blocks are watched (one UC_HOOK_MEM_WRITE over the span of code pages) and forget those pages' scans;
- * the sites there are decoded again when they next run. The other engines of the vCPU have translations of
- * their own, which 2.0.1 does not drop for this engine's stores: see mark_stale_elsewhere.
+ * the sites there are decoded again when they next run. The vCPU's other engines and other vCPUs have
+ * translations of their own, which 2.0.1 does not drop for this engine's stores: see mark_stale_elsewhere and
+ * mark_stale_in_other_vcpus.
  */
 static void hook_code_write(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *user)
 {
 	struct ucb_engine *eng = user;
+	struct ucb_vcpu *v = eng->vcpu;
 	uint64_t first = addr & ~(uint64_t)(UCB_PAGE - 1), last = (addr + (uint64_t)size - 1) & ~(uint64_t)(UCB_PAGE - 1);
 
 	(void)uc, (void)type, (void)value;
 	for (uint64_t page = first; page <= last; page += UCB_PAGE) {
 		/* engine addresses are physical while the guest does not page */
-		if (!eng->vcpu->cr0_pg && set_has(&eng->vcpu->flat_code, page))
+		if (!v->cr0_pg && set_has(&v->flat_code, page))
 			mark_stale_elsewhere(eng, page);
+		if (!v->cr0_pg && filter_has(v->vm, page))
+			mark_stale_in_other_vcpus(v, page);
 		if (set_has(&eng->code_pages, page))
 			forget_code_page(eng, page);
 	}
@@ -199,6 +235,34 @@ static void watch_span(struct ucb_engine *eng, uint64_t lo, uint64_t hi)
 	eng->code_hi = new_hi;
 }
 
+/* Publish a page this vCPU scanned while the guest did not page: every engine of the VM watches stores there. */
+static void publish_flat_page(struct ucb_vcpu *v, uint64_t page)
+{
+	struct ucb_vm *vm = v->vm;
+	uint64_t bit = page / UCB_PAGE;
+
+	pthread_mutex_lock(&vm->xcode_lock);
+	set_add(&v->flat_code, page);
+	if (bit < UCB_XCODE_FILTER_BYTES * 8)
+		atomic_fetch_or_explicit(&vm->xcode_filter[bit / 8], (unsigned char)(1u << (bit % 8)),
+		                         memory_order_relaxed);
+	uint64_t lo = atomic_load_explicit(&vm->xcode_lo, memory_order_relaxed);
+	uint64_t hi = atomic_load_explicit(&vm->xcode_hi, memory_order_relaxed);
+	if (hi <= lo || page < lo)
+		atomic_store_explicit(&vm->xcode_lo, page, memory_order_relaxed);
+	if (hi <= lo || page + UCB_PAGE > hi)
+		atomic_store_explicit(&vm->xcode_hi, page + UCB_PAGE, memory_order_relaxed);
+	pthread_mutex_unlock(&vm->xcode_lock);
+}
+
+/* The VM's span of published code pages, [*lo, *hi); false while there is none. */
+static bool flat_span(const struct ucb_vm *vm, uint64_t *lo, uint64_t *hi)
+{
+	*lo = atomic_load_explicit(&vm->xcode_lo, memory_order_relaxed);
+	*hi = atomic_load_explicit(&vm->xcode_hi, memory_order_relaxed);
+	return *hi > *lo;
+}
+
 /* Remember the pages of a scanned block and widen the write hook to cover them. */
 static void watch_code(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 {
@@ -207,23 +271,43 @@ static void watch_code(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 
 	for (uint64_t page = lo; page < hi; page += UCB_PAGE) {
 		set_add(&eng->code_pages, page);
-		if (!v->cr0_pg)
-			set_add(&v->flat_code, page);
+		if (!v->cr0_pg && !set_has(&v->flat_code, page))
+			publish_flat_page(v, page);
 	}
-	bool flat = v->flat_hi > v->flat_lo;
-	if (!v->cr0_pg) {
-		v->flat_lo = flat && v->flat_lo < lo ? v->flat_lo : lo;
-		v->flat_hi = flat && v->flat_hi > hi ? v->flat_hi : hi;
-		flat = true;
+	uint64_t flat_lo, flat_hi;
+	/* one registration over both: this block and what the VM's engines scanned unpaged */
+	if (flat_span(v->vm, &flat_lo, &flat_hi))
+		watch_span(eng, flat_lo < lo ? flat_lo : lo, flat_hi > hi ? flat_hi : hi);
+	else
+		watch_span(eng, lo, hi);
+}
+
+/* Move the pages other vCPUs wrote into every engine's stale set; the vCPU no longer holds scans of them. */
+static void take_remote_stale(struct ucb_vcpu *v)
+{
+	struct ucb_vm *vm = v->vm;
+
+	pthread_mutex_lock(&vm->xcode_lock);
+	atomic_store_explicit(&v->remote_pending, false, memory_order_relaxed);
+	for (size_t i = 0; i < v->remote_stale.cap; i++) {
+		uint64_t key = v->remote_stale.keys[i];
+		if (!key)
+			continue;
+		for (int m = 0; m < UCB_MODE_COUNT; m++)
+			if (v->engines[m])
+				set_add(&v->engines[m]->stale, key - 1);
+		set_remove_range(&v->flat_code, key - 1, key - 1 + UCB_PAGE);
 	}
-	/* one registration over both: this block and what the vCPU's other engines scanned */
-	watch_span(eng, flat && v->flat_lo < lo ? v->flat_lo : lo, flat && v->flat_hi > hi ? v->flat_hi : hi);
+	ucb_set_clear(&v->remote_stale);
+	pthread_mutex_unlock(&vm->xcode_lock);
 }
 
 void ucb_engine_enter(struct ucb_engine *eng)
 {
 	struct ucb_vcpu *v = eng->vcpu;
 
+	if (atomic_load_explicit(&v->remote_pending, memory_order_acquire))
+		take_remote_stale(v);
 	if (eng->stale.count) {
 		for (size_t i = 0; i < eng->stale.cap; i++) {
 			uint64_t key = eng->stale.keys[i];
@@ -234,8 +318,9 @@ void ucb_engine_enter(struct ucb_engine *eng)
 		}
 		ucb_set_clear(&eng->stale);
 	}
-	if (v->flat_hi > v->flat_lo)
-		watch_span(eng, v->flat_lo, v->flat_hi);
+	uint64_t lo, hi;
+	if (flat_span(v->vm, &lo, &hi))
+		watch_span(eng, lo, hi);
 }
 
 /* Recompute where execution must re-enter once this block's new code hooks exist. */

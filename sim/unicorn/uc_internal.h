@@ -63,7 +63,7 @@ struct ucb_site {
 	struct ucb_insn insn;
 };
 
-enum { UCB_PAGE = 4096 };
+enum { UCB_PAGE = 4096, UCB_XCODE_FILTER_BYTES = (1 << 20) / 8 /* one bit per page below 4 GiB */ };
 
 /* Open-addressing set of 64-bit keys (scanned blocks). */
 struct ucb_set {
@@ -238,13 +238,16 @@ struct ucb_vcpu {
 	uint32_t deliver_error;
 
 	/*
-	 * Self-modifying code across this vCPU's engines: each has its own translation cache, and 2.0.1 only
-	 * invalidates on stores made by the same engine. Physical pages holding code an engine scanned while the
-	 * guest did not page; every engine's write hook covers their span, and a store there marks the page stale
-	 * in the other engines (their struct ucb_engine.stale), dropped when one is entered next.
+	 * Self-modifying code across engines: each has its own translation cache, and 2.0.1 only invalidates on
+	 * stores made by the same engine. Physical pages holding code an engine of this vCPU scanned while the guest
+	 * did not page (written by this thread under vm->xcode_lock, read by others under it). Every engine's write
+	 * hook covers the VM's span of such pages; a store there marks the page stale in this vCPU's other engines
+	 * (their struct ucb_engine.stale) and, through remote_stale, in other vCPUs' engines, which drop it when
+	 * entered next.
 	 */
 	struct ucb_set flat_code;
-	uint64_t flat_lo, flat_hi;
+	struct ucb_set remote_stale;  /* pages other vCPUs wrote, under vm->xcode_lock */
+	atomic_bool remote_pending;   /* remote_stale holds pages */
 
 	/* state Unicorn does not hold */
 	uint64_t cr0_pg;              /* CR0.PG as the VMM or the guest set it; the engine runs unpaged (docs) */
@@ -276,6 +279,14 @@ struct ucb_vm {
 	struct ucb_change journal[UCB_JOURNAL]; /* the last changes, by generation % UCB_JOURNAL */
 	struct ucb_vcpu **vcpus;
 	size_t nvcpus, vcpus_cap;
+	/*
+	 * Code patched by another vCPU (uc_engine.c): one bit per 4 KiB page below 4 GiB, set while some vCPU's
+	 * flat_code holds the page, so that a store elsewhere takes xcode_lock only for such pages; and the span
+	 * [xcode_lo, xcode_hi) every engine's write hook covers (it only grows).
+	 */
+	pthread_mutex_t xcode_lock;   /* taken before list_lock */
+	atomic_uchar *xcode_filter;
+	atomic_uint_fast64_t xcode_lo, xcode_hi;
 };
 
 /* Offsets into Unicorn 2.0.1's saved CPUX86State, checked by ucb_layout_probe at engine creation. */
