@@ -63,9 +63,9 @@ static struct avl_node *rotate_right(struct avl_tree *tree, struct avl_node *nod
 }
 
 /*
- * Restore heights and balance from node upwards. The walk stops at the first subtree whose height is what
- * it was: nothing above it can change. A walk to the root on every remove touched ~17 nodes at 100,000
- * regions, most of them cold (detach 1.1-1.3 us there, 0.27 us at 100).
+ * Restore heights and balance from node upwards, stopping at the first subtree whose height is what it was:
+ * nothing above it can change. (Measured: detach at 100,000 regions did not move, 0.9-1.4 us either way; the
+ * walk up retraces nodes the descent has just brought into the cache.)
  */
 static void rebalance(struct avl_tree *tree, struct avl_node *node)
 {
