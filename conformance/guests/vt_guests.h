@@ -24,6 +24,6 @@ extern const struct vt_guest vt_guest_rm_exits, vt_guest_pm_exits, vt_guest_lm_e
 extern const struct vt_guest vt_guest_rm_events, vt_guest_pm_events, vt_guest_lm_events;
 extern const struct vt_guest vt_guest_pm_loops, vt_guest_reset, vt_guest_rm_switch, vt_guest_rm_smc,
 	vt_guest_rm_xmode_smc, vt_guest_rm_smp_smc;
-extern const struct vt_guest vt_guest_pm_paging;
+extern const struct vt_guest vt_guest_pm_paging, vt_guest_pm_alias_smc;
 
 #endif

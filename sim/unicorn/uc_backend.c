@@ -193,7 +193,7 @@ static void uc_vcpu_destroy(void *p)
 	pthread_mutex_unlock(&vm->update_lock);
 	for (int m = 0; m < UCB_MODE_COUNT; m++)
 		ucb_engine_destroy(v->engines[m]);
-	free(v->flat_code.keys);
+	free(v->code_phys.keys);
 	free(v->remote_stale.keys);
 	cs_close(&v->cs);
 	pthread_cond_destroy(&v->cond);

@@ -4,76 +4,6 @@
 
 #include "uc_internal.h"
 
-static bool set_has(const struct ucb_set *set, uint64_t key)
-{
-	if (!set->cap)
-		return false;
-	for (size_t i = ucb_mix(key) & (set->cap - 1);; i = (i + 1) & (set->cap - 1)) {
-		if (set->keys[i] == 0)
-			return false;
-		if (set->keys[i] == key + 1)
-			return true;
-	}
-}
-
-static bool set_add(struct ucb_set *set, uint64_t key)
-{
-	if ((set->count + 1) * 2 > set->cap) {
-		size_t cap = set->cap ? set->cap * 2 : 256;
-		uint64_t *keys = calloc(cap, sizeof *keys);
-		if (!keys)
-			return false;
-		for (size_t i = 0; i < set->cap; i++) {
-			if (!set->keys[i])
-				continue;
-			size_t j = ucb_mix(set->keys[i] - 1) & (cap - 1);
-			while (keys[j])
-				j = (j + 1) & (cap - 1);
-			keys[j] = set->keys[i];
-		}
-		free(set->keys);
-		set->keys = keys;
-		set->cap = cap;
-	}
-	size_t i = ucb_mix(key) & (set->cap - 1);
-	while (set->keys[i] && set->keys[i] != key + 1)
-		i = (i + 1) & (set->cap - 1);
-	if (!set->keys[i])
-		set->count++;
-	set->keys[i] = key + 1;
-	return true;
-}
-
-/* Drop every key in [lo, hi) by rebuilding the table (deletion in open addressing would need tombstones). */
-static void set_remove_range(struct ucb_set *set, uint64_t lo, uint64_t hi)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < set->cap; i++) {
-		uint64_t k = set->keys[i];
-		if (k && (k - 1 < lo || k - 1 >= hi))
-			set->keys[n++] = k;
-	}
-	size_t kept = n;
-	uint64_t *old = set->keys;
-	if (!set->cap)
-		return;
-	uint64_t *keys = calloc(set->cap, sizeof *keys);
-	if (!keys) {
-		ucb_set_clear(set); /* forgetting more than asked only costs rescans */
-		return;
-	}
-	for (size_t i = 0; i < kept; i++) {
-		size_t j = ucb_mix(old[i] - 1) & (set->cap - 1);
-		while (keys[j])
-			j = (j + 1) & (set->cap - 1);
-		keys[j] = old[i];
-	}
-	free(old);
-	set->keys = keys;
-	set->count = kept;
-}
-
 /*
  * Direct CPUX86State access is how this backend sets hidden segment state and
  * hidden flags that 2.0.1's uc_reg_write cannot: check the offsets it relies on.
@@ -135,10 +65,15 @@ void ucb_add_sync_site(struct ucb_engine *eng, uint64_t addr)
 /* Forget the scans of one code page (its bytes changed): blocks are scanned, sites decoded again when they run. */
 static void forget_code_page(struct ucb_engine *eng, uint64_t page)
 {
-	set_remove_range(&eng->code_pages, page, page + 1);
+	ucb_set_remove_range(&eng->code_pages, page, page + 1);
+	size_t kept = 0;
+	for (size_t i = 0; i < eng->ncode_alias; i++)
+		if (eng->code_alias[i].lin != page)
+			eng->code_alias[kept++] = eng->code_alias[i];
+	eng->ncode_alias = kept;
 	eng->code_gen++; /* remembered instruction lengths may be stale */
 	/* a block is at most one page long here (scan_block caps it): it starts in this page or the one before */
-	set_remove_range(&eng->scanned, page - UCB_PAGE, page + UCB_PAGE);
+	ucb_set_remove_range(&eng->scanned, page - UCB_PAGE, page + UCB_PAGE);
 	for (size_t i = 0; i < eng->sites.cap; i++) {
 		struct ucb_site *s = &eng->sites.slots[i];
 		if (s->used && s->addr >= page && s->addr < page + UCB_PAGE)
@@ -146,71 +81,29 @@ static void forget_code_page(struct ucb_engine *eng, uint64_t page)
 	}
 }
 
-static bool filter_has(const struct ucb_vm *vm, uint64_t page)
-{
-	uint64_t bit = page / UCB_PAGE;
-	return bit < UCB_XCODE_FILTER_BYTES * 8 &&
-	       atomic_load_explicit(&vm->xcode_filter[bit / 8], memory_order_relaxed) & (1u << (bit % 8));
-}
-
-/* A store into a page another engine of the vCPU may have translated: that engine drops it when entered next. */
-static void mark_stale_elsewhere(struct ucb_engine *eng, uint64_t page)
-{
-	struct ucb_vcpu *v = eng->vcpu;
-
-	for (int m = 0; m < UCB_MODE_COUNT; m++)
-		if (v->engines[m] && v->engines[m] != eng)
-			set_add(&v->engines[m]->stale, page);
-	pthread_mutex_lock(&v->vm->xcode_lock);
-	set_remove_range(&v->flat_code, page, page + 1); /* until an engine scans it again */
-	pthread_mutex_unlock(&v->vm->xcode_lock);
-}
-
-/*
- * A store into a page other vCPUs hold scans of: their engines drop the page when entered next. A vCPU running
- * now keeps its translation until then, as a CPU may until it serialises (SDM Vol. 3A 8.1.3: cross-modifying
- * code needs the executing CPU to serialise; a VM exit and entry do).
- */
-static void mark_stale_in_other_vcpus(struct ucb_vcpu *writer, uint64_t page)
-{
-	struct ucb_vm *vm = writer->vm;
-	uint64_t bit = page / UCB_PAGE;
-
-	pthread_mutex_lock(&vm->xcode_lock);
-	pthread_mutex_lock(&vm->list_lock);
-	for (size_t i = 0; i < vm->nvcpus; i++) {
-		struct ucb_vcpu *v = vm->vcpus[i];
-		if (v != writer && set_has(&v->flat_code, page) && set_add(&v->remote_stale, page))
-			atomic_store_explicit(&v->remote_pending, true, memory_order_release);
-	}
-	pthread_mutex_unlock(&vm->list_lock);
-	/* nobody's scan of it is current any more: a vCPU scanning it again sets the bit again (watch_code) */
-	atomic_fetch_and_explicit(&vm->xcode_filter[bit / 8], (unsigned char)~(1u << (bit % 8)), memory_order_relaxed);
-	pthread_mutex_unlock(&vm->xcode_lock);
-}
-
 /*
  * Self-modifying code: QEMU retranslates a block whose bytes a guest store changed, but the scanner would not
  * look at it again and an IN/OUT/... written there would run without an exit. So stores into pages that hold
  * scanned blocks are watched (one UC_HOOK_MEM_WRITE over the span of code pages) and forget those pages' scans;
  * the sites there are decoded again when they next run. The vCPU's other engines and other vCPUs have
- * translations of their own, which 2.0.1 does not drop for this engine's stores: see mark_stale_elsewhere and
- * mark_stale_in_other_vcpus.
+ * translations of their own, which 2.0.1 does not drop for this engine's stores: see ucb_code_stored.
  */
 static void hook_code_write(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *user)
 {
 	struct ucb_engine *eng = user;
-	struct ucb_vcpu *v = eng->vcpu;
 	uint64_t first = addr & ~(uint64_t)(UCB_PAGE - 1), last = (addr + (uint64_t)size - 1) & ~(uint64_t)(UCB_PAGE - 1);
 
 	(void)uc, (void)type, (void)value;
 	for (uint64_t page = first; page <= last; page += UCB_PAGE) {
-		/* engine addresses are physical while the guest does not page */
-		if (!v->cr0_pg && set_has(&v->flat_code, page))
-			mark_stale_elsewhere(eng, page);
-		if (!v->cr0_pg && filter_has(v->vm, page))
-			mark_stale_in_other_vcpus(v, page);
-		if (set_has(&eng->code_pages, page))
+		bool code_here = ucb_set_has(&eng->code_pages, page);
+		uint64_t phys = page; /* engine addresses are guest-physical while the guest does not page */
+		/*
+		 * Paged: a store reaches a page published by others only through a mapping kept read-only (a write
+		 * fault, uc_mmu.c), or through the linear address this engine scanned it at, seen here.
+		 */
+		if (!eng->shadow.paged || (code_here && ucb_shadow_phys(eng, page, &phys)))
+			ucb_code_stored(eng, phys);
+		if (code_here)
 			forget_code_page(eng, page);
 	}
 }
@@ -235,71 +128,68 @@ static void watch_span(struct ucb_engine *eng, uint64_t lo, uint64_t hi)
 	eng->code_hi = new_hi;
 }
 
-/* Publish a page this vCPU scanned while the guest did not page: every engine of the VM watches stores there. */
-static void publish_flat_page(struct ucb_vcpu *v, uint64_t page)
+static void remember_alias(struct ucb_engine *eng, uint64_t lin, uint64_t phys)
 {
-	struct ucb_vm *vm = v->vm;
-	uint64_t bit = page / UCB_PAGE;
-
-	pthread_mutex_lock(&vm->xcode_lock);
-	set_add(&v->flat_code, page);
-	if (bit < UCB_XCODE_FILTER_BYTES * 8)
-		atomic_fetch_or_explicit(&vm->xcode_filter[bit / 8], (unsigned char)(1u << (bit % 8)),
-		                         memory_order_relaxed);
-	uint64_t lo = atomic_load_explicit(&vm->xcode_lo, memory_order_relaxed);
-	uint64_t hi = atomic_load_explicit(&vm->xcode_hi, memory_order_relaxed);
-	if (hi <= lo || page < lo)
-		atomic_store_explicit(&vm->xcode_lo, page, memory_order_relaxed);
-	if (hi <= lo || page + UCB_PAGE > hi)
-		atomic_store_explicit(&vm->xcode_hi, page + UCB_PAGE, memory_order_relaxed);
-	pthread_mutex_unlock(&vm->xcode_lock);
+	if (eng->ncode_alias == eng->code_alias_cap) {
+		size_t cap = eng->code_alias_cap ? eng->code_alias_cap * 2 : 64;
+		struct ucb_code_alias *a = realloc(eng->code_alias, cap * sizeof *a);
+		if (!a)
+			return;
+		eng->code_alias = a;
+		eng->code_alias_cap = cap;
+	}
+	eng->code_alias[eng->ncode_alias++] = (struct ucb_code_alias){ lin, phys };
 }
 
-/* The VM's span of published code pages, [*lo, *hi); false while there is none. */
-static bool flat_span(const struct ucb_vm *vm, uint64_t *lo, uint64_t *hi)
-{
-	*lo = atomic_load_explicit(&vm->xcode_lo, memory_order_relaxed);
-	*hi = atomic_load_explicit(&vm->xcode_hi, memory_order_relaxed);
-	return *hi > *lo;
-}
-
-/* Remember the pages of a scanned block and widen the write hook to cover them. */
-static void watch_code(struct ucb_engine *eng, uint64_t addr, uint32_t size)
+/*
+ * Remember the pages of a scanned block, publish their guest-physical pages and widen the write hook to cover
+ * them; true if this engine maps one of them writable elsewhere (the mapping must go before the block runs).
+ */
+static bool watch_code(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 {
 	struct ucb_vcpu *v = eng->vcpu;
 	uint64_t lo = addr & ~(uint64_t)(UCB_PAGE - 1), hi = (addr + size + UCB_PAGE - 1) & ~(uint64_t)(UCB_PAGE - 1);
+	bool reprotect = false;
 
 	for (uint64_t page = lo; page < hi; page += UCB_PAGE) {
-		set_add(&eng->code_pages, page);
-		if (!v->cr0_pg && !set_has(&v->flat_code, page))
-			publish_flat_page(v, page);
+		uint64_t phys = page;
+		bool fresh = !ucb_set_has(&eng->code_pages, page);
+		ucb_set_add(&eng->code_pages, page);
+		if (eng->shadow.paged) {
+			if (!ucb_shadow_phys(eng, page, &phys))
+				continue;
+			if (fresh)
+				remember_alias(eng, page, phys);
+		}
+		if (!ucb_set_has(&v->code_phys, phys)) {
+			ucb_code_publish(v, phys);
+			reprotect |= eng->shadow.paged && ucb_shadow_writable_alias(eng, phys);
+		}
 	}
-	uint64_t flat_lo, flat_hi;
-	/* one registration over both: this block and what the VM's engines scanned unpaged */
-	if (flat_span(v->vm, &flat_lo, &flat_hi))
-		watch_span(eng, flat_lo < lo ? flat_lo : lo, flat_hi > hi ? flat_hi : hi);
+	uint64_t pub_lo, pub_hi;
+	/* one registration over both: this block and what the VM's engines scanned (unpaged: the same addresses) */
+	if (!eng->shadow.paged && ucb_code_span(v->vm, &pub_lo, &pub_hi))
+		watch_span(eng, pub_lo < lo ? pub_lo : lo, pub_hi > hi ? pub_hi : hi);
 	else
 		watch_span(eng, lo, hi);
+	return reprotect;
 }
 
-/* Move the pages other vCPUs wrote into every engine's stale set; the vCPU no longer holds scans of them. */
-static void take_remote_stale(struct ucb_vcpu *v)
+/* Drop this engine's translations and scans of guest-physical page phys, at whatever address it ran there. */
+static void drop_stale_page(struct ucb_engine *eng, uint64_t phys)
 {
-	struct ucb_vm *vm = v->vm;
-
-	pthread_mutex_lock(&vm->xcode_lock);
-	atomic_store_explicit(&v->remote_pending, false, memory_order_relaxed);
-	for (size_t i = 0; i < v->remote_stale.cap; i++) {
-		uint64_t key = v->remote_stale.keys[i];
-		if (!key)
-			continue;
-		for (int m = 0; m < UCB_MODE_COUNT; m++)
-			if (v->engines[m])
-				set_add(&v->engines[m]->stale, key - 1);
-		set_remove_range(&v->flat_code, key - 1, key - 1 + UCB_PAGE);
+	if (!eng->shadow.paged) {
+		uc_ctl_remove_cache(eng->uc, phys, phys + UCB_PAGE);
+		forget_code_page(eng, phys);
+		return;
 	}
-	ucb_set_clear(&v->remote_stale);
-	pthread_mutex_unlock(&vm->xcode_lock);
+	for (size_t i = eng->ncode_alias; i-- > 0;) {
+		if (i >= eng->ncode_alias || eng->code_alias[i].phys != phys)
+			continue;
+		uint64_t lin = eng->code_alias[i].lin;
+		uc_ctl_remove_cache(eng->uc, lin, lin + UCB_PAGE);
+		forget_code_page(eng, lin); /* drops this alias entry */
+	}
 }
 
 void ucb_engine_enter(struct ucb_engine *eng)
@@ -307,19 +197,23 @@ void ucb_engine_enter(struct ucb_engine *eng)
 	struct ucb_vcpu *v = eng->vcpu;
 
 	if (atomic_load_explicit(&v->remote_pending, memory_order_acquire))
-		take_remote_stale(v);
+		ucb_code_take_remote(v);
 	if (eng->stale.count) {
 		for (size_t i = 0; i < eng->stale.cap; i++) {
 			uint64_t key = eng->stale.keys[i];
-			if (!key)
-				continue;
-			uc_ctl_remove_cache(eng->uc, key - 1, key - 1 + UCB_PAGE);
-			forget_code_page(eng, key - 1);
+			if (key)
+				drop_stale_page(eng, key - 1);
 		}
 		ucb_set_clear(&eng->stale);
 	}
+	uint64_t pub = atomic_load_explicit(&v->vm->code_pub_gen, memory_order_acquire);
+	if (pub != eng->code_pub_seen) {
+		eng->code_pub_seen = pub;
+		if (eng->shadow.paged)
+			ucb_shadow_guard_code(eng); /* pages published since lose their writable aliases here */
+	}
 	uint64_t lo, hi;
-	if (flat_span(v->vm, &lo, &hi))
+	if (!eng->shadow.paged && ucb_code_span(v->vm, &lo, &hi))
 		watch_span(eng, lo, hi);
 }
 
@@ -334,7 +228,7 @@ static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 	if (size > 4096)
 		size = 4096;
 	if (size == 0 || !ucb_guest_read(eng, addr, buf, size)) {
-		set_add(&eng->scanned, addr);
+		ucb_set_add(&eng->scanned, addr);
 		return;
 	}
 	cs_option(v->cs, CS_OPT_MODE, bits == 64 ? CS_MODE_64 : bits == 32 ? CS_MODE_32 : CS_MODE_16);
@@ -376,8 +270,9 @@ static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 			added++;
 	}
 	cs_free(insn, 1);
-	set_add(&eng->scanned, addr);
-	watch_code(eng, addr, size);
+	ucb_set_add(&eng->scanned, addr);
+	if (watch_code(eng, addr, size))
+		added++; /* a writable alias of its code is dropped at entry (ucb_shadow_guard_code) */
 	if (added) {
 		/* The block was translated without the hooks: drop it and re-enter at its start. */
 		eng->flush_from = addr;
@@ -475,7 +370,7 @@ static void hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 		v->leave = UCB_LEAVE_WINDOW;
 		return;
 	}
-	if (!set_has(&eng->scanned, addr))
+	if (!ucb_set_has(&eng->scanned, addr))
 		scan_block(eng, addr, size);
 }
 
@@ -544,6 +439,7 @@ void ucb_engine_destroy(struct ucb_engine *eng)
 	free(eng->shadow.live);
 	free(eng->scanned.keys);
 	free(eng->code_pages.keys);
+	free(eng->code_alias);
 	free(eng->stale.keys);
 	free(eng->sites.slots);
 	free(eng);

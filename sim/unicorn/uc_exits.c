@@ -48,6 +48,9 @@ static void finish_exit(struct ucb_engine *eng)
 	if (v->pending.valid || v->pending.want_intr_window || v->pending.want_nmi_window ||
 	    v->activity != VMSIM_ACTIVITY_ACTIVE)
 		ucb_request_leave(v, UCB_LEAVE_RESTART);
+	/* VM entry serialises: code written elsewhere meanwhile is dropped at engine entry (ucb_engine_enter) */
+	if (eng->stale.count || atomic_load_explicit(&v->remote_pending, memory_order_acquire))
+		ucb_request_leave(v, UCB_LEAVE_RESTART);
 	if ( v->leave != UCB_LEAVE_NONE || eng->mode == UCB_REAL ||
 	    atomic_load_explicit(&v->stop_requested, memory_order_relaxed)) {
 		/* 16-bit RIP writes do not redirect in 2.0.1, and a stop with a RIP write is lost: leave. */

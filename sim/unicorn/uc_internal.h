@@ -115,6 +115,11 @@ struct ucb_len_entry {
 
 enum { UCB_LEN_CACHE = 64 };
 
+/* A linear code page of a paged engine and the guest-physical page it was translated to when scanned. */
+struct ucb_code_alias {
+	uint64_t lin, phys;
+};
+
 /* What the hooks need of CS: its base, its byte-granular limit and the code size its descriptor gives (16/32/64). */
 struct ucb_cs_cache {
 	uint64_t base;
@@ -138,7 +143,11 @@ struct ucb_engine {
 	struct ucb_set scanned;
 	struct ucb_sites sites;
 	struct ucb_set code_pages;   /* pages holding scanned blocks: a write there forgets their scan */
-	struct ucb_set stale;        /* pages another engine of the vCPU wrote (ucb_vcpu.flat_code) */
+	/* while paged: the guest-physical page behind each linear page added to code_pages (for stale) */
+	struct ucb_code_alias *code_alias;
+	size_t ncode_alias, code_alias_cap;
+	struct ucb_set stale;        /* guest-physical pages written elsewhere (ucb_vcpu.code_phys), dropped at entry */
+	uint64_t code_pub_seen;      /* vm->code_pub_gen when writable aliases of published code were last dropped */
 	uint64_t code_lo, code_hi;   /* what the write hook watches, [code_lo, code_hi) */
 	uc_hook code_write_hook;
 	bool code_write_hooked;
@@ -239,13 +248,14 @@ struct ucb_vcpu {
 
 	/*
 	 * Self-modifying code across engines: each has its own translation cache, and 2.0.1 only invalidates on
-	 * stores made by the same engine. Physical pages holding code an engine of this vCPU scanned while the guest
-	 * did not page (written by this thread under vm->xcode_lock, read by others under it). Every engine's write
-	 * hook covers the VM's span of such pages; a store there marks the page stale in this vCPU's other engines
-	 * (their struct ucb_engine.stale) and, through remote_stale, in other vCPUs' engines, which drop it when
-	 * entered next.
+	 * stores made by the same engine through the same linear address. Guest-physical pages holding code an
+	 * engine of this vCPU scanned (written by this thread under vm->xcode_lock, read by others under it). A
+	 * store there, seen by an engine's write hook or, while the guest pages, by a write fault on a shadow
+	 * mapping kept read-only for it (uc_mmu.c), marks the page stale in this vCPU's other engines (their
+	 * struct ucb_engine.stale) and, through remote_stale, in other vCPUs' engines, which drop it when entered
+	 * next.
 	 */
-	struct ucb_set flat_code;
+	struct ucb_set code_phys;
 	struct ucb_set remote_stale;  /* pages other vCPUs wrote, under vm->xcode_lock */
 	atomic_bool remote_pending;   /* remote_stale holds pages */
 
@@ -280,13 +290,14 @@ struct ucb_vm {
 	struct ucb_vcpu **vcpus;
 	size_t nvcpus, vcpus_cap;
 	/*
-	 * Code patched by another vCPU (uc_engine.c): one bit per 4 KiB page below 4 GiB, set while some vCPU's
-	 * flat_code holds the page, so that a store elsewhere takes xcode_lock only for such pages; and the span
-	 * [xcode_lo, xcode_hi) every engine's write hook covers (it only grows).
+	 * Code patched elsewhere (uc_engine.c): one bit per 4 KiB guest-physical page below 4 GiB, set while some
+	 * vCPU's code_phys holds the page, so that a store elsewhere takes xcode_lock only for such pages (and a
+	 * paged engine maps them read-only where it has not scanned them itself); code_pub_gen counts the pages
+	 * published; [xcode_lo, xcode_hi) is the span every unpaged engine's write hook covers (it only grows).
 	 */
 	pthread_mutex_t xcode_lock;   /* taken before list_lock */
 	atomic_uchar *xcode_filter;
-	atomic_uint_fast64_t xcode_lo, xcode_hi;
+	atomic_uint_fast64_t xcode_lo, xcode_hi, code_pub_gen;
 };
 
 /* Offsets into Unicorn 2.0.1's saved CPUX86State, checked by ucb_layout_probe at engine creation. */
@@ -510,6 +521,35 @@ static inline void ucb_set_clear(struct ucb_set *set)
 		memset(set->keys, 0, set->cap * sizeof *set->keys);
 	set->count = 0;
 }
+
+/* uc_code.c: the scanner's sets and code written elsewhere */
+bool ucb_set_has(const struct ucb_set *set, uint64_t key);
+/* Add key (false: out of memory, the set unchanged). */
+bool ucb_set_add(struct ucb_set *set, uint64_t key);
+/* Drop every key in [lo, hi). */
+void ucb_set_remove_range(struct ucb_set *set, uint64_t lo, uint64_t hi);
+/* Whether some engine of the VM holds a scan of guest-physical page phys (a hint, read without a lock). */
+bool ucb_code_published(const struct ucb_vm *vm, uint64_t phys);
+/* A store into guest-physical page phys, which holds code: every engine that scanned it drops it (at entry). */
+void ucb_code_stored(struct ucb_engine *eng, uint64_t phys);
+/* Forget which pages hold scanned code (their scans go with them). */
+void ucb_code_pages_clear(struct ucb_engine *eng);
+/* Must a store by this engine at linear lin (guest-physical phys) fault? Published code it does not watch itself. */
+bool ucb_code_guarded(const struct ucb_engine *eng, uint64_t lin, uint64_t phys);
+/* Record that v scanned code in guest-physical page: set its bit, widen the VM's span, count the publication. */
+void ucb_code_publish(struct ucb_vcpu *v, uint64_t page);
+/* The VM's span of published pages below 4 GiB, [*lo, *hi); false while there is none. */
+bool ucb_code_span(const struct ucb_vm *vm, uint64_t *lo, uint64_t *hi);
+/* Move the pages other vCPUs wrote into every engine's stale set of v (v's own thread). */
+void ucb_code_take_remote(struct ucb_vcpu *v);
+
+/* uc_mmu.c: shadow mappings and code published elsewhere */
+/* The guest-physical page a live shadow mapping gives linear page lin; false if none maps it. */
+bool ucb_shadow_phys(const struct ucb_engine *eng, uint64_t lin, uint64_t *gpa);
+/* Does a live writable mapping reach guest-physical page gpa at a linear page the write hook does not watch? */
+bool ucb_shadow_writable_alias(const struct ucb_engine *eng, uint64_t gpa);
+/* Drop the writable mappings over code published since they were made (ucb_code_guarded). */
+void ucb_shadow_guard_code(struct ucb_engine *eng);
 
 /* uc_shadow.c */
 /* Unmap the engine's live linear region i. */

@@ -171,7 +171,7 @@ bool ucb_engine_sync_memory(struct ucb_engine *eng)
 		ucb_mmu_flush(eng);
 	if (unmapped) {
 		ucb_set_clear(&eng->scanned); /* code may differ now: scan blocks again */
-		ucb_set_clear(&eng->code_pages);
+		ucb_code_pages_clear(eng);
 	}
 	return ok;
 }
@@ -232,7 +232,7 @@ void ucb_engine_unmap_all(struct ucb_engine *eng)
 		engine_unmap(eng, &m); /* drops the entry even where 2.0.1 refuses the unmap */
 	}
 	ucb_set_clear(&eng->scanned);
-	ucb_set_clear(&eng->code_pages);
+	ucb_code_pages_clear(eng);
 }
 
 /*

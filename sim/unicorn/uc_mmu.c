@@ -133,6 +133,61 @@ static size_t live_bound(const struct ucb_shadow *s, uint64_t lin)
 	return lo;
 }
 
+bool ucb_shadow_phys(const struct ucb_engine *eng, uint64_t lin, uint64_t *gpa)
+{
+	const struct ucb_shadow *s = &eng->shadow;
+	size_t at = live_bound(s, lin);
+
+	if (at >= s->n || s->live[at].lin > lin)
+		return false;
+	*gpa = (s->live[at].gpa + (lin - s->live[at].lin)) & ~(uint64_t)(PG_4K - 1);
+	return true;
+}
+
+/*
+ * Does the writable region r map a page of code published by some engine (a store there must fault, see
+ * ucb_code_stored) that this engine's write hook does not watch? The filter is read a byte (8 pages) at a time.
+ */
+static bool guards_code(const struct ucb_engine *eng, const struct ucb_shadow_region *r)
+{
+	const struct ucb_vm *vm = eng->vcpu->vm;
+	uint64_t limit = (uint64_t)UCB_XCODE_FILTER_BYTES * 8 * PG_4K;
+
+	for (uint64_t off = 0; off < r->size && r->gpa + off < limit; off += PG_4K) {
+		uint64_t page = r->gpa + off;
+		if (!((page / PG_4K) % 8) && off + 8 * PG_4K <= r->size &&
+		    !atomic_load_explicit(&vm->xcode_filter[page / PG_4K / 8], memory_order_relaxed)) {
+			off += 7 * PG_4K; /* eight pages, none published */
+			continue;
+		}
+		if (ucb_code_guarded(eng, r->lin + off, page))
+			return true;
+	}
+	return false;
+}
+
+bool ucb_shadow_writable_alias(const struct ucb_engine *eng, uint64_t gpa)
+{
+	const struct ucb_shadow *s = &eng->shadow;
+
+	for (size_t i = 0; i < s->n; i++) {
+		const struct ucb_shadow_region *r = &s->live[i];
+		if ((r->prot & UC_PROT_WRITE) && gpa >= r->gpa && gpa - r->gpa < r->size &&
+		    ucb_code_guarded(eng, r->lin + (gpa - r->gpa), gpa))
+			return true;
+	}
+	return false;
+}
+
+void ucb_shadow_guard_code(struct ucb_engine *eng)
+{
+	struct ucb_shadow *s = &eng->shadow;
+
+	for (size_t i = s->n; i-- > 0;)
+		if ((s->live[i].prot & UC_PROT_WRITE) && guards_code(eng, &s->live[i]))
+			ucb_shadow_drop(eng, i); /* mapped again on the next touch, read-only over the code */
+}
+
 static bool region_add(struct ucb_engine *eng, const struct ucb_shadow_region *r)
 {
 	struct ucb_shadow *s = &eng->shadow;
@@ -222,7 +277,7 @@ static void extend(struct ucb_engine *eng, const struct paging *p, struct ucb_sh
 		if (info.entries != r->npt || (info.entry_gpa[info.entries - 1] & ~(uint64_t)(PG_4K - 1)) !=
 		                                      r->pt[r->npt - 1])
 			return;
-		if ((r->prot & UC_PROT_WRITE) && holds_tables(s, gpa, PG_4K, r))
+		if ((r->prot & UC_PROT_WRITE) && (holds_tables(s, gpa, PG_4K, r) || ucb_code_guarded(eng, lin, gpa)))
 			return;
 		r->size += PG_4K;
 	}
@@ -297,6 +352,19 @@ static bool map_translation(struct ucb_engine *eng, const struct paging *p, uint
 		} else {
 			r.prot &= ~(unsigned)UC_PROT_WRITE;
 		}
+	}
+	if ((r.prot & UC_PROT_WRITE) && guards_code(eng, &r)) {
+		/* code scanned elsewhere stays read-only here: a store for this instruction gets its own page only */
+		uint64_t lin4k = lin & ~(uint64_t)(PG_4K - 1);
+		struct ucb_shadow_region one = r;
+		one.lin = lin4k;
+		one.size = PG_4K;
+		one.gpa = r.gpa + (lin4k - r.lin);
+		one.hva = (uint8_t *)r.hva + (lin4k - r.lin);
+		if (want_write && !guards_code(eng, &one))
+			r = one;
+		else
+			r.prot &= ~(unsigned)UC_PROT_WRITE;
 	}
 	if (page == PG_4K)
 		extend(eng, p, &r, m, info);
@@ -417,8 +485,12 @@ static enum ucb_mmu_outcome map_page(struct ucb_vcpu *v, const struct paging *p,
 		*npf = (struct ucb_mmu_npf){ info.gpa, false, p->user };
 		return UCB_MMU_NPF;
 	}
-	if (access == VMSIM_X86_WRITE)
-		drop_dependents(eng, info.gpa & ~(uint64_t)(PG_4K - 1)); /* a store into paging structures */
+	if (access == VMSIM_X86_WRITE) {
+		uint64_t page = info.gpa & ~(uint64_t)(PG_4K - 1);
+		drop_dependents(eng, page); /* a store into paging structures */
+		if (ucb_code_published(v->vm, page))
+			ucb_code_stored(eng, page); /* a store into code scanned somewhere: every scan of it goes */
+	}
 	/* what covers lin now (read-only before D was set, or a table page) goes; then the new translation */
 	size_t at = live_bound(&eng->shadow, lin);
 	if (at < eng->shadow.n && eng->shadow.live[at].lin <= lin)

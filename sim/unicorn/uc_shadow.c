@@ -20,7 +20,7 @@ void ucb_shadow_drop(struct ucb_engine *eng, size_t i)
 void ucb_forget_code(struct ucb_engine *eng)
 {
 	ucb_set_clear(&eng->scanned);
-	ucb_set_clear(&eng->code_pages);
+	ucb_code_pages_clear(eng);
 	for (size_t i = 0; i < eng->sites.cap; i++)
 		if (eng->sites.slots[i].used)
 			eng->sites.slots[i].gen = ~(uint64_t)0;

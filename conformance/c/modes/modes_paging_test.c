@@ -93,9 +93,101 @@ static void npf_during_guest_walk(const void *p)
 	vt_vm_close(&vm);
 }
 
+/*
+ * SDM Vol. 3A 8.1.3 and 11.6: self-modifying code is detected by physical address. The guest runs a subroutine at
+ * linear 0x400000 (physical 0x31000), writes an OUT over its NOPs through the identity address 0x31000 and calls
+ * it at 0x400000 again: the new OUT exits there.
+ */
+static void code_patched_through_another_linear_address_exits_as_written(const void *p)
+{
+	(void)p;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_PROT, &vt_guest_pm_alias_smc, 0, 0);
+	struct vt_cpu *c = vt_cpu_start(&vm, NULL, stop_at_hlt_or_npf);
+	vt_wait_stopped(c);
+	assert_int_equal(c->n, 5);
+	static const struct { uint64_t ip; uint16_t port; } outs[] = { { 0x400002, 0x30 }, { 0x400002, 0x30 },
+		                                                       { 0x400004, 0x31 } };
+	for (unsigned i = 0; i < 3; i++) {
+		const struct vt_exit *e = &c->log[1 + i];
+		assert_int_equal(e->neutral.kind, VMSIM_EXIT_IO);
+		assert_int_equal(e->ip, outs[i].ip);
+		assert_int_equal(e->neutral.u.io.port, outs[i].port);
+		assert_int_equal(e->ax & 0xff, 0x41);
+	}
+	assert_int_equal(c->log[4].reason, vt_code(VMSIM_EXIT_HLT));
+	assert_int_equal(c->log[4].ip, vt_addr(&vm, "x_hlt"));
+	vt_vm_close(&vm);
+}
+
+struct resume_job {
+	struct vt_cpu *c;
+	_Atomic int result; /* -1 until the job ran */
+};
+
+static bool past_hlt(void *ctx, struct vmsim_vcpu_state *st)
+{
+	(void)ctx;
+	vmsim_reg_charge(&st->ip, st->ip.value + st->ip_len.value);
+	return true;
+}
+
+/* with_state is the handler's own: the job runs on the vCPUs' entrypoint. */
+static void resume_past_hlt(void *ctx)
+{
+	struct resume_job *j = ctx;
+	j->result = vmsim_vcpu_with_state(j->c->vcpu, past_hlt, NULL);
+}
+
+static bool resumed(void *ctx)
+{
+	return ((struct resume_job *)ctx)->result != -1;
+}
+
+/* The same with the store made by another vCPU through its own page tables while the first one is halted. */
+static void code_patched_by_another_vcpu_through_another_linear_address(const void *p)
+{
+	(void)p;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_PROT, &vt_guest_pm_alias_smc, 0, 0);
+	assert_int_equal(vmsim_entrypoint_create(vm.env, "ep", &vm.ep), VMSIM_OK);
+	struct vt_cpu *c0 = vt_cpu_start(&vm, "x_smp_main", stop_at_hlt_or_npf);
+	vt_wait_stopped(c0);
+	assert_int_equal(c0->n, 3);
+	assert_int_equal(c0->log[1].ip, 0x400002);
+	assert_int_equal(c0->log[2].reason, vt_code(VMSIM_EXIT_HLT));
+	assert_int_equal(c0->log[2].ip, vt_addr(&vm, "x_wait"));
+	struct vt_cpu *c1 = vt_cpu_start(&vm, "x_patcher", stop_at_hlt_or_npf);
+	vt_wait_stopped(c1);
+	assert_int_equal(c1->n, 2);
+	assert_int_equal(c1->log[1].reason, vt_code(VMSIM_EXIT_HLT));
+	assert_int_equal(c1->log[1].ip, vt_addr(&vm, "x_patched"));
+
+	pthread_mutex_lock(&c0->lock);
+	c0->stopped = false;
+	pthread_mutex_unlock(&c0->lock);
+	struct resume_job job = { c0, -1 };
+	assert_int_equal(vmsim_entrypoint_post(vm.ep, resume_past_hlt, &job), VMSIM_OK);
+	vt_wait_until(resumed, &job, "vCPU 0 resumed past its HLT");
+	assert_int_equal(job.result, VMSIM_OK);
+	vt_wait_stopped(c0);
+	assert_int_equal(c0->n, 6);
+	assert_int_equal(c0->log[3].ip, 0x400002);
+	assert_int_equal(c0->log[4].neutral.kind, VMSIM_EXIT_IO);
+	assert_int_equal(c0->log[4].ip, 0x400004); /* the OUT vCPU 1 wrote */
+	assert_int_equal(c0->log[4].neutral.u.io.port, 0x31);
+	assert_int_equal(c0->log[5].reason, vt_code(VMSIM_EXIT_HLT));
+	assert_int_equal(c0->log[5].ip, vt_addr(&vm, "x_smp_hlt"));
+	vt_vm_close(&vm);
+}
+
 static const struct vc_test tests[] = {
 	{ "paging", "other_physical_and_guest_pf", PAGING_CAPS, paging_other_physical_and_guest_pf, NULL },
 	{ "paging", "npf_during_guest_walk", PAGING_CAPS, npf_during_guest_walk, NULL },
+	{ "paging", "code_patched_through_another_linear_address_exits_as_written", PAGING_CAPS,
+	  code_patched_through_another_linear_address_exits_as_written, NULL },
+	{ "paging", "code_patched_by_another_vcpu_through_another_linear_address", PAGING_CAPS,
+	  code_patched_by_another_vcpu_through_another_linear_address, NULL },
 };
 
 struct vc_test_list vc_paging_tests(void)

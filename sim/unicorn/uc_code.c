@@ -1,0 +1,196 @@
+/*
+ * uc_code.c - which pages hold code the block scanner has seen: the scanner's open-addressing sets, the guest-physical
+ * pages each vCPU published (a VM-wide bitmap below 4 GiB), and the stale marks a store there leaves in other engines
+ * and other vCPUs (uc_engine.c drops them at entry). Below uc_engine.c, uc_mmu.c, uc_shadow.c and uc_memory.c.
+ */
+#include <stdlib.h>
+
+#include "uc_internal.h"
+
+bool ucb_set_has(const struct ucb_set *set, uint64_t key)
+{
+	if (!set->cap)
+		return false;
+	for (size_t i = ucb_mix(key) & (set->cap - 1);; i = (i + 1) & (set->cap - 1)) {
+		if (set->keys[i] == 0)
+			return false;
+		if (set->keys[i] == key + 1)
+			return true;
+	}
+}
+
+bool ucb_set_add(struct ucb_set *set, uint64_t key)
+{
+	if ((set->count + 1) * 2 > set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 256;
+		uint64_t *keys = calloc(cap, sizeof *keys);
+		if (!keys)
+			return false;
+		for (size_t i = 0; i < set->cap; i++) {
+			if (!set->keys[i])
+				continue;
+			size_t j = ucb_mix(set->keys[i] - 1) & (cap - 1);
+			while (keys[j])
+				j = (j + 1) & (cap - 1);
+			keys[j] = set->keys[i];
+		}
+		free(set->keys);
+		set->keys = keys;
+		set->cap = cap;
+	}
+	size_t i = ucb_mix(key) & (set->cap - 1);
+	while (set->keys[i] && set->keys[i] != key + 1)
+		i = (i + 1) & (set->cap - 1);
+	if (!set->keys[i])
+		set->count++;
+	set->keys[i] = key + 1;
+	return true;
+}
+
+/* Drop every key in [lo, hi) by rebuilding the table (deletion in open addressing would need tombstones). */
+void ucb_set_remove_range(struct ucb_set *set, uint64_t lo, uint64_t hi)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < set->cap; i++) {
+		uint64_t k = set->keys[i];
+		if (k && (k - 1 < lo || k - 1 >= hi))
+			set->keys[n++] = k;
+	}
+	size_t kept = n;
+	uint64_t *old = set->keys;
+	if (!set->cap)
+		return;
+	uint64_t *keys = calloc(set->cap, sizeof *keys);
+	if (!keys) {
+		ucb_set_clear(set); /* forgetting more than asked only costs rescans */
+		return;
+	}
+	for (size_t i = 0; i < kept; i++) {
+		size_t j = ucb_mix(old[i] - 1) & (set->cap - 1);
+		while (keys[j])
+			j = (j + 1) & (set->cap - 1);
+		keys[j] = old[i];
+	}
+	free(old);
+	set->keys = keys;
+	set->count = kept;
+}
+
+void ucb_code_pages_clear(struct ucb_engine *eng)
+{
+	ucb_set_clear(&eng->code_pages);
+	eng->ncode_alias = 0;
+}
+
+bool ucb_code_published(const struct ucb_vm *vm, uint64_t phys)
+{
+	uint64_t bit = phys / UCB_PAGE;
+	return bit < UCB_XCODE_FILTER_BYTES * 8 &&
+	       atomic_load_explicit(&vm->xcode_filter[bit / 8], memory_order_relaxed) & (1u << (bit % 8));
+}
+
+bool ucb_code_guarded(const struct ucb_engine *eng, uint64_t lin, uint64_t phys)
+{
+	return ucb_code_published(eng->vcpu->vm, phys) && !ucb_set_has(&eng->code_pages, lin);
+}
+
+/* A store into a page another engine of the vCPU may have translated: that engine drops it when entered next. */
+static void mark_stale_elsewhere(struct ucb_engine *eng, uint64_t page)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+
+	for (int m = 0; m < UCB_MODE_COUNT; m++)
+		if (v->engines[m] && v->engines[m] != eng)
+			ucb_set_add(&v->engines[m]->stale, page);
+	pthread_mutex_lock(&v->vm->xcode_lock);
+	ucb_set_remove_range(&v->code_phys, page, page + 1); /* until an engine scans it again */
+	pthread_mutex_unlock(&v->vm->xcode_lock);
+}
+
+/*
+ * A store into a page other vCPUs hold scans of: their engines drop the page when entered next. A vCPU running
+ * now keeps its translation until then, as a CPU may until it serialises (SDM Vol. 3A 8.1.3: cross-modifying
+ * code needs the executing CPU to serialise; a VM exit and entry do).
+ */
+static void mark_stale_in_other_vcpus(struct ucb_vcpu *writer, uint64_t page)
+{
+	struct ucb_vm *vm = writer->vm;
+	uint64_t bit = page / UCB_PAGE;
+
+	pthread_mutex_lock(&vm->xcode_lock);
+	pthread_mutex_lock(&vm->list_lock);
+	for (size_t i = 0; i < vm->nvcpus; i++) {
+		struct ucb_vcpu *v = vm->vcpus[i];
+		if (v != writer && ucb_set_has(&v->code_phys, page) && ucb_set_add(&v->remote_stale, page))
+			atomic_store_explicit(&v->remote_pending, true, memory_order_release);
+	}
+	pthread_mutex_unlock(&vm->list_lock);
+	/* nobody's scan of it is current any more: a vCPU scanning it again sets the bit again (watch_code) */
+	if (bit < UCB_XCODE_FILTER_BYTES * 8)
+		atomic_fetch_and_explicit(&vm->xcode_filter[bit / 8], (unsigned char)~(1u << (bit % 8)),
+		                          memory_order_relaxed);
+	pthread_mutex_unlock(&vm->xcode_lock);
+}
+
+void ucb_code_stored(struct ucb_engine *eng, uint64_t phys)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+
+	if (ucb_set_has(&v->code_phys, phys))
+		mark_stale_elsewhere(eng, phys);
+	if (ucb_code_published(v->vm, phys))
+		mark_stale_in_other_vcpus(v, phys);
+	if (eng->shadow.paged)
+		ucb_set_add(&eng->stale, phys); /* this engine's own scans of the page under other linear addresses */
+}
+
+/* Publish a guest-physical page this vCPU scanned code in: every engine of the VM watches stores there. */
+void ucb_code_publish(struct ucb_vcpu *v, uint64_t page)
+{
+	struct ucb_vm *vm = v->vm;
+	uint64_t bit = page / UCB_PAGE;
+
+	pthread_mutex_lock(&vm->xcode_lock);
+	ucb_set_add(&v->code_phys, page);
+	if (bit < UCB_XCODE_FILTER_BYTES * 8) {
+		atomic_fetch_or_explicit(&vm->xcode_filter[bit / 8], (unsigned char)(1u << (bit % 8)),
+		                         memory_order_relaxed);
+		uint64_t lo = atomic_load_explicit(&vm->xcode_lo, memory_order_relaxed);
+		uint64_t hi = atomic_load_explicit(&vm->xcode_hi, memory_order_relaxed);
+		if (hi <= lo || page < lo)
+			atomic_store_explicit(&vm->xcode_lo, page, memory_order_relaxed);
+		if (hi <= lo || page + UCB_PAGE > hi)
+			atomic_store_explicit(&vm->xcode_hi, page + UCB_PAGE, memory_order_relaxed);
+		atomic_fetch_add_explicit(&vm->code_pub_gen, 1, memory_order_release);
+	}
+	pthread_mutex_unlock(&vm->xcode_lock);
+}
+
+/* The VM's span of published code pages, [*lo, *hi); false while there is none. */
+bool ucb_code_span(const struct ucb_vm *vm, uint64_t *lo, uint64_t *hi)
+{
+	*lo = atomic_load_explicit(&vm->xcode_lo, memory_order_relaxed);
+	*hi = atomic_load_explicit(&vm->xcode_hi, memory_order_relaxed);
+	return *hi > *lo;
+}
+
+/* Move the pages other vCPUs wrote into every engine's stale set; the vCPU no longer holds scans of them. */
+void ucb_code_take_remote(struct ucb_vcpu *v)
+{
+	struct ucb_vm *vm = v->vm;
+
+	pthread_mutex_lock(&vm->xcode_lock);
+	atomic_store_explicit(&v->remote_pending, false, memory_order_relaxed);
+	for (size_t i = 0; i < v->remote_stale.cap; i++) {
+		uint64_t key = v->remote_stale.keys[i];
+		if (!key)
+			continue;
+		for (int m = 0; m < UCB_MODE_COUNT; m++)
+			if (v->engines[m])
+				ucb_set_add(&v->engines[m]->stale, key - 1);
+		ucb_set_remove_range(&v->code_phys, key - 1, key - 1 + UCB_PAGE);
+	}
+	ucb_set_clear(&v->remote_stale);
+	pthread_mutex_unlock(&vm->xcode_lock);
+}
