@@ -179,7 +179,7 @@ static bool watch_code(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 static void drop_stale_page(struct ucb_engine *eng, uint64_t phys)
 {
 	if (!eng->shadow.paged) {
-		uc_ctl_remove_cache(eng->uc, phys, phys + UCB_PAGE);
+		ucb_remove_cache(eng, phys, phys + UCB_PAGE);
 		forget_code_page(eng, phys);
 		return;
 	}
@@ -187,7 +187,7 @@ static void drop_stale_page(struct ucb_engine *eng, uint64_t phys)
 		if (i >= eng->ncode_alias || eng->code_alias[i].phys != phys)
 			continue;
 		uint64_t lin = eng->code_alias[i].lin;
-		uc_ctl_remove_cache(eng->uc, lin, lin + UCB_PAGE);
+		ucb_remove_cache(eng, lin, lin + UCB_PAGE);
 		forget_code_page(eng, lin); /* drops this alias entry */
 	}
 }

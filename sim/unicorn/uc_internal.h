@@ -544,14 +544,16 @@ bool ucb_code_span(const struct ucb_vm *vm, uint64_t *lo, uint64_t *hi);
 void ucb_code_take_remote(struct ucb_vcpu *v);
 
 /* uc_mmu.c: shadow mappings and code published elsewhere */
-/* The guest-physical page a live shadow mapping gives linear page lin; false if none maps it. */
-bool ucb_shadow_phys(const struct ucb_engine *eng, uint64_t lin, uint64_t *gpa);
 /* Does a live writable mapping reach guest-physical page gpa at a linear page the write hook does not watch? */
 bool ucb_shadow_writable_alias(const struct ucb_engine *eng, uint64_t gpa);
 /* Drop the writable mappings over code published since they were made (ucb_code_guarded). */
 void ucb_shadow_guard_code(struct ucb_engine *eng);
 
 /* uc_shadow.c */
+/* Index of the first live region ending above lin. */
+size_t ucb_shadow_bound(const struct ucb_shadow *s, uint64_t lin);
+/* The guest-physical page a live shadow mapping gives linear page lin; false if none maps it. */
+bool ucb_shadow_phys(const struct ucb_engine *eng, uint64_t lin, uint64_t *gpa);
 /* Unmap the engine's live linear region i. */
 void ucb_shadow_drop(struct ucb_engine *eng, size_t i);
 /* Unmap every live linear region (and forget the code scanned through them). */
@@ -560,6 +562,8 @@ void ucb_mmu_flush(struct ucb_engine *eng);
 void ucb_forget_code(struct ucb_engine *eng);
 
 /* uc_memory.c */
+/* uc_ctl_remove_cache over [lo, hi), one call per page (see uc_memory.c). */
+void ucb_remove_cache(struct ucb_engine *eng, uint64_t lo, uint64_t hi);
 enum vmsim_result ucb_mem_map(void *vm, uint64_t gpa, void *hva, uint64_t size, unsigned prot);
 enum vmsim_result ucb_mem_unmap(void *vm, uint64_t gpa, uint64_t size);
 bool ucb_engine_sync_memory(struct ucb_engine *eng);

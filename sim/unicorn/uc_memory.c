@@ -108,6 +108,20 @@ static bool array_has(const struct ucb_mapping *maps, size_t n, const struct ucb
 }
 
 /*
+ * 2.0.1's uc_ctl_remove_cache translates only its start address to a RAM offset and invalidates len bytes from
+ * there (uc_invalidate_tb), so a range running into a page of another RAM block (another attachment or shadow
+ * region) invalidated whatever followed the first page's block instead: one call per page.
+ */
+void ucb_remove_cache(struct ucb_engine *eng, uint64_t lo, uint64_t hi)
+{
+	for (uint64_t page = lo & ~(uint64_t)(UCB_PAGE - 1); page < hi; page += UCB_PAGE) {
+		uc_ctl_remove_cache(eng->uc, page > lo ? page : lo, page + UCB_PAGE < hi ? page + UCB_PAGE : hi);
+		if (page + UCB_PAGE < page)
+			break;
+	}
+}
+
+/*
  * Engines map lazily: an attachment enters an engine when the guest (or the backend) first touches it, so an
  * attach with idle or running vCPUs costs a list insert, not 2.0.1's per-region allocation, which grows with the
  * number of regions (qemu_ram_alloc_from_ptr walks every RAM block). What changes or goes away is unmapped here.

@@ -118,32 +118,6 @@ static void drop_dependents(struct ucb_engine *eng, uint64_t page)
 		ucb_forget_code(eng);
 }
 
-/* Index of the first live region ending above lin. */
-static size_t live_bound(const struct ucb_shadow *s, uint64_t lin)
-{
-	size_t lo = 0, hi = s->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (s->live[mid].lin + s->live[mid].size <= lin)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-bool ucb_shadow_phys(const struct ucb_engine *eng, uint64_t lin, uint64_t *gpa)
-{
-	const struct ucb_shadow *s = &eng->shadow;
-	size_t at = live_bound(s, lin);
-
-	if (at >= s->n || s->live[at].lin > lin)
-		return false;
-	*gpa = (s->live[at].gpa + (lin - s->live[at].lin)) & ~(uint64_t)(PG_4K - 1);
-	return true;
-}
-
 /*
  * Does the writable region r map a page of code published by some engine (a store there must fault, see
  * ucb_code_stored) that this engine's write hook does not watch? The filter is read a byte (8 pages) at a time.
@@ -228,7 +202,7 @@ static bool region_add(struct ucb_engine *eng, const struct ucb_shadow_region *r
 	 * forgets the scans instead, and scan_block drops a block again when it finds a forgotten site in it.
 	 */
 	s->maps++;
-	size_t at = live_bound(s, r->lin);
+	size_t at = ucb_shadow_bound(s, r->lin);
 	memmove(&s->live[at + 1], &s->live[at], (s->n - at) * sizeof *s->live);
 	s->live[at] = *r;
 	s->n++;
@@ -259,7 +233,7 @@ static void extend(struct ucb_engine *eng, const struct paging *p, struct ucb_sh
                    const struct ucb_mapping *m, const struct vmsim_x86_walk_info *first)
 {
 	const struct ucb_shadow *s = &eng->shadow;
-	size_t next = live_bound(s, r->lin);
+	size_t next = ucb_shadow_bound(s, r->lin);
 	uint64_t limit = next < s->n ? s->live[next].lin : ~(uint64_t)0;
 
 	for (int k = 0; k < EXTEND_PAGES; k++) {
@@ -330,7 +304,7 @@ static bool map_translation(struct ucb_engine *eng, const struct paging *p, uint
 		lo += m->gpa - gpa_page;
 	if (gpa_page + page > m->gpa + m->size)
 		hi -= gpa_page + page - (m->gpa + m->size);
-	size_t at = live_bound(s, lin);
+	size_t at = ucb_shadow_bound(s, lin);
 	if (at < s->n && s->live[at].lin < hi)
 		hi = s->live[at].lin > lin ? s->live[at].lin : lin + PG_4K;
 	if (at > 0 && s->live[at - 1].lin + s->live[at - 1].size > lo)
@@ -492,7 +466,7 @@ static enum ucb_mmu_outcome map_page(struct ucb_vcpu *v, const struct paging *p,
 			ucb_code_stored(eng, page); /* a store into code scanned somewhere: every scan of it goes */
 	}
 	/* what covers lin now (read-only before D was set, or a table page) goes; then the new translation */
-	size_t at = live_bound(&eng->shadow, lin);
+	size_t at = ucb_shadow_bound(&eng->shadow, lin);
 	if (at < eng->shadow.n && eng->shadow.live[at].lin <= lin)
 		ucb_shadow_drop(eng, at);
 	if (!map_translation(eng, p, lin, &info, &m, access == VMSIM_X86_WRITE)) {
@@ -509,7 +483,7 @@ static enum ucb_mmu_outcome map_page(struct ucb_vcpu *v, const struct paging *p,
 
 static bool covered(const struct ucb_shadow *s, uint64_t lin, unsigned need)
 {
-	size_t at = live_bound(s, lin);
+	size_t at = ucb_shadow_bound(s, lin);
 	return at < s->n && s->live[at].lin <= lin && (s->live[at].prot & need) == need;
 }
 

@@ -262,7 +262,7 @@ static bool run_engine(struct ucb_vcpu *v, enum vmsim_result *result)
 	ucb_engine_enter(eng);
 	ucb_mmu_prepare(eng);
 	if (eng->flush_to) {
-		uc_ctl_remove_cache(eng->uc, eng->flush_from, eng->flush_to);
+		ucb_remove_cache(eng, eng->flush_from, eng->flush_to);
 		eng->flush_to = 0;
 	}
 	v->leave = UCB_LEAVE_NONE;

@@ -6,6 +6,31 @@
 
 #include "uc_internal.h"
 
+size_t ucb_shadow_bound(const struct ucb_shadow *s, uint64_t lin)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->live[mid].lin + s->live[mid].size <= lin)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+bool ucb_shadow_phys(const struct ucb_engine *eng, uint64_t lin, uint64_t *gpa)
+{
+	const struct ucb_shadow *s = &eng->shadow;
+	size_t at = ucb_shadow_bound(s, lin);
+
+	if (at >= s->n || s->live[at].lin > lin)
+		return false;
+	*gpa = (s->live[at].gpa + (lin - s->live[at].lin)) & ~(uint64_t)(UCB_PAGE - 1);
+	return true;
+}
+
 void ucb_shadow_drop(struct ucb_engine *eng, size_t i)
 {
 	struct ucb_shadow *s = &eng->shadow;
