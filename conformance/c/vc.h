@@ -222,6 +222,8 @@ bool vt_profile_forces_unrestricted(void);
 void vt_idt(struct vt_vm *vm, uint8_t vector, const char *label);
 /* Real-mode IVT entry vector -> CS 0x1000 : label. */
 void vt_ivt(struct vt_vm *vm, uint8_t vector, const char *label);
+/* Resume c, left stopped at a HLT by its policy, just past it: a with_state job on vm->ep (which must exist). */
+void vt_resume_past_hlt(struct vt_vm *vm, struct vt_cpu *c);
 /* Charge the mode's start state at ip (used by the default STARTUP policy). */
 void vt_charge_start(struct vt_cpu *c, struct vmsim_vcpu_state *st, uint64_t ip);
 

@@ -459,6 +459,42 @@ void vt_wait_stopped(struct vt_cpu *c)
 		fail_msg("timed out after 20 s waiting for: the handler to leave the vCPU stopped");
 }
 
+struct resume_job {
+	struct vt_cpu *c;
+	_Atomic int result; /* -1 until the job ran */
+};
+
+static bool past_hlt(void *ctx, struct vmsim_vcpu_state *st)
+{
+	(void)ctx;
+	vmsim_reg_charge(&st->ip, st->ip.value + st->ip_len.value);
+	return true;
+}
+
+/* with_state is the handler's own: the job runs on the vCPUs' entrypoint. */
+static void resume_past_hlt(void *ctx)
+{
+	struct resume_job *j = ctx;
+	j->result = vmsim_vcpu_with_state(j->c->vcpu, past_hlt, NULL);
+}
+
+static bool resumed(void *ctx)
+{
+	return ((struct resume_job *)ctx)->result != -1;
+}
+
+void vt_resume_past_hlt(struct vt_vm *vm, struct vt_cpu *c)
+{
+	assert_non_null(vm->ep);
+	pthread_mutex_lock(&c->lock);
+	c->stopped = false;
+	pthread_mutex_unlock(&c->lock);
+	struct resume_job job = { c, -1 };
+	assert_int_equal(vmsim_entrypoint_post(vm->ep, resume_past_hlt, &job), VMSIM_OK);
+	vt_wait_until(resumed, &job, "the vCPU resumed past its HLT");
+	assert_int_equal(job.result, VMSIM_OK);
+}
+
 struct count_wait {
 	struct vt_cpu *c;
 	unsigned n;

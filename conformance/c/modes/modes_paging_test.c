@@ -120,30 +120,6 @@ static void code_patched_through_another_linear_address_exits_as_written(const v
 	vt_vm_close(&vm);
 }
 
-struct resume_job {
-	struct vt_cpu *c;
-	_Atomic int result; /* -1 until the job ran */
-};
-
-static bool past_hlt(void *ctx, struct vmsim_vcpu_state *st)
-{
-	(void)ctx;
-	vmsim_reg_charge(&st->ip, st->ip.value + st->ip_len.value);
-	return true;
-}
-
-/* with_state is the handler's own: the job runs on the vCPUs' entrypoint. */
-static void resume_past_hlt(void *ctx)
-{
-	struct resume_job *j = ctx;
-	j->result = vmsim_vcpu_with_state(j->c->vcpu, past_hlt, NULL);
-}
-
-static bool resumed(void *ctx)
-{
-	return ((struct resume_job *)ctx)->result != -1;
-}
-
 /* The same with the store made by another vCPU through its own page tables while the first one is halted. */
 static void code_patched_by_another_vcpu_through_another_linear_address(const void *p)
 {
@@ -163,13 +139,7 @@ static void code_patched_by_another_vcpu_through_another_linear_address(const vo
 	assert_int_equal(c1->log[1].reason, vt_code(VMSIM_EXIT_HLT));
 	assert_int_equal(c1->log[1].ip, vt_addr(&vm, "x_patched"));
 
-	pthread_mutex_lock(&c0->lock);
-	c0->stopped = false;
-	pthread_mutex_unlock(&c0->lock);
-	struct resume_job job = { c0, -1 };
-	assert_int_equal(vmsim_entrypoint_post(vm.ep, resume_past_hlt, &job), VMSIM_OK);
-	vt_wait_until(resumed, &job, "vCPU 0 resumed past its HLT");
-	assert_int_equal(job.result, VMSIM_OK);
+	vt_resume_past_hlt(&vm, c0);
 	vt_wait_stopped(c0);
 	assert_int_equal(c0->n, 6);
 	assert_int_equal(c0->log[3].ip, 0x400002);
