@@ -489,10 +489,15 @@ void vt_resume_past_hlt(struct vt_vm *vm, struct vt_cpu *c)
 	pthread_mutex_lock(&c->lock);
 	c->stopped = false;
 	pthread_mutex_unlock(&c->lock);
-	struct resume_job job = { c, -1 };
-	assert_int_equal(vmsim_entrypoint_post(vm->ep, resume_past_hlt, &job), VMSIM_OK);
-	vt_wait_until(resumed, &job, "the vCPU resumed past its HLT");
-	assert_int_equal(job.result, VMSIM_OK);
+	/* on the heap: a wait that times out leaves the test while the entrypoint may still run the job */
+	struct resume_job *job = malloc(sizeof *job);
+	assert_non_null(job);
+	*job = (struct resume_job){ c, -1 };
+	assert_int_equal(vmsim_entrypoint_post(vm->ep, resume_past_hlt, job), VMSIM_OK);
+	vt_wait_until(resumed, job, "the vCPU resumed past its HLT");
+	int result = job->result;
+	free(job);
+	assert_int_equal(result, VMSIM_OK);
 }
 
 struct count_wait {

@@ -3,7 +3,7 @@
  * guest stores next to it through 0x31000 (a writable mapping made before the code runs), calls it at 0x400000,
  * writes an OUT over the NOPs through 0x31000 and calls it at 0x400000 again: the new OUT must exit (the CPU sees
  * stores by physical address, whatever linear address made them). x_smp_main does the same with a HLT where
- * another vCPU, started at x_patcher, makes the store. Load at 0x10000, flat segments; x_* labels are where exits
+ * another vCPU, started at x_patcher, makes the store; x_race_reader and x_race_writer with both vCPUs running. Load at 0x10000, flat segments; x_* labels are where exits
  * must be. */
 	.set	LOAD, 0x10000
 	.set	PD, 0x50000		/* page directory: PT0 identity 0-1 MiB, PT1 for linear 4-8 MiB */
@@ -11,6 +11,9 @@
 	.set	PT1, 0x52000
 	.set	SUB, 0x31000		/* the subroutine's physical page */
 	.set	ALIAS, 0x400000		/* where the guest calls it */
+	.set	NEWCODE, 0x32000	/* what the writer stores over the NOPs; on a page of their own: */
+	.set	ECHO, 0x32004		/* what it stored last */
+	.set	STOP, 0x32008
 	.code32
 	.text
 start:
@@ -38,6 +41,42 @@ x_patcher:
 	call	paging_on
 	movw	$0x31e6, SUB + 4
 x_patched:
+	hlt
+
+/*
+ * Both vCPUs running: the writer maps the page writable (a store next to the subroutine) before the reader's
+ * first call publishes it as code, and keeps storing NEWCODE over the NOPs from one loop that never leaves its
+ * translated block; the reader sets NEWCODE to an OUT, waits until the writer echoes it, leaves for the VMM
+ * (OUT 0x32: a VM exit and entry serialise) and calls the subroutine again.
+ */
+x_race_writer:
+	call	setup			/* the tables, the subroutine, and the store next to it */
+	movl	$0x9090, NEWCODE	/* the flags' page mapped too: the loop below faults nowhere */
+	movl	$0, ECHO
+	movl	$0, STOP
+x_race_mapped:
+	out	%al, $0x33		/* the test starts the reader once this exit is seen */
+1:	movw	NEWCODE, %bx
+	movw	%bx, SUB + 4
+	movw	%bx, ECHO
+	cmpb	$1, STOP
+	jne	1b
+x_race_written:
+	hlt
+
+x_race_reader:
+	call	paging_on		/* the writer's tables */
+	mov	$ALIAS, %eax
+	call	*%eax
+	movw	$0x31e6, NEWCODE	/* out %al, $0x31 */
+1:	cmpw	$0x31e6, ECHO
+	jne	1b
+x_race_sync:
+	out	%al, $0x32
+	mov	$ALIAS, %eax
+	call	*%eax
+	movb	$1, STOP
+x_race_hlt:
 	hlt
 
 setup:

@@ -146,8 +146,9 @@ void ucb_code_stored(struct ucb_engine *eng, uint64_t phys)
 }
 
 /* Publish a guest-physical page this vCPU scanned code in: every engine of the VM watches stores there. */
-void ucb_code_publish(struct ucb_vcpu *v, uint64_t page)
+uint64_t ucb_code_publish(struct ucb_vcpu *v, uint64_t page)
 {
+	uint64_t gen = 0;
 	struct ucb_vm *vm = v->vm;
 	uint64_t bit = page / UCB_PAGE;
 
@@ -162,9 +163,10 @@ void ucb_code_publish(struct ucb_vcpu *v, uint64_t page)
 			atomic_store_explicit(&vm->xcode_lo, page, memory_order_relaxed);
 		if (hi <= lo || page + UCB_PAGE > hi)
 			atomic_store_explicit(&vm->xcode_hi, page + UCB_PAGE, memory_order_relaxed);
-		atomic_fetch_add_explicit(&vm->code_pub_gen, 1, memory_order_release);
+		gen = atomic_fetch_add_explicit(&vm->code_pub_gen, 1, memory_order_release) + 1;
 	}
 	pthread_mutex_unlock(&vm->xcode_lock);
+	return gen;
 }
 
 /* The VM's span of published code pages, [*lo, *hi); false while there is none. */

@@ -162,8 +162,12 @@ static bool watch_code(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 				remember_alias(eng, page, phys);
 		}
 		if (!ucb_set_has(&v->code_phys, phys)) {
-			ucb_code_publish(v, phys);
-			reprotect |= eng->shadow.paged && ucb_shadow_writable_alias(eng, phys);
+			uint64_t gen = ucb_code_publish(v, phys);
+			bool alias = eng->shadow.paged && ucb_shadow_writable_alias(eng, phys);
+			/* its own publication needs no entry (hook_block) unless a writable alias must go first */
+			if (gen && gen == eng->code_pub_seen + 1 && !alias)
+				eng->code_pub_seen = gen;
+			reprotect |= alias;
 		}
 	}
 	uint64_t pub_lo, pub_hi;
@@ -362,6 +366,14 @@ static void hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	if (atomic_load_explicit(&v->vm->generation, memory_order_relaxed) != eng->applied_gen) {
 		ucb_vcpu_sync_running(v);
 		ucb_stop_at(eng, addr - ucb_cs_base(eng)); /* re-fetch: this block may be gone */
+		return;
+	}
+	/*
+	 * Code published elsewhere since entry: this engine's stores there must be seen from the next block on (a
+	 * writable mapping made before would hide them for good), so the entry's guard and watch run first.
+	 */
+	if (atomic_load_explicit(&v->vm->code_pub_gen, memory_order_relaxed) != eng->code_pub_seen) {
+		ucb_stop_at(eng, addr - ucb_cs_base(eng));
 		return;
 	}
 	if ((v->pending.want_intr_window && ucb_interruptible(eng)) ||

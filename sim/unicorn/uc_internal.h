@@ -536,8 +536,9 @@ void ucb_code_stored(struct ucb_engine *eng, uint64_t phys);
 void ucb_code_pages_clear(struct ucb_engine *eng);
 /* Must a store by this engine at linear lin (guest-physical phys) fault? Published code it does not watch itself. */
 bool ucb_code_guarded(const struct ucb_engine *eng, uint64_t lin, uint64_t phys);
-/* Record that v scanned code in guest-physical page: set its bit, widen the VM's span, count the publication. */
-void ucb_code_publish(struct ucb_vcpu *v, uint64_t page);
+/* Record that v scanned code in guest-physical page: set its bit, widen the VM's span, count the publication;
+ * the code_pub_gen it produced (0 above 4 GiB, where nothing is counted). */
+uint64_t ucb_code_publish(struct ucb_vcpu *v, uint64_t page);
 /* The VM's span of published pages below 4 GiB, [*lo, *hi); false while there is none. */
 bool ucb_code_span(const struct ucb_vm *vm, uint64_t *lo, uint64_t *hi);
 /* Move the pages other vCPUs wrote into every engine's stale set of v (v's own thread). */

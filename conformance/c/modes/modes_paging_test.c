@@ -151,6 +151,55 @@ static void code_patched_by_another_vcpu_through_another_linear_address(const vo
 	vt_vm_close(&vm);
 }
 
+static unsigned exits_at(struct vt_cpu *c, uint64_t ip)
+{
+	pthread_mutex_lock(&c->lock);
+	unsigned n = 0;
+	for (unsigned i = 0; i < c->n && i < VT_LOG; i++)
+		n += c->log[i].ip == ip;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+struct exit_wait {
+	struct vt_cpu *c;
+	uint64_t ip;
+};
+
+static bool has_exit_at(void *ctx)
+{
+	struct exit_wait *w = ctx;
+	return exits_at(w->c, w->ip) > 0;
+}
+
+/*
+ * Both vCPUs running: the writer's writable mapping of the page predates the reader's first run of the code
+ * there, and the writer patches through it while the reader spins. Once the reader has left for the VMM and come
+ * back (SDM Vol. 3A 8.1.3: the executing CPU serialises), it runs the patched code.
+ */
+static void code_patched_by_a_running_vcpu_through_an_older_mapping(const void *p)
+{
+	(void)p;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_PROT, &vt_guest_pm_alias_smc, 0, 0);
+	struct vt_cpu *writer = vt_cpu_start(&vm, "x_race_writer", stop_at_hlt_or_npf);
+	struct exit_wait mapped = { writer, vt_addr(&vm, "x_race_mapped") };
+	vt_wait_until(has_exit_at, &mapped, "the writer's OUT after its store next to the subroutine");
+	struct vt_cpu *reader = vt_cpu_start(&vm, "x_race_reader", stop_at_hlt_or_npf);
+	vt_wait_stopped(reader);
+	vt_wait_stopped(writer);
+	assert_int_equal(writer->log[writer->n - 1].ip, vt_addr(&vm, "x_race_written"));
+	assert_int_equal(reader->n, 6);
+	assert_int_equal(reader->log[1].ip, 0x400002);
+	assert_int_equal(reader->log[2].ip, vt_addr(&vm, "x_race_sync"));
+	assert_int_equal(reader->log[3].ip, 0x400002);
+	assert_int_equal(reader->log[4].ip, 0x400004); /* the OUT the writer wrote */
+	assert_int_equal(reader->log[4].neutral.u.io.port, 0x31);
+	assert_int_equal(reader->log[5].reason, vt_code(VMSIM_EXIT_HLT));
+	assert_int_equal(exits_at(reader, vt_addr(&vm, "x_race_hlt")), 1);
+	vt_vm_close(&vm);
+}
+
 static const struct vc_test tests[] = {
 	{ "paging", "other_physical_and_guest_pf", PAGING_CAPS, paging_other_physical_and_guest_pf, NULL },
 	{ "paging", "npf_during_guest_walk", PAGING_CAPS, npf_during_guest_walk, NULL },
@@ -158,6 +207,8 @@ static const struct vc_test tests[] = {
 	  code_patched_through_another_linear_address_exits_as_written, NULL },
 	{ "paging", "code_patched_by_another_vcpu_through_another_linear_address", PAGING_CAPS,
 	  code_patched_by_another_vcpu_through_another_linear_address, NULL },
+	{ "paging", "code_patched_by_a_running_vcpu_through_an_older_mapping", PAGING_CAPS,
+	  code_patched_by_a_running_vcpu_through_an_older_mapping, NULL },
 };
 
 struct vc_test_list vc_paging_tests(void)
