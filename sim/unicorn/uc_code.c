@@ -83,11 +83,21 @@ void ucb_code_pages_clear(struct ucb_engine *eng)
 	eng->ncode_alias = 0;
 }
 
-bool ucb_code_published(const struct ucb_vm *vm, uint64_t phys)
+/* The filter byte holding phys's bit, and the bit; NULL above 4 GiB, where nothing is published. */
+static atomic_uchar *filter_bit(const struct ucb_vm *vm, uint64_t phys, unsigned char *mask)
 {
 	uint64_t bit = phys / UCB_PAGE;
-	return bit < UCB_XCODE_FILTER_BYTES * 8 &&
-	       atomic_load_explicit(&vm->xcode_filter[bit / 8], memory_order_relaxed) & (1u << (bit % 8));
+	if (bit >= UCB_XCODE_FILTER_BYTES * 8)
+		return NULL;
+	*mask = (unsigned char)(1u << (bit % 8));
+	return &vm->xcode_filter[bit / 8];
+}
+
+bool ucb_code_published(const struct ucb_vm *vm, uint64_t phys)
+{
+	unsigned char mask;
+	atomic_uchar *byte = filter_bit(vm, phys, &mask);
+	return byte && (atomic_load_explicit(byte, memory_order_relaxed) & mask);
 }
 
 bool ucb_code_guarded(const struct ucb_engine *eng, uint64_t lin, uint64_t phys)
@@ -95,14 +105,38 @@ bool ucb_code_guarded(const struct ucb_engine *eng, uint64_t lin, uint64_t phys)
 	return ucb_code_published(eng->vcpu->vm, phys) && !ucb_set_has(&eng->code_pages, lin);
 }
 
+bool ucb_code_guarded_in(const struct ucb_engine *eng, uint64_t lin, uint64_t gpa, uint64_t size)
+{
+	const struct ucb_vm *vm = eng->vcpu->vm;
+	uint64_t limit = (uint64_t)UCB_XCODE_FILTER_BYTES * 8 * UCB_PAGE;
+
+	for (uint64_t off = 0; off < size && gpa + off < limit; off += UCB_PAGE) {
+		uint64_t page = gpa + off;
+		if (!((page / UCB_PAGE) % 8) && off + 8 * UCB_PAGE <= size &&
+		    !atomic_load_explicit(&vm->xcode_filter[page / UCB_PAGE / 8], memory_order_relaxed)) {
+			off += 7 * UCB_PAGE; /* eight pages, none published: one byte read */
+			continue;
+		}
+		if (ucb_code_guarded(eng, lin + off, page))
+			return true;
+	}
+	return false;
+}
+
+/* Every engine of v but except drops page when entered next. */
+static void stale_in_engines(struct ucb_vcpu *v, const struct ucb_engine *except, uint64_t page)
+{
+	for (int m = 0; m < UCB_MODE_COUNT; m++)
+		if (v->engines[m] && v->engines[m] != except)
+			ucb_set_add(&v->engines[m]->stale, page);
+}
+
 /* A store into a page another engine of the vCPU may have translated: that engine drops it when entered next. */
 static void mark_stale_elsewhere(struct ucb_engine *eng, uint64_t page)
 {
 	struct ucb_vcpu *v = eng->vcpu;
 
-	for (int m = 0; m < UCB_MODE_COUNT; m++)
-		if (v->engines[m] && v->engines[m] != eng)
-			ucb_set_add(&v->engines[m]->stale, page);
+	stale_in_engines(v, eng, page);
 	pthread_mutex_lock(&v->vm->xcode_lock);
 	ucb_set_remove_range(&v->code_phys, page, page + 1); /* until an engine scans it again */
 	pthread_mutex_unlock(&v->vm->xcode_lock);
@@ -116,7 +150,8 @@ static void mark_stale_elsewhere(struct ucb_engine *eng, uint64_t page)
 static void mark_stale_in_other_vcpus(struct ucb_vcpu *writer, uint64_t page)
 {
 	struct ucb_vm *vm = writer->vm;
-	uint64_t bit = page / UCB_PAGE;
+	unsigned char mask;
+	atomic_uchar *byte = filter_bit(vm, page, &mask);
 
 	pthread_mutex_lock(&vm->xcode_lock);
 	pthread_mutex_lock(&vm->list_lock);
@@ -127,9 +162,8 @@ static void mark_stale_in_other_vcpus(struct ucb_vcpu *writer, uint64_t page)
 	}
 	pthread_mutex_unlock(&vm->list_lock);
 	/* nobody's scan of it is current any more: a vCPU scanning it again sets the bit again (watch_code) */
-	if (bit < UCB_XCODE_FILTER_BYTES * 8)
-		atomic_fetch_and_explicit(&vm->xcode_filter[bit / 8], (unsigned char)~(1u << (bit % 8)),
-		                          memory_order_relaxed);
+	if (byte)
+		atomic_fetch_and_explicit(byte, (unsigned char)~mask, memory_order_relaxed);
 	pthread_mutex_unlock(&vm->xcode_lock);
 }
 
@@ -150,13 +184,13 @@ uint64_t ucb_code_publish(struct ucb_vcpu *v, uint64_t page)
 {
 	uint64_t gen = 0;
 	struct ucb_vm *vm = v->vm;
-	uint64_t bit = page / UCB_PAGE;
+	unsigned char mask;
+	atomic_uchar *byte = filter_bit(vm, page, &mask);
 
 	pthread_mutex_lock(&vm->xcode_lock);
 	ucb_set_add(&v->code_phys, page);
-	if (bit < UCB_XCODE_FILTER_BYTES * 8) {
-		atomic_fetch_or_explicit(&vm->xcode_filter[bit / 8], (unsigned char)(1u << (bit % 8)),
-		                         memory_order_relaxed);
+	if (byte) {
+		atomic_fetch_or_explicit(byte, mask, memory_order_relaxed);
 		uint64_t lo = atomic_load_explicit(&vm->xcode_lo, memory_order_relaxed);
 		uint64_t hi = atomic_load_explicit(&vm->xcode_hi, memory_order_relaxed);
 		if (hi <= lo || page < lo)
@@ -188,9 +222,7 @@ void ucb_code_take_remote(struct ucb_vcpu *v)
 		uint64_t key = v->remote_stale.keys[i];
 		if (!key)
 			continue;
-		for (int m = 0; m < UCB_MODE_COUNT; m++)
-			if (v->engines[m])
-				ucb_set_add(&v->engines[m]->stale, key - 1);
+		stale_in_engines(v, NULL, key - 1);
 		ucb_set_remove_range(&v->code_phys, key - 1, key - 1 + UCB_PAGE);
 	}
 	ucb_set_clear(&v->remote_stale);

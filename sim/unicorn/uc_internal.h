@@ -536,6 +536,8 @@ void ucb_code_stored(struct ucb_engine *eng, uint64_t phys);
 void ucb_code_pages_clear(struct ucb_engine *eng);
 /* Must a store by this engine at linear lin (guest-physical phys) fault? Published code it does not watch itself. */
 bool ucb_code_guarded(const struct ucb_engine *eng, uint64_t lin, uint64_t phys);
+/* ucb_code_guarded for any page of [gpa, gpa + size) mapped at lin (the filter read a byte, 8 pages, at a time). */
+bool ucb_code_guarded_in(const struct ucb_engine *eng, uint64_t lin, uint64_t gpa, uint64_t size);
 /* Record that v scanned code in guest-physical page: set its bit, widen the VM's span, count the publication;
  * the code_pub_gen it produced (0 above 4 GiB, where nothing is counted). */
 uint64_t ucb_code_publish(struct ucb_vcpu *v, uint64_t page);
@@ -553,6 +555,8 @@ void ucb_shadow_guard_code(struct ucb_engine *eng);
 /* uc_shadow.c */
 /* Index of the first live region ending above lin. */
 size_t ucb_shadow_bound(const struct ucb_shadow *s, uint64_t lin);
+/* The live region holding lin, or NULL. */
+const struct ucb_shadow_region *ucb_shadow_at(const struct ucb_shadow *s, uint64_t lin);
 /* The guest-physical page a live shadow mapping gives linear page lin; false if none maps it. */
 bool ucb_shadow_phys(const struct ucb_engine *eng, uint64_t lin, uint64_t *gpa);
 /* Unmap the engine's live linear region i. */

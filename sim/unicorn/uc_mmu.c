@@ -118,26 +118,10 @@ static void drop_dependents(struct ucb_engine *eng, uint64_t page)
 		ucb_forget_code(eng);
 }
 
-/*
- * Does the writable region r map a page of code published by some engine (a store there must fault, see
- * ucb_code_stored) that this engine's write hook does not watch? The filter is read a byte (8 pages) at a time.
- */
+/* Does the writable region r map code published by some engine that this engine's write hook does not watch? */
 static bool guards_code(const struct ucb_engine *eng, const struct ucb_shadow_region *r)
 {
-	const struct ucb_vm *vm = eng->vcpu->vm;
-	uint64_t limit = (uint64_t)UCB_XCODE_FILTER_BYTES * 8 * PG_4K;
-
-	for (uint64_t off = 0; off < r->size && r->gpa + off < limit; off += PG_4K) {
-		uint64_t page = r->gpa + off;
-		if (!((page / PG_4K) % 8) && off + 8 * PG_4K <= r->size &&
-		    !atomic_load_explicit(&vm->xcode_filter[page / PG_4K / 8], memory_order_relaxed)) {
-			off += 7 * PG_4K; /* eight pages, none published */
-			continue;
-		}
-		if (ucb_code_guarded(eng, r->lin + off, page))
-			return true;
-	}
-	return false;
+	return ucb_code_guarded_in(eng, r->lin, r->gpa, r->size);
 }
 
 bool ucb_shadow_writable_alias(const struct ucb_engine *eng, uint64_t gpa)
@@ -483,8 +467,8 @@ static enum ucb_mmu_outcome map_page(struct ucb_vcpu *v, const struct paging *p,
 
 static bool covered(const struct ucb_shadow *s, uint64_t lin, unsigned need)
 {
-	size_t at = ucb_shadow_bound(s, lin);
-	return at < s->n && s->live[at].lin <= lin && (s->live[at].prot & need) == need;
+	const struct ucb_shadow_region *r = ucb_shadow_at(s, lin);
+	return r && (r->prot & need) == need;
 }
 
 enum ucb_mmu_outcome ucb_mmu_fault(struct ucb_vcpu *v, uint32_t *error_code, uint64_t *cr2, struct ucb_mmu_npf *npf)

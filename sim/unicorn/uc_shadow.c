@@ -20,15 +20,19 @@ size_t ucb_shadow_bound(const struct ucb_shadow *s, uint64_t lin)
 	return lo;
 }
 
+const struct ucb_shadow_region *ucb_shadow_at(const struct ucb_shadow *s, uint64_t lin)
+{
+	size_t at = ucb_shadow_bound(s, lin);
+	return at < s->n && s->live[at].lin <= lin ? &s->live[at] : NULL;
+}
+
 bool ucb_shadow_phys(const struct ucb_engine *eng, uint64_t lin, uint64_t *gpa)
 {
-	const struct ucb_shadow *s = &eng->shadow;
-	size_t at = ucb_shadow_bound(s, lin);
+	const struct ucb_shadow_region *r = ucb_shadow_at(&eng->shadow, lin);
 
-	if (at >= s->n || s->live[at].lin > lin)
-		return false;
-	*gpa = (s->live[at].gpa + (lin - s->live[at].lin)) & ~(uint64_t)(UCB_PAGE - 1);
-	return true;
+	if (r)
+		*gpa = (r->gpa + (lin - r->lin)) & ~(uint64_t)(UCB_PAGE - 1);
+	return r != NULL;
 }
 
 void ucb_shadow_drop(struct ucb_engine *eng, size_t i)
