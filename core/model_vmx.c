@@ -202,9 +202,9 @@ static enum vmsim_result vmx_decode_event(uint64_t inj_info, uint64_t inj_error,
 	if (!f.valid)
 		return VMSIM_OK;
 
-	/* SDM 27.2.1.3, VM-entry control fields: each failure is a VM-entry failure. */
+	/* SDM 27.2.1.3, VM-entry control fields: each failure is a VM-entry failure. The SDM sets no vector rule for
+	 * external interrupts: a real-mode guest's PIC vectors (8-15 after the BIOS's ICW2) are injected as they are. */
 	bool bad = f.reserved_set || f.type == 1 || f.type == 7 ||
-	           (f.type == VMSIM_EVENT_EXTINT && f.vector < 32) ||
 	           (f.type == VMSIM_EVENT_NMI && f.vector != 2) ||
 	           (f.type == VMSIM_EVENT_HW_EXCEPTION && f.vector > 31) ||
 	           (f.has_error && (f.type != VMSIM_EVENT_HW_EXCEPTION ||

@@ -276,7 +276,7 @@ static bool vt_event_legal(enum vmsim_model model, uint32_t info, uint64_t error
 	if (model == VMSIM_MODEL_SVM)
 		return type != 1 && type < 5 && !(type == 3 && (vector == 2 || vector > 31)) &&
 		       !(ev && (error >> 32));
-	return type != 1 && type != 7 && !(type == 0 && vector < 32) && !(type == 2 && vector != 2) &&
+	return type != 1 && type != 7 && !(type == 2 && vector != 2) &&
 	       !(type == 3 && vector > 31) && !(ev && (type != 3 || !pushes)) && !(ev && (error >> 16)) &&
 	       !(type >= 4 && type <= 6 && (ip_len < 1 || ip_len > 15));
 }

@@ -45,7 +45,7 @@ static int inject_policy(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 static void setup_idt(struct vt_vm *vm)
 {
 	vt_idt(vm, 0x20, "x_isr_20");
-	vt_idt(vm, 0x05, "x_isr_20"); /* an external interrupt below 32 (SVM delivers it) reports 0x20 too */
+	vt_idt(vm, 0x05, "x_isr_20"); /* an external interrupt below 32 (both deliver it) reports 0x20 too */
 	vt_idt(vm, 0x02, "x_isr_nmi");
 	vt_idt(vm, 13, "x_isr_gp");
 	vt_idt(vm, 0x80, "x_isr_80");
@@ -89,7 +89,7 @@ static const struct inject swint = { INFO(4, 0x80), 0, true, false, false, 0x80,
 static const struct inject type_other = { INFO(7, 0x20), 0, false, true, true, 0, 0 };
 static const struct inject type_reserved = { INFO(1, 0x20), 0, false, true, true, 0, 0 };
 static const struct inject exception_vector_2 = { INFO(3, 2), 0, false, true, false, 0x02, 0 };
-static const struct inject extint_below_32 = { INFO(0, 5), 0, false, false, true, 0x20, 0 };
+static const struct inject extint_below_32 = { INFO(0, 5), 0, false, false, false, 0x20, 0 };
 static const struct inject error_high_bits = { INFO(3, 13) | HAS_ERROR, 0xffff1234, false, false, true, 13,
 	                                       0xffff1234 };
 static const struct inject swint_without_length = { INFO(4, 0x80), 0, false, false, true, 0x80, 0 };
@@ -167,7 +167,7 @@ static const struct vc_test tests[] = {
 	{ "inject", "type_other_refused_by_both", P, inject_case, &type_other },
 	{ "inject", "type_reserved_refused_by_both", P, inject_case, &type_reserved },
 	{ "inject", "exception_vector_2_svm_refuses", P | VMSIM_CAP_INJECT_EXCEPTION, inject_case, &exception_vector_2 },
-	{ "inject", "extint_vector_below_32_vmx_refuses", P | VMSIM_CAP_INJECT_EXTINT, inject_case, &extint_below_32 },
+	{ "inject", "extint_vector_below_32_delivered_by_both", P | VMSIM_CAP_INJECT_EXTINT, inject_case, &extint_below_32 },
 	{ "inject", "error_code_high_bits_vmx_refuses", P | VMSIM_CAP_INJECT_EXCEPTION, inject_case,
 	  &error_high_bits },
 	{ "inject", "swint_without_length_vmx_refuses", P | VMSIM_CAP_INJECT_SWINT, inject_case,
