@@ -23,7 +23,7 @@ uint64_t vt_guest_sym(const struct vt_guest *g, const char *name);
 extern const struct vt_guest vt_guest_rm_exits, vt_guest_pm_exits, vt_guest_lm_exits;
 extern const struct vt_guest vt_guest_rm_events, vt_guest_pm_events, vt_guest_lm_events;
 extern const struct vt_guest vt_guest_pm_loops, vt_guest_reset, vt_guest_rm_switch, vt_guest_rm_smc,
-	vt_guest_rm_xmode_smc, vt_guest_rm_smp_smc;
+	vt_guest_rm_xmode_smc, vt_guest_rm_smp_smc, vt_guest_rm_far;
 extern const struct vt_guest vt_guest_pm_paging, vt_guest_pm_alias_smc;
 
 #endif

@@ -318,6 +318,47 @@ static void remember_transfer(struct ucb_engine *eng, uint64_t rip)
 	eng->transfer_rip = rip;
 }
 
+/*
+ * A far RET in real or virtual-8086 mode, done here instead of by 2.0.1. Its translation pops IP, writes EIP, then
+ * pops CS; while a data hook exists (hook_pc_sync) it stores the RET's own linear address into EIP before that
+ * second pop, so the RET went back to itself plus the CS base instead of to the popped IP (a far CALL/RET pair
+ * looped; SeaBIOS's INT trampolines slid into zeroed memory). Protected mode uses a helper and is not affected.
+ * False: not such a RET here, or its stack is not readable (Unicorn runs it and takes the fault).
+ */
+static bool far_ret_unprotected(struct ucb_engine *eng, const struct ucb_insn *insn, uint64_t rip)
+{
+	uint8_t *env, slot[8] = { 0 };
+
+	if (!insn->far_ret || !ucb_ctx_load(eng, &env))
+		return false;
+	uint32_t hflags = env_u32(env, UCB_ENV_HFLAGS);
+	if ((hflags & UCB_HF_PE) && !(hflags & UCB_HF_VM))
+		return false;
+	uint64_t ss_base = env_u64(env, UCB_ENV_SEGS + 2 * UCB_ENV_SEG_SIZE + 8);
+	uint64_t sp_mask = (hflags & UCB_HF_SS32) ? 0xffffffffull : 0xffffull, sp = ucb_read_reg(eng, UC_X86_REG_ESP);
+	unsigned size = insn->far_ret;
+	if (!ucb_guest_read(eng, ss_base + (sp & sp_mask), slot, size) ||
+	    !ucb_guest_read(eng, ss_base + ((sp + size) & sp_mask), slot + 4, size))
+		return false;
+	uint64_t ip = size == 4 ? (uint64_t)slot[0] | slot[1] << 8 | (uint64_t)slot[2] << 16 | (uint64_t)slot[3] << 24
+	                        : (uint64_t)(slot[0] | slot[1] << 8);
+	uint64_t cs = (uint64_t)(slot[4] | slot[5] << 8);
+	if (ip > ucb_cs(eng)->limit) {
+		ucb_limit_fault(eng, false, rip); /* #GP(0) at the RET, nothing popped (SDM Vol. 2B "RET") */
+		return true;
+	}
+	/* CS as the RET loads it outside protected mode: selector and base; the limit and attributes stay (a
+	 * UC_X86_REG_CS write would reset them to a 64 KiB data segment) */
+	env_put32(env, UCB_ENV_SEGS + 1 * UCB_ENV_SEG_SIZE, (uint32_t)cs);
+	env_put64(env, UCB_ENV_SEGS + 1 * UCB_ENV_SEG_SIZE + 8, cs << 4);
+	if (!ucb_ctx_store(eng))
+		return false;
+	uint64_t new_sp = (sp & ~sp_mask) | ((sp + 2 * size + insn->ret_imm) & sp_mask);
+	uc_reg_write(eng->uc, UC_X86_REG_ESP, &new_sp);
+	ucb_stop_at(eng, ip);
+	return true;
+}
+
 /* UC_HOOK_CODE on one scanned instruction: 2.0.1 syncs the PC here and checks for stops right after. */
 void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 {
@@ -339,6 +380,8 @@ void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 		ucb_limit_fault(eng, false, rip); /* its bytes reach past the CS limit */
 		return;
 	}
+	if (insn && far_ret_unprotected(eng, insn, rip))
+		return;
 	if (insn && insn->limit_check)
 		remember_transfer(eng, rip);
 	if (!insn || insn->loads_cs)

@@ -175,6 +175,10 @@ void ucb_classify(const uint8_t *b, size_t n, uint32_t bits, struct ucb_insn *ou
 	/* 67 toggles 16 <-> 32 bits, and 64 -> 32 in 64-bit code (SDM Vol. 1 3.6 "Operand-size and address-size") */
 	out->addr_size = bits == 16 ? (p.addrsize ? 4 : 2) : bits == 32 ? (p.addrsize ? 2 : 4) : (p.addrsize ? 4 : 8);
 	out->seg = 3; /* DS, the default data segment */
+	if ((b[i] == 0xca || b[i] == 0xcb) && bits != 64) {
+		out->far_ret = (bits == 32) != p.opsize ? 4 : 2;
+		out->ret_imm = b[i] == 0xca && i + 2 < n ? (uint16_t)(b[i + 1] | b[i + 2] << 8) : 0;
+	}
 	if (classify_io(b, i, n, bits, &p, out))
 		return;
 	if (b[i] == 0x0f)

@@ -54,6 +54,8 @@ struct ucb_insn {
 	bool cr_read;      /* MOVCR: MOV from CRn */
 	bool loads_cs;     /* any kind: it may load CS (ucb_insn_changes_cs) */
 	bool limit_check;  /* any kind: its target may lie beyond the CS limit (ucb_insn_checks_cs_limit) */
+	uint8_t far_ret;   /* any kind: a far RET (CA/CB) popping this many bytes per slot (2 or 4); 0 otherwise */
+	uint16_t ret_imm;  /* far_ret: the bytes CA iw releases after the pops */
 };
 
 struct ucb_site {
@@ -329,6 +331,7 @@ enum {
 	UCB_HF_MP_EM_TS = 7u << 9,
 	UCB_HF_LMA = 1u << 14,
 	UCB_HF_CS64 = 1u << 15,
+	UCB_HF_VM = 1u << 17, /* virtual-8086 mode, as EFLAGS.VM */
 	UCB_HF_OSFXSR = 1u << 22,
 	UCB_HF2_NMI = 1u << 2
 };

@@ -205,6 +205,33 @@ static void code_patched_by_another_vcpu_exits_as_written(const void *p)
 	vt_vm_close(&vm);
 }
 
+/*
+ * Far returns in real mode under a CS base other than 0 go where the stack says (SDM Vol. 2B "RET"): RETF, RETF
+ * imm16 (releasing the pushed word), the 32-bit RETF, and a RETF into another segment. Unicorn 2.0.1 returned a
+ * RETF to itself plus the CS base (its PC sync before the CS pop overwrote the popped IP), which is how SeaBIOS's
+ * INT trampolines ran into zeroed memory.
+ */
+static void far_returns_go_where_the_stack_says(const void *p)
+{
+	(void)p;
+	struct vt_vm vm;
+	const struct vt_guest *g = &vt_guest_rm_far;
+	vt_vm_open(&vm, VT_REAL, g, 0, 0);
+	struct vt_cpu *c = vt_cpu_start(&vm, NULL, stop_at_hlt);
+	vt_wait_stopped(c);
+	assert_int_equal(c->n, 8);
+	expect_out(c, 1, vt_guest_sym(g, "x_ret"), 0x30, 0x41);
+	expect_out(c, 2, vt_guest_sym(g, "x_ret_imm"), 0x31, 0x42);
+	expect_out(c, 3, vt_guest_sym(g, "x_sp"), 0x34, 0xf0);
+	expect_out(c, 4, vt_guest_sym(g, "x_ret32"), 0x32, 0x43);
+	expect_out(c, 5, vt_guest_sym(g, "x_sp32"), 0x35, 0xf0);
+	/* CS 0x0fff: the same bytes at an IP 16 higher */
+	expect_out(c, 6, vt_guest_sym(g, "x_other_seg") + 0x10 + 2, 0x33, 0xff);
+	assert_int_equal(c->log[7].reason, vt_code(VMSIM_EXIT_HLT));
+	assert_int_equal(c->log[7].ip, vt_guest_sym(g, "x_hlt") + 0x10);
+	vt_vm_close(&vm);
+}
+
 static const struct vc_test tests[] = {
 	{ "modes", "real_to_long_by_itself", SWITCH_CAPS, real_to_long_by_itself, NULL },
 	{ "modes", "long_to_real_by_itself", SWITCH_CAPS, long_to_real_by_itself, NULL },
@@ -214,6 +241,8 @@ static const struct vc_test tests[] = {
 	  code_patched_in_another_mode_exits_as_written, NULL },
 	{ "modes", "code_patched_by_another_vcpu_exits_as_written", VC_GUEST_REAL | VMSIM_CAP_EXIT_HLT,
 	  code_patched_by_another_vcpu_exits_as_written, NULL },
+	{ "modes", "far_returns_go_where_the_stack_says", VC_GUEST_REAL | VMSIM_CAP_EXIT_HLT,
+	  far_returns_go_where_the_stack_says, NULL },
 };
 
 struct vc_test_list vc_mode_switch_tests(void)
