@@ -81,7 +81,7 @@ static uint8_t *read_image(const char *path, uint64_t limit, uint64_t *size, FIL
 
 /* What the command line said, as given (checked into a run_config by the functions below). */
 struct run_args {
-	const char *backend, *model, *mode, *mem, *load, *entry, *console, *exit_port, *trace, *timeout, *cmdline;
+	const char *backend, *model, *mode, *mem, *load, *entry, *console, *exit_port, *trace, *timeout, *cmdline, *clock;
 	uint64_t max_exits;
 	bool bios, disasm, minimal, linux_boot;
 };
@@ -166,6 +166,12 @@ static bool check_devices(const struct run_args *a, struct run_config *cfg, FILE
 		fprintf(err, "vmsim run: --exit-port '%s' is not a port\n", a->exit_port);
 		return false;
 	}
+	if (!strcmp(a->clock, "virtual") || !strcmp(a->clock, "host")) {
+		cfg->host_clock = !strcmp(a->clock, "host");
+	} else {
+		fprintf(err, "vmsim run: --clock '%s': give virtual or host\n", a->clock);
+		return false;
+	}
 	if (a->timeout) {
 		char *end = NULL;
 		cfg->timeout = strtod(a->timeout, &end);
@@ -220,7 +226,7 @@ static int run_image(const char *path, const char *trace, struct run_config *cfg
 int cmd_run(int argc, char **argv, const struct cli_io *io)
 {
 	struct run_args a = { .backend = "unicorn", .model = "svm", .mode = "real", .mem = "16M", .console = "0x3f8",
-		              .exit_port = "0xf4" };
+		              .exit_port = "0xf4", .clock = "virtual" };
 	const struct cli_opt opts[] = {
 		{ "backend", 'b', CLI_OPT_STRING, &a.backend, "NAME", "CPU backend: unicorn (default) or kvm" },
 		{ "model", 'm', CLI_OPT_STRING, &a.model, "MODEL", "exit encoding: svm (default) or vmx" },
@@ -238,13 +244,16 @@ int cmd_run(int argc, char **argv, const struct cli_io *io)
 		{ "trace", 0, CLI_OPT_STRING, &a.trace, "FILE", "one JSON object per exit ('-' for stderr)" },
 		{ "disasm", 0, CLI_OPT_FLAG, &a.disasm, NULL, "add the exiting instruction (Capstone) to the trace" },
 		{ "fast-exits", 0, CLI_OPT_FLAG, &a.minimal, NULL, "transfer per exit only the state its device needs" },
+		{ "clock", 0, CLI_OPT_STRING, &a.clock, "CLOCK", "PIT/RTC time: virtual (default; 1 us per device access, HLT "
+		  "skips to the next tick: the same on every backend) or host (the host's clock)" },
 	};
 	const struct cli_spec spec = {
 		.command = "run",
 		.operands = "IMAGE",
 		.description = "Run a raw guest image on one vCPU with stand-in devices: console ports, an exit port, "
-		               "all-ones reads from absent ports and MMIO. HLT ends the run with status 0; the tool's failure "
-		               "statuses are even, the guest's odd (docs/vmsim-run.md).",
+		               "a PC's PIT, PICs and CMOS, all-ones reads from absent ports and MMIO. HLT ends the run with "
+		               "status 0 unless a timer interrupt can wake the vCPU; the tool's failure statuses are even, "
+		               "the guest's odd (docs/vmsim-run.md).",
 		.opts = opts,
 		.opt_count = sizeof opts / sizeof opts[0],
 		.min_operands = 1,

@@ -26,6 +26,13 @@ struct exit_ctx {
 	struct vmsim_vcpu *vcpu;
 };
 
+/* The timeout was reached at an exit at ip: say so and end the run. */
+static void stop_timed_out(struct vmm *vmm, uint64_t ip)
+{
+	fprintf(vmm->cfg->err, "vmsim run: timed out after %.3g s (--timeout) at ip 0x%" PRIx64 "\n", vmm->cfg->timeout, ip);
+	vmm_finish(vmm, RUN_STATUS_TIMEOUT);
+}
+
 /* The run is over (finished, traced its last, out of time or exits): false. Checked on every exit, since a recall
  * may have been absorbed by an exit already pending. */
 static bool run_over(struct vmm *vmm, const struct vmsim_exit *ex, const struct vmsim_vcpu_state *st)
@@ -33,17 +40,18 @@ static bool run_over(struct vmm *vmm, const struct vmsim_exit *ex, const struct 
 	const struct run_config *cfg = vmm->cfg;
 	pthread_mutex_lock(&vmm->lock);
 	bool done = vmm->finished, timed_out = vmm->timed_out;
+	vmm->progress++;
 	pthread_mutex_unlock(&vmm->lock);
 	if (done)
 		return true;
 
 	vmm->seq++;
+	if (!cfg->host_clock && (ex->kind == VMSIM_EXIT_IO || ex->kind == VMSIM_EXIT_NPF))
+		vmm->vclock += DEVICE_ACCESS_NS; /* exits both backends deliver alike: KVM keeps CPUID, MSRs in the kernel */
 	if (cfg->trace && !vmm_trace(vmm, ex, st))
 		return true;
 	if (timed_out) {
-		fprintf(cfg->err, "vmsim run: timed out after %.3g s (--timeout) at ip 0x%" PRIx64 "\n", cfg->timeout,
-		        st->ip.value);
-		vmm_finish(vmm, RUN_STATUS_TIMEOUT);
+		stop_timed_out(vmm, st->ip.value);
 		return true;
 	}
 	if (cfg->max_exits && vmm->seq > cfg->max_exits) {
@@ -123,62 +131,180 @@ static void answer_tsc(const struct vmsim_exit *ex, struct vmsim_vcpu_state *st)
 	vmm_skip(ex, st, ex->kind == VMSIM_EXIT_RDTSCP ? 3 : 2);
 }
 
-static bool on_exit_state(void *ctx, struct vmsim_vcpu_state *st)
+/* ---- interrupts: the PICs' requests into the vCPU ------------------------------------------------ */
+
+enum {
+	RFLAGS_IF = 1u << 9,
+	BLOCK_STI_MOVSS = 3,         /* intr_state bits 0 and 1, both models */
+	INJ_VALID = 1u << 31,        /* inj_info: type 0 (external interrupt) in bits 10:8 */
+	INJ_WANT_WINDOW = 1u << 12   /* Genode's interrupt-window request */
+};
+
+/* Tell the timer thread when to recall the vCPU for the next timer IRQ (0: never). */
+static void publish_irq_due(struct vmm *vmm, uint64_t due)
 {
-	struct vmm *vmm = ((struct exit_ctx *)ctx)->vmm;
-	const struct run_config *cfg = vmm->cfg;
-	struct vmsim_exit ex;
-	vmsim_vcpu_last_exit(((struct exit_ctx *)ctx)->vcpu, &ex);
-	if (run_over(vmm, &ex, st))
+	pthread_mutex_lock(&vmm->lock);
+	if (vmm->irq_due != due) {
+		vmm->irq_due = due;
+		pthread_cond_broadcast(&vmm->cond);
+	}
+	pthread_mutex_unlock(&vmm->lock);
+}
+
+/* What an exit reported about events, read before the handler discharges the state (charged = transferred). */
+struct exit_events {
+	bool known;          /* the exit transferred the EVENTS group */
+	uint64_t in_flight;  /* inj_info: an event whose delivery the exit interrupted (valid bit), else 0 */
+};
+
+/*
+ * Before the vCPU resumes, once the guest has initialised its PIC: inject the interrupt the PICs deliver if the
+ * guest takes interrupts now (IF = 1, no STI/MOV SS shadow, no event already on its way), else ask for an
+ * interrupt window; and arm the timer thread for the next timer IRQ, which recalls a vCPU that does not exit.
+ */
+static void deliver_irq(struct vmm *vmm, struct vmsim_vcpu_state *st, struct exit_events ev, bool computing)
+{
+	struct vmm_pc *pc = &vmm->pc;
+	if (!vmm_pc_pic_ready(pc) || !ev.known)
+		return;
+	vmm_pc_tick(pc, vmm_now(vmm));
+	/* a handler's own injection (none today) or the exit's interrupted event goes first */
+	uint64_t before = st->inj_info.charged ? st->inj_info.value : ev.in_flight;
+	uint64_t info = before & ~(uint64_t)INJ_WANT_WINDOW;
+	bool takes = (st->flags.value & RFLAGS_IF) && !(st->intr_state.value & BLOCK_STI_MOVSS);
+	if (!(info & INJ_VALID) && takes && vmm_pc_pending_vector(pc) >= 0)
+		info = INJ_VALID | (uint32_t)vmm_pc_acknowledge(pc);
+	bool want_window = vmm_pc_pending_vector(pc) >= 0;
+	if (info != (before & ~(uint64_t)INJ_WANT_WINDOW) || want_window || vmm->window_requested)
+		vmsim_reg_charge(&st->inj_info, info | (want_window ? INJ_WANT_WINDOW : 0));
+	vmm->window_requested = want_window;
+	/* virtual clock: a recall that found IF = 0 met a vCPU computing, not waiting: no more until it exits */
+	uint64_t due = vmm_pc_next_irq(pc);
+	bool armed = due != UINT64_MAX && (vmm->cfg->host_clock || !computing);
+	publish_irq_due(vmm, armed ? due : 0);
+}
+
+uint64_t vmm_now(const struct vmm *vmm)
+{
+	return vmm->cfg->host_clock ? vmm_pc_now() : vmm->vclock;
+}
+
+/* The virtual clock reaches t (a timer IRQ the vCPU waits for in HLT, or spins for): it skips the wait. */
+static void skip_to(struct vmm *vmm, uint64_t t)
+{
+	if (!vmm->cfg->host_clock && t != UINT64_MAX && t > vmm->vclock)
+		vmm->vclock = t;
+}
+
+/*
+ * HLT: with IF = 1 and an interrupt the PICs can deliver (now, or when the PIT next fires), the vCPU waits past
+ * the HLT for it, as a halted CPU does (the virtual clock skips the wait); with nothing that can wake it the run
+ * ends (status 0). False: it ended.
+ */
+static bool halt(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim_vcpu_state *st)
+{
+	struct vmm_pc *pc = &vmm->pc;
+	uint64_t now = vmm_now(vmm);
+	vmm_pc_tick(pc, now);
+	uint64_t due = vmm_pc_pending_vector(pc) >= 0 ? now : vmm_pc_next_irq(pc);
+	if (!(st->flags.value & RFLAGS_IF) || due == UINT64_MAX) {
+		vmm_finish(vmm, 0);
 		return false;
+	}
+	vmm_skip(ex, st, 1);
+	vmsim_reg_charge(&st->intr_state, st->intr_state.value & ~(uint64_t)BLOCK_STI_MOVSS); /* the shadowed HLT ran */
+	if (!vmm->cfg->host_clock) {
+		skip_to(vmm, due);
+		return true;
+	}
+	struct timespec until = { (time_t)(due / 1000000000ull), (long)(due % 1000000000ull) };
+	pthread_mutex_lock(&vmm->lock);
+	vmm->irq_due = 0; /* this thread waits for it itself */
+	while (!vmm->finished && !vmm->timed_out && vmm_pc_now() < due)
+		pthread_cond_timedwait(&vmm->cond, &vmm->lock, &until);
+	bool finished = vmm->finished, timed_out = vmm->timed_out;
+	pthread_mutex_unlock(&vmm->lock);
+	if (finished)
+		return false;
+	if (timed_out) {
+		stop_timed_out(vmm, st->ip.value);
+		return false;
+	}
+	return true;
+}
 
-	/* the exit charged what it transferred: load back only what a handler below charges */
-	vmsim_vcpu_state_discharge(st);
-
-	switch (ex.kind) {
+/* The exit's device or answer; false: the run ends. */
+static bool handle_exit(struct vmm *vmm, struct vmsim_vcpu *vcpu, const struct vmsim_exit *ex,
+                        struct vmsim_vcpu_state *st)
+{
+	const struct run_config *cfg = vmm->cfg;
+	switch (ex->kind) {
 	case VMSIM_EXIT_STARTUP:
-		if (!give_cpuid_table(vmm, ((struct exit_ctx *)ctx)->vcpu))
+		if (!give_cpuid_table(vmm, vcpu))
 			return false;
 		vmm_start_state(vmm, st);
 		return true;
 	case VMSIM_EXIT_IO:
-		return vmm_handle_io(vmm, &ex, st);
+		return vmm_handle_io(vmm, ex, st);
 	case VMSIM_EXIT_NPF:
-		return vmm_handle_npf(vmm, &ex, st);
+		return vmm_handle_npf(vmm, ex, st);
 	case VMSIM_EXIT_CPUID:
-		answer_cpuid(vmm, &ex, st);
+		answer_cpuid(vmm, ex, st);
 		return true;
 	case VMSIM_EXIT_RDTSC:
 	case VMSIM_EXIT_RDTSCP:
-		answer_tsc(&ex, st);
+		answer_tsc(ex, st);
 		return true;
 	case VMSIM_EXIT_MSR:
-		vmm_msr_access(vmm, st, ex.u.msr.write);
-		vmm_skip(&ex, st, 2);
+		vmm_msr_access(vmm, st, ex->u.msr.write);
+		vmm_skip(ex, st, 2);
 		return true;
 	case VMSIM_EXIT_VMCALL:
-		vmm_skip(&ex, st, 3);
+		vmm_skip(ex, st, 3);
 		return true;
 	case VMSIM_EXIT_HLT:
-		vmm_finish(vmm, 0);
-		return false;
+		return halt(vmm, ex, st);
 	case VMSIM_EXIT_PAUSED:
-		return true; /* a recall before the timeout (none is made today): resume */
+		/* the timer thread's recall of a vCPU without exits: with IF = 1 it waits for the timer (the virtual clock
+		 * skips to the IRQ, delivered below); with IF = 0 it computes and its clock stays */
+		if (st->flags.value & RFLAGS_IF)
+			skip_to(vmm, vmm_pc_next_irq(&vmm->pc));
+		return true;
+	case VMSIM_EXIT_INTR_WINDOW: /* the guest takes interrupts again: delivered below */
+		return true;
 	case VMSIM_EXIT_SHUTDOWN:
-		fprintf(cfg->err, "vmsim run: triple fault (shutdown) at ip 0x%" PRIx64 "\n", ex.rip);
+		fprintf(cfg->err, "vmsim run: triple fault (shutdown) at ip 0x%" PRIx64 "\n", ex->rip);
 		vmm_finish(vmm, RUN_STATUS_GUEST_FAULT);
 		return false;
 	case VMSIM_EXIT_INVALID_STATE:
 		fprintf(cfg->err, "vmsim run: the vCPU refused its state (invalid guest state, reason %d) at ip 0x%"
-		        PRIx64 "\n", (int)ex.u.invalid.reason, ex.rip);
+		        PRIx64 "\n", (int)ex->u.invalid.reason, ex->rip);
 		vmm_finish(vmm, RUN_STATUS_GUEST_FAULT);
 		return false;
 	default:
 		fprintf(cfg->err, "vmsim run: unexpected '%s' exit (code %u) at ip 0x%" PRIx64 "\n",
-		        vmsim_exit_kind_name(ex.kind), st->exit_reason, ex.rip);
+		        vmsim_exit_kind_name(ex->kind), st->exit_reason, ex->rip);
 		vmm_finish(vmm, RUN_STATUS_GUEST_FAULT);
 		return false;
 	}
+}
+
+static bool on_exit_state(void *ctx, struct vmsim_vcpu_state *st)
+{
+	struct vmm *vmm = ((struct exit_ctx *)ctx)->vmm;
+	struct vmsim_vcpu *vcpu = ((struct exit_ctx *)ctx)->vcpu;
+	struct vmsim_exit ex;
+	vmsim_vcpu_last_exit(vcpu, &ex);
+	if (run_over(vmm, &ex, st))
+		return false;
+
+	struct exit_events ev = { st->intr_state.charged, st->inj_info.charged ? st->inj_info.value : 0 };
+	/* the exit charged what it transferred: load back only what a handler below charges */
+	vmsim_vcpu_state_discharge(st);
+	if (!handle_exit(vmm, vcpu, &ex, st))
+		return false;
+	deliver_irq(vmm, st, ev, ex.kind == VMSIM_EXIT_PAUSED && !(st->flags.value & RFLAGS_IF));
+	return true;
 }
 
 static void handler(void *ctx, struct vmsim_vcpu *vcpu)
@@ -188,42 +314,60 @@ static void handler(void *ctx, struct vmsim_vcpu *vcpu)
 		vmm_finish(ctx, RUN_STATUS_SETUP);
 }
 
+/*
+ * The timer thread recalls the vCPU (vmsim_vcpu_pause) for a timer IRQ a vCPU without exits would otherwise never
+ * take (it gets it at the PAUSED exit): with the host clock when the IRQ is due, with the virtual clock once the
+ * vCPU has not exited for SPIN_CHECK_MS (the clock then skips to the IRQ). And once the timeout has passed: then
+ * every RECALL_INTERVAL_MS until the handler has seen timed_out, since a recall that lands while the vCPU sits on a
+ * fresh exit is absorbed by that exit's with_state, and a guest that then spins without exits would never stop.
+ */
 static void *timer_main(void *arg)
 {
 	struct vmm *vmm = arg;
-	struct timespec deadline;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	double whole = (double)(time_t)vmm->cfg->timeout;
-	deadline.tv_sec += (time_t)vmm->cfg->timeout;
-	deadline.tv_nsec += (long)((vmm->cfg->timeout - whole) * 1e9);
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	uint64_t timeout_at = vmm->cfg->timeout > 0 ? vmm_pc_now() + (uint64_t)(vmm->cfg->timeout * 1e9) : UINT64_MAX;
+	uint64_t progress_seen = 0, progress_at = vmm_pc_now(); /* the exit count last seen, and since when */
 	pthread_mutex_lock(&vmm->lock);
 	while (!vmm->finished) {
-		if (pthread_cond_timedwait(&vmm->cond, &vmm->lock, &deadline) == ETIMEDOUT) {
+		uint64_t now = vmm_pc_now(), wake = timeout_at;
+		if (now >= timeout_at)
 			vmm->timed_out = true;
+		bool recall = vmm->timed_out;
+		if (!recall && vmm->irq_due && vmm->cfg->host_clock) {
+			recall = now >= vmm->irq_due;
+			if (!recall && vmm->irq_due < wake)
+				wake = vmm->irq_due;
+		} else if (!recall && vmm->irq_due) {
+			if (vmm->progress != progress_seen) {
+				progress_seen = vmm->progress;
+				progress_at = now;
+			}
+			uint64_t spin_until = progress_at + SPIN_CHECK_MS * 1000000ull;
+			recall = now >= spin_until;
+			if (!recall && spin_until < wake)
+				wake = spin_until;
+		}
+		if (recall) {
+			vmm->irq_due = 0; /* the handler arms the next one at the exit this recall causes */
+			pthread_mutex_unlock(&vmm->lock);
+			enum vmsim_result r = vmsim_vcpu_pause(vmm->vcpu);
+			if (r != VMSIM_OK) {
+				fprintf(vmm->cfg->err, "vmsim run: cannot recall the vCPU: %s\n", vmsim_result_name(r));
+				vmm_finish(vmm, RUN_STATUS_TIMEOUT);
+				return NULL;
+			}
+			pthread_mutex_lock(&vmm->lock);
+			if (!vmm->timed_out)
+				continue;
+			wake = vmm_pc_now() + RECALL_INTERVAL_MS * 1000000ull;
+		}
+		if (vmm->finished)
 			break;
+		if (wake == UINT64_MAX) {
+			pthread_cond_wait(&vmm->cond, &vmm->lock);
+		} else {
+			struct timespec until = { (time_t)(wake / 1000000000ull), (long)(wake % 1000000000ull) };
+			pthread_cond_timedwait(&vmm->cond, &vmm->lock, &until);
 		}
-	}
-	/* Recall until the handler has seen timed_out: a recall that lands while the vCPU sits on a fresh exit is
-	 * absorbed by that exit's with_state, and a guest that then spins without exits would never stop. */
-	while (vmm->timed_out && !vmm->finished) {
-		pthread_mutex_unlock(&vmm->lock);
-		if (vmsim_vcpu_pause(vmm->vcpu) != VMSIM_OK) {
-			vmm_finish(vmm, RUN_STATUS_TIMEOUT);
-			return NULL;
-		}
-		pthread_mutex_lock(&vmm->lock);
-		clock_gettime(CLOCK_REALTIME, &deadline);
-		deadline.tv_nsec += RECALL_INTERVAL_MS * 1000000L;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
-		while (!vmm->finished && pthread_cond_timedwait(&vmm->cond, &vmm->lock, &deadline) != ETIMEDOUT)
-			;
 	}
 	pthread_mutex_unlock(&vmm->lock);
 	return NULL;
@@ -232,8 +376,15 @@ static void *timer_main(void *arg)
 int run_vmm(const struct run_config *cfg, const uint8_t *image, uint64_t image_size)
 {
 	struct vmm vmm = { .cfg = cfg, .status = RUN_STATUS_SETUP, .msr_pat = 0x0007040600070406ull };
+	/* the virtual clock starts at 0 with the RTC at 2000-01-01 00:00:00 UTC, so that runs repeat exactly */
+	vmm_pc_init(&vmm.pc, cfg->mem, cfg->host_clock ? vmm_pc_now() : 0,
+	            cfg->host_clock ? (int64_t)time(NULL) : 946684800);
 	pthread_mutex_init(&vmm.lock, NULL);
-	pthread_cond_init(&vmm.cond, NULL);
+	pthread_condattr_t monotonic;
+	pthread_condattr_init(&monotonic);
+	pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC); /* the devices' time base (vmm_pc_now) */
+	pthread_cond_init(&vmm.cond, &monotonic);
+	pthread_condattr_destroy(&monotonic);
 	const cs_mode modes[3] = { CS_MODE_16, CS_MODE_32, CS_MODE_64 };
 	for (unsigned i = 0; i < 3; i++) {
 		if (cs_open(CS_ARCH_X86, modes[i], &vmm.cs[i]) != CS_ERR_OK) {
@@ -258,14 +409,22 @@ int run_vmm(const struct run_config *cfg, const uint8_t *image, uint64_t image_s
 		fast.groups[VMSIM_EXIT_MSR] = VMSIM_GROUP_ALL; /* the MSR file reads and writes vCPU state */
 		fast.groups[VMSIM_EXIT_RDTSC] = fast.groups[VMSIM_EXIT_RDTSCP] = VMSIM_GROUP_GPR | VMSIM_GROUP_IP |
 		                                                              VMSIM_GROUP_TSC;
+		/* every exit: what interrupt delivery reads (RFLAGS.IF, the shadow, an event on its way) */
+		for (unsigned k = 0; k < VMSIM_EXIT_KIND_COUNT; k++)
+			fast.groups[k] |= VMSIM_GROUP_IP | VMSIM_GROUP_EVENTS;
 		bool fast_ok = cfg->minimal_exit_config && !cfg->disasm; /* --disasm decodes at every exit */
 		struct vmsim_vcpu_args args = { handler, &vmm, fast_ok ? &fast : NULL, NULL };
 		enum vmsim_result r = vmsim_vcpu_create(vmm.session, &args, &vmm.vcpu);
 		if (r != VMSIM_OK)
 			status = vmm_setup_error(cfg, "creating the vCPU", r);
 	}
-	if (!status && cfg->timeout > 0)
+	if (!status) {
 		timer_started = pthread_create(&timer, NULL, timer_main, &vmm) == 0;
+		if (!timer_started) {
+			fprintf(cfg->err, "vmsim run: cannot start the timer thread\n");
+			vmm_finish(&vmm, RUN_STATUS_SETUP);
+		}
+	}
 	if (!status) {
 		pthread_mutex_lock(&vmm.lock);
 		while (!vmm.finished)

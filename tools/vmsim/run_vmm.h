@@ -41,6 +41,7 @@ struct run_config {
 	FILE *trace;             /* NULL: no trace */
 	bool disasm;
 	bool minimal_exit_config; /* transfer only exit information plus what the devices need */
+	bool host_clock;         /* the devices' time is the host's clock, not the run's virtual one (--clock) */
 	FILE *out;               /* console output */
 	FILE *err;               /* messages */
 };

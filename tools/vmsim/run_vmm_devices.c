@@ -165,9 +165,32 @@ static bool is_console(const struct vmm *vmm, uint16_t port)
 	return false;
 }
 
+enum { CONSOLE_READBACK = 0xe9 }; /* what QEMU's isa-debugcon (and Bochs's port 0xe9) reads back */
+
+/* IN of one element: a console port reads back 0xe9, the PIT, PICs and CMOS answer theirs (a wider access reads the
+ * ports above too), anything else floats high. */
+static uint32_t port_in(struct vmm *vmm, uint16_t port, unsigned size)
+{
+	uint32_t value = 0;
+	uint64_t now = vmm_now(vmm);
+	for (unsigned i = 0; i < size; i++) {
+		uint16_t at = (uint16_t)(port + i);
+		uint8_t byte;
+		if (is_console(vmm, at))
+			byte = CONSOLE_READBACK; /* firmware probes its debug port so (SeaBIOS's qemu_debug_preinit) */
+		else if (!vmm_pc_in(&vmm->pc, at, now, &byte))
+			byte = 0xff;
+		value |= (uint32_t)byte << (8 * i);
+	}
+	return value;
+}
+
 /* OUT of one element: console bytes to stdout, the exit port ends the run. False: the run ends. */
 static bool port_out(struct vmm *vmm, uint16_t port, unsigned size, uint32_t value)
 {
+	uint64_t now = vmm_now(vmm);
+	for (unsigned i = 0; i < size; i++)
+		(void)vmm_pc_out(&vmm->pc, (uint16_t)(port + i), (uint8_t)(value >> (8 * i)), now);
 	if (port == vmm->cfg->exit_port) {
 		vmm_finish(vmm, RUN_STATUS_GUEST(value & 0xff));
 		return false;
@@ -210,8 +233,9 @@ static bool string_io(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim
 		uint64_t off = index->value & amask;
 		uint8_t *p = linear_ptr(vmm, st, base + off, ex->u.io.size);
 		if (ex->u.io.in) {
+			uint32_t value = port_in(vmm, ex->u.io.port, ex->u.io.size);
 			if (p)
-				memset(p, 0xff, ex->u.io.size);
+				memcpy(p, &value, ex->u.io.size);
 		} else {
 			uint32_t value = 0;
 			if (p)
@@ -238,7 +262,7 @@ bool vmm_handle_io(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim_vc
 			return true; /* the ip stays: the rest of the REP is the next exit's, after the budget checks */
 	} else if (ex->u.io.in) {
 		struct gpr_ref ax = { &st->ax, ex->u.io.size, 0 };
-		gpr_write(ax, ones(ex->u.io.size)); /* nothing answers: the bus floats high */
+		gpr_write(ax, port_in(vmm, ex->u.io.port, ex->u.io.size));
 	} else if (!port_out(vmm, ex->u.io.port, ex->u.io.size, ex->u.io.value)) {
 		return false;
 	}

@@ -76,6 +76,91 @@ def test_hlt_ends_with_status_zero(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+# A real-mode guest that takes timer interrupts the way a PC BIOS does: IVT[8] set, the PICs initialised (vector
+# base 8, only IRQ 0 unmasked), PIT channel 0 in mode 2 at 1 kHz. It waits for 3 ticks in STI;HLT, then for 3 more
+# in a loop with no exits (only a recall of the vCPU can deliver those), then polls the PIC's request register with
+# interrupts disabled until a tick is due and sets IF again (the VMM must wait for the window), and prints "T".
+TIMER_GUEST = """
+    cli
+    xor ax, ax
+    mov ds, ax
+    mov ss, ax
+    mov sp, 0x7000
+    mov word ptr [0x20], offset isr
+    mov word ptr [0x22], 0
+    mov al, 0x11
+    out 0x20, al
+    mov al, 0x08
+    out 0x21, al
+    mov al, 0x04
+    out 0x21, al
+    mov al, 0x01
+    out 0x21, al
+    mov al, 0xfe
+    out 0x21, al
+    mov al, 0x34
+    out 0x43, al
+    mov al, 0xa9
+    out 0x40, al
+    mov al, 0x04
+    out 0x40, al
+    sti
+halted:
+    hlt
+    cmp word ptr [ticks], 3
+    jb halted
+spin:
+    cmp word ptr [ticks], 6
+    jb spin
+    cli
+masked:
+    mov al, 0x0a             /* OCW3: read the request register */
+    out 0x20, al
+    in al, 0x20
+    test al, 1               /* until a tick is due, held back by IF = 0 */
+    jz masked
+    sti
+    nop
+    cmp word ptr [ticks], 7  /* the pending tick was taken right after STI's shadow */
+    jb bad
+    mov al, 'T'
+    out 0xe9, al
+    mov al, 0
+    out 0xf4, al
+bad:
+    mov al, 1
+    out 0xf4, al
+isr:
+    inc word ptr [ticks]
+    push ax
+    mov al, 0x20
+    out 0x20, al
+    pop ax
+    iret
+ticks: .word 0
+"""
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_timer_interrupts_wake_halts_spins_and_wait_for_sti(tmp_path, model):
+    image = assemble(tmp_path, "timer", TIMER_GUEST, 16, 0x7C00)
+    trace = tmp_path / "trace.json"
+    r = vmsim_run("--model", model, "--console", "0xe9", "--timeout", "30", "--trace", trace, image)
+    assert r.stdout == "T", r.stderr
+    assert r.returncode == 0, r.stderr
+    kinds = [json.loads(line)["kind"] for line in trace.read_text().splitlines()]
+    assert kinds.count("hlt") >= 3      # each HLT waited for a tick
+    assert "paused" in kinds            # the spin took ticks only through recalls
+    assert "intr_window" in kinds       # the tick held back by CLI went in once IF was set
+
+
+def test_hlt_with_interrupts_enabled_but_nothing_to_wake_it_ends_the_run(tmp_path):
+    # IF = 1 but the PIC was never initialised (and with it, IRQ 0 masked): a halted CPU would sleep for good
+    image = assemble(tmp_path, "sti_hlt", "sti\nhlt\nmov al, 1\nout 0xf4, al\n", 16, 0x7C00)
+    r = vmsim_run("--timeout", "30", image)
+    assert r.returncode == 0, r.stderr
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_absent_port_and_mmio_read_all_ones(tmp_path, model):
     image = assemble(tmp_path, "floating", """
