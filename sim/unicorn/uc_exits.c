@@ -370,7 +370,7 @@ void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 
 	(void)uc;
 	if (v->active != eng || v->leave != UCB_LEAVE_NONE ||
-	    atomic_load_explicit(&v->stop_requested, memory_order_relaxed)) {
+	    atomic_load_explicit(&v->stop_requested, memory_order_relaxed) || ucb_shadow_step_end(eng, addr)) {
 		ucb_stop_at(eng, rip);
 		return;
 	}

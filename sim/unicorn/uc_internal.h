@@ -104,6 +104,13 @@ struct ucb_shadow {
 	uc_mem_type last_type;
 	unsigned repeats;
 	uint64_t store_rip, store_lin;  /* a store into a table page: its rip, and the page mapped writable for it */
+	/*
+	 * A store through an alias into the page that holds the storing instruction (map_page): the alias at step_lin
+	 * stays writable for that store alone, and the site hook at step_next (the instruction after it) drops the
+	 * alias and the page's translations (ucb_shadow_step_end).
+	 */
+	bool step;
+	uint64_t step_lin, step_phys, step_next;
 };
 
 /* One remembered instruction length (uc_insn.c): valid while none of the generations it was read under moved. */
@@ -554,6 +561,8 @@ void ucb_code_take_remote(struct ucb_vcpu *v);
 bool ucb_shadow_writable_alias(const struct ucb_engine *eng, uint64_t gpa);
 /* Drop the writable mappings over code published since they were made (ucb_code_guarded). */
 void ucb_shadow_guard_code(struct ucb_engine *eng);
+/* At addr, the instruction after a stepped alias store (ucb_shadow.step): end the step; true if it ended. */
+bool ucb_shadow_step_end(struct ucb_engine *eng, uint64_t addr);
 
 /* uc_shadow.c */
 /* Index of the first live region ending above lin. */

@@ -124,13 +124,19 @@ static bool guards_code(const struct ucb_engine *eng, const struct ucb_shadow_re
 	return ucb_code_guarded_in(eng, r->lin, r->gpa, r->size);
 }
 
+/* The alias a stepped store writes through (ucb_shadow.step): left writable until that store has run. */
+static bool stepping_through(const struct ucb_shadow *s, const struct ucb_shadow_region *r)
+{
+	return s->step && s->step_lin >= r->lin && s->step_lin - r->lin < r->size;
+}
+
 bool ucb_shadow_writable_alias(const struct ucb_engine *eng, uint64_t gpa)
 {
 	const struct ucb_shadow *s = &eng->shadow;
 
 	for (size_t i = 0; i < s->n; i++) {
 		const struct ucb_shadow_region *r = &s->live[i];
-		if ((r->prot & UC_PROT_WRITE) && gpa >= r->gpa && gpa - r->gpa < r->size &&
+		if ((r->prot & UC_PROT_WRITE) && !stepping_through(s, r) && gpa >= r->gpa && gpa - r->gpa < r->size &&
 		    ucb_code_guarded(eng, r->lin + (gpa - r->gpa), gpa))
 			return true;
 	}
@@ -142,8 +148,23 @@ void ucb_shadow_guard_code(struct ucb_engine *eng)
 	struct ucb_shadow *s = &eng->shadow;
 
 	for (size_t i = s->n; i-- > 0;)
-		if ((s->live[i].prot & UC_PROT_WRITE) && guards_code(eng, &s->live[i]))
+		if ((s->live[i].prot & UC_PROT_WRITE) && !stepping_through(s, &s->live[i]) && guards_code(eng, &s->live[i]))
 			ucb_shadow_drop(eng, i); /* mapped again on the next touch, read-only over the code */
+}
+
+bool ucb_shadow_step_end(struct ucb_engine *eng, uint64_t addr)
+{
+	struct ucb_shadow *s = &eng->shadow;
+
+	if (!s->step || addr != s->step_next)
+		return false;
+	s->step = false;
+	/* the store changed code QEMU translated under the page's other address (another RAM block to it) */
+	ucb_code_stored(eng, s->step_phys);
+	size_t at = ucb_shadow_bound(s, s->step_lin);
+	if (at < s->n && s->live[at].lin <= s->step_lin)
+		ucb_shadow_drop(eng, at); /* its next store through the alias is watched again */
+	return true;
 }
 
 static bool region_add(struct ucb_engine *eng, const struct ucb_shadow_region *r)
@@ -419,6 +440,31 @@ bool ucb_guest_write(struct ucb_engine *eng, uint64_t addr, const void *buf, siz
 
 /* ---- faults ---- */
 
+/*
+ * A store through linear lin into code page `page` from an instruction in that same page (at another address):
+ * re-entering at it scans its block, which publishes the page again, whose writable alias then had to go before
+ * the block ran, so the store faulted for good (Debian's kernel's text_poke). The alias stays writable for this
+ * store alone; a site hook on the next instruction ends that (ucb_shadow_step_end) and drops the page's
+ * translations, which QEMU does not drop for a store through another RAM block.
+ */
+static void step_self_store(struct ucb_vcpu *v, uint64_t lin, uint64_t page)
+{
+	struct ucb_engine *eng = v->active;
+	uint64_t at = v->fault_rip + ucb_cs_base(eng), at_phys;
+	uint64_t lin_page = lin & ~(uint64_t)(PG_4K - 1), at_page = at & ~(uint64_t)(PG_4K - 1);
+
+	if (lin_page == at_page || !ucb_shadow_phys(eng, at_page, &at_phys) || at_phys != page)
+		return;
+	uint8_t len = ucb_insn_len_at(v, v->fault_rip);
+	if (!len)
+		return;
+	eng->shadow.step = true;
+	eng->shadow.step_lin = lin_page;
+	eng->shadow.step_phys = page;
+	eng->shadow.step_next = at + len;
+	ucb_add_sync_site(eng, at + len);
+}
+
 /* Translate and map the page holding lin for access; RETRY when mapped. */
 static enum ucb_mmu_outcome map_page(struct ucb_vcpu *v, const struct paging *p, uint64_t lin, unsigned access,
                                      uint32_t *error_code, struct ucb_mmu_npf *npf)
@@ -446,8 +492,10 @@ static enum ucb_mmu_outcome map_page(struct ucb_vcpu *v, const struct paging *p,
 	if (access == VMSIM_X86_WRITE) {
 		uint64_t page = info.gpa & ~(uint64_t)(PG_4K - 1);
 		drop_dependents(eng, page); /* a store into paging structures */
-		if (ucb_code_published(v->vm, page))
+		if (ucb_code_published(v->vm, page)) {
 			ucb_code_stored(eng, page); /* a store into code scanned somewhere: every scan of it goes */
+			step_self_store(v, lin, page);
+		}
 	}
 	/* what covers lin now (read-only before D was set, or a table page) goes; then the new translation */
 	size_t at = ucb_shadow_bound(&eng->shadow, lin);

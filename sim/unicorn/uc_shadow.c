@@ -59,6 +59,7 @@ void ucb_mmu_flush(struct ucb_engine *eng)
 {
 	struct ucb_shadow *s = &eng->shadow;
 
+	s->step = false; /* its alias goes with the rest */
 	if (!s->n)
 		return;
 	while (s->n)

@@ -4,6 +4,7 @@ above 64 KiB; then SYSCALL set up through STAR/LSTAR/SFMASK MSRs and read back w
 
 Run by CTest (label unicorn) with VMSIM pointing at the built binary; VMSIM_BACKEND selects the backend.
 """
+import json
 import os
 import subprocess
 
@@ -289,3 +290,49 @@ def test_real_mode_transfer_beyond_the_cs_limit_faults_at_itself(tmp_path, model
     run = subprocess.run([VMSIM, "run", "--backend", BACKEND, "--model", model, "--max-exits", "100",
                           "--timeout", "30", str(image)], capture_output=True, text=True, timeout=60)
     assert (run.stdout[:10], run.returncode) == ("SG", 0), (run.stdout[:100], run.stderr)
+
+
+# Long mode (vmsim run --mode long: the first 4 GiB identity-mapped with 2 MiB pages): the guest maps its second GiB
+# onto physical 0 as well, then patches an OUT a few bytes on, in the same page, through that alias (as Linux's
+# text_poke writes kernel text through its poking mm), and serialises with CPUID, as cross-modifying code must (SDM
+# Vol. 3A 8.1.3; without it KVM in the QEMU lane ran the old OUT). The CPU then runs the new bytes: an OUT to 0x31.
+# Unicorn's backend once faulted on that store for good ("faults again after mapping it").
+SELF_ALIAS_GUEST = r"""
+	.code64
+	.text
+	.globl	_start
+_start:
+	mov	%cr3, %rax
+	mov	(%rax), %rbx		/* PML4[0] -> PDPT */
+	and	$~0xfff, %rbx
+	mov	8(%rbx), %rcx		/* PDPT[1] -> the page directory of the second GiB */
+	and	$~0xfff, %rcx
+	movq	$0x83, (%rcx)		/* 0x40000000: 2 MiB at physical 0 */
+	mov	%cr3, %rax
+	mov	%rax, %cr3
+	movb	$0x31, 0x40000000 + (target + 1)
+	xor	%eax, %eax
+	cpuid
+	mov	$0x41, %al
+target:
+	out	%al, $0x30
+	mov	$0, %al
+	out	%al, $0xf4
+"""
+
+
+@pytest.mark.parametrize("model", ["svm", "vmx"])
+def test_store_through_an_alias_into_its_own_code_page_runs_the_new_code(tmp_path, model):
+    src, obj, elf, image = (tmp_path / n for n in ("alias.S", "alias.o", "alias.elf", "alias.bin"))
+    src.write_text(SELF_ALIAS_GUEST)
+    subprocess.run(["as", "--64", "-o", str(obj), str(src)], check=True)
+    subprocess.run(["ld", "-Ttext", "0x100000", "-e", "_start", "--oformat", "elf64-x86-64", "-o", str(elf),
+                    str(obj)], check=True)
+    subprocess.run(["objcopy", "-O", "binary", "-j", ".text", str(elf), str(image)], check=True)
+    trace = tmp_path / "trace.json"
+    run = subprocess.run([VMSIM, "run", "--backend", BACKEND, "--model", model, "--mode", "long", "--max-exits", "100",
+                          "--timeout", "30", "--trace", str(trace), str(image)], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0, run.stderr
+    ports = [rec["port"] for rec in map(json.loads, trace.read_text().splitlines()) if rec["kind"] == "io"]
+    assert ports == [0x31, 0xF4], ports
