@@ -106,8 +106,8 @@ struct ucb_shadow {
 	uint64_t store_rip, store_lin;  /* a store into a table page: its rip, and the page mapped writable for it */
 	/*
 	 * A store through an alias into the page that holds the storing instruction (map_page): the alias at step_lin
-	 * stays writable for that store alone, and the site hook at step_next (the instruction after it) drops the
-	 * alias and the page's translations (ucb_shadow_step_end).
+	 * stays writable for that store alone, and the site hook at step_next (the instruction after it, set by the
+	 * run loop) drops the alias and the page's translations (ucb_shadow_step_end).
 	 */
 	bool step;
 	uint64_t step_lin, step_phys, step_next;

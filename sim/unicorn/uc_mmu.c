@@ -156,7 +156,7 @@ bool ucb_shadow_step_end(struct ucb_engine *eng, uint64_t addr)
 {
 	struct ucb_shadow *s = &eng->shadow;
 
-	if (!s->step || addr != s->step_next)
+	if (!s->step || !s->step_next || addr != s->step_next)
 		return false;
 	s->step = false;
 	/* the store changed code QEMU translated under the page's other address (another RAM block to it) */
@@ -444,8 +444,8 @@ bool ucb_guest_write(struct ucb_engine *eng, uint64_t addr, const void *buf, siz
  * A store through linear lin into code page `page` from an instruction in that same page (at another address):
  * re-entering at it scans its block, which publishes the page again, whose writable alias then had to go before
  * the block ran, so the store faulted for good (Debian's kernel's text_poke). The alias stays writable for this
- * store alone; a site hook on the next instruction ends that (ucb_shadow_step_end) and drops the page's
- * translations, which QEMU does not drop for a store through another RAM block.
+ * store alone; the run loop puts a site hook on the next instruction (step_next), which ends that
+ * (ucb_shadow_step_end) and drops the page's translations, which QEMU keeps for a store through another RAM block.
  */
 static void step_self_store(struct ucb_vcpu *v, uint64_t lin, uint64_t page)
 {
@@ -455,14 +455,10 @@ static void step_self_store(struct ucb_vcpu *v, uint64_t lin, uint64_t page)
 
 	if (lin_page == at_page || !ucb_shadow_phys(eng, at_page, &at_phys) || at_phys != page)
 		return;
-	uint8_t len = ucb_insn_len_at(v, v->fault_rip);
-	if (!len)
-		return;
 	eng->shadow.step = true;
 	eng->shadow.step_lin = lin_page;
 	eng->shadow.step_phys = page;
-	eng->shadow.step_next = at + len;
-	ucb_add_sync_site(eng, at + len);
+	eng->shadow.step_next = 0; /* the run loop knows the instruction's length */
 }
 
 /* Translate and map the page holding lin for access; RETRY when mapped. */

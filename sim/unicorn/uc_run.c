@@ -123,6 +123,14 @@ static bool paged_fault(struct ucb_vcpu *v, enum vmsim_result *result)
 		ucb_call_exit(v, &exit);
 		return true;
 	}
+	/* a store stepped through an alias into its own page (uc_mmu.c): the hook that ends it, after the store */
+	if (out == UCB_MMU_RETRY && eng->shadow.step && !eng->shadow.step_next) {
+		uint8_t len = ucb_insn_len_at(v, v->fault_rip);
+		eng->shadow.step = len != 0;
+		eng->shadow.step_next = v->fault_rip + ucb_cs_base(eng) + len;
+		if (len)
+			ucb_add_sync_site(eng, eng->shadow.step_next);
+	}
 	/* as before the access: the instruction runs again, or the #PF returns to it */
 	ucb_write_rip(eng, v->fault_rip);
 	uc_reg_write(eng->uc, eng->mode == UCB_LONG ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS, &v->fault_rflags);
