@@ -340,9 +340,10 @@ static bool far_ret_unprotected(struct ucb_engine *eng, const struct ucb_insn *i
 	if (!ucb_guest_read(eng, ss_base + (sp & sp_mask), slot, size) ||
 	    !ucb_guest_read(eng, ss_base + ((sp + size) & sp_mask), slot + 4, size))
 		return false;
-	uint64_t ip = size == 4 ? (uint64_t)slot[0] | slot[1] << 8 | (uint64_t)slot[2] << 16 | (uint64_t)slot[3] << 24
-	                        : (uint64_t)(slot[0] | slot[1] << 8);
-	uint64_t cs = (uint64_t)(slot[4] | slot[5] << 8);
+	uint32_t ip = 0;
+	uint16_t cs;
+	memcpy(&ip, slot, size); /* little-endian, as the guest's (and env_u32's) */
+	memcpy(&cs, slot + 4, sizeof cs);
 	if (ip > ucb_cs(eng)->limit) {
 		ucb_limit_fault(eng, false, rip); /* #GP(0) at the RET, nothing popped (SDM Vol. 2B "RET") */
 		return true;
@@ -350,7 +351,7 @@ static bool far_ret_unprotected(struct ucb_engine *eng, const struct ucb_insn *i
 	/* CS as the RET loads it outside protected mode: selector and base; the limit and attributes stay (a
 	 * UC_X86_REG_CS write would reset them to a 64 KiB data segment) */
 	env_put32(env, UCB_ENV_SEGS + 1 * UCB_ENV_SEG_SIZE, (uint32_t)cs);
-	env_put64(env, UCB_ENV_SEGS + 1 * UCB_ENV_SEG_SIZE + 8, cs << 4);
+	env_put64(env, UCB_ENV_SEGS + 1 * UCB_ENV_SEG_SIZE + 8, (uint64_t)cs << 4);
 	if (!ucb_ctx_store(eng))
 		return false;
 	uint64_t new_sp = (sp & ~sp_mask) | ((sp + 2 * size + insn->ret_imm) & sp_mask);
@@ -370,7 +371,8 @@ void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 
 	(void)uc;
 	if (v->active != eng || v->leave != UCB_LEAVE_NONE ||
-	    atomic_load_explicit(&v->stop_requested, memory_order_relaxed) || ucb_shadow_step_end(eng, addr)) {
+	    atomic_load_explicit(&v->stop_requested, memory_order_relaxed) ||
+	    (eng->shadow.step && ucb_shadow_step_end(eng, addr))) {
 		ucb_stop_at(eng, rip);
 		return;
 	}

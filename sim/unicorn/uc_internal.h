@@ -573,6 +573,8 @@ const struct ucb_shadow_region *ucb_shadow_at(const struct ucb_shadow *s, uint64
 bool ucb_shadow_phys(const struct ucb_engine *eng, uint64_t lin, uint64_t *gpa);
 /* Unmap the engine's live linear region i. */
 void ucb_shadow_drop(struct ucb_engine *eng, size_t i);
+/* Unmap the live linear region holding lin, if one does. */
+void ucb_shadow_drop_at(struct ucb_engine *eng, uint64_t lin);
 /* Unmap every live linear region (and forget the code scanned through them). */
 void ucb_mmu_flush(struct ucb_engine *eng);
 /* Code at a linear address may be other code now: scan blocks again, re-decode sites. */

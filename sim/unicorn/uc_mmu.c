@@ -161,9 +161,7 @@ bool ucb_shadow_step_end(struct ucb_engine *eng, uint64_t addr)
 	s->step = false;
 	/* the store changed code QEMU translated under the page's other address (another RAM block to it) */
 	ucb_code_stored(eng, s->step_phys);
-	size_t at = ucb_shadow_bound(s, s->step_lin);
-	if (at < s->n && s->live[at].lin <= s->step_lin)
-		ucb_shadow_drop(eng, at); /* its next store through the alias is watched again */
+	ucb_shadow_drop_at(eng, s->step_lin); /* its next store through the alias is watched again */
 	return true;
 }
 
@@ -494,9 +492,7 @@ static enum ucb_mmu_outcome map_page(struct ucb_vcpu *v, const struct paging *p,
 		}
 	}
 	/* what covers lin now (read-only before D was set, or a table page) goes; then the new translation */
-	size_t at = ucb_shadow_bound(&eng->shadow, lin);
-	if (at < eng->shadow.n && eng->shadow.live[at].lin <= lin)
-		ucb_shadow_drop(eng, at);
+	ucb_shadow_drop_at(eng, lin);
 	if (!map_translation(eng, p, lin, &info, &m, access == VMSIM_X86_WRITE)) {
 		ucb_log(v->vm, VMSIM_LOG_ERROR, "unicorn: vCPU %u: cannot map linear 0x%llx", v->id,
 		        (unsigned long long)lin);

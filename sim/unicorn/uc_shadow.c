@@ -35,6 +35,14 @@ bool ucb_shadow_phys(const struct ucb_engine *eng, uint64_t lin, uint64_t *gpa)
 	return r != NULL;
 }
 
+void ucb_shadow_drop_at(struct ucb_engine *eng, uint64_t lin)
+{
+	const struct ucb_shadow_region *r = ucb_shadow_at(&eng->shadow, lin);
+
+	if (r)
+		ucb_shadow_drop(eng, (size_t)(r - eng->shadow.live));
+}
+
 void ucb_shadow_drop(struct ucb_engine *eng, size_t i)
 {
 	struct ucb_shadow *s = &eng->shadow;

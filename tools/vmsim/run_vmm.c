@@ -140,6 +140,12 @@ enum {
 	INJ_WANT_WINDOW = 1u << 12   /* Genode's interrupt-window request */
 };
 
+/* A CLOCK_MONOTONIC time in ns as the deadline vmm->cond waits for. */
+static struct timespec monotonic_at(uint64_t ns)
+{
+	return (struct timespec){ (time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull) };
+}
+
 /* Tell the timer thread when to recall the vCPU for the next timer IRQ (0: never). */
 static void publish_irq_due(struct vmm *vmm, uint64_t due)
 {
@@ -169,13 +175,13 @@ static void deliver_irq(struct vmm *vmm, struct vmsim_vcpu_state *st, struct exi
 		return;
 	vmm_pc_tick(pc, vmm_now(vmm));
 	/* a handler's own injection (none today) or the exit's interrupted event goes first */
-	uint64_t before = st->inj_info.charged ? st->inj_info.value : ev.in_flight;
-	uint64_t info = before & ~(uint64_t)INJ_WANT_WINDOW;
+	uint64_t before = (st->inj_info.charged ? st->inj_info.value : ev.in_flight) & ~(uint64_t)INJ_WANT_WINDOW;
+	uint64_t info = before;
 	bool takes = (st->flags.value & RFLAGS_IF) && !(st->intr_state.value & BLOCK_STI_MOVSS);
 	if (!(info & INJ_VALID) && takes && vmm_pc_pending_vector(pc) >= 0)
 		info = INJ_VALID | (uint32_t)vmm_pc_acknowledge(pc);
 	bool want_window = vmm_pc_pending_vector(pc) >= 0;
-	if (info != (before & ~(uint64_t)INJ_WANT_WINDOW) || want_window || vmm->window_requested)
+	if (info != before || want_window || vmm->window_requested)
 		vmsim_reg_charge(&st->inj_info, info | (want_window ? INJ_WANT_WINDOW : 0));
 	vmm->window_requested = want_window;
 	/* virtual clock: a recall that found IF = 0 met a vCPU computing, not waiting: no more until it exits */
@@ -217,7 +223,7 @@ static bool halt(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim_vcpu
 		skip_to(vmm, due);
 		return true;
 	}
-	struct timespec until = { (time_t)(due / 1000000000ull), (long)(due % 1000000000ull) };
+	struct timespec until = monotonic_at(due);
 	pthread_mutex_lock(&vmm->lock);
 	vmm->irq_due = 0; /* this thread waits for it itself */
 	while (!vmm->finished && !vmm->timed_out && vmm_pc_now() < due)
@@ -365,7 +371,7 @@ static void *timer_main(void *arg)
 		if (wake == UINT64_MAX) {
 			pthread_cond_wait(&vmm->cond, &vmm->lock);
 		} else {
-			struct timespec until = { (time_t)(wake / 1000000000ull), (long)(wake % 1000000000ull) };
+			struct timespec until = monotonic_at(wake);
 			pthread_cond_timedwait(&vmm->cond, &vmm->lock, &until);
 		}
 	}

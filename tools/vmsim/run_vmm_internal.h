@@ -102,7 +102,7 @@ bool vmm_pc_out(struct vmm_pc *pc, uint16_t port, uint8_t value, uint64_t now);
 void vmm_pc_raise(struct vmm_pc *pc, unsigned irq);
 /* pc: raise IRQ 0 if PIT channel 0's output rose since the last call (missed periods coalesce, as on a PIC). */
 void vmm_pc_tick(struct vmm_pc *pc, uint64_t now);
-/* pc: host time of the next IRQ 0 the PIC would take (channel 0 counting, IRQ 0 unmasked); UINT64_MAX if none. */
+/* pc: the time (vmm_now's) of the next IRQ 0 the PIC would take (channel 0 counting, IRQ 0 unmasked); UINT64_MAX if none. */
 uint64_t vmm_pc_next_irq(const struct vmm_pc *pc);
 /* pc: the vector the PICs would deliver now (an unmasked request above every in-service level), or -1. */
 int vmm_pc_pending_vector(const struct vmm_pc *pc);

@@ -198,14 +198,21 @@ void vmm_pc_raise(struct vmm_pc *pc, unsigned irq)
 		pc->pic[irq >> 3].irr |= (uint8_t)(1u << (irq & 7));
 }
 
+/* The request the PICs present to the CPU: the master's IRQ in *m, the slave's in *s when it comes through the
+ * cascade (else -1); false if there is none. */
+static bool presented(const struct vmm_pc *pc, int *m, int *s)
+{
+	*m = chip_request(&pc->pic[0], slave_line(pc));
+	*s = *m == PIC_CASCADE_IRQ && cascaded(pc) ? chip_request(&pc->pic[1], 0) : -1;
+	return *m >= 0;
+}
+
 int vmm_pc_pending_vector(const struct vmm_pc *pc)
 {
-	int m = chip_request(&pc->pic[0], slave_line(pc));
-	if (m < 0)
+	int m, s;
+	if (!presented(pc, &m, &s))
 		return -1;
-	if (m == PIC_CASCADE_IRQ && cascaded(pc))
-		return pc->pic[1].base + chip_request(&pc->pic[1], 0);
-	return pc->pic[0].base + m;
+	return s >= 0 ? pc->pic[1].base + s : pc->pic[0].base + m;
 }
 
 static int chip_acknowledge(struct vmm_pic_chip *c, int irq)
@@ -218,14 +225,11 @@ static int chip_acknowledge(struct vmm_pic_chip *c, int irq)
 
 int vmm_pc_acknowledge(struct vmm_pc *pc)
 {
-	int m = chip_request(&pc->pic[0], slave_line(pc));
-	if (m < 0)
+	int m, s;
+	if (!presented(pc, &m, &s))
 		return -1;
-	if (m == PIC_CASCADE_IRQ && cascaded(pc)) {
-		chip_acknowledge(&pc->pic[0], m);
-		return chip_acknowledge(&pc->pic[1], chip_request(&pc->pic[1], 0));
-	}
-	return chip_acknowledge(&pc->pic[0], m);
+	int vector = chip_acknowledge(&pc->pic[0], m);
+	return s >= 0 ? chip_acknowledge(&pc->pic[1], s) : vector;
 }
 
 bool vmm_pc_pic_ready(const struct vmm_pc *pc)
