@@ -179,7 +179,30 @@ static bool watch_code(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 	return reprotect;
 }
 
-/* Drop this engine's translations and scans of guest-physical page phys, at whatever address it ran there. */
+/*
+ * Drop every block 2.0.1 translated in this paged engine. 2.0.1 has no uc_ctl_flush_tb, but its uc_emu_start drops
+ * them all when the run before counted instructions (its count hook goes). So a counted run is started where
+ * nothing is mapped and stopped there: measured, it fetches nothing, runs no hook and leaves every register but
+ * the PC (a counted run from mapped code did execute an instruction), and the next run starts with no blocks.
+ */
+static void drop_all_blocks(struct ucb_engine *eng)
+{
+	uint64_t rip = ucb_read_rip(eng);
+	/* non-canonical: no linear address maps it; 32-bit: the highest page no shadow region covers */
+	uint64_t at = eng->mode == UCB_LONG ? 0x4000000000000000ull : 0xfffff000ull;
+
+	while (eng->mode != UCB_LONG && at && ucb_shadow_at(&eng->shadow, at))
+		at -= UCB_PAGE;
+	eng->dropping_blocks = true;
+	uc_emu_start(eng->uc, at, at, 0, 1);
+	eng->dropping_blocks = false;
+	ucb_write_rip(eng, rip);
+}
+
+/*
+ * Drop this engine's scans of guest-physical page phys, at whatever address it ran there, and its translations
+ * (unpaged; a paged engine drops all of its translations instead, see ucb_engine_enter).
+ */
 static void drop_stale_page(struct ucb_engine *eng, uint64_t phys)
 {
 	if (!eng->shadow.paged) {
@@ -187,13 +210,9 @@ static void drop_stale_page(struct ucb_engine *eng, uint64_t phys)
 		forget_code_page(eng, phys);
 		return;
 	}
-	for (size_t i = eng->ncode_alias; i-- > 0;) {
-		if (i >= eng->ncode_alias || eng->code_alias[i].phys != phys)
-			continue;
-		uint64_t lin = eng->code_alias[i].lin;
-		ucb_remove_cache(eng, lin, lin + UCB_PAGE);
-		forget_code_page(eng, lin); /* drops this alias entry */
-	}
+	for (size_t i = eng->ncode_alias; i-- > 0;)
+		if (i < eng->ncode_alias && eng->code_alias[i].phys == phys)
+			forget_code_page(eng, eng->code_alias[i].lin); /* drops this alias entry */
 }
 
 void ucb_engine_enter(struct ucb_engine *eng)
@@ -209,6 +228,15 @@ void ucb_engine_enter(struct ucb_engine *eng)
 				drop_stale_page(eng, key - 1);
 		}
 		ucb_set_clear(&eng->stale);
+		/*
+		 * While the guest pages, several RAM blocks of this engine hold the same guest memory (one per linear
+		 * region), and 2.0.1 files a block under whichever it finds first from the host address (the most
+		 * recently used, else the largest), not under the region it ran from: uc_ctl_remove_cache at a linear
+		 * address missed blocks filed under another region, and they ran again, old code, once that region was
+		 * mapped again at the same RAM offset (Debian's kernel: a call text_poke_early had patched into STI).
+		 */
+		if (eng->shadow.paged)
+			drop_all_blocks(eng);
 	}
 	uint64_t pub = atomic_load_explicit(&v->vm->code_pub_gen, memory_order_acquire);
 	if (pub != eng->code_pub_seen) {

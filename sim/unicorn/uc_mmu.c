@@ -202,7 +202,8 @@ static bool region_add(struct ucb_engine *eng, const struct ucb_shadow_region *r
 	 * 2.0.1 gives a region mapped again the RAM offset of one unmapped before, with that one's translated blocks
 	 * (uc_mmu_test/test_paged_guest_runs_through_memory_churn). They are not dropped here: uc_ctl_remove_cache over
 	 * fresh regions crashed Linux boots inside 2.0.1 (page_collection_lock, docs/backends/unicorn.md). A flush
-	 * forgets the scans instead, and scan_block drops a block again when it finds a forgotten site in it.
+	 * forgets the scans instead, and scan_block drops a block again when it finds a forgotten site in it; code
+	 * written since is dropped with every other block at the next entry (uc_engine.c, drop_all_blocks).
 	 */
 	s->maps++;
 	size_t at = ucb_shadow_bound(s, r->lin);

@@ -397,6 +397,91 @@ static void test_paged_guest_runs_through_memory_churn(void **state)
 	vt_vm_fini(&t);
 }
 
+/*
+ * 64-bit: f (mov al, imm; ret) is a 4 KiB page mapped at LINEAR and again at LINEAR + 0x10000. For i in 1..40: store
+ * i into f's immediate (through the alias when i is odd, through LINEAR itself when even), read (i & 3) of the pages
+ * after f's, INVLPG f's page when bit 1 of i is set, call f and report AL on port 0x30. (as --64 of the source in
+ * the commit message of this test)
+ */
+static const uint8_t rewrite_guest[] = {
+	0x41, 0xbc, 0x01, 0x00, 0x00, 0x00,       /* mov r12d, 1 */
+	0x41, 0xf6, 0xc4, 0x01,                   /* next: test r12b, 1 */
+	0x74, 0x06,                               /* je lin */
+	0x44, 0x88, 0x65, 0x01,                   /* mov [rbp + 1], r12b */
+	0xeb, 0x04,                               /* jmp written */
+	0x44, 0x88, 0x63, 0x01,                   /* lin: mov [rbx + 1], r12b */
+	0x44, 0x89, 0xe1,                         /* written: mov ecx, r12d */
+	0x83, 0xe1, 0x03,                         /* and ecx, 3 */
+	0x74, 0x10,                               /* je flushed */
+	0x89, 0xc8,                               /* touch: mov eax, ecx */
+	0xc1, 0xe0, 0x0c,                         /* shl eax, 12 */
+	0x8a, 0x84, 0x03, 0x00, 0x10, 0x00, 0x00, /* mov al, [rbx + rax + 0x1000] */
+	0xff, 0xc9,                               /* dec ecx */
+	0x75, 0xf0,                               /* jne touch */
+	0x41, 0xf6, 0xc4, 0x02,                   /* flushed: test r12b, 2 */
+	0x74, 0x03,                               /* je call */
+	0x0f, 0x01, 0x3b,                         /* invlpg [rbx] */
+	0xff, 0xd3,                               /* call: call rbx */
+	0xe6, 0x30,                               /* out 0x30, al */
+	0x41, 0xff, 0xc4,                         /* inc r12d */
+	0x41, 0x83, 0xfc, 0x29,                   /* cmp r12d, 41 */
+	0x75, 0xc2,                               /* jne next */
+	0xba, 0xf0, 0x00, 0x00, 0x00,             /* mov edx, 0xf0 */
+	0xee,                                     /* out dx, al */
+};
+
+enum { REWRITES = 40 };
+
+static int record_all_al(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	uint64_t *seen = t->user;
+	if (exit->kind == VMSIM_EXIT_IO && exit->u.io.port == 0x30 && seen[0] < REWRITES)
+		seen[1 + seen[0]++] = s->rax & 0xff;
+	return -1;
+}
+
+/*
+ * Code rewritten while its linear page was unmapped from the engine, or mapped through another region, runs as
+ * rewritten. 2.0.1 keeps a region's translated blocks when the region is unmapped and hands its RAM offset to a
+ * later region; mapped again at that offset, the page ran blocks of its old code (Debian's kernel: a call patched
+ * into STI by text_poke_early ran as the call, and returned into the middle of the patched bytes).
+ */
+static void test_code_rewritten_while_unmapped_runs_as_rewritten(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	(void)state;
+
+	vt_vm_init(&t, 0, 0);
+	uint64_t pml4e = 0x60000 | 3, pdpte = 0x61000 | 3, pde = 0x62000 | 3;
+	memcpy(t.ram + VT_PML4 + 8, &pml4e, 8);
+	memcpy(t.ram + 0x60000, &pdpte, 8);
+	memcpy(t.ram + 0x61000, &pde, 8);
+	for (unsigned k = 0; k < 8; k++) { /* f's page and the seven after it, contiguous: one region when mapped */
+		uint64_t e = (0x42000 + k * 0x1000ull) | 3;
+		memcpy(t.ram + 0x62000 + k * 8, &e, 8);
+	}
+	uint64_t alias = 0x42000 | 3;
+	memcpy(t.ram + 0x62000 + 16 * 8, &alias, 8);
+	static const uint8_t f[] = { 0xb0, 0x00, 0xc3 }; /* mov al, 0; ret */
+	memcpy(t.ram + 0x42000, f, sizeof f);
+	memcpy(t.ram + VT_LOAD, rewrite_guest, sizeof rewrite_guest);
+	vt_state_long(&s, VT_LOAD);
+	s.rbx = LINEAR;
+	s.rbp = LINEAR + 0x10000;
+	vt_set(&t, &s);
+	uint64_t seen[1 + REWRITES] = { 0 };
+	t.hook = record_all_al;
+	t.user = seen;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(seen[0], REWRITES);
+	for (unsigned i = 1; i <= REWRITES; i++)
+		if (seen[i] != i)
+			fail_msg("call %u of f returned %llu: it ran code from before its rewrite", i,
+			         (unsigned long long)seen[i]);
+	vt_vm_fini(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -406,6 +491,7 @@ int main(void)
 		cmocka_unit_test(test_store_into_live_tables_from_code_they_map),
 		cmocka_unit_test(test_pae_guest),
 		cmocka_unit_test(test_paged_guest_runs_through_memory_churn),
+		cmocka_unit_test(test_code_rewritten_while_unmapped_runs_as_rewritten),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -114,8 +114,8 @@ def test_debian_kernel_runs_past_its_code_patching_to_its_own_console(kernel):
     about 4 minutes). Both once failed there: a crash inside Unicorn 2.0.1 (page_collection_lock) and then the #GP on
     text_poke_early's IRETQ, whose GDT read inside 2.0.1's helper re-ran the PUSH before it; and until vmsim run had a
     PIT and PICs the kernel waited for a timer tick at "tsc: Marking TSC unstable" (docs/backends/unicorn.md). svm
-    only: the time is the same for both models and the exit path is shared. Ends at its exit budget: ~1,000 exits
-    later its first text_poke through the poking mm's alias fails on unicorn (docs/backends/unicorn.md, open)."""
+    only: the time is the same for both models and the exit path is shared. Ends at its exit budget, before
+    apply_alternatives, where blocks filed under another region once ran stale (docs/backends/unicorn.md)."""
     run = subprocess.run([VMSIM, "run", "--backend", BACKEND, "--model", "svm", "--linux", "--mem", "128M",
                           "--cmdline", CMDLINE, "--max-exits", "42300", "--timeout", "700", kernel],
                          capture_output=True, text=True, timeout=800)
