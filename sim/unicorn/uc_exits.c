@@ -404,8 +404,6 @@ bool ucb_hook_fault(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, in
 	struct ucb_vcpu *v = eng->vcpu;
 
 	(void)uc;
-	if (eng->dropping_blocks)
-		return false;
 	/*
 	 * An attachment the engine has not mapped yet (engines map on first touch) is mapped by the run loop, outside
 	 * uc_emu_start: mapped from inside this hook, 2.0.1 later failed to drop the block's translation (measured).

@@ -156,7 +156,6 @@ struct ucb_engine {
 	struct ucb_code_alias *code_alias;
 	size_t ncode_alias, code_alias_cap;
 	struct ucb_set stale;        /* guest-physical pages written elsewhere (ucb_vcpu.code_phys), dropped at entry */
-	bool dropping_blocks;        /* the run that makes 2.0.1 drop all blocks (drop_all_blocks): a fault is ignored */
 	uint64_t code_pub_seen;      /* vm->code_pub_gen when writable aliases of published code were last dropped */
 	uint64_t code_lo, code_hi;   /* what the write hook watches, [code_lo, code_hi) */
 	uc_hook code_write_hook;
