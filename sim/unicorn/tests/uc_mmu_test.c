@@ -198,11 +198,13 @@ static const uint8_t pte_rewrite_guest[] = {
 	0xee,                                                       /* out dx, al */
 };
 
-/* The AL of each report on port 0x30, appended to t->user (uint64_t[0] = count, then the values). */
+enum { REPORTS = 40, REWRITES = 40 };
+
+/* The AL of each report on port 0x30, appended to t->user (uint64_t[0] = count, then up to REPORTS values). */
 static int record_al(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
 {
 	uint64_t *seen = t->user;
-	if (exit->kind == VMSIM_EXIT_IO && exit->u.io.port == 0x30 && seen[0] < 4)
+	if (exit->kind == VMSIM_EXIT_IO && exit->u.io.port == 0x30 && seen[0] < REPORTS)
 		seen[1 + seen[0]++] = s->rax & 0xff;
 	return -1;
 }
@@ -229,7 +231,7 @@ static void test_pte_store_drops_mapping(void **state)
 	memcpy(t.ram + VT_LOAD, pte_rewrite_guest, sizeof pte_rewrite_guest);
 	vt_state_long(&s, VT_LOAD);
 	vt_set(&t, &s);
-	uint64_t seen[5] = { 0 };
+	uint64_t seen[1 + REPORTS] = { 0 };
 	t.hook = record_al;
 	t.user = seen;
 	assert_int_equal(vt_run(&t), VMSIM_OK);
@@ -274,7 +276,7 @@ static void test_store_into_live_tables_from_code_they_map(void **state)
 	memcpy(t.ram + VT_LOAD, live_table_store_guest, sizeof live_table_store_guest);
 	vt_state_long(&s, VT_LOAD);
 	vt_set(&t, &s);
-	uint64_t seen[5] = { 0 };
+	uint64_t seen[1 + REPORTS] = { 0 };
 	t.hook = record_al;
 	t.user = seen;
 	assert_int_equal(vt_run(&t), VMSIM_OK);
@@ -322,7 +324,7 @@ static void test_pae_guest(void **state)
 	s.cr3 = 0x60000;
 	s.cr4 = 0x20;
 	vt_set(&t, &s);
-	uint64_t seen[5] = { 0 };
+	uint64_t seen[1 + REPORTS] = { 0 };
 	t.hook = record_al;
 	t.user = seen;
 	assert_int_equal(vt_run(&t), VMSIM_OK);
@@ -430,16 +432,6 @@ static const uint8_t rewrite_guest[] = {
 	0xee,                                     /* out dx, al */
 };
 
-enum { REWRITES = 40 };
-
-static int record_all_al(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
-{
-	uint64_t *seen = t->user;
-	if (exit->kind == VMSIM_EXIT_IO && exit->u.io.port == 0x30 && seen[0] < REWRITES)
-		seen[1 + seen[0]++] = s->rax & 0xff;
-	return -1;
-}
-
 /*
  * Code rewritten while its linear page was unmapped from the engine, or mapped through another region, runs as
  * rewritten. 2.0.1 keeps a region's translated blocks when the region is unmapped and hands its RAM offset to a
@@ -470,8 +462,8 @@ static void test_code_rewritten_while_unmapped_runs_as_rewritten(void **state)
 	s.rbx = LINEAR;
 	s.rbp = LINEAR + 0x10000;
 	vt_set(&t, &s);
-	uint64_t seen[1 + REWRITES] = { 0 };
-	t.hook = record_all_al;
+	uint64_t seen[1 + REPORTS] = { 0 };
+	t.hook = record_al;
 	t.user = seen;
 	assert_int_equal(vt_run(&t), VMSIM_OK);
 	assert_int_equal(seen[0], REWRITES);
