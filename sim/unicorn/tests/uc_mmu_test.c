@@ -128,6 +128,22 @@ static void test_pt_heavy_guest(void **state)
 	munmap(big, size);
 }
 
+/* PML4 slot 1 (LINEAR) through a PDPT at 0x60000 and a PD at 0x61000 to the page table at 0x62000, empty. */
+static void linear_tables(struct vt_vm *t)
+{
+	uint64_t pml4e = 0x60000 | 3, pdpte = 0x61000 | 3, pde = 0x62000 | 3;
+	memcpy(t->ram + VT_PML4 + 8, &pml4e, 8);
+	memcpy(t->ram + 0x60000, &pdpte, 8);
+	memcpy(t->ram + 0x61000, &pde, 8);
+}
+
+/* That page table's entry k maps LINEAR + k * 4 KiB to gpa (bit 63: XD), present and writable, A and D clear. */
+static void set_pte(struct vt_vm *t, unsigned k, uint64_t gpa)
+{
+	uint64_t e = gpa | 3;
+	memcpy(t->ram + 0x62000 + k * 8, &e, 8);
+}
+
 /* 64-bit: jump to linear 0x8000000000 (NX); the #PF handler at +0xc reports its error code and CR2 on port 0x30. */
 static const uint8_t nx_guest[] = {
 	0x48, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, /* movabs rax, 0x8000000000 */
@@ -159,12 +175,8 @@ static void test_nx_fetch_faults(void **state)
 	(void)state;
 
 	vt_vm_init(&t, 0, 0);
-	/* PML4[1] -> PDPT 0x60000 -> PD 0x61000 -> PT 0x62000; PT[0] = 0x40000, P|RW, XD */
-	uint64_t pml4e = 0x60000 | 3, pdpte = 0x61000 | 3, pde = 0x62000 | 3, pte = 0x40000 | 3 | (1ull << 63);
-	memcpy(t.ram + VT_PML4 + 8, &pml4e, 8);
-	memcpy(t.ram + 0x60000, &pdpte, 8);
-	memcpy(t.ram + 0x61000, &pde, 8);
-	memcpy(t.ram + 0x62000, &pte, 8);
+	linear_tables(&t);
+	set_pte(&t, 0, 0x40000 | (1ull << 63)); /* XD */
 	memset(t.ram + 0x40000, 0x90, 16); /* NOPs: executable if XD were ignored */
 	memcpy(t.ram + VT_LOAD, nx_guest, sizeof nx_guest);
 	uint8_t vec = 14;
@@ -220,12 +232,8 @@ static void test_pte_store_drops_mapping(void **state)
 	(void)state;
 
 	vt_vm_init(&t, 0, 0);
-	uint64_t pml4e = 0x60000 | 3, pdpte = 0x61000 | 3, pde = 0x62000 | 3, pte = 0x42000 | 3;
-	memcpy(t.ram + VT_PML4 + 8, &pml4e, 8);
-	memcpy(t.ram + 0x60000, &pdpte, 8);
-	memcpy(t.ram + 0x61000, &pde, 8);
-	/* the PD's entry 0 points at the PT at 0x62000, whose entry 0 maps 0x42000 */
-	memcpy(t.ram + 0x62000, &pte, 8);
+	linear_tables(&t);
+	set_pte(&t, 0, 0x42000);
 	t.ram[0x42000] = 0x42;
 	t.ram[0x43000] = 0x43;
 	memcpy(t.ram + VT_LOAD, pte_rewrite_guest, sizeof pte_rewrite_guest);
@@ -445,16 +453,10 @@ static void test_code_rewritten_while_unmapped_runs_as_rewritten(void **state)
 	(void)state;
 
 	vt_vm_init(&t, 0, 0);
-	uint64_t pml4e = 0x60000 | 3, pdpte = 0x61000 | 3, pde = 0x62000 | 3;
-	memcpy(t.ram + VT_PML4 + 8, &pml4e, 8);
-	memcpy(t.ram + 0x60000, &pdpte, 8);
-	memcpy(t.ram + 0x61000, &pde, 8);
-	for (unsigned k = 0; k < 8; k++) { /* f's page and the seven after it, contiguous: one region when mapped */
-		uint64_t e = (0x42000 + k * 0x1000ull) | 3;
-		memcpy(t.ram + 0x62000 + k * 8, &e, 8);
-	}
-	uint64_t alias = 0x42000 | 3;
-	memcpy(t.ram + 0x62000 + 16 * 8, &alias, 8);
+	linear_tables(&t);
+	for (unsigned k = 0; k < 8; k++) /* f's page and the seven after it, contiguous: one region when mapped */
+		set_pte(&t, k, 0x42000 + k * 0x1000ull);
+	set_pte(&t, 16, 0x42000); /* the alias */
 	static const uint8_t f[] = { 0xb0, 0x00, 0xc3 }; /* mov al, 0; ret */
 	memcpy(t.ram + 0x42000, f, sizeof f);
 	memcpy(t.ram + VT_LOAD, rewrite_guest, sizeof rewrite_guest);
