@@ -181,27 +181,40 @@ static bool watch_code(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 
 /*
  * Drop every block 2.0.1 translated in this engine (UC_CTL_TB_FLUSH; Debian's 2.0.1.post1 has it, under the macro
- * name uc_ctl_flush_tlb). It costs 90-170 ms here: 2.0.1 resets its whole code buffer.
+ * name uc_ctl_flush_tlb). It costs 60-170 ms, and 2.0.1 zeroes its whole 1 GiB code buffer, which then stays resident:
+ * only for blocks no removal through a live address reaches (orphans, regions without an alias).
  */
 static void drop_all_blocks(struct ucb_engine *eng)
 {
 	uc_ctl(eng->uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
+	ucb_set_clear(&eng->orphans);
+	ucb_set_clear(&eng->block_pages);
+	eng->block_page_last = ~(uint64_t)0;
 }
 
 /*
- * Drop this engine's scans of guest-physical page phys, at whatever address it ran there, and its translations
- * (unpaged; a paged engine drops all of its translations instead, see ucb_engine_enter).
+ * Drop this engine's translations of guest-physical page phys and its scans there, at whatever address it ran the
+ * page; false if some of them are out of reach (orphans, or a region without an alias): then every block must go.
  */
-static void drop_stale_page(struct ucb_engine *eng, uint64_t phys)
+static bool drop_stale_page(struct ucb_engine *eng, uint64_t phys)
 {
+	bool reached = !ucb_set_has(&eng->orphans, phys);
+
 	if (!eng->shadow.paged) {
 		ucb_remove_cache(eng, phys, phys + UCB_PAGE);
 		forget_code_page(eng, phys);
-		return;
+		return reached;
 	}
+	const struct ucb_shadow *s = &eng->shadow;
+	for (size_t i = 0; i < s->n; i++)
+		if (phys >= s->live[i].gpa && phys - s->live[i].gpa < s->live[i].size) {
+			uint64_t lin = s->live[i].lin + (phys - s->live[i].gpa);
+			ucb_remove_cache(eng, lin, lin + UCB_PAGE); /* a block from the page before is on this list too */
+		}
 	for (size_t i = eng->ncode_alias; i-- > 0;)
 		if (i < eng->ncode_alias && eng->code_alias[i].phys == phys)
 			forget_code_page(eng, eng->code_alias[i].lin); /* drops this alias entry */
+	return reached && !s->unaliased;
 }
 
 void ucb_engine_enter(struct ucb_engine *eng)
@@ -211,20 +224,14 @@ void ucb_engine_enter(struct ucb_engine *eng)
 	if (atomic_load_explicit(&v->remote_pending, memory_order_acquire))
 		ucb_code_take_remote(v);
 	if (eng->stale.count) {
+		bool reached = true;
 		for (size_t i = 0; i < eng->stale.cap; i++) {
 			uint64_t key = eng->stale.keys[i];
 			if (key)
-				drop_stale_page(eng, key - 1);
+				reached = drop_stale_page(eng, key - 1) && reached;
 		}
 		ucb_set_clear(&eng->stale);
-		/*
-		 * While the guest pages, several RAM blocks of this engine hold the same guest memory (one per linear
-		 * region), and 2.0.1 files a block under whichever it finds first from the host address (the most
-		 * recently used, else the largest), not under the region it ran from: uc_ctl_remove_cache at a linear
-		 * address missed blocks filed under another region, and they ran again, old code, once that region was
-		 * mapped again at the same RAM offset (Debian's kernel: a call text_poke_early had patched into STI).
-		 */
-		if (eng->shadow.paged)
+		if (!reached)
 			drop_all_blocks(eng);
 	}
 	uint64_t pub = atomic_load_explicit(&v->vm->code_pub_gen, memory_order_acquire);
@@ -373,6 +380,10 @@ static void hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	(void)uc;
 	eng->block = addr;
 	eng->transfer_pending = false;
+	if ((addr & ~(uint64_t)(UCB_PAGE - 1)) != eng->block_page_last) {
+		eng->block_page_last = addr & ~(uint64_t)(UCB_PAGE - 1);
+		ucb_set_add(&eng->block_pages, eng->block_page_last);
+	}
 	if ((eng->mode != UCB_LONG || !eng->cs.known || eng->cs.bits != 64) &&
 	    beyond_cs_limit(eng, addr, size, after_transfer))
 		return;
@@ -423,6 +434,7 @@ struct ucb_engine *ucb_engine_get(struct ucb_vcpu *v, enum ucb_mode mode)
 		return NULL;
 	eng->vcpu = v;
 	eng->mode = mode;
+	eng->block_page_last = ~(uint64_t)0;
 	if (uc_open(UC_ARCH_X86, uc_modes[mode], &eng->uc) != UC_ERR_OK) {
 		free(eng);
 		return NULL;
@@ -464,12 +476,16 @@ void ucb_engine_destroy(struct ucb_engine *eng)
 		uc_context_free(eng->transfer_ctx);
 	if (eng->uc)
 		uc_close(eng->uc);
+	ucb_shadow_forget_aliases(eng);
+	free(eng->shadow.alias_sets);
 	free(eng->applied);
 	free(eng->shadow.live);
 	free(eng->scanned.keys);
 	free(eng->code_pages.keys);
 	free(eng->code_alias);
 	free(eng->stale.keys);
+	free(eng->block_pages.keys);
+	free(eng->orphans.keys);
 	free(eng->sites.slots);
 	free(eng);
 }

@@ -85,6 +85,10 @@ struct ucb_vcpu;
 struct ucb_shadow_region {
 	uint64_t lin, size, gpa;
 	void *hva;
+	void *att_hva;       /* the attachment hva lies in, and its size */
+	uint64_t att_size;
+	void *host;          /* what the engine maps: hva's pages at a host address no other live region uses */
+	bool unaliased;      /* host is hva although another live region maps it too (no alias could be made) */
 	unsigned prot;       /* UC_PROT_* */
 	uint64_t pt[5];      /* guest-physical pages of the paging structures its walk used */
 	unsigned npt;
@@ -93,6 +97,18 @@ struct ucb_shadow_region {
 /* Live shadow mappings: few, since 2.0.1's map cost grows with the region count (docs/backends/unicorn.md). */
 enum { UCB_SHADOW_CAP = 64 };
 
+/*
+ * An attachment's pages at several host addresses (uc_shadow.c, ucb_shadow_map): layer 0 is the attachment's own
+ * address, the others mremap'ed aliases made on first need and kept while the attachment is, so that their host
+ * page tables stay filled. Live regions mapping the same guest memory take different layers.
+ */
+enum { UCB_ALIAS_LAYERS = 8 };
+struct ucb_alias_set {
+	void *hva;
+	uint64_t size;
+	void *layer[UCB_ALIAS_LAYERS];
+};
+
 struct ucb_shadow {
 	struct ucb_shadow_region *live; /* sorted by lin, disjoint */
 	size_t n, cap;
@@ -100,6 +116,9 @@ struct ucb_shadow {
 	bool user;                      /* built for CPL 3 */
 	uint64_t gen;                   /* the vCPU's tlb_gen it was built for */
 	uint64_t faults, maps, unmaps, flushes; /* counters for benches and tests */
+	unsigned unaliased;             /* live regions without an alias: 2.0.1 may file their blocks elsewhere */
+	struct ucb_alias_set *alias_sets;
+	size_t nalias_sets, alias_sets_cap;
 	uint64_t last_fault;            /* the last fault's address and type, and how often it came right back */
 	uc_mem_type last_type;
 	unsigned repeats;
@@ -156,6 +175,10 @@ struct ucb_engine {
 	struct ucb_code_alias *code_alias;
 	size_t ncode_alias, code_alias_cap;
 	struct ucb_set stale;        /* guest-physical pages written elsewhere (ucb_vcpu.code_phys), dropped at entry */
+	/* engine pages translated blocks started in (hook_block): their translations go before their region is unmapped */
+	struct ucb_set block_pages;
+	uint64_t block_page_last;    /* the page last added, so that a loop in one page adds nothing */
+	struct ucb_set orphans;      /* guest-physical pages of blocks left under unmapped RAM offsets (ucb_orphan_blocks) */
 	uint64_t code_pub_seen;      /* vm->code_pub_gen when writable aliases of published code were last dropped */
 	uint64_t code_lo, code_hi;   /* what the write hook watches, [code_lo, code_hi) */
 	uc_hook code_write_hook;
@@ -555,6 +578,10 @@ uint64_t ucb_code_publish(struct ucb_vcpu *v, uint64_t page);
 bool ucb_code_span(const struct ucb_vm *vm, uint64_t *lo, uint64_t *hi);
 /* Move the pages other vCPUs wrote into every engine's stale set of v (v's own thread). */
 void ucb_code_take_remote(struct ucb_vcpu *v);
+/* uc_ctl_remove_cache over [lo, hi), one call per page (see uc_code.c). */
+void ucb_remove_cache(struct ucb_engine *eng, uint64_t lo, uint64_t hi);
+/* Before [lo, hi) (guest-physical gpa on) is unmapped: remember the pages its translated blocks came from (orphans). */
+void ucb_orphan_blocks(struct ucb_engine *eng, uint64_t lo, uint64_t hi, uint64_t gpa);
 
 /* uc_mmu.c: shadow mappings and code published elsewhere */
 /* Does a live writable mapping reach guest-physical page gpa at a linear page the write hook does not watch? */
@@ -571,7 +598,11 @@ size_t ucb_shadow_bound(const struct ucb_shadow *s, uint64_t lin);
 const struct ucb_shadow_region *ucb_shadow_at(const struct ucb_shadow *s, uint64_t lin);
 /* The guest-physical page a live shadow mapping gives linear page lin; false if none maps it. */
 bool ucb_shadow_phys(const struct ucb_engine *eng, uint64_t lin, uint64_t *gpa);
-/* Unmap the engine's live linear region i. */
+/* Map region r into the engine at host addresses no other live region maps (sets r->host); false if 2.0.1 refused. */
+bool ucb_shadow_map(struct ucb_engine *eng, struct ucb_shadow_region *r);
+/* Unmap the alias layers of every attachment (they may have gone); only while no region is live. */
+void ucb_shadow_forget_aliases(struct ucb_engine *eng);
+/* Unmap the engine's live linear region i (what its blocks came from is kept: ucb_orphan_blocks). */
 void ucb_shadow_drop(struct ucb_engine *eng, size_t i);
 /* Unmap the live linear region holding lin, if one does. */
 void ucb_shadow_drop_at(struct ucb_engine *eng, uint64_t lin);
@@ -581,8 +612,6 @@ void ucb_mmu_flush(struct ucb_engine *eng);
 void ucb_forget_code(struct ucb_engine *eng);
 
 /* uc_memory.c */
-/* uc_ctl_remove_cache over [lo, hi), one call per page (see uc_memory.c). */
-void ucb_remove_cache(struct ucb_engine *eng, uint64_t lo, uint64_t hi);
 enum vmsim_result ucb_mem_map(void *vm, uint64_t gpa, void *hva, uint64_t size, unsigned prot);
 enum vmsim_result ucb_mem_unmap(void *vm, uint64_t gpa, uint64_t size);
 bool ucb_engine_sync_memory(struct ucb_engine *eng);

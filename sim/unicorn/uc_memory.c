@@ -96,6 +96,7 @@ static bool engine_map(struct ucb_engine *eng, const struct ucb_mapping *m)
 
 static bool engine_unmap(struct ucb_engine *eng, const struct ucb_mapping *m)
 {
+	ucb_orphan_blocks(eng, m->gpa, m->gpa + m->size, m->gpa);
 	bool ok = uc_mem_unmap(eng->uc, m->gpa, m->size) == UC_ERR_OK;
 	return array_remove(eng->applied, &eng->napplied, m) && ok;
 }
@@ -105,20 +106,6 @@ static bool array_has(const struct ucb_mapping *maps, size_t n, const struct ucb
 {
 	size_t at = lower_bound(maps, n, m->gpa);
 	return at < n && same(&maps[at], m);
-}
-
-/*
- * 2.0.1's uc_ctl_remove_cache translates only its start address to a RAM offset and invalidates len bytes from
- * there (uc_invalidate_tb), so a range running into a page of another RAM block (another attachment or shadow
- * region) invalidated whatever followed the first page's block instead: one call per page.
- */
-void ucb_remove_cache(struct ucb_engine *eng, uint64_t lo, uint64_t hi)
-{
-	for (uint64_t page = lo & ~(uint64_t)(UCB_PAGE - 1); page < hi; page += UCB_PAGE) {
-		uc_ctl_remove_cache(eng->uc, page > lo ? page : lo, page + UCB_PAGE < hi ? page + UCB_PAGE : hi);
-		if (page + UCB_PAGE < page)
-			break;
-	}
 }
 
 /*
@@ -181,8 +168,10 @@ bool ucb_engine_sync_memory(struct ucb_engine *eng)
 	 * Linear mappings may point into what went away; an attach alone leaves them valid (dropping them
 	 * anyway kept a paged guest faulting on its own code while another thread attached, measured).
 	 */
-	if (removed)
+	if (removed) {
 		ucb_mmu_flush(eng);
+		ucb_shadow_forget_aliases(eng); /* an alias keeps detached memory mapped */
+	}
 	if (unmapped) {
 		ucb_set_clear(&eng->scanned); /* code may differ now: scan blocks again */
 		ucb_code_pages_clear(eng);

@@ -50,6 +50,50 @@ static bool write_phys(void *ctx, uint64_t gpa, const void *src, size_t len)
 	return true;
 }
 
+/*
+ * The walk's own accesses to paging-structure entries (4 or 8 bytes, aligned): atomic, as a processor's are (SDM Vol.
+ * 3A 4.8: A and D are set with locked operations), so that vCPUs walking shared tables never lose each other's A/D
+ * bits (two plain read-modify-writes did; TSan saw them in vmsim bench's scaling series).
+ */
+static bool read_entry(void *ctx, uint64_t gpa, void *dst, size_t len)
+{
+	struct ucb_mapping m;
+
+	if (!phys_span(ctx, gpa, len, &m))
+		return false;
+	void *at = (uint8_t *)m.hva + (gpa - m.gpa);
+	if (len == 8 && gpa % 8 == 0) {
+		uint64_t v = __atomic_load_n((uint64_t *)at, __ATOMIC_RELAXED);
+		memcpy(dst, &v, 8);
+	} else if (len == 4 && gpa % 4 == 0) {
+		uint32_t v = __atomic_load_n((uint32_t *)at, __ATOMIC_RELAXED);
+		memcpy(dst, &v, 4);
+	} else {
+		memcpy(dst, at, len);
+	}
+	return true;
+}
+
+/* vmsim_x86_walk_ad writes an entry only as read plus A (and D): those two bits are ORed in. */
+static bool set_entry_ad(void *ctx, uint64_t gpa, const void *src, size_t len)
+{
+	enum { PTE_AD = 0x60 };
+	struct ucb_mapping m;
+	uint64_t want = 0;
+
+	if (!phys_span(ctx, gpa, len, &m) || !(m.prot & UC_PROT_WRITE) || len > 8 || gpa % len)
+		return false;
+	memcpy(&want, src, len);
+	void *at = (uint8_t *)m.hva + (gpa - m.gpa);
+	if (len == 8)
+		__atomic_fetch_or((uint64_t *)at, want & PTE_AD, __ATOMIC_RELAXED);
+	else if (len == 4)
+		__atomic_fetch_or((uint32_t *)at, (uint32_t)want & PTE_AD, __ATOMIC_RELAXED);
+	else
+		return false;
+	return true;
+}
+
 /* ---- paging state as the guest has it (the engine holds CR0 without PG) ---- */
 
 struct paging {
@@ -74,7 +118,7 @@ static enum vmsim_x86_walk_result walk(struct ucb_engine *eng, const struct pagi
 {
 	if (p->user)
 		access |= VMSIM_X86_USER;
-	return vmsim_x86_walk_ad(p->cr0, p->cr3, p->cr4, p->efer, lin, access, read_phys, set_ad ? write_phys : NULL,
+	return vmsim_x86_walk_ad(p->cr0, p->cr3, p->cr4, p->efer, lin, access, read_entry, set_ad ? set_entry_ad : NULL,
 	                         eng->vcpu, info, ec);
 }
 
@@ -196,19 +240,13 @@ static bool region_add(struct ucb_engine *eng, const struct ucb_shadow_region *r
 			}
 		}
 	}
-	if (uc_mem_map_ptr(eng->uc, r->lin, r->size, r->prot, r->hva) != UC_ERR_OK)
+	struct ucb_shadow_region mapped = *r;
+	if (!ucb_shadow_map(eng, &mapped))
 		return false;
-	/*
-	 * 2.0.1 gives a region mapped again the RAM offset of one unmapped before, with that one's translated blocks
-	 * (uc_mmu_test/test_paged_guest_runs_through_memory_churn). They are not dropped here: uc_ctl_remove_cache over
-	 * fresh regions crashed Linux boots inside 2.0.1 (page_collection_lock, docs/backends/unicorn.md). A flush
-	 * forgets the scans instead, and scan_block drops a block again when it finds a forgotten site in it; code
-	 * written since is dropped with every other block at the next entry (uc_engine.c, drop_all_blocks).
-	 */
 	s->maps++;
 	size_t at = ucb_shadow_bound(s, r->lin);
 	memmove(&s->live[at + 1], &s->live[at], (s->n - at) * sizeof *s->live);
-	s->live[at] = *r;
+	s->live[at] = mapped;
 	s->n++;
 	return true;
 }
@@ -321,6 +359,8 @@ static bool map_translation(struct ucb_engine *eng, const struct paging *p, uint
 	r.size = hi - lo;
 	r.gpa = gpa_page + (lo - lin_page);
 	r.hva = (uint8_t *)m->hva + (r.gpa - m->gpa);
+	r.att_hva = m->hva;
+	r.att_size = m->size;
 	if ((r.prot & UC_PROT_WRITE) && holds_tables(s, r.gpa, r.size, &r)) {
 		if (want_write && r.size == PG_4K && depends_on(&r, r.gpa)) {
 			/*

@@ -1,8 +1,11 @@
 /*
- * uc_shadow.c - dropping the live linear mappings of a paged engine (uc_mmu.c makes them): one, or all of them when
- * what they were translated from changes. Below uc_memory.c, whose engine sync flushes them.
+ * uc_shadow.c - the live linear mappings of a paged engine (uc_mmu.c decides them): mapping one at host addresses no
+ * other live one uses (alias layers), dropping one, or all of them when what they were translated from changes.
+ * Below uc_memory.c, whose engine sync flushes them.
  */
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "uc_internal.h"
 
@@ -43,11 +46,95 @@ void ucb_shadow_drop_at(struct ucb_engine *eng, uint64_t lin)
 		ucb_shadow_drop(eng, (size_t)(r - eng->shadow.live));
 }
 
-void ucb_shadow_drop(struct ucb_engine *eng, size_t i)
+/* The alias set of the attachment at hva, made on first use; NULL without memory. */
+static struct ucb_alias_set *alias_set(struct ucb_shadow *s, void *hva, uint64_t size)
+{
+	for (size_t i = 0; i < s->nalias_sets; i++)
+		if (s->alias_sets[i].hva == hva && s->alias_sets[i].size == size)
+			return &s->alias_sets[i];
+	if (s->nalias_sets == s->alias_sets_cap) {
+		size_t cap = s->alias_sets_cap ? s->alias_sets_cap * 2 : 4;
+		struct ucb_alias_set *p = realloc(s->alias_sets, cap * sizeof *p);
+		if (!p)
+			return NULL;
+		s->alias_sets = p;
+		s->alias_sets_cap = cap;
+	}
+	struct ucb_alias_set *set = &s->alias_sets[s->nalias_sets++];
+	memset(set, 0, sizeof *set);
+	set->hva = hva;
+	set->size = size;
+	set->layer[0] = hva;
+	return set;
+}
+
+static bool host_in_use(const struct ucb_shadow *s, const uint8_t *host, uint64_t size)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		const uint8_t *other = s->live[i].host;
+		if (host < other + s->live[i].size && other < host + size)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * 2.0.1 files a translated block under the RAM block its code's host address falls in (qemu_ram_addr_from_host: the
+ * most recently used block holding it, else the largest), not under the region it ran from. Regions that map the same
+ * guest memory at several linear addresses would share host addresses, and a block run through one could be filed
+ * under another, where no removal through its own address finds it (Debian's kernel ran a call that text_poke_early
+ * had patched into STI). So no two live regions map the same host address: a region whose pages another one maps
+ * takes them from an alias layer (mremap with old size 0 maps the same pages again elsewhere, which Linux does for
+ * shared mappings; vmsim's dataspaces are MAP_SHARED). Memory it cannot alias (a private mapping of a third-party
+ * host) is mapped as it is, and the engine then drops all its blocks where it would drop some (ucb_engine_enter).
+ */
+bool ucb_shadow_map(struct ucb_engine *eng, struct ucb_shadow_region *r)
+{
+	struct ucb_shadow *s = &eng->shadow;
+	struct ucb_alias_set *set = alias_set(s, r->att_hva, r->att_size);
+	size_t off = (size_t)((uint8_t *)r->hva - (uint8_t *)r->att_hva);
+
+	r->host = NULL;
+	for (unsigned k = 0; set && k < UCB_ALIAS_LAYERS; k++) {
+		if (!set->layer[k]) {
+			void *alias = mremap(set->hva, 0, (size_t)set->size, MREMAP_MAYMOVE);
+			if (alias == MAP_FAILED)
+				break;
+			set->layer[k] = alias;
+		}
+		uint8_t *host = (uint8_t *)set->layer[k] + off;
+		if (!host_in_use(s, host, r->size)) {
+			r->host = host;
+			break;
+		}
+	}
+	r->unaliased = !r->host;
+	if (!r->host)
+		r->host = r->hva;
+	if (uc_mem_map_ptr(eng->uc, r->lin, r->size, r->prot, r->host) != UC_ERR_OK)
+		return false;
+	s->unaliased += r->unaliased;
+	return true;
+}
+
+void ucb_shadow_forget_aliases(struct ucb_engine *eng)
 {
 	struct ucb_shadow *s = &eng->shadow;
 
-	uc_mem_unmap(eng->uc, s->live[i].lin, s->live[i].size);
+	for (size_t i = 0; i < s->nalias_sets; i++)
+		for (unsigned k = 1; k < UCB_ALIAS_LAYERS && s->alias_sets[i].layer[k]; k++)
+			munmap(s->alias_sets[i].layer[k], (size_t)s->alias_sets[i].size);
+	s->nalias_sets = 0;
+}
+
+void ucb_shadow_drop(struct ucb_engine *eng, size_t i)
+{
+	struct ucb_shadow *s = &eng->shadow;
+	struct ucb_shadow_region *r = &s->live[i];
+
+	ucb_orphan_blocks(eng, r->lin, r->lin + r->size, r->gpa);
+	uc_mem_unmap(eng->uc, r->lin, r->size);
+	s->unaliased -= r->unaliased;
 	s->unmaps++;
 	memmove(&s->live[i], &s->live[i + 1], (s->n - i - 1) * sizeof *s->live);
 	s->n--;

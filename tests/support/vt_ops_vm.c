@@ -53,9 +53,15 @@ bool vt_wait_idle(struct vt_vm *t, int seen, const atomic_bool *done)
 
 void vt_vm_init_on(struct vt_vm *t, const struct vmsim_backend_ops *ops, uint64_t skip_lo, uint64_t skip_hi)
 {
+	vt_vm_init_ram(t, ops, skip_lo, skip_hi, MAP_SHARED); /* as vmsim's dataspaces */
+}
+
+void vt_vm_init_ram(struct vt_vm *t, const struct vmsim_backend_ops *ops, uint64_t skip_lo, uint64_t skip_hi,
+                    int sharing)
+{
 	memset(t, 0, sizeof *t);
 	t->ops = ops;
-	t->ram = mmap(NULL, VT_RAM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	t->ram = mmap(NULL, VT_RAM, PROT_READ | PROT_WRITE, sharing | MAP_ANONYMOUS, -1, 0);
 	assert_true(t->ram != MAP_FAILED);
 	t->state = calloc(1, sizeof *t->state);
 	assert_non_null(t->state);

@@ -41,6 +41,9 @@ struct vt_vm {
 
 /* Create VM + one vCPU on ops with guest RAM [0, VT_RAM) mapped RWX (minus the hole skip_lo..skip_hi). */
 void vt_vm_init_on(struct vt_vm *t, const struct vmsim_backend_ops *ops, uint64_t skip_lo, uint64_t skip_hi);
+/* vt_vm_init_on with the RAM mapped MAP_SHARED or MAP_PRIVATE (sharing), for backends that treat them apart. */
+void vt_vm_init_ram(struct vt_vm *t, const struct vmsim_backend_ops *ops, uint64_t skip_lo, uint64_t skip_hi,
+                    int sharing);
 void vt_vm_fini(struct vt_vm *t);
 /* Copy guest g to gpa VT_LOAD. */
 void vt_load(struct vt_vm *t, const struct vt_guest *g);

@@ -362,11 +362,16 @@ struct churn {
 	atomic_uint pairs;
 };
 
-/* Another thread attaching and detaching a page the guest never touches, as a VMM's device model may. */
+/*
+ * Another thread attaching and detaching a page the guest never touches, as a VMM's device model may, CHURN_PAIRS
+ * times. Each detach waits for the running vCPU to see it, at its next block start, so the spinning guest gets about
+ * one loop turn per pair: churning until the guest is done (as this test once did) took from 3 s to beyond 300 s.
+ */
+enum { CHURN_PAIRS = 200 };
 static void *churn_memory(void *arg)
 {
 	struct churn *c = arg;
-	while (!atomic_load(&c->stop)) {
+	while (!atomic_load(&c->stop) && atomic_load(&c->pairs) < CHURN_PAIRS) {
 		if (c->t->ops->mem_map(c->t->vm, 0x80000000ull, c->page, 4096, VMSIM_PROT_READ | VMSIM_PROT_WRITE) ==
 		        VMSIM_OK &&
 		    c->t->ops->mem_unmap(c->t->vm, 0x80000000ull, 4096) == VMSIM_OK)
@@ -403,7 +408,7 @@ static void test_paged_guest_runs_through_memory_churn(void **state)
 	size_t n = atomic_load(&t.nexits);
 	assert_true(n >= 1);
 	assert_int_equal(t.exits[n - 1].u.io.port, 0xf0);
-	assert_true(atomic_load(&c.pairs) >= 10); /* the memory did change while the guest ran */
+	assert_int_equal(atomic_load(&c.pairs), CHURN_PAIRS); /* all while the guest ran (it stops the churn when done) */
 	vt_vm_fini(&t);
 }
 
@@ -450,9 +455,8 @@ static void test_code_rewritten_while_unmapped_runs_as_rewritten(void **state)
 {
 	struct vt_vm t;
 	struct vmsim_cpu_state s;
-	(void)state;
 
-	vt_vm_init(&t, 0, 0);
+	vt_vm_init_ram(&t, vmsim_backend_unicorn(), 0, 0, *(const int *)*state);
 	linear_tables(&t);
 	for (unsigned k = 0; k < 8; k++) /* f's page and the seven after it, contiguous: one region when mapped */
 		set_pte(&t, k, 0x42000 + k * 0x1000ull);
@@ -476,8 +480,85 @@ static void test_code_rewritten_while_unmapped_runs_as_rewritten(void **state)
 	vt_vm_fini(&t);
 }
 
+/*
+ * 64-bit, vCPU 0: call f at LINEAR (its only page), report AL on port 0x30, INVLPG it, stop on port 0x31; once
+ * resumed call f again and report. vCPU 1 in between: store 2 into f's immediate through the identity map.
+ */
+static const uint8_t caller_guest[] = {
+	0xff, 0xd3,                   /* call rbx */
+	0xe6, 0x30,                   /* out 0x30, al */
+	0x0f, 0x01, 0x3b,             /* invlpg [rbx] */
+	0xe6, 0x31,                   /* out 0x31, al */
+	0xff, 0xd3,                   /* call rbx */
+	0xe6, 0x30,                   /* out 0x30, al */
+	0xba, 0xf0, 0x00, 0x00, 0x00, /* mov edx, 0xf0 */
+	0xee,                         /* out dx, al */
+};
+
+static const uint8_t patcher_guest[] = {
+	0xc6, 0x04, 0x25, 0x01, 0x20, 0x04, 0x00, 0x02, /* mov byte [0x42001], 2 */
+	0xba, 0xf0, 0x00, 0x00, 0x00,                   /* mov edx, 0xf0 */
+	0xee,                                           /* out dx, al */
+};
+
+/* record_al, and on port 0x31 step past the OUT and stop. */
+static int record_al_until_0x31(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	if (exit->kind != VMSIM_EXIT_IO || exit->u.io.port != 0x31)
+		return record_al(t, exit, s);
+	s->rip += exit->insn_len;
+	assert_int_equal(t->ops->state_set(t->vcpu, VMSIM_GROUP_GPR | VMSIM_GROUP_IP, s), VMSIM_OK);
+	return VMSIM_EXIT_ACTION_STOP;
+}
+
+/*
+ * Code patched by another vCPU while its linear page was unmapped from this vCPU's engine runs as patched. 2.0.1
+ * keeps the blocks of an unmapped region under its RAM offset, and the region mapped next at that address gets the
+ * offset back, so the page's old blocks run again unless the stale mark drops them; no live address reaches them.
+ */
+static void test_code_patched_while_unmapped_runs_as_patched(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	void *patcher;
+
+	vt_vm_init_ram(&t, vmsim_backend_unicorn(), 0, 0, *(const int *)*state);
+	linear_tables(&t);
+	set_pte(&t, 0, 0x42000);
+	static const uint8_t f[] = { 0xb0, 0x01, 0xc3 }; /* mov al, 1; ret */
+	memcpy(t.ram + 0x42000, f, sizeof f);
+	memcpy(t.ram + VT_LOAD, caller_guest, sizeof caller_guest);
+	memcpy(t.ram + VT_LOAD + 0x800, patcher_guest, sizeof patcher_guest);
+	vt_state_long(&s, VT_LOAD);
+	s.rbx = LINEAR;
+	vt_set(&t, &s);
+	uint64_t seen[1 + REPORTS] = { 0 };
+	t.hook = record_al_until_0x31;
+	t.user = seen;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(seen[0], 1);
+	assert_int_equal(seen[1], 1);
+
+	void *caller = t.vcpu;
+	assert_int_equal(t.ops->vcpu_create(t.vm, 1, &patcher), VMSIM_OK);
+	t.vcpu = patcher;
+	vt_state_long(&s, VT_LOAD + 0x800);
+	vt_set(&t, &s);
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(t.ram[0x42001], 2);
+
+	t.vcpu = caller;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(seen[0], 2);
+	if (seen[2] != 2)
+		fail_msg("f returned %llu after vCPU 1 patched it to return 2: old code ran", (unsigned long long)seen[2]);
+	t.ops->vcpu_destroy(patcher);
+	vt_vm_fini(&t);
+}
+
 int main(void)
 {
+	static int shared = MAP_SHARED, private = MAP_PRIVATE;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pt_heavy_guest),
 		cmocka_unit_test(test_nx_fetch_faults),
@@ -485,7 +566,11 @@ int main(void)
 		cmocka_unit_test(test_store_into_live_tables_from_code_they_map),
 		cmocka_unit_test(test_pae_guest),
 		cmocka_unit_test(test_paged_guest_runs_through_memory_churn),
-		cmocka_unit_test(test_code_rewritten_while_unmapped_runs_as_rewritten),
+		/* shared RAM: each region maps an alias of its own; private RAM cannot be aliased (docs/backends/unicorn.md) */
+		cmocka_unit_test_prestate(test_code_rewritten_while_unmapped_runs_as_rewritten, &shared),
+		cmocka_unit_test_prestate(test_code_rewritten_while_unmapped_runs_as_rewritten, &private),
+		cmocka_unit_test_prestate(test_code_patched_while_unmapped_runs_as_patched, &shared),
+		cmocka_unit_test_prestate(test_code_patched_while_unmapped_runs_as_patched, &private),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
