@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <capstone/capstone.h>
@@ -546,6 +547,20 @@ static inline uint64_t ucb_mix(uint64_t k)
 	k *= 0xff51afd7ed558ccdull;
 	k ^= k >> 33;
 	return k;
+}
+
+/* Room for one more element after count in *array (doubling *cap, 8 at first); false without memory, *array kept. */
+static inline bool ucb_grow(void **array, size_t *cap, size_t count, size_t elem)
+{
+	if (count < *cap)
+		return true;
+	size_t n = *cap ? *cap * 2 : 8;
+	void *p = realloc(*array, n * elem);
+	if (!p)
+		return false;
+	*array = p;
+	*cap = n;
+	return true;
 }
 
 static inline void ucb_set_clear(struct ucb_set *set)

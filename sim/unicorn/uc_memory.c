@@ -10,18 +10,6 @@ static bool same(const struct ucb_mapping *a, const struct ucb_mapping *b)
 	return a->gpa == b->gpa && a->size == b->size && a->hva == b->hva && a->prot == b->prot;
 }
 
-static bool grow(void **array, size_t *cap, size_t count, size_t elem)
-{
-	if (count < *cap)
-		return true;
-	size_t n = *cap ? *cap * 2 : 8;
-	void *p = realloc(*array, n * elem);
-	if (!p)
-		return false;
-	*array = p;
-	*cap = n;
-	return true;
-}
 
 /* Index of the first mapping in a gpa-sorted array that ends above gpa (n if none). */
 static size_t lower_bound(const struct ucb_mapping *maps, size_t n, uint64_t gpa)
@@ -40,7 +28,7 @@ static size_t lower_bound(const struct ucb_mapping *maps, size_t n, uint64_t gpa
 
 static bool array_insert(struct ucb_mapping **maps, size_t *n, size_t *cap, const struct ucb_mapping *m)
 {
-	if (!grow((void **)maps, cap, *n, sizeof **maps))
+	if (!ucb_grow((void **)maps, cap, *n, sizeof **maps))
 		return false;
 	size_t at = lower_bound(*maps, *n, m->gpa);
 	memmove(&(*maps)[at + 1], &(*maps)[at], (*n - at) * sizeof **maps);

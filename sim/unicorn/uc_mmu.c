@@ -215,14 +215,8 @@ static bool region_add(struct ucb_engine *eng, const struct ucb_shadow_region *r
 
 	if (s->n >= UCB_SHADOW_CAP)
 		ucb_mmu_flush(eng); /* 2.0.1's map cost grows with the region count: start over rather than grow */
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 16;
-		struct ucb_shadow_region *p = realloc(s->live, cap * sizeof *p);
-		if (!p)
-			return false;
-		s->live = p;
-		s->cap = cap;
-	}
+	if (!ucb_grow((void **)&s->live, &s->cap, s->n, sizeof *s->live))
+		return false;
 	/*
 	 * A writable mapping of a page this region's walk used must go: the guest's next store there is watched. Not
 	 * the one mapped for the store the current instruction makes (a store into a live table, then the fetch of

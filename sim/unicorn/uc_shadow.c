@@ -52,14 +52,8 @@ static struct ucb_alias_set *alias_set(struct ucb_shadow *s, void *hva, uint64_t
 	for (size_t i = 0; i < s->nalias_sets; i++)
 		if (s->alias_sets[i].hva == hva && s->alias_sets[i].size == size)
 			return &s->alias_sets[i];
-	if (s->nalias_sets == s->alias_sets_cap) {
-		size_t cap = s->alias_sets_cap ? s->alias_sets_cap * 2 : 4;
-		struct ucb_alias_set *p = realloc(s->alias_sets, cap * sizeof *p);
-		if (!p)
-			return NULL;
-		s->alias_sets = p;
-		s->alias_sets_cap = cap;
-	}
+	if (!ucb_grow((void **)&s->alias_sets, &s->alias_sets_cap, s->nalias_sets, sizeof *s->alias_sets))
+		return NULL;
 	struct ucb_alias_set *set = &s->alias_sets[s->nalias_sets++];
 	memset(set, 0, sizeof *set);
 	set->hva = hva;
