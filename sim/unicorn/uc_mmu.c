@@ -81,16 +81,14 @@ static bool set_entry_ad(void *ctx, uint64_t gpa, const void *src, size_t len)
 	struct ucb_mapping m;
 	uint64_t want = 0;
 
-	if (!phys_span(ctx, gpa, len, &m) || !(m.prot & UC_PROT_WRITE) || len > 8 || gpa % len)
+	if ((len != 4 && len != 8) || gpa % len || !phys_span(ctx, gpa, len, &m) || !(m.prot & UC_PROT_WRITE))
 		return false;
 	memcpy(&want, src, len);
 	void *at = (uint8_t *)m.hva + (gpa - m.gpa);
 	if (len == 8)
 		__atomic_fetch_or((uint64_t *)at, want & PTE_AD, __ATOMIC_RELAXED);
-	else if (len == 4)
-		__atomic_fetch_or((uint32_t *)at, (uint32_t)want & PTE_AD, __ATOMIC_RELAXED);
 	else
-		return false;
+		__atomic_fetch_or((uint32_t *)at, (uint32_t)want & PTE_AD, __ATOMIC_RELAXED);
 	return true;
 }
 
