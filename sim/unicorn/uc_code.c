@@ -78,20 +78,6 @@ void ucb_set_remove_range(struct ucb_set *set, uint64_t lo, uint64_t hi)
 }
 
 /*
- * 2.0.1's uc_ctl_remove_cache translates only its start address to a RAM offset and invalidates len bytes from
- * there (uc_invalidate_tb), so a range running into a page of another RAM block (another attachment or shadow
- * region) invalidated whatever followed the first page's block instead: one call per page.
- */
-void ucb_remove_cache(struct ucb_engine *eng, uint64_t lo, uint64_t hi)
-{
-	for (uint64_t page = lo & ~(uint64_t)(UCB_PAGE - 1); page < hi; page += UCB_PAGE) {
-		uc_ctl_remove_cache(eng->uc, page > lo ? page : lo, page + UCB_PAGE < hi ? page + UCB_PAGE : hi);
-		if (page + UCB_PAGE < page)
-			break;
-	}
-}
-
-/*
  * 2.0.1 keeps the translated blocks of an unmapped region, filed under its RAM offset, and gives that offset to a
  * region mapped later: mapped at the same linear address, the page runs them again (and rightly so while the bytes
  * are the same: removing them here made Debian's kernel retranslate its text after every CR3 write, far too slow).
@@ -99,6 +85,11 @@ void ucb_remove_cache(struct ucb_engine *eng, uint64_t lo, uint64_t hi)
  * later drops every block (ucb_engine_enter), as no removal through a live address can reach these. A block starting
  * in the page before lo may run into lo: it is on lo's list too.
  */
+static void orphan(struct ucb_engine *eng, uint64_t page, uint64_t lo, uint64_t gpa)
+{
+	ucb_set_add(&eng->orphans, gpa + ((page < lo ? lo : page) - lo));
+}
+
 void ucb_orphan_blocks(struct ucb_engine *eng, uint64_t lo, uint64_t hi, uint64_t gpa)
 {
 	struct ucb_set *set = &eng->block_pages;
@@ -110,7 +101,7 @@ void ucb_orphan_blocks(struct ucb_engine *eng, uint64_t lo, uint64_t hi, uint64_
 	if ((last - from) / UCB_PAGE < set->cap) {
 		for (uint64_t page = from;; page += UCB_PAGE) {
 			if (ucb_set_has(set, page)) {
-				ucb_set_add(&eng->orphans, gpa + ((page < lo ? lo : page) - lo));
+				orphan(eng, page, lo, gpa);
 				any = true;
 			}
 			if (last - page < UCB_PAGE)
@@ -121,7 +112,7 @@ void ucb_orphan_blocks(struct ucb_engine *eng, uint64_t lo, uint64_t hi, uint64_
 			uint64_t page = set->keys[i] - 1;
 			if (!set->keys[i] || page < from || page > last)
 				continue;
-			ucb_set_add(&eng->orphans, gpa + ((page < lo ? lo : page) - lo));
+			orphan(eng, page, lo, gpa);
 			any = true;
 		}
 	}

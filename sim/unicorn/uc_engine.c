@@ -380,9 +380,10 @@ static void hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	(void)uc;
 	eng->block = addr;
 	eng->transfer_pending = false;
-	if ((addr & ~(uint64_t)(UCB_PAGE - 1)) != eng->block_page_last) {
-		eng->block_page_last = addr & ~(uint64_t)(UCB_PAGE - 1);
-		ucb_set_add(&eng->block_pages, eng->block_page_last);
+	uint64_t page = addr & ~(uint64_t)(UCB_PAGE - 1);
+	if (page != eng->block_page_last) {
+		eng->block_page_last = page;
+		ucb_set_add(&eng->block_pages, page);
 	}
 	if ((eng->mode != UCB_LONG || !eng->cs.known || eng->cs.bits != 64) &&
 	    beyond_cs_limit(eng, addr, size, after_transfer))

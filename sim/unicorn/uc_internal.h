@@ -176,7 +176,7 @@ struct ucb_engine {
 	struct ucb_code_alias *code_alias;
 	size_t ncode_alias, code_alias_cap;
 	struct ucb_set stale;        /* guest-physical pages written elsewhere (ucb_vcpu.code_phys), dropped at entry */
-	/* engine pages translated blocks started in (hook_block): their translations go before their region is unmapped */
+	/* engine pages translated blocks started in (hook_block): orphans of their region when it is unmapped */
 	struct ucb_set block_pages;
 	uint64_t block_page_last;    /* the page last added, so that a loop in one page adds nothing */
 	struct ucb_set orphans;      /* guest-physical pages of blocks left under unmapped RAM offsets (ucb_orphan_blocks) */
@@ -593,8 +593,6 @@ uint64_t ucb_code_publish(struct ucb_vcpu *v, uint64_t page);
 bool ucb_code_span(const struct ucb_vm *vm, uint64_t *lo, uint64_t *hi);
 /* Move the pages other vCPUs wrote into every engine's stale set of v (v's own thread). */
 void ucb_code_take_remote(struct ucb_vcpu *v);
-/* uc_ctl_remove_cache over [lo, hi), one call per page (see uc_code.c). */
-void ucb_remove_cache(struct ucb_engine *eng, uint64_t lo, uint64_t hi);
 /* Before [lo, hi) (guest-physical gpa on) is unmapped: remember the pages its translated blocks came from (orphans). */
 void ucb_orphan_blocks(struct ucb_engine *eng, uint64_t lo, uint64_t hi, uint64_t gpa);
 
@@ -627,6 +625,8 @@ void ucb_mmu_flush(struct ucb_engine *eng);
 void ucb_forget_code(struct ucb_engine *eng);
 
 /* uc_memory.c */
+/* uc_ctl_remove_cache over [lo, hi), one call per page (see uc_memory.c). */
+void ucb_remove_cache(struct ucb_engine *eng, uint64_t lo, uint64_t hi);
 enum vmsim_result ucb_mem_map(void *vm, uint64_t gpa, void *hva, uint64_t size, unsigned prot);
 enum vmsim_result ucb_mem_unmap(void *vm, uint64_t gpa, uint64_t size);
 bool ucb_engine_sync_memory(struct ucb_engine *eng);

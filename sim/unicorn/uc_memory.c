@@ -10,7 +10,6 @@ static bool same(const struct ucb_mapping *a, const struct ucb_mapping *b)
 	return a->gpa == b->gpa && a->size == b->size && a->hva == b->hva && a->prot == b->prot;
 }
 
-
 /* Index of the first mapping in a gpa-sorted array that ends above gpa (n if none). */
 static size_t lower_bound(const struct ucb_mapping *maps, size_t n, uint64_t gpa)
 {
@@ -94,6 +93,20 @@ static bool array_has(const struct ucb_mapping *maps, size_t n, const struct ucb
 {
 	size_t at = lower_bound(maps, n, m->gpa);
 	return at < n && same(&maps[at], m);
+}
+
+/*
+ * 2.0.1's uc_ctl_remove_cache translates only its start address to a RAM offset and invalidates len bytes from
+ * there (uc_invalidate_tb), so a range running into a page of another RAM block (another attachment or shadow
+ * region) invalidated whatever followed the first page's block instead: one call per page.
+ */
+void ucb_remove_cache(struct ucb_engine *eng, uint64_t lo, uint64_t hi)
+{
+	for (uint64_t page = lo & ~(uint64_t)(UCB_PAGE - 1); page < hi; page += UCB_PAGE) {
+		uc_ctl_remove_cache(eng->uc, page > lo ? page : lo, page + UCB_PAGE < hi ? page + UCB_PAGE : hi);
+		if (page + UCB_PAGE < page)
+			break;
+	}
 }
 
 /*
