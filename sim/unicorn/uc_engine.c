@@ -5,6 +5,65 @@
 #include "uc_internal.h"
 
 /*
+ * The state groups read the x87/SSE registers, DR7 and the SYSENTER/SYSCALL MSRs out of
+ * a saved context (uc_state.c; ~40 uc_reg_read calls cost more than the save):
+ * write each through the API and find it at its UCB_ENV_* offset.
+ */
+static bool layout_probe_fpu_msrs(struct ucb_engine *eng, uc_context *scratch)
+{
+	static const struct {
+		uint32_t index;
+		int off;
+		uint64_t value;
+	} msr[] = {
+		{ 0x174, UCB_ENV_SYSENTER_CS, 0x1a2b },
+		{ 0x175, UCB_ENV_SYSENTER_ESP, 0xfeed0000beef1111ull },
+		{ 0x176, UCB_ENV_SYSENTER_EIP, 0xfeed0000beef2222ull },
+		{ 0xc0000081, UCB_ENV_STAR, 0x0023001000000000ull },
+		{ 0xc0000082, UCB_ENV_LSTAR, 0xffffffff81234567ull },
+		{ 0xc0000083, UCB_ENV_CSTAR, 0xffffffff8abcdef0ull },
+		{ 0xc0000084, UCB_ENV_FMASK, 0x47700 },
+		{ 0xc0000102, UCB_ENV_KERNEL_GS_BASE, 0xffff888812345678ull },
+	};
+	struct {
+		uint64_t mantissa;
+		uint16_t exponent;
+	} fp7 = { 0x8fedcba987654321ull, 0x4003 };
+	uint64_t fsw = 0x3a21, fcw = 0x37b, ftw = 0xfff3, fop = 0x7ab, fip = 0x1122334455667788ull, mxcsr = 0x1fa5;
+	uint64_t dr7 = 0xff0401;
+	uint8_t xmm[16];
+	int xmm_last = eng->mode == UCB_LONG ? 15 : 7;
+	uc_engine *uc = eng->uc;
+	bool ok = true;
+
+	for (int i = 0; i < 16; i++)
+		xmm[i] = (uint8_t)(0xa0 + i);
+	ok &= uc_reg_write(uc, UC_X86_REG_FPSW, &fsw) == UC_ERR_OK && uc_reg_write(uc, UC_X86_REG_FPCW, &fcw) == UC_ERR_OK &&
+	      uc_reg_write(uc, UC_X86_REG_FPTAG, &ftw) == UC_ERR_OK && uc_reg_write(uc, UC_X86_REG_FOP, &fop) == UC_ERR_OK &&
+	      uc_reg_write(uc, UC_X86_REG_FIP, &fip) == UC_ERR_OK && uc_reg_write(uc, UC_X86_REG_MXCSR, &mxcsr) == UC_ERR_OK &&
+	      uc_reg_write(uc, UC_X86_REG_FP7, &fp7) == UC_ERR_OK && uc_reg_write(uc, UC_X86_REG_DR7, &dr7) == UC_ERR_OK &&
+	      uc_reg_write(uc, UC_X86_REG_XMM0 + xmm_last, xmm) == UC_ERR_OK;
+	for (size_t i = 0; i < sizeof msr / sizeof msr[0]; i++) {
+		uc_x86_msr m = { msr[i].index, msr[i].value };
+		ok &= uc_reg_write(uc, UC_X86_REG_MSR, &m) == UC_ERR_OK;
+	}
+	if (!ok || uc_context_save(uc, scratch) != UC_ERR_OK)
+		return false;
+	const uint8_t *env = (const uint8_t *)scratch + eng->env_off;
+	ok = env_u32(env, UCB_ENV_FPSTT) == 7 && (env[UCB_ENV_FPUS] | env[UCB_ENV_FPUS + 1] << 8) == 0x0221 &&
+	     (uint64_t)(env[UCB_ENV_FPUC] | env[UCB_ENV_FPUC + 1] << 8) == fcw && env[UCB_ENV_FPTAGS + 1] == 0 &&
+	     env[UCB_ENV_FPTAGS + 0] == 1 && env[UCB_ENV_FPTAGS + 7] == 1 &&
+	     (uint64_t)(env[UCB_ENV_FPOP] | env[UCB_ENV_FPOP + 1] << 8) == fop && env_u64(env, UCB_ENV_FPIP) == fip &&
+	     env_u32(env, UCB_ENV_MXCSR) == mxcsr && env_u64(env, UCB_ENV_FPREGS + 7 * 16) == fp7.mantissa &&
+	     (env[UCB_ENV_FPREGS + 7 * 16 + 8] | env[UCB_ENV_FPREGS + 7 * 16 + 9] << 8) == fp7.exponent &&
+	     !memcmp(env + UCB_ENV_XMM + xmm_last * UCB_ENV_XMM_SIZE, xmm, 16) && env_u64(env, UCB_ENV_DR7) == dr7;
+	for (size_t i = 0; i < sizeof msr / sizeof msr[0]; i++)
+		ok &= msr[i].index == 0x174 ? env_u32(env, msr[i].off) == msr[i].value
+		                            : env_u64(env, msr[i].off) == msr[i].value;
+	return ok;
+}
+
+/*
  * Direct CPUX86State access is how this backend sets hidden segment state and
  * hidden flags that 2.0.1's uc_reg_write cannot: check the offsets it relies on.
  */
@@ -23,7 +82,8 @@ static bool layout_probe(struct ucb_engine *eng)
 	uc_reg_read(eng->uc, UC_X86_REG_CR0, &cr0);
 	if (uc_context_save(eng->uc, eng->ctx) != UC_ERR_OK)
 		return false;
-	for (size_t off = 0; off + UCB_ENV_EFER + 8 <= size && off <= 64; off += 8) {
+	size_t off;
+	for (off = 0; off + UCB_ENV_EFER + 8 <= size && off <= 64; off += 8) {
 		uint32_t lo;
 		uint64_t eip, cr0_env;
 		memcpy(&lo, base + off, 4);
@@ -35,10 +95,22 @@ static bool layout_probe(struct ucb_engine *eng)
 			eng->env_off = off;
 			rax = 0;
 			uc_reg_write(eng->uc, eng->mode == UCB_LONG ? UC_X86_REG_RAX : UC_X86_REG_EAX, &rax);
-			return true;
+			break;
 		}
 	}
-	return false;
+	if (off > 64 || off + UCB_ENV_EFER + 8 > size || size < eng->env_off + UCB_ENV_DR7 + 8)
+		return false;
+	/* the probe's values must not stay: the fresh state is saved first and restored after */
+	uc_context *fresh = NULL, *scratch = NULL;
+	bool ok = uc_context_alloc(eng->uc, &fresh) == UC_ERR_OK && uc_context_alloc(eng->uc, &scratch) == UC_ERR_OK &&
+	          uc_context_save(eng->uc, fresh) == UC_ERR_OK && layout_probe_fpu_msrs(eng, scratch);
+	if (fresh && uc_context_restore(eng->uc, fresh) != UC_ERR_OK)
+		ok = false;
+	if (fresh)
+		uc_context_free(fresh);
+	if (scratch)
+		uc_context_free(scratch);
+	return ok;
 }
 
 /*

@@ -1,4 +1,4 @@
-/* uc_fpu.c - the FPU group as an FXSAVE image, assembled from the x87/SSE registers 2.0.1 exposes. */
+/* uc_fpu.c - the FPU group as an FXSAVE image: read from a saved CPUX86State, written through the x87/SSE registers 2.0.1 exposes. */
 #include <string.h>
 
 #include "uc_internal.h"
@@ -9,47 +9,29 @@ struct fp80 {
 	uint16_t exponent;
 };
 
-void ucb_fpu_get(struct ucb_engine *eng, struct vmsim_cpu_state *s)
+void ucb_fpu_get(const struct ucb_engine *eng, const uint8_t *env, struct vmsim_cpu_state *s)
 {
 	uint8_t *f = s->fpu;
-	uint64_t fcw = 0, fsw = 0, ftw = 0, fop = 0, fip = 0, mxcsr = 0;
-	struct fp80 st[8];
-	uint8_t xmm[16][16];
 	unsigned nxmm = eng->mode == UCB_LONG ? 16 : 8;
-	/* one uc_reg_read_batch instead of 30 uc_reg_read calls (each ~7 ns of API overhead) */
-	int ids[6 + 8 + 16] = { UC_X86_REG_FPCW, UC_X86_REG_FPSW, UC_X86_REG_FPTAG,
-		                UC_X86_REG_FOP,  UC_X86_REG_FIP,  UC_X86_REG_MXCSR };
-	void *vals[6 + 8 + 16] = { &fcw, &fsw, &ftw, &fop, &fip, &mxcsr };
-	for (unsigned i = 0; i < 8; i++) {
-		st[i] = (struct fp80){ 0, 0 };
-		ids[6 + i] = UC_X86_REG_FP0 + (int)i;
-		vals[6 + i] = &st[i];
-	}
-	for (unsigned i = 0; i < nxmm; i++) {
-		ids[14 + i] = UC_X86_REG_XMM0 + (int)i;
-		vals[14 + i] = xmm[i];
-	}
-	uc_reg_read_batch(eng->uc, ids, vals, (int)(14 + nxmm));
+	unsigned top = env_u32(env, UCB_ENV_FPSTT) & 7;
+	uint16_t fsw = (uint16_t)((env[UCB_ENV_FPUS] | env[UCB_ENV_FPUS + 1] << 8) & ~0x3800);
 
-	unsigned top = (fsw >> 11) & 7;
+	fsw |= (uint16_t)(top << 11); /* QEMU keeps TOP apart from the status word */
 	memset(f, 0, 512);
-	memcpy(f + 0, &fcw, 2);
+	memcpy(f + 0, env + UCB_ENV_FPUC, 2);
 	memcpy(f + 2, &fsw, 2);
 	for (unsigned i = 0; i < 8; i++)
-		if (((ftw >> (2 * i)) & 3) != 3)
+		if (!env[UCB_ENV_FPTAGS + i]) /* abridged tag: bit i set when physical register i is not empty */
 			f[4] |= (uint8_t)(1u << i);
-	memcpy(f + 6, &fop, 2);
-	memcpy(f + 8, &fip, 8);
-	memcpy(f + 24, &mxcsr, 4);
+	memcpy(f + 6, env + UCB_ENV_FPOP, 2);
+	memcpy(f + 8, env + UCB_ENV_FPIP, 8);
+	memcpy(f + 24, env + UCB_ENV_MXCSR, 4);
 	uint32_t mask = 0xffff;
 	memcpy(f + 28, &mask, 4);
-	for (unsigned i = 0; i < 8; i++) {
-		const struct fp80 *reg = &st[(top + i) & 7]; /* FXSAVE stores ST(i), Unicorn names physical FPn */
-		memcpy(f + 32 + 16 * i, &reg->mantissa, 8);
-		memcpy(f + 40 + 16 * i, &reg->exponent, 2);
-	}
+	for (unsigned i = 0; i < 8; i++) /* FXSAVE stores ST(i); QEMU keeps physical registers */
+		memcpy(f + 32 + 16 * i, env + UCB_ENV_FPREGS + 16 * ((top + i) & 7), 10);
 	for (unsigned i = 0; i < nxmm; i++)
-		memcpy(f + 160 + 16 * i, xmm[i], 16);
+		memcpy(f + 160 + 16 * i, env + UCB_ENV_XMM + UCB_ENV_XMM_SIZE * i, 16);
 	s->fpu_size = 512;
 }
 

@@ -348,7 +348,26 @@ enum {
 	UCB_ENV_GDT = 376,
 	UCB_ENV_IDT = 400,
 	UCB_ENV_CR = 424,
-	UCB_ENV_EFER = 560
+	UCB_ENV_EFER = 560,
+	UCB_ENV_FPSTT = 572,   /* x87 TOP, kept apart from the status word */
+	UCB_ENV_FPUS = 576,    /* x87 status word without TOP */
+	UCB_ENV_FPUC = 578,
+	UCB_ENV_FPTAGS = 580,  /* one byte per physical register, 1 = empty */
+	UCB_ENV_FPREGS = 592,  /* 8 x (64-bit mantissa, 16-bit sign/exponent) in 16 bytes */
+	UCB_ENV_FPOP = 720,
+	UCB_ENV_FPIP = 728,
+	UCB_ENV_MXCSR = 784,
+	UCB_ENV_XMM = 792,     /* 16 x 64 bytes (ZMM-sized slots) */
+	UCB_ENV_XMM_SIZE = 64,
+	UCB_ENV_SYSENTER_CS = 4768,
+	UCB_ENV_SYSENTER_ESP = 4776,
+	UCB_ENV_SYSENTER_EIP = 4784,
+	UCB_ENV_STAR = 4792,
+	UCB_ENV_LSTAR = 4808,
+	UCB_ENV_CSTAR = 4816,
+	UCB_ENV_FMASK = 4824,
+	UCB_ENV_KERNEL_GS_BASE = 4832,
+	UCB_ENV_DR7 = 5424
 };
 
 /* QEMU hidden-flag bits the backend maintains when it writes segment caches or control registers. */
@@ -677,7 +696,7 @@ uint8_t ucb_insn_len_at(struct ucb_vcpu *v, uint64_t rip);
 bool ucb_fix_fault_flags(struct ucb_engine *eng, uint64_t block, uint64_t fault);
 
 /* uc_fpu.c */
-void ucb_fpu_get(struct ucb_engine *eng, struct vmsim_cpu_state *s);
+void ucb_fpu_get(const struct ucb_engine *eng, const uint8_t *env, struct vmsim_cpu_state *s); /* env: a saved context */
 void ucb_fpu_set(struct ucb_engine *eng, const struct vmsim_cpu_state *s);
 
 /* uc_events.c */

@@ -65,7 +65,7 @@ static void get_hidden(struct ucb_engine *eng, const uint8_t *env, uint32_t grou
 		out->cr3 = env_u64(env, UCB_ENV_CR + 24);
 		out->cr4 = env_u64(env, UCB_ENV_CR + 32);
 		out->efer = env_u64(env, UCB_ENV_EFER);
-		out->dr7 = ucb_read_reg(eng, UC_X86_REG_DR7);
+		out->dr7 = env_u64(env, UCB_ENV_DR7);
 	}
 	if (groups & VMSIM_GROUP_EVENTS) {
 		out->interruptibility = 0;
@@ -76,35 +76,49 @@ static void get_hidden(struct ucb_engine *eng, const uint8_t *env, uint32_t grou
 	}
 }
 
-/* The MSRs of the SYSENTER and SYSCALL groups. */
-static void get_msrs(uc_engine *uc, uint32_t groups, struct vmsim_cpu_state *out)
+/* The general registers, as uc_reg_read gives them in this engine's mode (a 32-bit engine has 8, 32 bits wide). */
+static void get_gprs(const struct ucb_engine *eng, const uint8_t *env, struct vmsim_cpu_state *out)
 {
-	enum { NMSRS = sizeof msrs / sizeof msrs[0] };
-	uc_x86_msr msr[NMSRS];
-	int ids[NMSRS], n = 0;
-	void *vals[NMSRS];
+	uint64_t *regs = &out->rax; /* rax..r15 in x86 register-number order, as QEMU keeps them */
+	bool wide = eng->mode == UCB_LONG;
 
-	for (size_t i = 0; i < NMSRS; i++) {
-		if (!(groups & msrs[i].group))
-			continue;
-		msr[n] = (uc_x86_msr){ msrs[i].index, 0 };
-		ids[n] = UC_X86_REG_MSR;
-		vals[n] = &msr[n];
-		n++;
-	}
-	if (n)
-		uc_reg_read_batch(uc, ids, vals, n); /* one call: each uc_reg_read costs ~7 ns of API overhead */
-	for (size_t i = 0, k = 0; i < NMSRS; i++)
-		if (groups & msrs[i].group)
-			memcpy((uint8_t *)out + msrs[i].offset, &msr[k++].value, 8);
+	for (int i = 0; i < 16; i++)
+		regs[i] = !wide && i >= 8 ? 0 : wide ? env_u64(env, 8 * i) : env_u32(env, 8 * i);
 }
+
+/* The MSRs of the SYSENTER and SYSCALL groups. */
+static void get_msrs(const uint8_t *env, uint32_t groups, struct vmsim_cpu_state *out)
+{
+	if (groups & VMSIM_GROUP_SYSENTER) {
+		out->sysenter_cs = env_u32(env, UCB_ENV_SYSENTER_CS);
+		out->sysenter_esp = env_u64(env, UCB_ENV_SYSENTER_ESP);
+		out->sysenter_eip = env_u64(env, UCB_ENV_SYSENTER_EIP);
+	}
+	if (groups & VMSIM_GROUP_SYSCALL) {
+		out->star = env_u64(env, UCB_ENV_STAR);
+		out->lstar = env_u64(env, UCB_ENV_LSTAR);
+		out->cstar = env_u64(env, UCB_ENV_CSTAR);
+		out->fmask = env_u64(env, UCB_ENV_FMASK);
+		out->kernel_gs_base = env_u64(env, UCB_ENV_KERNEL_GS_BASE);
+	}
+}
+
+/* Groups read out of one saved context (cheaper than their ~40 uc_reg_read calls); GPR alone is a batch read. */
+#define CONTEXT_GROUPS                                                                                          \
+	(VMSIM_GROUP_SEGMENTS | VMSIM_GROUP_DTABLES | VMSIM_GROUP_CONTROL | VMSIM_GROUP_EVENTS |               \
+	 VMSIM_GROUP_SYSENTER | VMSIM_GROUP_SYSCALL | VMSIM_GROUP_FPU)
 
 enum vmsim_result ucb_engine_get_state(struct ucb_engine *eng, uint32_t groups, struct vmsim_cpu_state *out)
 {
 	uc_engine *uc = eng->uc;
 	bool wide = eng->mode == UCB_LONG;
+	uint8_t *env = NULL;
 
-	if (groups & VMSIM_GROUP_GPR) {
+	if ((groups & CONTEXT_GROUPS) && !ucb_ctx_load(eng, &env))
+		return VMSIM_BACKEND_ERROR;
+	if ((groups & VMSIM_GROUP_GPR) && env) {
+		get_gprs(eng, env, out);
+	} else if (groups & VMSIM_GROUP_GPR) {
 		void *vals[16];
 		uint64_t *regs = &out->rax;
 		for (int i = 0; i < 16; i++) {
@@ -114,23 +128,27 @@ enum vmsim_result ucb_engine_get_state(struct ucb_engine *eng, uint32_t groups, 
 		if (uc_reg_read_batch(uc, (int *)(wide ? ucb_gpr64 : ucb_gpr32), vals, wide ? 16 : 8) != UC_ERR_OK)
 			return VMSIM_BACKEND_ERROR;
 	}
-	if (groups & VMSIM_GROUP_IP) {
+	if ((groups & VMSIM_GROUP_IP) && env) {
+		/* RFLAGS needs 2.0.1's lazy-flags evaluation: only the API has it */
+		out->rflags = 0;
+		if (uc_reg_read(uc, wide ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS, &out->rflags) != UC_ERR_OK)
+			return VMSIM_BACKEND_ERROR;
+		out->rip = wide ? env_u64(env, UCB_ENV_EIP) : env_u32(env, UCB_ENV_EIP);
+	} else if (groups & VMSIM_GROUP_IP) {
 		int ids[2] = { wide ? UC_X86_REG_RIP : UC_X86_REG_EIP, wide ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS };
 		out->rip = out->rflags = 0;
 		void *vals[2] = { &out->rip, &out->rflags };
 		if (uc_reg_read_batch(uc, ids, vals, 2) != UC_ERR_OK)
 			return VMSIM_BACKEND_ERROR;
+	}
+	if (groups & VMSIM_GROUP_IP)
 		out->rflags = (out->rflags & 0x3f7fd7u) | 2; /* reserved bits read as 0, bit 1 as 1 (SDM Vol. 1 3.4.3) */
-	}
-	if (groups & (VMSIM_GROUP_SEGMENTS | VMSIM_GROUP_DTABLES | VMSIM_GROUP_CONTROL | VMSIM_GROUP_EVENTS)) {
-		uint8_t *env;
-		if (!ucb_ctx_load(eng, &env))
-			return VMSIM_BACKEND_ERROR;
+	if (env) {
 		get_hidden(eng, env, groups, out);
+		get_msrs(env, groups, out);
+		if (groups & VMSIM_GROUP_FPU)
+			ucb_fpu_get(eng, env, out);
 	}
-	get_msrs(uc, groups, out);
-	if (groups & VMSIM_GROUP_FPU)
-		ucb_fpu_get(eng, out);
 	return VMSIM_OK;
 }
 

@@ -236,6 +236,70 @@ static void test_state_roundtrip(void **state)
 	free(out);
 }
 
+/*
+ * The long-mode engine reads GPRs, x87/SSE and MSRs out of a saved context (uc_state.c), while state_set writes
+ * them through Unicorn's API: a round trip with every register distinct, TOP != 0 and XMM8-15 checks the offsets.
+ */
+static void test_long_mode_state_round_trips_every_fxsave_field_and_msr(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state *in = calloc(1, sizeof *in), *out = calloc(1, sizeof *out);
+	(void)state;
+
+	assert_true(in && out);
+	vt_vm_init(&t, 0, 0);
+	vt_state_long(in, 0x4000);
+	for (int i = 0; i < 16; i++)
+		(&in->rax)[i] = 0x0123456789abcdefull ^ (0x1111111111111111ull * (uint64_t)i);
+	in->sysenter_cs = 0x10, in->sysenter_esp = 0xffff800000008000ull, in->sysenter_eip = 0xffff800000009000ull;
+	in->star = 0x0023001000000000ull, in->lstar = 0xffffffff81000000ull, in->cstar = 0xffffffff81000040ull;
+	in->fmask = 0x47700, in->kernel_gs_base = 0xffff888000abc000ull;
+	memset(in->fpu, 0, sizeof in->fpu);
+	uint16_t fcw = 0x027f, fsw = 0x3000 | 0x0021, fop = 0x07ab; /* TOP = 6, PE and IE set */
+	uint64_t fip = 0xffffffff81234567ull;
+	uint32_t mxcsr = 0x1fa0;
+	memcpy(in->fpu + 0, &fcw, 2);
+	memcpy(in->fpu + 2, &fsw, 2);
+	in->fpu[4] = 0xc1; /* physical registers 0, 6 and 7 hold values: ST(0), ST(1), ST(2) */
+	memcpy(in->fpu + 6, &fop, 2);
+	memcpy(in->fpu + 8, &fip, 8);
+	memcpy(in->fpu + 24, &mxcsr, 4);
+	for (int i = 0; i < 8; i++) {
+		uint64_t mant = 0x8000000000000000ull | (0x0101010101010101ull * (uint64_t)(i + 1));
+		uint16_t exp = (uint16_t)(0x3fff + i);
+		memcpy(in->fpu + 32 + 16 * i, &mant, 8);
+		memcpy(in->fpu + 40 + 16 * i, &exp, 2);
+	}
+	for (int r = 0; r < 16; r++)
+		for (int i = 0; i < 16; i++)
+			in->fpu[160 + 16 * r + i] = (uint8_t)(16 * r + i);
+	vt_set(&t, in);
+	assert_int_equal(t.ops->state_get(t.vcpu, VMSIM_GROUP_ALL, out), VMSIM_OK);
+	assert_memory_equal(&in->rax, &out->rax, 16 * sizeof(uint64_t));
+	assert_int_equal(out->sysenter_cs, in->sysenter_cs);
+	assert_int_equal(out->sysenter_esp, in->sysenter_esp);
+	assert_int_equal(out->sysenter_eip, in->sysenter_eip);
+	assert_int_equal(out->star, in->star);
+	assert_int_equal(out->lstar, in->lstar);
+	assert_int_equal(out->cstar, in->cstar);
+	assert_int_equal(out->fmask, in->fmask);
+	assert_int_equal(out->kernel_gs_base, in->kernel_gs_base);
+	assert_int_equal(out->fpu_size, 512);
+	assert_memory_equal(out->fpu + 0, in->fpu + 0, 5); /* FCW, FSW with TOP, abridged tags */
+	assert_memory_equal(out->fpu + 6, in->fpu + 6, 10); /* FOP, FIP */
+	assert_memory_equal(out->fpu + 24, in->fpu + 24, 4);
+	for (int i = 0; i < 8; i++)
+		assert_memory_equal(out->fpu + 32 + 16 * i, in->fpu + 32 + 16 * i, 10);
+	assert_memory_equal(out->fpu + 160, in->fpu + 160, 256);
+	/* GPRs alone come from a batch read, not the context: the same values */
+	memset(&out->rax, 0, 16 * sizeof(uint64_t));
+	assert_int_equal(t.ops->state_get(t.vcpu, VMSIM_GROUP_GPR, out), VMSIM_OK);
+	assert_memory_equal(&in->rax, &out->rax, 16 * sizeof(uint64_t));
+	vt_vm_fini(&t);
+	free(in);
+	free(out);
+}
+
 static void test_invalid_state(void **state)
 {
 	struct vt_vm t;
@@ -515,6 +579,7 @@ int main(void)
 		cmocka_unit_test(test_reset_vector_npf),
 		cmocka_unit_test(test_reset_vector_runs),
 		cmocka_unit_test(test_state_roundtrip),
+		cmocka_unit_test(test_long_mode_state_round_trips_every_fxsave_field_and_msr),
 		cmocka_unit_test(test_invalid_state),
 		cmocka_unit_test(test_guest_loaded_segments_are_accessed),
 		cmocka_unit_test(test_exit_rip_follows_far_jumps_between_cs_bases),
