@@ -134,7 +134,11 @@ static bool mmu_site(struct ucb_engine *eng, const struct ucb_insn *insn, uint64
 	if (insn->kind == UCB_SITE_INVLPG) {
 		if (!v->cr0_pg)
 			return false; /* unpaged: a no-op Unicorn executes */
-		v->tlb_gen++;
+		uint64_t lin;
+		if (ucb_insn_mem_linear(eng, rip, &lin))
+			ucb_mmu_invlpg(v, lin);
+		else
+			v->tlb_gen++; /* cannot tell which page: all of them */
 		uint8_t len = ucb_insn_len_at(v, rip);
 		ucb_stop_at(eng, rip + (len ? len : insn->len));
 		return true;

@@ -427,3 +427,108 @@ uint8_t ucb_insn_len_at(struct ucb_vcpu *v, uint64_t rip)
 		*e = (struct ucb_len_entry){ lin, eng->applied_gen, v->tlb_gen, eng->code_gen, shadow_gen, bits, len, true };
 	return len;
 }
+
+/* Capstone's names of a general register at 64, 32 and 16 bits, and 2.0.1's ids for a 64-bit and another engine. */
+static const struct {
+	x86_reg r64, r32, r16;
+	int uc64, uc32;
+} addr_regs[16] = {
+	{ X86_REG_RAX, X86_REG_EAX, X86_REG_AX, UC_X86_REG_RAX, UC_X86_REG_EAX },
+	{ X86_REG_RCX, X86_REG_ECX, X86_REG_CX, UC_X86_REG_RCX, UC_X86_REG_ECX },
+	{ X86_REG_RDX, X86_REG_EDX, X86_REG_DX, UC_X86_REG_RDX, UC_X86_REG_EDX },
+	{ X86_REG_RBX, X86_REG_EBX, X86_REG_BX, UC_X86_REG_RBX, UC_X86_REG_EBX },
+	{ X86_REG_RSP, X86_REG_ESP, X86_REG_SP, UC_X86_REG_RSP, UC_X86_REG_ESP },
+	{ X86_REG_RBP, X86_REG_EBP, X86_REG_BP, UC_X86_REG_RBP, UC_X86_REG_EBP },
+	{ X86_REG_RSI, X86_REG_ESI, X86_REG_SI, UC_X86_REG_RSI, UC_X86_REG_ESI },
+	{ X86_REG_RDI, X86_REG_EDI, X86_REG_DI, UC_X86_REG_RDI, UC_X86_REG_EDI },
+	{ X86_REG_R8, X86_REG_R8D, X86_REG_R8W, UC_X86_REG_R8, -1 },
+	{ X86_REG_R9, X86_REG_R9D, X86_REG_R9W, UC_X86_REG_R9, -1 },
+	{ X86_REG_R10, X86_REG_R10D, X86_REG_R10W, UC_X86_REG_R10, -1 },
+	{ X86_REG_R11, X86_REG_R11D, X86_REG_R11W, UC_X86_REG_R11, -1 },
+	{ X86_REG_R12, X86_REG_R12D, X86_REG_R12W, UC_X86_REG_R12, -1 },
+	{ X86_REG_R13, X86_REG_R13D, X86_REG_R13W, UC_X86_REG_R13, -1 },
+	{ X86_REG_R14, X86_REG_R14D, X86_REG_R14W, UC_X86_REG_R14, -1 },
+	{ X86_REG_R15, X86_REG_R15D, X86_REG_R15W, UC_X86_REG_R15, -1 },
+};
+
+/* The value of an address register (next_ip for RIP-relative addressing, 0 for none); false if it is none of these. */
+static bool addr_reg_value(struct ucb_engine *eng, x86_reg reg, uint64_t next_ip, uint64_t *value)
+{
+	bool wide = eng->mode == UCB_LONG;
+
+	*value = 0;
+	if (reg == X86_REG_INVALID)
+		return true;
+	if (reg == X86_REG_RIP || reg == X86_REG_EIP || reg == X86_REG_IP) {
+		*value = next_ip;
+		return true;
+	}
+	for (size_t i = 0; i < sizeof addr_regs / sizeof addr_regs[0]; i++) {
+		unsigned width = reg == addr_regs[i].r64 ? 64 : reg == addr_regs[i].r32 ? 32 : reg == addr_regs[i].r16 ? 16 : 0;
+		int id = wide ? addr_regs[i].uc64 : addr_regs[i].uc32;
+		if (!width)
+			continue;
+		if (id < 0 || (width == 64 && !wide))
+			return false;
+		uint64_t v = ucb_read_reg(eng, id);
+		*value = width == 64 ? v : width == 32 ? (uint32_t)v : (uint16_t)v;
+		return true;
+	}
+	return false;
+}
+
+/* ES ... GS as 0 ... 5, the default (SS for stack-based addresses, else DS) for none. */
+static int addr_segment(x86_reg seg, x86_reg base)
+{
+	static const x86_reg segs[6] = { X86_REG_ES, X86_REG_CS, X86_REG_SS, X86_REG_DS, X86_REG_FS, X86_REG_GS };
+
+	for (int i = 0; i < 6; i++)
+		if (seg == segs[i])
+			return i;
+	bool stack = base == X86_REG_RSP || base == X86_REG_ESP || base == X86_REG_SP || base == X86_REG_RBP ||
+	             base == X86_REG_EBP || base == X86_REG_BP;
+	return stack ? 2 : 3;
+}
+
+bool ucb_insn_mem_linear(struct ucb_engine *eng, uint64_t rip, uint64_t *lin)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+	uint64_t at = ucb_cs(eng)->base + rip;
+	uint32_t bits = ucb_code_bits(eng);
+	uint8_t buf[15];
+	size_t n = read_insn_bytes(eng, at, buf, sizeof buf);
+	cs_insn *insn = NULL;
+	bool ok = false;
+
+	if (!n || !v->cs_ok)
+		return false;
+	cs_option(v->cs, CS_OPT_MODE, bits == 64 ? CS_MODE_64 : bits == 32 ? CS_MODE_32 : CS_MODE_16);
+	cs_option(v->cs, CS_OPT_DETAIL, CS_OPT_ON);
+	if (cs_disasm(v->cs, buf, n, at, 1, &insn) == 1) {
+		const cs_x86 *x = &insn->detail->x86;
+		for (uint8_t i = 0; i < x->op_count; i++) {
+			const cs_x86_op *op = &x->operands[i];
+			uint64_t base, index;
+			if (op->type != X86_OP_MEM)
+				continue;
+			if (!addr_reg_value(eng, op->mem.base, rip + insn->size, &base) ||
+			    !addr_reg_value(eng, op->mem.index, rip + insn->size, &index))
+				break;
+			uint64_t ea = base + index * (uint64_t)(int64_t)op->mem.scale + (uint64_t)op->mem.disp;
+			if (x->addr_size == 4)
+				ea = (uint32_t)ea;
+			else if (x->addr_size == 2)
+				ea = (uint16_t)ea;
+			int seg = addr_segment(op->mem.segment, op->mem.base);
+			/* 64-bit code: only FS and GS have a base (SDM Vol. 3A 3.4.4) */
+			uint64_t seg_base = bits == 64 && seg != 4 && seg != 5 ? 0 : ucb_seg_base(eng, seg);
+			*lin = bits == 64 ? seg_base + ea : (uint32_t)(seg_base + ea);
+			ok = true;
+			break;
+		}
+	}
+	if (insn)
+		cs_free(insn, 1);
+	cs_option(v->cs, CS_OPT_DETAIL, CS_OPT_OFF);
+	return ok;
+}

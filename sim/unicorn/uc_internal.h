@@ -98,6 +98,9 @@ struct ucb_shadow_region {
 /* Live shadow mappings: few, since 2.0.1's map cost grows with the region count (docs/backends/unicorn.md). */
 enum { UCB_SHADOW_CAP = 64 };
 
+/* INVLPGs an engine catches up on one by one; one further behind drops every region. */
+enum { UCB_INVLPG_RING = 16 };
+
 /*
  * An attachment's pages at several host addresses (uc_shadow.c, ucb_shadow_map): layer 0 is the attachment's own
  * address, the others mremap'ed aliases made on first need and kept while the attachment is, so that their host
@@ -116,6 +119,7 @@ struct ucb_shadow {
 	bool paged;                     /* the engine's addresses are linear (guest paging on) */
 	bool user;                      /* built for CPL 3 */
 	uint64_t gen;                   /* the vCPU's tlb_gen it was built for */
+	uint64_t invlpg_seen;           /* the vCPU's invlpg_count it has dropped the regions of */
 	uint64_t faults, maps, unmaps, flushes; /* counters for benches and tests */
 	unsigned unaliased;             /* live regions without an alias: 2.0.1 may file their blocks elsewhere */
 	struct ucb_alias_set *alias_sets;
@@ -294,7 +298,10 @@ struct ucb_vcpu {
 
 	/* state Unicorn does not hold */
 	uint64_t cr0_pg;              /* CR0.PG as the VMM or the guest set it; the engine runs unpaged (docs) */
-	uint64_t tlb_gen;             /* bumped by whatever invalidates translations (CR writes, INVLPG) */
+	uint64_t tlb_gen;             /* bumped by whatever invalidates all translations (CR writes, a failed INVLPG decode) */
+	/* INVLPG: the linear pages of the last UCB_INVLPG_RING, by invlpg_count % UCB_INVLPG_RING (uc_mmu.c) */
+	uint64_t invlpg_page[UCB_INVLPG_RING];
+	uint64_t invlpg_count;
 	uint32_t activity;
 	struct vmsim_event pending;
 	uint64_t tsc_offset, tsc_aux;
@@ -642,6 +649,8 @@ void ucb_shadow_drop_at(struct ucb_engine *eng, uint64_t lin);
 void ucb_mmu_flush(struct ucb_engine *eng);
 /* Code at a linear address may be other code now: scan blocks again, re-decode sites. */
 void ucb_forget_code(struct ucb_engine *eng);
+/* ucb_forget_code for the linear pages [lo, hi) only. */
+void ucb_forget_code_range(struct ucb_engine *eng, uint64_t lo, uint64_t hi);
 
 /* uc_memory.c */
 /* uc_ctl_remove_cache over [lo, hi), one call per page (see uc_memory.c). */
@@ -671,6 +680,8 @@ struct ucb_mmu_npf {
 };
 /* Before uc_emu_start: drop shadow mappings made stale by paging-state changes, switch address spaces. */
 void ucb_mmu_prepare(struct ucb_engine *eng);
+/* The guest ran INVLPG on linear address lin: each engine drops the region holding it at its next entry. */
+void ucb_mmu_invlpg(struct ucb_vcpu *v, uint64_t lin);
 /* The recorded fault in a paged engine: mapped (retry), a #PF to deliver, or an NPF described in *npf. */
 enum ucb_mmu_outcome ucb_mmu_fault(struct ucb_vcpu *v, uint32_t *error_code, uint64_t *cr2, struct ucb_mmu_npf *npf);
 /* uc_mem_read/uc_mem_write at an engine address (linear while the guest pages), mapping what backs it first. */
@@ -691,6 +702,8 @@ struct ucb_site *ucb_site_add(struct ucb_sites *t, uint64_t addr);
 const struct ucb_insn *ucb_site_insn(struct ucb_engine *eng, uint64_t addr);
 /* Length of the instruction at rip (Capstone, remembered per linear address), 0 if it cannot be decoded. */
 uint8_t ucb_insn_len_at(struct ucb_vcpu *v, uint64_t rip);
+/* The linear address of the memory operand of the instruction at rip (Capstone); false if it has none or cannot say. */
+bool ucb_insn_mem_linear(struct ucb_engine *eng, uint64_t rip, uint64_t *lin);
 
 /* uc_flags.c */
 bool ucb_fix_fault_flags(struct ucb_engine *eng, uint64_t block, uint64_t fault);

@@ -383,6 +383,37 @@ static bool map_translation(struct ucb_engine *eng, const struct paging *p, uint
 
 /* ---- engine entry ---- */
 
+void ucb_mmu_invlpg(struct ucb_vcpu *v, uint64_t lin)
+{
+	v->invlpg_page[v->invlpg_count % UCB_INVLPG_RING] = lin & ~(uint64_t)(PG_4K - 1);
+	v->invlpg_count++;
+}
+
+/*
+ * INVLPG invalidates the translations of one linear page (SDM Vol. 3A 4.10.4.1): drop the region holding each page
+ * invalidated since the engine last looked, and forget the code scanned through it (the page may map other code
+ * now). The others stay, as other TLB entries do; an engine more than a ring behind drops them all.
+ */
+static void drop_invalidated(struct ucb_engine *eng)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+	struct ucb_shadow *s = &eng->shadow;
+
+	if (v->invlpg_count - s->invlpg_seen > UCB_INVLPG_RING) {
+		ucb_mmu_flush(eng);
+	} else {
+		for (uint64_t k = s->invlpg_seen; k != v->invlpg_count; k++) {
+			const struct ucb_shadow_region *r = ucb_shadow_at(s, v->invlpg_page[k % UCB_INVLPG_RING]);
+			if (!r)
+				continue;
+			uint64_t lo = r->lin, hi = r->lin + r->size;
+			ucb_shadow_drop(eng, (size_t)(r - s->live));
+			ucb_forget_code_range(eng, lo, hi);
+		}
+	}
+	s->invlpg_seen = v->invlpg_count;
+}
+
 void ucb_mmu_prepare(struct ucb_engine *eng)
 {
 	struct ucb_vcpu *v = eng->vcpu;
@@ -390,8 +421,12 @@ void ucb_mmu_prepare(struct ucb_engine *eng)
 	bool paged = v->cr0_pg != 0;
 	bool user = paged && (ucb_read_reg(eng, UC_X86_REG_CS) & 3) == 3;
 
-	if (paged == s->paged && s->gen == v->tlb_gen && s->user == user)
+	if (paged == s->paged && s->gen == v->tlb_gen && s->user == user) {
+		if (s->invlpg_seen != v->invlpg_count)
+			drop_invalidated(eng);
 		return;
+	}
+	s->invlpg_seen = v->invlpg_count; /* the flush below drops those regions too */
 	ucb_mmu_flush(eng);
 	if (paged && !s->paged)
 		ucb_engine_unmap_all(eng); /* guest-physical mappings would alias linear addresses */

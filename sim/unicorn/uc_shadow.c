@@ -157,3 +157,21 @@ void ucb_mmu_flush(struct ucb_engine *eng)
 	s->repeats = 0; /* a fault after a flush is expected once more: not a mapping that failed to take */
 	ucb_forget_code(eng);
 }
+
+void ucb_forget_code_range(struct ucb_engine *eng, uint64_t lo, uint64_t hi)
+{
+	ucb_set_remove_range(&eng->code_pages, lo, hi);
+	size_t kept = 0;
+	for (size_t i = 0; i < eng->ncode_alias; i++)
+		if (eng->code_alias[i].lin < lo || eng->code_alias[i].lin >= hi)
+			eng->code_alias[kept++] = eng->code_alias[i];
+	eng->ncode_alias = kept;
+	eng->code_gen++; /* remembered instruction lengths may be stale */
+	/* a block is at most one page long (the scanner caps it): it starts in the range or the page before */
+	ucb_set_remove_range(&eng->scanned, lo - UCB_PAGE, hi);
+	for (size_t i = 0; i < eng->sites.cap; i++) {
+		struct ucb_site *site = &eng->sites.slots[i];
+		if (site->used && site->addr >= lo && site->addr < hi)
+			site->gen = ~(uint64_t)0; /* ucb_site_insn decodes it again */
+	}
+}

@@ -222,6 +222,82 @@ static int record_al(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsi
 }
 
 /*
+ * 64-bit: read linear pages 0 and 1 of LINEAR (separate regions: their frames are not adjacent), report each; the VMM
+ * then rewrites both PTEs behind the engine's back; INVLPG page 0 through [rbx + rcx*8 + 0x10], read both; INVLPG
+ * page 1 through fs:[rax] (FS base = LINEAR), read page 1.
+ */
+static const uint8_t invlpg_guest[] = {
+	0x48, 0xbf, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, /* movabs rdi, 0x8000000000 */
+	0xba, 0x30, 0x00, 0x00, 0x00,                               /* mov edx, 0x30 */
+	0x8b, 0x07,                                                 /* mov eax, [rdi] */
+	0xee,                                                       /* out dx, al */
+	0x8b, 0x87, 0x00, 0x10, 0x00, 0x00,                         /* mov eax, [rdi + 0x1000] */
+	0xee,                                                       /* out dx, al: the VMM rewrites the PTEs */
+	0x48, 0x8d, 0x5f, 0xf0,                                     /* lea rbx, [rdi - 0x10] */
+	0x31, 0xc9,                                                 /* xor ecx, ecx */
+	0x0f, 0x01, 0x7c, 0xcb, 0x10,                               /* invlpg [rbx + rcx*8 + 0x10] */
+	0x8b, 0x07,                                                 /* mov eax, [rdi] */
+	0xee,                                                       /* out dx, al */
+	0x8b, 0x87, 0x00, 0x10, 0x00, 0x00,                         /* mov eax, [rdi + 0x1000] */
+	0xee,                                                       /* out dx, al */
+	0xb8, 0x00, 0x10, 0x00, 0x00,                               /* mov eax, 0x1000 */
+	0x64, 0x0f, 0x01, 0x38,                                     /* invlpg fs:[rax] */
+	0x8b, 0x87, 0x00, 0x10, 0x00, 0x00,                         /* mov eax, [rdi + 0x1000] */
+	0xee,                                                       /* out dx, al */
+	0xba, 0xf0, 0x00, 0x00, 0x00,                               /* mov edx, 0xf0 */
+	0xee,                                                       /* out dx, al */
+};
+
+/* record_al, and at the second report point PTE 0 at 0x43000 and PTE 1 at 0x51000 (a store the engine does not see). */
+static int record_al_then_remap(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	uint64_t *seen = t->user;
+	record_al(t, exit, s);
+	if (seen[0] == 2) {
+		set_pte(t, 0, 0x43000);
+		set_pte(t, 1, 0x51000);
+	}
+	return -1;
+}
+
+/*
+ * INVLPG invalidates one linear page (SDM Vol. 3A 4.10.4.1): the page named by the operand, whatever its addressing
+ * (SIB with displacement, a segment override with a base), maps again through the new PTE; the other page keeps its
+ * translation, as a TLB entry may. Before, every INVLPG dropped all of the engine's mappings (70,000 of them while
+ * Debian's kernel booted).
+ */
+static void test_invlpg_drops_the_page_it_names(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	(void)state;
+
+	vt_vm_init(&t, 0, 0);
+	linear_tables(&t);
+	set_pte(&t, 0, 0x42000);
+	set_pte(&t, 1, 0x50000);
+	t.ram[0x42000] = 0x42;
+	t.ram[0x43000] = 0x43;
+	t.ram[0x50000] = 0x50;
+	t.ram[0x51000] = 0x51;
+	memcpy(t.ram + VT_LOAD, invlpg_guest, sizeof invlpg_guest);
+	vt_state_long(&s, VT_LOAD);
+	s.fs.base = LINEAR;
+	vt_set(&t, &s);
+	uint64_t seen[1 + REPORTS] = { 0 };
+	t.hook = record_al_then_remap;
+	t.user = seen;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(seen[0], 5);
+	assert_int_equal(seen[1], 0x42);
+	assert_int_equal(seen[2], 0x50);
+	assert_int_equal(seen[3], 0x43); /* page 0 invalidated: the new PTE */
+	assert_int_equal(seen[4], 0x50); /* page 1 not: its old translation */
+	assert_int_equal(seen[5], 0x51); /* invalidated through fs:[rax] */
+	vt_vm_fini(&t);
+}
+
+/*
  * This backend's promise beyond the architecture (which needs INVLPG here): a guest store into a page table a live
  * mapping was translated through drops that mapping, so the next access walks the new entry.
  */
@@ -563,6 +639,7 @@ int main(void)
 		cmocka_unit_test(test_pt_heavy_guest),
 		cmocka_unit_test(test_nx_fetch_faults),
 		cmocka_unit_test(test_pte_store_drops_mapping),
+		cmocka_unit_test(test_invlpg_drops_the_page_it_names),
 		cmocka_unit_test(test_store_into_live_tables_from_code_they_map),
 		cmocka_unit_test(test_pae_guest),
 		cmocka_unit_test(test_paged_guest_runs_through_memory_churn),
