@@ -137,20 +137,7 @@ void ucb_add_sync_site(struct ucb_engine *eng, uint64_t addr)
 /* Forget the scans of one code page (its bytes changed): blocks are scanned, sites decoded again when they run. */
 static void forget_code_page(struct ucb_engine *eng, uint64_t page)
 {
-	ucb_set_remove_range(&eng->code_pages, page, page + 1);
-	size_t kept = 0;
-	for (size_t i = 0; i < eng->ncode_alias; i++)
-		if (eng->code_alias[i].lin != page)
-			eng->code_alias[kept++] = eng->code_alias[i];
-	eng->ncode_alias = kept;
-	eng->code_gen++; /* remembered instruction lengths may be stale */
-	/* a block is at most one page long here (scan_block caps it): it starts in this page or the one before */
-	ucb_set_remove_range(&eng->scanned, page - UCB_PAGE, page + UCB_PAGE);
-	for (size_t i = 0; i < eng->sites.cap; i++) {
-		struct ucb_site *s = &eng->sites.slots[i];
-		if (s->used && s->addr >= page && s->addr < page + UCB_PAGE)
-			s->gen = ~(uint64_t)0; /* ucb_site_insn decodes it again */
-	}
+	ucb_forget_code_range(eng, page, page + UCB_PAGE);
 }
 
 /*

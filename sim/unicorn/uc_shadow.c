@@ -168,7 +168,7 @@ void ucb_forget_code_range(struct ucb_engine *eng, uint64_t lo, uint64_t hi)
 	eng->ncode_alias = kept;
 	eng->code_gen++; /* remembered instruction lengths may be stale */
 	/* a block is at most one page long (the scanner caps it): it starts in the range or the page before */
-	ucb_set_remove_range(&eng->scanned, lo - UCB_PAGE, hi);
+	ucb_set_remove_range(&eng->scanned, lo >= UCB_PAGE ? lo - UCB_PAGE : 0, hi);
 	for (size_t i = 0; i < eng->sites.cap; i++) {
 		struct ucb_site *site = &eng->sites.slots[i];
 		if (site->used && site->addr >= lo && site->addr < hi)

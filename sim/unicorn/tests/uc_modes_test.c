@@ -300,6 +300,45 @@ static void test_long_mode_state_round_trips_every_fxsave_field_and_msr(void **s
 	free(out);
 }
 
+/*
+ * Real mode, code in linear page 0: call a NOP subroutine at 0x620, patch it into OUT 0x31, call it again. The
+ * store's page is page 0, where the range of scans to forget starts a page below address 0.
+ */
+static const uint8_t page0_patch_guest[] = {
+	0xb0, 0x01,                   /* 0x600: mov al, 1 */
+	0xe8, 0x1b, 0x00,             /* 0x602: call 0x620 */
+	0xc6, 0x06, 0x20, 0x06, 0xe6, /* 0x605: mov byte [0x620], 0xe6 */
+	0xc6, 0x06, 0x21, 0x06, 0x31, /* 0x60a: mov byte [0x621], 0x31 */
+	0xe8, 0x0e, 0x00,             /* 0x60f: call 0x620 */
+	0xba, 0xf0, 0x00,             /* 0x612: mov dx, 0xf0 */
+	0xee,                         /* 0x615: out dx, al */
+	0xf4,                         /* 0x616: hlt */
+};
+
+/* Self-modifying code in page 0 exits as written: its scans are forgotten like any other page's. */
+static void test_code_patched_in_page_zero_exits_as_written(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	static const uint8_t sub[] = { 0x90, 0x90, 0xc3 }; /* nop; nop; ret */
+	(void)state;
+
+	vt_vm_init(&t, 0, 0);
+	memcpy(t.ram + 0x600, page0_patch_guest, sizeof page0_patch_guest);
+	memcpy(t.ram + 0x620, sub, sizeof sub);
+	vt_state_real(&s, 0x600);
+	s.cs.sel = s.ds.sel = 0;
+	s.cs.base = s.ds.base = 0;
+	vt_set(&t, &s);
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(atomic_load(&t.nexits), 2);
+	assert_int_equal(t.exits[0].kind, VMSIM_EXIT_IO);
+	assert_int_equal(t.exits[0].u.io.port, 0x31);
+	assert_int_equal(t.exits[0].rip, 0x620);
+	assert_int_equal(t.exits[1].u.io.port, 0xf0);
+	vt_vm_fini(&t);
+}
+
 static void test_invalid_state(void **state)
 {
 	struct vt_vm t;
@@ -581,6 +620,7 @@ int main(void)
 		cmocka_unit_test(test_state_roundtrip),
 		cmocka_unit_test(test_long_mode_state_round_trips_every_fxsave_field_and_msr),
 		cmocka_unit_test(test_invalid_state),
+		cmocka_unit_test(test_code_patched_in_page_zero_exits_as_written),
 		cmocka_unit_test(test_guest_loaded_segments_are_accessed),
 		cmocka_unit_test(test_exit_rip_follows_far_jumps_between_cs_bases),
 		cmocka_unit_test(test_real_mode_transfers_beyond_the_cs_limit_fault_as_themselves),
