@@ -135,11 +135,13 @@ static bool mmu_site(struct ucb_engine *eng, const struct ucb_insn *insn, uint64
 		if (!v->cr0_pg)
 			return false; /* unpaged: a no-op Unicorn executes */
 		uint64_t lin;
-		if (ucb_insn_mem_linear(eng, rip, &lin))
+		uint8_t len = 0;
+		if (ucb_insn_mem_linear(eng, rip, &lin, &len)) {
 			ucb_mmu_invlpg(v, lin);
-		else
+		} else {
 			v->tlb_gen++; /* cannot tell which page: all of them */
-		uint8_t len = ucb_insn_len_at(v, rip);
+			len = ucb_insn_len_at(v, rip);
+		}
 		ucb_stop_at(eng, rip + (len ? len : insn->len));
 		return true;
 	}

@@ -490,7 +490,7 @@ static int addr_segment(x86_reg seg, x86_reg base)
 	return stack ? 2 : 3;
 }
 
-bool ucb_insn_mem_linear(struct ucb_engine *eng, uint64_t rip, uint64_t *lin)
+bool ucb_insn_mem_linear(struct ucb_engine *eng, uint64_t rip, uint64_t *lin, uint8_t *len)
 {
 	struct ucb_vcpu *v = eng->vcpu;
 	uint64_t at = ucb_cs(eng)->base + rip;
@@ -523,6 +523,7 @@ bool ucb_insn_mem_linear(struct ucb_engine *eng, uint64_t rip, uint64_t *lin)
 			/* 64-bit code: only FS and GS have a base (SDM Vol. 3A 3.4.4) */
 			uint64_t seg_base = bits == 64 && seg != 4 && seg != 5 ? 0 : ucb_seg_base(eng, seg);
 			*lin = bits == 64 ? seg_base + ea : (uint32_t)(seg_base + ea);
+			*len = (uint8_t)insn->size;
 			ok = true;
 			break;
 		}

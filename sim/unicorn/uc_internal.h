@@ -702,8 +702,9 @@ struct ucb_site *ucb_site_add(struct ucb_sites *t, uint64_t addr);
 const struct ucb_insn *ucb_site_insn(struct ucb_engine *eng, uint64_t addr);
 /* Length of the instruction at rip (Capstone, remembered per linear address), 0 if it cannot be decoded. */
 uint8_t ucb_insn_len_at(struct ucb_vcpu *v, uint64_t rip);
-/* The linear address of the memory operand of the instruction at rip (Capstone); false if it has none or cannot say. */
-bool ucb_insn_mem_linear(struct ucb_engine *eng, uint64_t rip, uint64_t *lin);
+/* The linear address of the memory operand of the instruction at rip, and its length (Capstone, one decode); false if
+ * it has no memory operand or the address cannot be told. */
+bool ucb_insn_mem_linear(struct ucb_engine *eng, uint64_t rip, uint64_t *lin, uint8_t *len);
 
 /* uc_flags.c */
 bool ucb_fix_fault_flags(struct ucb_engine *eng, uint64_t block, uint64_t fault);
