@@ -11,7 +11,7 @@
 
 #include "bench_internal.h"
 
-#define RAW_UNTIL 0x8000dead00000001ull /* an address the guest never reaches */
+#define RAW_UNTIL 0x8000dead00000001ull /* an address the guest never reaches (ignored: exits are on) */
 
 struct raw {
 	uc_engine *uc;
@@ -41,6 +41,10 @@ static bool raw_open(struct raw *r, const struct bench_guest *g, char *why, size
 	uc_err err = uc_open(UC_ARCH_X86, UC_MODE_64, &r->uc);
 	if (err != UC_ERR_OK)
 		return fail(why, n, "uc_open", err);
+	/* as the backend does: no `until`, whose code 2.0.1 invalidates after every uc_emu_start */
+	err = uc_ctl_exits_enable(r->uc);
+	if (err != UC_ERR_OK)
+		return fail(why, n, "uc_ctl_exits_enable", err);
 	err = uc_mem_map_ptr(r->uc, 0, BENCH_RAM, UC_PROT_ALL, r->ram);
 	if (err != UC_ERR_OK)
 		return fail(why, n, "uc_mem_map_ptr", err);

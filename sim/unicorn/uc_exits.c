@@ -262,8 +262,12 @@ static bool site_exit(struct ucb_engine *eng, const struct ucb_insn *insn, uint6
 		return true;
 	case UCB_SITE_RDMSR:
 	case UCB_SITE_WRMSR:
-		if (!(icpt & VMSIM_INTERCEPT_MSR))
+		if (!(icpt & VMSIM_INTERCEPT_MSR)) {
+			/* Unicorn writes EFER itself: NXE changes what walks allow, and the walk registers are remembered */
+			if (insn->kind == UCB_SITE_WRMSR && (uint32_t)ucb_read_reg(eng, UC_X86_REG_ECX) == 0xc0000080u)
+				v->tlb_gen++;
 			return false;
+		}
 		exit->kind = VMSIM_EXIT_MSR;
 		exit->u.msr.index = (uint32_t)ucb_read_reg(eng, UC_X86_REG_ECX);
 		exit->u.msr.write = insn->kind == UCB_SITE_WRMSR;

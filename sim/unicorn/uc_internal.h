@@ -191,6 +191,14 @@ struct ucb_engine {
 	uint64_t code_gen;           /* bumped by every guest store into a watched code page */
 	struct ucb_len_entry len_cache[UCB_LEN_CACHE]; /* MMIO instruction lengths by linear rip */
 	struct ucb_shadow shadow;
+	/*
+	 * CR0 (without PG), CR3, CR4 and EFER as last read for a page walk (uc_mmu.c paging_now), good while the
+	 * vCPU's tlb_gen stays: every way they change bumps it (MOV to CR and WRMSR to EFER while paged, state_set).
+	 */
+	struct {
+		uint64_t gen, cr0, cr3, cr4, efer;
+		bool valid;
+	} paging_memo;
 	struct ucb_cs_cache cs;      /* CS as last read (ucb_cs) */
 	/*
 	 * CS limit checks (hook_block): the state before the last limit-checked transfer, so that one whose target
@@ -404,7 +412,7 @@ enum {
 	UCB_RFLAGS_OF = 1u << 11
 };
 
-/* An address Unicorn never reaches: uc_emu_start's `until`. */
+/* An address Unicorn never reaches: the pc-sync hook's range and uc_emu_start's `until` (ignored: exits are on). */
 #define UCB_UNTIL 0x8000dead00000001ull
 
 /*
