@@ -218,6 +218,37 @@ static void raise_swint(struct ucb_engine *eng, const struct ucb_insn *insn, uin
 }
 
 /*
+ * A WRMSR to EFER the VMM does not intercept. 2.0.1's CPU model has neither NX nor SYSCALL, so its own WRMSR drops
+ * NXE and SCE (measured: every bit but LME); a KVM vCPU takes them. Done here as KVM does (SDM Vol. 4 "IA32_EFER"):
+ * SCE, LME and NXE are writable, LMA is kept, any other bit or an LME change while paging is on is #GP(0).
+ */
+static void leave_to_deliver(struct ucb_vcpu *v, uint8_t vector, uint64_t rip);
+
+static void wrmsr_efer(struct ucb_engine *eng, const struct ucb_insn *insn, uint64_t rip)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+	const uint64_t writable = UCB_EFER_SCE | UCB_EFER_LME | UCB_EFER_NXE;
+	uint64_t value = (ucb_read_reg(eng, UC_X86_REG_EDX) << 32) | (uint32_t)ucb_read_reg(eng, UC_X86_REG_EAX);
+	uint8_t *env;
+	uint64_t efer;
+
+	if (!ucb_ctx_load(eng, &env))
+		return;
+	memcpy(&efer, env + UCB_ENV_EFER, 8);
+	if ((value & ~(writable | UCB_EFER_LMA)) || (v->cr0_pg && ((value ^ efer) & UCB_EFER_LME))) {
+		ucb_stop_at(eng, rip);
+		leave_to_deliver(v, 13, rip);
+		return;
+	}
+	efer = (efer & UCB_EFER_LMA) | (value & writable);
+	memcpy(env + UCB_ENV_EFER, &efer, 8);
+	ucb_hflags_recompute(env);
+	ucb_ctx_store(eng);
+	v->tlb_gen++; /* NXE changes what walks allow; the walk registers are remembered until this moves */
+	ucb_stop_at(eng, rip + insn->len);
+}
+
+/*
  * The exit a site makes, in *exit (rip and length already set); false if it makes none: not intercepted (Unicorn
  * executes it, or it is emulated or delivered here).
  */
@@ -263,9 +294,8 @@ static bool site_exit(struct ucb_engine *eng, const struct ucb_insn *insn, uint6
 	case UCB_SITE_RDMSR:
 	case UCB_SITE_WRMSR:
 		if (!(icpt & VMSIM_INTERCEPT_MSR)) {
-			/* Unicorn writes EFER itself: NXE changes what walks allow, and the walk registers are remembered */
-			if (insn->kind == UCB_SITE_WRMSR && (uint32_t)ucb_read_reg(eng, UC_X86_REG_ECX) == 0xc0000080u)
-				v->tlb_gen++;
+			if (insn->kind == UCB_SITE_WRMSR && (uint32_t)ucb_read_reg(eng, UC_X86_REG_ECX) == UCB_MSR_EFER)
+				wrmsr_efer(eng, insn, rip);
 			return false;
 		}
 		exit->kind = VMSIM_EXIT_MSR;

@@ -404,8 +404,11 @@ enum {
 enum {
 	UCB_CR0_PE = 1u,
 	UCB_CR0_PG = 1u << 31,
+	UCB_EFER_SCE = 1u,
 	UCB_EFER_LME = 1u << 8,
 	UCB_EFER_LMA = 1u << 10,
+	UCB_EFER_NXE = 1u << 11,
+	UCB_MSR_EFER = 0xc0000080u,
 	UCB_RFLAGS_IF = 1u << 9,
 	UCB_RFLAGS_TF = 1u << 8,
 	UCB_RFLAGS_VM = 1u << 17,

@@ -109,7 +109,7 @@ static void paging_now(struct ucb_engine *eng, struct paging *p)
 	struct ucb_vcpu *v = eng->vcpu;
 
 	if (!eng->paging_memo.valid || eng->paging_memo.gen != v->tlb_gen) {
-		uc_x86_msr efer = { .rid = 0xc0000080, .value = 0 };
+		uc_x86_msr efer = { .rid = UCB_MSR_EFER, .value = 0 };
 		eng->paging_memo.cr0 = ucb_read_reg(eng, UC_X86_REG_CR0);
 		eng->paging_memo.cr3 = ucb_read_reg(eng, UC_X86_REG_CR3);
 		eng->paging_memo.cr4 = ucb_read_reg(eng, UC_X86_REG_CR4);

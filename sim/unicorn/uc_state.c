@@ -408,7 +408,7 @@ enum vmsim_result ucb_follow_guest_mode(struct ucb_vcpu *v)
 {
 	struct ucb_engine *eng = v->active;
 	uint64_t cr0 = ucb_read_reg(eng, UC_X86_REG_CR0);
-	uc_x86_msr efer = { .rid = 0xc0000080, .value = 0 };
+	uc_x86_msr efer = { .rid = UCB_MSR_EFER, .value = 0 };
 
 	/*
 	 * EFER.LMA, not CR0.PG, tells long mode: engines run with PG hidden (see ucb_engine_set_state), and the

@@ -196,6 +196,111 @@ static void test_nx_fetch_faults(void **state)
 	vt_vm_fini(&t);
 }
 
+/*
+ * 64-bit: set EFER.SCE and NXE by RDMSR/WRMSR, report EFER read back on port 0x31, then jump to linear 0x8000000000
+ * (XD); the #PF handler reports as nx_guest's does.
+ */
+static const uint8_t efer_by_wrmsr_guest[] = {
+	0xb9, 0x80, 0x00, 0x00, 0xc0,                               /* mov ecx, 0xc0000080 (EFER) */
+	0x0f, 0x32,                                                 /* rdmsr */
+	0x0d, 0x01, 0x08, 0x00, 0x00,                               /* or eax, 0x801 (NXE | SCE) */
+	0x0f, 0x30,                                                 /* wrmsr */
+	0x0f, 0x32,                                                 /* rdmsr */
+	0xe6, 0x31,                                                 /* out 0x31, al */
+	0x48, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, /* movabs rax, 0x8000000000 */
+	0xff, 0xe0,                                                 /* jmp rax */
+	0x58,                                                       /* pf: pop rax (error code) */
+	0x0f, 0x20, 0xd3,                                           /* mov rbx, cr2 */
+	0xba, 0x30, 0x00, 0x00, 0x00,                               /* mov edx, 0x30 */
+	0xee,                                                       /* out dx, al */
+	0xba, 0xf0, 0x00, 0x00, 0x00,                               /* mov edx, 0xf0 */
+	0xee,                                                       /* out dx, al */
+};
+
+/* record_report, and the RAX of a report on port 0x31 into the third uint64_t of t->user. */
+static int record_report_and_efer(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	uint64_t *seen = t->user;
+	if (exit->kind == VMSIM_EXIT_IO && exit->u.io.port == 0x31)
+		seen[2] = s->rax;
+	return record_report(t, exit, s);
+}
+
+/*
+ * EFER written by a WRMSR the VMM does not intercept: 2.0.1's CPU model would drop SCE and NXE; the backend takes
+ * them as a KVM vCPU does, and the next walk reads the new EFER. With the EFER of the walks before it (NXE clear) the
+ * XD bit would be reserved and the #PF would carry RSVD too (0x19), or without the backend's write run the NOPs.
+ */
+static void test_efer_written_by_the_guest_applies_to_the_next_walk(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	(void)state;
+
+	vt_vm_init(&t, 0, 0);
+	linear_tables(&t);
+	set_pte(&t, 0, 0x40000 | (1ull << 63)); /* XD */
+	memset(t.ram + 0x40000, 0x90, 16);
+	memcpy(t.ram + VT_LOAD, efer_by_wrmsr_guest, sizeof efer_by_wrmsr_guest);
+	uint8_t vec = 14;
+	uint64_t handler = VT_LOAD + 30;
+	vt_tables(&t, 1, &vec, &handler, 1);
+	vt_state_long(&s, VT_LOAD);
+	s.intercepts &= ~(uint32_t)VMSIM_INTERCEPT_MSR;
+	vt_set(&t, &s);
+	uint64_t seen[3] = { 0, 0, 0 };
+	t.hook = record_report_and_efer;
+	t.user = seen;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(atomic_load(&t.nexits), 3);
+	assert_int_equal(seen[2] & 0xfff, 0xd01);   /* NXE | LMA | LME | SCE */
+	assert_int_equal(t.exits[1].rip, VT_LOAD + 39);
+	assert_int_equal(seen[0], 0x11);            /* P | I/D, no RSVD */
+	assert_int_equal(seen[1], 0x8000000000ull); /* CR2 */
+	vt_vm_fini(&t);
+}
+
+/* 64-bit: WRMSR EFER with reserved bit 1 set; the #GP handler reports its error code and the pushed rip on 0x30. */
+static const uint8_t efer_reserved_guest[] = {
+	0xb9, 0x80, 0x00, 0x00, 0xc0, /* mov ecx, 0xc0000080 (EFER) */
+	0x0f, 0x32,                   /* rdmsr */
+	0x83, 0xc8, 0x02,             /* or eax, 2 */
+	0x0f, 0x30,                   /* wrmsr */
+	0xe6, 0x32,                   /* out 0x32, al: not reached */
+	0x58,                         /* gp: pop rax (error code) */
+	0x48, 0x8b, 0x1c, 0x24,       /* mov rbx, [rsp] (the rip pushed) */
+	0xba, 0x30, 0x00, 0x00, 0x00, /* mov edx, 0x30 */
+	0xee,                         /* out dx, al */
+	0xba, 0xf0, 0x00, 0x00, 0x00, /* mov edx, 0xf0 */
+	0xee,                         /* out dx, al */
+};
+
+/* SDM Vol. 4 "IA32_EFER": a reserved bit in a WRMSR to EFER is #GP(0) at the WRMSR, EFER unchanged. */
+static void test_efer_reserved_bit_is_gp(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	(void)state;
+
+	vt_vm_init(&t, 0, 0);
+	memcpy(t.ram + VT_LOAD, efer_reserved_guest, sizeof efer_reserved_guest);
+	uint8_t vec = 13;
+	uint64_t handler = VT_LOAD + 14;
+	vt_tables(&t, 1, &vec, &handler, 1);
+	vt_state_long(&s, VT_LOAD);
+	s.intercepts &= ~(uint32_t)VMSIM_INTERCEPT_MSR;
+	vt_set(&t, &s);
+	uint64_t seen[2] = { ~0ull, 0 };
+	t.hook = record_report;
+	t.user = seen;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(atomic_load(&t.nexits), 2);
+	assert_int_equal(t.exits[0].rip, VT_LOAD + 24);
+	assert_int_equal(seen[0], 0);            /* error code 0 */
+	assert_int_equal(seen[1], VT_LOAD + 10); /* at the WRMSR */
+	vt_vm_fini(&t);
+}
+
 /* 64-bit: read linear 0x8000000000, rewrite its PTE (at 0x62000) to 0x43000 without INVLPG, read it again. */
 static const uint8_t pte_rewrite_guest[] = {
 	0x48, 0xbf, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, /* movabs rdi, 0x8000000000 */
@@ -638,6 +743,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pt_heavy_guest),
 		cmocka_unit_test(test_nx_fetch_faults),
+		cmocka_unit_test(test_efer_written_by_the_guest_applies_to_the_next_walk),
+		cmocka_unit_test(test_efer_reserved_bit_is_gp),
 		cmocka_unit_test(test_pte_store_drops_mapping),
 		cmocka_unit_test(test_invlpg_drops_the_page_it_names),
 		cmocka_unit_test(test_store_into_live_tables_from_code_they_map),
