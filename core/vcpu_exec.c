@@ -76,27 +76,38 @@ static void count_exit(struct vmsim_vcpu *vcpu, enum vmsim_exit_kind kind)
 }
 
 /* A seqlock over atomic words, so any thread may read the last exit while the vCPU thread runs unlocked. */
-static void publish_last_exit(struct vmsim_vcpu *vcpu, const struct vmsim_exit *exit, bool whole)
+static void publish_words(struct vmsim_vcpu *vcpu, const void *words, unsigned n)
 {
-	enum { WORDS = sizeof vcpu->last_exit_words / sizeof vcpu->last_exit_words[0] };
-	_Static_assert(sizeof(struct vmsim_exit) % 8 == 0, "vmsim_exit copies as whole words");
 	unsigned seq = atomic_load_explicit(&vcpu->last_exit_seq, memory_order_relaxed);
 
 	/* release stores instead of fences (TSan models no fences): no word moves above the odd sequence */
 	atomic_store_explicit(&vcpu->last_exit_seq, seq + 1, memory_order_relaxed);
-	for (unsigned i = 0; i < (whole ? (unsigned)WORDS : 1u); i++) {
+	for (unsigned i = 0; i < n; i++) {
 		uint64_t word;
-		memcpy(&word, (const char *)exit + 8 * i, 8);
+		memcpy(&word, (const char *)words + 8 * i, 8);
 		atomic_store_explicit(&vcpu->last_exit_words[i], word, memory_order_release);
 	}
 	atomic_store_explicit(&vcpu->last_exit_seq, seq + 2, memory_order_release);
 }
 
-/* Running again: kind NONE (only the first word, which holds kind, is rewritten). */
+static void publish_last_exit(struct vmsim_vcpu *vcpu, const struct vmsim_exit *exit)
+{
+	_Static_assert(sizeof(struct vmsim_exit) % 8 == 0, "vmsim_exit copies as whole words");
+	publish_words(vcpu, exit, sizeof vcpu->last_exit_words / sizeof vcpu->last_exit_words[0]);
+}
+
+/*
+ * Running again: kind NONE. Only the first word, which holds kind, is rewritten, built here rather than from a
+ * zeroed vmsim_exit (its memset was ~2 % of an inline exit).
+ */
 static void publish_running(struct vmsim_vcpu *vcpu)
 {
-	struct vmsim_exit none = { .kind = VMSIM_EXIT_NONE };
-	publish_last_exit(vcpu, &none, false);
+	_Static_assert(offsetof(struct vmsim_exit, kind) == 0 && sizeof(enum vmsim_exit_kind) <= 8,
+	               "kind lies in the first word");
+	enum vmsim_exit_kind none = VMSIM_EXIT_NONE;
+	uint64_t word = 0;
+	memcpy(&word, &none, sizeof none);
+	publish_words(vcpu, &word, 1);
 }
 
 /* Tell the handler its vCPU is stopped; lock held. */
@@ -164,7 +175,7 @@ static void prepare_stop(struct vmsim_vcpu *vcpu, const struct vmsim_exit *exit)
 	}
 
 	kernel_state_check(vcpu, exit); /* kernel-state mode: the backend's kernel page against this encoding */
-	publish_last_exit(vcpu, exit, true);
+	publish_last_exit(vcpu, exit);
 	count_exit(vcpu, exit->kind);
 	vcpu->exit_fresh = true;
 	vcpu->run = VCPU_STOPPED;
@@ -534,7 +545,7 @@ enum vmsim_result vmsim_vcpu_with_state(struct vmsim_vcpu *vcpu, vmsim_with_stat
 			vcpu->state.exit_reason = VMSIM_EXIT_CODE_PAUSED;
 			vmsim_vcpu_last_exit(vcpu, &paused);
 			paused.kind = VMSIM_EXIT_PAUSED;
-			publish_last_exit(vcpu, &paused, false);
+			publish_words(vcpu, &paused, 1); /* only kind changes: the rest stays the last exit's */
 			count_exit(vcpu, VMSIM_EXIT_PAUSED);
 		}
 	}

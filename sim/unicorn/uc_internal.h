@@ -193,7 +193,8 @@ struct ucb_engine {
 	struct ucb_shadow shadow;
 	/*
 	 * CR0 (without PG), CR3, CR4 and EFER as last read for a page walk (uc_mmu.c paging_now), good while the
-	 * vCPU's tlb_gen stays: every way they change bumps it (MOV to CR and WRMSR to EFER while paged, state_set).
+	 * vCPU's tlb_gen stays: every way they change while the guest pages bumps it (MOV to CR, state_set), and every
+	 * EFER write does (WRMSR is done by the backend, uc_exits.c wrmsr_efer; LMA is the backend's own).
 	 */
 	struct {
 		uint64_t gen, cr0, cr3, cr4, efer;
@@ -691,6 +692,8 @@ struct ucb_mmu_npf {
 };
 /* Before uc_emu_start: drop shadow mappings made stale by paging-state changes, switch address spaces. */
 void ucb_mmu_prepare(struct ucb_engine *eng);
+/* The engine's EFER, as remembered for walks until the vCPU's tlb_gen moves (every EFER write moves it). */
+uint64_t ucb_mmu_efer(struct ucb_engine *eng);
 /* The guest ran INVLPG on linear address lin: each engine drops the region holding it at its next entry. */
 void ucb_mmu_invlpg(struct ucb_vcpu *v, uint64_t lin);
 /* The recorded fault in a paged engine: mapped (retry), a #PF to deliver, or an NPF described in *npf. */

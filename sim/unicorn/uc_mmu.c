@@ -104,7 +104,7 @@ struct paging {
  * remembered until the vCPU's tlb_gen moves. CLTS and LMSW change CR0 natively without a bump; walks read only
  * PG and WP of it, which those cannot change.
  */
-static void paging_now(struct ucb_engine *eng, struct paging *p)
+static void walk_regs_fresh(struct ucb_engine *eng)
 {
 	struct ucb_vcpu *v = eng->vcpu;
 
@@ -118,6 +118,13 @@ static void paging_now(struct ucb_engine *eng, struct paging *p)
 		eng->paging_memo.gen = v->tlb_gen;
 		eng->paging_memo.valid = true;
 	}
+}
+
+static void paging_now(struct ucb_engine *eng, struct paging *p)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+
+	walk_regs_fresh(eng);
 	p->cr0 = eng->paging_memo.cr0 | v->cr0_pg;
 	p->cr3 = eng->paging_memo.cr3;
 	p->cr4 = eng->paging_memo.cr4;
@@ -426,6 +433,12 @@ static void drop_invalidated(struct ucb_engine *eng)
 		}
 	}
 	s->invlpg_seen = v->invlpg_count;
+}
+
+uint64_t ucb_mmu_efer(struct ucb_engine *eng)
+{
+	walk_regs_fresh(eng);
+	return eng->paging_memo.efer;
 }
 
 void ucb_mmu_prepare(struct ucb_engine *eng)

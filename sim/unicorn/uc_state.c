@@ -408,16 +408,15 @@ enum vmsim_result ucb_follow_guest_mode(struct ucb_vcpu *v)
 {
 	struct ucb_engine *eng = v->active;
 	uint64_t cr0 = ucb_read_reg(eng, UC_X86_REG_CR0);
-	uc_x86_msr efer = { .rid = UCB_MSR_EFER, .value = 0 };
 
 	/*
 	 * EFER.LMA, not CR0.PG, tells long mode: engines run with PG hidden (see ucb_engine_set_state), and the
-	 * engine sets and clears LMA itself when the guest turns paging on or off. No LMA without PE.
+	 * engine sets and clears LMA itself when the guest turns paging on or off. No LMA without PE. CR0 is read
+	 * every time (the guest sets PE natively); EFER is remembered (each write to it is seen).
 	 */
-	if ((cr0 & UCB_CR0_PE) && uc_reg_read(eng->uc, UC_X86_REG_MSR, &efer) != UC_ERR_OK)
-		return VMSIM_BACKEND_ERROR;
+	uint64_t efer = (cr0 & UCB_CR0_PE) ? ucb_mmu_efer(eng) : 0;
 	/* the guest's CR0.PG with EFER.LME activates long mode (uc_mmu.c keeps PG from the engine) */
-	bool lma = (efer.value & UCB_EFER_LMA) || ((efer.value & UCB_EFER_LME) && v->cr0_pg && (cr0 & UCB_CR0_PE));
+	bool lma = (efer & UCB_EFER_LMA) || ((efer & UCB_EFER_LME) && v->cr0_pg && (cr0 & UCB_CR0_PE));
 	enum ucb_mode want = lma ? UCB_LONG : (cr0 & UCB_CR0_PE) ? UCB_PROT : UCB_REAL;
 	/* real-mode code above 64 KiB (a CS limit beyond 0xffff) runs in the 32-bit engine, which starts at any EIP */
 	if (want == UCB_REAL && (uint32_t)ucb_read_rip(eng) > 0xffff)
