@@ -112,12 +112,103 @@ static void test_diff_long(void **state)
 	diff(LONG);
 }
 
+/*
+ * 64-bit, MSRs not intercepted: set EFER.SCE and NXE by RDMSR/OR/WRMSR and report EFER read back on port 0x31
+ * (bits 0-7, then 8-15); then a WRMSR with reserved bit 1, whose #GP handler reports the error code and the
+ * pushed rip on 0x30 and EFER after the fault on 0x31 (ECX still names EFER), then ends.
+ */
+static const uint8_t efer_guest[] = {
+	0xb9, 0x80, 0x00, 0x00, 0xc0, /* mov ecx, 0xc0000080 (EFER) */
+	0x0f, 0x32,                   /* rdmsr */
+	0x0d, 0x01, 0x08, 0x00, 0x00, /* or eax, 0x801 (NXE | SCE) */
+	0x0f, 0x30,                   /* wrmsr */
+	0x0f, 0x32,                   /* rdmsr */
+	0xe6, 0x31,                   /* out 0x31, al */
+	0xc1, 0xe8, 0x08,             /* shr eax, 8 */
+	0xe6, 0x31,                   /* out 0x31, al */
+	0x0f, 0x32,                   /* rdmsr */
+	0x83, 0xc8, 0x02,             /* or eax, 2 (reserved) */
+	0x0f, 0x30,                   /* wrmsr: #GP(0) */
+	0xe6, 0x32,                   /* out 0x32, al: not reached */
+	0x58,                         /* gp: pop rax (error code) */
+	0xba, 0x30, 0x00, 0x00, 0x00, /* mov edx, 0x30 */
+	0xef,                         /* out dx, eax */
+	0x48, 0x8b, 0x04, 0x24,       /* mov rax, [rsp] (the rip pushed) */
+	0xef,                         /* out dx, eax */
+	0x0f, 0x32,                   /* rdmsr */
+	0xba, 0x31, 0x00, 0x00, 0x00, /* mov edx, 0x31 */
+	0xef,                         /* out dx, eax */
+	0xba, 0xf0, 0x00, 0x00, 0x00, /* mov edx, 0xf0 */
+	0xee,                         /* out dx, al */
+};
+enum { EFER_WRMSR_RESERVED = 28, EFER_GP_HANDLER = 32 };
+
+/* efer_guest on ops, as run_on runs the tours: same memory, long-mode state and paging; MSR intercept off. */
+static void run_efer_on(struct vt_vm *t, const struct vmsim_backend_ops *ops)
+{
+	struct vmsim_cpu_state s;
+	uint8_t vec = 13;
+	uint64_t handler = VT_LOAD + EFER_GP_HANDLER;
+
+	vt_vm_init_on(t, ops, 0, 0);
+	memcpy(t->ram + VT_LOAD, efer_guest, sizeof efer_guest);
+	vt_tables(t, 1, &vec, &handler, 1);
+	vt_state_long(&s, VT_LOAD);
+	vt_kvm_long_paging(t, &s);
+	s.xcr0 = 1;
+	s.intercepts &= ~(uint32_t)VMSIM_INTERCEPT_MSR; /* the backend itself, not the VMM, does the WRMSRs */
+	vt_set(t, &s);
+	assert_int_equal(vt_kvm_run_bounded(t, 5), VMSIM_OK);
+	for (size_t i = 0; i < atomic_load(&t->nexits); i++)
+		print_message("efer guest on %s: %s %#llx port %#x value %#x\n", ops->name,
+		              vmsim_exit_kind_name(t->exits[i].kind), (unsigned long long)t->exits[i].rip,
+		              t->exits[i].u.io.port, t->exits[i].u.io.value);
+}
+
+/*
+ * The guest's own WRMSR to EFER when the VMM does not intercept MSRs (6caa491: Unicorn does it as a KVM vCPU
+ * does): SCE and NXE are taken, LMA and LME kept (EFER reads back 0xd01), a reserved bit is #GP(0) at the
+ * WRMSR with EFER unchanged (SDM Vol. 4 "IA32_EFER"). Unicorn's half runs and is checked first, so it runs on
+ * machines without /dev/kvm too; KVM's trace must then be the same exit for exit, OUT values included.
+ */
+static void test_diff_efer_wrmsr(void **state)
+{
+	const uint32_t want[][2] = {
+		{ 0x31, 0x01 }, { 0x31, 0x0d },                          /* SCE; NXE | LMA | LME */
+		{ 0x30, 0 }, { 0x30, VT_LOAD + EFER_WRMSR_RESERVED },    /* #GP(0) at the WRMSR */
+		{ 0x31, 0xd01 }, { VT_PORT_DONE, 0 },                    /* EFER unchanged by the fault */
+	};
+	const size_t n = sizeof want / sizeof want[0];
+	struct vt_vm u, k;
+	(void)state;
+
+	run_efer_on(&u, vmsim_backend_unicorn());
+	assert_int_equal(atomic_load(&u.nexits), n);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(vmsim_exit_kind_name(u.exits[i].kind), vmsim_exit_kind_name(VMSIM_EXIT_IO));
+		assert_int_equal(u.exits[i].u.io.port, want[i][0]);
+		if (want[i][0] != VT_PORT_DONE)
+			assert_int_equal(u.exits[i].u.io.value, want[i][1]);
+	}
+	if (!vt_kvm_usable()) {
+		vt_vm_fini(&u);
+		vt_kvm_require(); /* skips: leaves the test */
+	}
+	run_efer_on(&k, vmsim_backend_kvm());
+	assert_int_equal(atomic_load(&k.nexits), atomic_load(&u.nexits));
+	for (size_t i = 0; i < n; i++)
+		same_exit(&u.exits[i], &k.exits[i]);
+	vt_vm_fini(&u);
+	vt_vm_fini(&k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_diff_real),
 		cmocka_unit_test(test_diff_protected),
 		cmocka_unit_test(test_diff_long),
+		cmocka_unit_test(test_diff_efer_wrmsr),
 	};
 	return cmocka_run_group_tests_name("kvm_diff", tests, NULL, NULL);
 }

@@ -12,7 +12,9 @@
 /* Where vt_kvm_long_paging puts its identity-mapping tables (free in the vt_ops_vm guest layout). */
 enum { VT_KVM_PML4 = 0x3000 };
 
-/* Skip the calling test, loudly, unless /dev/kvm can be opened read-write. */
+/* Can /dev/kvm be opened read-write? */
+bool vt_kvm_usable(void);
+/* Skip the calling test, loudly, unless it can. */
 void vt_kvm_require(void);
 /* Identity-map 0-1 GiB and 3-4 GiB with 2 MiB pages for a long-mode state, and point s->cr3 at it. */
 void vt_kvm_long_paging(struct vt_vm *t, struct vmsim_cpu_state *s);
