@@ -139,7 +139,12 @@ static uint32_t hook_in(uc_engine *uc, uint32_t port, int size, void *user)
 static int hook_cpuid(uc_engine *uc, void *user)
 {
 	struct raw *r = user;
-	uint64_t a = 1, b = 0x69736d76, c = 0x6d766d69, d = 0x736d766d;
+	uint64_t leaf = 0, subleaf = 0, a = 1, b = 0x69736d76, c = 0x6d766d69, d = 0x736d766d;
+	/* a CPUID handler answers the leaf and subleaf it is asked for: read them as the backend does (one batch) */
+	int ids[2] = { UC_X86_REG_RAX, UC_X86_REG_RCX };
+	void *vals[2] = { &leaf, &subleaf };
+	uc_reg_read_batch(uc, ids, vals, 2);
+	r->sink += leaf ^ subleaf;
 	uc_reg_write(uc, UC_X86_REG_RAX, &a);
 	uc_reg_write(uc, UC_X86_REG_RBX, &b);
 	uc_reg_write(uc, UC_X86_REG_RCX, &c);
