@@ -47,14 +47,14 @@ bool ucb_set_add(struct ucb_set *set, uint64_t key)
 	return true;
 }
 
-/* Drop every key in [lo, hi) by rebuilding the table (deletion in open addressing would need tombstones). */
-void ucb_set_remove_range(struct ucb_set *set, uint64_t lo, uint64_t hi)
+/* Keep the keys keep() accepts by rebuilding the table (deletion in open addressing would need tombstones). */
+void ucb_set_keep_if(struct ucb_set *set, bool (*keep)(uint64_t key, const void *ctx), const void *ctx)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < set->cap; i++) {
 		uint64_t k = set->keys[i];
-		if (k && (k - 1 < lo || k - 1 >= hi))
+		if (k && keep(k - 1, ctx))
 			set->keys[n++] = k;
 	}
 	size_t kept = n;
@@ -75,6 +75,19 @@ void ucb_set_remove_range(struct ucb_set *set, uint64_t lo, uint64_t hi)
 	free(old);
 	set->keys = keys;
 	set->count = kept;
+}
+
+static bool outside(uint64_t key, const void *ctx)
+{
+	const uint64_t *range = ctx;
+	return key < range[0] || key >= range[1];
+}
+
+/* Drop every key in [lo, hi). */
+void ucb_set_remove_range(struct ucb_set *set, uint64_t lo, uint64_t hi)
+{
+	const uint64_t range[2] = { lo, hi };
+	ucb_set_keep_if(set, outside, range);
 }
 
 /*

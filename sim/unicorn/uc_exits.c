@@ -140,6 +140,7 @@ static bool mmu_site(struct ucb_engine *eng, const struct ucb_insn *insn, uint64
 			ucb_mmu_invlpg(v, lin);
 		} else {
 			v->tlb_gen++; /* cannot tell which page: all of them */
+			v->flush_gen++;
 			len = ucb_insn_len_at(v, rip);
 		}
 		ucb_stop_at(eng, rip + (len ? len : insn->len));
@@ -177,6 +178,8 @@ static bool mmu_site(struct ucb_engine *eng, const struct ucb_insn *insn, uint64
 		uc_reg_write(eng->uc, insn->cr == 3 ? UC_X86_REG_CR3 : UC_X86_REG_CR4, &value);
 	}
 	v->tlb_gen++;
+	if (insn->cr != 3)
+		v->flush_gen++; /* a new CR3 alone keeps the mappings its tables still give (uc_mmu.c keep_across_cr3) */
 	ucb_stop_at(eng, rip + insn->len);
 	return true;
 }
@@ -245,6 +248,7 @@ static void wrmsr_efer(struct ucb_engine *eng, const struct ucb_insn *insn, uint
 	ucb_hflags_recompute(env);
 	ucb_ctx_store(eng);
 	v->tlb_gen++; /* NXE changes what walks allow; the walk registers are remembered until this moves */
+	v->flush_gen++;
 	ucb_stop_at(eng, rip + insn->len);
 }
 

@@ -93,6 +93,9 @@ struct ucb_shadow_region {
 	unsigned prot;       /* UC_PROT_* */
 	uint64_t pt[5];      /* guest-physical pages of the paging structures its walk used */
 	unsigned npt;
+	/* the top-level entry its walk used: offset into the top-level table, size (4 or 8) and value */
+	uint64_t root_off, root_val;
+	unsigned root_size;
 };
 
 /* Live shadow mappings: few, since 2.0.1's map cost grows with the region count (docs/backends/unicorn.md). */
@@ -119,6 +122,7 @@ struct ucb_shadow {
 	bool paged;                     /* the engine's addresses are linear (guest paging on) */
 	bool user;                      /* built for CPL 3 */
 	uint64_t gen;                   /* the vCPU's tlb_gen it was built for */
+	uint64_t flush_gen;             /* the vCPU's flush_gen it was built for */
 	uint64_t invlpg_seen;           /* the vCPU's invlpg_count it has dropped the regions of */
 	uint64_t faults, maps, unmaps, flushes; /* counters for benches and tests */
 	unsigned unaliased;             /* live regions without an alias: 2.0.1 may file their blocks elsewhere */
@@ -308,6 +312,7 @@ struct ucb_vcpu {
 	/* state Unicorn does not hold */
 	uint64_t cr0_pg;              /* CR0.PG as the VMM or the guest set it; the engine runs unpaged (docs) */
 	uint64_t tlb_gen;             /* bumped by whatever invalidates all translations (CR writes, a failed INVLPG decode) */
+	uint64_t flush_gen;           /* bumped with tlb_gen by all of those but a MOV to CR3 (uc_mmu.c keeps regions then) */
 	/* INVLPG: the linear pages of the last UCB_INVLPG_RING, by invlpg_count % UCB_INVLPG_RING (uc_mmu.c) */
 	uint64_t invlpg_page[UCB_INVLPG_RING];
 	uint64_t invlpg_count;
@@ -614,6 +619,8 @@ bool ucb_set_has(const struct ucb_set *set, uint64_t key);
 bool ucb_set_add(struct ucb_set *set, uint64_t key);
 /* Drop every key in [lo, hi). */
 void ucb_set_remove_range(struct ucb_set *set, uint64_t lo, uint64_t hi);
+/* Keep only the keys keep(key, ctx) accepts. */
+void ucb_set_keep_if(struct ucb_set *set, bool (*keep)(uint64_t key, const void *ctx), const void *ctx);
 /* Whether some engine of the VM holds a scan of guest-physical page phys (a hint, read without a lock). */
 bool ucb_code_published(const struct ucb_vm *vm, uint64_t phys);
 /* A store into guest-physical page phys, which holds code: every engine that scanned it drops it (at entry). */
@@ -663,6 +670,8 @@ void ucb_mmu_flush(struct ucb_engine *eng);
 void ucb_forget_code(struct ucb_engine *eng);
 /* ucb_forget_code for the linear pages [lo, hi) only. */
 void ucb_forget_code_range(struct ucb_engine *eng, uint64_t lo, uint64_t hi);
+/* Forget scans, sites' decodes and code aliases wherever no live region maps the code now (after a new CR3). */
+void ucb_forget_code_unmapped(struct ucb_engine *eng);
 
 /* uc_memory.c */
 /* uc_ctl_remove_cache over [lo, hi), one call per page (see uc_memory.c). */

@@ -4,8 +4,9 @@
  * 2.0.1 walks guest page tables but then uses the linear address as the physical one (measured), so engines run
  * with CR0.PG hidden and, while the guest pages, see its linear address space: a linear region is mapped onto the
  * guest-physical backing on its first touch, from this backend's own walk (vmsim_x86_walk_ad, which sets A/D like
- * hardware). Mappings are dropped on CR0/CR3/CR4 writes, INVLPG, memory-map changes, a CPL change seen at an entry,
- * and guest writes to a paging-structure page that a live mapping was translated through. A failed walk is a #PF
+ * hardware). Mappings are dropped on CR0/CR4 writes, CR3 writes (those whose top-level entry changed: keep_across_cr3),
+ * INVLPG, memory-map changes, a CPL change seen at an entry, and guest writes to a paging-structure page that a live
+ * mapping was translated through. A failed walk is a #PF
  * (CR2, architectural error code); a walk or a translation reaching unattached memory is an NPF.
  * Measured costs and the structure chosen: docs/backends/unicorn.md, "Guest paging".
  */
@@ -20,6 +21,8 @@ enum {
 	PG_4K = 4096,
 	PTE_BITS_WRITE = 1u << 1,
 	CR0_WP = 1u << 16,
+	CR4_PAE = 1u << 5,
+	CR4_LA57 = 1u << 12,
 	EXTEND_PAGES = 15 /* a 4 KiB leaf's region grows by up to this many already-accessed pages */
 };
 
@@ -276,6 +279,41 @@ static unsigned region_prot(const struct paging *p, const struct vmsim_x86_walk_
 	return prot;
 }
 
+/* Where the top-level paging structure is (SDM Vol. 3A 4.3-4.5: a page directory, four PDPTEs, a PML4/PML5). */
+static uint64_t root_base(const struct paging *p)
+{
+	if (!(p->cr4 & CR4_PAE))
+		return p->cr3 & 0xfffff000u;
+	if (p->efer & UCB_EFER_LMA)
+		return p->cr3 & 0x000ffffffffff000ull;
+	return p->cr3 & 0xffffffe0u;
+}
+
+/* log2 of what one top-level entry maps. */
+static unsigned root_shift(const struct paging *p)
+{
+	if (!(p->cr4 & CR4_PAE))
+		return 22;
+	if (p->efer & UCB_EFER_LMA)
+		return (p->cr4 & CR4_LA57) ? 48 : 39;
+	return 30;
+}
+
+/* The top-level entry the walk used, for keep_across_cr3. */
+static void region_root(struct ucb_vcpu *v, struct ucb_shadow_region *r, const struct paging *p,
+                        const struct vmsim_x86_walk_info *info)
+{
+	r->root_size = 0;
+	r->root_val = 0;
+	if (!info->entries)
+		return;
+	unsigned size = (p->cr4 & CR4_PAE) ? 8 : 4;
+	if (read_entry(v, info->entry_gpa[0], &r->root_val, size)) {
+		r->root_off = info->entry_gpa[0] - root_base(p);
+		r->root_size = size;
+	}
+}
+
 static void region_tables(struct ucb_shadow_region *r, const struct vmsim_x86_walk_info *info)
 {
 	r->npt = 0;
@@ -352,6 +390,7 @@ static bool map_translation(struct ucb_engine *eng, const struct paging *p, uint
 
 	memset(&r, 0, sizeof r);
 	region_tables(&r, info);
+	region_root(eng->vcpu, &r, p, info);
 	r.prot = region_prot(p, info, m->prot);
 	/* the leaf clipped to the attachment and to the neighbouring live regions */
 	uint64_t lo = lin_page, hi = lin_page + page;
@@ -441,6 +480,43 @@ uint64_t ucb_mmu_efer(struct ucb_engine *eng)
 	return eng->paging_memo.efer;
 }
 
+/*
+ * A MOV to CR3 and nothing else since the engine last ran: a mapping whose walk went through a top-level entry the new
+ * tables hold unchanged (same value, A bit included) would be walked to the same translation again, through the very
+ * same lower tables, whose stores stay watched: it stays. Without this, every CR3 write dropped every mapping, and
+ * 2.0.1 then kept the dropped regions' blocks where no removal reaches them, so the next store into code there flushed
+ * every translated block (~60 ms each, 148 times in a Debian boot: text_poke switches CR3 for each patch). The new
+ * top-level table is watched like the others: a live mapping that lets the guest write it goes.
+ */
+static void keep_across_cr3(struct ucb_engine *eng)
+{
+	struct ucb_shadow *s = &eng->shadow;
+	struct paging p;
+
+	paging_now(eng, &p);
+	uint64_t base = root_base(&p);
+	unsigned shift = root_shift(&p);
+	for (size_t i = s->n; i-- > 0;) {
+		struct ucb_shadow_region *r = &s->live[i];
+		uint64_t val = 0;
+		bool same = r->root_size && ((r->lin ^ (r->lin + r->size - 1)) >> shift) == 0 &&
+		            read_entry(eng->vcpu, base + r->root_off, &val, r->root_size) && val == r->root_val;
+		if (same) {
+			r->pt[0] = (base + r->root_off) & ~(uint64_t)(PG_4K - 1);
+			continue;
+		}
+		ucb_shadow_drop(eng, i);
+	}
+	uint64_t root_page = base & ~(uint64_t)(PG_4K - 1);
+	for (size_t i = s->n; i-- > 0;) {
+		const struct ucb_shadow_region *r = &s->live[i];
+		if ((r->prot & UC_PROT_WRITE) && root_page >= r->gpa && root_page - r->gpa < r->size)
+			ucb_shadow_drop(eng, i);
+	}
+	ucb_forget_code_unmapped(eng); /* what the dropped regions mapped may be other code under the new tables */
+	s->repeats = 0;
+}
+
 void ucb_mmu_prepare(struct ucb_engine *eng)
 {
 	struct ucb_vcpu *v = eng->vcpu;
@@ -453,6 +529,13 @@ void ucb_mmu_prepare(struct ucb_engine *eng)
 			drop_invalidated(eng);
 		return;
 	}
+	if (paged && s->paged && s->user == user && s->flush_gen == v->flush_gen && !s->step) {
+		if (s->invlpg_seen != v->invlpg_count)
+			drop_invalidated(eng);
+		keep_across_cr3(eng);
+		s->gen = v->tlb_gen;
+		return;
+	}
 	s->invlpg_seen = v->invlpg_count; /* the flush below drops those regions too */
 	ucb_mmu_flush(eng);
 	if (paged && !s->paged)
@@ -461,6 +544,7 @@ void ucb_mmu_prepare(struct ucb_engine *eng)
 		ucb_forget_code(eng);
 	s->paged = paged;
 	s->gen = v->tlb_gen;
+	s->flush_gen = v->flush_gen;
 	s->user = user;
 }
 

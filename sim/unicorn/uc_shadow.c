@@ -158,6 +158,37 @@ void ucb_mmu_flush(struct ucb_engine *eng)
 	ucb_forget_code(eng);
 }
 
+/* A linear address whose translation a live region keeps; for a block start, its whole page (blocks are <= a page). */
+static bool kept_linear(uint64_t lin, const void *ctx)
+{
+	return ucb_shadow_at(ctx, lin) != NULL;
+}
+
+static bool kept_block(uint64_t start, const void *ctx)
+{
+	const struct ucb_shadow_region *r = ucb_shadow_at(ctx, start);
+	return r && start + UCB_PAGE <= r->lin + r->size && start + UCB_PAGE > start;
+}
+
+void ucb_forget_code_unmapped(struct ucb_engine *eng)
+{
+	const struct ucb_shadow *s = &eng->shadow;
+
+	ucb_set_keep_if(&eng->code_pages, kept_linear, s);
+	size_t kept = 0;
+	for (size_t i = 0; i < eng->ncode_alias; i++)
+		if (ucb_shadow_at(s, eng->code_alias[i].lin))
+			eng->code_alias[kept++] = eng->code_alias[i];
+	eng->ncode_alias = kept;
+	eng->code_gen++; /* remembered instruction lengths may be stale */
+	ucb_set_keep_if(&eng->scanned, kept_block, s);
+	for (size_t i = 0; i < eng->sites.cap; i++) {
+		struct ucb_site *site = &eng->sites.slots[i];
+		if (site->used && !ucb_shadow_at(s, site->addr))
+			site->gen = ~(uint64_t)0; /* ucb_site_insn decodes it again */
+	}
+}
+
 void ucb_forget_code_range(struct ucb_engine *eng, uint64_t lo, uint64_t hi)
 {
 	ucb_set_remove_range(&eng->code_pages, lo, hi);

@@ -403,6 +403,68 @@ static void test_invlpg_drops_the_page_it_names(void **state)
 }
 
 /*
+ * 64-bit: read linear 0x8000000000 under the PML4 at VT_PML4, load CR3 with a second PML4 at 0x70000 whose entries are
+ * the same, read again, then store into that second PML4's slot 1 (another PDPT chain: 0x43000) and read again.
+ */
+static const uint8_t cr3_keep_guest[] = {
+	0x48, 0xbf, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, /* movabs rdi, 0x8000000000 */
+	0xba, 0x30, 0x00, 0x00, 0x00,                               /* mov edx, 0x30 */
+	0x8b, 0x07,                                                 /* mov eax, [rdi] */
+	0xee,                                                       /* out dx, al */
+	0xb8, 0x00, 0x00, 0x07, 0x00,                               /* mov eax, 0x70000 */
+	0x0f, 0x22, 0xd8,                                           /* mov cr3, rax */
+	0x8b, 0x07,                                                 /* mov eax, [rdi] */
+	0xee,                                                       /* out dx, al */
+	0xbe, 0x08, 0x00, 0x07, 0x00,                               /* mov esi, 0x70008 */
+	0x48, 0xc7, 0x06, 0x23, 0x40, 0x06, 0x00,                   /* mov qword [rsi], 0x64023 */
+	0x8b, 0x07,                                                 /* mov eax, [rdi] */
+	0xee,                                                       /* out dx, al */
+	0xba, 0xf0, 0x00, 0x00, 0x00,                               /* mov edx, 0xf0 */
+	0xee,                                                       /* out dx, al */
+};
+
+/*
+ * A MOV to CR3 keeps the mappings whose top-level entry the new tables hold unchanged (both PML4s here, A bits
+ * included). The new PML4 is then a table a live mapping was walked through: the guest's store into it (through the
+ * identity map, which was writable there) drops that mapping, as a store into any other such table does, and the
+ * next read walks the new entry.
+ */
+static void test_cr3_write_keeps_what_the_new_tables_map_alike(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	(void)state;
+
+	vt_vm_init(&t, 0, 0);
+	linear_tables(&t);
+	set_pte(&t, 0, 0x42000);
+	t.ram[0x42000] = 0x42;
+	t.ram[0x43000] = 0x43;
+	uint64_t e[2];
+	memcpy(e, t.ram + VT_PML4, sizeof e);
+	e[0] |= 0x20; /* A, as a walk sets it: the second PML4's copies are then the same values */
+	e[1] |= 0x20;
+	memcpy(t.ram + VT_PML4, e, sizeof e);
+	memcpy(t.ram + 0x70000, e, sizeof e);
+	uint64_t pdpt = 0x65000 | 0x23, pd = 0x66000 | 0x23, pte = 0x43000 | 3;
+	memcpy(t.ram + 0x64000, &pdpt, 8);
+	memcpy(t.ram + 0x65000, &pd, 8);
+	memcpy(t.ram + 0x66000, &pte, 8);
+	memcpy(t.ram + VT_LOAD, cr3_keep_guest, sizeof cr3_keep_guest);
+	vt_state_long(&s, VT_LOAD);
+	vt_set(&t, &s);
+	uint64_t seen[1 + REPORTS] = { 0 };
+	t.hook = record_al;
+	t.user = seen;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(seen[0], 3);
+	assert_int_equal(seen[1], 0x42);
+	assert_int_equal(seen[2], 0x42); /* the same translation under the second PML4 */
+	assert_int_equal(seen[3], 0x43); /* its slot 1 rewritten: walked again */
+	vt_vm_fini(&t);
+}
+
+/*
  * This backend's promise beyond the architecture (which needs INVLPG here): a guest store into a page table a live
  * mapping was translated through drops that mapping, so the next access walks the new entry.
  */
@@ -747,6 +809,7 @@ int main(void)
 		cmocka_unit_test(test_efer_reserved_bit_is_gp),
 		cmocka_unit_test(test_pte_store_drops_mapping),
 		cmocka_unit_test(test_invlpg_drops_the_page_it_names),
+		cmocka_unit_test(test_cr3_write_keeps_what_the_new_tables_map_alike),
 		cmocka_unit_test(test_store_into_live_tables_from_code_they_map),
 		cmocka_unit_test(test_pae_guest),
 		cmocka_unit_test(test_paged_guest_runs_through_memory_churn),
