@@ -482,12 +482,36 @@ uint64_t ucb_mmu_efer(struct ucb_engine *eng)
 
 /*
  * A MOV to CR3 and nothing else since the engine last ran: a mapping whose walk went through a top-level entry the new
- * tables hold unchanged (same value, A bit included) would be walked to the same translation again, through the very
- * same lower tables, whose stores stay watched: it stays. Without this, every CR3 write dropped every mapping, and
+ * tables hold unchanged (same value, A bit included), and which the new tables still translate alike page by page
+ * (stores the engine cannot watch, the VMM's or a table mapping itself, may have changed lower entries; a CR3 write
+ * is the guest's way to have them take effect), would be walked to the same translation again: it stays. Without this, every CR3 write dropped every mapping, and
  * 2.0.1 then kept the dropped regions' blocks where no removal reaches them, so the next store into code there flushed
  * every translated block (~60 ms each, 148 times in a Debian boot: text_poke switches CR3 for each patch). The new
  * top-level table is watched like the others: a live mapping that lets the guest write it goes.
  */
+/*
+ * Would the guest's tables now translate every page of r as r maps it (same guest-physical page, at least r's rights,
+ * A set, and D where r lets the guest write)? Walked without setting A/D, as a TLB refill would find the entries.
+ * Records the tables the walk used, which are the ones to watch now.
+ */
+static bool walks_alike(struct ucb_engine *eng, const struct paging *p, struct ucb_shadow_region *r)
+{
+	for (uint64_t off = 0; off < r->size;) {
+		struct vmsim_x86_walk_info info;
+		struct ucb_mapping m;
+		uint32_t ec;
+		uint64_t lin = r->lin + off;
+		if (walk(eng, p, lin, 0, false, &info, &ec) != VMSIM_X86_WALK_OK || !info.accessed ||
+		    info.gpa != r->gpa + off || !ucb_vcpu_phys(eng->vcpu, info.gpa, &m) ||
+		    (r->prot & ~region_prot(p, &info, m.prot)))
+			return false;
+		if (!off)
+			region_tables(r, &info);
+		off = ((lin | (info.page_size - 1)) + 1) - r->lin; /* the rest of this leaf translates alike */
+	}
+	return true;
+}
+
 static void keep_across_cr3(struct ucb_engine *eng)
 {
 	struct ucb_shadow *s = &eng->shadow;
@@ -500,11 +524,10 @@ static void keep_across_cr3(struct ucb_engine *eng)
 		struct ucb_shadow_region *r = &s->live[i];
 		uint64_t val = 0;
 		bool same = r->root_size && ((r->lin ^ (r->lin + r->size - 1)) >> shift) == 0 &&
-		            read_entry(eng->vcpu, base + r->root_off, &val, r->root_size) && val == r->root_val;
-		if (same) {
-			r->pt[0] = (base + r->root_off) & ~(uint64_t)(PG_4K - 1);
+		            read_entry(eng->vcpu, base + r->root_off, &val, r->root_size) && val == r->root_val &&
+		            walks_alike(eng, &p, r);
+		if (same)
 			continue;
-		}
 		ucb_shadow_drop(eng, i);
 	}
 	uint64_t root_page = base & ~(uint64_t)(PG_4K - 1);

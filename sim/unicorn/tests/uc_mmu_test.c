@@ -144,6 +144,29 @@ static void set_pte(struct vt_vm *t, unsigned k, uint64_t gpa)
 	memcpy(t->ram + 0x62000 + k * 8, &e, 8);
 }
 
+/* The layout of the remapping tests: LINEAR page 0 -> 0x42000 (holding 0x42); 0x43000 holds 0x43. */
+static void remap_vm_init(struct vt_vm *t)
+{
+	vt_vm_init(t, 0, 0);
+	linear_tables(t);
+	set_pte(t, 0, 0x42000);
+	t->ram[0x42000] = 0x42;
+	t->ram[0x43000] = 0x43;
+}
+
+/* Run guest at VT_LOAD in long mode to its end, hook recording into seen. */
+static void run_long(struct vt_vm *t, const uint8_t *guest, size_t n, vt_exit_hook hook, uint64_t *seen)
+{
+	struct vmsim_cpu_state s;
+
+	memcpy(t->ram + VT_LOAD, guest, n);
+	vt_state_long(&s, VT_LOAD);
+	vt_set(t, &s);
+	t->hook = hook;
+	t->user = seen;
+	assert_int_equal(vt_run(t), VMSIM_OK);
+}
+
 /* 64-bit: jump to linear 0x8000000000 (NX); the #PF handler at +0xc reports its error code and CR2 on port 0x30. */
 static const uint8_t nx_guest[] = {
 	0x48, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, /* movabs rax, 0x8000000000 */
@@ -196,25 +219,14 @@ static void test_nx_fetch_faults(void **state)
 	vt_vm_fini(&t);
 }
 
-/*
- * 64-bit: set EFER.SCE and NXE by RDMSR/WRMSR, report EFER read back on port 0x31, then jump to linear 0x8000000000
- * (XD); the #PF handler reports as nx_guest's does.
- */
-static const uint8_t efer_by_wrmsr_guest[] = {
-	0xb9, 0x80, 0x00, 0x00, 0xc0,                               /* mov ecx, 0xc0000080 (EFER) */
-	0x0f, 0x32,                                                 /* rdmsr */
-	0x0d, 0x01, 0x08, 0x00, 0x00,                               /* or eax, 0x801 (NXE | SCE) */
-	0x0f, 0x30,                                                 /* wrmsr */
-	0x0f, 0x32,                                                 /* rdmsr */
-	0xe6, 0x31,                                                 /* out 0x31, al */
-	0x48, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, /* movabs rax, 0x8000000000 */
-	0xff, 0xe0,                                                 /* jmp rax */
-	0x58,                                                       /* pf: pop rax (error code) */
-	0x0f, 0x20, 0xd3,                                           /* mov rbx, cr2 */
-	0xba, 0x30, 0x00, 0x00, 0x00,                               /* mov edx, 0x30 */
-	0xee,                                                       /* out dx, al */
-	0xba, 0xf0, 0x00, 0x00, 0x00,                               /* mov edx, 0xf0 */
-	0xee,                                                       /* out dx, al */
+/* 64-bit: set EFER.SCE and NXE by RDMSR/WRMSR and report EFER read back on port 0x31; nx_guest follows it. */
+static const uint8_t efer_by_wrmsr_prefix[] = {
+	0xb9, 0x80, 0x00, 0x00, 0xc0, /* mov ecx, 0xc0000080 (EFER) */
+	0x0f, 0x32,                   /* rdmsr */
+	0x0d, 0x01, 0x08, 0x00, 0x00, /* or eax, 0x801 (NXE | SCE) */
+	0x0f, 0x30,                   /* wrmsr */
+	0x0f, 0x32,                   /* rdmsr */
+	0xe6, 0x31,                   /* out 0x31, al */
 };
 
 /* record_report, and the RAX of a report on port 0x31 into the third uint64_t of t->user. */
@@ -241,9 +253,10 @@ static void test_efer_written_by_the_guest_applies_to_the_next_walk(void **state
 	linear_tables(&t);
 	set_pte(&t, 0, 0x40000 | (1ull << 63)); /* XD */
 	memset(t.ram + 0x40000, 0x90, 16);
-	memcpy(t.ram + VT_LOAD, efer_by_wrmsr_guest, sizeof efer_by_wrmsr_guest);
+	memcpy(t.ram + VT_LOAD, efer_by_wrmsr_prefix, sizeof efer_by_wrmsr_prefix);
+	memcpy(t.ram + VT_LOAD + sizeof efer_by_wrmsr_prefix, nx_guest, sizeof nx_guest);
 	uint8_t vec = 14;
-	uint64_t handler = VT_LOAD + 30;
+	uint64_t handler = VT_LOAD + sizeof efer_by_wrmsr_prefix + 12;
 	vt_tables(&t, 1, &vec, &handler, 1);
 	vt_state_long(&s, VT_LOAD);
 	s.intercepts &= ~(uint32_t)VMSIM_INTERCEPT_MSR;
@@ -254,7 +267,7 @@ static void test_efer_written_by_the_guest_applies_to_the_next_walk(void **state
 	assert_int_equal(vt_run(&t), VMSIM_OK);
 	assert_int_equal(atomic_load(&t.nexits), 3);
 	assert_int_equal(seen[2] & 0xfff, 0xd01);   /* NXE | LMA | LME | SCE */
-	assert_int_equal(t.exits[1].rip, VT_LOAD + 39);
+	assert_int_equal(t.exits[1].rip, VT_LOAD + sizeof efer_by_wrmsr_prefix + 21);
 	assert_int_equal(seen[0], 0x11);            /* P | I/D, no RSVD */
 	assert_int_equal(seen[1], 0x8000000000ull); /* CR2 */
 	vt_vm_fini(&t);
@@ -432,14 +445,10 @@ static const uint8_t cr3_keep_guest[] = {
 static void test_cr3_write_keeps_what_the_new_tables_map_alike(void **state)
 {
 	struct vt_vm t;
-	struct vmsim_cpu_state s;
+	uint64_t seen[1 + REPORTS] = { 0 };
 	(void)state;
 
-	vt_vm_init(&t, 0, 0);
-	linear_tables(&t);
-	set_pte(&t, 0, 0x42000);
-	t.ram[0x42000] = 0x42;
-	t.ram[0x43000] = 0x43;
+	remap_vm_init(&t);
 	uint64_t e[2];
 	memcpy(e, t.ram + VT_PML4, sizeof e);
 	e[0] |= 0x20; /* A, as a walk sets it: the second PML4's copies are then the same values */
@@ -450,17 +459,54 @@ static void test_cr3_write_keeps_what_the_new_tables_map_alike(void **state)
 	memcpy(t.ram + 0x64000, &pdpt, 8);
 	memcpy(t.ram + 0x65000, &pd, 8);
 	memcpy(t.ram + 0x66000, &pte, 8);
-	memcpy(t.ram + VT_LOAD, cr3_keep_guest, sizeof cr3_keep_guest);
-	vt_state_long(&s, VT_LOAD);
-	vt_set(&t, &s);
-	uint64_t seen[1 + REPORTS] = { 0 };
-	t.hook = record_al;
-	t.user = seen;
-	assert_int_equal(vt_run(&t), VMSIM_OK);
+	run_long(&t, cr3_keep_guest, sizeof cr3_keep_guest, record_al, seen);
 	assert_int_equal(seen[0], 3);
 	assert_int_equal(seen[1], 0x42);
 	assert_int_equal(seen[2], 0x42); /* the same translation under the second PML4 */
 	assert_int_equal(seen[3], 0x43); /* its slot 1 rewritten: walked again */
+	vt_vm_fini(&t);
+}
+
+/* 64-bit: read linear 0x8000000000 and report it (the VMM then rewrites its PTE), reload CR3, read and report again. */
+static const uint8_t cr3_reload_guest[] = {
+	0x48, 0xbf, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, /* movabs rdi, 0x8000000000 */
+	0xba, 0x30, 0x00, 0x00, 0x00,                               /* mov edx, 0x30 */
+	0x8b, 0x07,                                                 /* mov eax, [rdi] */
+	0xee,                                                       /* out dx, al: the VMM rewrites the PTE */
+	0x0f, 0x20, 0xd8,                                           /* mov rax, cr3 */
+	0x0f, 0x22, 0xd8,                                           /* mov cr3, rax */
+	0x8b, 0x07,                                                 /* mov eax, [rdi] */
+	0xee,                                                       /* out dx, al */
+	0xba, 0xf0, 0x00, 0x00, 0x00,                               /* mov edx, 0xf0 */
+	0xee,                                                       /* out dx, al */
+};
+
+/* record_al, and at the first report point PTE 0 at 0x43000 (a store the engine does not see). */
+static int record_al_then_rewrite(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	uint64_t *seen = t->user;
+	record_al(t, exit, s);
+	if (seen[0] == 1)
+		set_pte(t, 0, 0x43000);
+	return -1;
+}
+
+/*
+ * A CR3 write invalidates every non-global translation (SDM Vol. 3A 4.10.4.1), whatever the top-level entries: a PTE
+ * rewritten where the engine could not watch it (by the VMM here) takes effect after the guest reloads CR3, though
+ * the reload keeps the same tables.
+ */
+static void test_cr3_reload_takes_a_pte_the_vmm_rewrote(void **state)
+{
+	struct vt_vm t;
+	uint64_t seen[1 + REPORTS] = { 0 };
+	(void)state;
+
+	remap_vm_init(&t);
+	run_long(&t, cr3_reload_guest, sizeof cr3_reload_guest, record_al_then_rewrite, seen);
+	assert_int_equal(seen[0], 2);
+	assert_int_equal(seen[1], 0x42);
+	assert_int_equal(seen[2], 0x43);
 	vt_vm_fini(&t);
 }
 
@@ -471,21 +517,11 @@ static void test_cr3_write_keeps_what_the_new_tables_map_alike(void **state)
 static void test_pte_store_drops_mapping(void **state)
 {
 	struct vt_vm t;
-	struct vmsim_cpu_state s;
+	uint64_t seen[1 + REPORTS] = { 0 };
 	(void)state;
 
-	vt_vm_init(&t, 0, 0);
-	linear_tables(&t);
-	set_pte(&t, 0, 0x42000);
-	t.ram[0x42000] = 0x42;
-	t.ram[0x43000] = 0x43;
-	memcpy(t.ram + VT_LOAD, pte_rewrite_guest, sizeof pte_rewrite_guest);
-	vt_state_long(&s, VT_LOAD);
-	vt_set(&t, &s);
-	uint64_t seen[1 + REPORTS] = { 0 };
-	t.hook = record_al;
-	t.user = seen;
-	assert_int_equal(vt_run(&t), VMSIM_OK);
+	remap_vm_init(&t);
+	run_long(&t, pte_rewrite_guest, sizeof pte_rewrite_guest, record_al, seen);
 	assert_int_equal(seen[0], 2);
 	assert_int_equal(seen[1], 0x42);
 	assert_int_equal(seen[2], 0x43);
@@ -810,6 +846,7 @@ int main(void)
 		cmocka_unit_test(test_pte_store_drops_mapping),
 		cmocka_unit_test(test_invlpg_drops_the_page_it_names),
 		cmocka_unit_test(test_cr3_write_keeps_what_the_new_tables_map_alike),
+		cmocka_unit_test(test_cr3_reload_takes_a_pte_the_vmm_rewrote),
 		cmocka_unit_test(test_store_into_live_tables_from_code_they_map),
 		cmocka_unit_test(test_pae_guest),
 		cmocka_unit_test(test_paged_guest_runs_through_memory_churn),
