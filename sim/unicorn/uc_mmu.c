@@ -231,12 +231,46 @@ bool ucb_shadow_step_end(struct ucb_engine *eng, uint64_t addr)
 	return true;
 }
 
+/*
+ * 2.0.1's map cost grows with the region count: at the cap, regions go. First those no translated block ran from:
+ * dropping one that ran code leaves 2.0.1's blocks of it where no removal reaches them (orphans), and the next store
+ * into that code then flushes every block (~60 ms; a full drop here did that 77 times in a Debian boot). Only if
+ * fewer than half go that way does everything go.
+ */
+static void make_room(struct ucb_engine *eng)
+{
+	struct ucb_shadow *s = &eng->shadow;
+	const struct ucb_set *blocks = &eng->block_pages;
+	bool ran[UCB_SHADOW_CAP + 1] = { false };
+	size_t dropped = 0;
+
+	for (size_t k = 0; k < blocks->cap && s->n <= UCB_SHADOW_CAP; k++) {
+		if (!blocks->keys[k])
+			continue;
+		uint64_t page = blocks->keys[k] - 1; /* a block starting here may run into the next page */
+		for (uint64_t at = page; at <= page + UCB_PAGE && at >= page; at += UCB_PAGE) {
+			const struct ucb_shadow_region *r = ucb_shadow_at(s, at);
+			if (r)
+				ran[r - s->live] = true;
+		}
+	}
+	for (size_t i = s->n; i-- > 0;)
+		if (i <= UCB_SHADOW_CAP && !ran[i]) {
+			ucb_shadow_drop(eng, i);
+			dropped++;
+		}
+	if (dropped)
+		ucb_forget_code_unmapped(eng);
+	if (s->n > UCB_SHADOW_CAP / 2)
+		ucb_mmu_flush(eng);
+}
+
 static bool region_add(struct ucb_engine *eng, const struct ucb_shadow_region *r)
 {
 	struct ucb_shadow *s = &eng->shadow;
 
 	if (s->n >= UCB_SHADOW_CAP)
-		ucb_mmu_flush(eng); /* 2.0.1's map cost grows with the region count: start over rather than grow */
+		make_room(eng);
 	if (!ucb_grow((void **)&s->live, &s->cap, s->n, sizeof *s->live))
 		return false;
 	/*
