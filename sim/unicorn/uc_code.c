@@ -50,23 +50,25 @@ bool ucb_set_add(struct ucb_set *set, uint64_t key)
 /* Keep the keys keep() accepts by rebuilding the table (deletion in open addressing would need tombstones). */
 void ucb_set_keep_if(struct ucb_set *set, bool (*keep)(uint64_t key, const void *ctx), const void *ctx)
 {
-	size_t n = 0;
+	size_t n = 0, i = 0;
 
-	for (size_t i = 0; i < set->cap; i++) {
+	while (i < set->cap && (!set->keys[i] || keep(set->keys[i] - 1, ctx)))
+		i++; /* most calls (one per CR3 write) keep everything: no rebuild then */
+	if (i == set->cap)
+		return;
+	for (i = 0; i < set->cap; i++) {
 		uint64_t k = set->keys[i];
 		if (k && keep(k - 1, ctx))
 			set->keys[n++] = k;
 	}
 	size_t kept = n;
 	uint64_t *old = set->keys;
-	if (!set->cap)
-		return;
 	uint64_t *keys = calloc(set->cap, sizeof *keys);
 	if (!keys) {
 		ucb_set_clear(set); /* forgetting more than asked only costs rescans */
 		return;
 	}
-	for (size_t i = 0; i < kept; i++) {
+	for (i = 0; i < kept; i++) {
 		size_t j = ucb_mix(old[i] - 1) & (set->cap - 1);
 		while (keys[j])
 			j = (j + 1) & (set->cap - 1);
