@@ -223,7 +223,7 @@ static void raise_swint(struct ucb_engine *eng, const struct ucb_insn *insn, uin
 /*
  * A WRMSR to EFER the VMM does not intercept. 2.0.1's CPU model has neither NX nor SYSCALL, so its own WRMSR drops
  * NXE and SCE (measured: every bit but LME); a KVM vCPU takes them. Done here as KVM does (SDM Vol. 4 "IA32_EFER"):
- * SCE, LME and NXE are writable, LMA is kept, any other bit or an LME change while paging is on is #GP(0).
+ * SCE, LME and NXE are writable, LMA is kept; outside CPL 0, any other bit or an LME change while paging is on: #GP(0).
  */
 static void leave_to_deliver(struct ucb_vcpu *v, uint8_t vector, uint64_t rip);
 
@@ -238,7 +238,9 @@ static void wrmsr_efer(struct ucb_engine *eng, const struct ucb_insn *insn, uint
 	if (!ucb_ctx_load(eng, &env))
 		return;
 	memcpy(&efer, env + UCB_ENV_EFER, 8);
-	if ((value & ~(writable | UCB_EFER_LMA)) || (v->cr0_pg && ((value ^ efer) & UCB_EFER_LME))) {
+	/* WRMSR is privileged (2.0.1 would raise this #GP itself, but only when it runs the instruction) */
+	bool cpl0 = !(env_u32(env, UCB_ENV_HFLAGS) & UCB_HF_CPL);
+	if (!cpl0 || (value & ~(writable | UCB_EFER_LMA)) || (v->cr0_pg && ((value ^ efer) & UCB_EFER_LME))) {
 		ucb_stop_at(eng, rip);
 		leave_to_deliver(v, 13, rip);
 		return;

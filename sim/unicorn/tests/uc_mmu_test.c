@@ -314,6 +314,89 @@ static void test_efer_reserved_bit_is_gp(void **state)
 	vt_vm_fini(&t);
 }
 
+/* 64-bit, run at CPL 3 with IOPL 3: WRMSR EFER = 0xd01 (NXE | LMA | LME | SCE), then report on port 0x31. */
+static const uint8_t efer_user_guest[] = {
+	0xb9, 0x80, 0x00, 0x00, 0xc0, /* mov ecx, 0xc0000080 (EFER) */
+	0xb8, 0x01, 0x0d, 0x00, 0x00, /* mov eax, 0xd01 */
+	0x31, 0xd2,                   /* xor edx, edx */
+	0x0f, 0x30,                   /* wrmsr: #GP(0) at CPL 3 */
+	0xe6, 0x31,                   /* out 0x31, al */
+	0xba, 0xf0, 0x00, 0x00, 0x00, /* mov edx, 0xf0 */
+	0xee,                         /* out dx, al */
+};
+
+static int stop_at_first_exit(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	(void)t, (void)exit, (void)s;
+	return VMSIM_EXIT_ACTION_STOP;
+}
+
+/* Run guest at CPL 3 (IOPL 3, user pages, MSRs not intercepted) until its first exit; the control group after it. */
+static void run_at_cpl3(struct vt_vm *t, const uint8_t *guest, size_t n, struct vmsim_cpu_state *after)
+{
+	struct vmsim_cpu_state s;
+
+	vt_vm_init(t, 0, 0);
+	uint64_t pml4e, pdpte; /* user pages: the identity map with U/S set */
+	memcpy(&pml4e, t->ram + VT_PML4, 8);
+	memcpy(&pdpte, t->ram + VT_PDPT, 8);
+	pml4e |= 4;
+	pdpte |= 4;
+	memcpy(t->ram + VT_PML4, &pml4e, 8);
+	memcpy(t->ram + VT_PDPT, &pdpte, 8);
+	memcpy(t->ram + VT_LOAD, guest, n);
+	vt_state_long(&s, VT_LOAD);
+	s.cs.sel |= 3;
+	s.cs.ar |= 0x60; /* DPL 3 */
+	s.ss.sel |= 3;
+	s.ss.ar |= 0x60;
+	s.rflags |= 0x3000; /* IOPL 3: the OUT itself is allowed */
+	s.intercepts &= ~(uint32_t)VMSIM_INTERCEPT_MSR;
+	vt_set(t, &s);
+	t->hook = stop_at_first_exit;
+	vt_run(t);
+	assert_int_equal(atomic_load(&t->nexits), 1);
+	assert_false(t->exits[0].kind == VMSIM_EXIT_IO && t->exits[0].u.io.port == 0x31);
+	assert_int_equal(t->ops->state_get(t->vcpu, VMSIM_GROUP_CONTROL, after), VMSIM_OK);
+}
+
+/*
+ * WRMSR is privileged (SDM Vol. 2B "WRMSR": #GP(0) if CPL != 0) also where the backend does it for Unicorn: at CPL 3
+ * EFER stays as it was and the OUT after it never runs (the #GP cannot be delivered without a TSS: a shutdown).
+ */
+static void test_efer_write_at_cpl3_is_gp(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state after;
+	(void)state;
+
+	run_at_cpl3(&t, efer_user_guest, sizeof efer_user_guest, &after);
+	assert_int_equal(after.efer & 0xfff, 0x500);
+	vt_vm_fini(&t);
+}
+
+/* 64-bit, run at CPL 3: MOV to CR3 (emulated by the backend while the guest pages), then report on port 0x31. */
+static const uint8_t cr3_user_guest[] = {
+	0xb8, 0x00, 0x00, 0x07, 0x00, /* mov eax, 0x70000 */
+	0x0f, 0x22, 0xd8,             /* mov cr3, rax: #GP(0) at CPL 3 */
+	0xe6, 0x31,                   /* out 0x31, al */
+};
+
+/*
+ * MOV to CR3 is privileged too (SDM Vol. 2B "MOV to/from Control Registers"): at CPL 3 CR3 stays. 2.0.1 raises this
+ * #GP itself before the site hook would emulate the write (measured: this passes with no CPL check in mmu_site).
+ */
+static void test_cr3_write_at_cpl3_is_gp(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state after;
+	(void)state;
+
+	run_at_cpl3(&t, cr3_user_guest, sizeof cr3_user_guest, &after);
+	assert_int_equal(after.cr3, VT_PML4);
+	vt_vm_fini(&t);
+}
+
 /* 64-bit: read linear 0x8000000000, rewrite its PTE (at 0x62000) to 0x43000 without INVLPG, read it again. */
 static const uint8_t pte_rewrite_guest[] = {
 	0x48, 0xbf, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, /* movabs rdi, 0x8000000000 */
@@ -843,6 +926,8 @@ int main(void)
 		cmocka_unit_test(test_nx_fetch_faults),
 		cmocka_unit_test(test_efer_written_by_the_guest_applies_to_the_next_walk),
 		cmocka_unit_test(test_efer_reserved_bit_is_gp),
+		cmocka_unit_test(test_efer_write_at_cpl3_is_gp),
+		cmocka_unit_test(test_cr3_write_at_cpl3_is_gp),
 		cmocka_unit_test(test_pte_store_drops_mapping),
 		cmocka_unit_test(test_invlpg_drops_the_page_it_names),
 		cmocka_unit_test(test_cr3_write_keeps_what_the_new_tables_map_alike),
