@@ -504,9 +504,11 @@ struct ucb_engine *ucb_engine_get(struct ucb_vcpu *v, enum ucb_mode mode)
 	 * invalidates the code at until - 1 after every uc_emu_start, a code-TLB fill each time (~15-30 % of a
 	 * stop/restart exit, measured).
 	 */
-	ok = uc_ctl_exits_enable(eng->uc) == UC_ERR_OK;
-	ok = ok && uc_context_alloc(eng->uc, &eng->ctx) == UC_ERR_OK && layout_probe(eng);
-	if (!ok)
+	bool exits = uc_ctl_exits_enable(eng->uc) == UC_ERR_OK;
+	if (!exits)
+		ucb_log(v->vm, VMSIM_LOG_ERROR, "unicorn: uc_ctl_exits_enable failed (Unicorn older than 2.0.0?)");
+	ok = exits && uc_context_alloc(eng->uc, &eng->ctx) == UC_ERR_OK && layout_probe(eng);
+	if (exits && !ok)
 		ucb_log(v->vm, VMSIM_LOG_ERROR, "unicorn: CPU state layout differs from 2.0.1's");
 	ok = ok && uc_hook_add(eng->uc, &h, UC_HOOK_BLOCK, (void *)hook_block, eng, 1, 0) == UC_ERR_OK;
 	ok = ok && uc_hook_add(eng->uc, &h, UC_HOOK_INSN, (void *)ucb_hook_in, eng, 1, 0, UC_X86_INS_IN) ==
