@@ -109,19 +109,21 @@ static int gpr_id(const struct ucb_engine *eng, unsigned gpr)
 	return eng->mode == UCB_LONG ? ucb_gpr64[gpr & 15] : ucb_gpr32[gpr & 7];
 }
 
+/* EFER into the context env was loaded into, with the hidden flags that follow from it, and the context back. */
+static void store_efer(struct ucb_engine *eng, uint8_t *env, uint64_t efer)
+{
+	memcpy(env + UCB_ENV_EFER, &efer, 8);
+	ucb_hflags_recompute(env);
+	ucb_ctx_store(eng);
+}
+
 /* Leaving long mode: the engine never saw PG, so it does not clear EFER.LMA itself. */
 static void clear_lma(struct ucb_engine *eng)
 {
 	uint8_t *env;
-	uint64_t efer;
 
-	if (!ucb_ctx_load(eng, &env))
-		return;
-	memcpy(&efer, env + UCB_ENV_EFER, 8);
-	efer &= ~(uint64_t)UCB_EFER_LMA;
-	memcpy(env + UCB_ENV_EFER, &efer, 8);
-	ucb_hflags_recompute(env);
-	ucb_ctx_store(eng);
+	if (ucb_ctx_load(eng, &env))
+		store_efer(eng, env, env_u64(env, UCB_ENV_EFER) & ~(uint64_t)UCB_EFER_LMA);
 }
 
 /* MOV to/from CR0/CR3/CR4 and INVLPG while the guest pages (the engine runs with CR0.PG hidden: uc_mmu.c). */
@@ -139,8 +141,7 @@ static bool mmu_site(struct ucb_engine *eng, const struct ucb_insn *insn, uint64
 		if (ucb_insn_mem_linear(eng, rip, &lin, &len)) {
 			ucb_mmu_invlpg(v, lin);
 		} else {
-			v->tlb_gen++; /* cannot tell which page: all of them */
-			v->flush_gen++;
+			ucb_translations_changed(v); /* cannot tell which page: all of them */
 			len = ucb_insn_len_at(v, rip);
 		}
 		ucb_stop_at(eng, rip + (len ? len : insn->len));
@@ -177,9 +178,10 @@ static bool mmu_site(struct ucb_engine *eng, const struct ucb_insn *insn, uint64
 			return false;
 		uc_reg_write(eng->uc, insn->cr == 3 ? UC_X86_REG_CR3 : UC_X86_REG_CR4, &value);
 	}
-	v->tlb_gen++;
-	if (insn->cr != 3)
-		v->flush_gen++; /* a new CR3 alone keeps the mappings its tables still give (uc_mmu.c keep_across_cr3) */
+	if (insn->cr == 3)
+		v->tlb_gen++; /* a new CR3 alone keeps the mappings its tables still give (uc_mmu.c keep_across_cr3) */
+	else
+		ucb_translations_changed(v);
 	ucb_stop_at(eng, rip + insn->len);
 	return true;
 }
@@ -233,11 +235,10 @@ static void wrmsr_efer(struct ucb_engine *eng, const struct ucb_insn *insn, uint
 	const uint64_t writable = UCB_EFER_SCE | UCB_EFER_LME | UCB_EFER_NXE;
 	uint64_t value = (ucb_read_reg(eng, UC_X86_REG_EDX) << 32) | (uint32_t)ucb_read_reg(eng, UC_X86_REG_EAX);
 	uint8_t *env;
-	uint64_t efer;
 
 	if (!ucb_ctx_load(eng, &env))
 		return;
-	memcpy(&efer, env + UCB_ENV_EFER, 8);
+	uint64_t efer = env_u64(env, UCB_ENV_EFER);
 	/* WRMSR is privileged (2.0.1 would raise this #GP itself, but only when it runs the instruction) */
 	bool cpl0 = !(env_u32(env, UCB_ENV_HFLAGS) & UCB_HF_CPL);
 	if (!cpl0 || (value & ~(writable | UCB_EFER_LMA)) || (v->cr0_pg && ((value ^ efer) & UCB_EFER_LME))) {
@@ -245,12 +246,8 @@ static void wrmsr_efer(struct ucb_engine *eng, const struct ucb_insn *insn, uint
 		leave_to_deliver(v, 13, rip);
 		return;
 	}
-	efer = (efer & UCB_EFER_LMA) | (value & writable);
-	memcpy(env + UCB_ENV_EFER, &efer, 8);
-	ucb_hflags_recompute(env);
-	ucb_ctx_store(eng);
-	v->tlb_gen++; /* NXE changes what walks allow; the walk registers are remembered until this moves */
-	v->flush_gen++;
+	store_efer(eng, env, (efer & UCB_EFER_LMA) | (value & writable));
+	ucb_translations_changed(v); /* NXE changes what walks allow; the walk registers are remembered meanwhile */
 	ucb_stop_at(eng, rip + insn->len);
 }
 

@@ -573,6 +573,13 @@ static inline void ucb_request_leave(struct ucb_vcpu *v, enum ucb_leave why)
 }
 
 /* Leave uc_emu_start from inside a hook; the run loop re-enters at rip (a RIP write here could lose the stop). */
+/* Every translation may have changed (CR0/CR4/EFER, state_set, an INVLPG that cannot be decoded): mappings all go. */
+static inline void ucb_translations_changed(struct ucb_vcpu *v)
+{
+	v->tlb_gen++;
+	v->flush_gen++;
+}
+
 static inline void ucb_stop_at(struct ucb_engine *eng, uint64_t rip)
 {
 	struct ucb_vcpu *v = eng->vcpu;

@@ -4,10 +4,10 @@
  * 2.0.1 walks guest page tables but then uses the linear address as the physical one (measured), so engines run
  * with CR0.PG hidden and, while the guest pages, see its linear address space: a linear region is mapped onto the
  * guest-physical backing on its first touch, from this backend's own walk (vmsim_x86_walk_ad, which sets A/D like
- * hardware). Mappings are dropped on CR0/CR4 writes, CR3 writes (those whose top-level entry changed: keep_across_cr3),
- * INVLPG, memory-map changes, a CPL change seen at an entry, and guest writes to a paging-structure page that a live
- * mapping was translated through. A failed walk is a #PF
- * (CR2, architectural error code); a walk or a translation reaching unattached memory is an NPF.
+ * hardware). Mappings are dropped on CR0/CR4 writes, CR3 writes (unless the new tables map them alike:
+ * keep_across_cr3), INVLPG, memory-map changes, a CPL change seen at an entry, and guest writes to a paging-structure
+ * page that a live mapping was translated through. A failed walk is a #PF (CR2, architectural error code); a walk or a
+ * translation reaching unattached memory is an NPF.
  * Measured costs and the structure chosen: docs/backends/unicorn.md, "Guest paging".
  */
 #include <stdlib.h>
@@ -515,15 +515,6 @@ uint64_t ucb_mmu_efer(struct ucb_engine *eng)
 }
 
 /*
- * A MOV to CR3 and nothing else since the engine last ran: a mapping whose walk went through a top-level entry the new
- * tables hold unchanged (same value, A bit included), and which the new tables still translate alike page by page
- * (stores the engine cannot watch, the VMM's or a table mapping itself, may have changed lower entries; a CR3 write
- * is the guest's way to have them take effect), would be walked to the same translation again: it stays. Without this, every CR3 write dropped every mapping, and
- * 2.0.1 then kept the dropped regions' blocks where no removal reaches them, so the next store into code there flushed
- * every translated block (~60 ms each, 148 times in a Debian boot: text_poke switches CR3 for each patch). The new
- * top-level table is watched like the others: a live mapping that lets the guest write it goes.
- */
-/*
  * Would the guest's tables now translate every page of r as r maps it (same guest-physical page, at least r's rights,
  * A set, and D where r lets the guest write)? Walked without setting A/D, as a TLB refill would find the entries.
  * Records the tables the walk used, which are the ones to watch now.
@@ -546,6 +537,16 @@ static bool walks_alike(struct ucb_engine *eng, const struct paging *p, struct u
 	return true;
 }
 
+/*
+ * A MOV to CR3 and nothing else since the engine last ran: a mapping whose walk went through a top-level entry the new
+ * tables hold unchanged (same value, A bit included), and which the new tables still translate alike page by page
+ * (stores the engine cannot watch, the VMM's or a table mapping itself, may have changed lower entries; a CR3 write
+ * is the guest's way to have them take effect), would be walked to the same translation again: it stays. Without
+ * this, every CR3 write dropped every mapping, and 2.0.1 then kept the dropped regions' blocks where no removal
+ * reaches them, so the next store into code there flushed every translated block (~60 ms each, 148 times in a Debian
+ * boot: text_poke switches CR3 for each patch). The new top-level table is watched like the others: a live mapping
+ * that lets the guest write it goes.
+ */
 static void keep_across_cr3(struct ucb_engine *eng)
 {
 	struct ucb_shadow *s = &eng->shadow;

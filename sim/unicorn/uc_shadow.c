@@ -158,7 +158,29 @@ void ucb_mmu_flush(struct ucb_engine *eng)
 	ucb_forget_code(eng);
 }
 
-/* A linear address whose translation a live region keeps; for a block start, its whole page (blocks are <= a page). */
+/*
+ * Forget the code state of the linear addresses keep_at refuses: scanned pages, code aliases, the scans of blocks
+ * keep_block refuses (by start; a block is at most one page long, the scanner caps it) and the sites' decodes.
+ */
+static void forget_code_where(struct ucb_engine *eng, bool (*keep_at)(uint64_t lin, const void *ctx),
+                              bool (*keep_block)(uint64_t start, const void *ctx), const void *ctx)
+{
+	ucb_set_keep_if(&eng->code_pages, keep_at, ctx);
+	size_t kept = 0;
+	for (size_t i = 0; i < eng->ncode_alias; i++)
+		if (keep_at(eng->code_alias[i].lin, ctx))
+			eng->code_alias[kept++] = eng->code_alias[i];
+	eng->ncode_alias = kept;
+	eng->code_gen++; /* remembered instruction lengths may be stale */
+	ucb_set_keep_if(&eng->scanned, keep_block, ctx);
+	for (size_t i = 0; i < eng->sites.cap; i++) {
+		struct ucb_site *site = &eng->sites.slots[i];
+		if (site->used && !keep_at(site->addr, ctx))
+			site->gen = ~(uint64_t)0; /* ucb_site_insn decodes it again */
+	}
+}
+
+/* A linear address whose translation a live region keeps; for a block start, its whole page. */
 static bool kept_linear(uint64_t lin, const void *ctx)
 {
 	return ucb_shadow_at(ctx, lin) != NULL;
@@ -172,37 +194,28 @@ static bool kept_block(uint64_t start, const void *ctx)
 
 void ucb_forget_code_unmapped(struct ucb_engine *eng)
 {
-	const struct ucb_shadow *s = &eng->shadow;
+	forget_code_where(eng, kept_linear, kept_block, &eng->shadow);
+}
 
-	ucb_set_keep_if(&eng->code_pages, kept_linear, s);
-	size_t kept = 0;
-	for (size_t i = 0; i < eng->ncode_alias; i++)
-		if (ucb_shadow_at(s, eng->code_alias[i].lin))
-			eng->code_alias[kept++] = eng->code_alias[i];
-	eng->ncode_alias = kept;
-	eng->code_gen++; /* remembered instruction lengths may be stale */
-	ucb_set_keep_if(&eng->scanned, kept_block, s);
-	for (size_t i = 0; i < eng->sites.cap; i++) {
-		struct ucb_site *site = &eng->sites.slots[i];
-		if (site->used && !ucb_shadow_at(s, site->addr))
-			site->gen = ~(uint64_t)0; /* ucb_site_insn decodes it again */
-	}
+/* [lo, hi), and for block starts also the page before lo: a block starting there may run into the range. */
+struct code_range {
+	uint64_t lo, hi, block_lo;
+};
+
+static bool outside_range(uint64_t lin, const void *ctx)
+{
+	const struct code_range *r = ctx;
+	return lin < r->lo || lin >= r->hi;
+}
+
+static bool block_outside_range(uint64_t start, const void *ctx)
+{
+	const struct code_range *r = ctx;
+	return start < r->block_lo || start >= r->hi;
 }
 
 void ucb_forget_code_range(struct ucb_engine *eng, uint64_t lo, uint64_t hi)
 {
-	ucb_set_remove_range(&eng->code_pages, lo, hi);
-	size_t kept = 0;
-	for (size_t i = 0; i < eng->ncode_alias; i++)
-		if (eng->code_alias[i].lin < lo || eng->code_alias[i].lin >= hi)
-			eng->code_alias[kept++] = eng->code_alias[i];
-	eng->ncode_alias = kept;
-	eng->code_gen++; /* remembered instruction lengths may be stale */
-	/* a block is at most one page long (the scanner caps it): it starts in the range or the page before */
-	ucb_set_remove_range(&eng->scanned, lo >= UCB_PAGE ? lo - UCB_PAGE : 0, hi);
-	for (size_t i = 0; i < eng->sites.cap; i++) {
-		struct ucb_site *site = &eng->sites.slots[i];
-		if (site->used && site->addr >= lo && site->addr < hi)
-			site->gen = ~(uint64_t)0; /* ucb_site_insn decodes it again */
-	}
+	const struct code_range range = { lo, hi, lo >= UCB_PAGE ? lo - UCB_PAGE : 0 };
+	forget_code_where(eng, outside_range, block_outside_range, &range);
 }

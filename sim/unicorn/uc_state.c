@@ -169,10 +169,8 @@ static void set_control(struct ucb_engine *eng, uint8_t *env, const struct vmsim
 	/* uc_mmu.c: translations start over when what they were made from changes (not on every resume) */
 	uint64_t was_cr0 = env_u64(env, UCB_ENV_CR) | eng->vcpu->cr0_pg;
 	if (was_cr0 != in->cr0 || env_u64(env, UCB_ENV_CR + 24) != in->cr3 ||
-	    env_u64(env, UCB_ENV_CR + 32) != in->cr4 || env_u64(env, UCB_ENV_EFER) != efer) {
-		eng->vcpu->tlb_gen++;
-		eng->vcpu->flush_gen++;
-	}
+	    env_u64(env, UCB_ENV_CR + 32) != in->cr4 || env_u64(env, UCB_ENV_EFER) != efer)
+		ucb_translations_changed(eng->vcpu);
 	eng->vcpu->cr0_pg = in->cr0 & UCB_CR0_PG;
 	env_put64(env, UCB_ENV_CR, in->cr0 & ~(uint64_t)UCB_CR0_PG);
 	env_put64(env, UCB_ENV_CR + 16, in->cr2);
