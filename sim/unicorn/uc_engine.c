@@ -134,6 +134,24 @@ void ucb_add_sync_site(struct ucb_engine *eng, uint64_t addr)
 	}
 }
 
+void ucb_learn_mmio_site(struct ucb_engine *eng, uint64_t lin)
+{
+	struct ucb_site *site = ucb_site_fresh(eng, lin);
+	struct ucb_mmio_op op;
+
+	/* other instructions get no hook: every code hook costs each later translation a look (2.0.1) */
+	if ((site && (site->insn.kind || site->mmio.valid)) || !ucb_mmio_decode(eng, lin, &op))
+		return;
+	if (!site) {
+		ucb_add_sync_site(eng, lin); /* the hook; a new one is translated in at the next entry */
+		if (!(site = ucb_site_find(&eng->sites, lin)))
+			return;
+	}
+	site->mmio = op;
+	ucb_log(eng->vcpu->vm, VMSIM_LOG_DEBUG, "unicorn: vCPU %u: MMIO site at 0x%llx", eng->vcpu->id,
+	        (unsigned long long)lin);
+}
+
 /* Forget the scans of one code page (its bytes changed): blocks are scanned, sites decoded again when they run. */
 static void forget_code_page(struct ucb_engine *eng, uint64_t page)
 {
@@ -342,6 +360,7 @@ static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 				added++; /* forgotten by a flush: a block translated before its hook may be cached again */
 			known->insn = info;
 			known->gen = eng->applied_gen;
+			known->mmio.valid = false; /* learnt again from its next NPF (ucb_learn_mmio_site) */
 			continue;
 		}
 		if (!info.kind && !sync)

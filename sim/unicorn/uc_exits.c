@@ -403,12 +403,67 @@ static bool far_ret_unprotected(struct ucb_engine *eng, const struct ucb_insn *i
 	return true;
 }
 
+/*
+ * An MMIO site about to run (ucb_learn_mmio_site): the NPF exit its access would cause, built before the
+ * instruction runs, with what the fault path reports (ucb_build_paged_npf). False if the access would not reach
+ * unbacked memory now (or would fault first): the instruction then runs, and faults or not, as any other.
+ */
+static bool mmio_exit(struct ucb_engine *eng, const struct ucb_mmio_op *op, uint64_t rip, struct vmsim_exit *exit)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+	int ids[3];
+	uint64_t vals[3] = { 0, 0, 0 }, base = 0, index = 0, value = op->imm, gpa;
+	void *ptrs[3] = { &vals[0], &vals[1], &vals[2] };
+	int n = 0, ib = -1, ii = -1, is = -1;
+	bool user;
+
+	if (ucb_cs(eng)->bits != 64)
+		return false;
+	if (op->base >= 0 && op->base < 16)
+		ib = n, ids[n++] = ucb_gpr64[op->base];
+	if (op->index >= 0)
+		ii = n, ids[n++] = ucb_gpr64[op->index];
+	if (op->write && op->src >= 0)
+		is = n, ids[n++] = ucb_gpr64[op->src];
+	if (n && uc_reg_read_batch(eng->uc, ids, ptrs, n) != UC_ERR_OK)
+		return false;
+	if (op->base == UCB_MMIO_RIP)
+		base = rip + op->len;
+	else if (ib >= 0)
+		base = vals[ib];
+	if (ii >= 0)
+		index = vals[ii];
+	if (is >= 0)
+		value = vals[is] >> op->src_shift;
+	uint64_t lin = base + index * op->scale + (uint64_t)op->disp;
+	if (op->addr_size == 4)
+		lin = (uint32_t)lin;
+	if (!ucb_mmu_unbacked(eng, lin, op->size, op->write, &gpa, &user))
+		return false;
+	exit->kind = VMSIM_EXIT_NPF;
+	exit->rip = rip;
+	exit->insn_len = op->len;
+	exit->u.npf.access = op->write ? VMSIM_ACCESS_WRITE : VMSIM_ACCESS_READ;
+	exit->u.npf.gpa = gpa;
+	exit->u.npf.gla = lin;
+	exit->u.npf.gla_valid = true;
+	exit->u.npf.prot = 0;
+	exit->u.npf.decoded = true;
+	exit->u.npf.size = op->size;
+	exit->u.npf.user = user;
+	if (op->write)
+		exit->u.npf.value = op->size >= 8 ? value : value & ((1ull << (8 * op->size)) - 1);
+	(void)v;
+	return true;
+}
+
 /* UC_HOOK_CODE on one scanned instruction: 2.0.1 syncs the PC here and checks for stops right after. */
 void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 {
 	struct ucb_engine *eng = user;
 	struct ucb_vcpu *v = eng->vcpu;
-	const struct ucb_insn *insn = ucb_site_insn(eng, addr);
+	struct ucb_site *site = ucb_site_fresh(eng, addr);
+	const struct ucb_insn *insn = site ? &site->insn : NULL;
 	struct vmsim_exit exit;
 	uint64_t cs_base = ucb_cs_base(eng), rip = addr - cs_base;
 
@@ -431,6 +486,12 @@ void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 		remember_transfer(eng, rip);
 	if (!insn || insn->loads_cs)
 		eng->cs.known = false; /* CS may differ once this instruction ran (ucb_cs) */
+	if (insn && !insn->kind && site->mmio.valid) {
+		memset(&exit, 0, sizeof exit);
+		if (mmio_exit(eng, &site->mmio, rip, &exit))
+			exit_in_hook(eng, insn, cs_base, &exit);
+		return;
+	}
 	if (!insn || !insn->kind)
 		return; /* a PC-sync or CS-load site, or the code changed under it: let Unicorn execute it */
 	memset(&exit, 0, sizeof exit);

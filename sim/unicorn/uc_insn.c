@@ -368,7 +368,7 @@ struct ucb_site *ucb_site_add(struct ucb_sites *t, uint64_t addr)
  * Hook sizes are unreliable for instructions 2.0.1 treats as invalid, so sites re-decode after remaps instead.
  * Kind-0 sites (PC sync, CS loads) are returned too: the hook needs their loads_cs.
  */
-const struct ucb_insn *ucb_site_insn(struct ucb_engine *eng, uint64_t addr)
+struct ucb_site *ucb_site_fresh(struct ucb_engine *eng, uint64_t addr)
 {
 	struct ucb_site *s = ucb_site_find(&eng->sites, addr);
 	uint8_t bytes[16];
@@ -381,8 +381,16 @@ const struct ucb_insn *ucb_site_insn(struct ucb_engine *eng, uint64_t addr)
 			n++;
 		ucb_classify(bytes, n, ucb_code_bits(eng), &s->insn);
 		s->gen = eng->applied_gen;
+		s->mmio.valid = false; /* learnt again by the next NPF there (ucb_learn_mmio_site) */
 	}
-	return &s->insn;
+	return s;
+}
+
+const struct ucb_insn *ucb_site_insn(struct ucb_engine *eng, uint64_t addr)
+{
+	struct ucb_site *s = ucb_site_fresh(eng, addr);
+
+	return s ? &s->insn : NULL;
 }
 
 /* The instruction's bytes: one read where it can (a page walk per call under guest paging), else byte by byte. */
@@ -531,5 +539,104 @@ bool ucb_insn_mem_linear(struct ucb_engine *eng, uint64_t rip, uint64_t *lin, ui
 	if (insn)
 		cs_free(insn, 1);
 	cs_option(v->cs, CS_OPT_DETAIL, CS_OPT_OFF);
+	return ok;
+}
+
+/* A general register as its number 0-15 (and the shift of AH..BH); -1 for anything else (Capstone's ids). */
+static int gpr_number(x86_reg reg, unsigned *width, uint8_t *shift)
+{
+	static const x86_reg low8[16] = { X86_REG_AL,   X86_REG_CL,   X86_REG_DL,   X86_REG_BL,   X86_REG_SPL,  X86_REG_BPL,
+		                          X86_REG_SIL,  X86_REG_DIL,  X86_REG_R8B,  X86_REG_R9B,  X86_REG_R10B, X86_REG_R11B,
+		                          X86_REG_R12B, X86_REG_R13B, X86_REG_R14B, X86_REG_R15B };
+	static const x86_reg high8[4] = { X86_REG_AH, X86_REG_CH, X86_REG_DH, X86_REG_BH };
+
+	*shift = 0;
+	for (int i = 0; i < 16; i++) {
+		*width = reg == addr_regs[i].r64 ? 64 : reg == addr_regs[i].r32 ? 32 : reg == addr_regs[i].r16 ? 16
+		         : reg == low8[i] ? 8 : 0;
+		if (*width)
+			return i;
+	}
+	for (int i = 0; i < 4; i++)
+		if (reg == high8[i]) {
+			*width = 8;
+			*shift = 8;
+			return i;
+		}
+	return -1;
+}
+
+/*
+ * Only the plain MOV forms (88/89/8A/8B/C6/C7 and A0-A3) in 64-bit code: their one memory access is the whole
+ * effect besides the destination register, so the VMM's NPF handling of the stop path applies unchanged. FS and GS
+ * would need a base read (a context save) per exit; LOCK is #UD.
+ */
+bool ucb_mmio_decode(struct ucb_engine *eng, uint64_t lin, struct ucb_mmio_op *op)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+	uint8_t buf[15];
+	cs_insn *insn = NULL;
+	bool ok = false;
+
+	memset(op, 0, sizeof *op);
+	if (!v->cs_ok || eng->mode != UCB_LONG || ucb_code_bits(eng) != 64)
+		return false;
+	size_t n = read_insn_bytes(eng, lin, buf, sizeof buf);
+	if (!n)
+		return false;
+	cs_option(v->cs, CS_OPT_MODE, CS_MODE_64);
+	cs_option(v->cs, CS_OPT_DETAIL, CS_OPT_ON);
+	if (cs_disasm(v->cs, buf, n, lin, 1, &insn) == 1 &&
+	    (insn->id == X86_INS_MOV || insn->id == X86_INS_MOVABS /* Capstone's name of A0-A3 */)) {
+		const cs_x86 *x = &insn->detail->x86;
+		const cs_x86_op *mem = NULL, *other = NULL;
+		for (uint8_t i = 0; i < x->op_count && x->op_count == 2; i++) {
+			if (x->operands[i].type == X86_OP_MEM)
+				mem = &x->operands[i];
+			else
+				other = &x->operands[i];
+		}
+		unsigned width = 0, iw = 0;
+		uint8_t shift = 0, ishift = 0;
+		int base = UCB_MMIO_NONE, index = UCB_MMIO_NONE;
+		bool plain_seg = mem && (mem->mem.segment == X86_REG_INVALID || mem->mem.segment == X86_REG_DS ||
+		                         mem->mem.segment == X86_REG_ES || mem->mem.segment == X86_REG_SS ||
+		                         mem->mem.segment == X86_REG_CS);
+		if (mem && mem->mem.base == X86_REG_RIP)
+			base = UCB_MMIO_RIP;
+		else if (mem && mem->mem.base != X86_REG_INVALID)
+			base = gpr_number(mem->mem.base, &width, &shift);
+		bool base_ok = mem && (base == UCB_MMIO_RIP || mem->mem.base == X86_REG_INVALID ||
+		                       (base >= 0 && width == x->addr_size * 8u));
+		if (mem && mem->mem.index != X86_REG_INVALID)
+			index = gpr_number(mem->mem.index, &iw, &ishift);
+		bool index_ok = mem && (mem->mem.index == X86_REG_INVALID || (index >= 0 && iw == x->addr_size * 8u));
+		bool size_ok = mem && (mem->size == 1 || mem->size == 2 || mem->size == 4 || mem->size == 8);
+		if (mem && other && plain_seg && base_ok && index_ok && size_ok && x->prefix[0] != X86_PREFIX_LOCK &&
+		    (x->addr_size == 4 || x->addr_size == 8)) {
+			op->write = mem == &x->operands[0];
+			op->size = mem->size;
+			op->len = (uint8_t)insn->size;
+			op->addr_size = x->addr_size;
+			op->base = (int8_t)base;
+			op->index = (int8_t)index;
+			op->scale = (uint8_t)mem->mem.scale;
+			op->disp = mem->mem.disp;
+			op->src = UCB_MMIO_NONE;
+			if (other->type == X86_OP_REG) {
+				int r = gpr_number(other->reg, &width, &shift);
+				ok = r >= 0 && width == mem->size * 8u;
+				op->src = (int8_t)r;
+				op->src_shift = shift;
+			} else {
+				ok = other->type == X86_OP_IMM && op->write;
+				op->imm = (uint64_t)other->imm;
+			}
+		}
+	}
+	if (insn)
+		cs_free(insn, 1);
+	cs_option(v->cs, CS_OPT_DETAIL, CS_OPT_OFF);
+	op->valid = ok;
 	return ok;
 }

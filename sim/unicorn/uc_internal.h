@@ -59,11 +59,33 @@ struct ucb_insn {
 	uint16_t ret_imm;  /* far_ret: the bytes CA iw releases after the pops */
 };
 
+/*
+ * An MMIO site (uc_exits.c mmio_exit): a MOV between memory and a general register or an immediate in 64-bit code,
+ * whose access once reached no attachment. Its code hook presents the NPF exit before the instruction runs, instead
+ * of the fault stopping the engine. Valid while the site's decode is (ucb_site_fresh drops it with that).
+ */
+enum { UCB_MMIO_NONE = -1, UCB_MMIO_RIP = 16 };
+struct ucb_mmio_op {
+	bool valid;
+	bool write;
+	uint8_t size;      /* of the access: 1, 2, 4, 8 */
+	uint8_t len;       /* of the instruction */
+	uint8_t addr_size; /* 4 or 8 */
+	uint8_t scale;
+	int8_t base;       /* register number 0-15, UCB_MMIO_RIP or UCB_MMIO_NONE */
+	int8_t index;      /* register number 0-15 or UCB_MMIO_NONE */
+	int8_t src;        /* write: the register stored, UCB_MMIO_NONE for imm */
+	uint8_t src_shift; /* 8 for AH, CH, DH, BH */
+	int64_t disp;
+	uint64_t imm;
+};
+
 struct ucb_site {
 	uint64_t addr;     /* linear address, 0 slot = empty is handled by used flag */
 	bool used;
 	uint64_t gen;      /* memory generation the bytes were decoded under */
 	struct ucb_insn insn;
+	struct ucb_mmio_op mmio;
 };
 
 enum { UCB_PAGE = 4096, UCB_XCODE_FILTER_BYTES = (1 << 20) / 8 /* one bit per page below 4 GiB */ };
@@ -712,6 +734,11 @@ void ucb_mmu_prepare(struct ucb_engine *eng);
 uint64_t ucb_mmu_efer(struct ucb_engine *eng);
 /* The guest ran INVLPG on linear address lin: each engine drops the region holding it at its next entry. */
 void ucb_mmu_invlpg(struct ucb_vcpu *v, uint64_t lin);
+/*
+ * A data access of size bytes at linear lin, walked as the fault path would (A/D set): true with its guest-physical
+ * address in *gpa when no attachment backs it and nothing else would happen first (no fault, no live mapping of lin).
+ */
+bool ucb_mmu_unbacked(struct ucb_engine *eng, uint64_t lin, unsigned size, bool write, uint64_t *gpa, bool *user);
 /* The recorded fault in a paged engine: mapped (retry), a #PF to deliver, or an NPF described in *npf. */
 enum ucb_mmu_outcome ucb_mmu_fault(struct ucb_vcpu *v, uint32_t *error_code, uint64_t *cr2, struct ucb_mmu_npf *npf);
 /* uc_mem_read/uc_mem_write at an engine address (linear while the guest pages), mapping what backs it first. */
@@ -728,8 +755,12 @@ bool ucb_insn_changes_cs(const uint8_t *bytes, size_t n, uint32_t code_bits);
 bool ucb_insn_checks_cs_limit(const uint8_t *bytes, size_t n, uint32_t code_bits);
 struct ucb_site *ucb_site_find(struct ucb_sites *t, uint64_t addr);
 struct ucb_site *ucb_site_add(struct ucb_sites *t, uint64_t addr);
+/* The site at addr, its bytes decoded again if memory changed since (which forgets its MMIO op); NULL if none. */
+struct ucb_site *ucb_site_fresh(struct ucb_engine *eng, uint64_t addr);
 /* The decoded site at addr (decoded again if memory changed since), NULL if none or nothing of interest now. */
 const struct ucb_insn *ucb_site_insn(struct ucb_engine *eng, uint64_t addr);
+/* The instruction at linear lin as an MMIO site op (struct ucb_mmio_op); false for any other instruction. */
+bool ucb_mmio_decode(struct ucb_engine *eng, uint64_t lin, struct ucb_mmio_op *op);
 /* Length of the instruction at rip (Capstone, remembered per linear address), 0 if it cannot be decoded. */
 uint8_t ucb_insn_len_at(struct ucb_vcpu *v, uint64_t rip);
 /* The linear address of the memory operand of the instruction at rip, and its length (Capstone, one decode); false if
@@ -766,6 +797,8 @@ enum vmsim_exit_action ucb_call_exit(struct ucb_vcpu *v, const struct vmsim_exit
 struct ucb_engine *ucb_engine_get(struct ucb_vcpu *v, enum ucb_mode mode);
 void ucb_engine_destroy(struct ucb_engine *eng);
 void ucb_add_sync_site(struct ucb_engine *eng, uint64_t addr);
+/* An NPF of the data access at linear rip lin reached no attachment: hook it as an MMIO site if it is one. */
+void ucb_learn_mmio_site(struct ucb_engine *eng, uint64_t lin);
 /* Before uc_emu_start: drop code other engines of the vCPU rewrote, and watch the pages they scanned. */
 void ucb_engine_enter(struct ucb_engine *eng);
 /* Leave the engine to deliver #GP(0) at rip, first undoing the limit-checked transfer when undo is set. */

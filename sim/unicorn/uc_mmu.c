@@ -748,6 +748,30 @@ static bool covered(const struct ucb_shadow *s, uint64_t lin, unsigned need)
 	return r && (r->prot & need) == need;
 }
 
+bool ucb_mmu_unbacked(struct ucb_engine *eng, uint64_t lin, unsigned size, bool write, uint64_t *gpa, bool *user)
+{
+	struct vmsim_x86_walk_info info;
+	struct ucb_mapping m;
+	struct paging p;
+	uint32_t ec = 0;
+
+	/* what the engine would do first: use a live mapping, or change the mappings' privilege (ucb_mmu_fault) */
+	if (!eng->shadow.paged || (lin & (PG_4K - 1)) + size > PG_4K || ucb_shadow_at(&eng->shadow, lin))
+		return false;
+	paging_now(eng, &p);
+	unsigned va_bits = (p.cr4 & CR4_LA57) ? 57 : 48;
+	if ((uint64_t)((int64_t)(lin << (64 - va_bits)) >> (64 - va_bits)) != lin || p.user != eng->shadow.user)
+		return false; /* not canonical: not a walk's business */
+	if (walk(eng, &p, lin, write ? VMSIM_X86_WRITE : 0, true, &info, &ec) != VMSIM_X86_WALK_OK ||
+	    ucb_vcpu_phys(eng->vcpu, info.gpa, &m))
+		return false;
+	eng->shadow.last_fault = ~(uint64_t)0; /* an exit is progress, as in ucb_mmu_fault */
+	eng->shadow.repeats = 0;
+	*gpa = info.gpa;
+	*user = p.user;
+	return true;
+}
+
 enum ucb_mmu_outcome ucb_mmu_fault(struct ucb_vcpu *v, uint32_t *error_code, uint64_t *cr2, struct ucb_mmu_npf *npf)
 {
 	struct ucb_engine *eng = v->active;

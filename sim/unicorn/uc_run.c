@@ -116,8 +116,12 @@ static bool paged_fault(struct ucb_vcpu *v, enum vmsim_result *result)
 	uint64_t cr2 = 0;
 
 	enum ucb_mmu_outcome out = ucb_mmu_fault(v, &error_code, &cr2, &npf);
-	if (out == UCB_MMU_NPF)
+	if (out == UCB_MMU_NPF) {
 		ucb_build_paged_npf(v, &exit, &npf);
+		/* its next runs exit from its code hook, without stopping the engine (uc_exits.c mmio_exit) */
+		if (!npf.walked && !exit.u.npf.prot && exit_is_data_fault(v) && eng->mode == UCB_LONG)
+			ucb_learn_mmio_site(eng, v->fault_rip);
+	}
 	v->fault.valid = false;
 	if (out == UCB_MMU_NPF) {
 		ucb_call_exit(v, &exit);

@@ -140,8 +140,10 @@ void ucb_forget_code(struct ucb_engine *eng)
 	ucb_set_clear(&eng->scanned);
 	ucb_code_pages_clear(eng);
 	for (size_t i = 0; i < eng->sites.cap; i++)
-		if (eng->sites.slots[i].used)
+		if (eng->sites.slots[i].used) {
 			eng->sites.slots[i].gen = ~(uint64_t)0;
+			eng->sites.slots[i].mmio.valid = false;
+		}
 }
 
 void ucb_mmu_flush(struct ucb_engine *eng)
@@ -175,8 +177,10 @@ static void forget_code_where(struct ucb_engine *eng, bool (*keep_at)(uint64_t l
 	ucb_set_keep_if(&eng->scanned, keep_block, ctx);
 	for (size_t i = 0; i < eng->sites.cap; i++) {
 		struct ucb_site *site = &eng->sites.slots[i];
-		if (site->used && !keep_at(site->addr, ctx))
+		if (site->used && !keep_at(site->addr, ctx)) {
 			site->gen = ~(uint64_t)0; /* ucb_site_insn decodes it again */
+			site->mmio.valid = false;
+		}
 	}
 }
 

@@ -918,6 +918,197 @@ static void test_code_patched_while_unmapped_runs_as_patched(void **state)
 	vt_vm_fini(&t);
 }
 
+/* ---- MMIO sites: after the first NPF of a MOV, its code hook presents the exit (uc_exits.c mmio_exit) ---- */
+
+enum { MMIO_GPA = 0x200000 /* above VT_RAM: no attachment */ };
+
+/* 64-bit: each MOV form an MMIO site takes, twice (the first round faults, the second exits from the code hook). */
+static const uint8_t mmio_forms_guest[] = {
+	0x48, 0xbf, 0x00, 0x10, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, /* movabs rdi, LINEAR + 0x1000 */
+	0x41, 0xb8, 0x03, 0x00, 0x00, 0x00,                         /* mov r8d, 3 */
+	0x48, 0xbe, 0x60, 0x00, 0x20, 0x00, 0x78, 0x56, 0x34, 0x12, /* movabs rsi, 0x1234567800200060 */
+	0xb8, 0x44, 0x33, 0x22, 0x11,                               /* mov eax, 0x11223344 */
+	0xbd, 0x02, 0x00, 0x00, 0x00,                               /* mov ebp, 2 */
+	0x89, 0x47, 0x08,                                           /* 0x24: mov [rdi + 8], eax */
+	0x88, 0x27,                                                 /* 0x27: mov [rdi], ah */
+	0x48, 0xc7, 0x47, 0x10, 0xfe, 0xff, 0xff, 0xff,             /* 0x29: mov qword [rdi + 0x10], -2 */
+	0x66, 0x42, 0xc7, 0x04, 0x47, 0x34, 0x12,                   /* 0x31: mov word [rdi + r8 * 2], 0x1234 */
+	0x48, 0x8b, 0x57, 0x20,                                     /* 0x38: mov rdx, [rdi + 0x20] */
+	0x8a, 0x5f, 0x30,                                           /* 0x3c: mov bl, [rdi + 0x30] */
+	0x89, 0x05, 0xfb, 0xff, 0x1e, 0x00,                         /* 0x3f: mov [rip + 0x1efffb], eax (0x200040) */
+	0xa0, 0x50, 0x10, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00,       /* 0x45: movabs al, [LINEAR + 0x1050] */
+	0x67, 0x8b, 0x0e,                                           /* 0x4e: mov ecx, [esi]: the low half of rsi */
+	0xff, 0xcd,                                                 /* dec ebp */
+	0x75, 0xcf,                                                 /* jnz 0x24 */
+	0xba, 0xf0, 0x00, 0x00, 0x00,                               /* mov edx, 0xf0 */
+	0xee,                                                       /* out dx, al */
+};
+
+/* LINEAR + 0x1000 (page table entry 1) -> MMIO_GPA, where nothing is attached. */
+static void mmio_vm_init(struct vt_vm *t)
+{
+	vt_vm_init(t, 0, 0);
+	linear_tables(t);
+	set_pte(t, 1, MMIO_GPA);
+}
+
+/*
+ * The second round of every form exits from its code hook: it must report what the first round's fault reported
+ * (and what the instruction means: gla, gpa, size, the value stored), and leave the registers as the VMM set them.
+ */
+static void test_mmio_site_exits_as_the_fault_did(void **state)
+{
+	static const struct {
+		uint16_t rip;
+		uint8_t len, size;
+		bool write;
+		uint64_t gla, gpa, value;
+	} want[] = {
+		{ 0x24, 3, 4, true, LINEAR + 0x1008, MMIO_GPA + 0x08, 0x11223344 },
+		{ 0x27, 2, 1, true, LINEAR + 0x1000, MMIO_GPA, 0x33 },
+		{ 0x29, 8, 8, true, LINEAR + 0x1010, MMIO_GPA + 0x10, 0xfffffffffffffffeull },
+		{ 0x31, 7, 2, true, LINEAR + 0x1006, MMIO_GPA + 0x06, 0x1234 },
+		{ 0x38, 4, 8, false, LINEAR + 0x1020, MMIO_GPA + 0x20, 0 },
+		{ 0x3c, 3, 1, false, LINEAR + 0x1030, MMIO_GPA + 0x30, 0 },
+		{ 0x3f, 6, 4, true, MMIO_GPA + 0x40, MMIO_GPA + 0x40, 0x11223344 },
+		{ 0x45, 9, 1, false, LINEAR + 0x1050, MMIO_GPA + 0x50, 0 },
+		{ 0x4e, 3, 4, false, MMIO_GPA + 0x60, MMIO_GPA + 0x60, 0 },
+	};
+	enum { FORMS = sizeof want / sizeof want[0] };
+	struct vt_vm t;
+	(void)state;
+
+	mmio_vm_init(&t);
+	run_long(&t, mmio_forms_guest, sizeof mmio_forms_guest, NULL, NULL);
+	assert_int_equal(atomic_load(&t.nexits), 2 * FORMS + 1);
+	for (size_t round = 0; round < 2; round++)
+		for (size_t i = 0; i < FORMS; i++) {
+			const struct vmsim_exit *e = &t.exits[round * FORMS + i];
+			assert_int_equal(e->kind, VMSIM_EXIT_NPF);
+			assert_int_equal(e->rip, VT_LOAD + want[i].rip);
+			assert_int_equal(e->insn_len, want[i].len);
+			assert_int_equal(e->u.npf.access, want[i].write ? VMSIM_ACCESS_WRITE : VMSIM_ACCESS_READ);
+			assert_int_equal(e->u.npf.gla, want[i].gla);
+			assert_true(e->u.npf.gla_valid);
+			assert_int_equal(e->u.npf.gpa, want[i].gpa);
+			assert_true(e->u.npf.decoded);
+			assert_int_equal(e->u.npf.size, want[i].size);
+			assert_int_equal(e->u.npf.value, want[i].value);
+			assert_int_equal(e->u.npf.prot, 0);
+			assert_false(e->u.npf.walk);
+			assert_false(e->u.npf.user);
+		}
+	uint64_t pte;
+	memcpy(&pte, t.ram + 0x62000 + 8, 8);
+	assert_int_equal(pte & 0x60, 0x60); /* the walks set A, and D for the stores */
+	vt_vm_fini(&t);
+}
+
+/* 64-bit: read LINEAR + 0x1000 four times, each value reported on port 0x30. */
+static const uint8_t mmio_read_loop_guest[] = {
+	0x48, 0xbf, 0x00, 0x10, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, /* movabs rdi, LINEAR + 0x1000 */
+	0xbd, 0x04, 0x00, 0x00, 0x00,                               /* mov ebp, 4 */
+	0x8b, 0x07,                                                 /* mov eax, [rdi] */
+	0xba, 0x30, 0x00, 0x00, 0x00,                               /* mov edx, 0x30 */
+	0xee,                                                       /* out dx, al */
+	0xff, 0xcd,                                                 /* dec ebp */
+	0x75, 0xf4,                                                 /* jnz back to the read */
+	0xba, 0xf0, 0x00, 0x00, 0x00,                               /* mov edx, 0xf0 */
+	0xee,                                                       /* out dx, al */
+};
+
+struct mmio_attach {
+	uint64_t seen[1 + REPORTS];
+	unsigned npfs;
+	uint8_t *page; /* attached at MMIO_GPA during the second NPF */
+};
+
+/* Answer MMIO reads with 0x10 + their count; during the second, attach RAM at MMIO_GPA; record_al the reports. */
+static int answer_then_attach(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	struct mmio_attach *a = t->user;
+
+	if (exit->kind == VMSIM_EXIT_NPF) {
+		s->rax = 0x10 + ++a->npfs;
+		if (a->npfs == 2)
+			assert_int_equal(t->ops->mem_map(t->vm, MMIO_GPA, a->page, 0x1000,
+			                                 VMSIM_PROT_READ | VMSIM_PROT_WRITE),
+			                 VMSIM_OK);
+		return -1;
+	}
+	t->user = a->seen;
+	record_al(t, exit, s);
+	t->user = a;
+	return -1;
+}
+
+/* An attachment made over an MMIO site's page ends its exits: the next run of the MOV reads the RAM. */
+static void test_mmio_site_ends_where_memory_is_attached(void **state)
+{
+	struct vt_vm t;
+	struct mmio_attach a = { .npfs = 0 };
+	(void)state;
+
+	a.page = mmap(NULL, 0x1000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(a.page != MAP_FAILED);
+	a.page[0] = 0x77;
+	mmio_vm_init(&t);
+	memcpy(t.ram + VT_LOAD, mmio_read_loop_guest, sizeof mmio_read_loop_guest);
+	struct vmsim_cpu_state s;
+	vt_state_long(&s, VT_LOAD);
+	vt_set(&t, &s);
+	t.hook = answer_then_attach;
+	t.user = &a;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(a.npfs, 2);
+	assert_int_equal(a.seen[0], 4);
+	assert_int_equal(a.seen[1], 0x11);
+	assert_int_equal(a.seen[2], 0x12);
+	assert_int_equal(a.seen[3], 0x77);
+	assert_int_equal(a.seen[4], 0x77);
+	assert_int_equal(t.ops->mem_unmap(t.vm, MMIO_GPA, 0x1000), VMSIM_OK);
+	vt_vm_fini(&t);
+	munmap(a.page, 0x1000);
+}
+
+/* 64-bit: read [rdi] (MMIO) twice, rewrite that MOV into mov eax, [rsi] (rsi = rdi + 0x40), run it three times. */
+static const uint8_t mmio_patch_guest[] = {
+	0x48, 0xbf, 0x00, 0x10, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, /* movabs rdi, LINEAR + 0x1000 */
+	0x48, 0x8d, 0x77, 0x40,                                     /* lea rsi, [rdi + 0x40] */
+	0xbd, 0x02, 0x00, 0x00, 0x00,                               /* mov ebp, 2 */
+	0x8b, 0x07,                                                 /* 0x13: mov eax, [rdi] */
+	0xff, 0xcd,                                                 /* dec ebp */
+	0x75, 0xfa,                                                 /* jnz 0x13 */
+	0x45, 0x85, 0xc9,                                           /* test r9d, r9d */
+	0x75, 0x11,                                                 /* jnz done */
+	0xc6, 0x05, 0xef, 0xff, 0xff, 0xff, 0x06,                   /* mov byte [rip - 0x11], 6: its ModRM, now [rsi] */
+	0x41, 0xff, 0xc1,                                           /* inc r9d */
+	0xbd, 0x03, 0x00, 0x00, 0x00,                               /* mov ebp, 3 */
+	0xeb, 0xe4,                                                 /* jmp 0x13 */
+	0xba, 0xf0, 0x00, 0x00, 0x00,                               /* done: mov edx, 0xf0 */
+	0xee,                                                       /* out dx, al */
+};
+
+/* An MMIO site whose code the guest rewrites exits as the new instruction: its decode goes with the old bytes. */
+static void test_mmio_site_rewritten_exits_as_the_new_code(void **state)
+{
+	struct vt_vm t;
+	(void)state;
+
+	mmio_vm_init(&t);
+	run_long(&t, mmio_patch_guest, sizeof mmio_patch_guest, NULL, NULL);
+	assert_int_equal(atomic_load(&t.nexits), 6);
+	static const uint64_t gla[5] = { LINEAR + 0x1000, LINEAR + 0x1000, LINEAR + 0x1040, LINEAR + 0x1040,
+		                         LINEAR + 0x1040 };
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(t.exits[i].kind, VMSIM_EXIT_NPF);
+		assert_int_equal(t.exits[i].rip, VT_LOAD + 0x13);
+		assert_int_equal(t.exits[i].u.npf.gla, gla[i]);
+		assert_int_equal(t.exits[i].u.npf.gpa, MMIO_GPA + (gla[i] - LINEAR - 0x1000));
+	}
+	vt_vm_fini(&t);
+}
+
 int main(void)
 {
 	static int shared = MAP_SHARED, private = MAP_PRIVATE;
@@ -934,6 +1125,9 @@ int main(void)
 		cmocka_unit_test(test_cr3_reload_takes_a_pte_the_vmm_rewrote),
 		cmocka_unit_test(test_store_into_live_tables_from_code_they_map),
 		cmocka_unit_test(test_pae_guest),
+		cmocka_unit_test(test_mmio_site_exits_as_the_fault_did),
+		cmocka_unit_test(test_mmio_site_ends_where_memory_is_attached),
+		cmocka_unit_test(test_mmio_site_rewritten_exits_as_the_new_code),
 		cmocka_unit_test(test_paged_guest_runs_through_memory_churn),
 		/* shared RAM: each region maps an alias of its own; private RAM cannot be aliased (docs/backends/unicorn.md) */
 		cmocka_unit_test_prestate(test_code_rewritten_while_unmapped_runs_as_rewritten, &shared),
