@@ -179,6 +179,19 @@ struct ucb_code_alias {
 	uint64_t lin, phys;
 };
 
+/*
+ * The last MMIO site walk (uc_mmu.c ucb_mmu_unbacked): the entries it read, where they live in host memory and their
+ * values after its A/D update. While the paging registers, the attachments and every one of those entries are
+ * unchanged, a new walk would read the same entries and write nothing: its result is reused.
+ */
+struct ucb_mmio_walk {
+	bool valid, write, user;
+	uint64_t lin_page, gpa_page, tlb_gen, vm_gen;
+	unsigned n;
+	const uint64_t *at[5];
+	uint64_t val[5];
+};
+
 /* What the hooks need of CS: its base, its byte-granular limit and the code size its descriptor gives (16/32/64). */
 struct ucb_cs_cache {
 	uint64_t base;
@@ -226,6 +239,7 @@ struct ucb_engine {
 		uint64_t gen, cr0, cr3, cr4, efer;
 		bool valid;
 	} paging_memo;
+	struct ucb_mmio_walk mmio_walk; /* the last MMIO site walk */
 	struct ucb_cs_cache cs;      /* CS as last read (ucb_cs) */
 	/*
 	 * CS limit checks (hook_block): the state before the last limit-checked transfer, so that one whose target

@@ -748,6 +748,49 @@ static bool covered(const struct ucb_shadow *s, uint64_t lin, unsigned need)
 	return r && (r->prot & need) == need;
 }
 
+/* The last MMIO site walk (struct ucb_engine.mmio_walk) gives lin's translation for this access unchanged. */
+static bool walk_memo_holds(struct ucb_engine *eng, uint64_t lin, bool write, bool user)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+	const struct ucb_mmio_walk *w = &eng->mmio_walk;
+
+	if (!w->valid || w->lin_page != (lin & ~(uint64_t)(PG_4K - 1)) || (write && !w->write) || w->user != user ||
+	    w->tlb_gen != v->tlb_gen || w->vm_gen != atomic_load_explicit(&v->vm->generation, memory_order_relaxed))
+		return false;
+	for (unsigned i = 0; i < w->n; i++)
+		if (__atomic_load_n(w->at[i], __ATOMIC_RELAXED) != w->val[i])
+			return false;
+	return true;
+}
+
+/* Remember a successful 4- or 5-level walk of lin (8-byte entries) for walk_memo_holds. */
+static void walk_memo_keep(struct ucb_engine *eng, uint64_t lin, bool write, bool user,
+                           const struct vmsim_x86_walk_info *info)
+{
+	struct ucb_vcpu *v = eng->vcpu;
+	struct ucb_mmio_walk *w = &eng->mmio_walk;
+	struct ucb_mapping m;
+
+	/* the generation first: attachments that change after this read make the memo stale, not wrong */
+	w->vm_gen = atomic_load_explicit(&v->vm->generation, memory_order_acquire);
+	if (!(eng->paging_memo.efer & UCB_EFER_LMA) || info->entries > 5)
+		return;
+	for (unsigned i = 0; i < info->entries; i++) {
+		uint64_t at = info->entry_gpa[i];
+		if (at % 8 || !phys_span(v, at, 8, &m))
+			return;
+		w->at[i] = (const uint64_t *)((const uint8_t *)m.hva + (at - m.gpa));
+		w->val[i] = __atomic_load_n(w->at[i], __ATOMIC_RELAXED);
+	}
+	w->n = info->entries;
+	w->lin_page = lin & ~(uint64_t)(PG_4K - 1);
+	w->gpa_page = info->gpa & ~(uint64_t)(PG_4K - 1);
+	w->write = write;
+	w->user = user;
+	w->tlb_gen = v->tlb_gen;
+	w->valid = true;
+}
+
 bool ucb_mmu_unbacked(struct ucb_engine *eng, uint64_t lin, unsigned size, bool write, uint64_t *gpa, bool *user)
 {
 	struct vmsim_x86_walk_info info;
@@ -762,12 +805,18 @@ bool ucb_mmu_unbacked(struct ucb_engine *eng, uint64_t lin, unsigned size, bool 
 	unsigned va_bits = (p.cr4 & CR4_LA57) ? 57 : 48;
 	if ((uint64_t)((int64_t)(lin << (64 - va_bits)) >> (64 - va_bits)) != lin || p.user != eng->shadow.user)
 		return false; /* not canonical: not a walk's business */
-	if (walk(eng, &p, lin, write ? VMSIM_X86_WRITE : 0, true, &info, &ec) != VMSIM_X86_WALK_OK ||
-	    ucb_vcpu_phys(eng->vcpu, info.gpa, &m))
-		return false;
+	if (walk_memo_holds(eng, lin, write, p.user)) {
+		*gpa = eng->mmio_walk.gpa_page | (lin & (PG_4K - 1));
+	} else {
+		eng->mmio_walk.valid = false;
+		if (walk(eng, &p, lin, write ? VMSIM_X86_WRITE : 0, true, &info, &ec) != VMSIM_X86_WALK_OK ||
+		    ucb_vcpu_phys(eng->vcpu, info.gpa, &m))
+			return false;
+		*gpa = info.gpa;
+		walk_memo_keep(eng, lin, write, p.user, &info);
+	}
 	eng->shadow.last_fault = ~(uint64_t)0; /* an exit is progress, as in ucb_mmu_fault */
 	eng->shadow.repeats = 0;
-	*gpa = info.gpa;
 	*user = p.user;
 	return true;
 }

@@ -1109,6 +1109,48 @@ static void test_mmio_site_rewritten_exits_as_the_new_code(void **state)
 	vt_vm_fini(&t);
 }
 
+/* 64-bit: read [rdi] (MMIO) twice, point its PTE at the next page (a store, A clear, no INVLPG), read twice more. */
+static const uint8_t mmio_remap_guest[] = {
+	0x48, 0xbf, 0x00, 0x10, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, /* movabs rdi, LINEAR + 0x1000 */
+	0xbd, 0x02, 0x00, 0x00, 0x00,                               /* mov ebp, 2 */
+	0x8b, 0x07,                                                 /* 0x0f: mov eax, [rdi] */
+	0xff, 0xcd,                                                 /* dec ebp */
+	0x75, 0xfa,                                                 /* jnz 0x0f */
+	0x45, 0x85, 0xc9,                                           /* test r9d, r9d */
+	0x75, 0x16,                                                 /* jnz done */
+	0x48, 0xc7, 0x04, 0x25, 0x08, 0x20, 0x06, 0x00,             /* mov qword [0x62008], MMIO_GPA + 0x1000 | 3 */
+	0x03, 0x10, 0x20, 0x00,
+	0x41, 0xff, 0xc1,                                           /* inc r9d */
+	0xbd, 0x02, 0x00, 0x00, 0x00,                               /* mov ebp, 2 */
+	0xeb, 0xdf,                                                 /* jmp 0x0f */
+	0xba, 0xf0, 0x00, 0x00, 0x00,                               /* done: mov edx, 0xf0 */
+	0xee,                                                       /* out dx, al */
+};
+
+/*
+ * An MMIO site walks the tables as they are now: a PTE the guest rewrote takes effect at once (the backend's rule
+ * for stores into paging structures, docs/backends/unicorn.md), and the walk sets A in the new entry again.
+ */
+static void test_mmio_site_follows_a_rewritten_pte(void **state)
+{
+	struct vt_vm t;
+	(void)state;
+
+	mmio_vm_init(&t);
+	run_long(&t, mmio_remap_guest, sizeof mmio_remap_guest, NULL, NULL);
+	assert_int_equal(atomic_load(&t.nexits), 5);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(t.exits[i].kind, VMSIM_EXIT_NPF);
+		assert_int_equal(t.exits[i].rip, VT_LOAD + 0x0f);
+		assert_int_equal(t.exits[i].u.npf.gla, LINEAR + 0x1000);
+		assert_int_equal(t.exits[i].u.npf.gpa, MMIO_GPA + (i < 2 ? 0 : 0x1000));
+	}
+	uint64_t pte;
+	memcpy(&pte, t.ram + 0x62000 + 8, 8);
+	assert_int_equal(pte, (MMIO_GPA + 0x1000) | 0x23); /* P, R/W and A: read, never written */
+	vt_vm_fini(&t);
+}
+
 int main(void)
 {
 	static int shared = MAP_SHARED, private = MAP_PRIVATE;
@@ -1128,6 +1170,7 @@ int main(void)
 		cmocka_unit_test(test_mmio_site_exits_as_the_fault_did),
 		cmocka_unit_test(test_mmio_site_ends_where_memory_is_attached),
 		cmocka_unit_test(test_mmio_site_rewritten_exits_as_the_new_code),
+		cmocka_unit_test(test_mmio_site_follows_a_rewritten_pte),
 		cmocka_unit_test(test_paged_guest_runs_through_memory_churn),
 		/* shared RAM: each region maps an alias of its own; private RAM cannot be aliased (docs/backends/unicorn.md) */
 		cmocka_unit_test_prestate(test_code_rewritten_while_unmapped_runs_as_rewritten, &shared),
