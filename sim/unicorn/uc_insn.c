@@ -567,9 +567,33 @@ static int gpr_number(x86_reg reg, unsigned *width, uint8_t *shift)
 }
 
 /*
+ * Prefixes an MMIO site's decode can follow as 2.0.1 executes them: no segment override (2.0.1 adds the base of an
+ * explicit ES/CS/SS/DS in 64-bit code, and FS/GS would need a context save per exit), no LOCK, and a REX only
+ * right before the opcode (2.0.1 applies one a legacy prefix follows; Capstone, like the CPU, ignores it).
+ */
+static bool plain_prefixes(const uint8_t *b, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = b[i];
+		bool legacy = c == 0x66 || c == 0x67 || c == 0xf2 || c == 0xf3;
+		if (c == 0x26 || c == 0x2e || c == 0x36 || c == 0x3e || c == 0x64 || c == 0x65 || c == 0xf0)
+			return false;
+		if ((c & 0xf0) == 0x40) {
+			uint8_t next = i + 1 < len ? b[i + 1] : 0;
+			return i + 1 < len && (next & 0xf0) != 0x40 && next != 0x66 && next != 0x67 && next != 0xf2 &&
+			       next != 0xf3 && next != 0xf0 && next != 0x26 && next != 0x2e && next != 0x36 &&
+			       next != 0x3e && next != 0x64 && next != 0x65;
+		}
+		if (!legacy)
+			return true; /* the opcode */
+	}
+	return false;
+}
+
+/*
  * Only the plain MOV forms (88/89/8A/8B/C6/C7 and A0-A3) in 64-bit code: their one memory access is the whole
- * effect besides the destination register, so the VMM's NPF handling of the stop path applies unchanged. FS and GS
- * would need a base read (a context save) per exit; LOCK is #UD.
+ * effect besides the destination register, so the VMM's NPF handling of the stop path applies unchanged. Not one
+ * that crosses a page: forgetting code goes by the page of an instruction's first byte (uc_shadow.c).
  */
 bool ucb_mmio_decode(struct ucb_engine *eng, uint64_t lin, struct ucb_mmio_op *op)
 {
@@ -599,9 +623,8 @@ bool ucb_mmio_decode(struct ucb_engine *eng, uint64_t lin, struct ucb_mmio_op *o
 		unsigned width = 0, iw = 0;
 		uint8_t shift = 0, ishift = 0;
 		int base = UCB_MMIO_NONE, index = UCB_MMIO_NONE;
-		bool plain_seg = mem && (mem->mem.segment == X86_REG_INVALID || mem->mem.segment == X86_REG_DS ||
-		                         mem->mem.segment == X86_REG_ES || mem->mem.segment == X86_REG_SS ||
-		                         mem->mem.segment == X86_REG_CS);
+		bool plain = plain_prefixes(insn->bytes, insn->size) &&
+		                 (lin & (UCB_PAGE - 1)) + insn->size <= UCB_PAGE;
 		if (mem && mem->mem.base == X86_REG_RIP)
 			base = UCB_MMIO_RIP;
 		else if (mem && mem->mem.base != X86_REG_INVALID)
@@ -612,8 +635,7 @@ bool ucb_mmio_decode(struct ucb_engine *eng, uint64_t lin, struct ucb_mmio_op *o
 			index = gpr_number(mem->mem.index, &iw, &ishift);
 		bool index_ok = mem && (mem->mem.index == X86_REG_INVALID || (index >= 0 && iw == x->addr_size * 8u));
 		bool size_ok = mem && (mem->size == 1 || mem->size == 2 || mem->size == 4 || mem->size == 8);
-		if (mem && other && plain_seg && base_ok && index_ok && size_ok && x->prefix[0] != X86_PREFIX_LOCK &&
-		    (x->addr_size == 4 || x->addr_size == 8)) {
+		if (mem && other && plain && base_ok && index_ok && size_ok && (x->addr_size == 4 || x->addr_size == 8)) {
 			op->write = mem == &x->operands[0];
 			op->size = mem->size;
 			op->len = (uint8_t)insn->size;
