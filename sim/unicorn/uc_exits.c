@@ -408,9 +408,8 @@ static bool far_ret_unprotected(struct ucb_engine *eng, const struct ucb_insn *i
  * instruction runs, with what the fault path reports (ucb_build_paged_npf). False if the access would not reach
  * unbacked memory now (or would fault first): the instruction then runs, and faults or not, as any other.
  */
-static bool mmio_exit(struct ucb_engine *eng, const struct ucb_mmio_op *op, uint64_t rip, struct vmsim_exit *exit)
+static bool mmio_exit(struct ucb_engine *eng, struct ucb_mmio_op *op, uint64_t rip, struct vmsim_exit *exit)
 {
-	struct ucb_vcpu *v = eng->vcpu;
 	int ids[3];
 	uint64_t vals[3] = { 0, 0, 0 }, base = 0, index = 0, value = op->imm, gpa;
 	void *ptrs[3] = { &vals[0], &vals[1], &vals[2] };
@@ -438,8 +437,13 @@ static bool mmio_exit(struct ucb_engine *eng, const struct ucb_mmio_op *op, uint
 	uint64_t lin = base + index * op->scale + (uint64_t)op->disp;
 	if (op->addr_size == 4)
 		lin = (uint32_t)lin;
-	if (!ucb_mmu_unbacked(eng, lin, op->size, op->write, &gpa, &user))
+	if (!ucb_mmu_unbacked(eng, lin, op->size, op->write, &gpa, &user)) {
+		/* a MOV that mostly reaches memory stops paying for the look (its next NPF teaches it again) */
+		if (++op->misses >= UCB_MMIO_MISSES)
+			op->valid = false;
 		return false;
+	}
+	op->misses = 0;
 	exit->kind = VMSIM_EXIT_NPF;
 	exit->rip = rip;
 	exit->insn_len = op->len;
@@ -453,7 +457,6 @@ static bool mmio_exit(struct ucb_engine *eng, const struct ucb_mmio_op *op, uint
 	exit->u.npf.user = user;
 	if (op->write)
 		exit->u.npf.value = op->size >= 8 ? value : value & ((1ull << (8 * op->size)) - 1);
-	(void)v;
 	return true;
 }
 

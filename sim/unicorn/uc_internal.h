@@ -64,7 +64,7 @@ struct ucb_insn {
  * whose access once reached no attachment. Its code hook presents the NPF exit before the instruction runs, instead
  * of the fault stopping the engine. Valid while the site's decode is (ucb_site_fresh drops it with that).
  */
-enum { UCB_MMIO_NONE = -1, UCB_MMIO_RIP = 16 };
+enum { UCB_MMIO_NONE = -1, UCB_MMIO_RIP = 16, UCB_MMIO_MISSES = 16 };
 struct ucb_mmio_op {
 	bool valid;
 	bool write;
@@ -76,6 +76,7 @@ struct ucb_mmio_op {
 	int8_t index;      /* register number 0-15 or UCB_MMIO_NONE */
 	int8_t src;        /* write: the register stored, UCB_MMIO_NONE for imm */
 	uint8_t src_shift; /* 8 for AH, CH, DH, BH */
+	uint8_t misses;    /* runs in a row that reached memory: at UCB_MMIO_MISSES the op is dropped */
 	int64_t disp;
 	uint64_t imm;
 };

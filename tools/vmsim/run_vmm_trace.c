@@ -24,6 +24,8 @@ bool vmm_trace(struct vmm *vmm, const struct vmsim_exit *ex, const struct vmsim_
 		fprintf(f, ",\"gpa\":%" PRIu64 ",\"size\":%u,\"write\":%s,\"fetch\":%s", ex->u.npf.gpa, ex->u.npf.size,
 		        ex->u.npf.access == VMSIM_ACCESS_WRITE ? "true" : "false",
 		        ex->u.npf.access == VMSIM_ACCESS_FETCH ? "true" : "false");
+	if (ex->kind == VMSIM_EXIT_NPF && ex->u.npf.decoded && ex->u.npf.access == VMSIM_ACCESS_WRITE)
+		fprintf(f, ",\"value\":%" PRIu64, ex->u.npf.value);
 	if (ex->kind == VMSIM_EXIT_CPUID)
 		fprintf(f, ",\"leaf\":%" PRIu32 ",\"subleaf\":%" PRIu32, ex->u.cpuid.leaf, ex->u.cpuid.subleaf);
 	if (ex->kind == VMSIM_EXIT_MSR)

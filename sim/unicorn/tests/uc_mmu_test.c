@@ -1255,6 +1255,45 @@ static void test_mmio_site_across_pages_exits_as_rewritten(void **state)
 	vt_vm_fini(&t);
 }
 
+/* 64-bit: f reads [rbx]: once at MMIO, 20 times at RAM, twice at MMIO again. */
+static const uint8_t mmio_then_ram_guest[] = {
+	0x48, 0xbf, 0x00, 0x10, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, /* movabs rdi, LINEAR + 0x1000 (MMIO) */
+	0xbe, 0x00, 0x00, 0x03, 0x00,                               /* mov esi, 0x30000 (RAM) */
+	0x48, 0x89, 0xfb,                                           /* mov rbx, rdi */
+	0xe8, 0x24, 0x00, 0x00, 0x00,                               /* call f */
+	0xbd, 0x14, 0x00, 0x00, 0x00,                               /* mov ebp, 20 */
+	0x48, 0x89, 0xf3,                                           /* mov rbx, rsi */
+	0xe8, 0x17, 0x00, 0x00, 0x00,                               /* 0x1f: call f */
+	0xff, 0xcd,                                                 /* dec ebp */
+	0x75, 0xf7,                                                 /* jnz 0x1f */
+	0x48, 0x89, 0xfb,                                           /* mov rbx, rdi */
+	0xe8, 0x0b, 0x00, 0x00, 0x00,                               /* call f */
+	0xe8, 0x06, 0x00, 0x00, 0x00,                               /* call f */
+	0xba, 0xf0, 0x00, 0x00, 0x00,                               /* mov edx, 0xf0 */
+	0xee,                                                       /* out dx, al */
+	0x8b, 0x03,                                                 /* 0x3b: f: mov eax, [rbx] */
+	0xc3,                                                       /* ret */
+};
+
+/* An MMIO site that reaches RAM for a while (and so stops looking) exits for exactly its MMIO accesses. */
+static void test_mmio_site_reaching_ram_exits_only_for_mmio(void **state)
+{
+	struct vt_vm t;
+	(void)state;
+
+	mmio_vm_init(&t);
+	t.ram[0x30000] = 0x5a;
+	run_long(&t, mmio_then_ram_guest, sizeof mmio_then_ram_guest, NULL, NULL);
+	assert_int_equal(atomic_load(&t.nexits), 4);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(t.exits[i].kind, VMSIM_EXIT_NPF);
+		assert_int_equal(t.exits[i].rip, VT_LOAD + 0x3b);
+		assert_int_equal(t.exits[i].u.npf.gla, LINEAR + 0x1000);
+		assert_int_equal(t.exits[i].u.npf.gpa, MMIO_GPA);
+	}
+	vt_vm_fini(&t);
+}
+
 int main(void)
 {
 	static int shared = MAP_SHARED, private = MAP_PRIVATE;
@@ -1277,6 +1316,7 @@ int main(void)
 		cmocka_unit_test(test_mmio_site_follows_a_rewritten_pte),
 		cmocka_unit_test(test_mmio_site_leaves_what_2_0_1_runs_otherwise),
 		cmocka_unit_test(test_mmio_site_across_pages_exits_as_rewritten),
+		cmocka_unit_test(test_mmio_site_reaching_ram_exits_only_for_mmio),
 		cmocka_unit_test(test_paged_guest_runs_through_memory_churn),
 		/* shared RAM: each region maps an alias of its own; private RAM cannot be aliased (docs/backends/unicorn.md) */
 		cmocka_unit_test_prestate(test_code_rewritten_while_unmapped_runs_as_rewritten, &shared),

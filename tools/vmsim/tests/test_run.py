@@ -219,6 +219,33 @@ def test_trace_json(tmp_path, model):
     assert records[3]["ip"] == 0x7C0B
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_trace_mmio_writes_carry_their_value(tmp_path, model):
+    """A loop of MMIO stores in long mode: each record has the value stored (the second and later ones come from
+    the backend's MMIO site, the first from its fault), and reads carry none."""
+    image = assemble(tmp_path, "mmio", """
+        mov ecx, 3
+        mov eax, 0x11223344
+    1:  mov dword ptr [0x7fff000], eax   /* beyond the 16 MiB of RAM: unbacked */
+        mov ebx, dword ptr [0x7fff004]
+        inc eax
+        dec ecx
+        jnz 1b
+        mov al, 0
+        out 0xf4, al
+    """, 64, 0x100000)
+    trace = tmp_path / "trace.jsonl"
+    r = vmsim_run("--mode", "long", "--model", model, "--trace", trace, image)
+    assert r.returncode == 0, r.stderr
+    mmio = [rec for rec in map(json.loads, trace.read_text().splitlines()) if rec["kind"] == "mmio"]
+    assert [(rec["gpa"], rec["size"], rec["write"], rec.get("value")) for rec in mmio] == [
+        (0x7FFF000, 4, True, 0x11223344), (0x7FFF004, 4, False, None),
+        (0x7FFF000, 4, True, 0x11223345), (0x7FFF004, 4, False, None),
+        (0x7FFF000, 4, True, 0x11223346), (0x7FFF004, 4, False, None)]
+    for rec in mmio:
+        assert rec["exit"] == CODES[model]["mmio"]
+
+
 def test_max_exits_and_timeout_give_124(tmp_path):
     loop = assemble(tmp_path, "loop", "1: out 0x80, al\n jmp 1b\n", 16, 0x7C00)
     r = vmsim_run("--max-exits", 5, loop)

@@ -109,6 +109,27 @@ def test_debian_kernel_boots_to_its_first_log_lines(model, kernel, tmp_path):
     assert all(rec.get("insn", "").split(" ")[0] in ("in", "out") for rec in kernel_io), kernel_io[0]
 
 
+def test_debian_kernel_prints_on_an_mmio_uart(kernel, tmp_path):
+    """earlycon on an 8250 at unbacked MMIO (mmio32 at 0xfe000000): the kernel's readl/writel are NPF exits, each
+    decoded write with its value; after an instruction's first one the Unicorn backend presents them from its MMIO
+    sites instead of its fault path (docs/backends/unicorn.md "Exits inside hooks"). The bytes the kernel writes
+    to the data register are its first log lines (the line status reads all ones: always ready). The console
+    line comes at about exit 670."""
+    cmdline = "earlycon=uart8250,mmio32,0xfe000000 console=ttyS0 nokaslr"
+    trace = tmp_path / "trace.jsonl"
+    run = subprocess.run([VMSIM, "run", "--backend", BACKEND, "--model", "svm", "--linux", "--mem", "128M",
+                          "--cmdline", cmdline, "--max-exits", "1500", "--timeout", "400", "--trace", str(trace),
+                          kernel], capture_output=True, text=True, timeout=500)
+    assert run.returncode == STATUS_BUDGET, run.stderr
+    mmio = [rec for rec in map(json.loads, open(trace)) if rec["kind"] == "mmio"]
+    assert mmio and all(rec["size"] == 4 and 0xfe000000 <= rec["gpa"] < 0xfe000020 for rec in mmio), mmio[:3]
+    assert any(not rec["write"] and rec["gpa"] == 0xfe000014 for rec in mmio)  # LSR polled
+    text = "".join(chr(rec["value"] & 0xff) for rec in mmio if rec["write"] and rec["gpa"] == 0xfe000000)
+    missing = in_order(text, ["[    0.000000] Linux version {} (".format(kernel_version(kernel)),
+                              "[    0.000000] Command line: " + cmdline])
+    assert not missing, text[-2000:]
+
+
 def test_debian_kernel_boots_to_its_root_fs_panic(kernel):
     """The boot on unicorn through the kernel's first code patches (text_poke_early), its switch to ttyS0 (which
     replays the whole log), its delay-loop calibration on timer interrupts (~41,900 exits with the virtual clock),
