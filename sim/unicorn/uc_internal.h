@@ -198,6 +198,7 @@ struct ucb_cs_cache {
 	uint64_t base;
 	uint32_t limit;
 	uint32_t bits;
+	uint16_t selector;
 	bool known;
 };
 
@@ -572,10 +573,12 @@ static inline const struct ucb_cs_cache *ucb_cs(struct ucb_engine *eng)
 	if (eng->cs.known)
 		return &eng->cs;
 	eng->cs.base = 0;
+	eng->cs.selector = 0;
 	eng->cs.limit = UINT32_MAX;
 	eng->cs.bits = eng->mode == UCB_LONG ? 64 : eng->mode == UCB_PROT ? 32 : 16;
 	if (ucb_ctx_load(eng, &env)) {
 		uint32_t hf = env_u32(env, UCB_ENV_HFLAGS);
+		eng->cs.selector = (uint16_t)env_u32(env, UCB_ENV_SEGS + 1 * UCB_ENV_SEG_SIZE);
 		eng->cs.base = env_u64(env, UCB_ENV_SEGS + 1 * UCB_ENV_SEG_SIZE + 8);
 		eng->cs.limit = env_u32(env, UCB_ENV_SEGS + 1 * UCB_ENV_SEG_SIZE + 16);
 		eng->cs.bits = (hf & UCB_HF_CS64) ? 64 : (hf & UCB_HF_CS32) ? 32 : 16;

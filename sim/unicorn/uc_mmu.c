@@ -801,7 +801,13 @@ bool ucb_mmu_unbacked(struct ucb_engine *eng, uint64_t lin, unsigned size, bool 
 	/* what the engine would do first: use a live mapping, or change the mappings' privilege (ucb_mmu_fault) */
 	if (!eng->shadow.paged || (lin & (PG_4K - 1)) + size > PG_4K || ucb_shadow_at(&eng->shadow, lin))
 		return false;
-	paging_now(eng, &p);
+	/* paging_now with CS's selector from ucb_cs (remembered until CS may change) instead of a register read */
+	walk_regs_fresh(eng);
+	p.cr0 = eng->paging_memo.cr0 | eng->vcpu->cr0_pg;
+	p.cr3 = eng->paging_memo.cr3;
+	p.cr4 = eng->paging_memo.cr4;
+	p.efer = eng->paging_memo.efer;
+	p.user = (p.cr0 & UCB_CR0_PE) && (ucb_cs(eng)->selector & 3) == 3;
 	unsigned va_bits = (p.cr4 & CR4_LA57) ? 57 : 48;
 	if ((uint64_t)((int64_t)(lin << (64 - va_bits)) >> (64 - va_bits)) != lin || p.user != eng->shadow.user)
 		return false; /* not canonical: not a walk's business */

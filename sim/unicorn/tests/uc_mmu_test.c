@@ -1294,6 +1294,48 @@ static void test_mmio_site_reaching_ram_exits_only_for_mmio(void **state)
 	vt_vm_fini(&t);
 }
 
+/* A CPL-3 MMIO read, twice (fault path, then MMIO site): both report a user access (SVM EXITINFO1 bit 2). */
+static void test_mmio_site_reports_a_user_access(void **state)
+{
+	static const uint8_t guest[] = {
+		0x48, 0xbf, 0x00, 0x10, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, /* movabs rdi, LINEAR + 0x1000 */
+		0xbd, 0x02, 0x00, 0x00, 0x00,                               /* mov ebp, 2 */
+		0x8b, 0x07,                                                 /* 0x0f: mov eax, [rdi] */
+		0xff, 0xcd,                                                 /* dec ebp */
+		0x75, 0xfa,                                                 /* jnz 0x0f */
+		0xba, 0xf0, 0x00, 0x00, 0x00,                               /* mov edx, 0xf0 */
+		0xee,                                                       /* out dx, al (IOPL 3) */
+	};
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	(void)state;
+
+	mmio_vm_init(&t);
+	/* U/S in every entry on the way to the code (identity) and to the MMIO page */
+	for (uint64_t at = VT_PML4; at < VT_PML4 + 16; at += 8)
+		t.ram[at] |= 4;
+	t.ram[VT_PDPT] |= 4;
+	t.ram[0x60000] |= 4;
+	t.ram[0x61000] |= 4;
+	t.ram[0x62008] |= 4;
+	memcpy(t.ram + VT_LOAD, guest, sizeof guest);
+	vt_state_long(&s, VT_LOAD);
+	s.cs.sel |= 3;
+	s.cs.ar |= 3u << 5;
+	s.ss.sel |= 3;
+	s.ss.ar |= 3u << 5;
+	s.rflags |= 0x3000;
+	vt_set(&t, &s);
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(atomic_load(&t.nexits), 3);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(t.exits[i].kind, VMSIM_EXIT_NPF);
+		assert_int_equal(t.exits[i].u.npf.gpa, MMIO_GPA);
+		assert_true(t.exits[i].u.npf.user);
+	}
+	vt_vm_fini(&t);
+}
+
 int main(void)
 {
 	static int shared = MAP_SHARED, private = MAP_PRIVATE;
@@ -1317,6 +1359,7 @@ int main(void)
 		cmocka_unit_test(test_mmio_site_leaves_what_2_0_1_runs_otherwise),
 		cmocka_unit_test(test_mmio_site_across_pages_exits_as_rewritten),
 		cmocka_unit_test(test_mmio_site_reaching_ram_exits_only_for_mmio),
+		cmocka_unit_test(test_mmio_site_reports_a_user_access),
 		cmocka_unit_test(test_paged_guest_runs_through_memory_churn),
 		/* shared RAM: each region maps an alias of its own; private RAM cannot be aliased (docs/backends/unicorn.md) */
 		cmocka_unit_test_prestate(test_code_rewritten_while_unmapped_runs_as_rewritten, &shared),
