@@ -1071,6 +1071,19 @@ static void test_mmio_site_ends_where_memory_is_attached(void **state)
 	munmap(a.page, 0x1000);
 }
 
+/* The run's exits: n NPFs of the instruction at rip at gla[i] -> gpa[i], then the done port. */
+static void assert_npfs_then_done(struct vt_vm *t, uint64_t rip, const uint64_t *gla, const uint64_t *gpa, size_t n)
+{
+	assert_int_equal(atomic_load(&t->nexits), n + 1);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(t->exits[i].kind, VMSIM_EXIT_NPF);
+		assert_int_equal(t->exits[i].rip, rip);
+		assert_int_equal(t->exits[i].u.npf.gla, gla[i]);
+		assert_int_equal(t->exits[i].u.npf.gpa, gpa[i]);
+	}
+	assert_int_equal(t->exits[n].kind, VMSIM_EXIT_IO);
+}
+
 /* 64-bit: read [rdi] (MMIO) twice, rewrite that MOV into mov eax, [rsi] (rsi = rdi + 0x40), run it three times. */
 static const uint8_t mmio_patch_guest[] = {
 	0x48, 0xbf, 0x00, 0x10, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, /* movabs rdi, LINEAR + 0x1000 */
@@ -1095,17 +1108,12 @@ static void test_mmio_site_rewritten_exits_as_the_new_code(void **state)
 	struct vt_vm t;
 	(void)state;
 
-	mmio_vm_init(&t);
-	run_long(&t, mmio_patch_guest, sizeof mmio_patch_guest, NULL, NULL);
-	assert_int_equal(atomic_load(&t.nexits), 6);
 	static const uint64_t gla[5] = { LINEAR + 0x1000, LINEAR + 0x1000, LINEAR + 0x1040, LINEAR + 0x1040,
 		                         LINEAR + 0x1040 };
-	for (int i = 0; i < 5; i++) {
-		assert_int_equal(t.exits[i].kind, VMSIM_EXIT_NPF);
-		assert_int_equal(t.exits[i].rip, VT_LOAD + 0x13);
-		assert_int_equal(t.exits[i].u.npf.gla, gla[i]);
-		assert_int_equal(t.exits[i].u.npf.gpa, MMIO_GPA + (gla[i] - LINEAR - 0x1000));
-	}
+	static const uint64_t gpa[5] = { MMIO_GPA, MMIO_GPA, MMIO_GPA + 0x40, MMIO_GPA + 0x40, MMIO_GPA + 0x40 };
+	mmio_vm_init(&t);
+	run_long(&t, mmio_patch_guest, sizeof mmio_patch_guest, NULL, NULL);
+	assert_npfs_then_done(&t, VT_LOAD + 0x13, gla, gpa, 5);
 	vt_vm_fini(&t);
 }
 
@@ -1136,15 +1144,11 @@ static void test_mmio_site_follows_a_rewritten_pte(void **state)
 	struct vt_vm t;
 	(void)state;
 
+	static const uint64_t gla[4] = { LINEAR + 0x1000, LINEAR + 0x1000, LINEAR + 0x1000, LINEAR + 0x1000 };
+	static const uint64_t gpa[4] = { MMIO_GPA, MMIO_GPA, MMIO_GPA + 0x1000, MMIO_GPA + 0x1000 };
 	mmio_vm_init(&t);
 	run_long(&t, mmio_remap_guest, sizeof mmio_remap_guest, NULL, NULL);
-	assert_int_equal(atomic_load(&t.nexits), 5);
-	for (int i = 0; i < 4; i++) {
-		assert_int_equal(t.exits[i].kind, VMSIM_EXIT_NPF);
-		assert_int_equal(t.exits[i].rip, VT_LOAD + 0x0f);
-		assert_int_equal(t.exits[i].u.npf.gla, LINEAR + 0x1000);
-		assert_int_equal(t.exits[i].u.npf.gpa, MMIO_GPA + (i < 2 ? 0 : 0x1000));
-	}
+	assert_npfs_then_done(&t, VT_LOAD + 0x0f, gla, gpa, 4);
 	uint64_t pte;
 	memcpy(&pte, t.ram + 0x62000 + 8, 8);
 	assert_int_equal(pte, (MMIO_GPA + 0x1000) | 0x23); /* P, R/W and A: read, never written */
@@ -1281,16 +1285,12 @@ static void test_mmio_site_reaching_ram_exits_only_for_mmio(void **state)
 	struct vt_vm t;
 	(void)state;
 
+	static const uint64_t gla[3] = { LINEAR + 0x1000, LINEAR + 0x1000, LINEAR + 0x1000 };
+	static const uint64_t gpa[3] = { MMIO_GPA, MMIO_GPA, MMIO_GPA };
 	mmio_vm_init(&t);
 	t.ram[0x30000] = 0x5a;
 	run_long(&t, mmio_then_ram_guest, sizeof mmio_then_ram_guest, NULL, NULL);
-	assert_int_equal(atomic_load(&t.nexits), 4);
-	for (int i = 0; i < 3; i++) {
-		assert_int_equal(t.exits[i].kind, VMSIM_EXIT_NPF);
-		assert_int_equal(t.exits[i].rip, VT_LOAD + 0x3b);
-		assert_int_equal(t.exits[i].u.npf.gla, LINEAR + 0x1000);
-		assert_int_equal(t.exits[i].u.npf.gpa, MMIO_GPA);
-	}
+	assert_npfs_then_done(&t, VT_LOAD + 0x3b, gla, gpa, 3);
 	vt_vm_fini(&t);
 }
 
