@@ -11,22 +11,70 @@ unsigned kvmb_code_bits(const struct kvm_sregs *sr)
 	return vmsim_x86_code_bits(sr->cr0, sr->efer, sr->cs.l, sr->cs.db);
 }
 
-/* Does one instruction of exactly len bytes at b write memory with an operand of size bytes? */
-static bool writes_memory(csh h, const uint8_t *b, size_t n, size_t len, unsigned size)
+static int gpr_of(unsigned reg, unsigned *bytes);
+
+/* What a candidate for the instruction KVM retired does: 0 no memory write of size bytes, 1 such a write, 2 such a
+ * write whose address (from the registers after it) is the exit's. */
+enum { NO_WRITE, WRITES, WRITES_THERE };
+
+/* The linear address of a memory operand, from the registers as the instruction left them (next = its end). */
+static bool operand_linear(const cs_x86 *x, const cs_x86_op *op, const struct kvm_regs *r, const struct kvm_sregs *sr,
+                           unsigned bits, uint64_t next, uint64_t *lin)
+{
+	const __u64 *gpr = &r->rax;
+	uint64_t base = 0, index = 0;
+	unsigned width = 0;
+	int i;
+
+	if (op->mem.base == X86_REG_RIP || op->mem.base == X86_REG_EIP) {
+		base = next;
+	} else if (op->mem.base != X86_REG_INVALID) {
+		if ((i = gpr_of(op->mem.base, &width)) < 0)
+			return false;
+		base = gpr[i];
+	}
+	if (op->mem.index != X86_REG_INVALID) {
+		if ((i = gpr_of(op->mem.index, &width)) < 0)
+			return false;
+		index = gpr[i];
+	}
+	uint64_t ea = base + index * (uint64_t)(int64_t)op->mem.scale + (uint64_t)op->mem.disp;
+	ea = x->addr_size == 8 ? ea : x->addr_size == 4 ? (uint32_t)ea : (uint16_t)ea;
+	bool stack = op->mem.base == X86_REG_RSP || op->mem.base == X86_REG_ESP || op->mem.base == X86_REG_SP ||
+	             op->mem.base == X86_REG_RBP || op->mem.base == X86_REG_EBP || op->mem.base == X86_REG_BP;
+	const struct kvm_segment *seg = op->mem.segment == X86_REG_FS ? &sr->fs : op->mem.segment == X86_REG_GS ? &sr->gs
+	                                : op->mem.segment == X86_REG_ES ? &sr->es : op->mem.segment == X86_REG_CS ? &sr->cs
+	                                : op->mem.segment == X86_REG_SS || (op->mem.segment == X86_REG_INVALID && stack)
+	                                        ? &sr->ss : &sr->ds;
+	/* 64-bit code: only FS and GS have a base (SDM Vol. 3A 3.4.4) */
+	uint64_t seg_base = bits == 64 && seg != &sr->fs && seg != &sr->gs ? 0 : seg->base;
+	*lin = bits == 64 ? seg_base + ea : (uint32_t)(seg_base + ea);
+	return true;
+}
+
+/* Is one instruction of exactly len bytes at b, ending at linear `next`, a write of size bytes (at gpa)? */
+static int writes_memory(struct kvmb_vcpu *v, csh h, const uint8_t *b, size_t len, unsigned size,
+                         const struct kvm_regs *r, const struct kvm_sregs *sr, unsigned bits, uint64_t gpa)
 {
 	cs_insn *insn = NULL;
-	bool hit = false;
+	int found = NO_WRITE;
 
-	if (cs_disasm(h, b, n, 0, 1, &insn) != 1)
-		return false;
+	if (cs_disasm(h, b, len, 0, 1, &insn) != 1)
+		return NO_WRITE;
 	if (insn->size == len && insn->detail) {
 		const cs_x86 *x = &insn->detail->x86;
-		for (unsigned i = 0; i < x->op_count && !hit; i++)
-			hit = x->operands[i].type == X86_OP_MEM && x->operands[i].size == size &&
-			      (x->operands[i].access & CS_AC_WRITE);
+		for (unsigned i = 0; i < x->op_count && found != WRITES_THERE; i++) {
+			const cs_x86_op *op = &x->operands[i];
+			uint64_t lin, at;
+			if (op->type != X86_OP_MEM || op->size != size || !(op->access & CS_AC_WRITE))
+				continue;
+			found = WRITES;
+			if (operand_linear(x, op, r, sr, bits, r->rip, &lin) && kvmb_translate(v, lin, &at) && at == gpa)
+				found = WRITES_THERE;
+		}
 	}
 	cs_free(insn, 1);
-	return hit;
+	return found;
 }
 
 /* The vCPU's capstone handle for a code size, opened on first use (cs_open allocates: not once per exit). */
@@ -57,18 +105,20 @@ void kvmb_decode_fini(struct kvmb_vcpu *v)
 }
 
 /*
- * KVM's emulator completes an MMIO write (RIP already past it) before it exits.
- * The instruction is the longest one that ends at RIP and writes `size` bytes:
- * a stray prefix-like byte before it can only lengthen it, never move its end.
- * A per-vCPU cache keyed by the linear RIP remembers the answer together with
- * the 15 bytes before RIP: a hit needs those bytes unchanged (code may change).
+ * KVM's emulator completes an MMIO write (RIP already past it) before it exits. The instruction ends at RIP and
+ * writes `size` bytes; several byte runs ending there may decode so (`00 89 47 08 88 27` is an ADD to [rcx+..]
+ * as well as `88 27`, MOV [rdi], AH, after other code). The longest whose operand, computed from the registers
+ * as it left them, translates to the exit's gpa is it; if none does (an instruction that moved its own address
+ * register, as STOS), the longest that writes `size` bytes, since a stray prefix-like byte before an instruction
+ * can only lengthen it. A per-vCPU cache keyed by the linear RIP remembers the answer together with the 15 bytes
+ * before RIP: a hit needs those bytes unchanged (code may change).
  */
-uint8_t kvmb_mmio_write_origin(struct kvmb_vcpu *v, const struct kvm_regs *r, unsigned size)
+uint8_t kvmb_mmio_write_origin(struct kvmb_vcpu *v, const struct kvm_regs *r, unsigned size, uint64_t gpa)
 {
 	struct kvm_sregs sr;
 	uint8_t b[32], window[15];
 	csh h;
-	uint8_t found = 0;
+	uint8_t found = 0, longest = 0;
 
 	if (!kvmb_get_sregs(v, &sr))
 		return 0;
@@ -88,9 +138,14 @@ uint8_t kvmb_mmio_write_origin(struct kvmb_vcpu *v, const struct kvm_regs *r, un
 			memcpy(b, window + 15 - k, k);
 		else if (!kvmb_read_linear(v, end - k, b, k))
 			continue;
-		if (writes_memory(h, b, k, k, size))
+		int w = writes_memory(v, h, b, k, size, r, &sr, bits, gpa);
+		if (w == WRITES_THERE)
 			found = (uint8_t)k;
+		else if (w == WRITES && !longest)
+			longest = (uint8_t)k;
 	}
+	if (!found)
+		found = longest;
 	if (have_window && found) {
 		*e = (struct kvmb_decode_entry){ end, (uint8_t)bits, (uint8_t)size, found, { 0 } };
 		memcpy(e->bytes, window, 15);

@@ -329,7 +329,7 @@ static bool handle_mmio(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 		mark_walk(v, &r, exit); /* an entry the guest's walk read is not the instruction's operand: no feed */
 	if (write && v->vm->profile->rip[KVMB_PX_MMIO_WRITE] != KVMB_RIP_AT) {
 		/* KVM's emulator finished the write before exiting: find the instruction it executed */
-		uint8_t len = kvmb_mmio_write_origin(v, &r, run->mmio.len);
+		uint8_t len = kvmb_mmio_write_origin(v, &r, run->mmio.len, run->mmio.phys_addr);
 		exit->insn_len = len;
 		if (len) {
 			r.rip -= len;

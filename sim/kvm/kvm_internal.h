@@ -117,8 +117,8 @@ void kvmb_seg_to_kvm(const struct vmsim_segment *s, struct kvm_segment *k);
 unsigned kvmb_code_bits(const struct kvm_sregs *sregs);
 /* Close the vCPU's capstone handles. */
 void kvmb_decode_fini(struct kvmb_vcpu *v);
-/* Length of the instruction that ended at r->rip with an MMIO write of size bytes; 0 if none fits. */
-uint8_t kvmb_mmio_write_origin(struct kvmb_vcpu *v, const struct kvm_regs *r, unsigned size);
+/* Length of the instruction that ended at r->rip with an MMIO write of size bytes at gpa; 0 if none fits. */
+uint8_t kvmb_mmio_write_origin(struct kvmb_vcpu *v, const struct kvm_regs *r, unsigned size, uint64_t gpa);
 /* An MMIO read at r->rip that is a plain MOV into a GPR of `size` bytes (kvm_decode.c): fills out, else false. */
 struct kvmb_mmio_mov {
 	uint8_t gpr;  /* index in struct kvm_regs (rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp, r8..r15) */

@@ -202,6 +202,76 @@ static void test_diff_efer_wrmsr(void **state)
 	vt_vm_fini(&k);
 }
 
+/* 64-bit: each MOV form the Unicorn backend presents from an MMIO site (uc_exits.c mmio_exit), twice, at unbacked
+ * identity-mapped 0x200000: the first round faults on Unicorn, the second exits from its code hooks. */
+static const uint8_t mmio_forms_guest[] = {
+	0xbf, 0x00, 0x00, 0x20, 0x00,                               /* mov edi, 0x200000 */
+	0x41, 0xb8, 0x03, 0x00, 0x00, 0x00,                         /* mov r8d, 3 */
+	0x48, 0xbe, 0x60, 0x00, 0x20, 0x00, 0x78, 0x56, 0x34, 0x12, /* movabs rsi, 0x1234567800200060 */
+	0xb8, 0x44, 0x33, 0x22, 0x11,                               /* mov eax, 0x11223344 */
+	0xbd, 0x02, 0x00, 0x00, 0x00,                               /* mov ebp, 2 */
+	0x89, 0x47, 0x08,                                           /* 0x1f: mov [rdi + 8], eax */
+	0x88, 0x27,                                                 /* mov [rdi], ah */
+	0x48, 0xc7, 0x47, 0x10, 0xfe, 0xff, 0xff, 0xff,             /* mov qword [rdi + 0x10], -2 */
+	0x66, 0x42, 0xc7, 0x04, 0x47, 0x34, 0x12,                   /* mov word [rdi + r8 * 2], 0x1234 */
+	0x48, 0x8b, 0x57, 0x20,                                     /* mov rdx, [rdi + 0x20] */
+	0x8a, 0x5f, 0x30,                                           /* mov bl, [rdi + 0x30] */
+	0x89, 0x05, 0x00, 0x00, 0x1f, 0x00,                         /* 0x3a: mov [rip + 0x1f0000], eax (0x200040) */
+	0xa0, 0x50, 0x00, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00,       /* movabs al, [0x200050] */
+	0x67, 0x8b, 0x0e,                                           /* mov ecx, [esi] */
+	0xff, 0xcd,                                                 /* dec ebp */
+	0x75, 0xcf,                                                 /* jnz 0x1f */
+	0xba, 0xf0, 0x00, 0x00, 0x00,                               /* mov edx, 0xf0 */
+	0xee,                                                       /* out dx, al */
+};
+enum { MMIO_FORMS = 9 };
+
+static void run_mmio_forms_on(struct vt_vm *t, const struct vmsim_backend_ops *ops)
+{
+	struct vmsim_cpu_state s;
+
+	vt_vm_init_on(t, ops, 0, 0);
+	memcpy(t->ram + VT_LOAD, mmio_forms_guest, sizeof mmio_forms_guest);
+	vt_state_long(&s, VT_LOAD);
+	vt_kvm_long_paging(t, &s);
+	s.xcr0 = 1;
+	vt_set(t, &s);
+	assert_int_equal(vt_kvm_run_bounded(t, 5), VMSIM_OK);
+}
+
+/*
+ * MMIO exits from the Unicorn backend's MMIO sites against KVM's: nine MOV forms (GPR, high byte, sign-extended
+ * immediates, SIB with an index, RIP-relative, moffs, 32-bit addressing) twice each; the NPFs must be the same
+ * exit for exit (gpa, access, size, value written) on both.
+ */
+static void test_diff_mmio_site_forms(void **state)
+{
+	struct vt_vm u, k;
+	(void)state;
+
+	run_mmio_forms_on(&u, vmsim_backend_unicorn());
+	assert_int_equal(atomic_load(&u.nexits), 2 * MMIO_FORMS + 1);
+	for (size_t i = 0; i < MMIO_FORMS; i++) {
+		assert_int_equal(u.exits[i].kind, VMSIM_EXIT_NPF);
+		same_exit(&u.exits[i], &u.exits[MMIO_FORMS + i]); /* the fault's exit and the site's */
+	}
+	if (!vt_kvm_usable()) {
+		vt_vm_fini(&u);
+		vt_kvm_require(); /* skips: leaves the test */
+	}
+	run_mmio_forms_on(&k, vmsim_backend_kvm());
+	for (size_t i = 0; i < atomic_load(&k.nexits); i++)
+		print_message("mmio forms on kvm: %s rip %#llx gpa %#llx size %u value %#llx\n",
+		              vmsim_exit_kind_name(k.exits[i].kind), (unsigned long long)k.exits[i].rip,
+		              (unsigned long long)k.exits[i].u.npf.gpa, k.exits[i].u.npf.size,
+		              (unsigned long long)k.exits[i].u.npf.value);
+	assert_int_equal(atomic_load(&k.nexits), atomic_load(&u.nexits));
+	for (size_t i = 0; i < atomic_load(&u.nexits); i++)
+		same_exit(&u.exits[i], &k.exits[i]);
+	vt_vm_fini(&u);
+	vt_vm_fini(&k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -209,6 +279,7 @@ int main(void)
 		cmocka_unit_test(test_diff_protected),
 		cmocka_unit_test(test_diff_long),
 		cmocka_unit_test(test_diff_efer_wrmsr),
+		cmocka_unit_test(test_diff_mmio_site_forms),
 	};
 	return cmocka_run_group_tests_name("kvm_diff", tests, NULL, NULL);
 }
