@@ -123,6 +123,12 @@ static void walk_regs_fresh(struct ucb_engine *eng)
 	}
 }
 
+/* CS's selector: as ucb_cs remembers it, else read (2.0.1's segment register read cost ~20 ns an MMIO exit). */
+static uint16_t cs_selector(struct ucb_engine *eng)
+{
+	return eng->cs.known ? eng->cs.selector : (uint16_t)ucb_read_reg(eng, UC_X86_REG_CS);
+}
+
 static void paging_now(struct ucb_engine *eng, struct paging *p)
 {
 	struct ucb_vcpu *v = eng->vcpu;
@@ -132,7 +138,7 @@ static void paging_now(struct ucb_engine *eng, struct paging *p)
 	p->cr3 = eng->paging_memo.cr3;
 	p->cr4 = eng->paging_memo.cr4;
 	p->efer = eng->paging_memo.efer;
-	p->user = (p->cr0 & UCB_CR0_PE) && (ucb_read_reg(eng, UC_X86_REG_CS) & 3) == 3;
+	p->user = (p->cr0 & UCB_CR0_PE) && (cs_selector(eng) & 3) == 3;
 }
 
 static enum vmsim_x86_walk_result walk(struct ucb_engine *eng, const struct paging *p, uint64_t lin, unsigned access,
@@ -580,7 +586,7 @@ void ucb_mmu_prepare(struct ucb_engine *eng)
 	struct ucb_vcpu *v = eng->vcpu;
 	struct ucb_shadow *s = &eng->shadow;
 	bool paged = v->cr0_pg != 0;
-	bool user = paged && (ucb_read_reg(eng, UC_X86_REG_CS) & 3) == 3;
+	bool user = paged && (cs_selector(eng) & 3) == 3;
 
 	if (paged == s->paged && s->gen == v->tlb_gen && s->user == user) {
 		if (s->invlpg_seen != v->invlpg_count)
@@ -801,13 +807,7 @@ bool ucb_mmu_unbacked(struct ucb_engine *eng, uint64_t lin, unsigned size, bool 
 	/* what the engine would do first: use a live mapping, or change the mappings' privilege (ucb_mmu_fault) */
 	if (!eng->shadow.paged || (lin & (PG_4K - 1)) + size > PG_4K || ucb_shadow_at(&eng->shadow, lin))
 		return false;
-	/* paging_now with CS's selector from ucb_cs (remembered until CS may change) instead of a register read */
-	walk_regs_fresh(eng);
-	p.cr0 = eng->paging_memo.cr0 | eng->vcpu->cr0_pg;
-	p.cr3 = eng->paging_memo.cr3;
-	p.cr4 = eng->paging_memo.cr4;
-	p.efer = eng->paging_memo.efer;
-	p.user = (p.cr0 & UCB_CR0_PE) && (ucb_cs(eng)->selector & 3) == 3;
+	paging_now(eng, &p); /* the site hook has loaded ucb_cs: no register read */
 	unsigned va_bits = (p.cr4 & CR4_LA57) ? 57 : 48;
 	if ((uint64_t)((int64_t)(lin << (64 - va_bits)) >> (64 - va_bits)) != lin || p.user != eng->shadow.user)
 		return false; /* not canonical: not a walk's business */
