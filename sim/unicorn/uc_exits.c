@@ -403,6 +403,12 @@ static bool far_ret_unprotected(struct ucb_engine *eng, const struct ucb_insn *i
 	return true;
 }
 
+/* The bytes a store of size bytes writes of value: an NPF's `value`. */
+static uint64_t stored_value(uint64_t value, unsigned size)
+{
+	return size >= 8 ? value : value & ((1ull << (8 * size)) - 1);
+}
+
 /*
  * An MMIO site about to run (ucb_learn_mmio_site): the NPF exit its access would cause, built before the
  * instruction runs, with what the fault path reports (ucb_build_paged_npf). False if the access would not reach
@@ -456,7 +462,7 @@ static bool mmio_exit(struct ucb_engine *eng, struct ucb_mmio_op *op, uint64_t r
 	exit->u.npf.size = op->size;
 	exit->u.npf.user = user;
 	if (op->write)
-		exit->u.npf.value = op->size >= 8 ? value : value & ((1ull << (8 * op->size)) - 1);
+		exit->u.npf.value = stored_value(value, op->size);
 	return true;
 }
 
@@ -665,8 +671,7 @@ void ucb_build_npf(struct ucb_vcpu *v, struct vmsim_exit *exit)
 		exit->u.npf.decoded = exit->insn_len != 0;
 		exit->u.npf.size = (uint8_t)f->size;
 		if (exit->u.npf.access == VMSIM_ACCESS_WRITE) {
-			uint64_t v64 = (uint64_t)f->value;
-			exit->u.npf.value = f->size >= 8 ? v64 : v64 & ((1ull << (8 * f->size)) - 1);
+			exit->u.npf.value = stored_value((uint64_t)f->value, (unsigned)f->size);
 		}
 	}
 }

@@ -573,21 +573,13 @@ static int gpr_number(x86_reg reg, unsigned *width, uint8_t *shift)
  */
 static bool plain_prefixes(const uint8_t *b, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
-		uint8_t c = b[i];
-		bool legacy = c == 0x66 || c == 0x67 || c == 0xf2 || c == 0xf3;
-		if (c == 0x26 || c == 0x2e || c == 0x36 || c == 0x3e || c == 0x64 || c == 0x65 || c == 0xf0)
-			return false;
-		if ((c & 0xf0) == 0x40) {
-			uint8_t next = i + 1 < len ? b[i + 1] : 0;
-			return i + 1 < len && (next & 0xf0) != 0x40 && next != 0x66 && next != 0x67 && next != 0xf2 &&
-			       next != 0xf3 && next != 0xf0 && next != 0x26 && next != 0x2e && next != 0x36 &&
-			       next != 0x3e && next != 0x64 && next != 0x65;
-		}
-		if (!legacy)
-			return true; /* the opcode */
-	}
-	return false;
+	struct prefixes p;
+	size_t opcode = parse_prefixes(b, len, 64, &p), rex_bytes = 0;
+
+	for (size_t i = 0; i < opcode; i++)
+		rex_bytes += (b[i] & 0xf0) == 0x40;
+	return opcode < len && p.seg < 0 && !p.lock &&
+	       (!rex_bytes || (rex_bytes == 1 && (b[opcode - 1] & 0xf0) == 0x40));
 }
 
 /*
