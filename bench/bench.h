@@ -86,6 +86,8 @@ void vmsim_bench_provenance(struct bench_provenance *p);
 
 /* ---- runners ---- */
 
+/* NULL if opt's backend and case name ones that exist, else a message saying which do (nothing was measured). */
+const char *vmsim_bench_check_options(const struct bench_options *opt, char *why, size_t n);
 /* Every backend x model x exit case (exit_cases.c), then the scaling curves (scaling.c). */
 enum vmsim_result vmsim_bench_run(const struct bench_options *opt, struct bench_report *report);
 enum vmsim_result vmsim_bench_exit_cases(const struct bench_options *opt, const char *backend,

@@ -17,6 +17,8 @@ enum bench_case {
 	BENCH_IO_OUT_FULL,
 	BENCH_IO_OUT_PM32,       /* the OUT loop in 32-bit protected mode, paging off */
 	BENCH_IO_OUT_PM32_PAGED, /* the same with paging on (identity 4 MiB pages): what guest paging costs */
+	BENCH_GUEST_LOADS,       /* 1,024 loads from RAM between OUT exits: guest execution, not the exit path */
+	BENCH_GUEST_STORES,      /* 1,024 stores to RAM between OUT exits */
 	BENCH_CASE_COUNT
 };
 
@@ -38,7 +40,9 @@ enum {
 	BENCH_BATCH = 32,        /* exits per timed sample */
 	BENCH_GDT = 0x3000,      /* null, 64-bit code (0x08), data (0x10), 32-bit code (0x18) */
 	BENCH_TABLES32 = 0x9000, /* a 32-bit page directory of identity 4 MiB pages */
-	BENCH_TABLES = 0xa000    /* six pages of identity tables for 4 GiB (paged backends) */
+	BENCH_TABLES = 0xa000,   /* six pages of identity tables for 4 GiB (paged backends) */
+	BENCH_DATA = 0x4000,     /* the page the guest_loads/guest_stores loops walk */
+	BENCH_GUEST_ITERATIONS = 1024 /* loads or stores per exit in those loops */
 };
 #define BENCH_MMIO 0x40000000ull /* unbacked in vmsim; uc_mmio_map'ed in the raw baseline */
 

@@ -6,6 +6,42 @@
 /* Every backend vmsim knows of, measured or reported as skipped with the reason. */
 static const char *const backends[] = { "unicorn", "kvm", "null" };
 
+/* "a, b, c" into buf: the names a bad --backend or --case is told about. */
+static void list_names(char *buf, size_t n, const char *const *names, size_t count)
+{
+	size_t used = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < count && used < n; i++)
+		used += (size_t)snprintf(buf + used, n - used, "%s%s", i ? ", " : "", names[i]);
+}
+
+const char *vmsim_bench_check_options(const struct bench_options *opt, char *why, size_t n)
+{
+	char names[512];
+	bool known = !opt->backend;
+	for (size_t i = 0; !known && i < sizeof backends / sizeof backends[0]; i++)
+		known = !strcmp(opt->backend, backends[i]);
+	if (!known) {
+		list_names(names, sizeof names, backends, sizeof backends / sizeof backends[0]);
+		snprintf(why, n, "no backend '%s' (one of: %s)", opt->backend, names);
+		return why;
+	}
+	/* the exit cases and the raw-only stop/restart row (exit_cases.c) */
+	const char *cases[BENCH_CASE_COUNT + 1];
+	for (unsigned c = 0; c < BENCH_CASE_COUNT; c++)
+		cases[c] = vmsim_bench_guest((enum bench_case)c)->name;
+	cases[BENCH_CASE_COUNT] = "io_out_stop_restart";
+	known = !opt->only_case;
+	for (size_t i = 0; !known && i < BENCH_CASE_COUNT + 1; i++)
+		known = !strcmp(opt->only_case, cases[i]);
+	if (!known) {
+		list_names(names, sizeof names, cases, BENCH_CASE_COUNT + 1);
+		snprintf(why, n, "no case '%s' (one of: %s)", opt->only_case, names);
+		return why;
+	}
+	return NULL;
+}
+
 enum vmsim_result vmsim_bench_run(const struct bench_options *opt, struct bench_report *report)
 {
 	uint64_t t0 = vmsim_bench_now_ns();

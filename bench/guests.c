@@ -8,6 +8,16 @@ static const uint8_t mmio_read_loop[] = { 0x8b, 0x03, 0xeb, 0xfc };  /* mov eax,
 static const uint8_t cpuid_loop[] = { 0x0f, 0xa2, 0xeb, 0xfc };      /* cpuid; jmp */
 static const uint8_t hlt_loop[] = { 0xf4, 0xeb, 0xfd };             /* hlt; jmp */
 static const uint8_t spin_loop[] = { 0x48, 0xff, 0xc0, 0xeb, 0xfb }; /* inc rax; jmp: no exits */
+/*
+ * xor edi, edi; mov ecx, 1024; then per iteration mov rax, [rdi + 0x4000] (or the store); add edi, 8;
+ * and edi, 0xff8; dec ecx; jnz; and after the 1,024th: out dx, al; jmp to the top. One translated block per
+ * iteration, so a per-block cost shows as well as a per-access one.
+ */
+#define WALK_LOOP(op) { 0x31, 0xff, 0xb9, 0x00, 0x04, 0x00, 0x00, 0x48, op, 0x87, 0x00, 0x40, 0x00, 0x00, 0x83, \
+	                0xc7, 0x08, 0x81, 0xe7, 0xf8, 0x0f, 0x00, 0x00, 0xff, 0xc9, 0x75, 0xec, 0xee, 0xeb, 0xe2 }
+static const uint8_t loads_loop[] = WALK_LOOP(0x8b);
+static const uint8_t stores_loop[] = WALK_LOOP(0x89);
+_Static_assert(BENCH_DATA == 0x4000 && BENCH_GUEST_ITERATIONS == 0x400, "the loops encode both");
 
 #define G(name, code, len, base) { name, code, sizeof code, len, base }
 
@@ -22,6 +32,8 @@ static const struct bench_guest guests[BENCH_CASE_COUNT] = {
 	[BENCH_IO_OUT_EP] = G("io_out_entrypoint", out_loop, 1, "raw UC_HOOK_INSN(OUT)"),
 	[BENCH_IO_OUT_PM32] = G("io_out_pm32", out_loop, 1, "raw UC_HOOK_INSN(OUT), the 64-bit io_out loop"),
 	[BENCH_IO_OUT_PM32_PAGED] = G("io_out_pm32_paged", out_loop, 1, "raw UC_HOOK_INSN(OUT), the 64-bit io_out loop"),
+	[BENCH_GUEST_LOADS] = G("guest_loads", loads_loop, 1, "raw UC_HOOK_INSN(OUT), the same loop: 1,024 loads per exit"),
+	[BENCH_GUEST_STORES] = G("guest_stores", stores_loop, 1, "raw UC_HOOK_INSN(OUT), the same loop: 1,024 stores per exit"),
 	[BENCH_IO_OUT_FULL] = G("io_out_full_state", out_loop, 1, "raw UC_HOOK_INSN(OUT) + one uc_reg_read_batch of GPRs, segments, tables, CRs, FPU, XMM"),
 };
 

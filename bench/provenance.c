@@ -97,5 +97,6 @@ void vmsim_bench_provenance(struct bench_provenance *p)
 	strftime(p->date, sizeof p->date, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	snprintf(p->sampling, sizeof p->sampling,
 	         "exit cases: one sample = mean ns/exit over a batch of consecutive exits (32; 8 for MMIO, HLT, "
-	         "entrypoint; 1 for pause); p50/p99 over the batches; baseline measured just before, same process");
+	         "entrypoint, guest_loads/stores (1,024 accesses per exit); 1 for pause); p50/p99 over the batches; "
+	         "baseline measured just before, same process");
 }

@@ -10,7 +10,8 @@ VMSIM = os.environ.get("VMSIM", "vmsim")
 REQUIRED = ("backend", "model", "case", "p50_ns", "p99_ns", "baseline_p50_ns", "ratio", "iterations")
 PROVENANCE = ("cpu_model", "cores", "kernel", "unicorn", "capstone", "compiler", "build_type", "git_revision", "date")
 EXIT_CASES = ("io_out", "io_in", "mmio_write", "mmio_read", "cpuid", "hlt_resume", "pause_latency",
-              "io_out_entrypoint", "io_out_full_state", "io_out_pm32", "io_out_pm32_paged")
+              "io_out_entrypoint", "io_out_full_state", "io_out_pm32", "io_out_pm32_paged",
+              "guest_loads", "guest_stores")
 
 
 @pytest.fixture(scope="module")

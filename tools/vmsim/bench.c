@@ -37,6 +37,12 @@ int cmd_bench(int argc, char **argv, const struct cli_io *io)
 		return CLI_EXIT_USAGE; /* a bad argument, like any other: nothing was measured */
 
 	struct bench_options opt = { .quick = quick, .backend = backend, .only_case = only_case, .progress = quiet ? NULL : io->err };
+	char why[768];
+	if (vmsim_bench_check_options(&opt, why, sizeof why)) {
+		fprintf(io->err, "vmsim bench: %s\n", why);
+		vmsim_bench_compare_free(old);
+		return CLI_EXIT_USAGE;
+	}
 	struct bench_report report = { 0 };
 	enum vmsim_result r = vmsim_bench_run(&opt, &report);
 	if (r != VMSIM_OK) {
