@@ -98,7 +98,7 @@ bool vmsim_bench_plot(const struct bench_report *r, const char *png, FILE *err)
 		        "set multiplot layout 2,2 title 'vmsim bench (%s, %u cores, git %s, %s)'\n"
 		        "set style data histograms\nset style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
 		        "set xtics rotate by -30\nset grid ytics\nset key top left\n"
-		        "set logscale y\nset ylabel 'ns per exit (p50)'\n"
+		        "set logscale y\nset ylabel 'ns per exit, p50 (guest_*: per exit and 1,024 accesses)'\n"
 		        "set title 'Exit round trip on Unicorn: vmsim vs raw Unicorn hook'\n"
 		        "plot '%s' using 2:xtic(1) title 'vmsim svm', '' using 3 title 'vmsim vmx', '' using 4 title 'raw unicorn'\n"
 		        "unset logscale y\nset logscale y\nset ylabel 'vmsim p50 / raw p50'\n"
