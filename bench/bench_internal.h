@@ -19,6 +19,7 @@ enum bench_case {
 	BENCH_IO_OUT_PM32_PAGED, /* the same with paging on (identity 4 MiB pages): what guest paging costs */
 	BENCH_GUEST_LOADS,       /* 1,024 loads from RAM between OUT exits: guest execution, not the exit path */
 	BENCH_GUEST_STORES,      /* 1,024 stores to RAM between OUT exits */
+	BENCH_IO_OUT_SITES,      /* the OUT loop after 256 LOCKed instructions ran once: an engine with many sites */
 	BENCH_CASE_COUNT
 };
 

@@ -18,6 +18,17 @@ static const uint8_t spin_loop[] = { 0x48, 0xff, 0xc0, 0xeb, 0xfb }; /* inc rax;
 static const uint8_t loads_loop[] = WALK_LOOP(0x8b);
 static const uint8_t stores_loop[] = WALK_LOOP(0x89);
 _Static_assert(BENCH_DATA == 0x4000 && BENCH_GUEST_ITERATIONS == 0x400, "the loops encode both");
+/*
+ * 256 times lock inc dword [0x4000] (f0 ff 04 25 00 40 00 00), run once, then the io_out loop. A guest kernel
+ * runs hundreds of distinct LOCKed instructions, IN/OUTs and CR accesses, and the Unicorn backend hooks each
+ * one it has seen; this measures an OUT exit in such an engine rather than in one with two hooks.
+ */
+#define LOCK_INC 0xf0, 0xff, 0x04, 0x25, 0x00, 0x40, 0x00, 0x00
+#define LOCK_INC4 LOCK_INC, LOCK_INC, LOCK_INC, LOCK_INC
+#define LOCK_INC16 LOCK_INC4, LOCK_INC4, LOCK_INC4, LOCK_INC4
+#define LOCK_INC64 LOCK_INC16, LOCK_INC16, LOCK_INC16, LOCK_INC16
+static const uint8_t sites_out_loop[] = { LOCK_INC64, LOCK_INC64, LOCK_INC64, LOCK_INC64, 0xee, 0xeb, 0xfd };
+_Static_assert(sizeof sites_out_loop == 256 * 8 + 3, "256 LOCKed instructions and the OUT loop");
 
 #define G(name, code, len, base) { name, code, sizeof code, len, base }
 
@@ -34,6 +45,7 @@ static const struct bench_guest guests[BENCH_CASE_COUNT] = {
 	[BENCH_IO_OUT_PM32_PAGED] = G("io_out_pm32_paged", out_loop, 1, "raw UC_HOOK_INSN(OUT), the 64-bit io_out loop"),
 	[BENCH_GUEST_LOADS] = G("guest_loads", loads_loop, 1, "raw UC_HOOK_INSN(OUT), the same loop: 1,024 loads per exit"),
 	[BENCH_GUEST_STORES] = G("guest_stores", stores_loop, 1, "raw UC_HOOK_INSN(OUT), the same loop: 1,024 stores per exit"),
+	[BENCH_IO_OUT_SITES] = G("io_out_256_sites", sites_out_loop, 1, "raw UC_HOOK_INSN(OUT), the same guest (its 256 LOCKed instructions unhooked)"),
 	[BENCH_IO_OUT_FULL] = G("io_out_full_state", out_loop, 1, "raw UC_HOOK_INSN(OUT) + one uc_reg_read_batch of GPRs, segments, tables, CRs, FPU, XMM"),
 };
 

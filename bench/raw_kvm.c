@@ -46,6 +46,7 @@ static const char *const baselines[BENCH_CASE_COUNT] = {
 	[BENCH_IO_OUT_PM32_PAGED] = "raw KVM_RUN loop, KVM_EXIT_IO (OUT) re-entered (the 64-bit io_out loop)",
 	[BENCH_GUEST_LOADS] = "raw KVM_RUN loop, the same guest: 1,024 loads per KVM_EXIT_IO (OUT)",
 	[BENCH_GUEST_STORES] = "raw KVM_RUN loop, the same guest: 1,024 stores per KVM_EXIT_IO (OUT)",
+	[BENCH_IO_OUT_SITES] = "raw KVM_RUN loop, KVM_EXIT_IO (OUT) re-entered, the same guest",
 	[BENCH_IO_OUT_FULL] = "raw KVM_EXIT_IO (OUT) + KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_FPU",
 };
 

@@ -284,6 +284,7 @@ bool vmsim_bench_raw_uc_case(enum bench_case c, const struct bench_limits *lim, 
 		case BENCH_IO_OUT_EP:
 		case BENCH_GUEST_LOADS:
 		case BENCH_GUEST_STORES:
+		case BENCH_IO_OUT_SITES:
 			err = uc_hook_add(r.uc, &h, UC_HOOK_INSN, (void *)hook_out, &r, 1, 0, UC_X86_INS_OUT);
 			break;
 		case BENCH_IO_IN:

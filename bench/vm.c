@@ -189,7 +189,7 @@ enum vmsim_result vmsim_bench_vm_open(struct bench_vm *b, const struct bench_vm_
 		[BENCH_MMIO_READ] = VMSIM_EXIT_NPF, [BENCH_CPUID] = VMSIM_EXIT_CPUID, [BENCH_HLT] = VMSIM_EXIT_HLT,
 		[BENCH_PAUSE] = VMSIM_EXIT_PAUSED, [BENCH_IO_OUT_EP] = VMSIM_EXIT_IO, [BENCH_IO_OUT_FULL] = VMSIM_EXIT_IO,
 		[BENCH_IO_OUT_PM32] = VMSIM_EXIT_IO, [BENCH_IO_OUT_PM32_PAGED] = VMSIM_EXIT_IO,
-		[BENCH_GUEST_LOADS] = VMSIM_EXIT_IO, [BENCH_GUEST_STORES] = VMSIM_EXIT_IO,
+		[BENCH_GUEST_LOADS] = VMSIM_EXIT_IO, [BENCH_GUEST_STORES] = VMSIM_EXIT_IO, [BENCH_IO_OUT_SITES] = VMSIM_EXIT_IO,
 	};
 	b->expect = (unsigned)vmsim_model_exit_code(args->model, kinds[args->which]);
 

@@ -11,7 +11,7 @@ REQUIRED = ("backend", "model", "case", "p50_ns", "p99_ns", "baseline_p50_ns", "
 PROVENANCE = ("cpu_model", "cores", "kernel", "unicorn", "capstone", "compiler", "build_type", "git_revision", "date")
 EXIT_CASES = ("io_out", "io_in", "mmio_write", "mmio_read", "cpuid", "hlt_resume", "pause_latency",
               "io_out_entrypoint", "io_out_full_state", "io_out_pm32", "io_out_pm32_paged",
-              "guest_loads", "guest_stores")
+              "guest_loads", "guest_stores", "io_out_256_sites")
 
 
 @pytest.fixture(scope="module")

@@ -167,12 +167,15 @@ def test_intercepted_and_native_tsc_reads_share_one_time_base(tmp_path, model):
 
 # The long-mode guest above, extended: PML4 -> PDPT[1] maps linear 1 GiB (2 MiB page) to physical 4 MiB, where a
 # copy of the GDT (0x40002000) and the data pages (0x40008000, 0x40009000) lie; the stack stays below 1 MiB so its
-# faults map nothing there. A CR3 reload drops every mapping the backend made, then one synced store and one
+# faults map nothing there. A CR4.PGE toggle drops every mapping the backend made, then one synced store and one
 # retired INC run before the instruction under test, whose own access is the first to touch that 2 MiB page.
 # On unicorn that access is made inside a helper (descriptor loads, IRET/far-return pops, FXSAVE, CMPXCHG16B) or
 # an atomic operation, which 2.0.1 does without syncing the PC: the run loop must still re-run exactly that
 # instruction (an IRETQ that re-ran the PUSH before it popped a bad CS: Linux's #GP in text_poke_early).
 # Prints "K" and exits 0 when the INC ran once and the instruction did its work, "F" and 1 otherwise.
+# Until 2026-12-06 a reload of the same CR3 did the dropping; since the backend keeps what new tables map alike
+# (20cc882) it dropped nothing, there was no first touch, and these cases passed even with every PC-sync hook
+# removed. With the CR4 toggle, 14 of the 20 fail without those hooks (the other 6 load CS, hooked for that).
 HELPER_ACCESS_PROLOGUE = GUEST[:GUEST.index("lm64:") + len("lm64:")].replace(
     "mov\t$(3 * 1024), %ecx", "mov\t$(4 * 1024), %ecx").replace(
     "movl\t$0x83, PT + 0x2000",
@@ -186,8 +189,11 @@ HELPER_ACCESS_PROLOGUE = GUEST[:GUEST.index("lm64:") + len("lm64:")].replace(
 	mov	$0x10, %eax
 	xor	%ebx, %ebx
 	mov	$0x60000, %rsp
-	mov	%cr3, %rcx
-	mov	%rcx, %cr3		/* every engine mapping dropped */
+	mov	%cr4, %rcx		/* a CR4.PGE toggle flushes every translation (SDM Vol. 3A 4.10.4.1): */
+	xor	$0x80, %rcx		/* every engine mapping dropped. Reloading the same CR3 no longer drops */
+	mov	%rcx, %cr4		/* them: the backend keeps what the new tables map alike (uc_mmu.c) */
+	xor	$0x80, %rcx
+	mov	%rcx, %cr4
 	push	%rax			/* a synced store */
 	inc	%rbx			/* retired: must not run twice */
 """
