@@ -19,6 +19,16 @@ bool ucb_set_has(const struct ucb_set *set, uint64_t key)
 	}
 }
 
+bool ucb_set_has_memo(struct ucb_set *set, uint64_t key)
+{
+	if (set->memo == key + 1)
+		return true;
+	if (!ucb_set_has(set, key))
+		return false;
+	set->memo = key + 1;
+	return true;
+}
+
 bool ucb_set_add(struct ucb_set *set, uint64_t key)
 {
 	if ((set->count + 1) * 2 > set->cap) {
@@ -56,6 +66,7 @@ void ucb_set_keep_if(struct ucb_set *set, bool (*keep)(uint64_t key, const void 
 		i++; /* most calls (one per CR3 write) keep everything: no rebuild then */
 	if (i == set->cap)
 		return;
+	set->memo = 0;
 	for (i = 0; i < set->cap; i++) {
 		uint64_t k = set->keys[i];
 		if (k && keep(k - 1, ctx))

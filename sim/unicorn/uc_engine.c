@@ -445,17 +445,12 @@ static bool beyond_cs_limit(struct ucb_engine *eng, uint64_t addr, uint32_t size
 	return true;
 }
 
-/*
- * Runs at the start of every translated block: the one place a running vCPU
- * is guaranteed to pass, so stops, memory updates and window checks live here.
- */
-static void hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
+/* hook_block's work when its fast path does not apply: every check, in order. */
+static __attribute__((noinline)) void block_start(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 {
-	struct ucb_engine *eng = user;
 	struct ucb_vcpu *v = eng->vcpu;
 	bool after_transfer = eng->transfer_pending;
 
-	(void)uc;
 	eng->block = addr;
 	eng->transfer_pending = false;
 	uint64_t page = addr & ~(uint64_t)(UCB_PAGE - 1);
@@ -489,8 +484,34 @@ static void hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 		v->leave = UCB_LEAVE_WINDOW;
 		return;
 	}
-	if (!ucb_set_has(&eng->scanned, addr))
+	if (!ucb_set_has_memo(&eng->scanned, addr))
 		scan_block(eng, addr, size);
+}
+
+/*
+ * Runs at the start of every translated block: the one place a running vCPU
+ * is guaranteed to pass, so stops, memory updates and window checks live here.
+ * The fast path is a loop's next iteration in 64-bit code with nothing to do:
+ * the same page, the block scanned and remembered, no stop, no change, no
+ * window wanted. It decides that in a few loads and returns without the full
+ * function's frame (~0.5-1 ns of a 13-ns block: bench row guest_loads).
+ */
+static void hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
+{
+	struct ucb_engine *eng = user;
+	struct ucb_vcpu *v = eng->vcpu;
+
+	(void)uc;
+	if (eng->scanned.memo == addr + 1 && (addr & ~(uint64_t)(UCB_PAGE - 1)) == eng->block_page_last &&
+	    !eng->transfer_pending && eng->mode == UCB_LONG && eng->cs.known && eng->cs.bits == 64 &&
+	    v->leave == UCB_LEAVE_NONE && !atomic_load_explicit(&v->stop_requested, memory_order_relaxed) &&
+	    atomic_load_explicit(&v->vm->generation, memory_order_relaxed) == eng->applied_gen &&
+	    atomic_load_explicit(&v->vm->code_pub_gen, memory_order_relaxed) == eng->code_pub_seen &&
+	    !v->pending.want_intr_window && !v->pending.want_nmi_window) {
+		eng->block = addr;
+		return;
+	}
+	block_start(eng, addr, size);
 }
 
 static void hook_pc_sync(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *user)

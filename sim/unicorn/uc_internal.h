@@ -95,6 +95,7 @@ enum { UCB_PAGE = 4096, UCB_XCODE_FILTER_BYTES = (1 << 20) / 8 /* one bit per pa
 struct ucb_set {
 	uint64_t *keys; /* key+1 stored, 0 = empty */
 	size_t cap, count;
+	uint64_t memo;  /* key+1 of the last ucb_set_has_memo hit, 0 = none; every removal clears it */
 };
 
 /* Sites by address. */
@@ -658,10 +659,13 @@ static inline void ucb_set_clear(struct ucb_set *set)
 	if (set->keys)
 		memset(set->keys, 0, set->cap * sizeof *set->keys);
 	set->count = 0;
+	set->memo = 0;
 }
 
 /* uc_code.c: the scanner's sets and code written elsewhere */
 bool ucb_set_has(const struct ucb_set *set, uint64_t key);
+/* ucb_set_has that remembers its last hit: a loop's block start is looked up once, not at every iteration. */
+bool ucb_set_has_memo(struct ucb_set *set, uint64_t key);
 /* Add key (false: out of memory, the set unchanged). */
 bool ucb_set_add(struct ucb_set *set, uint64_t key);
 /* Drop every key in [lo, hi). */
