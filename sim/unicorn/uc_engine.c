@@ -488,10 +488,21 @@ static __attribute__((noinline)) void block_start(struct ucb_engine *eng, uint64
 		scan_block(eng, addr, size);
 }
 
+/* No CS-limit check to make for this block: 64-bit code, or a known CS whose limit covers the block. */
+static bool block_within_cs(const struct ucb_engine *eng, uint64_t addr, uint32_t size)
+{
+	if (!eng->cs.known)
+		return false;
+	if (eng->cs.bits == 64)
+		return eng->mode == UCB_LONG;
+	uint64_t eip = (uint32_t)(addr - eng->cs.base); /* as beyond_cs_limit computes it */
+	return eip + (size ? size : 1) - 1 <= eng->cs.limit;
+}
+
 /*
  * Runs at the start of every translated block: the one place a running vCPU
  * is guaranteed to pass, so stops, memory updates and window checks live here.
- * The fast path is a loop's next iteration in 64-bit code with nothing to do:
+ * The fast path is a loop's next iteration, within the CS limit, with nothing to do:
  * the same page, the block scanned and remembered, no stop, no change, no
  * window wanted. It decides that in a few loads and returns without the full
  * function's frame: ~2 ns of a 14-ns loop iteration (bench row guest_loads).
@@ -503,7 +514,7 @@ static void hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 
 	(void)uc;
 	if (eng->scanned.memo == addr + 1 && (addr & ~(uint64_t)(UCB_PAGE - 1)) == eng->block_page_last &&
-	    !eng->transfer_pending && eng->mode == UCB_LONG && eng->cs.known && eng->cs.bits == 64 &&
+	    !eng->transfer_pending && block_within_cs(eng, addr, size) &&
 	    v->leave == UCB_LEAVE_NONE && !atomic_load_explicit(&v->stop_requested, memory_order_relaxed) &&
 	    atomic_load_explicit(&v->vm->generation, memory_order_relaxed) == eng->applied_gen &&
 	    atomic_load_explicit(&v->vm->code_pub_gen, memory_order_relaxed) == eng->code_pub_seen &&
