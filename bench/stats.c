@@ -74,7 +74,8 @@ bool vmsim_bench_batch_tick(struct bench_batcher *b)
 
 void vmsim_bench_limits(const struct bench_options *opt, enum bench_case c, struct bench_limits *out)
 {
-	/* exits that stop the engine or hop threads cost microseconds: fewer per sample */
+	/* exits that stop the engine or hop threads, and the 1,024-access guest loops, cost microseconds: fewer
+	 * per sample */
 	bool slow = c == BENCH_MMIO_WRITE || c == BENCH_MMIO_READ || c == BENCH_HLT || c == BENCH_IO_OUT_EP ||
 	            c == BENCH_GUEST_LOADS || c == BENCH_GUEST_STORES;
 	out->batch = c == BENCH_PAUSE ? 1 : slow ? 8 : BENCH_BATCH;

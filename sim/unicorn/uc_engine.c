@@ -417,12 +417,20 @@ static uint64_t first_past_limit(struct ucb_engine *eng, uint64_t addr, uint32_t
  * limit faults the transfer that led there (undone from its snapshot) or, reached by falling through, itself; an
  * instruction reaching past the limit inside the block gets a code hook that faults it. True: the block must not run.
  */
+/* The block [addr, +size) lies within CS's limit (64-bit code has none). */
+static bool block_fits_cs(const struct ucb_cs_cache *cs, uint64_t addr, uint32_t size)
+{
+	uint64_t eip = (uint32_t)(addr - cs->base);
+
+	return cs->bits == 64 || eip + (size ? size : 1) - 1 <= cs->limit;
+}
+
 static bool beyond_cs_limit(struct ucb_engine *eng, uint64_t addr, uint32_t size, bool after_transfer)
 {
 	const struct ucb_cs_cache *cs = ucb_cs(eng);
 	uint64_t eip = (uint32_t)(addr - cs->base);
 
-	if (cs->bits == 64 || eip + (size ? size : 1) - 1 <= cs->limit || eng->vcpu->leave != UCB_LEAVE_NONE)
+	if (block_fits_cs(cs, addr, size) || eng->vcpu->leave != UCB_LEAVE_NONE)
 		return false;
 	if (eip > cs->limit) {
 		ucb_limit_fault(eng, after_transfer, after_transfer ? eng->transfer_rip : eip);
@@ -493,10 +501,7 @@ static bool block_within_cs(const struct ucb_engine *eng, uint64_t addr, uint32_
 {
 	if (!eng->cs.known)
 		return false;
-	if (eng->cs.bits == 64)
-		return eng->mode == UCB_LONG;
-	uint64_t eip = (uint32_t)(addr - eng->cs.base); /* as beyond_cs_limit computes it */
-	return eip + (size ? size : 1) - 1 <= eng->cs.limit;
+	return eng->cs.bits == 64 ? eng->mode == UCB_LONG : block_fits_cs(&eng->cs, addr, size);
 }
 
 /*
