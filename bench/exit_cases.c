@@ -19,6 +19,10 @@ static uint64_t case_cap(enum bench_case c)
 		return VMSIM_CAP_EXIT_HLT;
 	case BENCH_PAUSE:
 		return VMSIM_CAP_STOP;
+	case BENCH_IO_OUT_PM32:
+		return VMSIM_CAP_EXIT_IO | VMSIM_CAP_MODE_PROTECTED;
+	case BENCH_IO_OUT_PM32_PAGED: /* the VMM starts it with 32-bit paging on */
+		return VMSIM_CAP_EXIT_IO | VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_PAGING_LEGACY;
 	default:
 		return VMSIM_CAP_EXIT_IO;
 	}

@@ -39,6 +39,7 @@ const char *vmsim_backend_cap_name(uint64_t cap)
 	switch (cap) {
 #define CAP_NAME_CASE_(name, bit, text) case UINT64_C(1) << (bit): return #name;
 	VMSIM_BACKEND_CAP_LIST(CAP_NAME_CASE_)
+	VMSIM_BACKEND_CAP_LIST_WIDE(CAP_NAME_CASE_)
 #undef CAP_NAME_CASE_
 	default:
 		return NULL;
@@ -50,6 +51,7 @@ const char *vmsim_backend_cap_text(uint64_t cap)
 	switch (cap) {
 #define CAP_TEXT_CASE_(name, bit, text) case UINT64_C(1) << (bit): return text;
 	VMSIM_BACKEND_CAP_LIST(CAP_TEXT_CASE_)
+	VMSIM_BACKEND_CAP_LIST_WIDE(CAP_TEXT_CASE_)
 #undef CAP_TEXT_CASE_
 	default:
 		return NULL;

@@ -110,6 +110,10 @@ static uint64_t vt_case_cap(enum bench_case c)
 		return VMSIM_CAP_EXIT_HLT;
 	case BENCH_PAUSE:
 		return VMSIM_CAP_STOP;
+	case BENCH_IO_OUT_PM32:
+		return VMSIM_CAP_EXIT_IO | VMSIM_CAP_MODE_PROTECTED;
+	case BENCH_IO_OUT_PM32_PAGED: /* started with 32-bit paging on */
+		return VMSIM_CAP_EXIT_IO | VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_PAGING_LEGACY;
 	default:
 		return VMSIM_CAP_EXIT_IO;
 	}

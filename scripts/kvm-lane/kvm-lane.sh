@@ -119,6 +119,8 @@ if [ "$lane" = host ]; then
 			. "$(dirname "${BASH_SOURCE[0]}")/kernel.sh"
 			lane_kernel_fetch || exit 1
 			f=$kdir/vmlinuz
+			# the guest kernel is the lane's, not this host's: vmsim_run_linux.sh expects its version
+			export VMSIM_LINUX_VERSION=$kver
 		fi
 		[ -e "$f" ] || { say "file $f is missing (build first)"; exit 1; }
 		ln -sf "$(readlink -f "$f")" "$out/files/$(basename "$f")"

@@ -355,6 +355,35 @@ static bool handle_mmio(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 	return true;
 }
 
+/*
+ * KVM's instruction emulator has no RDTSCP, and kvm_pvm runs a guest that is
+ * not PVM-aware through that emulator (every instruction at CPL 0), so there
+ * RDTSCP ends in an emulation failure. The guest gets what the CPU would give:
+ * EDX:EAX = its TSC (KVM's IA32_TSC, offset included, the value KVM's own
+ * RDTSC gives), ECX = TSC_AUX, zero-extended as QEMU (the reference) does.
+ * Only where RDTSCP may run (CPL 0 or CR4.TSD clear); anything else stays an error.
+ */
+static bool complete_rdtscp(struct kvmb_vcpu *v, struct kvm_regs *r, const struct kvm_sregs *sr)
+{
+	static const uint8_t rdtscp[3] = { 0x0f, 0x01, 0xf9 };
+	uint8_t bytes[3];
+	uint64_t tsc, aux;
+	bool cpl0 = !(sr->cr0 & 1) || (sr->cs.selector & 3) == 0;
+
+	if (v->run->internal.suberror != KVM_INTERNAL_ERROR_EMULATION || (!cpl0 && (sr->cr4 & (1u << 2))) ||
+	    !kvmb_read_linear(v, sr->cs.base + r->rip, bytes, sizeof bytes) || memcmp(bytes, rdtscp, sizeof bytes) ||
+	    !kvmb_msr(v, 0x10 /* IA32_TSC */, &tsc, false) || !kvmb_msr(v, 0xc0000103 /* TSC_AUX */, &aux, false))
+		return false;
+	r->rax = (uint32_t)tsc;
+	r->rdx = tsc >> 32;
+	r->rcx = (uint32_t)aux;
+	r->rip = sr->cs.l ? r->rip + 3 : (uint32_t)(r->rip + 3);
+	if (!sr->cs.db && !sr->cs.l)
+		r->rip &= 0xffff;
+	r->rflags &= ~(1ull << 16); /* RF: the instruction completed */
+	return kvmb_set_regs(v, r);
+}
+
 /* An emulation failure on a fetch from memory without a slot is the fetch NPF the model expects. */
 static bool handle_internal(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 {
@@ -364,6 +393,8 @@ static bool handle_internal(struct kvmb_vcpu *v, struct vmsim_exit *exit)
 
 	if (!kvmb_get_regs(v, &r) || !kvmb_get_sregs(v, &sr))
 		return false;
+	if (complete_rdtscp(v, &r, &sr))
+		return false; /* nothing for the VMM: KVM has no RDTSCP exit, the guest runs on */
 	memset(exit, 0, sizeof *exit);
 	exit->rip = r.rip;
 	if (v->run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION &&

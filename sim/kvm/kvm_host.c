@@ -12,7 +12,7 @@
 	 VMSIM_CAP_INJECT_EXCEPTION | VMSIM_CAP_INTR_WINDOW | VMSIM_CAP_MODE_REAL |                      \
 	 VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_MODE_LONG | VMSIM_CAP_MODE_SWITCH |                        \
 	 VMSIM_CAP_RESET_VECTOR | VMSIM_CAP_READONLY_MEMORY | VMSIM_CAP_STOP | VMSIM_CAP_TSC_OFFSET |     \
-	 VMSIM_CAP_FPU_STATE)
+	 VMSIM_CAP_FPU_STATE | VMSIM_CAP_INT_IRET | VMSIM_CAP_PAGING_LEGACY | VMSIM_CAP_HOST_HYPERCALL)
 
 /* Gaps of KVM itself, whatever the host: the kernel keeps these exits, or KVM has no such interface. */
 static const struct {
@@ -50,12 +50,20 @@ static void drop(struct kvmb_host *h, uint64_t cap, const char *why)
 
 static const char *failure(enum kvmb_run_answer a)
 {
-	return a == KVMB_RUN_EMULATION_FAILURE ? "emulation failure" : "the probe guest did not reach its exit";
+	return a == KVMB_RUN_EMULATION_FAILURE ? "emulation failure"
+	       : a == KVMB_RUN_NO_EXIT         ? "KVM_RUN kept running it without an exit"
+	                                       : "the probe guest did not reach its exit";
 }
 
 static bool fails(enum kvmb_run_answer a)
 {
-	return a == KVMB_RUN_EMULATION_FAILURE || a == KVMB_RUN_OTHER_FAILURE;
+	return a == KVMB_RUN_EMULATION_FAILURE || a == KVMB_RUN_OTHER_FAILURE || a == KVMB_RUN_NO_EXIT;
+}
+
+/* kvm_pvm runs a guest that is not PVM-aware in KVM's instruction emulator: say so where that is the cause. */
+static const char *emulated(const struct kvmb_host *h)
+{
+	return h->flavour == KVMB_FLAVOUR_PVM ? " (it runs such a guest in KVM's instruction emulator)" : "";
 }
 
 static const char *flavour_text(enum kvmb_flavour f)
@@ -127,6 +135,58 @@ static void model_entry(struct kvmb_host *h)
 	}
 }
 
+/* What the probe guests could not run takes its capability away, with the answer as the reason. */
+static void guest_gaps(const struct kvmb_probe_answers *a, struct kvmb_host *h)
+{
+	if (fails(a->real_mode)) {
+		char why[120];
+		snprintf(why, sizeof why, "cannot run real mode: %s", failure(a->real_mode));
+		drop(h, VMSIM_CAP_RESET_VECTOR, why);
+		drop(h, VMSIM_CAP_MODE_REAL, why);
+	}
+	if (fails(a->reset_real)) {
+		char why[120];
+		snprintf(why, sizeof why, "cannot run real mode from the reset state (CS base 0xffff0000): %s",
+		         failure(a->reset_real));
+		drop(h, VMSIM_CAP_RESET_VECTOR, why);
+	}
+	/* an emulation failure at RDTSCP the backend completes itself (kvm_exits.c, complete_rdtscp) */
+	if (a->rdtscp == KVMB_RUN_OTHER_FAILURE) {
+		char why[120];
+		snprintf(why, sizeof why, "cannot run RDTSCP (TSC_AUX) in the guest: %s", failure(a->rdtscp));
+		drop(h, VMSIM_CAP_TSC_OFFSET, why);
+	}
+	if (a->tsc_offset == KVMB_RUN_OTHER_FAILURE)
+		drop(h, VMSIM_CAP_TSC_OFFSET, "does not keep a TSC offset: with KVM_VCPU_TSC_OFFSET set to 2^62 the guest's TSC "
+		                              "after a KVM_RUN is below it");
+	if (fails(a->int_real) || fails(a->iret_protected)) {
+		char why[200], intn[80] = "", iret[80] = "";
+		if (fails(a->int_real))
+			snprintf(intn, sizeof intn, "INT n in real mode (%s)", failure(a->int_real));
+		if (fails(a->iret_protected))
+			snprintf(iret, sizeof iret, "IRET in 32-bit protected mode (%s)", failure(a->iret_protected));
+		snprintf(why, sizeof why, "cannot run %s%s%s%s", intn, intn[0] && iret[0] ? " nor " : "", iret, emulated(h));
+		drop(h, VMSIM_CAP_INT_IRET, why);
+	}
+	if (fails(a->intr_window))
+		drop(h, VMSIM_CAP_INTR_WINDOW, a->intr_window == KVMB_RUN_OTHER_FAILURE
+		                                   ? "does not return from KVM_RUN when a requested interrupt window "
+		                                     "opens (the guest ran past STI to its next exit)"
+		                                   : "could not run the interrupt-window probe guest");
+	if (fails(a->paging_legacy)) {
+		char why[160];
+		snprintf(why, sizeof why, "cannot turn on paging outside long mode (CR0.PG, 32-bit tables): %s%s",
+		         failure(a->paging_legacy), emulated(h));
+		drop(h, VMSIM_CAP_PAGING_LEGACY, why);
+	}
+	if (fails(a->vmcall)) {
+		char why[160];
+		snprintf(why, sizeof why, "does not complete a VMCALL in 32-bit protected mode: %s%s", failure(a->vmcall),
+		         emulated(h));
+		drop(h, VMSIM_CAP_HOST_HYPERCALL, why);
+	}
+}
+
 void kvmb_host_profile(const struct kvmb_probe_answers *a, struct kvmb_host *h)
 {
 	memset(h, 0, sizeof *h);
@@ -159,23 +219,7 @@ void kvmb_host_profile(const struct kvmb_probe_answers *a, struct kvmb_host *h)
 	h->moved_rip_drops_io = a->moved_rip_drops_io;
 	h->defer_io = a->moved_rip_drops_io && h->rip[KVMB_PX_OUT] == KVMB_RIP_AT && h->rip[KVMB_PX_IN] == KVMB_RIP_AT;
 
-	if (fails(a->real_mode)) {
-		char why[120];
-		snprintf(why, sizeof why, "cannot run real mode: %s", failure(a->real_mode));
-		drop(h, VMSIM_CAP_RESET_VECTOR, why);
-		drop(h, VMSIM_CAP_MODE_REAL, why);
-	}
-	if (fails(a->reset_real)) {
-		char why[120];
-		snprintf(why, sizeof why, "cannot run real mode from the reset state (CS base 0xffff0000): %s",
-		         failure(a->reset_real));
-		drop(h, VMSIM_CAP_RESET_VECTOR, why);
-	}
-	if (fails(a->rdtscp)) {
-		char why[120];
-		snprintf(why, sizeof why, "cannot run RDTSCP (TSC_AUX) in the guest: %s", failure(a->rdtscp));
-		drop(h, VMSIM_CAP_TSC_OFFSET, why);
-	}
+	guest_gaps(a, h);
 
 	/* MSR exits: every RDMSR/WRMSR needs a deny-all filter; unknown MSRs alone need only the capability */
 	uint32_t want = KVM_MSR_EXIT_REASON_UNKNOWN | KVM_MSR_EXIT_REASON_INVAL | KVM_MSR_EXIT_REASON_FILTER;

@@ -37,7 +37,8 @@ enum kvmb_run_answer {
 	KVMB_RUN_UNTESTED = 0,
 	KVMB_RUN_OK,
 	KVMB_RUN_EMULATION_FAILURE, /* KVM_EXIT_INTERNAL_ERROR, suberror 1 */
-	KVMB_RUN_OTHER_FAILURE      /* another exit, or KVM_RUN failed */
+	KVMB_RUN_OTHER_FAILURE,     /* another exit, or KVM_RUN failed */
+	KVMB_RUN_NO_EXIT            /* KVM_RUN still in the kernel when the probe's watchdog stopped it */
 };
 
 /* Everything the probe asks the host (kvm_probe.c); the input of kvmb_host_profile. */
@@ -56,9 +57,15 @@ struct kvmb_probe_answers {
 	enum kvmb_run_answer real_mode;   /* the exit probe: real-mode code at 0x1000 */
 	enum kvmb_run_answer reset_real;  /* real mode from the reset state (CS base 0xffff0000): JMP, NOP, OUT */
 	enum kvmb_run_answer rdtscp;      /* RDTSCP in real mode */
+	enum kvmb_run_answer tsc_offset;  /* that guest's TSC carries a KVM_VCPU_TSC_OFFSET of 2^62 (UNTESTED: no such attr) */
+	enum kvmb_run_answer int_real;       /* INT 0x80 in real mode, through the IVT */
+	enum kvmb_run_answer intr_window;    /* KVM_EXIT_IRQ_WINDOW_OPEN after STI in real mode, before the next OUT */
+	enum kvmb_run_answer iret_protected; /* IRET in 32-bit protected mode (GDT code segment) */
+	enum kvmb_run_answer paging_legacy;  /* MOV to CR0 setting PG in 32-bit protected mode (no PAE, no LME) */
+	enum kvmb_run_answer vmcall;         /* an unintercepted VMCALL in 32-bit protected mode */
 };
 
-enum { KVMB_GAP_LEN = 200, KVMB_CAP_BITS = 64 }; /* every bit a cap may ever take */
+enum { KVMB_GAP_LEN = 256, KVMB_CAP_BITS = 64 }; /* every bit a cap may ever take */
 
 /* The host as the backend uses it: caps, their gaps (naming the host), exit rules, limits. */
 struct kvmb_host {
@@ -84,6 +91,8 @@ const char *kvmb_host_cap_gap(const struct kvmb_host *h, uint64_t cap);
 
 /* kvm_probe.c: ask /dev/kvm (ioctls and tiny probe guests); answers->opened false where there is none. */
 void kvmb_probe(struct kvmb_probe_answers *answers);
+/* The signal that stops a vCPU inside KVM_RUN (blocked outside it, never delivered). */
+int kvmb_stop_signal(void);
 /* KVM_GET_SUPPORTED_CPUID with a table grown until it fits (kvm_probe.c); NULL on failure. Caller frees. */
 struct kvm_cpuid2 *kvmb_supported_cpuid(int kvm_fd);
 /* The profile of this process's /dev/kvm, probed once on first use (see kvm_probe.c for why it is cached). */

@@ -77,8 +77,6 @@ struct kvmb_vcpu {
 	bool want_nmi_window;
 };
 
-/* The signal a stop sends to a vCPU thread; kept blocked there and unblocked only inside KVM_RUN. */
-int kvmb_stop_signal(void);
 
 /* kvm_backend.c */
 void kvmb_log(struct kvmb_vm *vm, enum vmsim_log_level level, const char *fmt, ...)

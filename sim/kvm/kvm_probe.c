@@ -3,18 +3,89 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kvm_host.h"
 
 enum { LOW_SIZE = 0x10000, RESET_GPA = 0xfffff000, CODE = 0x1000, RDTSCP_CODE = 0x2000, MMIO_BX = 0x20000 };
+
+/*
+ * 32-bit protected-mode probes (flat CS 0x08 / data 0x10 from the GDT at 0x4000), each ending in an OUT:
+ * IRET to the next instruction, paging turned on without long mode, and a VMCALL nobody intercepts.
+ */
+enum { GDT = 0x4000, IRET_CODE = 0x3000, PAGING_CODE = 0x3100, VMCALL_CODE = 0x3200, PD = 0x5000, PT = 0x6000,
+       PM_STACK = 0x8000, PORT_IRET = 0x12, PORT_PAGING = 0x13, PORT_VMCALL = 0x14, INT_CODE = 0x2100,
+       INT_HANDLER = 0x2110, PORT_INT = 0x15, WINDOW_CODE = 0x2200, PORT_WINDOW = 0x16 };
+static const uint64_t gdt[3] = { 0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull };
+static const uint8_t iret_code[] = {
+	0x9c,                         /* pushfl */
+	0x6a, 0x08,                   /* push $0x08 */
+	0x68, 0x09, 0x30, 0x00, 0x00, /* push $0x3009 */
+	0xcf,                         /* iret (to 0x3009) */
+	0xe6, PORT_IRET, 0xf4,        /* 3009: out %al, $0x12; hlt */
+};
+static const uint8_t paging_code[] = {
+	0xb8, 0x00, 0x50, 0x00, 0x00, /* mov $PD, %eax */
+	0x0f, 0x22, 0xd8,             /* mov %eax, %cr3 */
+	0x0f, 0x20, 0xc0,             /* mov %cr0, %eax */
+	0x0d, 0x00, 0x00, 0x00, 0x80, /* or $0x80000000, %eax */
+	0x0f, 0x22, 0xc0,             /* mov %eax, %cr0 */
+	0xe6, PORT_PAGING, 0xf4,      /* out %al, $0x13; hlt */
+};
+static const uint8_t vmcall_code[] = { 0x0f, 0x01, 0xc1, 0xe6, PORT_VMCALL, 0xf4 }; /* vmcall; out; hlt */
+/* and one in real mode: INT 0x80 through the IVT to a handler that OUTs */
+static const uint8_t int_code[] = { 0xcd, 0x80, 0xf4 };
+static const uint8_t int_handler[] = { 0xe6, PORT_INT, 0xf4 };
+/* an interrupt window asked for before STI: KVM_RUN returns when it opens, before the OUT */
+static const uint8_t window_code[] = { 0xfb, 0x90, 0x90, 0xe6, PORT_WINDOW, 0xf4 };
+
+/*
+ * A probe guest may not exit at all (kvm_pvm re-runs an unintercepted VMCALL in
+ * place): a watchdog thread signals the probing thread, whose KVM_RUN returns
+ * EINTR. The signal is the run loop's stop signal, kept blocked outside KVM_RUN
+ * (KVM_SET_SIGNAL_MASK) as there: never delivered, so no handler is needed.
+ */
+int kvmb_stop_signal(void)
+{
+	return SIGRTMIN + 4;
+}
+
+enum { WATCHDOG_MS = 250 };
+
+struct watchdog {
+	pthread_t target, thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+};
+
+static void *watchdog_main(void *arg)
+{
+	struct watchdog *w = arg;
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += WATCHDOG_MS * 1000000l;
+	until.tv_sec += until.tv_nsec / 1000000000l;
+	until.tv_nsec %= 1000000000l;
+	pthread_mutex_lock(&w->lock);
+	while (!w->done && pthread_cond_timedwait(&w->cond, &w->lock, &until) == 0)
+		;
+	if (!w->done)
+		pthread_kill(w->target, kvmb_stop_signal());
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
 
 /* The exit probe (real mode at 0x1000), as repro/kvm-exit-rip-probe.c: where is RIP at each exit? */
 static const uint8_t exit_code[] = {
@@ -154,6 +225,117 @@ static bool moved_rip_drops(struct probe_cpu *c, uint64_t past, bool in)
 	return ioctl(c->fd, KVM_SET_REGS, &g) == 0 && drops;
 }
 
+/* 32-bit protected mode, flat segments from the probe GDT, RIP ip, interrupts off. */
+static bool prot_mode_at(struct probe_cpu *c, uint64_t ip)
+{
+	struct kvm_sregs s;
+	struct kvm_regs g;
+	const struct kvm_segment code = { .base = 0, .limit = 0xffffffff, .selector = 0x08, .type = 0xb, .present = 1,
+	                                  .db = 1, .s = 1, .g = 1 };
+	const struct kvm_segment data = { .base = 0, .limit = 0xffffffff, .selector = 0x10, .type = 0x3, .present = 1,
+	                                  .db = 1, .s = 1, .g = 1 };
+
+	if (ioctl(c->fd, KVM_GET_SREGS, &s) < 0)
+		return false;
+	s.cs = code;
+	s.ds = s.es = s.fs = s.gs = s.ss = data;
+	s.gdt.base = GDT;
+	s.gdt.limit = sizeof gdt - 1;
+	s.cr0 = 0x11; /* PE, ET */
+	s.cr4 = 0;
+	s.efer = 0;
+	if (ioctl(c->fd, KVM_SET_SREGS, &s) < 0)
+		return false;
+	memset(&g, 0, sizeof g);
+	g.rip = ip;
+	g.rsp = PM_STACK;
+	g.rflags = 2;
+	return ioctl(c->fd, KVM_SET_REGS, &g) == 0;
+}
+
+/* Run until an exit, or the watchdog: KVMB_RUN_OK if it is an OUT to port, else what went wrong. */
+static enum kvmb_run_answer run_to_out(struct probe_cpu *c, uint16_t port)
+{
+	struct watchdog w = { .target = pthread_self(), .done = false };
+	sigset_t block, old;
+	struct kvm_signal_mask *km = calloc(1, sizeof *km + 8);
+	enum kvmb_run_answer answer = KVMB_RUN_OTHER_FAILURE;
+
+	if (!km)
+		return KVMB_RUN_UNTESTED;
+	sigemptyset(&block);
+	sigaddset(&block, kvmb_stop_signal());
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	sigset_t inside = old;
+	sigdelset(&inside, kvmb_stop_signal());
+	km->len = 8; /* the kernel's sigset_t */
+	memcpy(km->sigset, &inside, 8);
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	if (ioctl(c->fd, KVM_SET_SIGNAL_MASK, km) == 0 && pthread_create(&w.thread, NULL, watchdog_main, &w) == 0) {
+		int rc = ioctl(c->fd, KVM_RUN, 0);
+		bool interrupted = rc < 0 && errno == EINTR;
+		pthread_mutex_lock(&w.lock);
+		w.done = true;
+		pthread_cond_signal(&w.cond);
+		pthread_mutex_unlock(&w.lock);
+		pthread_join(w.thread, NULL);
+		if (interrupted)
+			answer = KVMB_RUN_NO_EXIT;
+		else if (rc == 0 && c->run->exit_reason == KVM_EXIT_IO && c->run->io.port == port)
+			answer = KVMB_RUN_OK;
+		else
+			answer = failed(c, rc < 0 ? -1 : (int)c->run->exit_reason);
+	}
+	/* a signal sent as KVM_RUN returned stays pending: take it before unblocking */
+	struct timespec zero = { 0, 0 };
+	while (sigtimedwait(&block, NULL, &zero) >= 0)
+		;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
+	free(km);
+	return answer;
+}
+
+/* The INT n and protected-mode probes, each on a vCPU of its own. */
+static void probe_protected(struct probe_vm *p, struct kvmb_probe_answers *a)
+{
+	struct probe_cpu rc;
+	if (cpu_open(p, 6, &rc)) {
+		if (real_mode_at(&rc, INT_CODE))
+			a->int_real = run_to_out(&rc, PORT_INT);
+		cpu_close(&rc);
+	}
+	if (cpu_open(p, 7, &rc)) {
+		if (real_mode_at(&rc, WINDOW_CODE)) {
+			rc.run->request_interrupt_window = 1;
+			int reason = run_once(&rc);
+			a->intr_window = reason == KVM_EXIT_IRQ_WINDOW_OPEN ? KVMB_RUN_OK : failed(&rc, reason);
+		}
+		cpu_close(&rc);
+	}
+
+	static const struct {
+		uint64_t ip;
+		uint16_t port;
+		size_t answer; /* offsetof in kvmb_probe_answers */
+	} steps[] = {
+		{ IRET_CODE, PORT_IRET, offsetof(struct kvmb_probe_answers, iret_protected) },
+		{ PAGING_CODE, PORT_PAGING, offsetof(struct kvmb_probe_answers, paging_legacy) },
+		{ VMCALL_CODE, PORT_VMCALL, offsetof(struct kvmb_probe_answers, vmcall) },
+	};
+	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+		struct probe_cpu c;
+		enum kvmb_run_answer *answer = (enum kvmb_run_answer *)((char *)a + steps[i].answer);
+		if (!cpu_open(p, 3 + (unsigned)i, &c))
+			continue;
+		if (prot_mode_at(&c, steps[i].ip))
+			*answer = run_to_out(&c, steps[i].port);
+		cpu_close(&c);
+	}
+}
+
 static void probe_exits(struct probe_vm *p, struct kvmb_probe_answers *a)
 {
 	struct probe_cpu c;
@@ -227,11 +409,27 @@ static void probe_rdtscp(struct probe_vm *p, struct kvmb_probe_answers *a)
 		cpu_close(&c);
 		return;
 	}
+	/* with a TSC offset of 2^62: the guest's TSC (RDTSCP's EDX:EAX, else KVM's IA32_TSC) must be above it */
+	uint64_t offset = 1ull << 62, tsc = 0;
+	struct kvm_device_attr attr = { .group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET,
+		                        .addr = (uint64_t)(uintptr_t)&offset };
+	bool offset_set = ioctl(c.fd, KVM_SET_DEVICE_ATTR, &attr) == 0;
 	int reason = run_once(&c);
-	if (reason == KVM_EXIT_IO && c.run->io.port == 0x11)
+	struct kvm_regs g;
+	if (reason == KVM_EXIT_IO && c.run->io.port == 0x11) {
 		a->rdtscp = KVMB_RUN_OK;
-	else
+		if (ioctl(c.fd, KVM_GET_REGS, &g) == 0)
+			tsc = (g.rdx << 32) | (uint32_t)g.rax;
+	} else {
 		a->rdtscp = failed(&c, reason);
+		struct {
+			struct kvm_msrs head;
+			struct kvm_msr_entry e;
+		} m = { .head.nmsrs = 1, .e.index = 0x10 /* IA32_TSC */ };
+		if (ioctl(c.fd, KVM_GET_MSRS, &m) == 1)
+			tsc = m.e.data;
+	}
+	a->tsc_offset = !offset_set ? KVMB_RUN_UNTESTED : tsc >= (1ull << 62) ? KVMB_RUN_OK : KVMB_RUN_OTHER_FAILURE;
 	cpu_close(&c);
 }
 
@@ -307,6 +505,19 @@ static void guests(int kvm, struct kvmb_probe_answers *a, struct kvm_cpuid2 *cpu
 	static const uint8_t reset_body[] = { 0x90, 0xe6, 0x10, 0xf4 }; /* ff7e: nop; out 0x10, al; hlt */
 	memcpy(p.reset + 0xff0, reset_jmp, sizeof reset_jmp);
 	memcpy(p.reset + 0xf7e, reset_body, sizeof reset_body);
+	memcpy(p.low + GDT, gdt, sizeof gdt);
+	memcpy(p.low + IRET_CODE, iret_code, sizeof iret_code);
+	memcpy(p.low + PAGING_CODE, paging_code, sizeof paging_code);
+	memcpy(p.low + VMCALL_CODE, vmcall_code, sizeof vmcall_code);
+	memcpy(p.low + INT_CODE, int_code, sizeof int_code);
+	memcpy(p.low + INT_HANDLER, int_handler, sizeof int_handler);
+	memcpy(p.low + WINDOW_CODE, window_code, sizeof window_code);
+	const uint16_t vector_80[2] = { INT_HANDLER, 0 }; /* IVT entry 0x80: offset, segment */
+	memcpy(p.low + 0x80 * 4, vector_80, sizeof vector_80);
+	uint32_t pde = PT | 3, *pd = (uint32_t *)(p.low + PD), *pt = (uint32_t *)(p.low + PT);
+	pd[0] = pde; /* 0-4 MiB through one table, identity for the 64 KiB the probe has */
+	for (uint32_t i = 0; i < LOW_SIZE / 4096; i++)
+		pt[i] = (i << 12) | 3;
 	struct kvm_userspace_memory_region low = { 0, 0, 0, LOW_SIZE, (uint64_t)(uintptr_t)p.low };
 	struct kvm_userspace_memory_region rst = { 1, 0, RESET_GPA, 4096, (uint64_t)(uintptr_t)p.reset };
 	if (ioctl(p.vm, KVM_SET_USER_MEMORY_REGION, &low) < 0)
@@ -318,6 +529,7 @@ static void guests(int kvm, struct kvmb_probe_answers *a, struct kvm_cpuid2 *cpu
 	probe_exits(&p, a);
 	probe_reset(&p, a);
 	probe_rdtscp(&p, a);
+	probe_protected(&p, a);
 out:
 	if (p.low && p.low != MAP_FAILED)
 		munmap(p.low, LOW_SIZE);

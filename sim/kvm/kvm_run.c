@@ -9,11 +9,6 @@
 
 #include "kvm_internal.h"
 
-int kvmb_stop_signal(void)
-{
-	return SIGRTMIN + 4;
-}
-
 /*
  * The stop signal stays blocked on the vCPU thread and is unblocked only inside
  * KVM_RUN (KVM_SET_SIGNAL_MASK): a stop that lands just before KVM_RUN is still

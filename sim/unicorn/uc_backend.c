@@ -16,7 +16,8 @@
 	 VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_MODE_LONG | VMSIM_CAP_MODE_SWITCH |                       \
 	 VMSIM_CAP_RESET_VECTOR | VMSIM_CAP_READONLY_MEMORY | VMSIM_CAP_NOEXEC_MEMORY |                 \
 	 VMSIM_CAP_STOP | VMSIM_CAP_TSC_OFFSET | VMSIM_CAP_INHOOK_EXIT | VMSIM_CAP_FPU_STATE |          \
-	 VMSIM_CAP_NMI_WINDOW | VMSIM_CAP_ENTRY_AS_SVM | VMSIM_CAP_ENTRY_AS_VMX)
+	 VMSIM_CAP_NMI_WINDOW | VMSIM_CAP_ENTRY_AS_SVM | VMSIM_CAP_ENTRY_AS_VMX | VMSIM_CAP_INT_IRET |     \
+	 VMSIM_CAP_PAGING_LEGACY)
 
 /*
  * Capstone 4 sorts a global register table (X86_insn_reg_intel) lazily, at the first decode that needs it,
@@ -43,6 +44,9 @@ static const char *uc_cap_gap(uint64_t cap)
 {
 	if (cap & UCB_CAPS)
 		return NULL;
+	if (cap == VMSIM_CAP_HOST_HYPERCALL)
+		return "a VMCALL/VMMCALL the VMM does not intercept raises #UD in the guest, as on a CPU without a "
+		       "hypervisor behind it (uc_exits.c)";
 	return "Unicorn 2.0.1 offers no mechanism for this capability.";
 }
 

@@ -58,7 +58,15 @@ typedef const struct vmsim_backend_ops *(*vmsim_backend_entry_fn)(void);
 	X(FPU_STATE, 26, "FPU/XSAVE state transfer")                                           \
 	X(NMI_WINDOW, 27, "NMI-window exits")                                                  \
 	X(ENTRY_AS_SVM, 28, "VM entry refuses only what the SVM model refuses (no stricter host checks)") \
-	X(ENTRY_AS_VMX, 29, "VM entry refuses only what the VMX model refuses (no stricter host checks)")
+	X(ENTRY_AS_VMX, 29, "VM entry refuses only what the VMX model refuses (no stricter host checks)") \
+	X(INT_IRET, 30, "the guest's own INT n and IRET (IVT/IDT) in every mode the backend runs")
+
+/* Bits 31 and up: the same, but macros, not enumerators (a C11 enumerator must fit an int). */
+#define VMSIM_BACKEND_CAP_LIST_WIDE(X)                                                     \
+	X(PAGING_LEGACY, 31, "guest paging outside long mode (32-bit and PAE page tables)")     \
+	X(HOST_HYPERCALL, 32, "a VMCALL/VMMCALL the VMM does not intercept completes; the guest goes on")
+#define VMSIM_CAP_PAGING_LEGACY (UINT64_C(1) << 31)
+#define VMSIM_CAP_HOST_HYPERCALL (UINT64_C(1) << 32)
 
 enum vmsim_backend_cap_bit {
 #define VMSIM_BACKEND_CAP_ENUM_(name, bit, text) VMSIM_CAP_##name = 1ull << (bit),

@@ -157,23 +157,26 @@ static void real_mode_case(const void *p)
 
 #define P (VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_EXIT_IO | VMSIM_CAP_EXIT_HLT)
 #define R (VMSIM_CAP_MODE_REAL | VMSIM_CAP_EXIT_IO)
+/* an event delivered in protected mode: its handler returns with IRET; the guest runs INT 0x80 */
+#define PE (P | VMSIM_CAP_INT_IRET)
 
 static const struct vc_test tests[] = {
-	{ "inject", "external_interrupt", P | VMSIM_CAP_INJECT_EXTINT, inject_case, &extint },
-	{ "inject", "nmi", P | VMSIM_CAP_INJECT_NMI, inject_case, &nmi },
-	{ "inject", "exception_with_error_code", P | VMSIM_CAP_INJECT_EXCEPTION, inject_case, &gp },
-	{ "inject", "software_interrupt", P | VMSIM_CAP_INJECT_SWINT, inject_case, &swint },
-	{ "inject", "interrupt_window", P | VMSIM_CAP_INTR_WINDOW | VMSIM_CAP_INJECT_EXTINT, interrupt_window, NULL },
+	{ "inject", "external_interrupt", PE | VMSIM_CAP_INJECT_EXTINT, inject_case, &extint },
+	{ "inject", "nmi", PE | VMSIM_CAP_INJECT_NMI, inject_case, &nmi },
+	{ "inject", "exception_with_error_code", PE | VMSIM_CAP_INJECT_EXCEPTION, inject_case, &gp },
+	{ "inject", "software_interrupt", PE | VMSIM_CAP_INJECT_SWINT, inject_case, &swint },
+	{ "inject", "interrupt_window", PE | VMSIM_CAP_INTR_WINDOW | VMSIM_CAP_INJECT_EXTINT, interrupt_window, NULL },
 	{ "inject", "type_other_refused_by_both", P, inject_case, &type_other },
 	{ "inject", "type_reserved_refused_by_both", P, inject_case, &type_reserved },
-	{ "inject", "exception_vector_2_svm_refuses", P | VMSIM_CAP_INJECT_EXCEPTION, inject_case, &exception_vector_2 },
-	{ "inject", "extint_vector_below_32_delivered_by_both", P | VMSIM_CAP_INJECT_EXTINT, inject_case, &extint_below_32 },
-	{ "inject", "error_code_high_bits_vmx_refuses", P | VMSIM_CAP_INJECT_EXCEPTION, inject_case,
+	{ "inject", "exception_vector_2_svm_refuses", PE | VMSIM_CAP_INJECT_EXCEPTION, inject_case, &exception_vector_2 },
+	{ "inject", "extint_vector_below_32_delivered_by_both", PE | VMSIM_CAP_INJECT_EXTINT, inject_case, &extint_below_32 },
+	{ "inject", "error_code_high_bits_vmx_refuses", PE | VMSIM_CAP_INJECT_EXCEPTION, inject_case,
 	  &error_high_bits },
-	{ "inject", "swint_without_length_vmx_refuses", P | VMSIM_CAP_INJECT_SWINT, inject_case,
+	{ "inject", "swint_without_length_vmx_refuses", PE | VMSIM_CAP_INJECT_SWINT, inject_case,
 	  &swint_without_length },
-	{ "inject", "real_mode_external_interrupt", R | VMSIM_CAP_INJECT_EXTINT, real_mode_case, &extint },
-	{ "inject", "real_mode_nmi", R | VMSIM_CAP_INJECT_NMI, real_mode_case, &nmi },
+	{ "inject", "real_mode_external_interrupt", R | VMSIM_CAP_INT_IRET | VMSIM_CAP_INJECT_EXTINT, real_mode_case,
+	  &extint },
+	{ "inject", "real_mode_nmi", R | VMSIM_CAP_INT_IRET | VMSIM_CAP_INJECT_NMI, real_mode_case, &nmi },
 };
 
 struct vc_test_list vc_inject_tests(void)

@@ -4,7 +4,9 @@
 
 #include "../vc.h"
 
-#define PAGING_CAPS (VC_GUEST_PROT | VMSIM_CAP_EXIT_HLT | VMSIM_CAP_EXIT_NPF)
+/* pm_paging turns on 32-bit paging itself, and its #PF handler returns with IRET */
+#define PAGING_CAPS \
+	(VC_GUEST_PROT | VMSIM_CAP_EXIT_HLT | VMSIM_CAP_EXIT_NPF | VMSIM_CAP_PAGING_LEGACY | VMSIM_CAP_INT_IRET)
 
 static unsigned npf_code(void)
 {

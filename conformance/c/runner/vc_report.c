@@ -10,7 +10,7 @@ const char *vc_status_name(enum vc_status status)
 }
 
 #define VC_CAP_BIT_(name, bit, text) | VMSIM_CAP_##name
-static const uint64_t all_caps_bits = 0 VMSIM_BACKEND_CAP_LIST(VC_CAP_BIT_);
+static const uint64_t all_caps_bits = 0 VMSIM_BACKEND_CAP_LIST(VC_CAP_BIT_) VMSIM_BACKEND_CAP_LIST_WIDE(VC_CAP_BIT_);
 #undef VC_CAP_BIT_
 
 void vc_print_caps(const struct vc_run *run, FILE *out, const char *prefix)

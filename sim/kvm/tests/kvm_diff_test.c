@@ -19,8 +19,7 @@ static void run_on(struct vt_vm *t, const struct vmsim_backend_ops *ops, int mod
 
 	vt_vm_init_on(t, ops, mode == REAL ? 0xa0000 : 0, mode == REAL ? 0xc0000 : 0);
 	vt_load(t, g);
-	if (mode == REAL)
-		vt_kvm_nop_vmcall(t, g); /* on both: the traces then differ only where caps say */
+	vt_kvm_nop_vmcall(t, g); /* on both: the traces then differ only where caps say */
 	memcpy(t->ram + VT_DATA, "Hello!", 6);
 	if (mode == REAL) {
 		vt_state_real(&s, 0);

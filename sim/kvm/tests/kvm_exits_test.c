@@ -7,11 +7,10 @@
 
 #include "vt_kvm.h"
 
-/* KVM's adjustments: real mode runs NOPs at the VMCALL (vt_kvm_nop_vmcall), long mode needs page tables, XCR0. */
+/* KVM's adjustments: NOPs at the VMCALL (vt_kvm_nop_vmcall), long mode needs page tables, XCR0. */
 static void kvm_prepare(struct vt_vm *t, enum vt_tour_mode mode, const struct vt_guest *g, struct vmsim_cpu_state *s)
 {
-	if (mode == VT_TOUR_REAL)
-		vt_kvm_nop_vmcall(t, g);
+	vt_kvm_nop_vmcall(t, g);
 	if (mode == VT_TOUR_LONG)
 		vt_kvm_long_paging(t, s);
 	s->xcr0 = 1;

@@ -33,6 +33,10 @@ static void test_host_profile_matches_measured(void **state)
 		assert_true(h->caps & VMSIM_CAP_RESET_VECTOR);
 		assert_true(h->caps & VMSIM_CAP_TSC_OFFSET);
 		assert_true(h->caps & VMSIM_CAP_EXIT_MSR);
+		assert_true(h->caps & VMSIM_CAP_INT_IRET);
+		assert_true(h->caps & VMSIM_CAP_PAGING_LEGACY);
+		assert_true(h->caps & VMSIM_CAP_HOST_HYPERCALL);
+		assert_true(h->caps & VMSIM_CAP_INTR_WINDOW);
 		assert_int_equal(h->nr_memslots, 32764);
 	} else if (!strcmp(h->name, "kvm_pvm")) {
 		/* kvm-hosts.md: OUT and MMIO writes arrive retired, IN and MMIO reads at the instruction, HLT past */
@@ -44,6 +48,12 @@ static void test_host_profile_matches_measured(void **state)
 		assert_int_equal(h->rip[KVMB_PX_HLT], KVMB_RIP_PAST);
 		assert_false(h->defer_io);
 		assert_int_equal(h->nr_memslots, 32764);
+		/* docs/backends/kvm.md (AMD, 2026-12-06): KVM's instruction emulator runs the guest; these fail there */
+		assert_false(h->caps & VMSIM_CAP_INT_IRET);
+		assert_false(h->caps & VMSIM_CAP_PAGING_LEGACY);
+		assert_false(h->caps & VMSIM_CAP_HOST_HYPERCALL);
+		assert_false(h->caps & VMSIM_CAP_INTR_WINDOW);
+		assert_false(h->caps & VMSIM_CAP_TSC_OFFSET);
 	}
 }
 

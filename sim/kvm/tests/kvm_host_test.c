@@ -22,7 +22,9 @@ static struct kvmb_probe_answers svm_lane(void)
 		.rip = { [KVMB_PX_OUT] = KVMB_RIP_AT, [KVMB_PX_IN] = KVMB_RIP_AT, [KVMB_PX_MMIO_WRITE] = KVMB_RIP_PAST,
 		         [KVMB_PX_MMIO_READ] = KVMB_RIP_AT, [KVMB_PX_HLT] = KVMB_RIP_PAST },
 		.moved_rip_drops_io = true,
-		.real_mode = KVMB_RUN_OK, .reset_real = KVMB_RUN_OK, .rdtscp = KVMB_RUN_OK,
+		.real_mode = KVMB_RUN_OK, .reset_real = KVMB_RUN_OK, .rdtscp = KVMB_RUN_OK, .tsc_offset = KVMB_RUN_OK,
+		.int_real = KVMB_RUN_OK, .intr_window = KVMB_RUN_OK, .iret_protected = KVMB_RUN_OK,
+		.paging_legacy = KVMB_RUN_OK, .vmcall = KVMB_RUN_OK,
 	};
 	return a;
 }
@@ -38,6 +40,21 @@ static struct kvmb_probe_answers pvm_host(void)
 		.real_mode = KVMB_RUN_OK, .reset_real = KVMB_RUN_EMULATION_FAILURE,
 		.rdtscp = KVMB_RUN_EMULATION_FAILURE,
 	};
+	return a;
+}
+
+/* kvm_pvm on AMD, kernel 6.18.44, measured by this probe on 2026-12-06 (docs/backends/kvm.md): reset runs there. */
+static struct kvmb_probe_answers pvm_amd_host(void)
+{
+	struct kvmb_probe_answers a = pvm_host();
+	strcpy(a.vendor, "AuthenticAMD");
+	a.reset_real = KVMB_RUN_OK;
+	a.tsc_offset = KVMB_RUN_OTHER_FAILURE;
+	a.int_real = KVMB_RUN_NO_EXIT;
+	a.intr_window = KVMB_RUN_OTHER_FAILURE;
+	a.iret_protected = KVMB_RUN_EMULATION_FAILURE;
+	a.paging_legacy = KVMB_RUN_OTHER_FAILURE;
+	a.vmcall = KVMB_RUN_NO_EXIT;
 	return a;
 }
 
@@ -60,6 +77,10 @@ static void svm_lane_profile(void **state)
 	assert_true(h.caps & VMSIM_CAP_MODE_REAL);
 	assert_true(h.caps & VMSIM_CAP_RESET_VECTOR);
 	assert_true(h.caps & VMSIM_CAP_TSC_OFFSET);
+	assert_true(h.caps & VMSIM_CAP_INT_IRET);
+	assert_true(h.caps & VMSIM_CAP_PAGING_LEGACY);
+	assert_true(h.caps & VMSIM_CAP_HOST_HYPERCALL);
+	assert_true(h.caps & VMSIM_CAP_INTR_WINDOW);
 	assert_null(kvmb_host_cap_gap(&h, VMSIM_CAP_EXIT_MSR));
 	assert_null(kvmb_host_cap_gap(&h, VMSIM_CAP_EXIT_IO));
 	/* CPUID stays a gap on every host: KVM has no userspace CPUID exit */
@@ -93,15 +114,13 @@ static void pvm_profile_as_measured(void **state)
 	assert_int_equal(h.nr_memslots, 32764);
 	assert_false(h.defer_io); /* OUT is retired before the exit: nothing to cancel */
 	assert_false(h.moved_rip_drops_io); /* the IN is fed to KVM's completion instead (kvm_exits.c fed) */
-	/* simple real mode runs; the reset-state code and RDTSCP do not */
+	/* simple real mode runs; the reset-state code does not; RDTSCP fails in KVM and the backend completes it */
 	assert_true(h.caps & VMSIM_CAP_MODE_REAL);
 	assert_false(h.caps & VMSIM_CAP_RESET_VECTOR);
-	assert_false(h.caps & VMSIM_CAP_TSC_OFFSET);
+	assert_true(h.caps & VMSIM_CAP_TSC_OFFSET);
 	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_RESET_VECTOR),
 	                    "host KVM (kvm_pvm) cannot run real mode from the reset state (CS base 0xffff0000): "
 	                    "emulation failure");
-	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_TSC_OFFSET),
-	                    "host KVM (kvm_pvm) cannot run RDTSCP (TSC_AUX) in the guest: emulation failure");
 	assert_false(h.caps & (VMSIM_CAP_ENTRY_AS_SVM | VMSIM_CAP_ENTRY_AS_VMX));
 	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_ENTRY_AS_SVM),
 	                    "host KVM (kvm_pvm) has no hardware VM entry: its entry checks follow neither model");
@@ -110,6 +129,49 @@ static void pvm_profile_as_measured(void **state)
 	assert_false(h.caps & VMSIM_CAP_EXIT_MSR);
 	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_EXIT_MSR),
 	                    "host KVM (kvm_pvm) has no KVM_CAP_X86_USER_SPACE_MSR: RDMSR/WRMSR stay in the kernel");
+}
+
+/* The AMD PVM host: everything KVM's instruction emulator cannot do is a gap, named with the probe's answer. */
+static void pvm_amd_profile_as_measured(void **state)
+{
+	(void)state;
+	struct kvmb_probe_answers a = pvm_amd_host();
+	struct kvmb_host h;
+
+	kvmb_host_profile(&a, &h);
+	assert_true(h.caps & VMSIM_CAP_RESET_VECTOR);
+	assert_true(h.caps & (VMSIM_CAP_MODE_REAL | VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_MODE_LONG));
+	assert_false(h.caps & (VMSIM_CAP_TSC_OFFSET | VMSIM_CAP_INT_IRET | VMSIM_CAP_INTR_WINDOW |
+	                       VMSIM_CAP_PAGING_LEGACY | VMSIM_CAP_HOST_HYPERCALL));
+	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_TSC_OFFSET),
+	                    "host KVM (kvm_pvm) does not keep a TSC offset: with KVM_VCPU_TSC_OFFSET set to 2^62 the "
+	                    "guest's TSC after a KVM_RUN is below it");
+	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_INT_IRET),
+	                    "host KVM (kvm_pvm) cannot run INT n in real mode (KVM_RUN kept running it without an exit) "
+	                    "nor IRET in 32-bit protected mode (emulation failure) (it runs such a guest in KVM's "
+	                    "instruction emulator)");
+	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_INTR_WINDOW),
+	                    "host KVM (kvm_pvm) does not return from KVM_RUN when a requested interrupt window opens (the "
+	                    "guest ran past STI to its next exit)");
+	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_PAGING_LEGACY),
+	                    "host KVM (kvm_pvm) cannot turn on paging outside long mode (CR0.PG, 32-bit tables): the "
+	                    "probe guest did not reach its exit (it runs such a guest in KVM's instruction emulator)");
+	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_HOST_HYPERCALL),
+	                    "host KVM (kvm_pvm) does not complete a VMCALL in 32-bit protected mode: KVM_RUN kept running "
+	                    "it without an exit (it runs such a guest in KVM's instruction emulator)");
+	/* with INT n in real mode fine, the protected-mode IRET alone is the reason */
+	a.int_real = KVMB_RUN_OK;
+	kvmb_host_profile(&a, &h);
+	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_INT_IRET),
+	                    "host KVM (kvm_pvm) cannot run IRET in 32-bit protected mode (emulation failure) (it runs such "
+	                    "a guest in KVM's instruction emulator)");
+	/* an RDTSCP the probe saw fail otherwise than in the emulator is not made up for */
+	a.rdtscp = KVMB_RUN_OTHER_FAILURE;
+	a.tsc_offset = KVMB_RUN_UNTESTED;
+	kvmb_host_profile(&a, &h);
+	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_TSC_OFFSET),
+	                    "host KVM (kvm_pvm) cannot run RDTSCP (TSC_AUX) in the guest: the probe guest did not reach "
+	                    "its exit");
 }
 
 static void pvm_with_msr_filter_offers_msr_exits(void **state)
@@ -283,6 +345,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(svm_lane_profile),
 		cmocka_unit_test(pvm_profile_as_measured),
+		cmocka_unit_test(pvm_amd_profile_as_measured),
 		cmocka_unit_test(pvm_with_msr_filter_offers_msr_exits),
 		cmocka_unit_test(user_space_msr_without_filter_is_unknown_msrs_only),
 		cmocka_unit_test(bare_vmx_profile),

@@ -23,6 +23,21 @@ KASLR disabled: 'nokaslr' on cmdline.
 [    0.000000] NX (Execute Disable) protection: active
 LINES
 passed=0 failed=0
+# The kernel returns from its own early #PF handler (early_make_pgtable) with IRETQ before "Linux version": a KVM
+# that cannot run a guest's IRET (INT_IRET absent: kvm_pvm, which runs such a guest in KVM's instruction emulator)
+# cannot boot it. The backend's own reason, from `vmsim conform --json`.
+if [ "$backend" = kvm ]; then
+	"$vmsim" conform --backend kvm --model svm --filter modes/real_to_long_by_itself --json "$tmp/caps.json" \
+		>/dev/null 2>&1
+	gap=$(grep -oE '"INT_IRET": "[^"]*"' "$tmp/caps.json" 2>/dev/null | head -n 1)
+	if [ -n "$gap" ]; then
+		echo "[  SKIPPED ] debian kernel on kvm/svm, kvm/vmx: $gap"
+		rm -rf "$tmp"
+		echo "[  PASSED  ] 0 test(s)."
+		echo "[  SKIPPED ] 2 test(s), listed above"
+		exit 0
+	fi
+fi
 for model in svm vmx; do
 	"$vmsim" run --backend "$backend" --model $model --linux --mem 128M --cmdline "$cmdline" --max-exits 4000 --timeout 150 \
 		--trace "$tmp/trace" "$kernel" >"$tmp/out" 2>"$tmp/err"

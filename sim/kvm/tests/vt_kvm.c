@@ -31,6 +31,17 @@ void vt_kvm_require(void)
 	}
 }
 
+void vt_kvm_need(uint64_t cap)
+{
+	const struct vmsim_backend_ops *ops = vmsim_backend_kvm();
+
+	vt_kvm_require();
+	if (!(ops->caps & cap)) {
+		print_message("SKIPPED: needs %s: %s\n", vmsim_backend_cap_name(cap), ops->cap_gap ? ops->cap_gap(cap) : "");
+		skip();
+	}
+}
+
 void vt_kvm_long_paging(struct vt_vm *t, struct vmsim_cpu_state *s)
 {
 	uint64_t *pml4 = (uint64_t *)(t->ram + VT_KVM_PML4);

@@ -67,6 +67,7 @@ static void test_cap_gap_explains_every_capability(void **state)
 	assert_string_equal(ops->cap_gap(VMSIM_CAP_##name), "the null backend executes no guest code"); \
 	checked++;
 	VMSIM_BACKEND_CAP_LIST(VT_CHECK_GAP_)
+	VMSIM_BACKEND_CAP_LIST_WIDE(VT_CHECK_GAP_)
 #undef VT_CHECK_GAP_
 	assert_true(checked >= 28);
 }
