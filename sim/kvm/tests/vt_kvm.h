@@ -24,7 +24,7 @@ void vt_kvm_long_paging(struct vt_vm *t, struct vmsim_cpu_state *s);
  * A VMCALL that is not an exit is KVM's own hypercall, and hosts differ: KVM 6.1
  * on SVM patches it into VMMCALL without the CS base (in real mode with CS.base
  * != 0 the wrong page, and the VMCALL faults forever); kvm_pvm re-runs it in its
- * emulator without retiring it (measured: 14,000 times in 5 s, RIP unmoved).
+ * emulator without retiring it (tracefs: the same RIP over and over, RAX unchanged).
  * The tours on KVM run NOPs there, in every mode.
  */
 void vt_kvm_nop_vmcall(struct vt_vm *t, const struct vt_guest *g);
