@@ -259,7 +259,7 @@ static enum kvmb_run_answer run_to_out(struct probe_cpu *c, uint16_t port)
 	struct watchdog w = { .target = pthread_self(), .done = false };
 	sigset_t block, old;
 	struct kvm_signal_mask *km = calloc(1, sizeof *km + 8);
-	enum kvmb_run_answer answer = KVMB_RUN_OTHER_FAILURE;
+	enum kvmb_run_answer answer = KVMB_RUN_UNTESTED; /* until the guest ran: no signal mask or thread, no answer */
 
 	if (!km)
 		return KVMB_RUN_UNTESTED;
