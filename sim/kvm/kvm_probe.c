@@ -422,12 +422,14 @@ static void probe_rdtscp(struct probe_vm *p, struct kvmb_probe_answers *a)
 			tsc = (g.rdx << 32) | (uint32_t)g.rax;
 	} else {
 		a->rdtscp = failed(&c, reason);
-		struct {
-			struct kvm_msrs head;
-			struct kvm_msr_entry e;
-		} m = { .head.nmsrs = 1, .e.index = 0x10 /* IA32_TSC */ };
-		if (ioctl(c.fd, KVM_GET_MSRS, &m) == 1)
-			tsc = m.e.data;
+		struct kvm_msrs *m = calloc(1, sizeof *m + sizeof m->entries[0]);
+		if (m) {
+			m->nmsrs = 1;
+			m->entries[0].index = 0x10; /* IA32_TSC */
+			if (ioctl(c.fd, KVM_GET_MSRS, m) == 1)
+				tsc = m->entries[0].data;
+			free(m);
+		}
 	}
 	a->tsc_offset = !offset_set ? KVMB_RUN_UNTESTED : tsc >= (1ull << 62) ? KVMB_RUN_OK : KVMB_RUN_OTHER_FAILURE;
 	cpu_close(&c);
