@@ -60,7 +60,8 @@ int kvmb_stop_signal(void)
 	return SIGRTMIN + 4;
 }
 
-enum { WATCHDOG_MS = 250 };
+/* Far above a KVM_RUN of a few instructions even under QEMU TCG (~1 ms), far below what a process may spend. */
+enum { WATCHDOG_MS = 100 };
 
 struct watchdog {
 	pthread_t target, thread;
@@ -298,15 +299,51 @@ static enum kvmb_run_answer run_to_out(struct probe_cpu *c, uint16_t port)
 	return answer;
 }
 
-/* The INT n and protected-mode probes, each on a vCPU of its own. */
+/* One probe guest that ends in an OUT (or never exits), on a vCPU of its own and a thread of its own. */
+struct probe_step {
+	struct probe_vm *p;
+	unsigned vcpu_id;
+	bool real; /* real mode at ip, else 32-bit protected mode */
+	uint64_t ip;
+	uint16_t port;
+	enum kvmb_run_answer *answer;
+	pthread_t thread;
+};
+
+static void *probe_step_main(void *arg)
+{
+	struct probe_step *st = arg;
+	struct probe_cpu c;
+
+	if (!cpu_open(st->p, st->vcpu_id, &c))
+		return NULL;
+	if (st->real ? real_mode_at(&c, st->ip) : prot_mode_at(&c, st->ip))
+		*st->answer = run_to_out(&c, st->port);
+	cpu_close(&c);
+	return NULL;
+}
+
+/*
+ * INT n, the interrupt window, IRET, paging without long mode, VMCALL. The steps run at once, each on
+ * its thread: on a host where some never exit (kvm_pvm) the probe then costs one watchdog, not two.
+ */
 static void probe_protected(struct probe_vm *p, struct kvmb_probe_answers *a)
 {
-	struct probe_cpu rc;
-	if (cpu_open(p, 6, &rc)) {
-		if (real_mode_at(&rc, INT_CODE))
-			a->int_real = run_to_out(&rc, PORT_INT);
-		cpu_close(&rc);
+	struct probe_step steps[] = {
+		{ .p = p, .vcpu_id = 3, .real = true, .ip = INT_CODE, .port = PORT_INT, .answer = &a->int_real },
+		{ .p = p, .vcpu_id = 4, .ip = IRET_CODE, .port = PORT_IRET, .answer = &a->iret_protected },
+		{ .p = p, .vcpu_id = 5, .ip = PAGING_CODE, .port = PORT_PAGING, .answer = &a->paging_legacy },
+		{ .p = p, .vcpu_id = 6, .ip = VMCALL_CODE, .port = PORT_VMCALL, .answer = &a->vmcall },
+	};
+	enum { STEPS = sizeof steps / sizeof steps[0] };
+	bool threaded[STEPS];
+
+	for (size_t i = 0; i < STEPS; i++) {
+		threaded[i] = pthread_create(&steps[i].thread, NULL, probe_step_main, &steps[i]) == 0;
+		if (!threaded[i])
+			probe_step_main(&steps[i]);
 	}
+	struct probe_cpu rc;
 	if (cpu_open(p, 7, &rc)) {
 		if (real_mode_at(&rc, WINDOW_CODE)) {
 			rc.run->request_interrupt_window = 1;
@@ -315,25 +352,9 @@ static void probe_protected(struct probe_vm *p, struct kvmb_probe_answers *a)
 		}
 		cpu_close(&rc);
 	}
-
-	static const struct {
-		uint64_t ip;
-		uint16_t port;
-		size_t answer; /* offsetof in kvmb_probe_answers */
-	} steps[] = {
-		{ IRET_CODE, PORT_IRET, offsetof(struct kvmb_probe_answers, iret_protected) },
-		{ PAGING_CODE, PORT_PAGING, offsetof(struct kvmb_probe_answers, paging_legacy) },
-		{ VMCALL_CODE, PORT_VMCALL, offsetof(struct kvmb_probe_answers, vmcall) },
-	};
-	for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-		struct probe_cpu c;
-		enum kvmb_run_answer *answer = (enum kvmb_run_answer *)((char *)a + steps[i].answer);
-		if (!cpu_open(p, 3 + (unsigned)i, &c))
-			continue;
-		if (prot_mode_at(&c, steps[i].ip))
-			*answer = run_to_out(&c, steps[i].port);
-		cpu_close(&c);
-	}
+	for (size_t i = 0; i < STEPS; i++)
+		if (threaded[i])
+			pthread_join(steps[i].thread, NULL);
 }
 
 static void probe_exits(struct probe_vm *p, struct kvmb_probe_answers *a)
