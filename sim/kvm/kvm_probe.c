@@ -60,8 +60,13 @@ int kvmb_stop_signal(void)
 	return SIGRTMIN + 4;
 }
 
-/* Far above a KVM_RUN of a few instructions even under QEMU TCG (~1 ms), far below what a process may spend. */
-enum { WATCHDOG_MS = 100 };
+/*
+ * When a probe guest counts as never exiting: its thread spent WATCHDOG_CPU_MS of CPU time in KVM_RUN
+ * (far above a few instructions even under QEMU TCG's nested SVM, ~1 ms); CPU time, so that a thread
+ * that is merely not scheduled on a loaded machine is not mistaken for one that spins. WATCHDOG_WALL_MS
+ * bounds it where the thread's CPU clock cannot be read.
+ */
+enum { WATCHDOG_CPU_MS = 100, WATCHDOG_WALL_MS = 5000, WATCHDOG_POLL_MS = 5 };
 
 struct watchdog {
 	pthread_t target, thread;
@@ -70,20 +75,30 @@ struct watchdog {
 	bool done;
 };
 
+static uint64_t clock_ms(clockid_t id)
+{
+	struct timespec t;
+	return clock_gettime(id, &t) == 0 ? (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000 : 0;
+}
+
 static void *watchdog_main(void *arg)
 {
 	struct watchdog *w = arg;
-	struct timespec until;
+	clockid_t cpu;
+	bool has_cpu = pthread_getcpuclockid(w->target, &cpu) == 0;
+	uint64_t cpu0 = has_cpu ? clock_ms(cpu) : 0, wall0 = clock_ms(CLOCK_REALTIME);
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += WATCHDOG_MS * 1000000l;
-	until.tv_sec += until.tv_nsec / 1000000000l;
-	until.tv_nsec %= 1000000000l;
 	pthread_mutex_lock(&w->lock);
-	while (!w->done && pthread_cond_timedwait(&w->cond, &w->lock, &until) == 0)
-		;
-	if (!w->done)
-		pthread_kill(w->target, kvmb_stop_signal());
+	while (!w->done) {
+		uint64_t now = clock_ms(CLOCK_REALTIME);
+		if ((has_cpu && clock_ms(cpu) - cpu0 >= WATCHDOG_CPU_MS) || now - wall0 >= WATCHDOG_WALL_MS) {
+			pthread_kill(w->target, kvmb_stop_signal());
+			break;
+		}
+		uint64_t until = now + WATCHDOG_POLL_MS;
+		struct timespec ts = { .tv_sec = (time_t)(until / 1000), .tv_nsec = (long)(until % 1000) * 1000000 };
+		pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
 }
