@@ -26,10 +26,48 @@ struct exit_ctx {
 	struct vmsim_vcpu *vcpu;
 };
 
-/* The timeout was reached at an exit at ip: say so and end the run. */
-static void stop_timed_out(struct vmm *vmm, uint64_t ip)
+/*
+ * The guest stopped (timed out, or the vCPU refused) at an instruction the backend says it cannot run (a cap it
+ * lacks, e.g. kvm_pvm: VMCALL and real-mode INT n never leave KVM_RUN, protected-mode IRET fails): name it and the
+ * backend's reason, which a bare "timed out" would hide.
+ */
+static void explain_stop(struct vmm *vmm, const struct vmsim_vcpu_state *st)
 {
-	fprintf(vmm->cfg->err, "vmsim run: timed out after %.3g s (--timeout) at ip 0x%" PRIx64 "\n", vmm->cfg->timeout, ip);
+	const struct vmsim_backend_ops *ops = vmsim_env_backend(vmm->env, vmm->cfg->backend);
+	cs_insn *insn = ops ? vmm_decode_at(vmm, st) : NULL;
+	uint64_t cap = 0;
+
+	if (!insn)
+		return;
+	switch (insn->id) {
+	case X86_INS_VMCALL:
+	case X86_INS_VMMCALL:
+		cap = VMSIM_CAP_HOST_HYPERCALL;
+		break;
+	case X86_INS_INT:
+	case X86_INS_INT3:
+	case X86_INS_INTO:
+	case X86_INS_IRET:
+	case X86_INS_IRETD:
+	case X86_INS_IRETQ:
+		cap = VMSIM_CAP_INT_IRET;
+		break;
+	default:
+		break;
+	}
+	if (cap && !(ops->caps & cap))
+		fprintf(vmm->cfg->err, "vmsim run: the guest is at '%s%s%s', which backend %s cannot run (no %s): %s\n",
+		        insn->mnemonic, insn->op_str[0] ? " " : "", insn->op_str, ops->name, vmsim_backend_cap_name(cap),
+		        ops->cap_gap && ops->cap_gap(cap) ? ops->cap_gap(cap) : "no reason given");
+	cs_free(insn, 1);
+}
+
+/* The timeout was reached at an exit at st's ip: say so and end the run. */
+static void stop_timed_out(struct vmm *vmm, const struct vmsim_vcpu_state *st)
+{
+	fprintf(vmm->cfg->err, "vmsim run: timed out after %.3g s (--timeout) at ip 0x%" PRIx64 "\n", vmm->cfg->timeout,
+	        st->ip.value);
+	explain_stop(vmm, st);
 	vmm_finish(vmm, RUN_STATUS_TIMEOUT);
 }
 
@@ -51,7 +89,7 @@ static bool run_over(struct vmm *vmm, const struct vmsim_exit *ex, const struct 
 	if (cfg->trace && !vmm_trace(vmm, ex, st))
 		return true;
 	if (timed_out) {
-		stop_timed_out(vmm, st->ip.value);
+		stop_timed_out(vmm, st);
 		return true;
 	}
 	if (cfg->max_exits && vmm->seq > cfg->max_exits) {
@@ -233,7 +271,7 @@ static bool halt(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim_vcpu
 	if (finished)
 		return false;
 	if (timed_out) {
-		stop_timed_out(vmm, st->ip.value);
+		stop_timed_out(vmm, st);
 		return false;
 	}
 	return true;
@@ -285,6 +323,7 @@ static bool handle_exit(struct vmm *vmm, struct vmsim_vcpu *vcpu, const struct v
 	case VMSIM_EXIT_INVALID_STATE:
 		fprintf(cfg->err, "vmsim run: the vCPU refused its state (invalid guest state, reason %d) at ip 0x%"
 		        PRIx64 "\n", (int)ex->u.invalid.reason, ex->rip);
+		explain_stop(vmm, st);
 		vmm_finish(vmm, RUN_STATUS_GUEST_FAULT);
 		return false;
 	default:
@@ -415,6 +454,9 @@ int run_vmm(const struct run_config *cfg, const uint8_t *image, uint64_t image_s
 		fast.groups[VMSIM_EXIT_MSR] = VMSIM_GROUP_ALL; /* the MSR file reads and writes vCPU state */
 		fast.groups[VMSIM_EXIT_RDTSC] = fast.groups[VMSIM_EXIT_RDTSCP] = VMSIM_GROUP_GPR | VMSIM_GROUP_IP |
 		                                                              VMSIM_GROUP_TSC;
+		/* where a run may end (timeout's recall, a refused state): explain_stop decodes at CS:IP through CR0 */
+		fast.groups[VMSIM_EXIT_PAUSED] = fast.groups[VMSIM_EXIT_INVALID_STATE] =
+		        VMSIM_GROUP_GPR | VMSIM_GROUP_IP | VMSIM_GROUP_SEGMENTS | VMSIM_GROUP_CONTROL;
 		/* every exit: what interrupt delivery reads (RFLAGS.IF, the shadow, an event on its way) */
 		for (unsigned k = 0; k < VMSIM_EXIT_KIND_COUNT; k++)
 			fast.groups[k] |= VMSIM_GROUP_IP | VMSIM_GROUP_EVENTS;
