@@ -57,7 +57,7 @@ struct kvmb_probe_answers {
 	enum kvmb_run_answer real_mode;   /* the exit probe: real-mode code at 0x1000 */
 	enum kvmb_run_answer reset_real;  /* real mode from the reset state (CS base 0xffff0000): JMP, NOP, OUT */
 	enum kvmb_run_answer rdtscp;      /* RDTSCP in real mode */
-	enum kvmb_run_answer tsc_offset;  /* that guest's TSC carries a KVM_VCPU_TSC_OFFSET of 2^62 (UNTESTED: no such attr) */
+	enum kvmb_run_answer tsc_offset;  /* its TSC carries a KVM_VCPU_TSC_OFFSET of 2^62 (UNTESTED: no such attr) */
 	enum kvmb_run_answer int_real;       /* INT 0x80 in real mode, through the IVT */
 	enum kvmb_run_answer intr_window;    /* KVM_EXIT_IRQ_WINDOW_OPEN after STI in real mode, before the next OUT */
 	enum kvmb_run_answer iret_protected; /* IRET in 32-bit protected mode (GDT code segment) */

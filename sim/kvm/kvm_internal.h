@@ -77,7 +77,6 @@ struct kvmb_vcpu {
 	bool want_nmi_window;
 };
 
-
 /* kvm_backend.c */
 void kvmb_log(struct kvmb_vm *vm, enum vmsim_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
