@@ -127,6 +127,7 @@ void ucb_add_sync_site(struct ucb_engine *eng, uint64_t addr)
 	if (ucb_site_find(&eng->sites, addr) || !(site = ucb_site_add(&eng->sites, addr)))
 		return;
 	memset(&site->insn, 0, sizeof site->insn); /* kind 0: the hook only forces the sync */
+	site->code_len = 0;
 	site->gen = eng->applied_gen;
 	if (uc_hook_add(eng->uc, &h, UC_HOOK_CODE, (void *)ucb_hook_site, eng, addr, addr) == UC_ERR_OK) {
 		eng->flush_from = addr;
@@ -165,23 +166,39 @@ static void forget_code_page(struct ucb_engine *eng, uint64_t page)
  * the sites there are decoded again when they next run. The vCPU's other engines and other vCPUs have
  * translations of their own, which 2.0.1 does not drop for this engine's stores: see ucb_code_stored.
  */
+static void code_page_stored(struct ucb_engine *eng, uint64_t page)
+{
+	bool code_here = ucb_set_has(&eng->code_pages, page);
+	uint64_t phys = page; /* engine addresses are guest-physical while the guest does not page */
+	/*
+	 * Paged: a store reaches a page published by others only through a mapping kept read-only (a write
+	 * fault, uc_mmu.c), or through the linear address this engine scanned it at, seen here.
+	 */
+	if (!eng->shadow.paged || (code_here && ucb_shadow_phys(eng, page, &phys)))
+		ucb_code_stored(eng, phys);
+	if (code_here)
+		forget_code_page(eng, page);
+}
+
 static void hook_code_write(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, int64_t value, void *user)
 {
 	struct ucb_engine *eng = user;
 	uint64_t first = addr & ~(uint64_t)(UCB_PAGE - 1), last = (addr + (uint64_t)size - 1) & ~(uint64_t)(UCB_PAGE - 1);
 
 	(void)uc, (void)type, (void)value;
-	for (uint64_t page = first; page <= last; page += UCB_PAGE) {
-		bool code_here = ucb_set_has(&eng->code_pages, page);
-		uint64_t phys = page; /* engine addresses are guest-physical while the guest does not page */
-		/*
-		 * Paged: a store reaches a page published by others only through a mapping kept read-only (a write
-		 * fault, uc_mmu.c), or through the linear address this engine scanned it at, seen here.
-		 */
-		if (!eng->shadow.paged || (code_here && ucb_shadow_phys(eng, page, &phys)))
-			ucb_code_stored(eng, phys);
-		if (code_here)
-			forget_code_page(eng, page);
+	for (uint64_t page = first; page <= last; page += UCB_PAGE)
+		code_page_stored(eng, page);
+}
+
+/* QEMU drops a block for the guest's own stores only: for a write from outside, the engine's blocks there go too. */
+void ucb_code_rewritten(struct ucb_engine *eng, uint64_t page)
+{
+	code_page_stored(eng, page);
+	if (!eng->flush_to || page < eng->flush_from || page + UCB_PAGE > eng->flush_to) {
+		uint64_t lo = eng->flush_to && eng->flush_from < page ? eng->flush_from : page;
+		uint64_t hi = eng->flush_to && eng->flush_to > page + UCB_PAGE ? eng->flush_to : page + UCB_PAGE;
+		eng->flush_from = lo;
+		eng->flush_to = hi;
 	}
 }
 
@@ -359,6 +376,8 @@ static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 			if (known->gen == ~(uint64_t)0)
 				added++; /* forgotten by a flush: a block translated before its hook may be cached again */
 			known->insn = info;
+			known->code_len = (uint8_t)(insn->size < sizeof known->code ? insn->size : sizeof known->code);
+			memcpy(known->code, insn->bytes, known->code_len);
 			known->gen = eng->applied_gen;
 			known->mmio.valid = false; /* learnt again from its next NPF (ucb_learn_mmio_site) */
 			continue;
@@ -371,6 +390,8 @@ static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 			break;
 		site->insn = info;
 		site->gen = eng->applied_gen;
+		site->code_len = (uint8_t)(insn->size < sizeof site->code ? insn->size : sizeof site->code);
+		memcpy(site->code, insn->bytes, site->code_len);
 		if (uc_hook_add(eng->uc, &h, UC_HOOK_CODE, (void *)ucb_hook_site, eng, insn->address,
 		                insn->address) == UC_ERR_OK)
 			added++;

@@ -329,10 +329,49 @@ static bool site_exit(struct ucb_engine *eng, const struct ucb_insn *insn, uint6
  * Hand the exit to core inside the hook, then go on as the handler left things (finish_exit). A plain IN/OUT or a
  * CPUID whose handler only moved RIP past it may retire in Unicorn without leaving the translated block.
  */
-static void exit_in_hook(struct ucb_engine *eng, const struct ucb_insn *insn, uint64_t cs_base,
+/*
+ * Did the handler rewrite the exiting instruction through its own mapping of guest memory (hypercall patching, as
+ * KVM does to VMCALL)? The CPU would run the new bytes after the exit and entry; 2.0.1 keeps its translation. Only
+ * the instruction's first bytes are compared: code the handler writes elsewhere is not seen (docs/backends/unicorn.md).
+ */
+static void check_rewritten(struct ucb_engine *eng, struct ucb_site *site, uint64_t at, uint64_t gen)
+{
+	uint64_t phys = at, page_off = at & (UCB_PAGE - 1), was = 0, now = 0;
+	const uint8_t *hva = site->code_hva;
+	uint64_t maps = eng->shadow.unmaps + eng->shadow.flushes;
+	struct ucb_mapping m;
+
+	if (!site->code_len || page_off + site->code_len > UCB_PAGE)
+		return; /* an instruction across two pages: not checked */
+	if (site->code_hva_gen != gen + 1 || site->code_hva_maps != maps) {
+		/* the engine's own mappings and the vCPU's memo of the memory map: no engine access */
+		if (eng->shadow.paged) {
+			if (!ucb_shadow_phys(eng, at - page_off, &phys))
+				return;
+			phys += page_off;
+		}
+		if (!ucb_vcpu_phys(eng->vcpu, phys, &m) || phys + site->code_len > m.gpa + m.size)
+			return;
+		hva = (const uint8_t *)m.hva + (phys - m.gpa);
+		/* the same host bytes until the memory map or the engine's mapping of the page changes */
+		site->code_hva = hva;
+		site->code_hva_gen = gen + 1;
+		site->code_hva_maps = maps;
+	}
+	memcpy(&was, site->code, site->code_len);
+	memcpy(&now, hva, site->code_len);
+	if (now == was)
+		return;
+	eng->rewritten_page = (at & ~(uint64_t)(UCB_PAGE - 1)) + 1; /* dropped at the next entry (ucb_code_rewritten) */
+	eng->vcpu->retire_spoiled = true; /* leave the block: it holds the old bytes */
+	ucb_request_leave(eng->vcpu, UCB_LEAVE_RESTART);
+}
+
+static void exit_in_hook(struct ucb_engine *eng, struct ucb_site *site, uint64_t cs_base,
                          const struct vmsim_exit *exit)
 {
 	struct ucb_vcpu *v = eng->vcpu;
+	const struct ucb_insn *insn = &site->insn;
 
 	if (cs_base)
 		ucb_write_rip(eng, exit->rip); /* EIP holds the linear address here: show the VMM the real one */
@@ -347,6 +386,8 @@ static void exit_in_hook(struct ucb_engine *eng, const struct ucb_insn *insn, ui
 	v->retire_eligible = false;
 	if (atomic_load_explicit(&v->vm->generation, memory_order_relaxed) != gen)
 		v->retire_spoiled = true; /* code may be gone: re-fetch */
+	else
+		check_rewritten(eng, site, cs_base + exit->rip, gen);
 	finish_exit(eng);
 }
 
@@ -498,7 +539,7 @@ void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	if (insn && !insn->kind && site->mmio.valid) {
 		memset(&exit, 0, sizeof exit);
 		if (mmio_exit(eng, &site->mmio, rip, &exit))
-			exit_in_hook(eng, insn, cs_base, &exit);
+			exit_in_hook(eng, site, cs_base, &exit);
 		return;
 	}
 	if (!insn || !insn->kind)
@@ -507,7 +548,7 @@ void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	exit.rip = rip;
 	exit.insn_len = insn->len;
 	if (site_exit(eng, insn, rip, &exit))
-		exit_in_hook(eng, insn, cs_base, &exit);
+		exit_in_hook(eng, site, cs_base, &exit);
 }
 
 /* Unmapped and protection faults: record, and let uc_emu_start return with rip at the access. */

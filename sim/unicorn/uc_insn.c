@@ -358,6 +358,7 @@ struct ucb_site *ucb_site_add(struct ucb_sites *t, uint64_t addr)
 	size_t i = ucb_mix(addr) & (t->cap - 1);
 	while (t->slots[i].used)
 		i = (i + 1) & (t->cap - 1);
+	memset(&t->slots[i], 0, sizeof t->slots[i]);
 	t->slots[i].used = true;
 	t->slots[i].addr = addr;
 	t->count++;
@@ -380,6 +381,10 @@ struct ucb_site *ucb_site_fresh(struct ucb_engine *eng, uint64_t addr)
 		while (n < 15 && ucb_guest_read(eng, addr + n, bytes + n, 1))
 			n++;
 		ucb_classify(bytes, n, ucb_code_bits(eng), &s->insn);
+		s->code_len = (uint8_t)(s->insn.len < sizeof s->code ? s->insn.len : sizeof s->code);
+		if (s->code_len > n)
+			s->code_len = (uint8_t)n;
+		memcpy(s->code, bytes, s->code_len);
 		s->gen = eng->applied_gen;
 		s->mmio.valid = false; /* learnt again by the next NPF there (ucb_learn_mmio_site) */
 	}

@@ -87,6 +87,11 @@ struct ucb_site {
 	uint64_t gen;      /* memory generation the bytes were decoded under */
 	struct ucb_insn insn;
 	struct ucb_mmio_op mmio;
+	uint8_t code[8];   /* its first code_len bytes as decoded: a VMM that rewrites it during its exit is seen */
+	uint8_t code_len;
+	const uint8_t *code_hva; /* where those bytes are in host memory ... */
+	uint64_t code_hva_gen;   /* ... while the VM's memory generation is this one (+1; 0: not known) ... */
+	uint64_t code_hva_maps;  /* ... and the engine's shadow unmaps + flushes this many (its mappings as then) */
 };
 
 enum { UCB_PAGE = 4096, UCB_XCODE_FILTER_BYTES = (1 << 20) / 8 /* one bit per page below 4 GiB */ };
@@ -210,6 +215,7 @@ struct ucb_engine {
 	uc_context *ctx;
 	size_t env_off;              /* where CPUX86State starts inside a uc_context */
 	uint64_t flush_from, flush_to; /* translated code to drop once uc_emu_start returned */
+	uint64_t rewritten_page;       /* +1: a code page the VMM wrote during an exit, for the next entry; 0: none */
 	uint64_t block;              /* linear start of the block executing now */
 	uint32_t seg_flags_set[6];   /* ES..GS descriptor flags as the last state_set wrote them (uc_state.c) */
 	struct ucb_mapping *applied; /* what this engine has mapped, sorted by gpa */
@@ -721,6 +727,8 @@ void ucb_mmu_flush(struct ucb_engine *eng);
 void ucb_forget_code(struct ucb_engine *eng);
 /* ucb_forget_code for the linear pages [lo, hi) only. */
 void ucb_forget_code_range(struct ucb_engine *eng, uint64_t lo, uint64_t hi);
+/* The code page at engine address page changed behind the engine (the VMM wrote it): as a guest store there. */
+void ucb_code_rewritten(struct ucb_engine *eng, uint64_t page);
 /* Forget scans, sites' decodes and code aliases wherever no live region maps the code now (after a new CR3). */
 void ucb_forget_code_unmapped(struct ucb_engine *eng);
 

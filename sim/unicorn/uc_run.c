@@ -273,6 +273,10 @@ static bool run_engine(struct ucb_vcpu *v, enum vmsim_result *result)
 
 	ucb_engine_enter(eng);
 	ucb_mmu_prepare(eng);
+	if (eng->rewritten_page) {
+		ucb_code_rewritten(eng, eng->rewritten_page - 1);
+		eng->rewritten_page = 0;
+	}
 	if (eng->flush_to) {
 		ucb_remove_cache(eng, eng->flush_from, eng->flush_to);
 		eng->flush_to = 0;

@@ -148,6 +148,41 @@ static void self_modified_code_exits_as_written(const void *p)
 }
 
 /*
+ * Code the VMM patches during an exit, through its own mapping of guest RAM: pm_exits's last instruction is
+ * `x_done: out %al, $0xf0; jmp x_done`. At the first OUT the VMM writes port 0xf1 into its immediate byte and
+ * resumes past it; the JMP brings the guest back, and the OUT it runs is the one in memory now (the exit and the
+ * entry between serialise, SDM Vol. 3A 8.1.3). Three patches (0xf1, 0xf2, 0xf3), then it stays stopped.
+ */
+static int vmm_patches_the_port(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+{
+	if (st->exit_reason != vt_code(VMSIM_EXIT_IO))
+		return -1;
+	uint16_t port = (uint16_t)(st->qual_primary.value >> 16); /* bits 31:16 on both encodings */
+	if (port == 0xf3)
+		return 0;
+	c->vm->ram[st->ip.value + 1] = (uint8_t)(port + 1); /* flat CS, no paging: ip is the guest-physical address */
+	vmsim_reg_charge(&st->ip, st->ip.value + st->ip_len.value);
+	return 1;
+}
+
+static void code_patched_by_the_vmm_exits_as_written(const void *p)
+{
+	(void)p;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_PROT, &vt_guest_pm_exits, 0, 0);
+	struct vt_cpu *c = vt_cpu_start(&vm, "x_done", vmm_patches_the_port);
+	vt_wait_stopped(c);
+	uint64_t at = vt_addr(&vm, "x_done");
+	assert_int_equal(c->n, 5);
+	for (unsigned i = 1; i < 5; i++) {
+		assert_int_equal(c->log[i].neutral.kind, VMSIM_EXIT_IO);
+		assert_int_equal(c->log[i].ip, at);
+		assert_int_equal(c->log[i].neutral.u.io.port, 0xf0 + i - 1);
+	}
+	vt_vm_close(&vm);
+}
+
+/*
  * Code patched in another mode than the one that ran it: real mode runs a subroutine, protected mode writes an OUT
  * over its NOPs, real mode calls it again. The CPU sees its own stores in every mode (SDM Vol. 3A 11.6); Unicorn
  * keeps one translation cache per mode engine, so the real-mode engine once ran the NOPs it had translated.
@@ -237,6 +272,8 @@ static const struct vc_test tests[] = {
 	{ "modes", "long_to_real_by_itself", SWITCH_CAPS, long_to_real_by_itself, NULL },
 	{ "modes", "self_modified_code_exits_as_written", VC_GUEST_REAL | VMSIM_CAP_EXIT_HLT,
 	  self_modified_code_exits_as_written, NULL },
+	{ "modes", "code_patched_by_the_vmm_exits_as_written", VC_GUEST_PROT, code_patched_by_the_vmm_exits_as_written,
+	  NULL },
 	{ "modes", "code_patched_in_another_mode_exits_as_written", SWITCH_CAPS,
 	  code_patched_in_another_mode_exits_as_written, NULL },
 	{ "modes", "code_patched_by_another_vcpu_exits_as_written", VC_GUEST_REAL | VMSIM_CAP_EXIT_HLT,
