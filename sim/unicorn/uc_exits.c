@@ -326,10 +326,6 @@ static bool site_exit(struct ucb_engine *eng, const struct ucb_insn *insn, uint6
 }
 
 /*
- * Hand the exit to core inside the hook, then go on as the handler left things (finish_exit). A plain IN/OUT or a
- * CPUID whose handler only moved RIP past it may retire in Unicorn without leaving the translated block.
- */
-/*
  * Did the handler rewrite the exiting instruction through its own mapping of guest memory (hypercall patching, as
  * KVM does to VMCALL)? The CPU would run the new bytes after the exit and entry; 2.0.1 keeps its translation. Only
  * the instruction's first bytes are compared: code the handler writes elsewhere is not seen (docs/backends/unicorn.md).
@@ -367,6 +363,10 @@ static void check_rewritten(struct ucb_engine *eng, struct ucb_site *site, uint6
 	ucb_request_leave(eng->vcpu, UCB_LEAVE_RESTART);
 }
 
+/*
+ * Hand the exit to core inside the hook, then go on as the handler left things (finish_exit). A plain IN/OUT or a
+ * CPUID whose handler only moved RIP past it may retire in Unicorn without leaving the translated block.
+ */
 static void exit_in_hook(struct ucb_engine *eng, struct ucb_site *site, uint64_t cs_base,
                          const struct vmsim_exit *exit)
 {
