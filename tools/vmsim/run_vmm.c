@@ -62,12 +62,14 @@ static void explain_stop(struct vmm *vmm, const struct vmsim_vcpu_state *st)
 	cs_free(insn, 1);
 }
 
-/* The timeout was reached at an exit at st's ip: say so and end the run. */
-static void stop_timed_out(struct vmm *vmm, const struct vmsim_vcpu_state *st)
+/* The timeout was reached at an exit at st's ip: say so and end the run. Only the timer's recall (PAUSED) can find
+ * the guest stuck at an instruction; another exit there (a VMCALL exit, say) was the backend running it. */
+static void stop_timed_out(struct vmm *vmm, const struct vmsim_vcpu_state *st, enum vmsim_exit_kind at)
 {
 	fprintf(vmm->cfg->err, "vmsim run: timed out after %.3g s (--timeout) at ip 0x%" PRIx64 "\n", vmm->cfg->timeout,
 	        st->ip.value);
-	explain_stop(vmm, st);
+	if (at == VMSIM_EXIT_PAUSED)
+		explain_stop(vmm, st);
 	vmm_finish(vmm, RUN_STATUS_TIMEOUT);
 }
 
@@ -89,7 +91,7 @@ static bool run_over(struct vmm *vmm, const struct vmsim_exit *ex, const struct 
 	if (cfg->trace && !vmm_trace(vmm, ex, st))
 		return true;
 	if (timed_out) {
-		stop_timed_out(vmm, st);
+		stop_timed_out(vmm, st, ex->kind);
 		return true;
 	}
 	if (cfg->max_exits && vmm->seq > cfg->max_exits) {
@@ -271,7 +273,7 @@ static bool halt(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim_vcpu
 	if (finished)
 		return false;
 	if (timed_out) {
-		stop_timed_out(vmm, st);
+		stop_timed_out(vmm, st, VMSIM_EXIT_HLT);
 		return false;
 	}
 	return true;
