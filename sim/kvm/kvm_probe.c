@@ -66,7 +66,7 @@ int kvmb_stop_signal(void)
  * that is merely not scheduled on a loaded machine is not mistaken for one that spins. WATCHDOG_WALL_MS
  * bounds it where the thread's CPU clock cannot be read.
  */
-enum { WATCHDOG_CPU_MS = 100, WATCHDOG_WALL_MS = 5000, WATCHDOG_POLL_MS = 5 };
+enum { WATCHDOG_CPU_MS = 20, WATCHDOG_WALL_MS = 5000, WATCHDOG_POLL_MS = 2 };
 
 struct watchdog {
 	pthread_t target, thread;
