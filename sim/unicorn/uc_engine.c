@@ -194,12 +194,11 @@ static void hook_code_write(uc_engine *uc, uc_mem_type type, uint64_t addr, int 
 void ucb_code_rewritten(struct ucb_engine *eng, uint64_t page)
 {
 	code_page_stored(eng, page);
-	if (!eng->flush_to || page < eng->flush_from || page + UCB_PAGE > eng->flush_to) {
-		uint64_t lo = eng->flush_to && eng->flush_from < page ? eng->flush_from : page;
-		uint64_t hi = eng->flush_to && eng->flush_to > page + UCB_PAGE ? eng->flush_to : page + UCB_PAGE;
-		eng->flush_from = lo;
-		eng->flush_to = hi;
-	}
+	/* widen a drop already due to cover the page too */
+	uint64_t lo = eng->flush_to && eng->flush_from < page ? eng->flush_from : page;
+	uint64_t hi = eng->flush_to && eng->flush_to > page + UCB_PAGE ? eng->flush_to : page + UCB_PAGE;
+	eng->flush_from = lo;
+	eng->flush_to = hi;
 }
 
 /* (Re)register the write hook over [lo, hi) widened to 1 MiB steps, unless it covers that already. */
@@ -376,8 +375,7 @@ static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 			if (known->gen == ~(uint64_t)0)
 				added++; /* forgotten by a flush: a block translated before its hook may be cached again */
 			known->insn = info;
-			known->code_len = (uint8_t)(insn->size < sizeof known->code ? insn->size : sizeof known->code);
-			memcpy(known->code, insn->bytes, known->code_len);
+			ucb_site_set_code(known, insn->bytes, insn->size);
 			known->gen = eng->applied_gen;
 			known->mmio.valid = false; /* learnt again from its next NPF (ucb_learn_mmio_site) */
 			continue;
@@ -390,8 +388,7 @@ static void scan_block(struct ucb_engine *eng, uint64_t addr, uint32_t size)
 			break;
 		site->insn = info;
 		site->gen = eng->applied_gen;
-		site->code_len = (uint8_t)(insn->size < sizeof site->code ? insn->size : sizeof site->code);
-		memcpy(site->code, insn->bytes, site->code_len);
+		ucb_site_set_code(site, insn->bytes, insn->size);
 		if (uc_hook_add(eng->uc, &h, UC_HOOK_CODE, (void *)ucb_hook_site, eng, insn->address,
 		                insn->address) == UC_ERR_OK)
 			added++;
@@ -433,11 +430,6 @@ static uint64_t first_past_limit(struct ucb_engine *eng, uint64_t addr, uint32_t
 	return found;
 }
 
-/*
- * CS limit checks, which 2.0.1 does not make (docs/backends/unicorn.md "CS limits"): a block starting beyond the
- * limit faults the transfer that led there (undone from its snapshot) or, reached by falling through, itself; an
- * instruction reaching past the limit inside the block gets a code hook that faults it. True: the block must not run.
- */
 /* The block [addr, +size) lies within CS's limit (64-bit code has none). */
 static bool block_fits_cs(const struct ucb_cs_cache *cs, uint64_t addr, uint32_t size)
 {
@@ -446,6 +438,11 @@ static bool block_fits_cs(const struct ucb_cs_cache *cs, uint64_t addr, uint32_t
 	return cs->bits == 64 || eip + (size ? size : 1) - 1 <= cs->limit;
 }
 
+/*
+ * CS limit checks, which 2.0.1 does not make (docs/backends/unicorn.md "CS limits"): a block starting beyond the
+ * limit faults the transfer that led there (undone from its snapshot) or, reached by falling through, itself; an
+ * instruction reaching past the limit inside the block gets a code hook that faults it. True: the block must not run.
+ */
 static bool beyond_cs_limit(struct ucb_engine *eng, uint64_t addr, uint32_t size, bool after_transfer)
 {
 	const struct ucb_cs_cache *cs = ucb_cs(eng);

@@ -369,6 +369,12 @@ struct ucb_site *ucb_site_add(struct ucb_sites *t, uint64_t addr)
  * Hook sizes are unreliable for instructions 2.0.1 treats as invalid, so sites re-decode after remaps instead.
  * Kind-0 sites (PC sync, CS loads) are returned too: the hook needs their loads_cs.
  */
+void ucb_site_set_code(struct ucb_site *s, const uint8_t *bytes, size_t len)
+{
+	s->code_len = (uint8_t)(len < sizeof s->code ? len : sizeof s->code);
+	memcpy(s->code, bytes, s->code_len);
+}
+
 struct ucb_site *ucb_site_fresh(struct ucb_engine *eng, uint64_t addr)
 {
 	struct ucb_site *s = ucb_site_find(&eng->sites, addr);
@@ -381,10 +387,7 @@ struct ucb_site *ucb_site_fresh(struct ucb_engine *eng, uint64_t addr)
 		while (n < 15 && ucb_guest_read(eng, addr + n, bytes + n, 1))
 			n++;
 		ucb_classify(bytes, n, ucb_code_bits(eng), &s->insn);
-		s->code_len = (uint8_t)(s->insn.len < sizeof s->code ? s->insn.len : sizeof s->code);
-		if (s->code_len > n)
-			s->code_len = (uint8_t)n;
-		memcpy(s->code, bytes, s->code_len);
+		ucb_site_set_code(s, bytes, s->insn.len < n ? s->insn.len : n);
 		s->gen = eng->applied_gen;
 		s->mmio.valid = false; /* learnt again by the next NPF there (ucb_learn_mmio_site) */
 	}

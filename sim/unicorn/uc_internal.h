@@ -785,6 +785,8 @@ bool ucb_insn_changes_cs(const uint8_t *bytes, size_t n, uint32_t code_bits);
 bool ucb_insn_checks_cs_limit(const uint8_t *bytes, size_t n, uint32_t code_bits);
 struct ucb_site *ucb_site_find(struct ucb_sites *t, uint64_t addr);
 struct ucb_site *ucb_site_add(struct ucb_sites *t, uint64_t addr);
+/* Keep the first bytes (up to 8) of the instruction a site was decoded from (a VMM's rewrite is compared). */
+void ucb_site_set_code(struct ucb_site *s, const uint8_t *bytes, size_t len);
 /* The site at addr, its bytes decoded again if memory changed since (which forgets its MMIO op); NULL if none. */
 struct ucb_site *ucb_site_fresh(struct ucb_engine *eng, uint64_t addr);
 /* The decoded site at addr (decoded again if memory changed since), NULL if none or nothing of interest now. */

@@ -11,7 +11,6 @@ passed=0 failed=0 skipped=0
 tmp=${TMPDIR:-/tmp}/vmsim_run_diff.$$
 mkdir -p "$tmp"
 
-# why KVM cannot start at the reset vector here (the backend's probed RESET_VECTOR gap), or nothing
 # Why KVM here lacks capability $1 (the backend's own reason, from `vmsim conform --json`), or nothing.
 cap_gap() {
 	[ -s "$tmp/caps.json" ] || "$vmsim" conform --backend kvm --model svm --filter modes/real_to_long_by_itself \
@@ -19,6 +18,7 @@ cap_gap() {
 	grep -oE "\"$1\": \"[^\"]*\"" "$tmp/caps.json" 2>/dev/null | head -n 1
 }
 
+# run BACKEND MODEL MODE GUEST: trace, console and status into $tmp/BACKEND.*
 run() {
 	if [ "$3" = bios ]; then
 		set -- "$1" "$2" "$4" --bios --console 0x402 --max-exits 20000 --timeout 240
@@ -37,8 +37,7 @@ run() {
 		sed -E -e 's/"seq":[0-9]+,//' -e '/"kind":"shutdown"/s/,"ip":[0-9]+//' >"$tmp/$backend.trace"
 }
 
-# cut FILE to N lines (-n) or N bytes (-c) in place
-# KVM alone, briefly, stderr to kvm.err: its status
+# run_kvm_alone MODEL MODE GUEST: KVM alone, briefly, stderr into $tmp/kvm.err; its status
 run_kvm_alone() {
 	if [ "$2" = bios ]; then
 		set -- "$1" "$3" --bios --console 0x402 --timeout 60
@@ -50,6 +49,7 @@ run_kvm_alone() {
 	"$vmsim" run --backend kvm --model "$model" "$@" "$guest" >/dev/null 2>"$tmp/kvm.err"
 }
 
+# cut FILE to N lines (-n) or N bytes (-c) in place
 cut_to() {
 	head "$1" "$2" "$3" >"$3.cut"
 	mv "$3.cut" "$3"
