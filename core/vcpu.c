@@ -262,6 +262,19 @@ enum vmsim_result vmsim_vcpu_native(struct vmsim_vcpu *vcpu, struct vmsim_native
 	return r == VMSIM_OK ? VMSIM_OK : backend_result(r);
 }
 
+enum vmsim_result vmsim_vcpu_intercept_exceptions(struct vmsim_vcpu *vcpu, uint32_t vectors)
+{
+	/* vector 2 is the NMI: both models report it by its own intercept, never as an exception exit */
+	if (!vcpu || (vectors & (1u << 2)))
+		return VMSIM_INVALID_ARGUMENT;
+	if (vectors && !(vcpu->session->ops->caps & VMSIM_CAP_EXCEPTION_INTERCEPT))
+		return VMSIM_UNSUPPORTED;
+	/* the vCPU thread applies it at its next entry (vcpu_exec.c load_charged): no lock, it may be running */
+	atomic_store_explicit(&vcpu->exception_request, vectors, memory_order_relaxed);
+	atomic_fetch_or_explicit(&vcpu->ctl, VCPU_CTL_EXCEPTIONS, memory_order_release);
+	return VMSIM_OK;
+}
+
 enum vmsim_result vmsim_vcpu_cpuid_set(struct vmsim_vcpu *vcpu, const struct vmsim_cpuid_entry *entries,
                                        uint32_t count)
 {

@@ -248,6 +248,16 @@ static enum vmsim_result decode_model_fields(struct vmsim_vcpu *vcpu, uint32_t c
 	return VMSIM_OK;
 }
 
+/* The vectors vmsim_vcpu_intercept_exceptions asked for, beside the intercepts core keeps current in cpu. */
+static enum vmsim_result load_exception_intercepts(struct vmsim_vcpu *vcpu)
+{
+	const struct vmsim_backend_ops *ops = ops_of(vcpu);
+
+	atomic_fetch_and_explicit(&vcpu->ctl, ~VCPU_CTL_EXCEPTIONS, memory_order_acquire);
+	vcpu->cpu.exception_intercepts = atomic_load_explicit(&vcpu->exception_request, memory_order_relaxed);
+	return ops->state_set ? ops->state_set(vcpu->backend_vcpu, VMSIM_GROUP_INTERCEPTS, &vcpu->cpu) : VMSIM_OK;
+}
+
 /* Load what the VMM charged; vCPU thread (lock as for prepare_stop). Fails with *why for a refused entry. */
 static enum vmsim_result load_charged(struct vmsim_vcpu *vcpu, enum vmsim_invalid_reason *why)
 {
@@ -262,6 +272,13 @@ static enum vmsim_result load_charged(struct vmsim_vcpu *vcpu, enum vmsim_invali
 
 	vcpu->charged_groups = charged;
 	*why = VMSIM_INVALID_NONE;
+	if (atomic_load_explicit(&vcpu->ctl, memory_order_relaxed) & VCPU_CTL_EXCEPTIONS) {
+		r = load_exception_intercepts(vcpu);
+		if (r != VMSIM_OK) {
+			*why = VMSIM_INVALID_BACKEND;
+			return r;
+		}
+	}
 	if (!charged)
 		return VMSIM_OK;
 

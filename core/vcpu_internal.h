@@ -30,7 +30,8 @@ void vcpu_registry_destroy_all(struct vmsim_session *session);
 enum {
 	VCPU_CTL_PAUSE = 1u,   /* a recall not yet seen by a with_state */
 	VCPU_CTL_DESTROY = 2u, /* the vCPU is being destroyed */
-	VCPU_CTL_IN_RUN = 4u   /* changed under lock: the vCPU thread is in vcpu_run and not blocked; a pauser stops it */
+	VCPU_CTL_IN_RUN = 4u,  /* changed under lock: the vCPU thread is in vcpu_run and not blocked; a pauser stops it */
+	VCPU_CTL_EXCEPTIONS = 8u /* exception_request changed: the next entry sets it (vmsim_vcpu_intercept_exceptions) */
 };
 
 /* Whether a vCPU is executing guest code or stopped with a state to show. */
@@ -69,6 +70,7 @@ struct vmsim_vcpu {
 	 */
 	atomic_uint ctl;
 	atomic_uint kicks;      /* bumped by every wake: what a spinning vCPU thread watches */
+	atomic_uint exception_request; /* the vectors last asked for; applied with VCPU_CTL_EXCEPTIONS */
 
 	/* Under lock, except on an inline vCPU's own thread inside its fast path (no other thread reads them). */
 	enum vcpu_run_state run;

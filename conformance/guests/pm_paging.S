@@ -66,8 +66,10 @@ x_read:
 	mov	%eax, %cr3
 	/* #PF the guest handles: not present (error code 0), write to read-only with WP (3) */
 	movl	$(LOAD + r1 - start), (LOAD + resume - start)
+x_pf_absent:
 	mov	0x404000, %eax
 r1:	movl	$(LOAD + r2 - start), (LOAD + resume - start)
+x_pf_readonly:
 	movl	$1, 0x402000
 r2:	movl	$(LOAD + r3 - start), (LOAD + resume - start)
 	/* PD[3]: its page table is at WALK_PT; unattached there, the walk itself is an NPF */

@@ -205,6 +205,10 @@ static void test_bad_arguments(void **unused)
 	assert_int_equal(vmsim_vcpu_create(s, &stock_args, &v), VMSIM_OK);
 	assert_int_equal(vmsim_vcpu_native(v, &native), VMSIM_UNSUPPORTED); /* vt-cpu has no native handle */
 	assert_int_equal(native.fd, -1);
+	assert_int_equal(vmsim_vcpu_intercept_exceptions(NULL, 0), VMSIM_INVALID_ARGUMENT);
+	assert_int_equal(vmsim_vcpu_intercept_exceptions(v, 1u << 2), VMSIM_INVALID_ARGUMENT); /* NMI: its own exit */
+	assert_int_equal(vmsim_vcpu_intercept_exceptions(v, 1u << 14), VMSIM_UNSUPPORTED); /* no EXCEPTION_INTERCEPT */
+	assert_int_equal(vmsim_vcpu_intercept_exceptions(v, 0), VMSIM_OK);                 /* nothing asked: nothing lacking */
 	assert_int_equal(vmsim_vcpu_with_state(v, NULL, NULL), VMSIM_INVALID_ARGUMENT);
 	assert_int_equal(vmsim_vcpu_destroy(NULL), VMSIM_INVALID_ARGUMENT);
 	assert_int_equal(vmsim_entrypoint_destroy(NULL), VMSIM_INVALID_ARGUMENT);

@@ -217,6 +217,7 @@ static void raise_swint(struct ucb_engine *eng, const struct ucb_insn *insn, uin
 	                : insn->vector == 1 && insn->len == 1 ? VMSIM_EVENT_PRIV_SW_EXCEPTION
 	                                                      : VMSIM_EVENT_SW_INT;
 	v->deliver_return = rip + insn->len;
+	v->deliver_insn_len = insn->len;
 	v->deliver_has_error = false;
 	ucb_stop_at(eng, rip);
 	v->leave = UCB_LEAVE_DELIVER;
@@ -613,6 +614,7 @@ static void leave_to_deliver(struct ucb_vcpu *v, uint8_t vector, uint64_t rip)
 	v->deliver_type = VMSIM_EVENT_HW_EXCEPTION;
 	v->deliver_return = rip;
 	v->deliver_has_error = vector_has_error(vector);
+	v->deliver_insn_len = 0;
 	v->deliver_error = 0; /* #GP(0) for CS limits; 2.0.1 does not expose the error codes it computes */
 	ucb_request_leave(v, UCB_LEAVE_DELIVER);
 }

@@ -340,6 +340,7 @@ struct ucb_vcpu {
 	uint64_t deliver_return;
 	bool deliver_has_error;
 	uint32_t deliver_error;
+	uint8_t deliver_insn_len;     /* INT3, INTO, INT1, INT n: the instruction's length; 0 for what the engine raised */
 
 	/*
 	 * Self-modifying code across engines: each has its own translation cache, and 2.0.1 only invalidates on
@@ -368,6 +369,7 @@ struct ucb_vcpu {
 	uint32_t tpr, tpr_threshold;
 	uint64_t xcr0, xss;
 	uint32_t intercepts;
+	uint32_t exception_intercepts; /* vectors whose exceptions exit (uc_run.c exception_exit) */
 };
 
 /* One change to the VM's mapping list, numbered by the generation it produced. */

@@ -53,6 +53,27 @@ static void deliver(struct ucb_vcpu *v, uint8_t vector, enum vmsim_event_type ty
 		v->activity = VMSIM_ACTIVITY_ACTIVE;
 }
 
+/*
+ * An exception the VMM intercepts (vmsim_vcpu_intercept_exceptions) exits instead of being delivered, the guest as
+ * before it: at the faulting instruction (after it for a trap), at INT3/INTO/INT1 with their length, CR2 and DR6
+ * unwritten. INT n is not an exception. False: deliver it.
+ */
+static bool exception_exit(struct ucb_vcpu *v, uint8_t vector, enum vmsim_event_type type, bool has_error,
+                           uint32_t error, uint64_t return_rip, uint8_t insn_len, uint64_t qual)
+{
+	if (vector >= 32 || type == VMSIM_EVENT_SW_INT || !(v->exception_intercepts & (1u << vector)))
+		return false;
+	struct vmsim_exit exit = { .kind = VMSIM_EXIT_EXCEPTION, .rip = return_rip - insn_len, .insn_len = insn_len };
+	exit.u.exception.vector = vector;
+	exit.u.exception.has_error = has_error;
+	exit.u.exception.error_code = has_error ? error : 0;
+	exit.u.exception.qual = qual;
+	ucb_write_rip(v->active, exit.rip);
+	v->activity = VMSIM_ACTIVITY_ACTIVE;
+	ucb_call_exit(v, &exit);
+	return true;
+}
+
 static void inject_pending(struct ucb_vcpu *v)
 {
 	struct vmsim_event e = v->pending;
@@ -139,6 +160,8 @@ static bool paged_fault(struct ucb_vcpu *v, enum vmsim_result *result)
 	ucb_write_rip(eng, v->fault_rip);
 	uc_reg_write(eng->uc, eng->mode == UCB_LONG ? UC_X86_REG_RFLAGS : UC_X86_REG_EFLAGS, &v->fault_rflags);
 	if (out == UCB_MMU_PF) {
+		if (exception_exit(v, 14, VMSIM_EVENT_HW_EXCEPTION, true, error_code, v->fault_rip, 0, cr2))
+			return true;
 		uc_reg_write(eng->uc, UC_X86_REG_CR2, &cr2);
 		deliver(v, 14, VMSIM_EVENT_HW_EXCEPTION, true, error_code, v->fault_rip);
 	} else if (out == UCB_MMU_ERROR) {
@@ -146,6 +169,17 @@ static bool paged_fault(struct ucb_vcpu *v, enum vmsim_result *result)
 		return false;
 	}
 	return true;
+}
+
+/* The #DB exit qualification (SDM Vol. 3C Table 28-1): the DR6 bits 2.0.1 set when it raised #DB (single step). */
+static uint64_t debug_qual(struct ucb_vcpu *v)
+{
+	uint64_t dr6 = 0;
+
+	if (v->deliver_vector != 1 || v->deliver_type != VMSIM_EVENT_HW_EXCEPTION)
+		return 0;
+	uc_reg_read(v->active->uc, UC_X86_REG_DR6, &dr6);
+	return dr6 & VMSIM_DB_QUAL_MASK;
 }
 
 /* Handle why uc_emu_start returned; false: leave vcpu_run with *result. */
@@ -183,8 +217,10 @@ static bool after_engine(struct ucb_vcpu *v, uc_err err, enum ucb_leave leave, e
 				return false;
 			}
 		}
-		deliver(v, v->deliver_vector, v->deliver_type, v->deliver_has_error, v->deliver_error,
-		        v->deliver_return);
+		if (!exception_exit(v, v->deliver_vector, v->deliver_type, v->deliver_has_error, v->deliver_error,
+		                    v->deliver_return, v->deliver_insn_len, debug_qual(v)))
+			deliver(v, v->deliver_vector, v->deliver_type, v->deliver_has_error, v->deliver_error,
+			        v->deliver_return);
 		return true;
 	case UCB_LEAVE_HALT:
 		ucb_write_rip(eng, ucb_read_rip(eng) + 1);

@@ -365,8 +365,10 @@ enum vmsim_result ucb_state_get(void *p, uint32_t groups, struct vmsim_cpu_state
 		out->xcr0 = v->xcr0;
 		out->xss = v->xss;
 	}
-	if (groups & VMSIM_GROUP_INTERCEPTS)
+	if (groups & VMSIM_GROUP_INTERCEPTS) {
 		out->intercepts = v->intercepts;
+		out->exception_intercepts = v->exception_intercepts;
+	}
 	leave_state_op(v, locked);
 	return r;
 }
@@ -458,8 +460,10 @@ enum vmsim_result ucb_state_set(void *p, uint32_t groups, const struct vmsim_cpu
 		v->xcr0 = in->xcr0;
 		v->xss = in->xss;
 	}
-	if (groups & VMSIM_GROUP_INTERCEPTS)
+	if (groups & VMSIM_GROUP_INTERCEPTS) {
 		v->intercepts = in->intercepts;
+		v->exception_intercepts = in->exception_intercepts & ~(uint32_t)(1u << 2); /* NMI: its own exit */
+	}
 
 	enum ucb_mode want = (groups & VMSIM_GROUP_CONTROL) ? ucb_mode_of(in->cr0, in->efer) : eng->mode;
 	if (want == eng->mode) {

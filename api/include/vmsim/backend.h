@@ -64,9 +64,11 @@ typedef const struct vmsim_backend_ops *(*vmsim_backend_entry_fn)(void);
 /* Bits 31 and up: the same, but macros, not enumerators (a C11 enumerator must fit an int). */
 #define VMSIM_BACKEND_CAP_LIST_WIDE(X)                                                     \
 	X(PAGING_LEGACY, 31, "guest paging outside long mode (32-bit and PAE page tables)")     \
-	X(HOST_HYPERCALL, 32, "a VMCALL/VMMCALL the VMM does not intercept completes; the guest goes on")
+	X(HOST_HYPERCALL, 32, "a VMCALL/VMMCALL the VMM does not intercept completes; the guest goes on") \
+	X(EXCEPTION_INTERCEPT, 33, "exceptions of the vectors the VMM intercepts exit instead of reaching the guest")
 #define VMSIM_CAP_PAGING_LEGACY (UINT64_C(1) << 31)
 #define VMSIM_CAP_HOST_HYPERCALL (UINT64_C(1) << 32)
+#define VMSIM_CAP_EXCEPTION_INTERCEPT (UINT64_C(1) << 33)
 
 enum vmsim_backend_cap_bit {
 #define VMSIM_BACKEND_CAP_ENUM_(name, bit, text) VMSIM_CAP_##name = 1ull << (bit),
@@ -148,6 +150,7 @@ struct vmsim_cpu_state {
 	uint32_t tpr, tpr_threshold;
 	uint64_t xcr0, xss;
 	uint32_t intercepts;       /* VMSIM_INTERCEPT_* */
+	uint32_t exception_intercepts; /* bit n: exceptions of vector n exit (vmsim_vcpu_intercept_exceptions) */
 	uint64_t fpu_size;
 	alignas(64) uint8_t fpu[VMSIM_FPU_AREA_SIZE]; /* FXSAVE layout in the first 512 bytes */
 };

@@ -117,6 +117,12 @@ void vmsim_vcpu_last_exit(const struct vmsim_vcpu *vcpu, struct vmsim_exit *out)
 VMSIM_MUST_CHECK enum vmsim_result vmsim_vcpu_cpuid_set(struct vmsim_vcpu *vcpu, const struct vmsim_cpuid_entry *entries,
                                                         uint32_t count);
 
+/*
+ * From the next entry on, exceptions of these vectors (bit n: vector n, NMI's 2 refused) exit to the VMM instead
+ * of reaching the guest. A vmsim extension (Genode's Vcpu_state has no exception bitmap); needs EXCEPTION_INTERCEPT.
+ */
+VMSIM_MUST_CHECK enum vmsim_result vmsim_vcpu_intercept_exceptions(struct vmsim_vcpu *vcpu, uint32_t vectors);
+
 /* The hidden native-vCPU call (#3926): the backend's own handle, UNSUPPORTED if it has none. */
 VMSIM_MUST_CHECK enum vmsim_result vmsim_vcpu_native(struct vmsim_vcpu *vcpu, struct vmsim_native_vcpu *out);
 

@@ -155,6 +155,73 @@ static void real_mode_case(const void *p)
 	vt_vm_close(&vm);
 }
 
+/* What the intercepting VMM saw; the test thread asserts it after the run. */
+struct exception_exits {
+	enum vmsim_result intercept, release;
+	unsigned n;
+};
+
+static unsigned ud_exit_code(void)
+{
+	return vc_svm() ? 0x40 + 6 : 0; /* SVM: exception intercept 0x40 + vector; VMX: reason 0 */
+}
+
+/* Intercept #UD and #GP from the start; at the first exception exit stop intercepting and resume in place. */
+static int intercept_ud_once(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+{
+	struct exception_exits *seen = c->vm->user;
+
+	if (st->exit_reason == VMSIM_EXIT_CODE_STARTUP) {
+		seen->intercept = vmsim_vcpu_intercept_exceptions(c->self, 1u << 6 | 1u << 13);
+		return -1;
+	}
+	if (st->exit_reason != ud_exit_code())
+		return -1;
+	if (seen->n++ == 0)
+		seen->release = vmsim_vcpu_intercept_exceptions(c->self, 0);
+	return 1; /* nothing charged: the UD2 runs again, at the next entry without the intercept */
+}
+
+/*
+ * APM vol. 2 15.12, SDM Vol. 3C 25.2: an intercepted #UD exits at the UD2 before delivery (no error code, EXITINFO
+ * and qualification 0); INT n is not an exception and reaches the guest; an intercept the VMM drops during the exit
+ * is gone at the next entry, and the UD2 run again reaches the guest's handler.
+ */
+static void exception_intercepted_until_released(const void *p)
+{
+	const enum vt_mode *mode = p;
+	struct vt_vm vm;
+	struct exception_exits seen = { VMSIM_BACKEND_ERROR, VMSIM_BACKEND_ERROR, 0 };
+	vt_vm_open(&vm, *mode, *mode == VT_LONG ? &vt_guest_lm_events : &vt_guest_pm_events, 0, 0);
+	setup_idt(&vm);
+	vm.user = &seen;
+	struct vt_cpu *c = vt_cpu_start(&vm, "x_main", intercept_ud_once);
+	vt_wait_stopped(c);
+	assert_int_equal(seen.intercept, VMSIM_OK);
+	assert_int_equal(seen.release, VMSIM_OK);
+	assert_int_equal(seen.n, 1);
+	int i = vt_find_reason(c, ud_exit_code(), 1);
+	assert_true(i > 0);
+	const struct vt_exit *e = &c->log[i];
+	assert_int_equal(e->ip, vt_addr(&vm, "x_ud"));
+	assert_int_equal(e->ip_len, 0);
+	assert_int_equal(e->qual_primary, 0);
+	if (vc_svm()) {
+		assert_int_equal(e->qual_secondary, 0);
+		assert_int_equal(e->neutral.kind, VMSIM_EXIT_EXCEPTION);
+		assert_int_equal(e->neutral.u.exception.vector, 6);
+		assert_false(e->neutral.u.exception.has_error);
+	}
+	assert_int_equal(c->nreports, 2);
+	assert_int_equal(c->reports[0], 0x80); /* INT 0x80, before the UD2: delivered, not an exception exit */
+	assert_int_equal(c->reports[1], 0x06); /* the second UD2: the guest's handler */
+	assert_int_equal(vmsim_vcpu_exit_count(c->vcpu, VMSIM_EXIT_EXCEPTION), 1);
+	assert_int_equal(c->log[c->n - 1].reason, io_code());
+	vt_vm_close(&vm);
+}
+
+static const enum vt_mode protected_mode = VT_PROT, long_mode = VT_LONG;
+
 #define P (VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_EXIT_IO | VMSIM_CAP_EXIT_HLT)
 #define R (VMSIM_CAP_MODE_REAL | VMSIM_CAP_EXIT_IO)
 /* an event delivered in protected mode: its handler returns with IRET; the guest runs INT 0x80 */
@@ -177,6 +244,11 @@ static const struct vc_test tests[] = {
 	{ "inject", "real_mode_external_interrupt", R | VMSIM_CAP_INT_IRET | VMSIM_CAP_INJECT_EXTINT, real_mode_case,
 	  &extint },
 	{ "inject", "real_mode_nmi", R | VMSIM_CAP_INT_IRET | VMSIM_CAP_INJECT_NMI, real_mode_case, &nmi },
+	{ "inject", "exception_intercepted_until_released_protected", PE | VMSIM_CAP_EXCEPTION_INTERCEPT,
+	  exception_intercepted_until_released, &protected_mode },
+	{ "inject", "exception_intercepted_until_released_long",
+	  VC_GUEST_LONG | VMSIM_CAP_EXIT_HLT | VMSIM_CAP_INT_IRET | VMSIM_CAP_EXCEPTION_INTERCEPT,
+	  exception_intercepted_until_released, &long_mode },
 };
 
 struct vc_test_list vc_inject_tests(void)

@@ -95,6 +95,97 @@ static void npf_during_guest_walk(const void *p)
 	vt_vm_close(&vm);
 }
 
+/* The guest's three page faults, as the unintercepted run reports them (address, error code, faulting label). */
+static const struct {
+	uint64_t addr;
+	uint32_t error;
+	const char *at;
+} guest_faults[] = { { 0x404000, 0, "x_pf_absent" }, { 0x402000, 3, "x_pf_readonly" }, { 0xc00000, 0, "x_walk" } };
+
+/* What the intercepting VMM saw at each exception exit; the test thread asserts it after the run. */
+struct pf_exits {
+	unsigned n;
+	uint64_t cr2[4];
+	enum vmsim_result intercept;
+};
+
+static unsigned pf_exit_code(void)
+{
+	return vc_svm() ? 0x40 + 14 : 0; /* SVM: exception intercept 0x40 + vector; VMX: reason 0 (exception or NMI) */
+}
+
+/*
+ * A VMM that intercepts #PF (a vmsim extension: Genode's Vcpu_state has no exception bitmap) and hands each fault
+ * back by injection, with CR2 as the guest must see it. SVM reports the error code in EXITINFO1; VMX's error code
+ * field is not in Vcpu_state, so this VMM injects the one the guest is known to cause.
+ */
+static int reinject_pf(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+{
+	struct pf_exits *seen = c->vm->user;
+
+	if (st->exit_reason == VMSIM_EXIT_CODE_STARTUP) {
+		seen->intercept = vmsim_vcpu_intercept_exceptions(c->self, 1u << 14);
+		return -1;
+	}
+	if (st->exit_reason != pf_exit_code() || seen->n >= 3)
+		return stop_at_hlt_or_npf(c, st);
+	uint64_t addr = vc_svm() ? st->qual_secondary.value : st->qual_primary.value;
+	uint64_t error = vc_svm() ? st->qual_primary.value : guest_faults[seen->n].error;
+	seen->cr2[seen->n++] = st->cr2.value;
+	vmsim_reg_charge(&st->inj_info, (1u << 31) | (1u << 11) | (3u << 8) | 14); /* valid, error code, exception */
+	vmsim_reg_charge(&st->inj_error, error);
+	vmsim_reg_charge(&st->cr2, addr);
+	return 1;
+}
+
+/*
+ * APM vol. 2 15.12, SDM Vol. 3C 25.2 and 28.2.1: an intercepted #PF exits before delivery, at the faulting
+ * instruction, with the error code (SVM EXITINFO1) and the linear address (SVM EXITINFO2, VMX qualification), CR2
+ * unwritten. The VMM's injection then gives the guest what an unintercepted run gave it.
+ */
+static void paging_pf_intercepted_exits_before_the_guest_sees_it(const void *p)
+{
+	(void)p;
+	struct vt_vm vm;
+	struct pf_exits seen = { .intercept = VMSIM_BACKEND_ERROR };
+	vt_vm_open(&vm, VT_PROT, &vt_guest_pm_paging, 0, 0);
+	vt_idt(&vm, 14, "x_pf_handler");
+	vm.user = &seen;
+	struct vt_cpu *c = vt_cpu_start(&vm, NULL, reinject_pf);
+	vt_wait_stopped(c);
+	assert_int_equal(seen.intercept, VMSIM_OK);
+	assert_int_equal(seen.n, 3);
+	assert_int_equal(c->n, 1 + 1 + 1 + 3 + 3 * (1 + 2) + 1); /* the unintercepted run's exits and one per #PF */
+	unsigned k = 0;
+	for (unsigned i = 0; i < c->n; i++) {
+		const struct vt_exit *e = &c->log[i];
+		if (e->reason != pf_exit_code())
+			continue;
+		assert_true(k < 3);
+		assert_int_equal(e->ip, vt_addr(&vm, guest_faults[k].at));
+		assert_int_equal(e->ip_len, 0);
+		assert_int_equal(vc_svm() ? e->qual_secondary : e->qual_primary, guest_faults[k].addr);
+		if (vc_svm()) {
+			assert_int_equal(e->qual_primary, guest_faults[k].error);
+			assert_int_equal(e->neutral.kind, VMSIM_EXIT_EXCEPTION);
+			assert_int_equal(e->neutral.u.exception.vector, 14);
+		}
+		/* CR2 is still what the last delivered #PF left: the intercepted one did not write it */
+		assert_int_equal(seen.cr2[k], k ? guest_faults[k - 1].addr : 0);
+		/* the guest's handler ran after each exit: its two reports follow */
+		assert_int_equal(c->log[i + 1].neutral.kind, VMSIM_EXIT_IO);
+		k++;
+	}
+	assert_int_equal(k, 3);
+	assert_int_equal(c->nreports, 11);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(c->reports[5 + 2 * i], guest_faults[i].error);
+		assert_int_equal(c->reports[6 + 2 * i], guest_faults[i].addr);
+	}
+	assert_int_equal(c->log[c->n - 1].reason, vt_code(VMSIM_EXIT_HLT));
+	vt_vm_close(&vm);
+}
+
 /*
  * SDM Vol. 3A 8.1.3 and 11.6: self-modifying code is detected by physical address. The guest runs a subroutine at
  * linear 0x400000 (physical 0x31000), writes an OUT over its NOPs through the identity address 0x31000 and calls
@@ -205,6 +296,9 @@ static void code_patched_by_a_running_vcpu_through_an_older_mapping(const void *
 static const struct vc_test tests[] = {
 	{ "paging", "other_physical_and_guest_pf", PAGING_CAPS, paging_other_physical_and_guest_pf, NULL },
 	{ "paging", "npf_during_guest_walk", PAGING_CAPS, npf_during_guest_walk, NULL },
+	{ "paging", "pf_intercepted_exits_before_the_guest_sees_it",
+	  PAGING_CAPS | VMSIM_CAP_EXCEPTION_INTERCEPT | VMSIM_CAP_INJECT_EXCEPTION,
+	  paging_pf_intercepted_exits_before_the_guest_sees_it, NULL },
 	{ "paging", "code_patched_through_another_linear_address_exits_as_written", PAGING_CAPS,
 	  code_patched_through_another_linear_address_exits_as_written, NULL },
 	{ "paging", "code_patched_by_another_vcpu_through_another_linear_address", PAGING_CAPS,

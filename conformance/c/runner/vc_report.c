@@ -15,12 +15,12 @@ static const uint64_t all_caps_bits = 0 VMSIM_BACKEND_CAP_LIST(VC_CAP_BIT_) VMSI
 
 void vc_print_caps(const struct vc_run *run, FILE *out, const char *prefix)
 {
-	fprintf(out, "%sbackend capability matrix (yes / -: absent, reason below)\n%s%-18s", prefix, prefix, "capability");
+	fprintf(out, "%sbackend capability matrix (yes / -: absent, reason below)\n%s%-20s", prefix, prefix, "capability");
 	for (size_t b = 0; b < run->nbackends; b++)
 		fprintf(out, " %-12s", run->backends[b].name);
 	fputc('\n', out);
 	for (uint64_t bit = 1; bit & all_caps_bits; bit <<= 1) {
-		fprintf(out, "%s%-18s", prefix, vmsim_backend_cap_name(bit));
+		fprintf(out, "%s%-20s", prefix, vmsim_backend_cap_name(bit));
 		for (size_t b = 0; b < run->nbackends; b++)
 			fprintf(out, " %-12s", run->backends[b].ops->caps & bit ? "yes" : "-");
 		fputc('\n', out);

@@ -270,6 +270,62 @@ static void test_vmcall_not_intercepted(void **state)
 	vt_vm_fini(&t);
 }
 
+/* Exception exits seen; each resumes past its instruction (the guest's handlers must not run). */
+static int skip_exceptions_hook(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	static const uint8_t length[32] = { [0] = 2, [3] = 1, [6] = 2 }; /* div edx, int3, ud2 */
+
+	if (exit->kind != VMSIM_EXIT_EXCEPTION)
+		return -1;
+	s->rip = exit->rip + length[exit->u.exception.vector & 31];
+	assert_int_equal(t->ops->state_set(t->vcpu, VMSIM_GROUP_IP, s), VMSIM_OK);
+	return VMSIM_EXIT_ACTION_RESUME;
+}
+
+/*
+ * Exceptions from each source the backend has: INT3 (a software exception the site hook raises: the exit is at the
+ * INT3 with its length), UD2 and DIV by zero (raised by 2.0.1: at the instruction, length 0, no error code).
+ */
+static void test_exception_intercepts_exit_before_delivery(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	struct script sc;
+	const struct vt_guest *g = &vt_guest_pm_events;
+	static const uint8_t code[] = { 0xcc, 0x0f, 0x0b, 0x31, 0xd2, 0xf7, 0xf2, 0xe6, 0xf0 };
+	static const struct { uint64_t rip; uint8_t vector, len; } want[] = { { 0x30000, 3, 1 }, { 0x30001, 6, 0 },
+		                                                               { 0x30005, 0, 0 } };
+	(void)state;
+
+	memset(&sc, 0, sizeof sc);
+	vt_vm_init(&t, 0, 0);
+	vt_load(&t, g);
+	setup_tables(&t, g, PROT);
+	memcpy(t.ram + 0x30000, code, sizeof code);
+	vt_state_prot(&s, 0x30000);
+	s.exception_intercepts = 1u << 0 | 1u << 3 | 1u << 6;
+	vt_set(&t, &s);
+	t.hook = skip_exceptions_hook;
+	t.user = &sc;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(atomic_load(&t.nexits), 4); /* three exceptions, then the done port */
+	for (size_t i = 0; i < 3; i++) {
+		const struct vmsim_exit *e = &t.exits[i];
+		assert_int_equal(e->kind, VMSIM_EXIT_EXCEPTION);
+		assert_int_equal(e->rip, want[i].rip);
+		assert_int_equal(e->insn_len, want[i].len);
+		assert_int_equal(e->u.exception.vector, want[i].vector);
+		assert_false(e->u.exception.has_error);
+		assert_int_equal(e->u.exception.qual, 0);
+	}
+	assert_int_equal(t.exits[3].kind, VMSIM_EXIT_IO);
+	assert_int_equal(t.exits[3].rip, 0x30007);
+	struct vmsim_cpu_state back;
+	assert_int_equal(t.ops->state_get(t.vcpu, VMSIM_GROUP_INTERCEPTS, &back), VMSIM_OK);
+	assert_int_equal(back.exception_intercepts, s.exception_intercepts);
+	vt_vm_fini(&t);
+}
+
 static int nmi_window_hook(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
 {
 	struct script *sc = t->user;
@@ -374,6 +430,7 @@ int main(void)
 		cmocka_unit_test(test_hlt_idle_then_inject),
 		cmocka_unit_test(test_triple_fault),
 		cmocka_unit_test(test_vmcall_not_intercepted),
+		cmocka_unit_test(test_exception_intercepts_exit_before_delivery),
 		cmocka_unit_test(test_nmi_window),
 		cmocka_unit_test(test_hlt_exit_activity_hlt),
 	};
