@@ -93,7 +93,7 @@ bool vmsim_bench_raw_uc_open_close(unsigned count, struct bench_samples *out);
 /* ---- raw KVM baseline (raw_kvm.c): a bare KVM_RUN loop on the same guest ---- */
 
 /* Why the KVM rows cannot be measured here, or NULL if they can. */
-const char *vmsim_bench_kvm_unavailable(const struct vmsim_env *env);
+const char *vmsim_bench_kvm_unavailable(const struct vmsim_env *env, char *why, size_t n);
 /* Samples ns per exit (pause: ns from the signal to KVM_RUN returning). False with *why on failure. */
 bool vmsim_bench_raw_kvm_case(enum bench_case c, const struct bench_limits *lim, struct bench_samples *out,
                               char *why, size_t why_size);

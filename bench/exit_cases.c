@@ -28,16 +28,13 @@ static uint64_t case_cap(enum bench_case c)
 	}
 }
 
-/* Why backend cannot run case c here, or NULL. The env knows which backends are built in. */
-static const char *unavailable(const struct vmsim_env *env, const char *backend, enum bench_case c, char *buf,
-                               size_t n)
+/* Why backend cannot run case c here, or NULL: host_why (the host cannot run it at all), else per case. */
+static const char *unavailable(const struct vmsim_env *env, const char *backend, const char *host_why,
+                               enum bench_case c, char *buf, size_t n)
 {
 	const struct vmsim_backend_ops *ops = vmsim_env_backend(env, backend);
-	if (!strcmp(backend, "kvm")) {
-		const char *why = vmsim_bench_kvm_unavailable(env);
-		if (why)
-			return why;
-	}
+	if (host_why)
+		return host_why;
 	if (!ops) {
 		snprintf(buf, n, "backend '%s' is not built into this libvmsim", backend);
 		return buf;
@@ -177,6 +174,8 @@ enum vmsim_result vmsim_bench_exit_cases(const struct bench_options *opt, const 
 		vmsim_env_destroy(env);
 		return r;
 	}
+	char host_buf[sizeof report->records[0].skip];
+	const char *host_why = strcmp(backend, "kvm") ? NULL : vmsim_bench_kvm_unavailable(env, host_buf, sizeof host_buf);
 	for (unsigned m = 0; m < 2; m++) {
 		for (unsigned ci = 0; ci < BENCH_CASE_COUNT; ci++) {
 			enum bench_case c = (enum bench_case)ci;
@@ -191,7 +190,7 @@ enum vmsim_result vmsim_bench_exit_cases(const struct bench_options *opt, const 
 			}
 			snprintf(rec->baseline, sizeof rec->baseline, "%s",
 			         strcmp(backend, "kvm") ? g->baseline : vmsim_bench_raw_kvm_baseline(c));
-			const char *why = unavailable(env, backend, c, rec->skip, sizeof rec->skip);
+			const char *why = unavailable(env, backend, host_why, c, rec->skip, sizeof rec->skip);
 			if (why) {
 				if (why != rec->skip)
 					snprintf(rec->skip, sizeof rec->skip, "%s", why);

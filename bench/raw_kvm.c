@@ -17,19 +17,37 @@
 
 #include "bench_internal.h"
 
-/*
- * The KVM rows need two things: the kvm backend registered by
- * vmsim_register_builtin_backends (sim/kvm) and an openable /dev/kvm
- * (inside the QEMU lane, docs/benchmarks.md).
- */
-const char *vmsim_bench_kvm_unavailable(const struct vmsim_env *env)
+/* The backend's last error line while the bench asks it for a VM: the reason the KVM rows are skipped. */
+struct refusal {
+	char *why;
+	size_t n;
+};
+
+static void keep_error(void *ctx, enum vmsim_log_level level, const char *message)
 {
-	if (!vmsim_env_backend(env, "kvm"))
+	struct refusal *r = ctx;
+	if (level == VMSIM_LOG_ERROR)
+		snprintf(r->why, r->n, "backend kvm cannot run on this host: %s", message);
+}
+
+/*
+ * The KVM rows need the kvm backend registered by vmsim_register_builtin_backends (sim/kvm) and a host where it
+ * can create a VM: asked of the backend itself, since a /dev/kvm that opens may still answer no KVM ioctl (a node
+ * without the module behind it).
+ */
+const char *vmsim_bench_kvm_unavailable(const struct vmsim_env *env, char *why, size_t n)
+{
+	const struct vmsim_backend_ops *ops = vmsim_env_backend(env, "kvm");
+	if (!ops)
 		return "backend 'kvm' is not built into this libvmsim";
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return "no usable /dev/kvm on this machine (run inside the QEMU lane)";
-	close(fd);
+	struct refusal refusal = { why, n };
+	struct vmsim_backend_host host = { .log = keep_error, .ctx = &refusal, .label = "bench probe" };
+	void *vm = NULL;
+	snprintf(why, n, "backend kvm cannot run on this host");
+	enum vmsim_result r = ops->vm_create(&host, &vm);
+	if (r != VMSIM_OK)
+		return why;
+	ops->vm_destroy(vm);
 	return NULL;
 }
 

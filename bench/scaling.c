@@ -146,9 +146,8 @@ static const char *scaling_unavailable(const char *backend, char *buf, size_t n)
 	const char *why = NULL;
 	if (vmsim_env_create(NULL, &env) != VMSIM_OK || vmsim_register_builtin_backends(env) != VMSIM_OK) {
 		why = "cannot create an env";
-	} else if (!strcmp(backend, "kvm") && vmsim_bench_kvm_unavailable(env)) {
-		snprintf(buf, n, "%s", vmsim_bench_kvm_unavailable(env));
-		why = buf;
+	} else if (!strcmp(backend, "kvm") && (why = vmsim_bench_kvm_unavailable(env, buf, n)) != NULL) {
+		/* why says it */
 	} else if (!vmsim_env_backend(env, backend)) {
 		snprintf(buf, n, "backend '%s' is not built into this libvmsim", backend);
 		why = buf;

@@ -141,7 +141,8 @@ static void kvm_is_usable_here(void **state)
 	struct vmsim_env *env = NULL;
 	assert_int_equal(vmsim_env_create(NULL, &env), VMSIM_OK);
 	assert_int_equal(vmsim_register_builtin_backends(env), VMSIM_OK);
-	const char *why = vmsim_bench_kvm_unavailable(env);
+	char buf[256];
+	const char *why = vmsim_bench_kvm_unavailable(env, buf, sizeof buf);
 	if (why)
 		fail_msg("KVM rows cannot run: %s", why);
 	vmsim_env_destroy(env);

@@ -108,6 +108,12 @@ if [ "$lane" = host ]; then
 	fi
 	[ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] ||
 		skip_loudly "this host's /dev/kvm is not usable by $(id -un 2>/dev/null || id -u) ($(ls -l /dev/kvm 2>&1))"
+	# a node that opens may still have no KVM behind it (no module, a stale node in a container): ask it,
+	# KVM_GET_API_VERSION (_IO(0xAE, 0)) = 12, with Debian's python rather than a helper binary to build
+	api=$(/usr/bin/python3 -c 'import fcntl, os; print(fcntl.ioctl(os.open("/dev/kvm", os.O_RDWR), 0xAE00))' 2>&1 |
+		tail -n 1) || true
+	[ "$api" = 12 ] ||
+		skip_loudly "this host's /dev/kvm answers no KVM API (KVM_GET_API_VERSION: ${api:-no answer}; $(ls -l /dev/kvm 2>&1))"
 	# shellcheck source=host-info.sh
 	. "$(dirname "${BASH_SOURCE[0]}")/host-info.sh"
 	echo "@@HOST $(kvm_host_info)"
