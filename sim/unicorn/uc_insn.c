@@ -372,6 +372,7 @@ struct ucb_site *ucb_site_add(struct ucb_sites *t, uint64_t addr)
 void ucb_site_set_code(struct ucb_site *s, const uint8_t *bytes, size_t len)
 {
 	s->code_len = (uint8_t)(len < sizeof s->code ? len : sizeof s->code);
+	memset(s->code, 0, sizeof s->code); /* zero past code_len: check_rewritten compares all 8 bytes, masked */
 	memcpy(s->code, bytes, s->code_len);
 }
 

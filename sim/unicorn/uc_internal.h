@@ -537,12 +537,18 @@ static inline bool ucb_ctx_store(struct ucb_engine *eng)
 	return uc_context_restore(eng->uc, eng->ctx) == UC_ERR_OK;
 }
 
+/*
+ * Read back as two 4-byte halves: 2.0.1 stores 4 bytes for EAX, EIP, EFLAGS ..., and an 8-byte load of a 4-byte
+ * store stalls store-to-load forwarding; each half lies in one store whichever width 2.0.1 wrote (volatile keeps
+ * the compiler from merging the loads).
+ */
 static inline uint64_t ucb_read_reg(struct ucb_engine *eng, int id)
 {
-	uint64_t value = 0;
+	uint32_t half[2] = { 0, 0 };
+	volatile const uint32_t *back = half;
 
-	uc_reg_read(eng->uc, id, &value);
-	return value;
+	uc_reg_read(eng->uc, id, half);
+	return (uint64_t)back[1] << 32 | back[0];
 }
 
 static inline uint64_t ucb_read_rip(struct ucb_engine *eng)
