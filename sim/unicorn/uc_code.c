@@ -21,10 +21,11 @@ bool ucb_set_has(const struct ucb_set *set, uint64_t key)
 
 bool ucb_set_has_memo(struct ucb_set *set, uint64_t key)
 {
-	if (set->memo == key + 1)
+	if (set->memo == key + 1 || set->memo2 == key + 1)
 		return true;
 	if (!ucb_set_has(set, key))
 		return false;
+	set->memo2 = set->memo;
 	set->memo = key + 1;
 	return true;
 }
@@ -66,7 +67,7 @@ void ucb_set_keep_if(struct ucb_set *set, bool (*keep)(uint64_t key, const void 
 		i++; /* most calls (one per CR3 write) keep everything: no rebuild then */
 	if (i == set->cap)
 		return;
-	set->memo = 0;
+	set->memo = set->memo2 = 0;
 	for (i = 0; i < set->cap; i++) {
 		uint64_t k = set->keys[i];
 		if (k && keep(k - 1, ctx))

@@ -536,7 +536,8 @@ static void hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	struct ucb_vcpu *v = eng->vcpu;
 
 	(void)uc;
-	if (eng->scanned.memo == addr + 1 && (addr & ~(uint64_t)(UCB_PAGE - 1)) == eng->block_page_last &&
+	if ((eng->scanned.memo == addr + 1 || eng->scanned.memo2 == addr + 1) &&
+	    (addr & ~(uint64_t)(UCB_PAGE - 1)) == eng->block_page_last &&
 	    !eng->transfer_pending && block_within_cs(eng, addr, size) &&
 	    v->leave == UCB_LEAVE_NONE && !atomic_load_explicit(&v->stop_requested, memory_order_relaxed) &&
 	    atomic_load_explicit(&v->vm->generation, memory_order_relaxed) == eng->applied_gen &&

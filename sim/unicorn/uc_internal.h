@@ -100,7 +100,9 @@ enum { UCB_PAGE = 4096, UCB_XCODE_FILTER_BYTES = (1 << 20) / 8 /* one bit per pa
 struct ucb_set {
 	uint64_t *keys; /* key+1 stored, 0 = empty */
 	size_t cap, count;
-	uint64_t memo;  /* key+1 of the last ucb_set_has_memo hit, 0 = none; every removal clears it */
+	/* key+1 of the last two ucb_set_has_memo hits (a loop of two blocks, e.g. an exit that re-enters mid-block),
+	 * 0 = none; every removal clears them */
+	uint64_t memo, memo2;
 };
 
 /* Sites by address. */
@@ -673,7 +675,7 @@ static inline void ucb_set_clear(struct ucb_set *set)
 	if (set->keys)
 		memset(set->keys, 0, set->cap * sizeof *set->keys);
 	set->count = 0;
-	set->memo = 0;
+	set->memo = set->memo2 = 0;
 }
 
 /* uc_code.c: the scanner's sets and code written elsewhere */
