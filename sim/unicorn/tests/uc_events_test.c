@@ -242,22 +242,28 @@ static void test_triple_fault(void **state)
 }
 
 /* A VMCALL without the intercept is #UD for the guest, delivered through its IDT. */
+/* pm_events' tables and handlers, the given code at 0x30000 and a protected-mode state there in s (not set yet). */
+static void code_at_0x30000(struct vt_vm *t, struct vmsim_cpu_state *s, struct script *sc, const uint8_t *code,
+                            size_t size)
+{
+	memset(sc, 0, sizeof *sc);
+	vt_vm_init(t, 0, 0);
+	vt_load(t, &vt_guest_pm_events);
+	setup_tables(t, &vt_guest_pm_events, PROT);
+	memcpy(t->ram + 0x30000, code, size);
+	vt_state_prot(s, 0x30000);
+}
+
 static void test_vmcall_not_intercepted(void **state)
 {
 	struct vt_vm t;
 	struct vmsim_cpu_state s;
 	struct script sc;
-	const struct vt_guest *g = &vt_guest_pm_events;
 	/* vmcall; the #UD handler returns 2 bytes on, into "c1 e0 00" (shl eax, 0); then out 0xf0 */
 	static const uint8_t vmcall_then_out[] = { 0x0f, 0x01, 0xc1, 0xe0, 0x00, 0xe6, 0xf0 };
 	(void)state;
 
-	memset(&sc, 0, sizeof sc);
-	vt_vm_init(&t, 0, 0);
-	vt_load(&t, g);
-	setup_tables(&t, g, PROT);
-	memcpy(t.ram + 0x30000, vmcall_then_out, sizeof vmcall_then_out);
-	vt_state_prot(&s, 0x30000);
+	code_at_0x30000(&t, &s, &sc, vmcall_then_out, sizeof vmcall_then_out);
 	s.intercepts &= ~(uint32_t)VMSIM_INTERCEPT_VMCALL;
 	vt_set(&t, &s);
 	t.hook = events_hook;
@@ -291,18 +297,12 @@ static void test_exception_intercepts_exit_before_delivery(void **state)
 	struct vt_vm t;
 	struct vmsim_cpu_state s;
 	struct script sc;
-	const struct vt_guest *g = &vt_guest_pm_events;
 	static const uint8_t code[] = { 0xcc, 0x0f, 0x0b, 0x31, 0xd2, 0xf7, 0xf2, 0xe6, 0xf0 };
 	static const struct { uint64_t rip; uint8_t vector, len; } want[] = { { 0x30000, 3, 1 }, { 0x30001, 6, 0 },
 		                                                               { 0x30005, 0, 0 } };
 	(void)state;
 
-	memset(&sc, 0, sizeof sc);
-	vt_vm_init(&t, 0, 0);
-	vt_load(&t, g);
-	setup_tables(&t, g, PROT);
-	memcpy(t.ram + 0x30000, code, sizeof code);
-	vt_state_prot(&s, 0x30000);
+	code_at_0x30000(&t, &s, &sc, code, sizeof code);
 	s.exception_intercepts = 1u << 0 | 1u << 3 | 1u << 6;
 	vt_set(&t, &s);
 	t.hook = skip_exceptions_hook;
