@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -81,7 +82,8 @@ static uint8_t *read_image(const char *path, uint64_t limit, uint64_t *size, FIL
 
 /* What the command line said, as given (checked into a run_config by the functions below). */
 struct run_args {
-	const char *backend, *model, *mode, *mem, *load, *entry, *console, *exit_port, *trace, *timeout, *cmdline, *clock;
+	const char *backend, *model, *mode, *mem, *load, *entry, *console, *exit_port, *trace, *timeout, *cmdline, *clock,
+	        *exceptions;
 	uint64_t max_exits;
 	bool bios, disasm, minimal, linux_boot;
 };
@@ -183,6 +185,42 @@ static bool check_devices(const struct run_args *a, struct run_config *cfg, FILE
 	return true;
 }
 
+/* The architectural mnemonics of vectors 0-31 (SDM Vol. 3A Table 6-1; 2 is the NMI, "" reserved). */
+static const char *const vector_names[32] = { "de", "db", "", "bp", "of", "br", "ud", "nm", "df", "", "ts", "np",
+	                                      "ss", "gp", "pf", "", "mf", "ac", "mc", "xm", "ve", "cp" };
+
+/* --exceptions LIST: "all", or vectors 0-31 by number or mnemonic, comma-separated; NMI's 2 is not one. */
+static bool check_exceptions(const char *list, uint32_t *out, FILE *err)
+{
+	*out = 0;
+	if (!list)
+		return true;
+	if (!strcmp(list, "all")) {
+		*out = ~(uint32_t)(1u << 2);
+		return true;
+	}
+	char *copy = strdup(list);
+	bool ok = copy && *copy;
+	for (char *save = NULL, *tok = copy ? strtok_r(copy, ",", &save) : NULL; ok && tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *end = NULL;
+		unsigned long v = strtoul(tok, &end, 0);
+		if (!*tok || *end) {
+			for (v = 0; v < 32 && (!vector_names[v] || !vector_names[v][0] || strcasecmp(tok, vector_names[v])); v++)
+				;
+		}
+		ok = v < 32 && v != 2;
+		if (ok)
+			*out |= 1u << v;
+	}
+	free(copy);
+	ok = ok && *out; /* "," names none */
+	if (!ok)
+		fprintf(err, "vmsim run: --exceptions '%s': give all, or vectors 0-31 but 2 (the NMI) by number or name "
+		        "(de db bp of br ud nm df ts np ss gp pf mf ac mc xm ve cp), comma-separated\n", list);
+	return ok;
+}
+
 /* Read the image (as much as fits where it goes), open the trace, run, and close the trace. */
 static int run_image(const char *path, const char *trace, struct run_config *cfg, const struct cli_io *io)
 {
@@ -246,6 +284,8 @@ int cmd_run(int argc, char **argv, const struct cli_io *io)
 		{ "fast-exits", 0, CLI_OPT_FLAG, &a.minimal, NULL, "transfer per exit only the state its device needs" },
 		{ "clock", 0, CLI_OPT_STRING, &a.clock, "CLOCK", "PIT/RTC time: virtual (default; 1 us per device access, HLT "
 		  "skips to the next tick: the same on every backend) or host (the host's clock)" },
+		{ "exceptions", 0, CLI_OPT_STRING, &a.exceptions, "LIST", "intercept these exceptions (all, or vectors by number "
+		  "or name: pf,gp,ud ...), trace each and hand it back to the guest" },
 	};
 	const struct cli_spec spec = {
 		.command = "run",
@@ -266,7 +306,8 @@ int cmd_run(int argc, char **argv, const struct cli_io *io)
 
 	struct run_config cfg = { .backend = a.backend, .out = io->out, .err = io->err, .max_exits = a.max_exits,
 		                  .bios = a.bios, .disasm = a.disasm, .minimal_exit_config = a.minimal };
-	if (!check_layout(&a, &cfg, io->err) || !check_devices(&a, &cfg, io->err))
+	if (!check_layout(&a, &cfg, io->err) || !check_devices(&a, &cfg, io->err) ||
+	    !check_exceptions(a.exceptions, &cfg.exceptions, io->err))
 		return CLI_EXIT_USAGE;
 	return run_image(argv[first], a.trace, &cfg, io);
 }

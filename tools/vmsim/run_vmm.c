@@ -214,7 +214,7 @@ static void deliver_irq(struct vmm *vmm, struct vmsim_vcpu_state *st, struct exi
 	if (!vmm_pc_pic_ready(pc) || !ev.known)
 		return;
 	vmm_pc_tick(pc, vmm_now(vmm));
-	/* a handler's own injection (none today) or the exit's interrupted event goes first */
+	/* a handler's own injection (an exception handed back) or the exit's interrupted event goes first */
 	uint64_t before = (st->inj_info.charged ? st->inj_info.value : ev.in_flight) & ~(uint64_t)INJ_WANT_WINDOW;
 	uint64_t info = before;
 	bool takes = (st->flags.value & RFLAGS_IF) && !(st->intr_state.value & BLOCK_STI_MOVSS);
@@ -279,6 +279,39 @@ static bool halt(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim_vcpu
 	return true;
 }
 
+/*
+ * An exception --exceptions intercepted (it is in the trace already): the guest gets it as it would have, through
+ * an injection, and #PF with CR2 (an intercepted #PF leaves CR2 unwritten). INT3, INTO and INT1 come with their
+ * length: VMX injects them as the software exceptions they are; SVM has no such event type, so the VMM moves RIP
+ * past the instruction and injects the exception, as KVM does (the handler then returns after it either way).
+ */
+static bool hand_back(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim_vcpu_state *st)
+{
+	uint8_t v = ex->u.exception.vector;
+	enum vmsim_model model = vmsim_session_model(vmm->session);
+	struct vmsim_event event = { .valid = true, .type = VMSIM_EVENT_HW_EXCEPTION, .vector = v,
+		                     .has_error = ex->u.exception.has_error, .error_code = ex->u.exception.error_code };
+	if (ex->insn_len && model == VMSIM_MODEL_VMX) {
+		event.type = v == 1 ? VMSIM_EVENT_PRIV_SW_EXCEPTION : VMSIM_EVENT_SW_EXCEPTION;
+		event.insn_len = ex->insn_len;
+		vmsim_reg_charge(&st->ip_len, ex->insn_len);
+	} else if (ex->insn_len) {
+		vmsim_reg_charge(&st->ip, ex->rip + ex->insn_len);
+	}
+	uint64_t info = 0, error = 0;
+	if (vmsim_model_encode_event(model, &event, &info, &error) != VMSIM_OK) {
+		fprintf(vmm->cfg->err, "vmsim run: cannot hand exception %u at ip 0x%" PRIx64 " back to the guest\n", v,
+		        ex->rip);
+		vmm_finish(vmm, RUN_STATUS_GUEST_FAULT);
+		return false;
+	}
+	vmsim_reg_charge(&st->inj_info, info);
+	vmsim_reg_charge(&st->inj_error, error);
+	if (v == 14)
+		vmsim_reg_charge(&st->cr2, ex->u.exception.qual);
+	return true;
+}
+
 /* The exit's device or answer; false: the run ends. */
 static bool handle_exit(struct vmm *vmm, struct vmsim_vcpu *vcpu, const struct vmsim_exit *ex,
                         struct vmsim_vcpu_state *st)
@@ -288,8 +321,15 @@ static bool handle_exit(struct vmm *vmm, struct vmsim_vcpu *vcpu, const struct v
 	case VMSIM_EXIT_STARTUP:
 		if (!give_cpuid_table(vmm, vcpu))
 			return false;
+		if (vmsim_vcpu_intercept_exceptions(vcpu, cfg->exceptions) != VMSIM_OK) {
+			fprintf(cfg->err, "vmsim run: --exceptions: the vCPU refused the intercepts\n");
+			vmm_finish(vmm, RUN_STATUS_SETUP);
+			return false;
+		}
 		vmm_start_state(vmm, st);
 		return true;
+	case VMSIM_EXIT_EXCEPTION:
+		return hand_back(vmm, ex, st);
 	case VMSIM_EXIT_IO:
 		return vmm_handle_io(vmm, ex, st);
 	case VMSIM_EXIT_NPF:

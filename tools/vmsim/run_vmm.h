@@ -42,6 +42,7 @@ struct run_config {
 	bool disasm;
 	bool minimal_exit_config; /* transfer only exit information plus what the devices need */
 	bool host_clock;         /* the devices' time is the host's clock, not the run's virtual one (--clock) */
+	uint32_t exceptions;     /* --exceptions: vectors intercepted, traced and handed back to the guest (bit n) */
 	FILE *out;               /* console output */
 	FILE *err;               /* messages */
 };

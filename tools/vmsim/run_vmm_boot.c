@@ -253,8 +253,15 @@ int vmm_open_session(struct vmm *vmm)
 		return vmm_setup_error(cfg, "creating the environment", r);
 	if ((r = vmsim_register_builtin_backends(vmm->env)) != VMSIM_OK)
 		return vmm_setup_error(cfg, "registering the built-in backends", r);
-	if (!vmsim_env_backend(vmm->env, cfg->backend)) {
+	const struct vmsim_backend_ops *ops = vmsim_env_backend(vmm->env, cfg->backend);
+	if (!ops) {
 		fprintf(cfg->err, "vmsim run: unknown backend '%s'\n", cfg->backend);
+		return RUN_STATUS_USAGE;
+	}
+	if (cfg->exceptions && !(ops->caps & VMSIM_CAP_EXCEPTION_INTERCEPT)) {
+		const char *gap = ops->cap_gap ? ops->cap_gap(VMSIM_CAP_EXCEPTION_INTERCEPT) : NULL;
+		fprintf(cfg->err, "vmsim run: --exceptions: backend %s cannot intercept exceptions: %s\n", ops->name,
+		        gap ? gap : "no reason given");
 		return RUN_STATUS_USAGE;
 	}
 	if ((r = vmsim_session_open(vmm->env, &args, &vmm->session)) != VMSIM_OK)

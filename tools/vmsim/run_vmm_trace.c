@@ -28,6 +28,13 @@ bool vmm_trace(struct vmm *vmm, const struct vmsim_exit *ex, const struct vmsim_
 		fprintf(f, ",\"value\":%" PRIu64, ex->u.npf.value);
 	if (ex->kind == VMSIM_EXIT_CPUID)
 		fprintf(f, ",\"leaf\":%" PRIu32 ",\"subleaf\":%" PRIu32, ex->u.cpuid.leaf, ex->u.cpuid.subleaf);
+	if (ex->kind == VMSIM_EXIT_EXCEPTION) {
+		fprintf(f, ",\"vector\":%u", ex->u.exception.vector);
+		if (ex->u.exception.has_error)
+			fprintf(f, ",\"error\":%" PRIu32, ex->u.exception.error_code);
+		if (ex->u.exception.vector == 14)
+			fprintf(f, ",\"address\":%" PRIu64, ex->u.exception.qual);
+	}
 	if (ex->kind == VMSIM_EXIT_MSR)
 		fprintf(f, ",\"msr\":%" PRIu32 ",\"write\":%s", ex->u.msr.index, ex->u.msr.write ? "true" : "false");
 	if (vmm->cfg->disasm && ex->kind != VMSIM_EXIT_STARTUP) {

@@ -342,3 +342,116 @@ def test_store_through_an_alias_into_its_own_code_page_runs_the_new_code(tmp_pat
     assert run.returncode == 0, run.stderr
     ports = [rec["port"] for rec in map(json.loads, trace.read_text().splitlines()) if rec["kind"] == "io"]
     assert ports == [0x31, 0xF4], ports
+
+
+# A 64-bit guest with its own IDT that takes three exceptions and handles each: INT3 (#BP, a trap), UD2 (#UD, its
+# handler skips it) and a read above the 4 GiB vmsim run maps (#PF, error code 0; the handler checks CR2).
+EXCEPTIONS_GUEST = r"""
+	.code64
+	.text
+	.globl	_start
+	.macro	gate vec, handler	/* a present 64-bit interrupt gate to CS 0x08 */
+	lea	\handler(%rip), %rax
+	lea	idt + \vec * 16(%rip), %rdi
+	mov	%ax, (%rdi)
+	movw	$0x08, 2(%rdi)
+	movw	$0x8e00, 4(%rdi)
+	shr	$16, %rax
+	mov	%ax, 6(%rdi)
+	shr	$16, %rax
+	mov	%eax, 8(%rdi)
+	movl	$0, 12(%rdi)
+	.endm
+	.macro	say ch
+	mov	$0x3f8, %dx
+	mov	$\ch, %al
+	out	%al, %dx
+	.endm
+_start:
+	gate	3, bp_handler
+	gate	6, ud_handler
+	gate	14, pf_handler
+	lidt	idtr(%rip)
+at_int3:
+	int3
+at_ud2:
+	ud2
+	mov	$0x100000000, %rbx
+at_load:
+	mov	(%rbx), %eax
+	say	'!'
+	mov	$0, %al
+	out	%al, $0xf4
+bp_handler:
+	say	'B'
+	iretq
+ud_handler:
+	say	'U'
+	addq	$2, (%rsp)
+	iretq
+pf_handler:
+	pop	%rcx			/* the error code: a read of a page that is not present */
+	test	%rcx, %rcx
+	jnz	fail
+	mov	%cr2, %rax
+	cmp	%rax, %rbx
+	jne	fail
+	say	'P'
+	addq	$2, (%rsp)
+	iretq
+fail:
+	say	'F'
+	mov	$1, %al
+	out	%al, $0xf4
+idtr:	.word	16 * 16 - 1
+	.quad	idt
+	.balign	16
+idt:	.space	16 * 16
+"""
+
+
+def build_linked(tmp_path, source, name):
+    """Assemble 64-bit source and link it at 0x100000 (vmsim run's load address outside real mode) into an image,
+    with the addresses of its labels."""
+    src, obj, elf, image = (tmp_path / f"{name}{ext}" for ext in (".S", ".o", ".elf", ".bin"))
+    src.write_text(source)
+    subprocess.run(["as", "--64", "-o", str(obj), str(src)], check=True)
+    subprocess.run(["ld", "-Ttext", "0x100000", "-e", "_start", "--oformat", "elf64-x86-64", "-o", str(elf),
+                    str(obj)], check=True)
+    subprocess.run(["objcopy", "-O", "binary", "-j", ".text", str(elf), str(image)], check=True)
+    nm = subprocess.run(["nm", str(elf)], capture_output=True, text=True, check=True).stdout
+    return image, {w[2]: int(w[0], 16) for w in (line.split() for line in nm.splitlines()) if len(w) == 3}
+
+
+@pytest.mark.parametrize("model", ["svm", "vmx"])
+@pytest.mark.parametrize("which", ["bp,ud,pf", "all"])
+def test_exceptions_are_traced_and_handed_back(tmp_path, model, which):
+    """--exceptions: each exception the guest takes is an exit in the trace (vector, error code, #PF's address, at
+    the faulting instruction; at INT3 itself), and the guest's own handlers then see exactly what they see without
+    it (its console is the same)."""
+    image, sym = build_linked(tmp_path, EXCEPTIONS_GUEST, "exceptions")
+    plain = subprocess.run([VMSIM, "run", "--backend", BACKEND, "--model", model, "--mode", "long", "--max-exits",
+                            "100", str(image)], capture_output=True, text=True, timeout=60)
+    assert (plain.returncode, plain.stdout) == (0, "BUP!"), plain.stderr
+    trace = tmp_path / "trace.json"
+    run = subprocess.run([VMSIM, "run", "--backend", BACKEND, "--model", model, "--mode", "long", "--max-exits",
+                          "100", "--exceptions", which, "--trace", str(trace), str(image)], capture_output=True,
+                         text=True, timeout=60)
+    assert (run.returncode, run.stdout) == (0, "BUP!"), run.stderr
+    taken = [rec for rec in map(json.loads, trace.read_text().splitlines()) if rec["kind"] == "exception"]
+    assert [(r["vector"], r["ip"]) for r in taken] == [(3, sym["at_int3"]), (6, sym["at_ud2"]),
+                                                        (14, sym["at_load"])], taken
+    assert "error" not in taken[0] and "error" not in taken[1]
+    assert (taken[2]["error"], taken[2]["address"]) == (0, 0x100000000)
+
+
+def test_exceptions_refused_where_the_backend_cannot_intercept(tmp_path):
+    """KVM gives userspace no exception exits: --exceptions there is a usage error naming the reason, nothing runs."""
+    image, _ = build_linked(tmp_path, EXCEPTIONS_GUEST, "exceptions")
+    run = subprocess.run([VMSIM, "run", "--backend", "kvm", "--exceptions", "pf", str(image)], capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 2, run.stderr
+    assert "--exceptions: backend kvm cannot intercept exceptions: KVM gives userspace no exception exits" in run.stderr
+    assert run.stdout == ""
+    bad = subprocess.run([VMSIM, "run", "--exceptions", "nmi", str(image)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "give all, or vectors 0-31 but 2" in bad.stderr
