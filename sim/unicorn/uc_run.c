@@ -171,7 +171,11 @@ static bool paged_fault(struct ucb_vcpu *v, enum vmsim_result *result)
 	return true;
 }
 
-/* The #DB exit qualification (SDM Vol. 3C Table 28-1): the DR6 bits 2.0.1 set when it raised #DB (single step). */
+/*
+ * The #DB exit qualification (SDM Vol. 3C Table 28-1) from the DR6 2.0.1 wrote when it raised #DB (single step):
+ * B0-B3, BD and BS as they are; RTM is inverted (DR6 bit 16 clear means "in an RTM region", the qualification's
+ * bit 16 set means it), and 2.0.1, without RTM, keeps DR6 bit 16 set.
+ */
 static uint64_t debug_qual(struct ucb_vcpu *v)
 {
 	uint64_t dr6 = 0;
@@ -179,7 +183,7 @@ static uint64_t debug_qual(struct ucb_vcpu *v)
 	if (v->deliver_vector != 1 || v->deliver_type != VMSIM_EVENT_HW_EXCEPTION)
 		return 0;
 	uc_reg_read(v->active->uc, UC_X86_REG_DR6, &dr6);
-	return dr6 & VMSIM_DB_QUAL_MASK;
+	return (dr6 & (VMSIM_DB_QUAL_MASK & ~0x10000ull)) | (~dr6 & 0x10000);
 }
 
 /* Handle why uc_emu_start returned; false: leave vcpu_run with *result. */

@@ -34,6 +34,8 @@ bool vmm_trace(struct vmm *vmm, const struct vmsim_exit *ex, const struct vmsim_
 			fprintf(f, ",\"error\":%" PRIu32, ex->u.exception.error_code);
 		if (ex->u.exception.vector == 14)
 			fprintf(f, ",\"address\":%" PRIu64, ex->u.exception.qual);
+		if (ex->u.exception.vector == 1)
+			fprintf(f, ",\"dr6\":%" PRIu64, ex->u.exception.qual); /* B0-B3, BD, BS, RTM */
 	}
 	if (ex->kind == VMSIM_EXIT_MSR)
 		fprintf(f, ",\"msr\":%" PRIu32 ",\"write\":%s", ex->u.msr.index, ex->u.msr.write ? "true" : "false");

@@ -344,8 +344,9 @@ def test_store_through_an_alias_into_its_own_code_page_runs_the_new_code(tmp_pat
     assert ports == [0x31, 0xF4], ports
 
 
-# A 64-bit guest with its own IDT that takes three exceptions and handles each: INT3 (#BP, a trap), UD2 (#UD, its
-# handler skips it) and a read above the 4 GiB vmsim run maps (#PF, error code 0; the handler checks CR2).
+# A 64-bit guest with its own IDT that takes four exceptions and handles each: INT3 (#BP, a trap), UD2 (#UD, its
+# handler skips it), a single step (RFLAGS.TF: #DB after the next instruction, its handler clears TF) and a read
+# above the 4 GiB vmsim run maps (#PF, error code 0; the handler checks CR2).
 EXCEPTIONS_GUEST = r"""
 	.code64
 	.text
@@ -368,6 +369,7 @@ EXCEPTIONS_GUEST = r"""
 	out	%al, %dx
 	.endm
 _start:
+	gate	1, db_handler
 	gate	3, bp_handler
 	gate	6, ud_handler
 	gate	14, pf_handler
@@ -376,6 +378,11 @@ at_int3:
 	int3
 at_ud2:
 	ud2
+	pushf
+	orq	$0x100, (%rsp)
+	popf
+	nop
+after_step:
 	mov	$0x100000000, %rbx
 at_load:
 	mov	(%rbx), %eax
@@ -384,6 +391,10 @@ at_load:
 	out	%al, $0xf4
 bp_handler:
 	say	'B'
+	iretq
+db_handler:
+	say	'D'
+	andq	$~0x100, 16(%rsp)	/* TF off in the RFLAGS it returns to */
 	iretq
 ud_handler:
 	say	'U'
@@ -426,23 +437,28 @@ def build_linked(tmp_path, source, name):
 @pytest.mark.parametrize("model", ["svm", "vmx"])
 @pytest.mark.parametrize("which", ["bp,ud,pf", "all"])
 def test_exceptions_are_traced_and_handed_back(tmp_path, model, which):
-    """--exceptions: each exception the guest takes is an exit in the trace (vector, error code, #PF's address, at
-    the faulting instruction; at INT3 itself), and the guest's own handlers then see exactly what they see without
-    it (its console is the same)."""
+    """--exceptions: each exception the guest takes is an exit in the trace (vector, error code, #PF's address, #DB's
+    DR6 bits, at the faulting instruction; at INT3 itself; after the stepped instruction), and the guest's own
+    handlers then see exactly what they see without it (its console is the same)."""
     image, sym = build_linked(tmp_path, EXCEPTIONS_GUEST, "exceptions")
     plain = subprocess.run([VMSIM, "run", "--backend", BACKEND, "--model", model, "--mode", "long", "--max-exits",
                             "100", str(image)], capture_output=True, text=True, timeout=60)
-    assert (plain.returncode, plain.stdout) == (0, "BUP!"), plain.stderr
+    assert (plain.returncode, plain.stdout) == (0, "BUDP!"), plain.stderr
     trace = tmp_path / "trace.json"
     run = subprocess.run([VMSIM, "run", "--backend", BACKEND, "--model", model, "--mode", "long", "--max-exits",
                           "100", "--exceptions", which, "--trace", str(trace), str(image)], capture_output=True,
                          text=True, timeout=60)
-    assert (run.returncode, run.stdout) == (0, "BUP!"), run.stderr
+    assert (run.returncode, run.stdout) == (0, "BUDP!"), run.stderr
     taken = [rec for rec in map(json.loads, trace.read_text().splitlines()) if rec["kind"] == "exception"]
-    assert [(r["vector"], r["ip"]) for r in taken] == [(3, sym["at_int3"]), (6, sym["at_ud2"]),
-                                                        (14, sym["at_load"])], taken
-    assert "error" not in taken[0] and "error" not in taken[1]
-    assert (taken[2]["error"], taken[2]["address"]) == (0, 0x100000000)
+    want = [(3, sym["at_int3"]), (6, sym["at_ud2"]), (1, sym["after_step"]), (14, sym["at_load"])]
+    if which != "all":
+        want.remove((1, sym["after_step"]))  # #DB not asked for: delivered without an exit
+    assert [(r["vector"], r["ip"]) for r in taken] == want, taken
+    by_vector = {r["vector"]: r for r in taken}
+    assert all("error" not in by_vector[v] for v in by_vector if v != 14)
+    if which == "all":
+        assert by_vector[1]["dr6"] == 0x4000  # BS alone: a single step (SDM Vol. 3C Table 28-1)
+    assert (by_vector[14]["error"], by_vector[14]["address"]) == (0, 0x100000000)
 
 
 def test_exceptions_refused_where_the_backend_cannot_intercept(tmp_path):
