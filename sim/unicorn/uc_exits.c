@@ -622,7 +622,7 @@ static void leave_to_deliver(struct ucb_vcpu *v, uint8_t vector, uint64_t rip)
 	v->deliver_return = rip;
 	v->deliver_has_error = vector_has_error(vector);
 	v->deliver_insn_len = 0;
-	v->deliver_error = 0; /* #GP(0) for CS limits; 2.0.1 does not expose the error codes it computes */
+	v->deliver_error = 0; /* #GP(0) for CS limits and EFER; ucb_hook_intr reads what 2.0.1 computed */
 	ucb_request_leave(v, UCB_LEAVE_DELIVER);
 }
 
@@ -634,12 +634,28 @@ void ucb_limit_fault(struct ucb_engine *eng, bool undo, uint64_t rip)
 	uc_emu_stop(eng->uc);
 }
 
+/*
+ * The error code 2.0.1 computed for the exception it raises: it keeps it in its CPU state, not in the hook's
+ * arguments (a #GP(selector) the guest's handler reads; 0 before 2026-12-06). 0 if the state cannot be read.
+ */
+static uint32_t raised_error_code(struct ucb_engine *eng)
+{
+	uint8_t *env;
+
+	if (!ucb_ctx_load(eng, &env) || env_u32(env, UCB_ENV_EXCEPTION_IS_INT))
+		return 0; /* INT n never gets here (the site hook raises it), so is_int set means the offsets are wrong */
+	return env_u32(env, UCB_ENV_ERROR_CODE);
+}
+
 /* Unicorn reports guest exceptions here and never delivers them: the run loop does. */
 void ucb_hook_intr(uc_engine *uc, uint32_t intno, void *user)
 {
 	struct ucb_engine *eng = user;
+	struct ucb_vcpu *v = eng->vcpu;
 
-	leave_to_deliver(eng->vcpu, (uint8_t)intno, ucb_read_rip(eng));
+	leave_to_deliver(v, (uint8_t)intno, ucb_read_rip(eng));
+	if (v->deliver_has_error)
+		v->deliver_error = raised_error_code(eng);
 	uc_emu_stop(uc);
 }
 

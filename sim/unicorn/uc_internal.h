@@ -437,7 +437,11 @@ enum {
 	UCB_ENV_CSTAR = 4816,
 	UCB_ENV_FMASK = 4824,
 	UCB_ENV_KERNEL_GS_BASE = 4832,
-	UCB_ENV_DR7 = 5424
+	UCB_ENV_DR7 = 5424,
+	/* int error_code, int exception_is_int, target_ulong exception_next_eip, then dr[8]: placed from DR7's probed
+	 * offset, as QEMU 5.0's CPUX86State declares them */
+	UCB_ENV_ERROR_CODE = UCB_ENV_DR7 - 7 * 8 - 16,
+	UCB_ENV_EXCEPTION_IS_INT = UCB_ENV_ERROR_CODE + 4
 };
 
 /* QEMU hidden-flag bits the backend maintains when it writes segment caches or control registers. */

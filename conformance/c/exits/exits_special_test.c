@@ -184,7 +184,36 @@ static void tsc_offset_applied_in_guest(const void *p)
 #define TOUR (VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_EXIT_IO | VMSIM_CAP_EXIT_CPUID | VMSIM_CAP_EXIT_MSR | \
               VMSIM_CAP_EXIT_VMCALL | VMSIM_CAP_EXIT_NPF | VMSIM_CAP_EXIT_HLT)
 
+/* Stop at the #GP handler's report (port 0x30): it returns to the faulting load, which would fault again. */
+static int stop_at_report(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+{
+	(void)c;
+	return st->exit_reason == vt_code(VMSIM_EXIT_IO) && (st->qual_primary.value >> 16) == 0x30 ? 0 : -1;
+}
+
+/*
+ * SDM Vol. 3A 6.15 "#GP" and 6.13: loading DS with a selector whose index lies past the GDT limit is #GP with an
+ * error code of the selector's index and TI (EXT 0): 0x1238. The guest's handler reports the code it was pushed.
+ */
+static void guest_gp_pushes_the_selector(const void *p)
+{
+	(void)p;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_PROT, &vt_guest_pm_events, 0, 0);
+	vt_idt(&vm, 13, "x_isr_gp");
+	struct vt_cpu *c = vt_cpu_start(&vm, "x_bad_selector", stop_at_report);
+	vt_wait_stopped(c);
+	const struct vt_exit *last = &c->log[c->n - 1];
+	assert_int_equal(last->neutral.kind, VMSIM_EXIT_IO);
+	assert_int_equal(last->neutral.u.io.port, 0x30);
+	assert_int_equal(last->ax & 0xff, 0x0d); /* the #GP handler's report: the policy stopped there */
+	assert_int_equal(c->error_report, 0x1238);
+	assert_int_equal(vmsim_vcpu_exit_count(c->vcpu, VMSIM_EXIT_SHUTDOWN), 0);
+	vt_vm_close(&vm);
+}
+
 static const struct vc_test tests[] = {
+	{ "exits", "guest_gp_pushes_the_selector", VC_GUEST_PROT, guest_gp_pushes_the_selector, NULL },
 	{ "exits", "triple_fault_is_shutdown", VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_EXIT_SHUTDOWN,
 	  triple_fault_is_shutdown, NULL },
 	{ "exits", "invalid_cr0_high_bits", BOTH, invalid_state, &cr0_high },
