@@ -77,6 +77,14 @@ struct vmsim_dataspace;
 struct local_mapping;
 struct region;
 
+/* One registered backend: its ops, or (lazy) the function that builds them at the first lookup. */
+struct backend_entry {
+	const char *name;
+	const struct vmsim_backend_ops *ops;  /* NULL until resolved */
+	vmsim_backend_resolve_fn resolve;     /* NULL for an eager registration */
+	bool refused;                         /* resolve() gave no valid table under this name: never asked again */
+};
+
 struct vmsim_env {
 	struct vmsim_allocator allocator;
 	vmsim_log_fn log;
@@ -93,7 +101,7 @@ struct vmsim_env {
 	uint64_t local_ids;            /* the last local attachment's id (never reused) */
 	struct vmsim_session *sessions;
 
-	const struct vmsim_backend_ops **backends;
+	struct backend_entry *backends; /* backend_registry.c */
 	size_t backend_count, backend_capacity;
 
 	/* Atomic: metadata is allocated under session locks of different sessions at once. */

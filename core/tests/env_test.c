@@ -147,6 +147,82 @@ static void test_register_backend_validation(void **state)
 	vmsim_env_destroy(env);
 }
 
+/* Lazy registration: test-process statics, since a resolver takes no context (as vmsim_backend_kvm). */
+static unsigned resolves;
+static struct vmsim_backend_ops lazy_table;
+
+static const struct vmsim_backend_ops *resolve_lazy(void)
+{
+	resolves++;
+	return &lazy_table;
+}
+
+static const struct vmsim_backend_ops *resolve_other(void)
+{
+	resolves++;
+	return &lazy_table;
+}
+
+static const struct vmsim_backend_ops *resolve_nothing(void)
+{
+	resolves++;
+	return NULL;
+}
+
+/* A lazily registered table is built at the first lookup of its name, once; a refused one is never built again. */
+static void test_lazy_backend_resolves_on_first_lookup(void **state)
+{
+	(void)state;
+	struct vmsim_env *env = NULL;
+	assert_int_equal(vmsim_env_create(NULL, &env), VMSIM_OK);
+	lazy_table = *vt_backend_ops();
+	lazy_table.name = "lazy";
+	resolves = 0;
+	assert_int_equal(vmsim_env_register_backend_lazy(env, "lazy", NULL), VMSIM_INVALID_ARGUMENT);
+	assert_int_equal(vmsim_env_register_backend_lazy(env, "", resolve_lazy), VMSIM_INVALID_ARGUMENT);
+	assert_int_equal(vmsim_env_register_backend_lazy(NULL, "lazy", resolve_lazy), VMSIM_INVALID_ARGUMENT);
+	assert_int_equal(vmsim_env_register_backend_lazy(env, "lazy", resolve_lazy), VMSIM_OK);
+	assert_int_equal(vmsim_env_register_backend_lazy(env, "lazy", resolve_lazy), VMSIM_OK); /* the same pair */
+	assert_int_equal(vmsim_env_register_backend_lazy(env, "lazy", resolve_other), VMSIM_INVALID_ARGUMENT);
+	assert_int_equal(vmsim_env_register_backend(env, &lazy_table), VMSIM_INVALID_ARGUMENT); /* the name is taken */
+	assert_null(vmsim_env_backend(env, "vt"));
+	assert_int_equal(resolves, 0); /* nobody asked for "lazy" yet */
+	assert_ptr_equal(vmsim_env_backend(env, "lazy"), &lazy_table);
+	assert_ptr_equal(vmsim_env_backend(env, "lazy"), &lazy_table);
+	assert_int_equal(resolves, 1);
+
+	/* a resolver whose table is missing, invalid or named otherwise: NULL, asked once */
+	assert_int_equal(vmsim_env_register_backend_lazy(env, "none", resolve_nothing), VMSIM_OK);
+	assert_int_equal(vmsim_env_register_backend_lazy(env, "misnamed", resolve_other), VMSIM_OK);
+	assert_null(vmsim_env_backend(env, "none"));
+	assert_null(vmsim_env_backend(env, "none"));
+	assert_null(vmsim_env_backend(env, "misnamed"));
+	assert_int_equal(resolves, 3);
+	vmsim_env_destroy(env);
+}
+
+/* Registering the built-ins twice is harmless; each resolves to its own table, KVM's when first asked for. */
+static void test_builtins_register_twice_and_refuse_a_kvm_impostor(void **state)
+{
+	(void)state;
+	struct vmsim_env *env = NULL;
+	assert_int_equal(vmsim_env_create(NULL, &env), VMSIM_OK);
+	assert_int_equal(vmsim_register_builtin_backends(env), VMSIM_OK);
+	assert_int_equal(vmsim_register_builtin_backends(env), VMSIM_OK);
+	assert_ptr_equal(vmsim_env_backend(env, "unicorn"), vmsim_backend_unicorn());
+	assert_ptr_equal(vmsim_env_backend(env, "kvm"), vmsim_backend_kvm());
+	vmsim_env_destroy(env);
+
+	/* another backend named "kvm" first: the built-ins refuse to shadow it */
+	assert_int_equal(vmsim_env_create(NULL, &env), VMSIM_OK);
+	struct vmsim_backend_ops impostor = *vt_backend_ops();
+	impostor.name = "kvm";
+	assert_int_equal(vmsim_env_register_backend(env, &impostor), VMSIM_OK);
+	assert_int_equal(vmsim_register_builtin_backends(env), VMSIM_INVALID_ARGUMENT);
+	assert_ptr_equal(vmsim_env_backend(env, "kvm"), &impostor);
+	vmsim_env_destroy(env);
+}
+
 struct captured_log {
 	char lines[8][256];
 	int levels[8];
@@ -326,6 +402,8 @@ int main(void)
 		cmocka_unit_test(test_configured_pools),
 		cmocka_unit_test(test_two_envs_share_nothing),
 		cmocka_unit_test(test_register_backend_validation),
+		cmocka_unit_test(test_lazy_backend_resolves_on_first_lookup),
+		cmocka_unit_test(test_builtins_register_twice_and_refuse_a_kvm_impostor),
 		cmocka_unit_test(test_log_sink_and_level),
 		cmocka_unit_test(test_default_sink_writes_stderr),
 		cmocka_unit_test(test_log_escape_exact),

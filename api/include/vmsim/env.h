@@ -46,7 +46,12 @@ void vmsim_env_quota(const struct vmsim_env *env, struct vmsim_quota *out);
 /* Make ops available to sessions under ops->name; rejects bad versions and duplicates. */
 VMSIM_MUST_CHECK enum vmsim_result vmsim_env_register_backend(struct vmsim_env *env,
                                                               const struct vmsim_backend_ops *ops);
-/* The backend registered under name, or NULL. */
+/* Builds a backend's ops table when first asked for (vmsim_backend_kvm probes the host: tens of ms). */
+typedef const struct vmsim_backend_ops *(*vmsim_backend_resolve_fn)(void);
+/* Register name, whose ops resolve() returns at the first vmsim_env_backend(env, name); the same pair again is a no-op. */
+VMSIM_MUST_CHECK enum vmsim_result vmsim_env_register_backend_lazy(struct vmsim_env *env, const char *name,
+                                                                   vmsim_backend_resolve_fn resolve);
+/* The backend registered under name (resolved now if registered lazily), or NULL. */
 const struct vmsim_backend_ops *vmsim_env_backend(const struct vmsim_env *env, const char *name);
 
 /* Fault injection: the nth metadata allocation from now fails (1 = the next); 0 disarms. */
