@@ -255,7 +255,11 @@ static enum vmsim_result load_exception_intercepts(struct vmsim_vcpu *vcpu)
 
 	atomic_fetch_and_explicit(&vcpu->ctl, ~VCPU_CTL_EXCEPTIONS, memory_order_acquire);
 	vcpu->cpu.exception_intercepts = atomic_load_explicit(&vcpu->exception_request, memory_order_relaxed);
-	return ops->state_set ? ops->state_set(vcpu->backend_vcpu, VMSIM_GROUP_INTERCEPTS, &vcpu->cpu) : VMSIM_OK;
+	enum vmsim_result r =
+	        ops->state_set ? ops->state_set(vcpu->backend_vcpu, VMSIM_GROUP_INTERCEPTS, &vcpu->cpu) : VMSIM_OK;
+	if (r != VMSIM_OK)
+		atomic_fetch_or_explicit(&vcpu->ctl, VCPU_CTL_EXCEPTIONS, memory_order_relaxed); /* the next entry tries again */
+	return r;
 }
 
 /* Load what the VMM charged; vCPU thread (lock as for prepare_stop). Fails with *why for a refused entry. */

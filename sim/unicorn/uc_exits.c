@@ -213,9 +213,9 @@ static void raise_swint(struct ucb_engine *eng, const struct ucb_insn *insn, uin
 	if (insn->into && !(ucb_read_reg(eng, UC_X86_REG_EFLAGS) & UCB_RFLAGS_OF))
 		return;
 	v->deliver_vector = insn->vector;
-	v->deliver_type = insn->vector == 3 || insn->into ? VMSIM_EVENT_SW_EXCEPTION
-	                : insn->vector == 1 && insn->len == 1 ? VMSIM_EVENT_PRIV_SW_EXCEPTION
-	                                                      : VMSIM_EVENT_SW_INT;
+	v->deliver_type = !insn->sw_exception ? VMSIM_EVENT_SW_INT
+	                : insn->vector == 1   ? VMSIM_EVENT_PRIV_SW_EXCEPTION
+	                                      : VMSIM_EVENT_SW_EXCEPTION;
 	v->deliver_return = rip + insn->len;
 	v->deliver_insn_len = insn->len;
 	v->deliver_has_error = false;
@@ -620,7 +620,7 @@ static void leave_to_deliver(struct ucb_vcpu *v, uint8_t vector, uint64_t rip)
 	v->deliver_vector = vector;
 	v->deliver_type = VMSIM_EVENT_HW_EXCEPTION;
 	v->deliver_return = rip;
-	v->deliver_has_error = vector_has_error(vector);
+	v->deliver_has_error = vector_has_error(vector) && v->active->mode != UCB_REAL; /* none without CR0.PE */
 	v->deliver_insn_len = 0;
 	v->deliver_error = 0; /* #GP(0) for CS limits and EFER; ucb_hook_intr reads what 2.0.1 computed */
 	ucb_request_leave(v, UCB_LEAVE_DELIVER);

@@ -94,13 +94,14 @@ static void classify_one_byte(const uint8_t *b, size_t i, size_t n, uint32_t bit
 	case 0xcc: case 0xf1:
 		out->kind = UCB_SITE_SWINT;
 		out->vector = op == 0xcc ? 3 : 1; /* #BP, #DB */
+		out->sw_exception = true;
 		out->len = (uint8_t)(i + 1);
 		return;
 	case 0xce:
 		if (bits != 64) {
 			out->kind = UCB_SITE_SWINT;
 			out->vector = 4; /* #OF */
-			out->into = true;
+			out->into = out->sw_exception = true;
 			out->len = (uint8_t)(i + 1);
 		}
 		return;

@@ -51,6 +51,7 @@ struct ucb_insn {
 	uint8_t seg;       /* 0 = ES ... 5 = GS */
 	uint8_t vector;    /* SWINT */
 	bool into;         /* SWINT: INTO, only taken with OF=1 */
+	bool sw_exception; /* SWINT: INT3 (CC), INTO (CE) or INT1 (F1); INT imm8 (CD) is an interrupt, even INT 3 */
 	uint8_t cr, gpr;   /* MOVCR: control register and general register numbers */
 	bool cr_read;      /* MOVCR: MOV from CRn */
 	bool loads_cs;     /* any kind: it may load CS (ucb_insn_changes_cs) */

@@ -55,8 +55,9 @@ static void deliver(struct ucb_vcpu *v, uint8_t vector, enum vmsim_event_type ty
 
 /*
  * An exception the VMM intercepts (vmsim_vcpu_intercept_exceptions) exits instead of being delivered, the guest as
- * before it: at the faulting instruction (after it for a trap), at INT3/INTO/INT1 with their length, CR2 and DR6
- * unwritten. INT n is not an exception. False: deliver it.
+ * before it: at the faulting instruction (after it for a trap), at INT3/INTO/INT1 with their length, CR2 unwritten
+ * (DR6 holds what 2.0.1 set for a single step before reporting it). INT n, INT 3 included, is not an exception.
+ * False: deliver it.
  */
 static bool exception_exit(struct ucb_vcpu *v, uint8_t vector, enum vmsim_event_type type, bool has_error,
                            uint32_t error, uint64_t return_rip, uint8_t insn_len, uint64_t qual)

@@ -204,7 +204,8 @@ static bool check_exceptions(const char *list, uint32_t *out, FILE *err)
 	for (char *save = NULL, *tok = copy ? strtok_r(copy, ",", &save) : NULL; ok && tok;
 	     tok = strtok_r(NULL, ",", &save)) {
 		char *end = NULL;
-		unsigned long v = strtoul(tok, &end, 0);
+		bool hex = tok[0] == '0' && (tok[1] == 'x' || tok[1] == 'X');
+		unsigned long v = strtoul(tok, &end, hex ? 16 : 10); /* "010" is ten, not octal eight */
 		if (!*tok || *end) {
 			for (v = 0; v < 32 && (!vector_names[v] || !vector_names[v][0] || strcasecmp(tok, vector_names[v])); v++)
 				;

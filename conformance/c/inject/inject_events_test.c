@@ -184,8 +184,9 @@ static int intercept_ud_once(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 
 /*
  * APM vol. 2 15.12, SDM Vol. 3C 25.2: an intercepted #UD exits at the UD2 before delivery (no error code, EXITINFO
- * and qualification 0); INT n is not an exception and reaches the guest; an intercept the VMM drops during the exit
- * is gone at the next entry, and the UD2 run again reaches the guest's handler.
+ * and qualification 0); the guest's INT 0x80 before it is delivered as ever; an intercept the VMM drops during the
+ * exit is gone at the next entry, and the UD2 run again reaches the guest's handler. (INT n with a vector the set
+ * holds, CD 03, is uc_events_test's.)
  */
 static void exception_intercepted_until_released(const void *p)
 {

@@ -290,27 +290,33 @@ static int skip_exceptions_hook(struct vt_vm *t, const struct vmsim_exit *exit, 
 
 /*
  * Exceptions from each source the backend has: INT3 (a software exception the site hook raises: the exit is at the
- * INT3 with its length), UD2 and DIV by zero (raised by 2.0.1: at the instruction, length 0, no error code).
+ * INT3 with its length), UD2 and DIV by zero (raised by 2.0.1: at the instruction, length 0, no error code). INT 3
+ * (CD 03) is a software interrupt, not #BP: delivered with #BP intercepted (through gate 3, a copy of the #UD
+ * handler's, which reports 6 and returns 2 bytes on).
  */
 static void test_exception_intercepts_exit_before_delivery(void **state)
 {
 	struct vt_vm t;
 	struct vmsim_cpu_state s;
 	struct script sc;
-	static const uint8_t code[] = { 0xcc, 0x0f, 0x0b, 0x31, 0xd2, 0xf7, 0xf2, 0xe6, 0xf0 };
+	static const uint8_t code[] = { 0xcc, 0x0f, 0x0b, 0xcd, 0x03, 0x90, 0x90, 0x31, 0xd2, 0xf7, 0xf2, 0xe6, 0xf0 };
 	static const struct { uint64_t rip; uint8_t vector, len; } want[] = { { 0x30000, 3, 1 }, { 0x30001, 6, 0 },
-		                                                               { 0x30005, 0, 0 } };
+		                                                               { 0x30009, 0, 0 } };
 	(void)state;
 
 	code_at_0x30000(&t, &s, &sc, code, sizeof code);
+	memcpy(t.ram + VT_IDT + 8 * 3, t.ram + VT_IDT + 8 * 6, 8);
 	s.exception_intercepts = 1u << 0 | 1u << 3 | 1u << 6;
 	vt_set(&t, &s);
 	t.hook = skip_exceptions_hook;
 	t.user = &sc;
 	assert_int_equal(vt_run(&t), VMSIM_OK);
-	assert_int_equal(atomic_load(&t.nexits), 4); /* three exceptions, then the done port */
+	assert_int_equal(atomic_load(&t.nexits), 5); /* three exceptions, the #UD handler's report, the done port */
+	assert_int_equal(t.exits[2].kind, VMSIM_EXIT_IO);
+	assert_int_equal(t.exits[2].u.io.port, 0x30);
+	assert_int_equal(t.exits[2].u.io.value, 6);
 	for (size_t i = 0; i < 3; i++) {
-		const struct vmsim_exit *e = &t.exits[i];
+		const struct vmsim_exit *e = &t.exits[i < 2 ? i : 3];
 		assert_int_equal(e->kind, VMSIM_EXIT_EXCEPTION);
 		assert_int_equal(e->rip, want[i].rip);
 		assert_int_equal(e->insn_len, want[i].len);
@@ -318,11 +324,41 @@ static void test_exception_intercepts_exit_before_delivery(void **state)
 		assert_false(e->u.exception.has_error);
 		assert_int_equal(e->u.exception.qual, 0);
 	}
-	assert_int_equal(t.exits[3].kind, VMSIM_EXIT_IO);
-	assert_int_equal(t.exits[3].rip, 0x30007);
+	assert_int_equal(t.exits[4].kind, VMSIM_EXIT_IO);
+	assert_int_equal(t.exits[4].rip, 0x3000b);
 	struct vmsim_cpu_state back;
 	assert_int_equal(t.ops->state_get(t.vcpu, VMSIM_GROUP_INTERCEPTS, &back), VMSIM_OK);
 	assert_int_equal(back.exception_intercepts, s.exception_intercepts);
+	vt_vm_fini(&t);
+}
+
+static int stop_at_exception(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	(void)t, (void)s;
+	return exit->kind == VMSIM_EXIT_EXCEPTION ? VMSIM_EXIT_ACTION_STOP : -1;
+}
+
+/* SDM Vol. 3A 6.13: no error code is pushed in real-address mode, so a real-mode #GP exits without one. */
+static void test_real_mode_exception_exits_without_error_code(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	/* at CS:IP 0x1000:0x100, jmp rel32 (66 e9) to IP 0x12345, beyond the 64 KiB limit: #GP(0) at the jump */
+	static const uint8_t jump[] = { 0x66, 0xe9, 0x3f, 0x22, 0x01, 0x00 };
+	(void)state;
+
+	vt_vm_init(&t, 0, 0);
+	memcpy(t.ram + 0x10100, jump, sizeof jump);
+	vt_state_real(&s, 0x100);
+	s.exception_intercepts = 1u << 13;
+	vt_set(&t, &s);
+	t.hook = stop_at_exception;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(atomic_load(&t.nexits), 1);
+	assert_int_equal(t.exits[0].kind, VMSIM_EXIT_EXCEPTION);
+	assert_int_equal(t.exits[0].u.exception.vector, 13);
+	assert_int_equal(t.exits[0].rip, 0x100);
+	assert_false(t.exits[0].u.exception.has_error);
 	vt_vm_fini(&t);
 }
 
@@ -431,6 +467,7 @@ int main(void)
 		cmocka_unit_test(test_triple_fault),
 		cmocka_unit_test(test_vmcall_not_intercepted),
 		cmocka_unit_test(test_exception_intercepts_exit_before_delivery),
+		cmocka_unit_test(test_real_mode_exception_exits_without_error_code),
 		cmocka_unit_test(test_nmi_window),
 		cmocka_unit_test(test_hlt_exit_activity_hlt),
 	};

@@ -471,3 +471,8 @@ def test_exceptions_refused_where_the_backend_cannot_intercept(tmp_path):
     assert run.stdout == ""
     bad = subprocess.run([VMSIM, "run", "--exceptions", "nmi", str(image)], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "give all, or vectors 0-31 but 2" in bad.stderr
+    # numbers are decimal (a leading zero is not octal: 08 is #DF) or 0x hex; nothing here raises #DF or #TS
+    for vectors in ("08", "010,0xe"):
+        ok = subprocess.run([VMSIM, "run", "--backend", BACKEND, "--mode", "long", "--max-exits", "100", "--exceptions",
+                             vectors, str(image)], capture_output=True, text=True, timeout=60)
+        assert (ok.returncode, ok.stdout) == (0, "BUDP!"), (vectors, ok.stderr)
