@@ -57,8 +57,24 @@ struct delivery {
 	unsigned cpl;
 	bool has_error;
 	uint32_t error;
+	uint32_t ext;               /* error code bit 0 (EXT) of a fault raised by this delivery: 0 for INT n/INT3/INTO */
 	struct frame f;
+	struct ucb_delivery_fault *fault;
 };
+
+/* The delivery raises vector with error code error (EXT added): SDM Vol. 3A 6.13 "Error Code". */
+static enum ucb_deliver_result raise(struct delivery *d, uint8_t vector, uint32_t error)
+{
+	d->fault->vector = vector;
+	d->fault->error = error | d->ext;
+	return UCB_FAULT;
+}
+
+/* The error code naming IDT entry vector: index, IDT bit (1); EXT is added by raise(). */
+static uint32_t idt_error(uint8_t vector)
+{
+	return (uint32_t)vector * 8 + 2;
+}
 
 /* Code/stack segment descriptor from the GDT, in QEMU's cache form (SDM Vol. 3A 3.4.5 "Segment Descriptors"). */
 static bool read_desc(struct ucb_engine *eng, const uint8_t *env, uint16_t sel, uint64_t *base, uint32_t *limit,
@@ -208,27 +224,69 @@ static bool push_legacy(struct delivery *d, const struct gate *gate, unsigned ne
 }
 
 /*
+ * The handler's code segment (SDM Vol. 3A 6.12.1.1 and "Interrupt 13/11" conditions): a null selector is #GP(EXT),
+ * one past the GDT limit, not a code segment or more privileged than the CPL... is #GP(selector), a not-present
+ * one #NP(selector). LDT selectors are not followed (UCB_SHUTDOWN).
+ */
+static enum ucb_deliver_result handler_cs(struct delivery *d, uint16_t sel, uint64_t *base, uint32_t *limit,
+                                          uint32_t *flags)
+{
+	uint32_t sel_error = sel & 0xfffcu;
+
+	if ((sel & ~3u) == 0)
+		return raise(d, 13, 0);
+	if (sel & 4)
+		return UCB_SHUTDOWN;
+	if ((uint32_t)(sel | 7) > env_u32(d->env, UCB_ENV_GDT + 16))
+		return raise(d, 13, sel_error);
+	*flags = ~0u; /* read_desc leaves it so when it could not read the descriptor at all */
+	if (!read_desc(d->eng, d->env, sel, base, limit, flags)) {
+		if (*flags == ~0u)
+			return UCB_SHUTDOWN;
+		bool present = *flags & DESC_P, code = (*flags & DESC_S) && (*flags & (1u << 11));
+		if (!(*flags & DESC_S) || !code)
+			return raise(d, 13, sel_error);
+		return present ? UCB_SHUTDOWN : raise(d, 11, sel_error);
+	}
+	if (!(*flags & (1u << 11)) || ((*flags >> 13) & 3) > d->cpl)
+		return raise(d, 13, sel_error); /* a data segment, or a handler less privileged than the interrupted code */
+	return UCB_DELIVERED;
+}
+
+/*
  * Protected and IA-32e mode through an interrupt or trap gate (task gates are not supported): the gate, its code
  * segment, the stack frame; then TF, NT, RF and VM clear, and IF too through an interrupt gate (SDM Vol. 3A 6.12.1.3).
+ * What the delivery finds wrong on the way is the exception the CPU raises there (handler_cs, and SDM Vol. 3A 6.12.1:
+ * an entry past the IDT limit or not an interrupt/trap gate #GP, a not-present gate #NP, INT n to a gate below the
+ * CPL #GP, a handler beyond its CS limit #GP(0)).
  */
 static enum ucb_deliver_result deliver_protected(struct delivery *d, uint8_t vector, bool software)
 {
 	bool lm = env_u32(d->env, UCB_ENV_HFLAGS) & UCB_HF_LMA;
 	struct gate gate;
 	uint64_t cs_base;
-	uint32_t cs_limit, cs_flags;
+	uint32_t cs_limit, cs_flags = 0;
+	unsigned gate_size = lm ? 16 : 8;
 
+	if ((uint32_t)vector * gate_size + gate_size - 1 > env_u32(d->env, UCB_ENV_IDT + 16))
+		return raise(d, 13, idt_error(vector));
 	if (!read_gate(d->eng, d->env, vector, lm, &gate))
-		return UCB_SHUTDOWN;
-	if (!gate.present || (lm ? !gate.gate32 : !(gate.gate32 || gate.type == 0x6 || gate.type == 0x7)))
-		return UCB_SHUTDOWN;
+		return UCB_SHUTDOWN; /* the IDT's memory cannot be read */
+	if (lm ? !gate.gate32 : !(gate.gate32 || gate.type == 0x6 || gate.type == 0x7))
+		return gate.type == 0x5 && !lm ? UCB_SHUTDOWN : raise(d, 13, idt_error(vector)); /* 5: a task gate */
 	if (software && gate.dpl < d->cpl)
-		return UCB_SHUTDOWN; /* INT n above the gate's DPL: #GP, here a failed delivery */
-	if (!read_desc(d->eng, d->env, gate.sel, &cs_base, &cs_limit, &cs_flags))
-		return UCB_SHUTDOWN;
+		return raise(d, 13, idt_error(vector) & ~1u); /* INT n above the gate's DPL: EXT stays 0 */
+	if (!gate.present)
+		return raise(d, 11, idt_error(vector));
+	enum ucb_deliver_result cs = handler_cs(d, gate.sel, &cs_base, &cs_limit, &cs_flags);
+	if (cs != UCB_DELIVERED)
+		return cs;
+	bool code64 = lm && (cs_flags & (1u << 21)); /* CS.L */
+	if (lm && !code64)
+		return raise(d, 13, gate.sel & 0xfffcu); /* IA-32e mode enters 64-bit code only (SDM 6.14.1) */
+	if (!code64 && gate.offset > cs_limit)
+		return raise(d, 13, 0);
 	unsigned new_cpl = (cs_flags >> 13) & 3; /* the handler's CS.DPL */
-	if (new_cpl > d->cpl)
-		return UCB_SHUTDOWN;
 	uint64_t tss = env_u64(d->env, UCB_ENV_TR + 8);
 	if (!(lm ? push_long(d, &gate, new_cpl, tss) : push_legacy(d, &gate, new_cpl, tss)) || !d->f.ok)
 		return UCB_SHUTDOWN;
@@ -262,9 +320,13 @@ static enum ucb_deliver_result enter_handler(struct delivery *d, enum vmsim_even
 }
 
 enum ucb_deliver_result ucb_deliver(struct ucb_engine *eng, uint8_t vector, enum vmsim_event_type type,
-                                    bool has_error, uint32_t error, uint64_t return_rip)
+                                    bool has_error, uint32_t error, uint64_t return_rip,
+                                    struct ucb_delivery_fault *fault)
 {
-	struct delivery d = { .eng = eng, .return_rip = return_rip, .has_error = has_error, .error = error };
+	struct delivery d = { .eng = eng, .return_rip = return_rip, .has_error = has_error, .error = error,
+		              .fault = fault };
+	/* EXT: the event is external to the program (an interrupt, NMI, an exception or INT1), not INT n/INT3/INTO */
+	d.ext = type != VMSIM_EVENT_SW_INT && type != VMSIM_EVENT_SW_EXCEPTION;
 
 	d.rflags = ucb_read_reg(eng, UC_X86_REG_EFLAGS);
 	d.rsp = ucb_read_reg(eng, eng->mode == UCB_LONG ? UC_X86_REG_RSP : UC_X86_REG_ESP);

@@ -822,9 +822,19 @@ void ucb_fpu_get(const struct ucb_engine *eng, const uint8_t *env, struct vmsim_
 void ucb_fpu_set(struct ucb_engine *eng, const struct vmsim_cpu_state *s);
 
 /* uc_events.c */
-enum ucb_deliver_result { UCB_DELIVERED, UCB_SHUTDOWN, UCB_DELIVER_ERROR };
+/*
+ * UCB_FAULT: the delivery itself raised an exception the architecture names (SDM Vol. 3A 6.12.1, 6.13): *fault holds
+ * its vector and error code, nothing of the event was committed. UCB_SHUTDOWN: a failure not classified (a stack
+ * the frame cannot be written to, a task gate, an LDT selector): the caller goes to #DF as before.
+ */
+enum ucb_deliver_result { UCB_DELIVERED, UCB_SHUTDOWN, UCB_DELIVER_ERROR, UCB_FAULT };
+struct ucb_delivery_fault {
+	uint8_t vector;
+	uint32_t error;
+};
 enum ucb_deliver_result ucb_deliver(struct ucb_engine *eng, uint8_t vector, enum vmsim_event_type type,
-                                    bool has_error, uint32_t error, uint64_t return_rip);
+                                    bool has_error, uint32_t error, uint64_t return_rip,
+                                    struct ucb_delivery_fault *fault);
 bool ucb_interruptible(struct ucb_engine *eng);
 bool ucb_nmi_blocked(struct ucb_engine *eng);
 

@@ -37,14 +37,47 @@ static void shutdown(struct ucb_vcpu *v)
 		v->activity = VMSIM_ACTIVITY_SHUTDOWN;
 }
 
-/* A failed delivery becomes #DF, a failed #DF a shutdown (SDM 6.15, "double fault"). */
-static void deliver(struct ucb_vcpu *v, uint8_t vector, enum vmsim_event_type type, bool has_error, uint32_t error,
-                    uint64_t return_rip)
-{
-	enum ucb_deliver_result r = ucb_deliver(v->active, vector, type, has_error, error, return_rip);
+/* SDM Vol. 3A Table 6-4: benign, contributory (#DE #TS #NP #SS #GP) or page fault. */
+enum exception_class { BENIGN, CONTRIBUTORY, PAGE_FAULT };
 
-	if (r == UCB_SHUTDOWN && vector != 8)
-		r = ucb_deliver(v->active, 8, VMSIM_EVENT_HW_EXCEPTION, true, 0, return_rip);
+static enum exception_class class_of(uint8_t vector, enum vmsim_event_type type)
+{
+	if (type != VMSIM_EVENT_HW_EXCEPTION)
+		return BENIGN; /* interrupts, NMI, INT n, INT3/INTO/INT1 */
+	if (vector == 14)
+		return PAGE_FAULT;
+	return vector == 0 || (vector >= 10 && vector <= 13) ? CONTRIBUTORY : BENIGN;
+}
+
+/*
+ * Deliver an event (return_rip: what its frame holds; insn_len: a software event's length). An exception the
+ * delivery raises is delivered in its place, at the event's own instruction, or becomes #DF where SDM Vol. 3A Table
+ * 6-5 says so (contributory after contributory, contributory or #PF after #PF); one raised delivering #DF is a
+ * shutdown. A failure not classified (UCB_SHUTDOWN) goes to #DF as before.
+ */
+static void deliver(struct ucb_vcpu *v, uint8_t vector, enum vmsim_event_type type, bool has_error, uint32_t error,
+                    uint64_t return_rip, uint8_t insn_len)
+{
+	struct ucb_delivery_fault fault;
+	uint64_t at = return_rip - insn_len; /* where a fault in the delivery restarts: the event's own instruction */
+	enum ucb_deliver_result r = ucb_deliver(v->active, vector, type, has_error, error, return_rip, &fault);
+
+	for (unsigned nested = 0; (r == UCB_FAULT || r == UCB_SHUTDOWN) && nested < 3; nested++) {
+		bool in_double = vector == 8 && type == VMSIM_EVENT_HW_EXCEPTION;
+		if (in_double)
+			break; /* triple fault */
+		enum exception_class first = class_of(vector, type);
+		bool to_double = r == UCB_SHUTDOWN;
+		if (r == UCB_FAULT) {
+			enum exception_class second = class_of(fault.vector, VMSIM_EVENT_HW_EXCEPTION);
+			to_double = (first == CONTRIBUTORY && second == CONTRIBUTORY) ||
+			            (first == PAGE_FAULT && second != BENIGN);
+		}
+		vector = to_double ? 8 : fault.vector;
+		error = to_double ? 0 : fault.error;
+		type = VMSIM_EVENT_HW_EXCEPTION;
+		r = ucb_deliver(v->active, vector, type, true, error, at, &fault);
+	}
 	if (r == UCB_DELIVER_ERROR)
 		ucb_log(v->vm, VMSIM_LOG_ERROR, "unicorn: vCPU %u: event delivery failed in the engine", v->id);
 	if (r != UCB_DELIVERED)
@@ -84,7 +117,8 @@ static void inject_pending(struct ucb_vcpu *v)
 	uint8_t vector = e.type == VMSIM_EVENT_NMI ? 2 : e.vector;
 
 	v->pending.valid = false;
-	deliver(v, vector, e.type, e.has_error, e.error_code, software ? rip + e.insn_len : rip);
+	uint8_t len = software ? e.insn_len : 0;
+	deliver(v, vector, e.type, e.has_error, e.error_code, rip + len, len);
 }
 
 /* States 2.0.1 (or this backend's event delivery) cannot run. */
@@ -164,7 +198,7 @@ static bool paged_fault(struct ucb_vcpu *v, enum vmsim_result *result)
 		if (exception_exit(v, 14, VMSIM_EVENT_HW_EXCEPTION, true, error_code, v->fault_rip, 0, cr2))
 			return true;
 		uc_reg_write(eng->uc, UC_X86_REG_CR2, &cr2);
-		deliver(v, 14, VMSIM_EVENT_HW_EXCEPTION, true, error_code, v->fault_rip);
+		deliver(v, 14, VMSIM_EVENT_HW_EXCEPTION, true, error_code, v->fault_rip, 0);
 	} else if (out == UCB_MMU_ERROR) {
 		*result = VMSIM_BACKEND_ERROR;
 		return false;
@@ -225,7 +259,7 @@ static bool after_engine(struct ucb_vcpu *v, uc_err err, enum ucb_leave leave, e
 		if (!exception_exit(v, v->deliver_vector, v->deliver_type, v->deliver_has_error, v->deliver_error,
 		                    v->deliver_return, v->deliver_insn_len, debug_qual(v)))
 			deliver(v, v->deliver_vector, v->deliver_type, v->deliver_has_error, v->deliver_error,
-			        v->deliver_return);
+			        v->deliver_return, v->deliver_insn_len);
 		return true;
 	case UCB_LEAVE_HALT:
 		ucb_write_rip(eng, ucb_read_rip(eng) + 1);

@@ -212,7 +212,47 @@ static void guest_gp_pushes_the_selector(const void *p)
 	vt_vm_close(&vm);
 }
 
+/*
+ * An INT 0x80 whose gate is wrong (SDM Vol. 2A "INT n" pseudo-code, Vol. 3A 6.13): the exception the CPU raises in
+ * its place, with the IDT entry as error code (0x80 * 8 + the IDT bit 2; EXT 0 for INT n). A handler beyond its CS
+ * limit (#GP(0)) is uc_events_test's: the QEMU-TCG KVM lane's CPU checks no code limit.
+ */
+struct bad_gate {
+	const char *what;
+	uint8_t vector;   /* what the CPU raises instead */
+	uint32_t error;
+};
+
+static const struct bad_gate empty_gate = { "empty", 13, 0x402 };
+static const struct bad_gate absent_gate = { "absent", 11, 0x402 };
+
+static void int_n_through_a_bad_gate(const void *p)
+{
+	const struct bad_gate *b = p;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_PROT, &vt_guest_pm_events, 0, 0);
+	/* only the expected exception has a handler (x_isr_gp reports any error code): another one would be #DF */
+	vt_idt(&vm, b->vector, "x_isr_gp");
+	if (b != &empty_gate)
+		vt_idt(&vm, 0x80, "x_isr_80");
+	if (b == &absent_gate)
+		vm.ram[VT_IDT + 8 * 0x80 + 5] &= 0x7f; /* P clear */
+	struct vt_cpu *c = vt_cpu_start(&vm, "x_swint", stop_at_report);
+	vt_wait_stopped(c);
+	const struct vt_exit *last = &c->log[c->n - 1];
+	assert_int_equal(last->neutral.kind, VMSIM_EXIT_IO);
+	assert_int_equal(last->neutral.u.io.port, 0x30);
+	assert_int_equal(last->ax & 0xff, 0x0d); /* x_isr_gp ran through the expected vector: not a #DF, not a shutdown */
+	assert_int_equal(c->error_report, b->error);
+	assert_int_equal(vmsim_vcpu_exit_count(c->vcpu, VMSIM_EXIT_SHUTDOWN), 0);
+	vt_vm_close(&vm);
+}
+
 static const struct vc_test tests[] = {
+	{ "exits", "int_n_through_an_empty_gate_is_gp", VC_GUEST_PROT | VMSIM_CAP_INT_IRET, int_n_through_a_bad_gate,
+	  &empty_gate },
+	{ "exits", "int_n_through_an_absent_gate_is_np", VC_GUEST_PROT | VMSIM_CAP_INT_IRET, int_n_through_a_bad_gate,
+	  &absent_gate },
 	{ "exits", "guest_gp_pushes_the_selector", VC_GUEST_PROT, guest_gp_pushes_the_selector, NULL },
 	{ "exits", "triple_fault_is_shutdown", VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_EXIT_SHUTDOWN,
 	  triple_fault_is_shutdown, NULL },

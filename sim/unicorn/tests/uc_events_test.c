@@ -362,6 +362,48 @@ static void test_real_mode_exception_exits_without_error_code(void **state)
 	vt_vm_fini(&t);
 }
 
+/* The #GP handler's reports: its error code (port 0x31), then its vector (0x30), where the run stops. */
+static int stop_at_gp_report(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	struct script *sc = t->user;
+	(void)s;
+	if (exit->kind == VMSIM_EXIT_IO && exit->u.io.port == 0x31)
+		sc->error_code = exit->u.io.value;
+	if (exit->kind == VMSIM_EXIT_IO && exit->u.io.port == 0x30) {
+		sc->reports[sc->nreports++] = exit->u.io.value;
+		return VMSIM_EXIT_ACTION_STOP;
+	}
+	return -1;
+}
+
+/*
+ * SDM Vol. 2A "INT n": a gate whose handler offset lies beyond its code segment's limit is #GP(EXT), here 0 (INT n),
+ * at the INT (a conformance case cannot show it: the QEMU-TCG KVM lane checks no code limit). Before 2026-12-06 any
+ * failed delivery became #DF, and without a #DF gate a shutdown.
+ */
+static void test_int_n_to_a_handler_beyond_its_cs_limit_is_gp(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	struct script sc;
+	static const uint8_t int80[] = { 0xcd, 0x80 };
+	uint64_t small_code = 0x00409b0000000fffull; /* base 0, limit 0xfff, 32-bit code, DPL 0 */
+	(void)state;
+
+	code_at_0x30000(&t, &s, &sc, int80, sizeof int80);
+	memcpy(t.ram + VT_GDT + 0x18, &small_code, 8);
+	t.ram[VT_IDT + 8 * 0x80 + 2] = 0x18; /* gate 0x80's selector; its handler lies above 0x10000 */
+	s.gdtr.limit = 31;
+	vt_set(&t, &s);
+	t.hook = stop_at_gp_report;
+	t.user = &sc;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(sc.nreports, 1);
+	assert_int_equal(sc.reports[0], 13);
+	assert_int_equal(sc.error_code, 0);
+	vt_vm_fini(&t);
+}
+
 static int nmi_window_hook(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
 {
 	struct script *sc = t->user;
@@ -468,6 +510,7 @@ int main(void)
 		cmocka_unit_test(test_vmcall_not_intercepted),
 		cmocka_unit_test(test_exception_intercepts_exit_before_delivery),
 		cmocka_unit_test(test_real_mode_exception_exits_without_error_code),
+		cmocka_unit_test(test_int_n_to_a_handler_beyond_its_cs_limit_is_gp),
 		cmocka_unit_test(test_nmi_window),
 		cmocka_unit_test(test_hlt_exit_activity_hlt),
 	};
