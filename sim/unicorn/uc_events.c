@@ -141,7 +141,7 @@ static bool read_gate(struct ucb_engine *eng, const uint8_t *env, uint8_t vector
 	if ((uint32_t)vector * gate_size + gate_size - 1 > env_u32(env, UCB_ENV_IDT + 16) ||
 	    !ucb_guest_read(eng, env_u64(env, UCB_ENV_IDT + 8) + (uint64_t)vector * gate_size, g, gate_size))
 		return false;
-	gate->type = (g[0] >> 40) & 0xf;
+	gate->type = (g[0] >> 40) & 0x1f; /* with the S bit (12 of the high dword): a gate is a system descriptor, S clear */
 	gate->dpl = (g[0] >> 45) & 3;
 	gate->present = (g[0] >> 47) & 1;
 	gate->gate32 = gate->type == 0xe || gate->type == 0xf;
