@@ -240,16 +240,13 @@ static enum ucb_deliver_result handler_cs(struct delivery *d, uint16_t sel, uint
 	if ((uint32_t)(sel | 7) > env_u32(d->env, UCB_ENV_GDT + 16))
 		return raise(d, 13, sel_error);
 	*flags = ~0u; /* read_desc leaves it so when it could not read the descriptor at all */
-	if (!read_desc(d->eng, d->env, sel, base, limit, flags)) {
-		if (*flags == ~0u)
-			return UCB_SHUTDOWN;
-		bool present = *flags & DESC_P, code = (*flags & DESC_S) && (*flags & (1u << 11));
-		if (!(*flags & DESC_S) || !code)
-			return raise(d, 13, sel_error);
-		return present ? UCB_SHUTDOWN : raise(d, 11, sel_error);
-	}
-	if (!(*flags & (1u << 11)) || ((*flags >> 13) & 3) > d->cpl)
-		return raise(d, 13, sel_error); /* a data segment, or a handler less privileged than the interrupted code */
+	if (!read_desc(d->eng, d->env, sel, base, limit, flags) && *flags == ~0u)
+		return UCB_SHUTDOWN;
+	bool code = (*flags & DESC_S) && (*flags & (1u << 11));
+	if (!code || ((*flags >> 13) & 3) > d->cpl)
+		return raise(d, 13, sel_error); /* not code, or less privileged than the interrupted code: before P */
+	if (!(*flags & DESC_P))
+		return raise(d, 11, sel_error);
 	return UCB_DELIVERED;
 }
 

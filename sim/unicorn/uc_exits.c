@@ -218,6 +218,7 @@ static void raise_swint(struct ucb_engine *eng, const struct ucb_insn *insn, uin
 	                                      : VMSIM_EVENT_SW_EXCEPTION;
 	v->deliver_return = rip + insn->len;
 	v->deliver_insn_len = insn->len;
+	v->deliver_raised = false;
 	v->deliver_has_error = false;
 	ucb_stop_at(eng, rip);
 	v->leave = UCB_LEAVE_DELIVER;
@@ -620,8 +621,10 @@ static void leave_to_deliver(struct ucb_vcpu *v, uint8_t vector, uint64_t rip)
 	v->deliver_vector = vector;
 	v->deliver_type = VMSIM_EVENT_HW_EXCEPTION;
 	v->deliver_return = rip;
-	v->deliver_has_error = vector_has_error(vector) && v->active->mode != UCB_REAL; /* none without CR0.PE */
+	/* none without CR0.PE: real mode (code above 64 KiB included, which runs in the 32-bit engine) */
+	v->deliver_has_error = vector_has_error(vector) && (ucb_read_reg(v->active, UC_X86_REG_CR0) & UCB_CR0_PE);
 	v->deliver_insn_len = 0;
+	v->deliver_raised = false;
 	v->deliver_error = 0; /* #GP(0) for CS limits and EFER; ucb_hook_intr reads what 2.0.1 computed */
 	ucb_request_leave(v, UCB_LEAVE_DELIVER);
 }
@@ -656,6 +659,7 @@ void ucb_hook_intr(uc_engine *uc, uint32_t intno, void *user)
 	leave_to_deliver(v, (uint8_t)intno, ucb_read_rip(eng));
 	if (v->deliver_has_error)
 		v->deliver_error = raised_error_code(eng);
+	v->deliver_raised = true;
 	uc_emu_stop(uc);
 }
 

@@ -344,6 +344,7 @@ struct ucb_vcpu {
 	bool deliver_has_error;
 	uint32_t deliver_error;
 	uint8_t deliver_insn_len;     /* INT3, INTO, INT1, INT n: the instruction's length; 0 for what the engine raised */
+	bool deliver_raised;          /* 2.0.1 raised it (ucb_hook_intr): its double-fault memory must be cleared */
 
 	/*
 	 * Self-modifying code across engines: each has its own translation cache, and 2.0.1 only invalidates on
@@ -442,7 +443,9 @@ enum {
 	/* int error_code, int exception_is_int, target_ulong exception_next_eip, then dr[8]: placed from DR7's probed
 	 * offset, as QEMU 5.0's CPUX86State declares them */
 	UCB_ENV_ERROR_CODE = UCB_ENV_DR7 - 7 * 8 - 16,
-	UCB_ENV_EXCEPTION_IS_INT = UCB_ENV_ERROR_CODE + 4
+	UCB_ENV_EXCEPTION_IS_INT = UCB_ENV_ERROR_CODE + 4,
+	/* int old_exception: after dr[8] and the 4 breakpoint/watchpoint pointers */
+	UCB_ENV_OLD_EXCEPTION = UCB_ENV_DR7 + 8 + 4 * 8
 };
 
 /* QEMU hidden-flag bits the backend maintains when it writes segment caches or control registers. */

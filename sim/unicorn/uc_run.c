@@ -221,6 +221,22 @@ static uint64_t debug_qual(struct ucb_vcpu *v)
 	return (dr6 & (VMSIM_DB_QUAL_MASK & ~0x10000ull)) | (~dr6 & 0x10000);
 }
 
+/*
+ * 2.0.1 remembers the exception it raised (old_exception) for its double-fault check, and only its own delivery,
+ * which never runs here, forgets it: the guest's second #GP ever came to the hook as #DF, and later exceptions as
+ * an internal halt. The backend delivers or presents the exception, so it forgets it.
+ */
+static bool forget_raised(struct ucb_engine *eng)
+{
+	uint8_t *env;
+
+	eng->vcpu->deliver_raised = false;
+	if (!ucb_ctx_load(eng, &env))
+		return false;
+	env_put32(env, UCB_ENV_OLD_EXCEPTION, (uint32_t)-1);
+	return ucb_ctx_store(eng);
+}
+
 /* Handle why uc_emu_start returned; false: leave vcpu_run with *result. */
 static bool after_engine(struct ucb_vcpu *v, uc_err err, enum ucb_leave leave, enum vmsim_result *result)
 {
@@ -247,6 +263,10 @@ static bool after_engine(struct ucb_vcpu *v, uc_err err, enum ucb_leave leave, e
 		ucb_call_exit(v, &exit);
 		return true;
 	case UCB_LEAVE_DELIVER:
+		if (v->deliver_raised && !forget_raised(eng)) {
+			*result = VMSIM_BACKEND_ERROR;
+			return false;
+		}
 		if (eng->transfer_undo) {
 			/* a transfer beyond the CS limit faults as itself, with no effect (docs: "CS limits") */
 			eng->transfer_undo = false;

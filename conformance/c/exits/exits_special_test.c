@@ -212,6 +212,39 @@ static void guest_gp_pushes_the_selector(const void *p)
 	vt_vm_close(&vm);
 }
 
+/* Let the #GP handler's reports pass until the third, then stop there. */
+static int stop_at_third_report(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+{
+	if (stop_at_report(c, st) != 0)
+		return -1;
+	return ++c->user_state == 3 ? 0 : -1;
+}
+
+/*
+ * SDM Vol. 3A 6.15, Table 6-5: a fault handled (its handler returned) leaves nothing behind; the same fault again is
+ * itself again, not a double fault. The #GP handler returns to the faulting load, which faults anew: three times #GP.
+ * (Unicorn 2.0.1 remembers the last exception it raised for its own double-fault check: the second became #DF.)
+ */
+static void guest_faults_again_after_its_handler_returns(const void *p)
+{
+	(void)p;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_PROT, &vt_guest_pm_events, 0, 0);
+	vt_idt(&vm, 13, "x_isr_gp");
+	struct vt_cpu *c = vt_cpu_start(&vm, "x_bad_selector", stop_at_third_report);
+	vt_wait_stopped(c);
+	unsigned reports = 0;
+	for (unsigned i = 0; i < c->n; i++)
+		if (c->log[i].neutral.kind == VMSIM_EXIT_IO && c->log[i].neutral.u.io.port == 0x30) {
+			assert_int_equal(c->log[i].ax & 0xff, 0x0d);
+			reports++;
+		}
+	assert_int_equal(reports, 3);
+	assert_int_equal(c->error_report, 0x1238);
+	assert_int_equal(vmsim_vcpu_exit_count(c->vcpu, VMSIM_EXIT_SHUTDOWN), 0);
+	vt_vm_close(&vm);
+}
+
 /*
  * An INT 0x80 whose gate is wrong (SDM Vol. 2A "INT n" pseudo-code, Vol. 3A 6.13): the exception the CPU raises in
  * its place, with the IDT entry as error code (0x80 * 8 + the IDT bit 2; EXT 0 for INT n). A handler beyond its CS
@@ -249,6 +282,8 @@ static void int_n_through_a_bad_gate(const void *p)
 }
 
 static const struct vc_test tests[] = {
+	{ "exits", "guest_faults_again_after_its_handler_returns", VC_GUEST_PROT | VMSIM_CAP_INT_IRET,
+	  guest_faults_again_after_its_handler_returns, NULL },
 	{ "exits", "int_n_through_an_empty_gate_is_gp", VC_GUEST_PROT | VMSIM_CAP_INT_IRET, int_n_through_a_bad_gate,
 	  &empty_gate },
 	{ "exits", "int_n_through_an_absent_gate_is_np", VC_GUEST_PROT | VMSIM_CAP_INT_IRET, int_n_through_a_bad_gate,
