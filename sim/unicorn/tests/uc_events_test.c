@@ -338,46 +338,40 @@ static int stop_at_exception(struct vt_vm *t, const struct vmsim_exit *exit, str
 	return exit->kind == VMSIM_EXIT_EXCEPTION ? VMSIM_EXIT_ACTION_STOP : -1;
 }
 
-/* SDM Vol. 3A 6.13: no error code is pushed in real-address mode, so a real-mode #GP exits without one. */
-static void test_real_mode_exception_exits_without_error_code(void **state)
+/* Real mode at CS 0x1000:ip with the given CS limit, code at linear 0x10000 + ip, #GP intercepted: the one exit. */
+static void real_mode_gp_exit(uint64_t ip, uint32_t cs_limit, const uint8_t *code, size_t size, uint64_t gp_ip)
 {
 	struct vt_vm t;
 	struct vmsim_cpu_state s;
+
+	vt_vm_init(&t, 0, 0);
+	memcpy(t.ram + 0x10000 + ip, code, size);
+	vt_state_real(&s, ip);
+	s.cs.limit = cs_limit;
+	s.exception_intercepts = 1u << 13;
+	vt_set(&t, &s);
+	t.hook = stop_at_exception;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(atomic_load(&t.nexits), 1);
+	assert_int_equal(t.exits[0].kind, VMSIM_EXIT_EXCEPTION);
+	assert_int_equal(t.exits[0].u.exception.vector, 13);
+	assert_int_equal(t.exits[0].rip, gp_ip);
+	assert_false(t.exits[0].u.exception.has_error);
+	vt_vm_fini(&t);
+}
+
+/* SDM Vol. 3A 6.13: no error code is pushed in real-address mode, so a real-mode #GP exits without one. */
+static void test_real_mode_exception_exits_without_error_code(void **state)
+{
 	/* at CS:IP 0x1000:0x100, jmp rel32 (66 e9) to IP 0x12345, beyond the 64 KiB limit: #GP(0) at the jump */
 	static const uint8_t jump[] = { 0x66, 0xe9, 0x3f, 0x22, 0x01, 0x00 };
+	/* above 64 KiB (a CS limit of 0x20003; such code runs in the backend's 32-bit engine): NOPs up to the limit,
+	 * then #GP(0) at IP 0x20004 */
+	static const uint8_t nops[] = { 0x90, 0x90, 0x90, 0x90, 0x90 };
 	(void)state;
 
-	vt_vm_init(&t, 0, 0);
-	memcpy(t.ram + 0x10100, jump, sizeof jump);
-	vt_state_real(&s, 0x100);
-	s.exception_intercepts = 1u << 13;
-	vt_set(&t, &s);
-	t.hook = stop_at_exception;
-	assert_int_equal(vt_run(&t), VMSIM_OK);
-	assert_int_equal(atomic_load(&t.nexits), 1);
-	assert_int_equal(t.exits[0].kind, VMSIM_EXIT_EXCEPTION);
-	assert_int_equal(t.exits[0].u.exception.vector, 13);
-	assert_int_equal(t.exits[0].rip, 0x100);
-	assert_false(t.exits[0].u.exception.has_error);
-	vt_vm_fini(&t);
-
-	/* the same above 64 KiB (a CS limit of 0x20003; such code runs in the backend's 32-bit engine): NOPs up to the
-	 * limit, then #GP(0) at IP 0x20004, still without an error code */
-	static const uint8_t nops[] = { 0x90, 0x90, 0x90, 0x90, 0x90 };
-	vt_vm_init(&t, 0, 0);
-	memcpy(t.ram + 0x30000, nops, sizeof nops);
-	vt_state_real(&s, 0x20000);
-	s.cs.limit = 0x20003;
-	s.exception_intercepts = 1u << 13;
-	vt_set(&t, &s);
-	t.hook = stop_at_exception;
-	assert_int_equal(vt_run(&t), VMSIM_OK);
-	assert_int_equal(atomic_load(&t.nexits), 1);
-	assert_int_equal(t.exits[0].kind, VMSIM_EXIT_EXCEPTION);
-	assert_int_equal(t.exits[0].u.exception.vector, 13);
-	assert_int_equal(t.exits[0].rip, 0x20004);
-	assert_false(t.exits[0].u.exception.has_error);
-	vt_vm_fini(&t);
+	real_mode_gp_exit(0x100, 0xffff, jump, sizeof jump, 0x100);
+	real_mode_gp_exit(0x20000, 0x20003, nops, sizeof nops, 0x20004);
 }
 
 /* The #GP handler's reports: its error code (port 0x31), then its vector (0x30), where the run stops. */
