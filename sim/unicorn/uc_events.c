@@ -63,14 +63,14 @@ struct delivery {
 };
 
 /* The delivery raises vector with error code error (EXT added): SDM Vol. 3A 6.13 "Error Code". */
-static enum ucb_deliver_result raise(struct delivery *d, uint8_t vector, uint32_t error)
+static enum ucb_deliver_result delivery_fault(struct delivery *d, uint8_t vector, uint32_t error)
 {
 	d->fault->vector = vector;
 	d->fault->error = error | d->ext;
 	return UCB_FAULT;
 }
 
-/* The error code naming IDT entry vector: index, IDT bit (1); EXT is added by raise(). */
+/* The error code naming IDT entry vector: index, IDT bit (1); EXT is added by delivery_fault(). */
 static uint32_t idt_error(uint8_t vector)
 {
 	return (uint32_t)vector * 8 + 2;
@@ -234,19 +234,19 @@ static enum ucb_deliver_result handler_cs(struct delivery *d, uint16_t sel, uint
 	uint32_t sel_error = sel & 0xfffcu;
 
 	if ((sel & ~3u) == 0)
-		return raise(d, 13, 0);
+		return delivery_fault(d, 13, 0);
 	if (sel & 4)
 		return UCB_SHUTDOWN;
 	if ((uint32_t)(sel | 7) > env_u32(d->env, UCB_ENV_GDT + 16))
-		return raise(d, 13, sel_error);
+		return delivery_fault(d, 13, sel_error);
 	*flags = ~0u; /* read_desc leaves it so when it could not read the descriptor at all */
 	if (!read_desc(d->eng, d->env, sel, base, limit, flags) && *flags == ~0u)
 		return UCB_SHUTDOWN;
 	bool code = (*flags & DESC_S) && (*flags & (1u << 11));
 	if (!code || ((*flags >> 13) & 3) > d->cpl)
-		return raise(d, 13, sel_error); /* not code, or less privileged than the interrupted code: before P */
+		return delivery_fault(d, 13, sel_error); /* not code, or less privileged than the interrupted code: before P */
 	if (!(*flags & DESC_P))
-		return raise(d, 11, sel_error);
+		return delivery_fault(d, 11, sel_error);
 	return UCB_DELIVERED;
 }
 
@@ -266,23 +266,23 @@ static enum ucb_deliver_result deliver_protected(struct delivery *d, uint8_t vec
 	unsigned gate_size = lm ? 16 : 8;
 
 	if ((uint32_t)vector * gate_size + gate_size - 1 > env_u32(d->env, UCB_ENV_IDT + 16))
-		return raise(d, 13, idt_error(vector));
+		return delivery_fault(d, 13, idt_error(vector));
 	if (!read_gate(d->eng, d->env, vector, lm, &gate))
 		return UCB_SHUTDOWN; /* the IDT's memory cannot be read */
 	if (lm ? !gate.gate32 : !(gate.gate32 || gate.type == 0x6 || gate.type == 0x7))
-		return gate.type == 0x5 && !lm ? UCB_SHUTDOWN : raise(d, 13, idt_error(vector)); /* 5: a task gate */
+		return gate.type == 0x5 && !lm ? UCB_SHUTDOWN : delivery_fault(d, 13, idt_error(vector)); /* 5: a task gate */
 	if (software && gate.dpl < d->cpl)
-		return raise(d, 13, idt_error(vector) & ~1u); /* INT n above the gate's DPL: EXT stays 0 */
+		return delivery_fault(d, 13, idt_error(vector) & ~1u); /* INT n above the gate's DPL: EXT stays 0 */
 	if (!gate.present)
-		return raise(d, 11, idt_error(vector));
+		return delivery_fault(d, 11, idt_error(vector));
 	enum ucb_deliver_result cs = handler_cs(d, gate.sel, &cs_base, &cs_limit, &cs_flags);
 	if (cs != UCB_DELIVERED)
 		return cs;
 	bool code64 = lm && (cs_flags & (1u << 21)); /* CS.L */
 	if (lm && !code64)
-		return raise(d, 13, gate.sel & 0xfffcu); /* IA-32e mode enters 64-bit code only (SDM 6.14.1) */
+		return delivery_fault(d, 13, gate.sel & 0xfffcu); /* IA-32e mode enters 64-bit code only (SDM 6.14.1) */
 	if (!code64 && gate.offset > cs_limit)
-		return raise(d, 13, 0);
+		return delivery_fault(d, 13, 0);
 	unsigned new_cpl = (cs_flags >> 13) & 3; /* the handler's CS.DPL */
 	uint64_t tss = env_u64(d->env, UCB_ENV_TR + 8);
 	if (!(lm ? push_long(d, &gate, new_cpl, tss) : push_legacy(d, &gate, new_cpl, tss)) || !d->f.ok)
