@@ -48,7 +48,7 @@ VMSIM_MUST_CHECK enum vmsim_result vmsim_env_register_backend(struct vmsim_env *
                                                               const struct vmsim_backend_ops *ops);
 /* Builds a backend's ops table when first asked for (vmsim_backend_kvm probes the host: tens of ms). */
 typedef const struct vmsim_backend_ops *(*vmsim_backend_resolve_fn)(void);
-/* Register name, whose ops resolve() returns at the first vmsim_env_backend(env, name); the same pair again is a no-op. */
+/* Register name; resolve() gives its ops at the first vmsim_env_backend(env, name). The same pair again: a no-op. */
 VMSIM_MUST_CHECK enum vmsim_result vmsim_env_register_backend_lazy(struct vmsim_env *env, const char *name,
                                                                    vmsim_backend_resolve_fn resolve);
 /* The backend registered under name (resolved now if registered lazily), or NULL. */
