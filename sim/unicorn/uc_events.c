@@ -278,9 +278,11 @@ static enum ucb_deliver_result deliver_protected(struct delivery *d, uint8_t vec
 	enum ucb_deliver_result cs = handler_cs(d, gate.sel, &cs_base, &cs_limit, &cs_flags);
 	if (cs != UCB_DELIVERED)
 		return cs;
-	bool code64 = lm && (cs_flags & (1u << 21)); /* CS.L */
+	bool code64 = lm && (cs_flags & (1u << 21)) && !(cs_flags & DESC_B); /* CS.L, and D clear (L with D: reserved) */
 	if (lm && !code64)
 		return delivery_fault(d, 13, gate.sel & 0xfffcu); /* IA-32e mode enters 64-bit code only (SDM 6.14.1) */
+	if (code64 && (uint64_t)((int64_t)(gate.offset << 16) >> 16) != gate.offset)
+		return delivery_fault(d, 13, 0); /* a non-canonical handler address: #GP(EXT) (SDM Vol. 2A "INT n") */
 	if (!code64 && gate.offset > cs_limit)
 		return delivery_fault(d, 13, 0);
 	unsigned new_cpl = (cs_flags >> 13) & 3; /* the handler's CS.DPL */

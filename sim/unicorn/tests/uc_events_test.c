@@ -422,6 +422,37 @@ static void test_int_n_to_a_handler_beyond_its_cs_limit_is_gp(void **state)
 	vt_vm_fini(&t);
 }
 
+/*
+ * SDM Vol. 2A "INT n", IA-32e mode: a gate whose handler address is not canonical (0x0000800000000000 here) is
+ * #GP(EXT), 0 for INT n, at the INT; before, every failed delivery became #DF.
+ */
+static void test_long_mode_int_n_to_a_non_canonical_handler_is_gp(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	struct script sc;
+	const struct vt_guest *g = &vt_guest_lm_events;
+	static const uint8_t int80[] = { 0xcd, 0x80 };
+	(void)state;
+
+	memset(&sc, 0, sizeof sc);
+	vt_vm_init(&t, 0, 0);
+	vt_load(&t, g);
+	setup_tables(&t, g, LONG);
+	memcpy(t.ram + 0x30000, int80, sizeof int80);
+	uint32_t high = 0x8000; /* gate 0x80's offset bits 63:32: bit 47 set, 48-63 clear */
+	memcpy(t.ram + VT_IDT + 16 * 0x80 + 8, &high, 4);
+	vt_state_long(&s, 0x30000);
+	vt_set(&t, &s);
+	t.hook = stop_at_gp_report;
+	t.user = &sc;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(sc.nreports, 3); /* the vector, then two words of the frame read as a 32-bit one: not checked */
+	assert_int_equal(sc.reports[0], 13);
+	assert_int_equal(sc.error_code, 0);
+	vt_vm_fini(&t);
+}
+
 static int nmi_window_hook(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
 {
 	struct script *sc = t->user;
@@ -529,6 +560,7 @@ int main(void)
 		cmocka_unit_test(test_exception_intercepts_exit_before_delivery),
 		cmocka_unit_test(test_real_mode_exception_exits_without_error_code),
 		cmocka_unit_test(test_int_n_to_a_handler_beyond_its_cs_limit_is_gp),
+		cmocka_unit_test(test_long_mode_int_n_to_a_non_canonical_handler_is_gp),
 		cmocka_unit_test(test_nmi_window),
 		cmocka_unit_test(test_hlt_exit_activity_hlt),
 	};
