@@ -209,6 +209,8 @@ void vt_wait_exits(struct vt_cpu *c, unsigned count);
 int vt_find_reason(struct vt_cpu *c, unsigned reason, unsigned from);
 /* The exit code of a kind from the manuals (a literal table, not the model's; asserts it has one). */
 unsigned vt_code(enum vmsim_exit_kind kind);
+/* The port of an I/O exit (qualification bits 31:16 on both encodings), -1 for any other exit. */
+int vt_io_port(const struct vmsim_vcpu_state *st);
 /* For an MSR exit (manual codes): 1 for WRMSR, 0 for RDMSR; -1 for any other exit. */
 int vt_msr_write(const struct vmsim_vcpu_state *st);
 /* ctrl_primary/ctrl_secondary for VMSIM_INTERCEPT_* written from the manuals' bit positions (not the model). */

@@ -177,6 +177,11 @@ unsigned vt_code(enum vmsim_exit_kind kind)
 	return 0;
 }
 
+int vt_io_port(const struct vmsim_vcpu_state *st)
+{
+	return st->exit_reason == vt_code(VMSIM_EXIT_IO) ? (int)(uint16_t)(st->qual_primary.value >> 16) : -1;
+}
+
 /* The MSR exits (SVM 0x7c with EXITINFO1 0 = RDMSR, 1 = WRMSR; VMX 31 RDMSR, 32 WRMSR); -1 for another exit. */
 int vt_msr_write(const struct vmsim_vcpu_state *st)
 {

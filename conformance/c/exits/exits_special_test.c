@@ -188,7 +188,18 @@ static void tsc_offset_applied_in_guest(const void *p)
 static int stop_at_report(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 {
 	(void)c;
-	return st->exit_reason == vt_code(VMSIM_EXIT_IO) && (st->qual_primary.value >> 16) == 0x30 ? 0 : -1;
+	return vt_io_port(st) == 0x30 ? 0 : -1;
+}
+
+/* The run stopped at the #GP handler's report (x_isr_gp, vector 0x0d on port 0x30) with error code error pushed. */
+static void assert_stopped_at_gp_report(struct vt_cpu *c, uint32_t error)
+{
+	const struct vt_exit *last = &c->log[c->n - 1];
+	assert_int_equal(last->neutral.kind, VMSIM_EXIT_IO);
+	assert_int_equal(last->neutral.u.io.port, 0x30);
+	assert_int_equal(last->ax & 0xff, 0x0d);
+	assert_int_equal(c->error_report, error);
+	assert_int_equal(vmsim_vcpu_exit_count(c->vcpu, VMSIM_EXIT_SHUTDOWN), 0);
 }
 
 /*
@@ -203,12 +214,7 @@ static void guest_gp_pushes_the_selector(const void *p)
 	vt_idt(&vm, 13, "x_isr_gp");
 	struct vt_cpu *c = vt_cpu_start(&vm, "x_bad_selector", stop_at_report);
 	vt_wait_stopped(c);
-	const struct vt_exit *last = &c->log[c->n - 1];
-	assert_int_equal(last->neutral.kind, VMSIM_EXIT_IO);
-	assert_int_equal(last->neutral.u.io.port, 0x30);
-	assert_int_equal(last->ax & 0xff, 0x0d); /* the #GP handler's report: the policy stopped there */
-	assert_int_equal(c->error_report, 0x1238);
-	assert_int_equal(vmsim_vcpu_exit_count(c->vcpu, VMSIM_EXIT_SHUTDOWN), 0);
+	assert_stopped_at_gp_report(c, 0x1238);
 	vt_vm_close(&vm);
 }
 
@@ -251,13 +257,12 @@ static void guest_faults_again_after_its_handler_returns(const void *p)
  * limit (#GP(0)) is uc_events_test's: the QEMU-TCG KVM lane's CPU checks no code limit.
  */
 struct bad_gate {
-	const char *what;
 	uint8_t vector;   /* what the CPU raises instead */
 	uint32_t error;
 };
 
-static const struct bad_gate empty_gate = { "empty", 13, 0x402 };
-static const struct bad_gate absent_gate = { "absent", 11, 0x402 };
+static const struct bad_gate empty_gate = { 13, 0x402 };
+static const struct bad_gate absent_gate = { 11, 0x402 };
 
 static void int_n_through_a_bad_gate(const void *p)
 {
@@ -272,12 +277,7 @@ static void int_n_through_a_bad_gate(const void *p)
 		vm.ram[VT_IDT + 8 * 0x80 + 5] &= 0x7f; /* P clear */
 	struct vt_cpu *c = vt_cpu_start(&vm, "x_swint", stop_at_report);
 	vt_wait_stopped(c);
-	const struct vt_exit *last = &c->log[c->n - 1];
-	assert_int_equal(last->neutral.kind, VMSIM_EXIT_IO);
-	assert_int_equal(last->neutral.u.io.port, 0x30);
-	assert_int_equal(last->ax & 0xff, 0x0d); /* x_isr_gp ran through the expected vector: not a #DF, not a shutdown */
-	assert_int_equal(c->error_report, b->error);
-	assert_int_equal(vmsim_vcpu_exit_count(c->vcpu, VMSIM_EXIT_SHUTDOWN), 0);
+	assert_stopped_at_gp_report(c, b->error); /* through the expected vector: not a #DF, not a shutdown */
 	vt_vm_close(&vm);
 }
 

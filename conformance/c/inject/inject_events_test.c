@@ -16,21 +16,11 @@ struct inject {
 	uint32_t error_report;  /* port 0x31, for #GP */
 };
 
-static unsigned io_code(void)
-{
-	return vc_svm() ? 0x7b : 30;
-}
-
-static uint16_t port_of(const struct vmsim_vcpu_state *st)
-{
-	return (uint16_t)(st->qual_primary.value >> 16); /* bits 31:16 on both encodings */
-}
-
 /* At the guest's second ready point (not in an STI shadow) inject the case's event. */
 static int inject_policy(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 {
 	const struct inject *x = c->vm->user;
-	if (st->exit_reason != io_code() || port_of(st) != 0xf1 || c->user_state++ != 1)
+	if (vt_io_port(st) != 0xf1 || c->user_state++ != 1)
 		return -1;
 	uint64_t ip = st->ip.value, len = st->ip_len.value;
 	vmsim_vcpu_state_discharge(st);
@@ -70,7 +60,7 @@ static void inject_case(const void *p)
 		assert_int_equal(c->nreports, 0);
 	} else {
 		/* the injected event, then the guest's own INT 0x80 and #UD; then the done port */
-		assert_int_equal(last->reason, io_code());
+		assert_int_equal(last->reason, vt_code(VMSIM_EXIT_IO));
 		assert_int_equal(c->nreports, 3);
 		assert_int_equal(c->reports[0], x->report);
 		assert_int_equal(c->reports[1], 0x80);
@@ -99,7 +89,7 @@ static int window_policy(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 {
 	(void)c;
 	unsigned window = vc_svm() ? 0x64 : 7;
-	if (st->exit_reason == io_code() && port_of(st) == 0xf2) {
+	if (vt_io_port(st) == 0xf2) {
 		uint64_t next = st->ip.value + st->ip_len.value;
 		vmsim_vcpu_state_discharge(st);
 		vmsim_reg_charge(&st->ip, next);
@@ -148,7 +138,7 @@ static void real_mode_case(const void *p)
 	vm.user = (void *)x;
 	struct vt_cpu *c = vt_cpu_start(&vm, "x_main", inject_policy);
 	vt_wait_stopped(c);
-	assert_int_equal(c->log[c->n - 1].reason, io_code());
+	assert_int_equal(c->log[c->n - 1].reason, vt_code(VMSIM_EXIT_IO));
 	assert_int_equal(c->nreports, 2);
 	assert_int_equal(c->reports[0], x->report);
 	assert_int_equal(c->reports[1], 0x80); /* the guest's own INT 0x80 */
@@ -217,7 +207,7 @@ static void exception_intercepted_until_released(const void *p)
 	assert_int_equal(c->reports[0], 0x80); /* INT 0x80, before the UD2: delivered, not an exception exit */
 	assert_int_equal(c->reports[1], 0x06); /* the second UD2: the guest's handler */
 	assert_int_equal(vmsim_vcpu_exit_count(c->vcpu, VMSIM_EXIT_EXCEPTION), 1);
-	assert_int_equal(c->log[c->n - 1].reason, io_code());
+	assert_int_equal(c->log[c->n - 1].reason, vt_code(VMSIM_EXIT_IO));
 	vt_vm_close(&vm);
 }
 

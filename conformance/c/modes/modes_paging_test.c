@@ -8,15 +8,10 @@
 #define PAGING_CAPS \
 	(VC_GUEST_PROT | VMSIM_CAP_EXIT_HLT | VMSIM_CAP_EXIT_NPF | VMSIM_CAP_PAGING_LEGACY | VMSIM_CAP_INT_IRET)
 
-static unsigned npf_code(void)
-{
-	return vc_svm() ? 0xfc : 48;
-}
-
 static int stop_at_hlt_or_npf(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 {
 	(void)c;
-	return st->exit_reason == vt_code(VMSIM_EXIT_HLT) || st->exit_reason == npf_code() ? 0 : -1;
+	return st->exit_reason == vt_code(VMSIM_EXIT_HLT) || st->exit_reason == vt_code(VMSIM_EXIT_NPF) ? 0 : -1;
 }
 
 static uint32_t ram32(const struct vt_vm *vm, uint64_t gpa)
@@ -83,7 +78,7 @@ static void npf_during_guest_walk(const void *p)
 	vt_wait_stopped(c);
 	const struct vt_exit *e = &c->log[c->n - 1];
 	assert_int_equal(c->nreports, 9); /* up to two guest #PFs: the walk never got to a #PF */
-	assert_int_equal(e->reason, npf_code());
+	assert_int_equal(e->reason, vt_code(VMSIM_EXIT_NPF));
 	assert_int_equal(e->ip, vt_addr(&vm, "x_walk"));
 	assert_int_equal(e->qual_secondary, 0xb0000); /* PT[0] of PD[3] */
 	if (vc_svm())

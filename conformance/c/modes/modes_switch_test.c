@@ -155,9 +155,9 @@ static void self_modified_code_exits_as_written(const void *p)
  */
 static int vmm_patches_the_port(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 {
-	if (st->exit_reason != vt_code(VMSIM_EXIT_IO))
+	int port = vt_io_port(st);
+	if (port < 0)
 		return -1;
-	uint16_t port = (uint16_t)(st->qual_primary.value >> 16); /* bits 31:16 on both encodings */
 	if (port == 0xf3)
 		return 0;
 	c->vm->ram[st->ip.value + 1] = (uint8_t)(port + 1); /* flat CS, no paging: ip is the guest-physical address */
