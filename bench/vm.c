@@ -30,12 +30,12 @@ void vmsim_bench_guest_memory(uint8_t *ram, const struct bench_guest *g)
 static void pm32_state(const struct bench_vm *b, struct vmsim_vcpu_state *st)
 {
 	bool paged = b->which == BENCH_IO_OUT_PM32_PAGED;
-	vmsim_seg_charge(&st->cs, (struct vmsim_segment){ 0x18, 0xc9b, 0xffffffff, 0 });
-	vmsim_dtable_charge(&st->gdtr, (struct vmsim_dtable){ 31, GDT });
-	vmsim_reg_charge(&st->cr0, paged ? 0x80000011 : 0x11);
-	vmsim_reg_charge(&st->cr3, paged ? BENCH_TABLES32 : 0);
-	vmsim_reg_charge(&st->cr4, paged ? 0x10 : 0);
-	vmsim_reg_charge(&st->efer, 0);
+	vmsim_charge(st, cs, (struct vmsim_segment){ 0x18, 0xc9b, 0xffffffff, 0 });
+	vmsim_charge(st, gdtr, (struct vmsim_dtable){ 31, GDT });
+	vmsim_charge(st, cr0, paged ? 0x80000011 : 0x11);
+	vmsim_charge(st, cr3, paged ? BENCH_TABLES32 : 0);
+	vmsim_charge(st, cr4, paged ? 0x10 : 0);
+	vmsim_charge(st, efer, 0);
 }
 
 /* A flat 64-bit guest at BENCH_CODE with rdx = port and rbx = the MMIO address. */
@@ -45,29 +45,29 @@ static void start_state(const struct bench_vm *b, struct vmsim_vcpu_state *st)
 	bool unpaged = b->which == BENCH_IO_OUT_PM32;
 	vmsim_model_encode_controls(b->model, VMSIM_INTERCEPT_HLT | (unpaged ? VMSIM_INTERCEPT_UNRESTRICTED_GUEST : 0),
 	                            &primary, &secondary);
-	vmsim_reg_charge(&st->ctrl_primary, primary);
-	vmsim_reg_charge(&st->ctrl_secondary, secondary);
+	vmsim_charge(st, ctrl_primary, primary);
+	vmsim_charge(st, ctrl_secondary, secondary);
 	struct vmsim_segment code = { 0x08, 0xa9b, 0xffffffff, 0 }, data = { 0x10, 0xc93, 0xffffffff, 0 };
-	vmsim_seg_charge(&st->cs, code);
-	vmsim_seg_charge(&st->ds, data);
-	vmsim_seg_charge(&st->es, data);
-	vmsim_seg_charge(&st->ss, data);
-	vmsim_seg_charge(&st->fs, data);
-	vmsim_seg_charge(&st->gs, data);
-	vmsim_seg_charge(&st->tr, (struct vmsim_segment){ 0, 0x8b, 0xffff, 0 });
-	vmsim_seg_charge(&st->ldtr, (struct vmsim_segment){ 0, 0x1000, 0xffff, 0 });
-	vmsim_dtable_charge(&st->gdtr, (struct vmsim_dtable){ 31, GDT });
-	vmsim_dtable_charge(&st->idtr, (struct vmsim_dtable){ 0, 0 });
-	vmsim_reg_charge(&st->cr0, 0x80000011);
-	vmsim_reg_charge(&st->cr3, TABLES);
-	vmsim_reg_charge(&st->cr4, 0x20);
-	vmsim_reg_charge(&st->efer, 0x500);
-	vmsim_reg_charge(&st->flags, 2);
-	vmsim_reg_charge(&st->sp, BENCH_STACK);
-	vmsim_reg_charge(&st->ax, 0);
-	vmsim_reg_charge(&st->dx, BENCH_PORT);
-	vmsim_reg_charge(&st->bx, BENCH_MMIO);
-	vmsim_reg_charge(&st->ip, BENCH_CODE);
+	vmsim_charge(st, cs, code);
+	vmsim_charge(st, ds, data);
+	vmsim_charge(st, es, data);
+	vmsim_charge(st, ss, data);
+	vmsim_charge(st, fs, data);
+	vmsim_charge(st, gs, data);
+	vmsim_charge(st, tr, (struct vmsim_segment){ 0, 0x8b, 0xffff, 0 });
+	vmsim_charge(st, ldtr, (struct vmsim_segment){ 0, 0x1000, 0xffff, 0 });
+	vmsim_charge(st, gdtr, (struct vmsim_dtable){ 31, GDT });
+	vmsim_charge(st, idtr, (struct vmsim_dtable){ 0, 0 });
+	vmsim_charge(st, cr0, 0x80000011);
+	vmsim_charge(st, cr3, TABLES);
+	vmsim_charge(st, cr4, 0x20);
+	vmsim_charge(st, efer, 0x500);
+	vmsim_charge(st, flags, 2);
+	vmsim_charge(st, sp, BENCH_STACK);
+	vmsim_charge(st, ax, 0);
+	vmsim_charge(st, dx, BENCH_PORT);
+	vmsim_charge(st, bx, BENCH_MMIO);
+	vmsim_charge(st, ip, BENCH_CODE);
 	if (b->which == BENCH_IO_OUT_PM32 || b->which == BENCH_IO_OUT_PM32_PAGED)
 		pm32_state(b, st);
 }
@@ -129,16 +129,16 @@ static bool on_state(void *ctx, struct vmsim_vcpu_state *st)
 	vmsim_vcpu_state_discharge(st);
 	switch (b->which) {
 	case BENCH_IO_IN:
-		vmsim_reg_charge(&st->ax, BENCH_IN_VALUE);
+		vmsim_charge(st, ax, BENCH_IN_VALUE);
 		break;
 	case BENCH_MMIO_READ:
-		vmsim_reg_charge(&st->ax, 0xffffffffu);
+		vmsim_charge(st, ax, 0xffffffffu);
 		break;
 	case BENCH_CPUID:
-		vmsim_reg_charge(&st->ax, 1);
-		vmsim_reg_charge(&st->bx, 0x69736d76);
-		vmsim_reg_charge(&st->cx, 0x6d766d69);
-		vmsim_reg_charge(&st->dx, 0x736d766d);
+		vmsim_charge(st, ax, 1);
+		vmsim_charge(st, bx, 0x69736d76);
+		vmsim_charge(st, cx, 0x6d766d69);
+		vmsim_charge(st, dx, 0x736d766d);
 		break;
 	case BENCH_PAUSE: {
 		/* a recall: nothing to change, resume where it stopped */
@@ -150,7 +150,7 @@ static bool on_state(void *ctx, struct vmsim_vcpu_state *st)
 	default:
 		break;
 	}
-	vmsim_reg_charge(&st->ip, ip + len);
+	vmsim_charge(st, ip, ip + len);
 	if (b->on_exit)
 		return b->on_exit(vc);
 	if (vmsim_bench_batch_tick(&vc->batch)) {

@@ -35,22 +35,22 @@ size_t vmsim_genode_layout_size(enum vmsim_genode_layout layout)
 	} while (0)
 #define GL_EXPORT64_(r)                          \
 	g->r.value = s->r.value;                 \
-	g->r.charged = s->r.charged;
+	g->r.charged = vmsim_charged(s, r);
 #define GL_EXPORT32_(r)                          \
 	if (s->r.value >> 32)                    \
 		return VMSIM_INVALID_ARGUMENT;   \
 	g->r.value = (uint32_t)s->r.value;       \
-	g->r.charged = s->r.charged;
+	g->r.charged = vmsim_charged(s, r);
 #define GL_EXPORT_SEG_(r)                        \
 	g->r.value.sel = s->r.value.sel;         \
 	g->r.value.ar = s->r.value.ar;           \
 	g->r.value.limit = s->r.value.limit;     \
 	g->r.value.base = s->r.value.base;       \
-	g->r.charged = s->r.charged;
+	g->r.charged = vmsim_charged(s, r);
 #define GL_EXPORT_TABLE_(r)                      \
 	g->r.value.limit = s->r.value.limit;     \
 	g->r.value.base = s->r.value.base;       \
-	g->r.charged = s->r.charged;
+	g->r.charged = vmsim_charged(s, r);
 
 #define GL_IMPORT_COMMON(g, s)                                                          \
 	do {                                                                            \
@@ -62,14 +62,14 @@ size_t vmsim_genode_layout_size(enum vmsim_genode_layout layout)
 	} while (0)
 #define GL_IMPORT64_(r)                          \
 	s->r.value = g->r.value;                 \
-	s->r.charged = g->r.charged;
+	s->charged |= g->r.charged ? VMSIM_CHARGED(r) : 0;
 #define GL_IMPORT_SEG_(r)                                                                          \
 	s->r.value = (struct vmsim_segment){ g->r.value.sel, g->r.value.ar, g->r.value.limit,       \
 	                                     g->r.value.base };                                     \
-	s->r.charged = g->r.charged;
+	s->charged |= g->r.charged ? VMSIM_CHARGED(r) : 0;
 #define GL_IMPORT_TABLE_(r)                                                          \
 	s->r.value = (struct vmsim_dtable){ g->r.value.limit, g->r.value.base };     \
-	s->r.charged = g->r.charged;
+	s->charged |= g->r.charged ? VMSIM_CHARGED(r) : 0;
 
 /* Every charged byte of an image must be a C++ bool: 0 or 1. */
 #define GL_CHARGED_OK_(r) ok = ok && g->r.charged <= 1;
@@ -77,11 +77,12 @@ size_t vmsim_genode_layout_size(enum vmsim_genode_layout layout)
 static enum vmsim_result export_2023(const struct vmsim_vcpu_state *s, struct vmsim_genode_vcpu_state_2023 *g)
 {
 	/* The 2023 page has no xcr0/xss and a 512-byte FXSAVE area: refuse to drop what was charged. */
-	if (s->xcr0.charged || s->xss.charged || (s->fpu.charged && s->fpu.size > sizeof g->fpu.buffer))
+	if (vmsim_charged(s, xcr0) || vmsim_charged(s, xss) ||
+	    (vmsim_charged(s, fpu) && s->fpu.size > sizeof g->fpu.buffer))
 		return VMSIM_INVALID_ARGUMENT;
 	GL_EXPORT_COMMON(g, s);
 	memcpy(g->fpu.buffer, s->fpu.buffer, sizeof g->fpu.buffer);
-	g->fpu.charged = s->fpu.charged;
+	g->fpu.charged = vmsim_charged(s, fpu);
 	return VMSIM_OK;
 }
 
@@ -95,7 +96,7 @@ static enum vmsim_result export_2024(const struct vmsim_vcpu_state *s, struct vm
 	GL_EXPORT64_(xss)
 	memcpy(g->fpu.buffer, s->fpu.buffer, sizeof g->fpu.buffer);
 	g->fpu.size = s->fpu.size;
-	g->fpu.charged = s->fpu.charged;
+	g->fpu.charged = vmsim_charged(s, fpu);
 	return VMSIM_OK;
 }
 
@@ -134,7 +135,7 @@ static enum vmsim_result import_2023(const struct vmsim_genode_vcpu_state_2023 *
 	GL_IMPORT_COMMON(g, s);
 	memcpy(s->fpu.buffer, g->fpu.buffer, sizeof g->fpu.buffer);
 	s->fpu.size = sizeof g->fpu.buffer; /* the 2023 State is always the whole FXSAVE image */
-	s->fpu.charged = g->fpu.charged;
+	s->charged |= g->fpu.charged ? VMSIM_CHARGED(fpu) : 0;
 	return VMSIM_OK;
 }
 
@@ -152,7 +153,7 @@ static enum vmsim_result import_2024(const struct vmsim_genode_vcpu_state_2024 *
 	GL_IMPORT64_(xss)
 	memcpy(s->fpu.buffer, g->fpu.buffer, sizeof g->fpu.buffer);
 	s->fpu.size = g->fpu.size;
-	s->fpu.charged = g->fpu.charged;
+	s->charged |= g->fpu.charged ? VMSIM_CHARGED(fpu) : 0;
 	return VMSIM_OK;
 }
 

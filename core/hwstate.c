@@ -59,33 +59,33 @@ enum vmsim_result vmsim_hwstate_from_vmcb(const void *vmcb, size_t size, unsigne
 	else
 		state->exit_reason = (unsigned)code;
 
-#define FROM_REG_(reg, OFF) vmsim_reg_charge(&state->reg, rd(v, VMSIM_VMCB_##OFF, 8));
+#define FROM_REG_(reg, OFF) vmsim_charge(state, reg, rd(v, VMSIM_VMCB_##OFF, 8));
 	VMCB_REGS(FROM_REG_)
 #undef FROM_REG_
 #define FROM_SEG_(reg, OFF)                                                                        \
-	vmsim_seg_charge(&state->reg, (struct vmsim_segment){ (uint16_t)rd(v, VMSIM_VMCB_##OFF, 2),   \
+	vmsim_charge(state, reg, (struct vmsim_segment){ (uint16_t)rd(v, VMSIM_VMCB_##OFF, 2),   \
 	                                                      (uint16_t)rd(v, VMSIM_VMCB_##OFF + 2, 2), \
 	                                                      (uint32_t)rd(v, VMSIM_VMCB_##OFF + 4, 4), \
 	                                                      rd(v, VMSIM_VMCB_##OFF + 8, 8) });
 	VMCB_SEGMENTS(FROM_SEG_)
 #undef FROM_SEG_
-	vmsim_dtable_charge(&state->gdtr, (struct vmsim_dtable){ (uint32_t)rd(v, VMSIM_VMCB_GDTR + 4, 4),
+	vmsim_charge(state, gdtr, (struct vmsim_dtable){ (uint32_t)rd(v, VMSIM_VMCB_GDTR + 4, 4),
 	                                                         rd(v, VMSIM_VMCB_GDTR + 8, 8) });
-	vmsim_dtable_charge(&state->idtr, (struct vmsim_dtable){ (uint32_t)rd(v, VMSIM_VMCB_IDTR + 4, 4),
+	vmsim_charge(state, idtr, (struct vmsim_dtable){ (uint32_t)rd(v, VMSIM_VMCB_IDTR + 4, 4),
 	                                                         rd(v, VMSIM_VMCB_IDTR + 8, 8) });
-	vmsim_reg_charge(&state->qual_primary, rd(v, VMSIM_VMCB_EXITINFO1, 8));
-	vmsim_reg_charge(&state->qual_secondary, rd(v, VMSIM_VMCB_EXITINFO2, 8));
+	vmsim_charge(state, qual_primary, rd(v, VMSIM_VMCB_EXITINFO1, 8));
+	vmsim_charge(state, qual_secondary, rd(v, VMSIM_VMCB_EXITINFO2, 8));
 	/* EXITINTINFO (APM 15.7.2): the event the exit interrupted; error code in bits 63:32. */
 	uint64_t intinfo = rd(v, VMSIM_VMCB_EXITINTINFO, 8);
-	vmsim_reg_charge(&state->inj_info, intinfo & 0xffffffffu);
-	vmsim_reg_charge(&state->inj_error, intinfo >> 32);
-	vmsim_reg_charge(&state->intr_state, rd(v, VMSIM_VMCB_INT_SHADOW, 8) & 1);
-	vmsim_reg_charge(&state->actv_state, 0); /* SVM has no activity state */
-	vmsim_reg_charge(&state->tpr, rd(v, VMSIM_VMCB_INT_CONTROL, 1));
+	vmsim_charge(state, inj_info, intinfo & 0xffffffffu);
+	vmsim_charge(state, inj_error, intinfo >> 32);
+	vmsim_charge(state, intr_state, rd(v, VMSIM_VMCB_INT_SHADOW, 8) & 1);
+	vmsim_charge(state, actv_state, 0); /* SVM has no activity state */
+	vmsim_charge(state, tpr, rd(v, VMSIM_VMCB_INT_CONTROL, 1));
 	/* NRIP (APM 15.7.1) where the CPU saved one; else ip_len is left as it was, as base-hw does. */
 	uint64_t len = rd(v, VMSIM_VMCB_NRIP, 8) - state->ip.value;
 	if (rd(v, VMSIM_VMCB_NRIP, 8) && len >= 1 && len <= 15)
-		vmsim_reg_charge(&state->ip_len, len);
+		vmsim_charge(state, ip_len, len);
 	return VMSIM_OK;
 }
 
@@ -96,20 +96,21 @@ enum vmsim_result vmsim_hwstate_to_vmcb(const struct vmsim_vcpu_state *state, vo
 	if (!vmcb || !state || size < VMSIM_VMCB_SIZE)
 		return VMSIM_INVALID_ARGUMENT;
 	/* Check everything before writing anything. */
-	if (((state->ctrl_primary.charged || state->ctrl_secondary.charged) &&
+	if (((vmsim_charged(state, ctrl_primary) || vmsim_charged(state, ctrl_secondary)) &&
 	     ((state->ctrl_primary.value | state->ctrl_secondary.value) >> 32)) ||
-	    ((state->inj_info.charged || state->inj_error.charged) &&
+	    ((vmsim_charged(state, inj_info) || vmsim_charged(state, inj_error)) &&
 	     ((state->inj_info.value | state->inj_error.value) >> 32)) ||
-	    (state->tpr.charged && state->tpr.value > 0xff) || (state->intr_state.charged && state->intr_state.value > 1))
+	    (vmsim_charged(state, tpr) && state->tpr.value > 0xff) ||
+	    (vmsim_charged(state, intr_state) && state->intr_state.value > 1))
 		return VMSIM_INVALID_ARGUMENT;
 
 #define TO_REG_(reg, OFF)               \
-	if (state->reg.charged)         \
+	if (vmsim_charged(state, reg))         \
 		wr(v, VMSIM_VMCB_##OFF, 8, state->reg.value);
 	VMCB_REGS(TO_REG_)
 #undef TO_REG_
 #define TO_SEG_(reg, OFF)                                                  \
-	if (state->reg.charged) {                                          \
+	if (vmsim_charged(state, reg)) {                                          \
 		wr(v, VMSIM_VMCB_##OFF, 2, state->reg.value.sel);          \
 		wr(v, VMSIM_VMCB_##OFF + 2, 2, state->reg.value.ar);       \
 		wr(v, VMSIM_VMCB_##OFF + 4, 4, state->reg.value.limit);    \
@@ -117,19 +118,19 @@ enum vmsim_result vmsim_hwstate_to_vmcb(const struct vmsim_vcpu_state *state, vo
 	}
 	VMCB_SEGMENTS(TO_SEG_)
 #undef TO_SEG_
-	if (state->gdtr.charged) {
+	if (vmsim_charged(state, gdtr)) {
 		wr(v, VMSIM_VMCB_GDTR + 4, 4, state->gdtr.value.limit);
 		wr(v, VMSIM_VMCB_GDTR + 8, 8, state->gdtr.value.base);
 	}
-	if (state->idtr.charged) {
+	if (vmsim_charged(state, idtr)) {
 		wr(v, VMSIM_VMCB_IDTR + 4, 4, state->idtr.value.limit);
 		wr(v, VMSIM_VMCB_IDTR + 8, 8, state->idtr.value.base);
 	}
-	if (state->ctrl_primary.charged || state->ctrl_secondary.charged) {
+	if (vmsim_charged(state, ctrl_primary) || vmsim_charged(state, ctrl_secondary)) {
 		wr(v, VMSIM_VMCB_INTERCEPT_MISC1, 4, state->ctrl_primary.value);
 		wr(v, VMSIM_VMCB_INTERCEPT_MISC2, 4, state->ctrl_secondary.value);
 	}
-	if (state->inj_info.charged || state->inj_error.charged) {
+	if (vmsim_charged(state, inj_info) || vmsim_charged(state, inj_error)) {
 		/* Genode's 0x1000 asks for an interrupt window: a virtual interrupt that ignores V_TPR, intercepted. */
 		uint64_t ctl = rd(v, VMSIM_VMCB_INT_CONTROL, 8) & ~(uint64_t)(INT_CONTROL_V_IRQ | INT_CONTROL_V_IGN_TPR);
 		uint64_t misc1 = rd(v, VMSIM_VMCB_INTERCEPT_MISC1, 4) & ~(uint64_t)MISC1_VINTR;
@@ -143,9 +144,9 @@ enum vmsim_result vmsim_hwstate_to_vmcb(const struct vmsim_vcpu_state *state, vo
 		wr(v, VMSIM_VMCB_EVENTINJ, 8,
 		   (state->inj_info.value & ~(uint64_t)(INJ_INTR_WINDOW | INJ_NMI_WINDOW)) | (state->inj_error.value << 32));
 	}
-	if (state->intr_state.charged)
+	if (vmsim_charged(state, intr_state))
 		wr(v, VMSIM_VMCB_INT_SHADOW, 8, (rd(v, VMSIM_VMCB_INT_SHADOW, 8) & ~1ull) | state->intr_state.value);
-	if (state->tpr.charged)
+	if (vmsim_charged(state, tpr))
 		wr(v, VMSIM_VMCB_INT_CONTROL, 1, state->tpr.value);
 	return VMSIM_OK;
 }
@@ -232,14 +233,14 @@ enum vmsim_result vmsim_hwstate_from_vmcs(const struct vmsim_vmcs *vmcs, struct 
 	unsigned reason = (unsigned)(vmsim_hwstate_vmcs_get(vmcs, VMSIM_VMCS_EXIT_REASON) & 0xffff);
 	state->exit_reason = reason == VMX_EXIT_INTR ? GENODE_EXIT_PAUSED : reason;
 
-#define FROM_FIELD_(reg, ENC) vmsim_reg_charge(&state->reg, vmsim_hwstate_vmcs_get(vmcs, VMSIM_VMCS_##ENC));
+#define FROM_FIELD_(reg, ENC) vmsim_charge(state, reg, vmsim_hwstate_vmcs_get(vmcs, VMSIM_VMCS_##ENC));
 	VMCS_REGS(FROM_FIELD_)
 #undef FROM_FIELD_
-	vmsim_reg_charge(&state->pdpte_1, vmsim_hwstate_vmcs_get(vmcs, VMSIM_VMCS_GUEST_PDPTE0 + 2));
-	vmsim_reg_charge(&state->pdpte_2, vmsim_hwstate_vmcs_get(vmcs, VMSIM_VMCS_GUEST_PDPTE0 + 4));
-	vmsim_reg_charge(&state->pdpte_3, vmsim_hwstate_vmcs_get(vmcs, VMSIM_VMCS_GUEST_PDPTE0 + 6));
+	vmsim_charge(state, pdpte_1, vmsim_hwstate_vmcs_get(vmcs, VMSIM_VMCS_GUEST_PDPTE0 + 2));
+	vmsim_charge(state, pdpte_2, vmsim_hwstate_vmcs_get(vmcs, VMSIM_VMCS_GUEST_PDPTE0 + 4));
+	vmsim_charge(state, pdpte_3, vmsim_hwstate_vmcs_get(vmcs, VMSIM_VMCS_GUEST_PDPTE0 + 6));
 #define FROM_SEG_(reg, i)                                                                              \
-	vmsim_seg_charge(&state->reg,                                                                  \
+	vmsim_charge(state, reg, \
 	                 (struct vmsim_segment){                                                       \
 	                         (uint16_t)vmsim_hwstate_vmcs_get(vmcs, VMSIM_VMCS_GUEST_ES_SELECTOR + 2 * (i)), \
 	                         vmsim_hwstate_ar_to_genode((uint32_t)vmsim_hwstate_vmcs_get(                    \
@@ -248,10 +249,10 @@ enum vmsim_result vmsim_hwstate_from_vmcs(const struct vmsim_vmcs *vmcs, struct 
 	                         vmsim_hwstate_vmcs_get(vmcs, VMSIM_VMCS_GUEST_ES_BASE + 2 * (i)) });
 	VMCS_SEGMENTS(FROM_SEG_)
 #undef FROM_SEG_
-	vmsim_dtable_charge(&state->gdtr,
+	vmsim_charge(state, gdtr,
 	                    (struct vmsim_dtable){ (uint32_t)vmsim_hwstate_vmcs_get(vmcs, VMSIM_VMCS_GUEST_GDTR_LIMIT),
 	                                           vmsim_hwstate_vmcs_get(vmcs, VMSIM_VMCS_GUEST_GDTR_BASE) });
-	vmsim_dtable_charge(&state->idtr,
+	vmsim_charge(state, idtr,
 	                    (struct vmsim_dtable){ (uint32_t)vmsim_hwstate_vmcs_get(vmcs, VMSIM_VMCS_GUEST_IDTR_LIMIT),
 	                                           vmsim_hwstate_vmcs_get(vmcs, VMSIM_VMCS_GUEST_IDTR_BASE) });
 	/*
@@ -259,9 +260,9 @@ enum vmsim_result vmsim_hwstate_from_vmcs(const struct vmsim_vmcs *vmcs, struct 
 	 * delivered); otherwise the IDT-vectoring information (SDM 28.2.3), the event the exit interrupted.
 	 */
 	bool pending = state->exit_reason == GENODE_EXIT_PAUSED || reason == VMX_EXIT_INVALID_GUEST;
-	vmsim_reg_charge(&state->inj_info, vmsim_hwstate_vmcs_get(vmcs, pending ? VMSIM_VMCS_ENTRY_INTR_INFO
+	vmsim_charge(state, inj_info, vmsim_hwstate_vmcs_get(vmcs, pending ? VMSIM_VMCS_ENTRY_INTR_INFO
 	                                                                         : VMSIM_VMCS_IDT_VECTORING_INFO));
-	vmsim_reg_charge(&state->inj_error, vmsim_hwstate_vmcs_get(vmcs, pending ? VMSIM_VMCS_ENTRY_EXCEPTION_ERROR
+	vmsim_charge(state, inj_error, vmsim_hwstate_vmcs_get(vmcs, pending ? VMSIM_VMCS_ENTRY_EXCEPTION_ERROR
 	                                                                          : VMSIM_VMCS_IDT_VECTORING_ERROR));
 	return VMSIM_OK;
 }
@@ -278,12 +279,12 @@ static enum vmsim_result to_vmcs(const struct vmsim_vcpu_state *state, struct vm
 	enum vmsim_result r = VMSIM_OK;
 
 	/* The entry direction has no exit-only fields: ip_len is the VM-entry instruction length. */
-	if (state->ip.charged) {
+	if (vmsim_charged(state, ip)) {
 		set(vmcs, VMSIM_VMCS_GUEST_RIP, state->ip.value, &r);
 		set(vmcs, VMSIM_VMCS_ENTRY_INSTRUCTION_LEN, state->ip_len.value, &r);
 	}
 #define TO_FIELD_(reg, ENC)     \
-	if (state->reg.charged) \
+	if (vmsim_charged(state, reg)) \
 		set(vmcs, VMSIM_VMCS_##ENC, state->reg.value, &r);
 	TO_FIELD_(flags, GUEST_RFLAGS)
 	TO_FIELD_(sp, GUEST_RSP)
@@ -305,11 +306,12 @@ static enum vmsim_result to_vmcs(const struct vmsim_vcpu_state *state, struct vm
 	TO_FIELD_(pdpte_0, GUEST_PDPTE0)
 #undef TO_FIELD_
 	const struct vmsim_reg *pdpte[3] = { &state->pdpte_1, &state->pdpte_2, &state->pdpte_3 };
+	const uint64_t pdpte_bit[3] = { VMSIM_CHARGED(pdpte_1), VMSIM_CHARGED(pdpte_2), VMSIM_CHARGED(pdpte_3) };
 	for (unsigned i = 0; i < 3; i++)
-		if (pdpte[i]->charged)
+		if (state->charged & pdpte_bit[i])
 			set(vmcs, VMSIM_VMCS_GUEST_PDPTE0 + 2 * (i + 1), pdpte[i]->value, &r);
 #define TO_SEG_(reg, i)                                                                                  \
-	if (state->reg.charged) {                                                                        \
+	if (vmsim_charged(state, reg)) {                                                                        \
 		set(vmcs, VMSIM_VMCS_GUEST_ES_SELECTOR + 2 * (i), state->reg.value.sel, &r);             \
 		set(vmcs, VMSIM_VMCS_GUEST_ES_ACCESS_RIGHTS + 2 * (i),                                   \
 		    vmsim_hwstate_ar_to_intel(state->reg.value.ar), &r);                                 \
@@ -318,21 +320,21 @@ static enum vmsim_result to_vmcs(const struct vmsim_vcpu_state *state, struct vm
 	}
 	VMCS_SEGMENTS(TO_SEG_)
 #undef TO_SEG_
-	if (state->gdtr.charged) {
+	if (vmsim_charged(state, gdtr)) {
 		set(vmcs, VMSIM_VMCS_GUEST_GDTR_LIMIT, state->gdtr.value.limit, &r);
 		set(vmcs, VMSIM_VMCS_GUEST_GDTR_BASE, state->gdtr.value.base, &r);
 	}
-	if (state->idtr.charged) {
+	if (vmsim_charged(state, idtr)) {
 		set(vmcs, VMSIM_VMCS_GUEST_IDTR_LIMIT, state->idtr.value.limit, &r);
 		set(vmcs, VMSIM_VMCS_GUEST_IDTR_BASE, state->idtr.value.base, &r);
 	}
-	if (state->efer.charged) {
+	if (vmsim_charged(state, efer)) {
 		/* "IA-32e mode guest" entry control (SDM 25.8.1) follows EFER.LMA, as base-hw does. */
 		uint64_t entry = vmsim_hwstate_vmcs_get(vmcs, VMSIM_VMCS_ENTRY_CONTROLS) & ~(uint64_t)VMX_ENTRY_IA32E;
 		set(vmcs, VMSIM_VMCS_GUEST_IA32_EFER, state->efer.value, &r);
 		set(vmcs, VMSIM_VMCS_ENTRY_CONTROLS, entry | ((state->efer.value & EFER_LMA) ? VMX_ENTRY_IA32E : 0), &r);
 	}
-	if (state->inj_info.charged || state->inj_error.charged) {
+	if (vmsim_charged(state, inj_info) || vmsim_charged(state, inj_error)) {
 		/* Genode's window bits become interrupt-/NMI-window exiting (primary bits 2/22), then are masked. */
 		uint64_t pri = vmsim_hwstate_vmcs_get(vmcs, VMSIM_VMCS_PRI_PROC_BASED_CTLS) &
 		               ~(uint64_t)(VMX_PRI_INTR_WINDOW | VMX_PRI_NMI_WINDOW);

@@ -121,7 +121,7 @@ __attribute__((noinline)) static void compare_with_kernel(struct vmsim_vcpu *vcp
 		say(why, sizeof why, "the %s model refuses it (%s)", vmsim_model_name(model), vmsim_result_name(r));
 	} else {
 		compare_exits(&kexit, exit, why, sizeof why);
-		if (!why[0] && kst.ip.charged && kst.ip.value != exit->rip)
+		if (!why[0] && vmsim_charged(&kst, ip) && kst.ip.value != exit->rip)
 			say(why, sizeof why, "ip 0x%llx, the exit's 0x%llx", (unsigned long long)kst.ip.value,
 			    (unsigned long long)exit->rip);
 	}

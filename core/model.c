@@ -95,12 +95,12 @@ enum vmsim_result vmsim_model_encode_exit(enum vmsim_model model, const struct v
 		ops->qual_encoders[exit->kind](exit, &reason, &qual_primary, &qual_secondary);
 
 	state->exit_reason = (unsigned)reason;
-	vmsim_reg_charge(&state->ip, exit->rip);
-	vmsim_reg_charge(&state->ip_len, exit->insn_len);
-	vmsim_reg_charge(&state->qual_primary, qual_primary);
-	vmsim_reg_charge(&state->qual_secondary, qual_secondary);
-	vmsim_reg_charge(&state->intr_state, ops->encode_intr_state(interruptibility));
-	vmsim_reg_charge(&state->actv_state, ops->encode_activity(activity));
+	vmsim_charge(state, ip, exit->rip);
+	vmsim_charge(state, ip_len, exit->insn_len);
+	vmsim_charge(state, qual_primary, qual_primary);
+	vmsim_charge(state, qual_secondary, qual_secondary);
+	vmsim_charge(state, intr_state, ops->encode_intr_state(interruptibility));
+	vmsim_charge(state, actv_state, ops->encode_activity(activity));
 	return VMSIM_OK;
 }
 
@@ -122,7 +122,7 @@ enum vmsim_result vmsim_model_decode_exit(enum vmsim_model model, const struct v
 	out->rip = state->ip.value;
 	/* SVM: ip_len is no hardware field; only a charged, plausible value is a length (models.md). */
 	bool len_known = state->ip_len.value <= MODEL_MAX_INSN_LEN &&
-	                 (ops->ip_len_architectural || state->ip_len.charged);
+	                 (ops->ip_len_architectural || vmsim_charged(state, ip_len));
 	out->insn_len = len_known ? (uint8_t)state->ip_len.value : 0;
 	if (ops->qual_decoders[kind])
 		return ops->qual_decoders[kind](state->exit_reason, state->qual_primary.value,

@@ -12,9 +12,11 @@ struct reg_map {
 	size_t state_off;
 	size_t cpu_off;
 	uint32_t group;
+	uint64_t bit;
 };
 
-#define REG(st, cpu, grp) { offsetof(struct vmsim_vcpu_state, st), offsetof(struct vmsim_cpu_state, cpu), grp }
+#define REG(st, cpu, grp)                                                                                         \
+	{ offsetof(struct vmsim_vcpu_state, st), offsetof(struct vmsim_cpu_state, cpu), grp, VMSIM_CHARGED(st) }
 
 static const struct reg_map regs[] = {
 	REG(ax, rax, VMSIM_GROUP_GPR), REG(cx, rcx, VMSIM_GROUP_GPR), REG(dx, rdx, VMSIM_GROUP_GPR),
@@ -41,22 +43,91 @@ static const struct reg_map regs[] = {
 struct seg_map {
 	size_t state_off;
 	size_t cpu_off;
+	uint64_t bit;
 };
 
-#define SEG(st, cpu) { offsetof(struct vmsim_vcpu_state, st), offsetof(struct vmsim_cpu_state, cpu) }
+#define SEG(st, cpu) { offsetof(struct vmsim_vcpu_state, st), offsetof(struct vmsim_cpu_state, cpu), VMSIM_CHARGED(st) }
 
 static const struct seg_map segs[] = {
 	SEG(es, es), SEG(ds, ds), SEG(fs, fs), SEG(gs, gs), SEG(cs, cs), SEG(ss, ss), SEG(tr, tr), SEG(ldtr, ldtr),
 };
 
-static struct vmsim_reg *st_reg(struct vmsim_vcpu_state *state, size_t off)
+/* Each register's group, by charged slot (the exit information, ip_len and the qualifications, has none). */
+static const uint16_t slot_group[VMSIM_SLOT_COUNT] = {
+	[VMSIM_SLOT_ax] = VMSIM_GROUP_GPR, [VMSIM_SLOT_cx] = VMSIM_GROUP_GPR, [VMSIM_SLOT_dx] = VMSIM_GROUP_GPR,
+	[VMSIM_SLOT_bx] = VMSIM_GROUP_GPR, [VMSIM_SLOT_bp] = VMSIM_GROUP_GPR, [VMSIM_SLOT_si] = VMSIM_GROUP_GPR,
+	[VMSIM_SLOT_di] = VMSIM_GROUP_GPR, [VMSIM_SLOT_sp] = VMSIM_GROUP_GPR, [VMSIM_SLOT_r8] = VMSIM_GROUP_GPR,
+	[VMSIM_SLOT_r9] = VMSIM_GROUP_GPR, [VMSIM_SLOT_r10] = VMSIM_GROUP_GPR, [VMSIM_SLOT_r11] = VMSIM_GROUP_GPR,
+	[VMSIM_SLOT_r12] = VMSIM_GROUP_GPR, [VMSIM_SLOT_r13] = VMSIM_GROUP_GPR, [VMSIM_SLOT_r14] = VMSIM_GROUP_GPR,
+	[VMSIM_SLOT_r15] = VMSIM_GROUP_GPR,
+	[VMSIM_SLOT_ip] = VMSIM_GROUP_IP, [VMSIM_SLOT_flags] = VMSIM_GROUP_IP,
+	[VMSIM_SLOT_cr0] = VMSIM_GROUP_CONTROL, [VMSIM_SLOT_cr2] = VMSIM_GROUP_CONTROL,
+	[VMSIM_SLOT_cr3] = VMSIM_GROUP_CONTROL, [VMSIM_SLOT_cr4] = VMSIM_GROUP_CONTROL,
+	[VMSIM_SLOT_dr7] = VMSIM_GROUP_CONTROL, [VMSIM_SLOT_efer] = VMSIM_GROUP_CONTROL,
+	[VMSIM_SLOT_sysenter_ip] = VMSIM_GROUP_SYSENTER, [VMSIM_SLOT_sysenter_sp] = VMSIM_GROUP_SYSENTER,
+	[VMSIM_SLOT_sysenter_cs] = VMSIM_GROUP_SYSENTER,
+	[VMSIM_SLOT_star] = VMSIM_GROUP_SYSCALL, [VMSIM_SLOT_lstar] = VMSIM_GROUP_SYSCALL,
+	[VMSIM_SLOT_cstar] = VMSIM_GROUP_SYSCALL, [VMSIM_SLOT_fmask] = VMSIM_GROUP_SYSCALL,
+	[VMSIM_SLOT_kernel_gs_base] = VMSIM_GROUP_SYSCALL,
+	[VMSIM_SLOT_tsc] = VMSIM_GROUP_TSC, [VMSIM_SLOT_tsc_offset] = VMSIM_GROUP_TSC,
+	[VMSIM_SLOT_tsc_aux] = VMSIM_GROUP_TSC,
+	[VMSIM_SLOT_pdpte_0] = VMSIM_GROUP_PDPTE, [VMSIM_SLOT_pdpte_1] = VMSIM_GROUP_PDPTE,
+	[VMSIM_SLOT_pdpte_2] = VMSIM_GROUP_PDPTE, [VMSIM_SLOT_pdpte_3] = VMSIM_GROUP_PDPTE,
+	[VMSIM_SLOT_xcr0] = VMSIM_GROUP_XSAVE, [VMSIM_SLOT_xss] = VMSIM_GROUP_XSAVE,
+	[VMSIM_SLOT_es] = VMSIM_GROUP_SEGMENTS, [VMSIM_SLOT_ds] = VMSIM_GROUP_SEGMENTS,
+	[VMSIM_SLOT_fs] = VMSIM_GROUP_SEGMENTS, [VMSIM_SLOT_gs] = VMSIM_GROUP_SEGMENTS,
+	[VMSIM_SLOT_cs] = VMSIM_GROUP_SEGMENTS, [VMSIM_SLOT_ss] = VMSIM_GROUP_SEGMENTS,
+	[VMSIM_SLOT_tr] = VMSIM_GROUP_SEGMENTS, [VMSIM_SLOT_ldtr] = VMSIM_GROUP_SEGMENTS,
+	[VMSIM_SLOT_gdtr] = VMSIM_GROUP_DTABLES, [VMSIM_SLOT_idtr] = VMSIM_GROUP_DTABLES,
+	[VMSIM_SLOT_tpr] = VMSIM_GROUP_TPR, [VMSIM_SLOT_tpr_threshold] = VMSIM_GROUP_TPR,
+	[VMSIM_SLOT_fpu] = VMSIM_GROUP_FPU,
+	[VMSIM_SLOT_inj_info] = VMSIM_GROUP_EVENTS, [VMSIM_SLOT_inj_error] = VMSIM_GROUP_EVENTS,
+	[VMSIM_SLOT_intr_state] = VMSIM_GROUP_EVENTS, [VMSIM_SLOT_actv_state] = VMSIM_GROUP_EVENTS,
+	[VMSIM_SLOT_ctrl_primary] = VMSIM_GROUP_INTERCEPTS, [VMSIM_SLOT_ctrl_secondary] = VMSIM_GROUP_INTERCEPTS,
+};
+
+/* The charged bits of each group, by the group's bit number (VMSIM_GROUP_GPR is bit 0 ...). */
+#define B_(name) | VMSIM_CHARGED(name)
+#define GPR_BITS_ (0 B_(ax) B_(cx) B_(dx) B_(bx) B_(bp) B_(si) B_(di) B_(sp) B_(r8) B_(r9) B_(r10) B_(r11) \
+                   B_(r12) B_(r13) B_(r14) B_(r15))
+#define IP_BITS_ (0 B_(ip) B_(flags))
+_Static_assert(VMSIM_GROUP_GPR == 1u << 0 && VMSIM_GROUP_IP == 1u << 1 && VMSIM_GROUP_SEGMENTS == 1u << 2 &&
+                       VMSIM_GROUP_DTABLES == 1u << 3 && VMSIM_GROUP_CONTROL == 1u << 4 &&
+                       VMSIM_GROUP_SYSENTER == 1u << 5 && VMSIM_GROUP_SYSCALL == 1u << 6 &&
+                       VMSIM_GROUP_TSC == 1u << 7 && VMSIM_GROUP_EVENTS == 1u << 8 && VMSIM_GROUP_PDPTE == 1u << 9 &&
+                       VMSIM_GROUP_TPR == 1u << 10 && VMSIM_GROUP_XSAVE == 1u << 11 && VMSIM_GROUP_FPU == 1u << 12 &&
+                       VMSIM_GROUP_INTERCEPTS == 1u << 13 && VMSIM_GROUP_ALL == (1u << 14) - 1,
+               "group_bits is indexed by the group's bit number");
+static const uint64_t group_bits[14] = {
+	GPR_BITS_,
+	IP_BITS_,
+	0 B_(es) B_(ds) B_(fs) B_(gs) B_(cs) B_(ss) B_(tr) B_(ldtr),
+	0 B_(gdtr) B_(idtr),
+	0 B_(cr0) B_(cr2) B_(cr3) B_(cr4) B_(dr7) B_(efer),
+	0 B_(sysenter_ip) B_(sysenter_sp) B_(sysenter_cs),
+	0 B_(star) B_(lstar) B_(cstar) B_(fmask) B_(kernel_gs_base),
+	0 B_(tsc) B_(tsc_offset) B_(tsc_aux),
+	0 B_(inj_info) B_(inj_error) B_(intr_state) B_(actv_state),
+	0 B_(pdpte_0) B_(pdpte_1) B_(pdpte_2) B_(pdpte_3),
+	0 B_(tpr) B_(tpr_threshold),
+	0 B_(xcr0) B_(xss),
+	0 B_(fpu),
+	0 B_(ctrl_primary) B_(ctrl_secondary),
+};
+static const uint64_t exit_info_bits = 0 B_(ip_len) B_(qual_primary) B_(qual_secondary);
+static const uint64_t regs_set_bits = GPR_BITS_ | IP_BITS_;
+#undef GPR_BITS_
+#undef IP_BITS_
+#undef B_
+
+static uint64_t *st_value(struct vmsim_vcpu_state *state, size_t off)
 {
-	return (struct vmsim_reg *)((char *)state + off);
+	return &((struct vmsim_reg *)((char *)state + off))->value;
 }
 
-static const struct vmsim_reg *st_reg_c(const struct vmsim_vcpu_state *state, size_t off)
+static uint64_t st_value_c(const struct vmsim_vcpu_state *state, size_t off)
 {
-	return (const struct vmsim_reg *)((const char *)state + off);
+	return ((const struct vmsim_reg *)((const char *)state + off))->value;
 }
 
 static uint64_t *cpu_u64(struct vmsim_cpu_state *cpu, size_t off)
@@ -66,154 +137,119 @@ static uint64_t *cpu_u64(struct vmsim_cpu_state *cpu, size_t off)
 
 void state_from_cpu(uint32_t groups, const struct vmsim_cpu_state *cpu, struct vmsim_vcpu_state *state)
 {
+	uint64_t charged = 0;
+
 	for (size_t i = 0; i < sizeof regs / sizeof regs[0]; i++) {
 		if (!(groups & regs[i].group))
 			continue;
-		vmsim_reg_charge(st_reg(state, regs[i].state_off),
-		                 *(const uint64_t *)((const char *)cpu + regs[i].cpu_off));
+		*st_value(state, regs[i].state_off) = *(const uint64_t *)((const char *)cpu + regs[i].cpu_off);
+		charged |= regs[i].bit;
 	}
 	if (groups & VMSIM_GROUP_SEGMENTS)
 		for (size_t i = 0; i < sizeof segs / sizeof segs[0]; i++) {
 			struct vmsim_seg_reg *reg = (struct vmsim_seg_reg *)((char *)state + segs[i].state_off);
-			vmsim_seg_charge(reg, *(const struct vmsim_segment *)((const char *)cpu + segs[i].cpu_off));
+			reg->value = *(const struct vmsim_segment *)((const char *)cpu + segs[i].cpu_off);
+			charged |= segs[i].bit;
 		}
+	state->charged |= charged;
 	if (groups & VMSIM_GROUP_DTABLES) {
-		vmsim_dtable_charge(&state->gdtr, cpu->gdtr);
-		vmsim_dtable_charge(&state->idtr, cpu->idtr);
+		vmsim_charge(state, gdtr, cpu->gdtr);
+		vmsim_charge(state, idtr, cpu->idtr);
 	}
 	if (groups & VMSIM_GROUP_TPR) {
-		vmsim_reg_charge(&state->tpr, cpu->tpr);
-		vmsim_reg_charge(&state->tpr_threshold, cpu->tpr_threshold);
+		vmsim_charge(state, tpr, cpu->tpr);
+		vmsim_charge(state, tpr_threshold, cpu->tpr_threshold);
 	}
 	if (groups & VMSIM_GROUP_FPU) {
 		uint64_t size = cpu->fpu_size <= VMSIM_FPU_AREA_SIZE ? cpu->fpu_size : VMSIM_FPU_AREA_SIZE;
 		memcpy(state->fpu.buffer, cpu->fpu, size);
-		vmsim_fpu_charge(&state->fpu, size);
+		vmsim_fpu_charge(state, size);
 	}
 }
 
-/*
- * Which groups hold a charged register: the flags of a group ORed together as bytes, then one mask per group
- * (branch-free, unrolled at compile time; a table walk here cost ~6 % of an inline exit, a mask per register ~8 %).
- */
-#define C_(name) | state->name.charged
-#define GROUP_(group, flags) ((uint32_t) - (uint32_t)(0 flags) & (group))
+/* Which groups hold a charged register: O(charged registers), one table load each (it was a scan of 63 flags). */
 uint32_t state_charged_groups(const struct vmsim_vcpu_state *state)
 {
-	return GROUP_(VMSIM_GROUP_GPR, C_(ax) C_(cx) C_(dx) C_(bx) C_(bp) C_(si) C_(di) C_(sp) C_(r8) C_(r9) C_(r10)
-	                                  C_(r11) C_(r12) C_(r13) C_(r14) C_(r15)) |
-	       GROUP_(VMSIM_GROUP_IP, C_(ip) C_(flags)) |
-	       GROUP_(VMSIM_GROUP_CONTROL, C_(cr0) C_(cr2) C_(cr3) C_(cr4) C_(dr7) C_(efer)) |
-	       GROUP_(VMSIM_GROUP_SYSENTER, C_(sysenter_ip) C_(sysenter_sp) C_(sysenter_cs)) |
-	       GROUP_(VMSIM_GROUP_SYSCALL, C_(star) C_(lstar) C_(cstar) C_(fmask) C_(kernel_gs_base)) |
-	       GROUP_(VMSIM_GROUP_TSC, C_(tsc) C_(tsc_offset) C_(tsc_aux)) |
-	       GROUP_(VMSIM_GROUP_PDPTE, C_(pdpte_0) C_(pdpte_1) C_(pdpte_2) C_(pdpte_3)) |
-	       GROUP_(VMSIM_GROUP_XSAVE, C_(xcr0) C_(xss)) |
-	       GROUP_(VMSIM_GROUP_SEGMENTS, C_(es) C_(ds) C_(fs) C_(gs) C_(cs) C_(ss) C_(tr) C_(ldtr)) |
-	       GROUP_(VMSIM_GROUP_DTABLES, C_(gdtr) C_(idtr)) | GROUP_(VMSIM_GROUP_TPR, C_(tpr) C_(tpr_threshold)) |
-	       GROUP_(VMSIM_GROUP_FPU, C_(fpu)) |
-	       GROUP_(VMSIM_GROUP_EVENTS, C_(inj_info) C_(inj_error) C_(intr_state) C_(actv_state)) |
-	       GROUP_(VMSIM_GROUP_INTERCEPTS, C_(ctrl_primary) C_(ctrl_secondary));
+	uint64_t todo = state->charged & ((UINT64_C(1) << VMSIM_SLOT_COUNT) - 1);
+	uint32_t groups = 0;
+
+	while (todo) {
+		groups |= slot_group[__builtin_ctzll(todo)];
+		todo &= todo - 1;
+	}
+	return groups;
 }
-#undef GROUP_
-#undef C_
+
+/* Where each GPR, rip and rflags goes in the neutral state, and its VMSIM_REG_* bit, by charged slot. */
+#define TO_CPU_(st, cpu, reg_bit)                                                                                 \
+	[VMSIM_SLOT_##st] = { offsetof(struct vmsim_vcpu_state, st), offsetof(struct vmsim_cpu_state, cpu), reg_bit }
+static const struct {
+	uint16_t state_off, cpu_off;
+	uint32_t reg_bit;
+} to_cpu[VMSIM_SLOT_COUNT] = {
+	TO_CPU_(ax, rax, 1u << 0), TO_CPU_(cx, rcx, 1u << 1), TO_CPU_(dx, rdx, 1u << 2), TO_CPU_(bx, rbx, 1u << 3),
+	TO_CPU_(sp, rsp, 1u << 4), TO_CPU_(bp, rbp, 1u << 5), TO_CPU_(si, rsi, 1u << 6), TO_CPU_(di, rdi, 1u << 7),
+	TO_CPU_(r8, r8, 1u << 8), TO_CPU_(r9, r9, 1u << 9), TO_CPU_(r10, r10, 1u << 10), TO_CPU_(r11, r11, 1u << 11),
+	TO_CPU_(r12, r12, 1u << 12), TO_CPU_(r13, r13, 1u << 13), TO_CPU_(r14, r14, 1u << 14),
+	TO_CPU_(r15, r15, 1u << 15), TO_CPU_(ip, rip, VMSIM_REG_RIP), TO_CPU_(flags, rflags, VMSIM_REG_RFLAGS),
+};
+#undef TO_CPU_
 
 uint32_t state_regs_to_cpu(const struct vmsim_vcpu_state *state, struct vmsim_cpu_state *cpu)
 {
+	uint64_t todo = state->charged & regs_set_bits;
 	uint32_t bits = 0;
-#define REG_(st, field, bit)                     \
-	if (state->st.charged) {                  \
-		cpu->field = state->st.value;     \
-		bits |= (bit);                    \
+
+	while (todo) {
+		unsigned slot = (unsigned)__builtin_ctzll(todo);
+		todo &= todo - 1;
+		*cpu_u64(cpu, to_cpu[slot].cpu_off) = st_value_c(state, to_cpu[slot].state_off);
+		bits |= to_cpu[slot].reg_bit;
 	}
-	REG_(ax, rax, 1u << 0) REG_(cx, rcx, 1u << 1) REG_(dx, rdx, 1u << 2) REG_(bx, rbx, 1u << 3)
-	REG_(sp, rsp, 1u << 4) REG_(bp, rbp, 1u << 5) REG_(si, rsi, 1u << 6) REG_(di, rdi, 1u << 7)
-	REG_(r8, r8, 1u << 8) REG_(r9, r9, 1u << 9) REG_(r10, r10, 1u << 10) REG_(r11, r11, 1u << 11)
-	REG_(r12, r12, 1u << 12) REG_(r13, r13, 1u << 13) REG_(r14, r14, 1u << 14) REG_(r15, r15, 1u << 15)
-	REG_(ip, rip, VMSIM_REG_RIP) REG_(flags, rflags, VMSIM_REG_RFLAGS)
-#undef REG_
 	return bits;
 }
 
-/* The exit information no group holds: every exit charges it anew, a failed encoding must not leave it. */
-#define OFF_(name) state->name.charged = false;
+/* vmsim_vcpu_state_discharge for the given groups: the exit information no group holds goes too, as every exit
+ * charges it anew and a failed encoding must not leave it. */
 void state_discharge_groups(struct vmsim_vcpu_state *state, uint32_t groups)
 {
-	if (groups & VMSIM_GROUP_GPR) {
-		OFF_(ax) OFF_(cx) OFF_(dx) OFF_(bx) OFF_(bp) OFF_(si) OFF_(di) OFF_(sp)
-		OFF_(r8) OFF_(r9) OFF_(r10) OFF_(r11) OFF_(r12) OFF_(r13) OFF_(r14) OFF_(r15)
+	uint64_t off = exit_info_bits;
+
+	groups &= VMSIM_GROUP_ALL;
+	while (groups) {
+		off |= group_bits[__builtin_ctz(groups)];
+		groups &= groups - 1;
 	}
-	if (groups & VMSIM_GROUP_IP) {
-		OFF_(ip) OFF_(flags)
-	}
-	if (groups & VMSIM_GROUP_CONTROL) {
-		OFF_(cr0) OFF_(cr2) OFF_(cr3) OFF_(cr4) OFF_(dr7) OFF_(efer)
-	}
-	if (groups & VMSIM_GROUP_SYSENTER) {
-		OFF_(sysenter_ip) OFF_(sysenter_sp) OFF_(sysenter_cs)
-	}
-	if (groups & VMSIM_GROUP_SYSCALL) {
-		OFF_(star) OFF_(lstar) OFF_(cstar) OFF_(fmask) OFF_(kernel_gs_base)
-	}
-	if (groups & VMSIM_GROUP_TSC) {
-		OFF_(tsc) OFF_(tsc_offset) OFF_(tsc_aux)
-	}
-	if (groups & VMSIM_GROUP_PDPTE) {
-		OFF_(pdpte_0) OFF_(pdpte_1) OFF_(pdpte_2) OFF_(pdpte_3)
-	}
-	if (groups & VMSIM_GROUP_XSAVE) {
-		OFF_(xcr0) OFF_(xss)
-	}
-	if (groups & VMSIM_GROUP_SEGMENTS) {
-		OFF_(es) OFF_(ds) OFF_(fs) OFF_(gs) OFF_(cs) OFF_(ss) OFF_(tr) OFF_(ldtr)
-	}
-	if (groups & VMSIM_GROUP_DTABLES) {
-		OFF_(gdtr) OFF_(idtr)
-	}
-	if (groups & VMSIM_GROUP_TPR) {
-		OFF_(tpr) OFF_(tpr_threshold)
-	}
-	if (groups & VMSIM_GROUP_FPU) {
-		OFF_(fpu)
-	}
-	if (groups & VMSIM_GROUP_EVENTS) {
-		OFF_(inj_info) OFF_(inj_error) OFF_(intr_state) OFF_(actv_state)
-	}
-	if (groups & VMSIM_GROUP_INTERCEPTS) {
-		OFF_(ctrl_primary) OFF_(ctrl_secondary)
-	}
-	OFF_(ip_len) OFF_(qual_primary) OFF_(qual_secondary)
+	state->charged &= ~off;
 	state->exit_reason = 0;
 }
-#undef OFF_
 
 void state_to_cpu(uint32_t groups, const struct vmsim_vcpu_state *state, struct vmsim_cpu_state *cpu)
 {
 	for (size_t i = 0; i < sizeof regs / sizeof regs[0]; i++) {
-		const struct vmsim_reg *reg = st_reg_c(state, regs[i].state_off);
-		if ((groups & regs[i].group) && reg->charged)
-			*cpu_u64(cpu, regs[i].cpu_off) = reg->value;
+		if ((groups & regs[i].group) && (state->charged & regs[i].bit))
+			*cpu_u64(cpu, regs[i].cpu_off) = st_value_c(state, regs[i].state_off);
 	}
 	if (groups & VMSIM_GROUP_SEGMENTS)
 		for (size_t i = 0; i < sizeof segs / sizeof segs[0]; i++) {
 			const struct vmsim_seg_reg *reg =
 				(const struct vmsim_seg_reg *)((const char *)state + segs[i].state_off);
-			if (reg->charged)
+			if (state->charged & segs[i].bit)
 				*(struct vmsim_segment *)((char *)cpu + segs[i].cpu_off) = reg->value;
 		}
 	if (groups & VMSIM_GROUP_DTABLES) {
-		if (state->gdtr.charged)
+		if (vmsim_charged(state, gdtr))
 			cpu->gdtr = state->gdtr.value;
-		if (state->idtr.charged)
+		if (vmsim_charged(state, idtr))
 			cpu->idtr = state->idtr.value;
 	}
 	if (groups & VMSIM_GROUP_TPR) {
-		if (state->tpr.charged)
+		if (vmsim_charged(state, tpr))
 			cpu->tpr = (uint32_t)state->tpr.value;
-		if (state->tpr_threshold.charged)
+		if (vmsim_charged(state, tpr_threshold))
 			cpu->tpr_threshold = (uint32_t)state->tpr_threshold.value;
 	}
-	if ((groups & VMSIM_GROUP_FPU) && state->fpu.charged) {
+	if ((groups & VMSIM_GROUP_FPU) && vmsim_charged(state, fpu)) {
 		uint64_t size = state->fpu.size <= VMSIM_FPU_AREA_SIZE ? state->fpu.size : VMSIM_FPU_AREA_SIZE;
 		memcpy(cpu->fpu, state->fpu.buffer, size);
 		cpu->fpu_size = size;

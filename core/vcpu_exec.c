@@ -149,16 +149,16 @@ static void prepare_stop(struct vmsim_vcpu *vcpu, const struct vmsim_exit *exit)
 		/* an event whose delivery the exit interrupted (EXITINTINFO / IDT-vectoring info) */
 		uint64_t info = 0, error = 0;
 		if (vmsim_model_encode_event(model, &vcpu->cpu.pending, &info, &error) == VMSIM_OK) {
-			vmsim_reg_charge(&st->inj_info, info);
-			vmsim_reg_charge(&st->inj_error, error);
+			vmsim_charge(st, inj_info, info);
+			vmsim_charge(st, inj_error, error);
 		}
 	}
 	if (vcpu->fresh_groups & VMSIM_GROUP_INTERCEPTS) {
 		uint64_t primary = 0, secondary = 0;
 		vmsim_model_encode_controls(model, vcpu->cpu.intercepts, &primary, &secondary);
 		vmsim_profile_controls(vcpu->session->profile, model, &primary, &secondary);
-		vmsim_reg_charge(&st->ctrl_primary, primary);
-		vmsim_reg_charge(&st->ctrl_secondary, secondary);
+		vmsim_charge(st, ctrl_primary, primary);
+		vmsim_charge(st, ctrl_secondary, secondary);
 	}
 
 	enum vmsim_result r = vmsim_model_encode_exit(model, exit, events ? vcpu->cpu.interruptibility : 0,
@@ -170,8 +170,8 @@ static void prepare_stop(struct vmsim_vcpu *vcpu, const struct vmsim_exit *exit)
 		              vmsim_result_name(r));
 	if (!events) {
 		/* not transferred: the VMM must not mistake the model's zero for the vCPU's state */
-		st->intr_state.charged = false;
-		st->actv_state.charged = false;
+		vmsim_uncharge(st, intr_state);
+		vmsim_uncharge(st, actv_state);
 	}
 
 	kernel_state_check(vcpu, exit); /* kernel-state mode: the backend's kernel page against this encoding */
@@ -216,20 +216,20 @@ static enum vmsim_result decode_model_fields(struct vmsim_vcpu *vcpu, uint32_t c
 	enum vmsim_model model = vcpu->session->model;
 	enum vmsim_result r;
 
-	if (st->inj_info.charged || st->inj_error.charged) {
+	if (vmsim_charged(st, inj_info) || vmsim_charged(st, inj_error)) {
 		r = vmsim_model_decode_event(model, st->inj_info.value, st->inj_error.value, st->ip_len.value,
 		                             &cpu->pending, why);
 		if (r != VMSIM_OK)
 			return r;
 	}
-	if (st->intr_state.charged) {
+	if (vmsim_charged(st, intr_state)) {
 		r = vmsim_model_decode_intr_state(model, st->intr_state.value, &cpu->interruptibility);
 		if (r != VMSIM_OK) {
 			*why = VMSIM_INVALID_EVENT;
 			return r;
 		}
 	}
-	if (st->actv_state.charged) {
+	if (vmsim_charged(st, actv_state)) {
 		r = vmsim_model_decode_activity(model, st->actv_state.value, &cpu->activity);
 		if (r != VMSIM_OK) {
 			*why = VMSIM_INVALID_ACTIVITY;
@@ -290,7 +290,7 @@ static enum vmsim_result load_charged(struct vmsim_vcpu *vcpu, enum vmsim_invali
 	 * A state the vCPU ran with was valid; only a change to what the checks read
 	 * can make it invalid. rip alone is not among that (the fast path: ip += len).
 	 */
-	bool check = (charged & (checked & ~VMSIM_GROUP_IP)) || st->flags.charged;
+	bool check = (charged & (checked & ~VMSIM_GROUP_IP)) || vmsim_charged(st, flags);
 	if (!check && !(charged & ~(uint32_t)(VMSIM_GROUP_GPR | VMSIM_GROUP_IP)) && regs_set_of(ops)) {
 		/* the common resume (ip += len, a result in ax): exactly those registers, nothing fetched */
 		r = regs_set_of(ops)(vcpu->backend_vcpu, state_regs_to_cpu(st, cpu), cpu);
@@ -310,7 +310,7 @@ static enum vmsim_result load_charged(struct vmsim_vcpu *vcpu, enum vmsim_invali
 	}
 	uint64_t tsc_offset = cpu->tsc_offset; /* the profile's rule may add the charged one to it */
 	state_to_cpu(charged, st, cpu);
-	if (st->tsc_offset.charged)
+	if (vmsim_charged(st, tsc_offset))
 		cpu->tsc_offset = vmsim_profile_tsc_offset(vcpu->session->profile, model, tsc_offset, st->tsc_offset.value);
 
 	r = decode_model_fields(vcpu, charged, why);

@@ -1,44 +1,28 @@
-/* core/vcpu_state.c - Genode's Vcpu_state helpers: discharge, clear and count the charged flags. */
+/* core/vcpu_state.c - Genode's Vcpu_state helpers: discharge, clear, count and locate the charged bits. */
 #include <stddef.h>
 #include <string.h>
 
 #include <vmsim/vcpu_state.h>
-
-/* Every struct vmsim_reg member, in declaration order. */
-#define VCPU_STATE_REGS(X)                                                                      \
-	X(ax) X(cx) X(dx) X(bx) X(bp) X(si) X(di) X(sp) X(ip) X(ip_len) X(flags)                \
-	X(cr0) X(cr2) X(cr3) X(cr4) X(dr7) X(sysenter_ip) X(sysenter_sp) X(sysenter_cs)         \
-	X(qual_primary) X(qual_secondary) X(ctrl_primary) X(ctrl_secondary) X(inj_info)         \
-	X(inj_error) X(intr_state) X(actv_state) X(tsc) X(tsc_offset) X(tsc_aux) X(efer)        \
-	X(pdpte_0) X(pdpte_1) X(pdpte_2) X(pdpte_3) X(r8) X(r9) X(r10) X(r11) X(r12) X(r13)     \
-	X(r14) X(r15) X(star) X(lstar) X(cstar) X(fmask) X(kernel_gs_base) X(tpr)               \
-	X(tpr_threshold) X(xcr0) X(xss)
-#define VCPU_STATE_SEGS(X) X(es) X(ds) X(fs) X(gs) X(cs) X(ss) X(tr) X(ldtr)
-#define VCPU_STATE_DTABLES(X) X(gdtr) X(idtr)
 
 #define SIZE_OF_REG_(name) +sizeof(struct vmsim_reg)
 #define SIZE_OF_SEG_(name) +sizeof(struct vmsim_seg_reg)
 #define SIZE_OF_DTABLE_(name) +sizeof(struct vmsim_dtable_reg)
 
 /*
- * The lists must name every member before exit_reason: the registers are
- * packed back to back, so their sizes add up to exit_reason's offset exactly
- * when nothing is missing (a member added to the header breaks the build here).
+ * The lists must name every member between `charged` and exit_reason: the registers are packed back to back, so
+ * their sizes add up to exactly that span when nothing is missing (a member added to the struct breaks the build).
  */
-_Static_assert(0 VCPU_STATE_REGS(SIZE_OF_REG_) VCPU_STATE_SEGS(SIZE_OF_SEG_) VCPU_STATE_DTABLES(SIZE_OF_DTABLE_) ==
+_Static_assert(sizeof(uint64_t) VMSIM_STATE_PLAIN_REGS(SIZE_OF_REG_) VMSIM_STATE_SEG_REGS(SIZE_OF_SEG_)
+                               VMSIM_STATE_DTABLE_REGS(SIZE_OF_DTABLE_) ==
                        offsetof(struct vmsim_vcpu_state, exit_reason),
-               "VCPU_STATE_* lists miss a register of struct vmsim_vcpu_state");
+               "VMSIM_STATE_*_REGS miss a register of struct vmsim_vcpu_state");
+_Static_assert(VMSIM_SLOT_COUNT == 63, "one u64 of charged bits, bit 63 spare (the RPC's bitmap reserves it)");
 
 void vmsim_vcpu_state_discharge(struct vmsim_vcpu_state *state)
 {
 	if (!state)
 		return;
-#define DISCHARGE_(name) state->name.charged = false;
-	VCPU_STATE_REGS(DISCHARGE_)
-	VCPU_STATE_SEGS(DISCHARGE_)
-	VCPU_STATE_DTABLES(DISCHARGE_)
-#undef DISCHARGE_
-	state->fpu.charged = false;
+	state->charged = 0;
 	/* Genode's discharge() assigns a fresh Vcpu_state: the plain exit_reason field becomes 0. */
 	state->exit_reason = 0;
 }
@@ -51,14 +35,26 @@ void vmsim_vcpu_state_clear(struct vmsim_vcpu_state *state)
 
 unsigned vmsim_vcpu_state_charged_count(const struct vmsim_vcpu_state *state)
 {
-	unsigned count = 0;
+	return state ? (unsigned)__builtin_popcountll(state->charged & ((UINT64_C(1) << VMSIM_SLOT_COUNT) - 1)) : 0;
+}
 
-	if (!state)
+/* Each register's offset in the struct, by slot. */
+#define OFFSET_(name) offsetof(struct vmsim_vcpu_state, name),
+static const size_t slot_offset[VMSIM_SLOT_COUNT] = {
+	VMSIM_STATE_PLAIN_REGS(OFFSET_) VMSIM_STATE_SEG_REGS(OFFSET_) VMSIM_STATE_DTABLE_REGS(OFFSET_)
+	offsetof(struct vmsim_vcpu_state, fpu)
+};
+#undef OFFSET_
+
+uint64_t vmsim_vcpu_state_bit(const struct vmsim_vcpu_state *state, const void *reg)
+{
+	if (!state || !reg)
 		return 0;
-#define COUNT_(name) count += state->name.charged ? 1u : 0u;
-	VCPU_STATE_REGS(COUNT_)
-	VCPU_STATE_SEGS(COUNT_)
-	VCPU_STATE_DTABLES(COUNT_)
-#undef COUNT_
-	return count + (state->fpu.charged ? 1u : 0u);
+	uintptr_t at = (uintptr_t)reg, base = (uintptr_t)state;
+	if (at < base || at - base >= sizeof *state)
+		return 0;
+	for (unsigned slot = 0; slot < VMSIM_SLOT_COUNT; slot++)
+		if (slot_offset[slot] == at - base)
+			return UINT64_C(1) << slot;
+	return 0; /* inside a register, or the charged word, exit_reason or padding */
 }

@@ -114,11 +114,11 @@ static void build_request(struct run *run, struct stream *s, uint16_t op, struct
 	case VMSIM_RPC_VCPU_STATE_PUT:
 		q->u.put.vcpu = arg_cap(run, s);
 		q->u.put.flags = take(s, 1) & 1;
-		vmsim_reg_charge(&q->u.put.state.ax, take(s, 8));
+		vmsim_charge(&q->u.put.state, ax, take(s, 8));
 		if (take(s, 1) & 1)
-			vmsim_reg_charge(&q->u.put.state.cr0, take(s, 8));
+			vmsim_charge(&q->u.put.state, cr0, take(s, 8));
 		if (take(s, 1) & 1)
-			vmsim_reg_charge(&q->u.put.state.inj_info, take(s, 4));
+			vmsim_charge(&q->u.put.state, inj_info, take(s, 4));
 		break;
 	case VMSIM_RPC_CLIENT_QUOTA:
 		break;

@@ -106,8 +106,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vmsim_vcpu_state *st = &q.u.put.state;
 	*st = w->baseline;
 	for (unsigned i = 0; i < PLAIN; i++)
-		if (mask & (1u << i))
-			vmsim_reg_charge((struct vmsim_reg *)((char *)st + plain_regs[i]), take(&data, &size, 8));
+		if (mask & (1u << i)) {
+			struct vmsim_reg *reg = (struct vmsim_reg *)((char *)st + plain_regs[i]);
+			reg->value = take(&data, &size, 8);
+			st->charged |= vmsim_vcpu_state_bit(st, reg);
+		}
 	for (unsigned i = 0; i < SEGS; i++) {
 		if (!(mask & (1u << (PLAIN + i))))
 			continue;
@@ -116,15 +119,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		seg.ar = (uint16_t)take(&data, &size, 2);
 		seg.limit = (uint32_t)take(&data, &size, 4);
 		seg.base = take(&data, &size, 8);
-		vmsim_seg_charge((struct vmsim_seg_reg *)((char *)st + seg_regs[i]), seg);
+		struct vmsim_seg_reg *reg = (struct vmsim_seg_reg *)((char *)st + seg_regs[i]);
+		reg->value = seg;
+		st->charged |= vmsim_vcpu_state_bit(st, reg);
 	}
 	/* what the model alone refuses, computed before the vCPU sees the state */
 	struct vmsim_event event;
 	enum vmsim_invalid_reason why = VMSIM_INVALID_NONE;
-	bool event_refused = (st->inj_info.charged || st->inj_error.charged) && vmsim_model_decode_event(model, st->inj_info.value, st->inj_error.value,
-	                                              st->ip_len.value, &event, &why) != VMSIM_OK;
+	bool event_refused = (vmsim_charged(st, inj_info) || vmsim_charged(st, inj_error)) &&
+	                     vmsim_model_decode_event(model, st->inj_info.value, st->inj_error.value, st->ip_len.value,
+	                                              &event, &why) != VMSIM_OK;
 	uint32_t intercepts;
-	bool controls_refused = (st->ctrl_primary.charged || st->ctrl_secondary.charged) && vmsim_model_decode_controls(model, st->ctrl_primary.value, st->ctrl_secondary.value,
+	bool controls_refused = (vmsim_charged(st, ctrl_primary) || vmsim_charged(st, ctrl_secondary)) &&
+	                        vmsim_model_decode_controls(model, st->ctrl_primary.value, st->ctrl_secondary.value,
 	                                                    &intercepts, &why) != VMSIM_OK;
 
 	FUZZ_CHECK(call(w, VMSIM_RPC_VCPU_STATE_PUT) == VMSIM_OK);

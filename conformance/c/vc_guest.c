@@ -278,50 +278,50 @@ void vt_charge_start(struct vt_cpu *c, struct vmsim_vcpu_state *st, uint64_t ip)
 	struct vt_vm *vm = c->vm;
 	uint64_t p = 0, s = 0;
 	vt_encode_controls(vm->intercepts, &p, &s);
-	vmsim_reg_charge(&st->ctrl_primary, p);
-	vmsim_reg_charge(&st->ctrl_secondary, s);
-	vmsim_reg_charge(&st->ip, ip);
-	vmsim_reg_charge(&st->flags, 2);
-	vmsim_reg_charge(&st->sp, VT_STACK);
-	vmsim_reg_charge(&st->cr3, 0);
-	vmsim_reg_charge(&st->cr4, 0);
-	vmsim_reg_charge(&st->efer, 0);
-	vmsim_reg_charge(&st->dr7, 0x400);
-	vmsim_seg_charge(&st->tr, (struct vmsim_segment){ 0, 0x8b, 0x67, 0 });
-	vmsim_seg_charge(&st->ldtr, (struct vmsim_segment){ 0, 0x1082, 0, 0 });
+	vmsim_charge(st, ctrl_primary, p);
+	vmsim_charge(st, ctrl_secondary, s);
+	vmsim_charge(st, ip, ip);
+	vmsim_charge(st, flags, 2);
+	vmsim_charge(st, sp, VT_STACK);
+	vmsim_charge(st, cr3, 0);
+	vmsim_charge(st, cr4, 0);
+	vmsim_charge(st, efer, 0);
+	vmsim_charge(st, dr7, 0x400);
+	vmsim_charge(st, tr, (struct vmsim_segment){ 0, 0x8b, 0x67, 0 });
+	vmsim_charge(st, ldtr, (struct vmsim_segment){ 0, 0x1082, 0, 0 });
 	if (vm->mode == VT_REAL) {
 		struct vmsim_segment seg = { 0x1000, 0x93, 0xffff, 0x10000 };
-		vmsim_seg_charge(&st->ds, seg);
-		vmsim_seg_charge(&st->es, seg);
-		vmsim_seg_charge(&st->fs, seg);
-		vmsim_seg_charge(&st->gs, seg);
+		vmsim_charge(st, ds, seg);
+		vmsim_charge(st, es, seg);
+		vmsim_charge(st, fs, seg);
+		vmsim_charge(st, gs, seg);
 		seg.ar = 0x9b;
-		vmsim_seg_charge(&st->cs, seg);
-		vmsim_seg_charge(&st->ss, (struct vmsim_segment){ 0, 0x93, 0xffff, 0 });
-		vmsim_dtable_charge(&st->idtr, (struct vmsim_dtable){ 0x3ff, 0 });
-		vmsim_dtable_charge(&st->gdtr, (struct vmsim_dtable){ 0xffff, 0 });
-		vmsim_reg_charge(&st->cr0, 0x10);
+		vmsim_charge(st, cs, seg);
+		vmsim_charge(st, ss, (struct vmsim_segment){ 0, 0x93, 0xffff, 0 });
+		vmsim_charge(st, idtr, (struct vmsim_dtable){ 0x3ff, 0 });
+		vmsim_charge(st, gdtr, (struct vmsim_dtable){ 0xffff, 0 });
+		vmsim_charge(st, cr0, 0x10);
 		return;
 	}
 	struct vmsim_segment data = { 0x10, 0xc93, 0xffffffff, 0 };
-	vmsim_seg_charge(&st->ds, data);
-	vmsim_seg_charge(&st->es, data);
-	vmsim_seg_charge(&st->fs, data);
-	vmsim_seg_charge(&st->gs, data);
-	vmsim_seg_charge(&st->ss, data);
-	vmsim_dtable_charge(&st->gdtr, (struct vmsim_dtable){ 23, VT_GDT });
+	vmsim_charge(st, ds, data);
+	vmsim_charge(st, es, data);
+	vmsim_charge(st, fs, data);
+	vmsim_charge(st, gs, data);
+	vmsim_charge(st, ss, data);
+	vmsim_charge(st, gdtr, (struct vmsim_dtable){ 23, VT_GDT });
 	if (vm->mode == VT_PROT) {
-		vmsim_seg_charge(&st->cs, (struct vmsim_segment){ 0x08, 0xc9b, 0xffffffff, 0 });
-		vmsim_dtable_charge(&st->idtr, (struct vmsim_dtable){ 256 * 8 - 1, VT_IDT });
-		vmsim_reg_charge(&st->cr0, 0x11);
+		vmsim_charge(st, cs, (struct vmsim_segment){ 0x08, 0xc9b, 0xffffffff, 0 });
+		vmsim_charge(st, idtr, (struct vmsim_dtable){ 256 * 8 - 1, VT_IDT });
+		vmsim_charge(st, cr0, 0x11);
 		return;
 	}
-	vmsim_seg_charge(&st->cs, (struct vmsim_segment){ 0x08, 0xa9b, 0xffffffff, 0 });
-	vmsim_dtable_charge(&st->idtr, (struct vmsim_dtable){ 256 * 16 - 1, VT_IDT });
-	vmsim_reg_charge(&st->cr0, 0x80000011);
-	vmsim_reg_charge(&st->cr3, VT_PML4);
-	vmsim_reg_charge(&st->cr4, 0x20);
-	vmsim_reg_charge(&st->efer, 0x500);
+	vmsim_charge(st, cs, (struct vmsim_segment){ 0x08, 0xa9b, 0xffffffff, 0 });
+	vmsim_charge(st, idtr, (struct vmsim_dtable){ 256 * 16 - 1, VT_IDT });
+	vmsim_charge(st, cr0, 0x80000011);
+	vmsim_charge(st, cr3, VT_PML4);
+	vmsim_charge(st, cr4, 0x20);
+	vmsim_charge(st, efer, 0x500);
 }
 
 static uint64_t size_mask(unsigned size)
@@ -354,25 +354,26 @@ static bool default_vmm(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 		if (e.string) {
 			uint64_t count = e.rep ? (s->cx.value & amask) : 1;
 			struct vmsim_reg *ptr = e.in ? &s->di : &s->si;
-			vmsim_reg_charge(ptr, (ptr->value & ~amask) | ((ptr->value + count * e.size) & amask));
+			ptr->value = (ptr->value & ~amask) | ((ptr->value + count * e.size) & amask);
+			s->charged |= vmsim_vcpu_state_bit(s, ptr);
 			if (e.rep)
-				vmsim_reg_charge(&s->cx, s->cx.value & ~amask);
+				vmsim_charge(s, cx, s->cx.value & ~amask);
 		} else if (e.in) {
 			uint64_t m = size_mask(e.size);
 			uint64_t ax = (s->ax.value & ~m) | (c->in_value & m);
-			vmsim_reg_charge(&s->ax, e.size == 4 ? (ax & 0xffffffffull) : ax);
+			vmsim_charge(s, ax, e.size == 4 ? (ax & 0xffffffffull) : ax);
 		}
 		break;
 	case VMSIM_EXIT_CPUID:
-		vmsim_reg_charge(&s->ax, 0x11);
-		vmsim_reg_charge(&s->bx, 0x22);
-		vmsim_reg_charge(&s->cx, 0x33);
-		vmsim_reg_charge(&s->dx, 0x44);
+		vmsim_charge(s, ax, 0x11);
+		vmsim_charge(s, bx, 0x22);
+		vmsim_charge(s, cx, 0x33);
+		vmsim_charge(s, dx, 0x44);
 		break;
 	case VMSIM_EXIT_MSR:
 		if (vt_msr_write(st) == 0) {
-			vmsim_reg_charge(&s->ax, 0x55);
-			vmsim_reg_charge(&s->dx, 0x66);
+			vmsim_charge(s, ax, 0x55);
+			vmsim_charge(s, dx, 0x66);
 		}
 		break;
 	case VMSIM_EXIT_NPF:
@@ -387,7 +388,7 @@ static bool default_vmm(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 	default:
 		return false;
 	}
-	vmsim_reg_charge(&s->ip, next);
+	vmsim_charge(s, ip, next);
 	return true;
 }
 
@@ -403,8 +404,8 @@ static bool on_state(void *ctx, struct vmsim_vcpu_state *st)
 	if (c->n < VT_LOG)
 		c->log[c->n] = (struct vt_exit){ st->exit_reason, st->ip.value, st->ip_len.value, st->qual_primary.value,
 			                         st->qual_secondary.value, st->intr_state.value, st->actv_state.value,
-			                         st->ax.value, st->bx.value, st->cx.value, st->dx.value, st->ax.charged,
-			                         neutral };
+			                         st->ax.value, st->bx.value, st->cx.value, st->dx.value,
+			                         vmsim_charged(st, ax), neutral };
 	pthread_mutex_unlock(&c->lock);
 	int r = c->policy ? c->policy(c, st) : -1;
 	bool resume = r >= 0 ? r == 1 : default_vmm(c, st);
@@ -472,7 +473,7 @@ struct resume_job {
 static bool past_hlt(void *ctx, struct vmsim_vcpu_state *st)
 {
 	(void)ctx;
-	vmsim_reg_charge(&st->ip, st->ip.value + st->ip_len.value);
+	vmsim_charge(st, ip, st->ip.value + st->ip_len.value);
 	return true;
 }
 

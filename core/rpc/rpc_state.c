@@ -9,20 +9,12 @@
  * a decoded state re-encodes to the same bytes.
  */
 #define REG(name) offsetof(struct vmsim_vcpu_state, name)
-static const size_t plain_regs[] = {
-	REG(ax), REG(cx), REG(dx), REG(bx), REG(bp), REG(si), REG(di), REG(sp), REG(ip), REG(ip_len), REG(flags),
-	REG(cr0), REG(cr2), REG(cr3), REG(cr4), REG(dr7),
-	REG(sysenter_ip), REG(sysenter_sp), REG(sysenter_cs),
-	REG(qual_primary), REG(qual_secondary), REG(ctrl_primary), REG(ctrl_secondary),
-	REG(inj_info), REG(inj_error), REG(intr_state), REG(actv_state),
-	REG(tsc), REG(tsc_offset), REG(tsc_aux), REG(efer),
-	REG(pdpte_0), REG(pdpte_1), REG(pdpte_2), REG(pdpte_3),
-	REG(r8), REG(r9), REG(r10), REG(r11), REG(r12), REG(r13), REG(r14), REG(r15),
-	REG(star), REG(lstar), REG(cstar), REG(fmask), REG(kernel_gs_base),
-	REG(tpr), REG(tpr_threshold), REG(xcr0), REG(xss),
-};
-static const size_t seg_regs[] = {REG(es), REG(ds), REG(fs), REG(gs), REG(cs), REG(ss), REG(tr), REG(ldtr)};
-static const size_t dtable_regs[] = {REG(gdtr), REG(idtr)};
+#define REG_(name) REG(name),
+/* in charged-bit order (vcpu_state.h), so the wire's bitmap is vmsim_vcpu_state.charged */
+static const size_t plain_regs[] = { VMSIM_STATE_PLAIN_REGS(REG_) };
+static const size_t seg_regs[] = { VMSIM_STATE_SEG_REGS(REG_) };
+static const size_t dtable_regs[] = { VMSIM_STATE_DTABLE_REGS(REG_) };
+#undef REG_
 #undef REG
 
 enum {
@@ -34,6 +26,8 @@ enum {
 	FPU_BIT = DTABLE_BIT + DTABLE_COUNT
 };
 _Static_assert(FPU_BIT == 62, "the charged bitmap is one u64 with bit 63 reserved");
+_Static_assert(SEG_BIT == (int)VMSIM_SLOT_es && DTABLE_BIT == (int)VMSIM_SLOT_gdtr && FPU_BIT == (int)VMSIM_SLOT_fpu,
+               "the wire's bitmap is vmsim_vcpu_state.charged");
 
 static struct vmsim_reg *plain(struct vmsim_vcpu_state *s, unsigned i)
 {
@@ -54,14 +48,7 @@ void wire_put_state(struct wire_writer *w, const struct vmsim_vcpu_state *state)
 {
 	/* the accessors do not write; one cast here keeps them shared by both directions */
 	struct vmsim_vcpu_state *s = (struct vmsim_vcpu_state *)state;
-	uint64_t charged = 0;
-	for (unsigned i = 0; i < PLAIN_COUNT; i++)
-		charged |= (uint64_t)plain(s, i)->charged << i;
-	for (unsigned i = 0; i < SEG_COUNT; i++)
-		charged |= (uint64_t)seg(s, i)->charged << (SEG_BIT + i);
-	for (unsigned i = 0; i < DTABLE_COUNT; i++)
-		charged |= (uint64_t)dtable(s, i)->charged << (DTABLE_BIT + i);
-	charged |= (uint64_t)s->fpu.charged << FPU_BIT;
+	uint64_t charged = s->charged & ((UINT64_C(1) << VMSIM_SLOT_COUNT) - 1);
 	wire_put(w, charged, 8);
 
 	for (unsigned i = 0; i < PLAIN_COUNT; i++)
@@ -93,12 +80,10 @@ void wire_state(struct wire_reader *r, struct vmsim_vcpu_state *s)
 	if (charged >> 63)
 		r->failed = true;
 	for (unsigned i = 0; i < PLAIN_COUNT; i++) {
-		plain(s, i)->charged = (charged >> i) & 1;
 		plain(s, i)->value = wire_u64(r);
 	}
 	for (unsigned i = 0; i < SEG_COUNT; i++) {
 		struct vmsim_seg_reg *reg = seg(s, i);
-		reg->charged = (charged >> (SEG_BIT + i)) & 1;
 		reg->value.sel = wire_u16(r);
 		reg->value.ar = wire_u16(r);
 		reg->value.limit = wire_u32(r);
@@ -106,12 +91,11 @@ void wire_state(struct wire_reader *r, struct vmsim_vcpu_state *s)
 	}
 	for (unsigned i = 0; i < DTABLE_COUNT; i++) {
 		struct vmsim_dtable_reg *reg = dtable(s, i);
-		reg->charged = (charged >> (DTABLE_BIT + i)) & 1;
 		reg->value.limit = wire_u32(r);
 		reg->value.base = wire_u64(r);
 	}
 	s->exit_reason = wire_u32(r);
-	s->fpu.charged = (charged >> FPU_BIT) & 1;
+	s->charged = charged;
 	uint16_t size = wire_u16(r);
 	if (size > VMSIM_FPU_AREA_SIZE) {
 		r->failed = true;

@@ -77,7 +77,7 @@ static bool policy_default(struct rec *r, struct vmsim_vcpu_state *st)
 		return true;
 	}
 	if (st->exit_reason == code(r, VMSIM_EXIT_IO) || st->exit_reason == code(r, VMSIM_EXIT_CPUID)) {
-		vmsim_reg_charge(&st->ip, st->ip.value + st->ip_len.value);
+		vmsim_charge(st, ip, st->ip.value + st->ip_len.value);
 		return true;
 	}
 	return false; /* HLT, PAUSED and the rest: stay stopped */
@@ -162,7 +162,7 @@ static bool policy_io_stop_once(struct rec *r, struct vmsim_vcpu_state *st)
 	if (st->exit_reason == code(r, VMSIM_EXIT_IO) && count_of(r, st->exit_reason) == 1)
 		return false; /* the first OUT: stay stopped */
 	if (st->exit_reason == VMSIM_EXIT_CODE_PAUSED) {
-		vmsim_reg_charge(&st->ip, st->ip.value + 2); /* skip the OUT now */
+		vmsim_charge(st, ip, st->ip.value + 2); /* skip the OUT now */
 		return true;
 	}
 	return policy_default(r, st);
@@ -193,7 +193,7 @@ static bool policy_charged(struct rec *r, struct vmsim_vcpu_state *st)
 {
 	if (st->exit_reason == VMSIM_EXIT_CODE_STARTUP) {
 		start_state(r, st);
-		vmsim_reg_charge(&st->ax, 0x11);
+		vmsim_charge(st, ax, 0x11);
 		return true;
 	}
 	if (st->exit_reason == code(r, VMSIM_EXIT_IO)) {
@@ -207,8 +207,8 @@ static bool policy_charged(struct rec *r, struct vmsim_vcpu_state *st)
 		if (r->outs == 1)
 			st->ax.value = 0x99; /* changed but NOT charged: must not reach the guest */
 		else
-			vmsim_reg_charge(&st->ax, 0x55);
-		vmsim_reg_charge(&st->ip, next);
+			vmsim_charge(st, ax, 0x55);
+		vmsim_charge(st, ip, next);
 		return true;
 	}
 	if (st->exit_reason == code(r, VMSIM_EXIT_HLT)) {
@@ -510,11 +510,11 @@ static bool policy_config(struct rec *r, struct vmsim_vcpu_state *st)
 {
 	if (st->exit_reason == code(r, VMSIM_EXIT_IO)) {
 		pthread_mutex_lock(&r->lock);
-		r->seen_ax_charged = st->ax.charged ? 1 : 2;
+		r->seen_ax_charged = vmsim_charged(st, ax) ? 1 : 2;
 		pthread_mutex_unlock(&r->lock);
-		assert_true(st->ip.charged);
-		assert_true(st->ip_len.charged);
-		assert_true(st->qual_primary.charged);
+		assert_true(vmsim_charged(st, ip));
+		assert_true(vmsim_charged(st, ip_len));
+		assert_true(vmsim_charged(st, qual_primary));
 	}
 	return policy_default(r, st);
 }
@@ -551,7 +551,7 @@ static bool policy_bad_cr0(struct rec *r, struct vmsim_vcpu_state *st)
 	if (st->exit_reason == VMSIM_EXIT_CODE_STARTUP) {
 		start_state(r, st);
 		/* VMX: PG without PE; SVM: NW without CD (each architecture's own entry check) */
-		vmsim_reg_charge(&st->cr0, r->model == VMSIM_MODEL_VMX ? 0x80000000 : 0x20000010);
+		vmsim_charge(st, cr0, r->model == VMSIM_MODEL_VMX ? 0x80000000 : 0x20000010);
 		return true;
 	}
 	return false;

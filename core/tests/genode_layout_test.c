@@ -21,18 +21,18 @@ static uint64_t le(const uint8_t *buf, size_t off, unsigned n)
 static void sample_state(struct vmsim_vcpu_state *s)
 {
 	vmsim_vcpu_state_clear(s);
-	vmsim_reg_charge(&s->ip, 0x1122334455667788ull);
-	vmsim_reg_charge(&s->flags, 2);
-	vmsim_seg_charge(&s->cs, (struct vmsim_segment){ 0xf000, 0x93, 0xffff, 0xffff0000 });
-	vmsim_dtable_charge(&s->gdtr, (struct vmsim_dtable){ 0xffff, 0x1000 });
-	vmsim_reg_charge(&s->ctrl_primary, 0x88);
-	vmsim_reg_charge(&s->inj_info, 0x80000b0e);
-	vmsim_reg_charge(&s->tpr_threshold, 0xf);
-	vmsim_reg_charge(&s->kernel_gs_base, 0xffff800000000000ull);
+	vmsim_charge(s, ip, 0x1122334455667788ull);
+	vmsim_charge(s, flags, 2);
+	vmsim_charge(s, cs, (struct vmsim_segment){ 0xf000, 0x93, 0xffff, 0xffff0000 });
+	vmsim_charge(s, gdtr, (struct vmsim_dtable){ 0xffff, 0x1000 });
+	vmsim_charge(s, ctrl_primary, 0x88);
+	vmsim_charge(s, inj_info, 0x80000b0e);
+	vmsim_charge(s, tpr_threshold, 0xf);
+	vmsim_charge(s, kernel_gs_base, 0xffff800000000000ull);
 	s->exit_reason = 0xfc;
 	s->fpu.buffer[0] = 0x7f;
 	s->fpu.buffer[511] = 0xa5;
-	vmsim_fpu_charge(&s->fpu, 512);
+	vmsim_fpu_charge(s, 512);
 }
 
 /* Offsets by hand from repos/base/include/spec/x86/cpu/vcpu_state.h at 5e862b2c (see genode_layout.h). */
@@ -85,10 +85,10 @@ static void layout_2024_literal_offsets(void **unused)
 	assert_non_null(buf);
 	assert_int_equal(vmsim_genode_layout_size(Y24), 3648);
 	sample_state(&s);
-	vmsim_reg_charge(&s.xcr0, 7);
-	vmsim_reg_charge(&s.xss, 0x100);
+	vmsim_charge(&s, xcr0, 7);
+	vmsim_charge(&s, xss, 0x100);
 	s.fpu.buffer[2559] = 0x5a;
-	vmsim_fpu_charge(&s.fpu, 2560);
+	vmsim_fpu_charge(&s, 2560);
 	VT_ASSERT_OK(vmsim_genode_layout_export(Y24, &s, buf, 3648));
 	assert_int_equal(le(buf, 128, 8), 0x1122334455667788ull);
 	assert_int_equal(le(buf, 576, 4), 0x88);
@@ -112,6 +112,13 @@ static uint64_t next(uint64_t *seed)
 }
 
 /* Random values everywhere (32-bit registers kept to 32 bits), random charged flags. */
+/* value, then charged or not: in that order, as the draws were made before */
+static void charge_at(struct vmsim_vcpu_state *s, struct vmsim_reg *reg, uint64_t value, uint64_t charged)
+{
+	reg->value = value;
+	s->charged |= charged ? vmsim_vcpu_state_bit(s, reg) : 0;
+}
+
 static void random_state(struct vmsim_vcpu_state *s, uint64_t *seed, bool xsave)
 {
 	struct vmsim_reg *regs[] = {
@@ -127,26 +134,26 @@ static void random_state(struct vmsim_vcpu_state *s, uint64_t *seed, bool xsave)
 
 	vmsim_vcpu_state_clear(s);
 	for (size_t i = 0; i < sizeof regs / sizeof regs[0]; i++)
-		*regs[i] = (struct vmsim_reg){ next(seed), next(seed) & 1 };
+		charge_at(s, regs[i], next(seed), next(seed) & 1);
 	for (size_t i = 0; i < sizeof regs32 / sizeof regs32[0]; i++)
-		*regs32[i] = (struct vmsim_reg){ next(seed) & 0xffffffffu, next(seed) & 1 };
+		charge_at(s, regs32[i], next(seed) & 0xffffffffu, next(seed) & 1);
 	for (size_t i = 0; i < 8; i++) {
 		uint64_t v = next(seed);
 		segs[i]->value = (struct vmsim_segment){ (uint16_t)v, (uint16_t)(v >> 16), (uint32_t)(v >> 32),
 		                                         next(seed) };
-		segs[i]->charged = v & 1;
+		s->charged |= (v & 1) ? vmsim_vcpu_state_bit(s, segs[i]) : 0;
 	}
-	s->gdtr = (struct vmsim_dtable_reg){ { (uint32_t)next(seed), next(seed) }, true };
-	s->idtr = (struct vmsim_dtable_reg){ { (uint32_t)next(seed), next(seed) }, false };
+	vmsim_charge(s, gdtr, (struct vmsim_dtable){ (uint32_t)next(seed), next(seed) });
+	s->idtr.value = (struct vmsim_dtable){ (uint32_t)next(seed), next(seed) };
 	if (xsave) {
-		s->xcr0 = (struct vmsim_reg){ next(seed), true };
-		s->xss = (struct vmsim_reg){ next(seed), false };
+		vmsim_charge(s, xcr0, next(seed));
+		s->xss.value = next(seed);
 	}
 	s->exit_reason = (unsigned)next(seed);
 	size_t fpu = xsave ? VMSIM_FPU_AREA_SIZE : 512;
 	for (size_t i = 0; i < fpu; i++)
 		s->fpu.buffer[i] = (uint8_t)next(seed);
-	vmsim_fpu_charge(&s->fpu, fpu);
+	vmsim_fpu_charge(s, fpu);
 }
 
 static void round_trips(void **unused)
@@ -193,10 +200,10 @@ static void refusals(void **unused)
 	s.inj_info.value = 0x100000000ull; /* Genode's inj_info is 32 bits */
 	VT_ASSERT_RESULT(VMSIM_INVALID_ARGUMENT, vmsim_genode_layout_export(Y24, &s, buf, 3648));
 	sample_state(&s);
-	vmsim_reg_charge(&s.xcr0, 7); /* the 2023 page has no xcr0 */
+	vmsim_charge(&s, xcr0, 7); /* the 2023 page has no xcr0 */
 	VT_ASSERT_RESULT(VMSIM_INVALID_ARGUMENT, vmsim_genode_layout_export(Y23, &s, buf, 1520));
 	sample_state(&s);
-	vmsim_fpu_charge(&s.fpu, 576); /* more than the 512-byte FXSAVE State */
+	vmsim_fpu_charge(&s, 576); /* more than the 512-byte FXSAVE State */
 	VT_ASSERT_RESULT(VMSIM_INVALID_ARGUMENT, vmsim_genode_layout_export(Y23, &s, buf, 1520));
 
 	sample_state(&s);
@@ -210,7 +217,7 @@ static void refusals(void **unused)
 	VT_ASSERT_OK(vmsim_genode_layout_import(Y23, buf, 1520, &out));
 	assert_int_equal(out.fpu.size, 512);
 	assert_int_equal(out.exit_reason, 0xfc);
-	assert_false(out.xcr0.charged);
+	assert_false(vmsim_charged(&out, xcr0));
 
 	sample_state(&s);
 	VT_ASSERT_OK(vmsim_genode_layout_export(Y24, &s, buf, 3648));

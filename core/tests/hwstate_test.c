@@ -75,7 +75,7 @@ static void vmcb_exit_npf(void **unused)
 	assert_int_equal(st.kernel_gs_base.value, 0xffff800000000000ull);
 	assert_int_equal(st.cr2.value, 0xdead0000);
 	assert_int_equal(st.ip_len.value, 7); /* no NRIP: SVM has no length, left as it was */
-	assert_false(st.ip_len.charged);
+	assert_false(vmsim_charged(&st, ip_len));
 	/* ... and the SVM model reads it as the APM defines it */
 	VT_ASSERT_OK(vmsim_model_decode_exit(VMSIM_MODEL_SVM, &st, &e));
 	assert_int_equal(e.kind, VMSIM_EXIT_NPF);
@@ -113,7 +113,7 @@ static void vmcb_exit_codes(void **unused)
 	vmsim_vcpu_state_clear(&st);
 	VT_ASSERT_OK(vmsim_hwstate_from_vmcb(v, sizeof v, 0, &st));
 	assert_int_equal(st.ip_len.value, 1);
-	assert_true(st.ip_len.charged);
+	assert_true(vmsim_charged(&st, ip_len));
 	VT_ASSERT_OK(vmsim_model_decode_exit(VMSIM_MODEL_SVM, &st, &e));
 	assert_int_equal(e.kind, VMSIM_EXIT_IO);
 	assert_int_equal(e.u.io.port, 0x80);
@@ -142,15 +142,15 @@ static void vmcb_entry(void **unused)
 
 	memset(v, 0xaa, sizeof v);
 	vmsim_vcpu_state_clear(&st);
-	vmsim_reg_charge(&st.ip, 0xff83);
-	vmsim_reg_charge(&st.ctrl_primary, 1u << 24);           /* HLT */
-	vmsim_reg_charge(&st.ctrl_secondary, 1);                /* VMRUN */
-	vmsim_reg_charge(&st.inj_info, 0x80001030);             /* INTR 0x30 + Genode's window request */
-	vmsim_reg_charge(&st.inj_error, 0);
-	vmsim_reg_charge(&st.intr_state, 0);
-	vmsim_reg_charge(&st.tpr, 3);
-	vmsim_seg_charge(&st.ss, (struct vmsim_segment){ 0x10, 0xc93, 0xfffff, 0 });
-	vmsim_dtable_charge(&st.idtr, (struct vmsim_dtable){ 0x3ff, 0 });
+	vmsim_charge(&st, ip, 0xff83);
+	vmsim_charge(&st, ctrl_primary, 1u << 24);           /* HLT */
+	vmsim_charge(&st, ctrl_secondary, 1);                /* VMRUN */
+	vmsim_charge(&st, inj_info, 0x80001030);             /* INTR 0x30 + Genode's window request */
+	vmsim_charge(&st, inj_error, 0);
+	vmsim_charge(&st, intr_state, 0);
+	vmsim_charge(&st, tpr, 3);
+	vmsim_charge(&st, ss, (struct vmsim_segment){ 0x10, 0xc93, 0xfffff, 0 });
+	vmsim_charge(&st, idtr, (struct vmsim_dtable){ 0x3ff, 0 });
 	VT_ASSERT_OK(vmsim_hwstate_to_vmcb(&st, v, sizeof v));
 	assert_int_equal(le(v, 0x578, 8), 0xff83);
 	assert_int_equal(le(v, 0x00c, 4), 0x01000010); /* HLT + VINTR for the window */
@@ -264,15 +264,15 @@ static void vmcs_entry(void **unused)
 
 	memset(&vmcs, 0, sizeof vmcs);
 	vmsim_vcpu_state_clear(&st);
-	vmsim_reg_charge(&st.ip, 0x1000);
-	vmsim_reg_charge(&st.ip_len, 2);
-	vmsim_reg_charge(&st.ctrl_primary, 0x88);
-	vmsim_reg_charge(&st.inj_info, 0x80002b0e); /* #PF with error code + NMI-window request */
-	vmsim_reg_charge(&st.inj_error, 0x1c);
-	vmsim_reg_charge(&st.efer, 0x500);          /* LME | LMA */
-	vmsim_reg_charge(&st.cr0, 0x80000011);
-	vmsim_seg_charge(&st.cs, (struct vmsim_segment){ 0x8, 0xa9b, 0xffffffff, 0 });
-	vmsim_seg_charge(&st.ldtr, (struct vmsim_segment){ 0, 0x1000, 0, 0 });
+	vmsim_charge(&st, ip, 0x1000);
+	vmsim_charge(&st, ip_len, 2);
+	vmsim_charge(&st, ctrl_primary, 0x88);
+	vmsim_charge(&st, inj_info, 0x80002b0e); /* #PF with error code + NMI-window request */
+	vmsim_charge(&st, inj_error, 0x1c);
+	vmsim_charge(&st, efer, 0x500);          /* LME | LMA */
+	vmsim_charge(&st, cr0, 0x80000011);
+	vmsim_charge(&st, cs, (struct vmsim_segment){ 0x8, 0xa9b, 0xffffffff, 0 });
+	vmsim_charge(&st, ldtr, (struct vmsim_segment){ 0, 0x1000, 0, 0 });
 	VT_ASSERT_OK(vmsim_hwstate_to_vmcs(&st, &vmcs));
 	assert_int_equal(vmsim_hwstate_vmcs_get(&vmcs, 0x681e), 0x1000);
 	assert_int_equal(vmsim_hwstate_vmcs_get(&vmcs, 0x401a), 2);          /* entry instruction length */
@@ -292,8 +292,8 @@ static void vmcs_entry(void **unused)
 
 	/* A value too wide for its field: nothing written */
 	unsigned count = vmcs.count;
-	vmsim_reg_charge(&st.sysenter_cs, 1ull << 32); /* 0x482a is a 32-bit field */
-	vmsim_reg_charge(&st.flags, 0x202);
+	vmsim_charge(&st, sysenter_cs, 1ull << 32); /* 0x482a is a 32-bit field */
+	vmsim_charge(&st, flags, 0x202);
 	VT_ASSERT_RESULT(VMSIM_INVALID_ARGUMENT, vmsim_hwstate_to_vmcs(&st, &vmcs));
 	assert_int_equal(vmcs.count, count);
 }

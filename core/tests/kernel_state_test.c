@@ -170,7 +170,7 @@ static bool on_state(void *ctx, struct vmsim_vcpu_state *st)
 {
 	(void)ctx;
 	if (st->exit_reason == VMSIM_EXIT_CODE_STARTUP) {
-		vmsim_reg_charge(&st->ip, 0x1000); /* ip alone: no entry checks, the vCPU runs */
+		vmsim_charge(st, ip, 0x1000); /* ip alone: no entry checks, the vCPU runs */
 		return true;
 	}
 	return false;
@@ -233,10 +233,10 @@ static void out_page(struct vmsim_vcpu_state *st)
 {
 	vmsim_vcpu_state_clear(st);
 	st->exit_reason = 0x7b;
-	vmsim_reg_charge(&st->qual_primary, 0x80u << 16 | 0x10); /* port 0x80, SZ8, OUT */
-	vmsim_reg_charge(&st->qual_secondary, 0x1002);          /* EXITINFO2: the next rip */
-	vmsim_reg_charge(&st->ip, 0x1000);
-	vmsim_reg_charge(&st->ip_len, 2);
+	vmsim_charge(st, qual_primary, 0x80u << 16 | 0x10); /* port 0x80, SZ8, OUT */
+	vmsim_charge(st, qual_secondary, 0x1002);          /* EXITINFO2: the next rip */
+	vmsim_charge(st, ip, 0x1000);
+	vmsim_charge(st, ip_len, 2);
 }
 
 static void put64(size_t off, uint64_t v)

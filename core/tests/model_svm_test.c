@@ -440,8 +440,8 @@ static void svm_pf_exitinfo2_is_cr2(void **unused)
 	assert_int_equal(out.u.exception.qual, 0xffff800012345678ull);
 
 	/* #UD: no EXITINFO defined; base-hw passes whatever the VMCB holds, decode ignores it. */
-	vmsim_reg_charge(&state.qual_primary, 0x1234);
-	vmsim_reg_charge(&state.qual_secondary, 0xdead);
+	vmsim_charge(&state, qual_primary, 0x1234);
+	vmsim_charge(&state, qual_secondary, 0xdead);
 	state.exit_reason = 0x46;
 	VT_ASSERT_OK(vmsim_model_decode_exit(SVM, &state, &out));
 	assert_int_equal(out.u.exception.vector, 6);
@@ -516,10 +516,10 @@ static void svm_ioio_next_rip_authoritative(void **unused)
 
 	vmsim_vcpu_state_clear(&state);
 	state.exit_reason = 0x7b;
-	vmsim_reg_charge(&state.ip, 0xff7e);
-	vmsim_reg_charge(&state.ip_len, 3); /* stale: the previous exit was a 3-byte RDTSCP */
-	vmsim_reg_charge(&state.qual_primary, 0x00800010); /* OUT 0x80, SZ8 */
-	vmsim_reg_charge(&state.qual_secondary, 0xff80);
+	vmsim_charge(&state, ip, 0xff7e);
+	vmsim_charge(&state, ip_len, 3); /* stale: the previous exit was a 3-byte RDTSCP */
+	vmsim_charge(&state, qual_primary, 0x00800010); /* OUT 0x80, SZ8 */
+	vmsim_charge(&state, qual_secondary, 0xff80);
 	VT_ASSERT_OK(vmsim_model_decode_exit(SVM, &state, &out));
 	assert_int_equal(out.insn_len, 2);
 	assert_int_equal(out.u.io.port, 0x80);

@@ -145,10 +145,10 @@ static void vmx_exception_qualification(void **unused)
 	/* What base-hw hands over: the qualification, and a stale guest-physical address from an old EPT exit. */
 	vmsim_vcpu_state_clear(&state);
 	state.exit_reason = 0;
-	vmsim_reg_charge(&state.ip, 0x1000);
-	vmsim_reg_charge(&state.ip_len, 0);
-	vmsim_reg_charge(&state.qual_primary, 0xffff800000001000ull);
-	vmsim_reg_charge(&state.qual_secondary, 0xfffff000);
+	vmsim_charge(&state, ip, 0x1000);
+	vmsim_charge(&state, ip_len, 0);
+	vmsim_charge(&state, qual_primary, 0xffff800000001000ull);
+	vmsim_charge(&state, qual_secondary, 0xfffff000);
 	VT_ASSERT_OK(vmsim_model_decode_exit(VMX, &state, &out));
 	assert_int_equal(out.kind, VMSIM_EXIT_EXCEPTION);
 	assert_int_equal(out.u.exception.vector, 0xff); /* VMSIM_VECTOR_UNKNOWN */

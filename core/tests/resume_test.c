@@ -97,11 +97,11 @@ static bool on_state(void *ctx, struct vmsim_vcpu_state *st)
 		return false;
 	}
 	vmsim_vcpu_state_discharge(st);
-	vmsim_reg_charge(&st->ip, st->ip.value + st->ip_len.value);
+	vmsim_charge(st, ip, st->ip.value + st->ip_len.value);
 	if (run->charge == CHARGE_IP_AX)
-		vmsim_reg_charge(&st->ax, n);
+		vmsim_charge(st, ax, n);
 	if (run->charge == CHARGE_IP_FLAGS)
-		vmsim_reg_charge(&st->flags, 2);
+		vmsim_charge(st, flags, 2);
 	return true;
 }
 

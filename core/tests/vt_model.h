@@ -66,12 +66,12 @@ static inline unsigned vt_encode(enum vmsim_model model, const struct vmsim_exit
 {
 	vmsim_vcpu_state_clear(state);
 	VT_ASSERT_OK(vmsim_model_encode_exit(model, exit, 0, 0, state));
-	assert_true(state->ip.charged);
-	assert_true(state->ip_len.charged);
-	assert_true(state->qual_primary.charged);
-	assert_true(state->qual_secondary.charged);
-	assert_true(state->intr_state.charged);
-	assert_true(state->actv_state.charged);
+	assert_true(vmsim_charged(state, ip));
+	assert_true(vmsim_charged(state, ip_len));
+	assert_true(vmsim_charged(state, qual_primary));
+	assert_true(vmsim_charged(state, qual_secondary));
+	assert_true(vmsim_charged(state, intr_state));
+	assert_true(vmsim_charged(state, actv_state));
 	assert_int_equal(state->ip.value, exit->rip);
 	assert_int_equal(state->ip_len.value, exit->insn_len);
 	return state->exit_reason;

@@ -91,11 +91,11 @@ void vt_flat_start_state(enum vmsim_model model, uint64_t ip, struct vmsim_vcpu_
 {
 	uint64_t p = 0, s = 0;
 	vmsim_model_encode_controls(model, VMSIM_INTERCEPT_HLT | VMSIM_INTERCEPT_UNRESTRICTED_GUEST, &p, &s);
-	vmsim_reg_charge(&st->ctrl_primary, p);
-	vmsim_reg_charge(&st->ctrl_secondary, s);
-	vmsim_reg_charge(&st->ip, ip);
-	vmsim_reg_charge(&st->flags, 2);
-	vmsim_reg_charge(&st->cr0, 0x10);
-	vmsim_seg_charge(&st->cs, (struct vmsim_segment){ 0, 0x9b, 0xffff, 0 });
-	vmsim_seg_charge(&st->ss, (struct vmsim_segment){ 0, 0x93, 0xffff, 0 });
+	vmsim_charge(st, ctrl_primary, p);
+	vmsim_charge(st, ctrl_secondary, s);
+	vmsim_charge(st, ip, ip);
+	vmsim_charge(st, flags, 2);
+	vmsim_charge(st, cr0, 0x10);
+	vmsim_charge(st, cs, (struct vmsim_segment){ 0, 0x9b, 0xffff, 0 });
+	vmsim_charge(st, ss, (struct vmsim_segment){ 0, 0x93, 0xffff, 0 });
 }

@@ -137,10 +137,10 @@ static void answer_cpuid(const struct vmm *vmm, const struct vmsim_exit *ex, str
 	for (size_t i = 0; i < CPUID_ENTRIES; i++)
 		if (table[i].leaf == ex->u.cpuid.leaf)
 			hit = table[i];
-	vmsim_reg_charge(&st->ax, hit.eax);
-	vmsim_reg_charge(&st->bx, hit.ebx);
-	vmsim_reg_charge(&st->cx, hit.ecx);
-	vmsim_reg_charge(&st->dx, hit.edx);
+	vmsim_charge(st, ax, hit.eax);
+	vmsim_charge(st, bx, hit.ebx);
+	vmsim_charge(st, cx, hit.ecx);
+	vmsim_charge(st, dx, hit.edx);
 	vmm_skip(ex, st, 2);
 }
 
@@ -164,10 +164,10 @@ static bool give_cpuid_table(struct vmm *vmm, struct vmsim_vcpu *vcpu)
 static void answer_tsc(const struct vmsim_exit *ex, struct vmsim_vcpu_state *st)
 {
 	uint64_t tsc = __builtin_ia32_rdtsc() + st->tsc_offset.value;
-	vmsim_reg_charge(&st->ax, (uint32_t)tsc);
-	vmsim_reg_charge(&st->dx, tsc >> 32);
+	vmsim_charge(st, ax, (uint32_t)tsc);
+	vmsim_charge(st, dx, tsc >> 32);
 	if (ex->kind == VMSIM_EXIT_RDTSCP)
-		vmsim_reg_charge(&st->cx, (uint32_t)st->tsc_aux.value); /* TSC_AUX, as the MSR file holds it */
+		vmsim_charge(st, cx, (uint32_t)st->tsc_aux.value); /* TSC_AUX, as the MSR file holds it */
 	vmm_skip(ex, st, ex->kind == VMSIM_EXIT_RDTSCP ? 3 : 2);
 }
 
@@ -215,14 +215,15 @@ static void deliver_irq(struct vmm *vmm, struct vmsim_vcpu_state *st, struct exi
 		return;
 	vmm_pc_tick(pc, vmm_now(vmm));
 	/* a handler's own injection (an exception handed back) or the exit's interrupted event goes first */
-	uint64_t before = (st->inj_info.charged ? st->inj_info.value : ev.in_flight) & ~(uint64_t)INJ_WANT_WINDOW;
+	uint64_t before =
+		(vmsim_charged(st, inj_info) ? st->inj_info.value : ev.in_flight) & ~(uint64_t)INJ_WANT_WINDOW;
 	uint64_t info = before;
 	bool takes = (st->flags.value & RFLAGS_IF) && !(st->intr_state.value & BLOCK_STI_MOVSS);
 	if (!(info & INJ_VALID) && takes && vmm_pc_pending_vector(pc) >= 0)
 		info = INJ_VALID | (uint32_t)vmm_pc_acknowledge(pc);
 	bool want_window = vmm_pc_pending_vector(pc) >= 0;
 	if (info != before || want_window || vmm->window_requested)
-		vmsim_reg_charge(&st->inj_info, info | (want_window ? INJ_WANT_WINDOW : 0));
+		vmsim_charge(st, inj_info, info | (want_window ? INJ_WANT_WINDOW : 0));
 	vmm->window_requested = want_window;
 	/* virtual clock: a recall that found IF = 0 met a vCPU computing, not waiting: no more until it exits */
 	uint64_t due = vmm_pc_next_irq(pc);
@@ -258,7 +259,7 @@ static bool halt(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim_vcpu
 		return false;
 	}
 	vmm_skip(ex, st, 1);
-	vmsim_reg_charge(&st->intr_state, st->intr_state.value & ~(uint64_t)BLOCK_STI_MOVSS); /* the shadowed HLT ran */
+	vmsim_charge(st, intr_state, st->intr_state.value & ~(uint64_t)BLOCK_STI_MOVSS); /* the shadowed HLT ran */
 	if (!vmm->cfg->host_clock) {
 		skip_to(vmm, due);
 		return true;
@@ -294,9 +295,9 @@ static bool hand_back(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim
 	if (ex->insn_len && model == VMSIM_MODEL_VMX) {
 		event.type = v == 1 ? VMSIM_EVENT_PRIV_SW_EXCEPTION : VMSIM_EVENT_SW_EXCEPTION;
 		event.insn_len = ex->insn_len;
-		vmsim_reg_charge(&st->ip_len, ex->insn_len);
+		vmsim_charge(st, ip_len, ex->insn_len);
 	} else if (ex->insn_len) {
-		vmsim_reg_charge(&st->ip, ex->rip + ex->insn_len);
+		vmsim_charge(st, ip, ex->rip + ex->insn_len);
 	}
 	uint64_t info = 0, error = 0;
 	if (vmsim_model_encode_event(model, &event, &info, &error) != VMSIM_OK) {
@@ -305,10 +306,10 @@ static bool hand_back(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim
 		vmm_finish(vmm, RUN_STATUS_GUEST_FAULT);
 		return false;
 	}
-	vmsim_reg_charge(&st->inj_info, info);
-	vmsim_reg_charge(&st->inj_error, error);
+	vmsim_charge(st, inj_info, info);
+	vmsim_charge(st, inj_error, error);
 	if (v == 14)
-		vmsim_reg_charge(&st->cr2, ex->u.exception.qual);
+		vmsim_charge(st, cr2, ex->u.exception.qual);
 	return true;
 }
 
@@ -385,7 +386,7 @@ static bool on_exit_state(void *ctx, struct vmsim_vcpu_state *st)
 	if (run_over(vmm, &ex, st))
 		return false;
 
-	struct exit_events ev = { st->intr_state.charged, st->inj_info.charged ? st->inj_info.value : 0 };
+	struct exit_events ev = { vmsim_charged(st, intr_state), vmsim_charged(st, inj_info) ? st->inj_info.value : 0 };
 	/* the exit charged what it transferred: load back only what a handler below charges */
 	vmsim_vcpu_state_discharge(st);
 	if (!handle_exit(vmm, vcpu, &ex, st))

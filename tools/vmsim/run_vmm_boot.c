@@ -50,11 +50,11 @@ void vmm_start_state(struct vmm *vmm, struct vmsim_vcpu_state *st)
 	uint32_t intercepts = VMSIM_INTERCEPT_HLT | VMSIM_INTERCEPT_RDTSCP | VMSIM_INTERCEPT_UNRESTRICTED_GUEST;
 	uint64_t primary = 0, secondary = 0;
 	vmsim_model_encode_controls(model, intercepts, &primary, &secondary);
-	vmsim_reg_charge(&st->ctrl_primary, primary);
-	vmsim_reg_charge(&st->ctrl_secondary, secondary);
-	vmsim_reg_charge(&st->flags, 2);
-	vmsim_seg_charge(&st->tr, (struct vmsim_segment){ 0, 0x8b, 0xffff, 0 });
-	vmsim_seg_charge(&st->ldtr, (struct vmsim_segment){ 0, 0x1000, 0xffff, 0 });
+	vmsim_charge(st, ctrl_primary, primary);
+	vmsim_charge(st, ctrl_secondary, secondary);
+	vmsim_charge(st, flags, 2);
+	vmsim_charge(st, tr, (struct vmsim_segment){ 0, 0x8b, 0xffff, 0 });
+	vmsim_charge(st, ldtr, (struct vmsim_segment){ 0, 0x1000, 0xffff, 0 });
 
 	if (cfg->bios || cfg->mode == RUN_MODE_REAL) {
 		struct vmsim_segment data = { 0, 0x93, 0xffff, 0 };
@@ -65,38 +65,38 @@ void vmm_start_state(struct vmm *vmm, struct vmsim_vcpu_state *st)
 				                       cfg->entry & ~0xffffull };
 			ip = cfg->entry & 0xffff;
 		}
-		vmsim_reg_charge(&st->cr0, 0x10);
-		vmsim_seg_charge(&st->cs, code);
-		vmsim_reg_charge(&st->ip, ip);
-		vmsim_seg_charge(&st->ds, data);
-		vmsim_seg_charge(&st->es, data);
-		vmsim_seg_charge(&st->ss, data);
-		vmsim_seg_charge(&st->fs, data);
-		vmsim_seg_charge(&st->gs, data);
-		vmsim_dtable_charge(&st->gdtr, (struct vmsim_dtable){ 0xffff, 0 });
-		vmsim_dtable_charge(&st->idtr, (struct vmsim_dtable){ 0x3ff, 0 });
-		vmsim_reg_charge(&st->sp, 0x7000);
+		vmsim_charge(st, cr0, 0x10);
+		vmsim_charge(st, cs, code);
+		vmsim_charge(st, ip, ip);
+		vmsim_charge(st, ds, data);
+		vmsim_charge(st, es, data);
+		vmsim_charge(st, ss, data);
+		vmsim_charge(st, fs, data);
+		vmsim_charge(st, gs, data);
+		vmsim_charge(st, gdtr, (struct vmsim_dtable){ 0xffff, 0 });
+		vmsim_charge(st, idtr, (struct vmsim_dtable){ 0x3ff, 0 });
+		vmsim_charge(st, sp, 0x7000);
 		return;
 	}
 	bool lm = cfg->mode == RUN_MODE_LONG;
 	struct vmsim_segment code = { 0x08, lm ? 0xa9b : 0xc9b, 0xffffffff, 0 };
 	struct vmsim_segment data = { 0x10, 0xc93, 0xffffffff, 0 };
-	vmsim_seg_charge(&st->cs, code);
-	vmsim_seg_charge(&st->ds, data);
-	vmsim_seg_charge(&st->es, data);
-	vmsim_seg_charge(&st->ss, data);
-	vmsim_seg_charge(&st->fs, data);
-	vmsim_seg_charge(&st->gs, data);
-	vmsim_dtable_charge(&st->gdtr, (struct vmsim_dtable){ 3 * 8 - 1, gdt_gpa(vmm) });
-	vmsim_dtable_charge(&st->idtr, (struct vmsim_dtable){ 0, 0 });
-	vmsim_reg_charge(&st->cr0, lm ? 0x80000011 : 0x11);
-	vmsim_reg_charge(&st->cr3, lm ? pml4_gpa(vmm) : 0);
-	vmsim_reg_charge(&st->cr4, lm ? 0x20 : 0);
-	vmsim_reg_charge(&st->efer, lm ? 0x500 : 0);
-	vmsim_reg_charge(&st->ip, cfg->entry);
-	vmsim_reg_charge(&st->sp, pml4_gpa(vmm) & ~0xfull);
+	vmsim_charge(st, cs, code);
+	vmsim_charge(st, ds, data);
+	vmsim_charge(st, es, data);
+	vmsim_charge(st, ss, data);
+	vmsim_charge(st, fs, data);
+	vmsim_charge(st, gs, data);
+	vmsim_charge(st, gdtr, (struct vmsim_dtable){ 3 * 8 - 1, gdt_gpa(vmm) });
+	vmsim_charge(st, idtr, (struct vmsim_dtable){ 0, 0 });
+	vmsim_charge(st, cr0, lm ? 0x80000011 : 0x11);
+	vmsim_charge(st, cr3, lm ? pml4_gpa(vmm) : 0);
+	vmsim_charge(st, cr4, lm ? 0x20 : 0);
+	vmsim_charge(st, efer, lm ? 0x500 : 0);
+	vmsim_charge(st, ip, cfg->entry);
+	vmsim_charge(st, sp, pml4_gpa(vmm) & ~0xfull);
 	if (cfg->linux_boot)
-		vmsim_reg_charge(&st->si, LINUX_ZERO_PAGE); /* boot_params, as the 32-bit boot protocol hands it over */
+		vmsim_charge(st, si, LINUX_ZERO_PAGE); /* boot_params, as the 32-bit boot protocol hands it over */
 }
 
 /* ---- Linux's 32-bit boot protocol (Documentation/arch/x86/boot.rst) ------------------------------------------- */

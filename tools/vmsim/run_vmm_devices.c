@@ -59,6 +59,7 @@ static uint8_t *linear_ptr(struct vmm *vmm, const struct vmsim_vcpu_state *st, u
 /* ---- registers by Capstone id ------------------------------------------------------------ */
 
 struct gpr_ref {
+	struct vmsim_vcpu_state *st;
 	struct vmsim_reg *reg;
 	unsigned width; /* bytes */
 	unsigned shift; /* 8 for AH/CH/DH/BH */
@@ -90,7 +91,7 @@ static bool gpr_of(struct vmsim_vcpu_state *st, unsigned id, struct gpr_ref *out
 	};
 	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
 		if (table[i].id == id) {
-			*out = (struct gpr_ref){ (struct vmsim_reg *)((char *)st + table[i].off), table[i].width,
+			*out = (struct gpr_ref){ st, (struct vmsim_reg *)((char *)st + table[i].off), table[i].width,
 				                 table[i].shift };
 			return true;
 		}
@@ -107,7 +108,8 @@ static void gpr_write(struct gpr_ref ref, uint64_t value)
 		uint64_t mask = (ref.width == 2 ? 0xffffull : 0xffull) << ref.shift;
 		v = (old & ~mask) | ((value << ref.shift) & mask);
 	}
-	vmsim_reg_charge(ref.reg, v);
+	ref.reg->value = v;
+	ref.st->charged |= vmsim_vcpu_state_bit(ref.st, ref.reg);
 }
 
 static uint64_t ones(unsigned size)
@@ -245,10 +247,11 @@ static bool string_io(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim
 			if (!port_out(vmm, ex->u.io.port, ex->u.io.size, value))
 				return false;
 		}
-		vmsim_reg_charge(index, (index->value & ~amask) | ((off + (uint64_t)step) & amask));
+		index->value = (index->value & ~amask) | ((off + (uint64_t)step) & amask);
+		st->charged |= vmsim_vcpu_state_bit(st, index);
 	}
 	if (ex->u.io.rep)
-		vmsim_reg_charge(&st->cx, (st->cx.value & ~amask) | (remaining - count));
+		vmsim_charge(st, cx, (st->cx.value & ~amask) | (remaining - count));
 	return true;
 }
 
@@ -261,12 +264,12 @@ bool vmm_handle_io(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim_vc
 		if (more)
 			return true; /* the ip stays: the rest of the REP is the next exit's, after the budget checks */
 	} else if (ex->u.io.in) {
-		struct gpr_ref ax = { &st->ax, ex->u.io.size, 0 };
+		struct gpr_ref ax = { st, &st->ax, ex->u.io.size, 0 };
 		gpr_write(ax, port_in(vmm, ex->u.io.port, ex->u.io.size));
 	} else if (!port_out(vmm, ex->u.io.port, ex->u.io.size, ex->u.io.value)) {
 		return false;
 	}
-	vmsim_reg_charge(&st->ip, ex->rip + ex->insn_len);
+	vmsim_charge(st, ip, ex->rip + ex->insn_len);
 	return true;
 }
 
@@ -312,13 +315,13 @@ bool vmm_handle_npf(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim_v
 		vmm_finish(vmm, RUN_STATUS_GUEST_FAULT);
 		return false;
 	}
-	vmsim_reg_charge(&st->ip, ex->rip + len);
+	vmsim_charge(st, ip, ex->rip + len);
 	return true;
 }
 
 void vmm_skip(const struct vmsim_exit *ex, struct vmsim_vcpu_state *st, uint64_t fallback_len)
 {
-	vmsim_reg_charge(&st->ip, ex->rip + (ex->insn_len ? ex->insn_len : fallback_len));
+	vmsim_charge(st, ip, ex->rip + (ex->insn_len ? ex->insn_len : fallback_len));
 }
 
 /* ---- the MSR file ---------------------------------------------------------------------------- */
@@ -360,17 +363,19 @@ void vmm_msr_access(struct vmm *vmm, struct vmsim_vcpu_state *st, bool write)
 			/* LMA is the CPU's to set (APM 3.1.7): keep what it is now */
 			if (index == MSR_EFER)
 				value = (value & ~0x400ull) | (st->efer.value & 0x400);
-			vmsim_reg_charge(reg, value);
+			reg->value = value;
+			st->charged |= vmsim_vcpu_state_bit(st, reg);
 		} else if (seg) {
 			struct vmsim_segment s = seg->value;
 			s.base = value;
-			vmsim_seg_charge(seg, s);
+			seg->value = s;
+			st->charged |= vmsim_vcpu_state_bit(st, seg);
 		} else if (index == MSR_PAT) {
 			vmm->msr_pat = value;
 		}
 		return;
 	}
 	value = reg ? reg->value : seg ? seg->value.base : index == MSR_PAT ? vmm->msr_pat : 0;
-	vmsim_reg_charge(&st->ax, (uint32_t)value);
-	vmsim_reg_charge(&st->dx, value >> 32);
+	vmsim_charge(st, ax, (uint32_t)value);
+	vmsim_charge(st, dx, value >> 32);
 }

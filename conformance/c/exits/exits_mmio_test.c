@@ -38,15 +38,15 @@ static int answer_read(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 		uint64_t ax = st->ax.value, dx = st->dx.value, di = st->di.value;
 		vmsim_vcpu_state_discharge(st);
 		switch (i) {
-		case 0: vmsim_reg_charge(&st->ax, (ax & ~0xffull) | r->value); break;
-		case 1: vmsim_reg_charge(&st->dx, (dx & ~0xffffull) | r->value); break;
-		case 2: vmsim_reg_charge(&st->cx, r->value); break;
-		case 3: vmsim_reg_charge(&st->ax, (ax & ~0xff00ull) | (uint64_t)r->value << 8); break;
-		case 4: vmsim_reg_charge(&st->si, r->value); break;
-		case 5: vmsim_reg_charge(&st->di, (uint32_t)(di + r->value)); break;
-		default: vmsim_reg_charge(&st->ax, r->value); break;
+		case 0: vmsim_charge(st, ax, (ax & ~0xffull) | r->value); break;
+		case 1: vmsim_charge(st, dx, (dx & ~0xffffull) | r->value); break;
+		case 2: vmsim_charge(st, cx, r->value); break;
+		case 3: vmsim_charge(st, ax, (ax & ~0xff00ull) | (uint64_t)r->value << 8); break;
+		case 4: vmsim_charge(st, si, r->value); break;
+		case 5: vmsim_charge(st, di, (uint32_t)(di + r->value)); break;
+		default: vmsim_charge(st, ax, r->value); break;
 		}
-		vmsim_reg_charge(&st->ip, ip + r->len);
+		vmsim_charge(st, ip, ip + r->len);
 		c->user_state++;
 		return 1;
 	}

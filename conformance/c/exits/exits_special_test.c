@@ -19,7 +19,7 @@ static int start_without_idt(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 	if (st->exit_reason != VMSIM_EXIT_CODE_STARTUP)
 		return st->exit_reason == (vc_svm() ? 0x7fu : 2u) ? 0 : -1;
 	vt_charge_start(c, st, c->start_ip);
-	vmsim_dtable_charge(&st->idtr, (struct vmsim_dtable){ 0, 0 });
+	vmsim_charge(st, idtr, (struct vmsim_dtable){ 0, 0 });
 	return 1;
 }
 
@@ -62,23 +62,23 @@ static int start_bad(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 	vt_charge_start(c, st, c->start_ip);
 	const char *w = b->what;
 	if (!strcmp(w, "cr0_high"))
-		vmsim_reg_charge(&st->cr0, 0x11 | (1ull << 32));
+		vmsim_charge(st, cr0, 0x11 | (1ull << 32));
 	else if (!strcmp(w, "efer_no_pae")) {
-		vmsim_reg_charge(&st->cr0, 0x80000011);
-		vmsim_reg_charge(&st->efer, 0x100); /* LME without LMA/PAE */
+		vmsim_charge(st, cr0, 0x80000011);
+		vmsim_charge(st, efer, 0x100); /* LME without LMA/PAE */
 	} else if (!strcmp(w, "nw_without_cd"))
-		vmsim_reg_charge(&st->cr0, 0x20000011);
+		vmsim_charge(st, cr0, 0x20000011);
 	else if (!strcmp(w, "rflags_bit1"))
-		vmsim_reg_charge(&st->flags, 0);
+		vmsim_charge(st, flags, 0);
 	else if (!strcmp(w, "activity"))
-		vmsim_reg_charge(&st->actv_state, 5);
+		vmsim_charge(st, actv_state, 5);
 	else if (!strcmp(w, "vmrun_clear"))
-		vmsim_reg_charge(&st->ctrl_secondary, st->ctrl_secondary.value & ~1ull);
+		vmsim_charge(st, ctrl_secondary, st->ctrl_secondary.value & ~1ull);
 	else if (!strcmp(w, "no_unrestricted")) {
 		uint64_t p = 0, s = 0;
 		vt_encode_controls(c->vm->intercepts & ~VMSIM_INTERCEPT_UNRESTRICTED_GUEST, &p, &s);
-		vmsim_reg_charge(&st->ctrl_primary, p);
-		vmsim_reg_charge(&st->ctrl_secondary, s);
+		vmsim_charge(st, ctrl_primary, p);
+		vmsim_charge(st, ctrl_secondary, s);
 	}
 	return 1;
 }
@@ -161,7 +161,7 @@ static int start_with_offset(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 	if (st->exit_reason != VMSIM_EXIT_CODE_STARTUP)
 		return st->exit_reason == (vc_svm() ? 0x7cu : 31u) ? 0 : -1;
 	vt_charge_start(c, st, c->start_ip);
-	vmsim_reg_charge(&st->tsc_offset, 1ull << 62);
+	vmsim_charge(st, tsc_offset, 1ull << 62);
 	return 1;
 }
 

@@ -24,11 +24,11 @@ static int inject_policy(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 		return -1;
 	uint64_t ip = st->ip.value, len = st->ip_len.value;
 	vmsim_vcpu_state_discharge(st);
-	vmsim_reg_charge(&st->ip, x->keep_ip ? ip : ip + len);
-	vmsim_reg_charge(&st->ip_len, x->keep_ip ? 2 : 0); /* the software event's instruction length */
-	vmsim_reg_charge(&st->intr_state, 0); /* the OUT is skipped: no shadow */
-	vmsim_reg_charge(&st->inj_info, x->info);
-	vmsim_reg_charge(&st->inj_error, x->error);
+	vmsim_charge(st, ip, x->keep_ip ? ip : ip + len);
+	vmsim_charge(st, ip_len, x->keep_ip ? 2 : 0); /* the software event's instruction length */
+	vmsim_charge(st, intr_state, 0); /* the OUT is skipped: no shadow */
+	vmsim_charge(st, inj_info, x->info);
+	vmsim_charge(st, inj_error, x->error);
 	return 1;
 }
 
@@ -92,13 +92,13 @@ static int window_policy(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 	if (vt_io_port(st) == 0xf2) {
 		uint64_t next = st->ip.value + st->ip_len.value;
 		vmsim_vcpu_state_discharge(st);
-		vmsim_reg_charge(&st->ip, next);
-		vmsim_reg_charge(&st->inj_info, WANT_WINDOW);
+		vmsim_charge(st, ip, next);
+		vmsim_charge(st, inj_info, WANT_WINDOW);
 		return 1;
 	}
 	if (st->exit_reason == window) {
 		vmsim_vcpu_state_discharge(st);
-		vmsim_reg_charge(&st->inj_info, INFO(0, 0x20)); /* window bit clear: no second window */
+		vmsim_charge(st, inj_info, INFO(0, 0x20)); /* window bit clear: no second window */
 		return 1;
 	}
 	return -1;

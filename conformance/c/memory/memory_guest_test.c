@@ -48,7 +48,7 @@ static int start_with_ebx(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 	if (st->exit_reason != VMSIM_EXIT_CODE_STARTUP)
 		return stop_on_npf(c, st);
 	vt_charge_start(c, st, c->start_ip);
-	vmsim_reg_charge(&st->bx, (uint64_t)(uintptr_t)c->vm->user);
+	vmsim_charge(st, bx, (uint64_t)(uintptr_t)c->vm->user);
 	return 1;
 }
 

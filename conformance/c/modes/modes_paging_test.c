@@ -127,9 +127,9 @@ static int reinject_pf(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 	uint64_t addr = vc_svm() ? st->qual_secondary.value : st->qual_primary.value;
 	uint64_t error = vc_svm() ? st->qual_primary.value : guest_faults[seen->n].error;
 	seen->cr2[seen->n++] = st->cr2.value;
-	vmsim_reg_charge(&st->inj_info, (1u << 31) | (1u << 11) | (3u << 8) | 14); /* valid, error code, exception */
-	vmsim_reg_charge(&st->inj_error, error);
-	vmsim_reg_charge(&st->cr2, addr);
+	vmsim_charge(st, inj_info, (1u << 31) | (1u << 11) | (3u << 8) | 14); /* valid, error code, exception */
+	vmsim_charge(st, inj_error, error);
+	vmsim_charge(st, cr2, addr);
 	return 1;
 }
 

@@ -19,12 +19,12 @@ static int efer_and_hlt(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 	if (write < 0 || (uint32_t)st->cx.value != 0xc0000080)
 		return -1;
 	if (write) {
-		vmsim_reg_charge(&st->efer, (st->dx.value << 32) | (uint32_t)st->ax.value);
+		vmsim_charge(st, efer, (st->dx.value << 32) | (uint32_t)st->ax.value);
 	} else {
-		vmsim_reg_charge(&st->ax, (uint32_t)st->efer.value);
-		vmsim_reg_charge(&st->dx, st->efer.value >> 32);
+		vmsim_charge(st, ax, (uint32_t)st->efer.value);
+		vmsim_charge(st, dx, st->efer.value >> 32);
 	}
-	vmsim_reg_charge(&st->ip, st->ip.value + st->ip_len.value);
+	vmsim_charge(st, ip, st->ip.value + st->ip_len.value);
 	return 1;
 }
 
@@ -87,7 +87,7 @@ static void real_to_long_by_itself(const void *p)
 static int efer_and_second_hlt(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 {
 	if (st->exit_reason == vt_code(VMSIM_EXIT_HLT) && c->n == 8) { /* the policy runs before the log counts it */
-		vmsim_reg_charge(&st->ip, st->ip.value + 1);
+		vmsim_charge(st, ip, st->ip.value + 1);
 		return 1;
 	}
 	return efer_and_hlt(c, st);
@@ -161,7 +161,7 @@ static int vmm_patches_the_port(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 	if (port == 0xf3)
 		return 0;
 	c->vm->ram[st->ip.value + 1] = (uint8_t)(port + 1); /* flat CS, no paging: ip is the guest-physical address */
-	vmsim_reg_charge(&st->ip, st->ip.value + st->ip_len.value);
+	vmsim_charge(st, ip, st->ip.value + st->ip_len.value);
 	return 1;
 }
 

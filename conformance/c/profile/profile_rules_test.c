@@ -19,7 +19,7 @@ static int start_refused(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 	if (st->exit_reason != VMSIM_EXIT_CODE_STARTUP)
 		return 0;
 	vt_charge_start(c, st, c->start_ip);
-	vmsim_reg_charge(&st->cr0, 0x11 | (1ull << 32));
+	vmsim_charge(st, cr0, 0x11 | (1ull << 32));
 	return 1;
 }
 
@@ -55,7 +55,7 @@ static int controls_policy(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 		return -1;
 	s->primary = st->ctrl_primary.value;
 	s->secondary = st->ctrl_secondary.value;
-	s->charged = st->ctrl_primary.charged && st->ctrl_secondary.charged;
+	s->charged = vmsim_charged(st, ctrl_primary) && vmsim_charged(st, ctrl_secondary);
 	/* APM appendix B word 3 bit 24 / SDM Table 25-6 bit 7: without HLT exiting the guest would idle, so stop */
 	bool hlt = vc_svm() ? (s->primary >> 24 & 1) : (s->primary >> 7 & 1);
 	return hlt ? -1 : 0;
@@ -114,15 +114,15 @@ static int tsc_policy(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 	struct seen *s = c->vm->user;
 	if (st->exit_reason == VMSIM_EXIT_CODE_STARTUP) {
 		vt_charge_start(c, st, c->start_ip);
-		vmsim_reg_charge(&st->tsc_offset, 0x1000);
+		vmsim_charge(st, tsc_offset, 0x1000);
 		return 1;
 	}
-	if (s->tsc_seen < 2 && st->tsc_offset.charged)
+	if (s->tsc_seen < 2 && vmsim_charged(st, tsc_offset))
 		s->tsc_offset[s->tsc_seen] = st->tsc_offset.value;
 	if (s->tsc_seen++ == 0) {
 		vmsim_vcpu_state_discharge(st);
-		vmsim_reg_charge(&st->tsc_offset, 0x2000);
-		vmsim_reg_charge(&st->ip, st->ip.value + st->ip_len.value);
+		vmsim_charge(st, tsc_offset, 0x2000);
+		vmsim_charge(st, ip, st->ip.value + st->ip_len.value);
 		return 1;
 	}
 	return 0;

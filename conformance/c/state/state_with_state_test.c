@@ -22,7 +22,7 @@ static int resume_policy(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 	if (st->exit_reason == VMSIM_EXIT_CODE_PAUSED) {
 		uint64_t ip = st->ip.value;
 		vmsim_vcpu_state_discharge(st);
-		vmsim_reg_charge(&st->ip, ip + 2);
+		vmsim_charge(st, ip, ip + 2);
 		return 1;
 	}
 	if (st->exit_reason == io_code())
@@ -63,14 +63,14 @@ static int charged_policy(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 		st->r9.value = 0x99;
 		break;
 	case 1:
-		vmsim_reg_charge(&st->ax, 0x11223344);
-		vmsim_reg_charge(&st->r9, 0x0909);
-		vmsim_reg_charge(&st->bp, 0xb0b0);
+		vmsim_charge(st, ax, 0x11223344);
+		vmsim_charge(st, r9, 0x0909);
+		vmsim_charge(st, bp, 0xb0b0);
 		break;
 	default:
 		return 0;
 	}
-	vmsim_reg_charge(&st->ip, next);
+	vmsim_charge(st, ip, next);
 	return 1;
 }
 
@@ -133,9 +133,11 @@ static int gpr_policy(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 	vmsim_vcpu_state_discharge(st);
 	struct vmsim_reg *r[] = { &st->bx, &st->bp, &st->di, &st->r8, &st->r9, &st->r10, &st->r11,
 		                  &st->r12, &st->r13, &st->r14, &st->r15 };
-	for (unsigned i = 0; i < 11; i++)
-		vmsim_reg_charge(r[i], 0x1000 + i);
-	vmsim_reg_charge(&st->ip, next);
+	for (unsigned i = 0; i < 11; i++) {
+		r[i]->value = 0x1000 + i;
+		st->charged |= vmsim_vcpu_state_bit(st, r[i]);
+	}
+	vmsim_charge(st, ip, next);
 	return 1;
 }
 
@@ -239,10 +241,10 @@ static void discharge_and_clear(const void *p)
 	static struct vmsim_vcpu_state st;
 	vmsim_vcpu_state_clear(&st);
 	assert_int_equal(vmsim_vcpu_state_charged_count(&st), 0);
-	vmsim_reg_charge(&st.ax, 7);
-	vmsim_reg_charge(&st.r15, 9);
-	vmsim_seg_charge(&st.cs, (struct vmsim_segment){ 8, 0x9b, 0xffff, 0 });
-	vmsim_fpu_charge(&st.fpu, 512);
+	vmsim_charge(&st, ax, 7);
+	vmsim_charge(&st, r15, 9);
+	vmsim_charge(&st, cs, (struct vmsim_segment){ 8, 0x9b, 0xffff, 0 });
+	vmsim_fpu_charge(&st, 512);
 	st.exit_reason = 0x78;
 	assert_int_equal(vmsim_vcpu_state_charged_count(&st), 4);
 	vmsim_vcpu_state_discharge(&st);
@@ -260,9 +262,10 @@ static int exit_info_policy(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 	if (st->exit_reason != io_code())
 		return -1;
 	/* exit information is always charged; with EVENTS transferred intr/actv state are too */
-	c->user_state = st->ip.charged && st->ip_len.charged && st->qual_primary.charged &&
-	                st->qual_secondary.charged && st->intr_state.charged && st->actv_state.charged &&
-	                st->cx.charged && st->cr0.charged && st->cs.charged;
+	c->user_state = vmsim_charged(st, ip) && vmsim_charged(st, ip_len) && vmsim_charged(st, qual_primary) &&
+	                vmsim_charged(st, qual_secondary) && vmsim_charged(st, intr_state) &&
+	                vmsim_charged(st, actv_state) && vmsim_charged(st, cx) && vmsim_charged(st, cr0) &&
+	                vmsim_charged(st, cs);
 	return 0;
 }
 

@@ -172,11 +172,11 @@ static void exit_config_recorded(const void *p)
 static int check_minimal(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 {
 	if (st->exit_reason == (vc_svm() ? 0x7bu : 30u)) {
-		assert_true(st->ip.charged);
-		assert_true(st->ip_len.charged);
-		assert_true(st->qual_primary.charged);
-		assert_true(st->qual_secondary.charged);
-		c->user_state = st->ax.charged ? 1 : 2;
+		assert_true(vmsim_charged(st, ip));
+		assert_true(vmsim_charged(st, ip_len));
+		assert_true(vmsim_charged(st, qual_primary));
+		assert_true(vmsim_charged(st, qual_secondary));
+		c->user_state = vmsim_charged(st, ax) ? 1 : 2;
 		return 0;
 	}
 	return -1;

@@ -78,30 +78,30 @@ static void log_line(struct vcpu_ctx *c, unsigned reason, uint64_t ip)
 /* _cpu_init of the test: the real-mode reset state and the intercepts it asks for. */
 static void cpu_init(struct vcpu_ctx *c, struct vmsim_vcpu_state *st)
 {
-	vmsim_reg_charge(&st->flags, 2);
-	vmsim_reg_charge(&st->ip, 0xfff0);
-	vmsim_reg_charge(&st->cr0, 0x10);
-	vmsim_seg_charge(&st->cs, (struct vmsim_segment){ 0xf000, 0x93, 0xffff, 0xffff0000 });
-	vmsim_seg_charge(&st->ss, (struct vmsim_segment){ 0, 0x93, 0xffff, 0 });
-	vmsim_seg_charge(&st->es, (struct vmsim_segment){ 0, 0x93, 0xffff, 0 });
-	vmsim_seg_charge(&st->ds, (struct vmsim_segment){ 0, 0x93, 0xffff, 0 });
-	vmsim_seg_charge(&st->fs, (struct vmsim_segment){ 0, 0x93, 0xffff, 0 });
-	vmsim_seg_charge(&st->gs, (struct vmsim_segment){ 0, 0x93, 0xffff, 0 });
-	vmsim_reg_charge(&st->dx, 0x600);
-	vmsim_seg_charge(&st->tr, (struct vmsim_segment){ 0, 0x8b, 0xffff, 0 });
-	vmsim_seg_charge(&st->ldtr, (struct vmsim_segment){ 0, 0x1000, 0xffff, 0 });
-	vmsim_dtable_charge(&st->gdtr, (struct vmsim_dtable){ 0xffff, 0 });
-	vmsim_dtable_charge(&st->idtr, (struct vmsim_dtable){ 0xffff, 0 });
-	vmsim_reg_charge(&st->dr7, 0x400);
+	vmsim_charge(st, flags, 2);
+	vmsim_charge(st, ip, 0xfff0);
+	vmsim_charge(st, cr0, 0x10);
+	vmsim_charge(st, cs, (struct vmsim_segment){ 0xf000, 0x93, 0xffff, 0xffff0000 });
+	vmsim_charge(st, ss, (struct vmsim_segment){ 0, 0x93, 0xffff, 0 });
+	vmsim_charge(st, es, (struct vmsim_segment){ 0, 0x93, 0xffff, 0 });
+	vmsim_charge(st, ds, (struct vmsim_segment){ 0, 0x93, 0xffff, 0 });
+	vmsim_charge(st, fs, (struct vmsim_segment){ 0, 0x93, 0xffff, 0 });
+	vmsim_charge(st, gs, (struct vmsim_segment){ 0, 0x93, 0xffff, 0 });
+	vmsim_charge(st, dx, 0x600);
+	vmsim_charge(st, tr, (struct vmsim_segment){ 0, 0x8b, 0xffff, 0 });
+	vmsim_charge(st, ldtr, (struct vmsim_segment){ 0, 0x1000, 0xffff, 0 });
+	vmsim_charge(st, gdtr, (struct vmsim_dtable){ 0xffff, 0 });
+	vmsim_charge(st, idtr, (struct vmsim_dtable){ 0xffff, 0 });
+	vmsim_charge(st, dr7, 0x400);
 	if (c->vm->model == VMSIM_MODEL_VMX) {
-		vmsim_reg_charge(&st->ctrl_primary, (1u << 7) | (1u << 3));
-		vmsim_reg_charge(&st->ctrl_secondary, (1u << 7) | (1u << 3));
+		vmsim_charge(st, ctrl_primary, (1u << 7) | (1u << 3));
+		vmsim_charge(st, ctrl_secondary, (1u << 7) | (1u << 3));
 	} else {
-		vmsim_reg_charge(&st->ctrl_primary, 1u << 24);
-		vmsim_reg_charge(&st->ctrl_secondary, 1u << 0);
+		vmsim_charge(st, ctrl_primary, 1u << 24);
+		vmsim_charge(st, ctrl_secondary, 1u << 0);
 	}
-	vmsim_reg_charge(&st->tsc_aux, (0xaffeull << 16) | c->id);
-	vmsim_reg_charge(&st->tsc_offset, 0xff00ull << 48);
+	vmsim_charge(st, tsc_aux, (0xaffeull << 16) | c->id);
+	vmsim_charge(st, tsc_offset, 0xff00ull << 48);
 }
 
 static bool on_paused(struct vcpu_ctx *c, struct vmsim_vcpu_state *st, uint64_t ip)
@@ -116,7 +116,7 @@ static bool on_paused(struct vcpu_ctx *c, struct vmsim_vcpu_state *st, uint64_t 
 		return true;
 	case 4:
 		log_line(c, VMSIM_EXIT_CODE_PAUSED, ip);
-		vmsim_reg_charge(&st->ip, ip + 1);
+		vmsim_charge(st, ip, ip + 1);
 		return true;
 	default:
 		log_line(c, VMSIM_EXIT_CODE_PAUSED, ip);
@@ -152,7 +152,7 @@ static bool exit_fn(void *ctx, struct vmsim_vcpu_state *st)
 		return !c->error;
 	}
 	if (reason == code_of(vm, VMSIM_EXIT_RDTSCP)) {
-		vmsim_reg_charge(&st->ip, ip + 3);
+		vmsim_charge(st, ip, ip + 3);
 		return true;
 	}
 	if (reason == code_of(vm, VMSIM_EXIT_HLT)) {
@@ -193,7 +193,7 @@ static bool force_fpu(void *ctx, struct vmsim_vcpu_state *st)
 {
 	(void)ctx;
 	vmsim_vcpu_state_discharge(st);
-	vmsim_fpu_charge(&st->fpu, sizeof st->fpu.buffer);
+	vmsim_fpu_charge(st, sizeof st->fpu.buffer);
 	return true;
 }
 
@@ -202,7 +202,7 @@ static bool skip_two(void *ctx, struct vmsim_vcpu_state *st)
 	(void)ctx;
 	uint64_t ip = st->ip.value;
 	vmsim_vcpu_state_discharge(st);
-	vmsim_reg_charge(&st->ip, ip + 2);
+	vmsim_charge(st, ip, ip + 2);
 	return true;
 }
 

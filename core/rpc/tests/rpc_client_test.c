@@ -232,7 +232,7 @@ static void test_vcpu_state_travels_through_the_entrypoint(void **state)
 	assert_int_equal(p.u.state.exit_reason, VMSIM_EXIT_CODE_STARTUP);
 	/* charge a register without resuming; the next get shows it */
 	q.u.put.vcpu = vcpu;
-	vmsim_reg_charge(&q.u.put.state.ax, 0x1234);
+	vmsim_charge(&q.u.put.state, ax, 0x1234);
 	assert_int_equal(vt_call(a, VMSIM_RPC_VCPU_STATE_PUT), VMSIM_OK);
 	q.u.object.cap = vcpu;
 	assert_int_equal(vt_call(a, VMSIM_RPC_VCPU_STATE_GET), VMSIM_OK);

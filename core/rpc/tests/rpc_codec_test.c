@@ -61,10 +61,10 @@ static void test_every_request_roundtrips(void **state)
 		if (op == VMSIM_RPC_VCPU_STATE_PUT) {
 			q.u.put.vcpu = 0x2222;
 			q.u.put.flags = VMSIM_RPC_PUT_RESUME;
-			vmsim_reg_charge(&q.u.put.state.r15, 15);
-			vmsim_seg_charge(&q.u.put.state.ldtr, (struct vmsim_segment){1, 2, 3, 4});
+			vmsim_charge(&q.u.put.state, r15, 15);
+			vmsim_charge(&q.u.put.state, ldtr, (struct vmsim_segment){1, 2, 3, 4});
 			memset(q.u.put.state.fpu.buffer, 0xab, 100);
-			vmsim_fpu_charge(&q.u.put.state.fpu, 100);
+			vmsim_fpu_charge(&q.u.put.state, 100);
 		}
 		assert_non_null(vmsim_rpc_op_name(op));
 		vt_roundtrip_request(&q);
@@ -79,20 +79,20 @@ static void test_state_keeps_charged_flags(void **state)
 	static struct vmsim_rpc_request q, back;
 	memset(&q, 0, sizeof q);
 	q.op = VMSIM_RPC_VCPU_STATE_PUT;
-	vmsim_reg_charge(&q.u.put.state.ax, 0xdead);
+	vmsim_charge(&q.u.put.state, ax, 0xdead);
 	q.u.put.state.bx.value = 0xbeef; /* a value travels even when it is not charged */
-	vmsim_dtable_charge(&q.u.put.state.idtr, (struct vmsim_dtable){0xfff, 0x1000});
+	vmsim_charge(&q.u.put.state, idtr, (struct vmsim_dtable){0xfff, 0x1000});
 	q.u.put.state.exit_reason = 0x7b;
 	size_t len;
 	assert_int_equal(vmsim_rpc_encode_request(&q, buf, sizeof buf, &len), VMSIM_OK);
 	assert_int_equal(vmsim_rpc_decode_request(buf, len, &back), VMSIM_OK);
-	assert_true(back.u.put.state.ax.charged);
+	assert_true(vmsim_charged(&back.u.put.state, ax));
 	assert_int_equal(back.u.put.state.ax.value, 0xdead);
-	assert_false(back.u.put.state.bx.charged);
+	assert_false(vmsim_charged(&back.u.put.state, bx));
 	assert_int_equal(back.u.put.state.bx.value, 0xbeef);
-	assert_true(back.u.put.state.idtr.charged);
+	assert_true(vmsim_charged(&back.u.put.state, idtr));
 	assert_int_equal(back.u.put.state.idtr.value.base, 0x1000);
-	assert_false(back.u.put.state.gdtr.charged);
+	assert_false(vmsim_charged(&back.u.put.state, gdtr));
 	assert_int_equal(back.u.put.state.exit_reason, 0x7b);
 	assert_int_equal(vmsim_vcpu_state_charged_count(&back.u.put.state), 2);
 }

@@ -134,7 +134,7 @@ static bool kstate_on_state(void *ctx, struct vmsim_vcpu_state *st)
 {
 	struct kstate_rec *r = ctx;
 	if (st->exit_reason == VMSIM_EXIT_CODE_STARTUP) {
-		vmsim_reg_charge(&st->ip, 0x2000);
+		vmsim_charge(st, ip, 0x2000);
 		return true;
 	}
 	pthread_mutex_lock(&r->lock);
