@@ -81,6 +81,9 @@ static bool run_over(struct vmm *vmm, const struct vmsim_exit *ex, const struct 
 	pthread_mutex_lock(&vmm->lock);
 	bool done = vmm->finished, timed_out = vmm->timed_out;
 	vmm->progress++;
+	/* the handler runs inline on the vCPU's thread: its CPU time is what the spin watchdog counts */
+	if (!vmm->vcpu_clock_known)
+		vmm->vcpu_clock_known = pthread_getcpuclockid(pthread_self(), &vmm->vcpu_clock) == 0;
 	pthread_mutex_unlock(&vmm->lock);
 	if (done)
 		return true;
@@ -405,18 +408,33 @@ static void handler(void *ctx, struct vmsim_vcpu *vcpu)
 /*
  * The timer thread recalls the vCPU (vmsim_vcpu_pause) for a timer IRQ a vCPU without exits would otherwise never
  * take (it gets it at the PAUSED exit): with the host clock when the IRQ is due, with the virtual clock once the
- * vCPU has not exited for SPIN_CHECK_MS (the clock then skips to the IRQ). And once the timeout has passed: then
+ * vCPU has run SPIN_CHECK_MS of its own CPU time without an exit (the clock then skips to the IRQ). CPU time, not
+ * wall time: a vCPU thread the host did not schedule for a while made no progress, and recalling it then put the
+ * clock skip at a place that depended on the host's load (the SeaBIOS repeatability test, under ASan on a busy
+ * CI machine, saw a timer IRQ 3,500 exits early). And once the timeout has passed: then
  * every RECALL_INTERVAL_MS until the handler has seen timed_out, since a recall that lands while the vCPU sits on a
  * fresh exit is absorbed by that exit's with_state, and a guest that then spins without exits would never stop.
  */
+/* The vCPU thread's CPU time in ns into *ns; false before its first exit told which thread it is, or once the
+ * thread is gone. Under vmm->lock. */
+static bool vcpu_cpu_time(const struct vmm *vmm, uint64_t *ns)
+{
+	struct timespec ts;
+
+	if (!vmm->vcpu_clock_known || clock_gettime(vmm->vcpu_clock, &ts) != 0)
+		return false;
+	*ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return true;
+}
+
 static void *timer_main(void *arg)
 {
 	struct vmm *vmm = arg;
 	uint64_t timeout_at = vmm->cfg->timeout > 0 ? vmm_pc_now() + (uint64_t)(vmm->cfg->timeout * 1e9) : UINT64_MAX;
-	uint64_t progress_seen = 0, progress_at = vmm_pc_now(); /* the exit count last seen, and since when */
+	uint64_t progress_seen = 0, progress_at = 0; /* the exit count last seen, and the vCPU's CPU time then */
 	pthread_mutex_lock(&vmm->lock);
 	while (!vmm->finished) {
-		uint64_t now = vmm_pc_now(), wake = timeout_at;
+		uint64_t now = vmm_pc_now(), wake = timeout_at, ran;
 		if (now >= timeout_at)
 			vmm->timed_out = true;
 		bool recall = vmm->timed_out;
@@ -424,15 +442,16 @@ static void *timer_main(void *arg)
 			recall = now >= vmm->irq_due;
 			if (!recall && vmm->irq_due < wake)
 				wake = vmm->irq_due;
-		} else if (!recall && vmm->irq_due) {
+		} else if (!recall && vmm->irq_due && vcpu_cpu_time(vmm, &ran)) {
 			if (vmm->progress != progress_seen) {
 				progress_seen = vmm->progress;
-				progress_at = now;
+				progress_at = ran;
 			}
 			uint64_t spin_until = progress_at + SPIN_CHECK_MS * 1000000ull;
-			recall = now >= spin_until;
-			if (!recall && spin_until < wake)
-				wake = spin_until;
+			recall = ran >= spin_until;
+			/* CPU time advances no faster than wall time: look again once it could have got there */
+			if (!recall && now + (spin_until - ran) < wake)
+				wake = now + (spin_until - ran);
 		}
 		if (recall) {
 			vmm->irq_due = 0; /* the handler arms the next one at the exit this recall causes */

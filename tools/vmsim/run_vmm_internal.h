@@ -76,6 +76,8 @@ struct vmm {
 	bool timed_out;             /* under lock */
 	uint64_t irq_due;           /* under lock: vmm_now() time of the next timer IRQ to recall the vCPU for; 0 none */
 	uint64_t progress;          /* under lock: exits seen (the virtual clock's spin watchdog) */
+	bool vcpu_clock_known;      /* under lock: vcpu_clock is the vCPU thread's CPU-time clock */
+	clockid_t vcpu_clock;
 	int status;
 };
 

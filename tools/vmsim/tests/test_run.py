@@ -154,6 +154,58 @@ def test_timer_interrupts_wake_halts_spins_and_wait_for_sti(tmp_path, model):
     assert "intr_window" in kinds       # the tick held back by CLI went in once IF was set
 
 
+# The timer guest's set-up, then three computations of a few ms each with IF = 1 and a timer IRQ armed, each
+# followed by an OUT; ticks are counted by the ISR and printed at the end. With the virtual clock the three OUTs
+# take 3 us, so no tick is due, and a computation far shorter than the watchdog's 100 ms is never recalled.
+STARVED_GUEST = TIMER_GUEST.split("sti\nhalted:")[0] + """sti
+    mov bx, 3
+compute:
+    mov ecx, 300000
+1:  dec ecx
+    jnz 1b
+    out 0x80, al
+    dec bx
+    jnz compute
+    mov al, byte ptr [ticks]
+    add al, '0'
+    out 0xe9, al
+    mov al, 0
+    out 0xf4, al
+isr:
+    inc word ptr [ticks]
+    push ax
+    mov al, 0x20
+    out 0x20, al
+    pop ax
+    iret
+ticks: .word 0
+"""
+
+
+def test_a_vcpu_the_host_does_not_schedule_is_not_recalled_for_spinning(tmp_path):
+    """The spin watchdog counts the vCPU thread's CPU time: starved of the CPU (nice 19 beside a busy process on
+    the same core) its computations take seconds of wall time but milliseconds of its own, and the virtual clock
+    must not skip to a timer IRQ for them (with wall time it did: a recall per computation, each skipping to a
+    tick, so runs differed with the host's load)."""
+    image = assemble(tmp_path, "starved", STARVED_GUEST, 16, 0x7C00)
+    trace = tmp_path / "trace.json"
+    cpu = min(os.sched_getaffinity(0))
+    hog = subprocess.Popen(["/usr/bin/python3", "-c", "while True: pass"],
+                           preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+    try:
+        r = subprocess.run([VMSIM, "run", "--backend", BACKEND, "--console", "0xe9", "--timeout", "120",
+                            "--trace", str(trace), str(image)], capture_output=True, text=True, timeout=180,
+                           preexec_fn=lambda: (os.sched_setaffinity(0, {cpu}), os.nice(19)))
+    finally:
+        hog.kill()
+        hog.wait()
+    assert r.returncode == 0, r.stderr
+    exits = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert [e.get("port") for e in exits].count(0x80) == 3  # the computations ran
+    assert "paused" not in [e["kind"] for e in exits]
+    assert r.stdout == "0"  # no tick was taken
+
+
 def test_hlt_with_interrupts_enabled_but_nothing_to_wake_it_ends_the_run(tmp_path):
     # IF = 1 but the PIC was never initialised (and with it, IRQ 0 masked): a halted CPU would sleep for good
     image = assemble(tmp_path, "sti_hlt", "sti\nhlt\nmov al, 1\nout 0xf4, al\n", 16, 0x7C00)
