@@ -163,7 +163,7 @@ void state_from_cpu(uint32_t groups, const struct vmsim_cpu_state *cpu, struct v
 	if (groups & VMSIM_GROUP_FPU) {
 		uint64_t size = cpu->fpu_size <= VMSIM_FPU_AREA_SIZE ? cpu->fpu_size : VMSIM_FPU_AREA_SIZE;
 		memcpy(state->fpu.buffer, cpu->fpu, size);
-		vmsim_fpu_charge(state, size);
+		vmsim_charge_fpu(state, size);
 	}
 }
 

@@ -95,7 +95,7 @@ void wire_state(struct wire_reader *r, struct vmsim_vcpu_state *s)
 		reg->value.base = wire_u64(r);
 	}
 	s->exit_reason = wire_u32(r);
-	s->charged = charged;
+	s->charged = charged & ((UINT64_C(1) << VMSIM_SLOT_COUNT) - 1);
 	uint16_t size = wire_u16(r);
 	if (size > VMSIM_FPU_AREA_SIZE) {
 		r->failed = true;

@@ -32,7 +32,7 @@ static void sample_state(struct vmsim_vcpu_state *s)
 	s->exit_reason = 0xfc;
 	s->fpu.buffer[0] = 0x7f;
 	s->fpu.buffer[511] = 0xa5;
-	vmsim_fpu_charge(s, 512);
+	vmsim_charge_fpu(s, 512);
 }
 
 /* Offsets by hand from repos/base/include/spec/x86/cpu/vcpu_state.h at 5e862b2c (see genode_layout.h). */
@@ -88,7 +88,7 @@ static void layout_2024_literal_offsets(void **unused)
 	vmsim_charge(&s, xcr0, 7);
 	vmsim_charge(&s, xss, 0x100);
 	s.fpu.buffer[2559] = 0x5a;
-	vmsim_fpu_charge(&s, 2560);
+	vmsim_charge_fpu(&s, 2560);
 	VT_ASSERT_OK(vmsim_genode_layout_export(Y24, &s, buf, 3648));
 	assert_int_equal(le(buf, 128, 8), 0x1122334455667788ull);
 	assert_int_equal(le(buf, 576, 4), 0x88);
@@ -112,11 +112,11 @@ static uint64_t next(uint64_t *seed)
 }
 
 /* Random values everywhere (32-bit registers kept to 32 bits), random charged flags. */
-/* value, then charged or not: in that order, as the draws were made before */
-static void charge_at(struct vmsim_vcpu_state *s, struct vmsim_reg *reg, uint64_t value, uint64_t charged)
+/* The register's value, then whether it is charged: two draws, in that order. */
+static void charge_at(struct vmsim_vcpu_state *s, struct vmsim_reg *reg, uint64_t *seed)
 {
-	reg->value = value;
-	s->charged |= charged ? vmsim_vcpu_state_bit(s, reg) : 0;
+	reg->value = next(seed);
+	s->charged |= (next(seed) & 1) ? vmsim_vcpu_state_bit(s, reg) : 0;
 }
 
 static void random_state(struct vmsim_vcpu_state *s, uint64_t *seed, bool xsave)
@@ -134,9 +134,9 @@ static void random_state(struct vmsim_vcpu_state *s, uint64_t *seed, bool xsave)
 
 	vmsim_vcpu_state_clear(s);
 	for (size_t i = 0; i < sizeof regs / sizeof regs[0]; i++)
-		charge_at(s, regs[i], next(seed), next(seed) & 1);
+		charge_at(s, regs[i], seed);
 	for (size_t i = 0; i < sizeof regs32 / sizeof regs32[0]; i++)
-		charge_at(s, regs32[i], next(seed) & 0xffffffffu, next(seed) & 1);
+		charge_at(s, regs32[i], seed), regs32[i]->value &= 0xffffffffu;
 	for (size_t i = 0; i < 8; i++) {
 		uint64_t v = next(seed);
 		segs[i]->value = (struct vmsim_segment){ (uint16_t)v, (uint16_t)(v >> 16), (uint32_t)(v >> 32),
@@ -153,7 +153,7 @@ static void random_state(struct vmsim_vcpu_state *s, uint64_t *seed, bool xsave)
 	size_t fpu = xsave ? VMSIM_FPU_AREA_SIZE : 512;
 	for (size_t i = 0; i < fpu; i++)
 		s->fpu.buffer[i] = (uint8_t)next(seed);
-	vmsim_fpu_charge(s, fpu);
+	vmsim_charge_fpu(s, fpu);
 }
 
 static void round_trips(void **unused)
@@ -203,7 +203,7 @@ static void refusals(void **unused)
 	vmsim_charge(&s, xcr0, 7); /* the 2023 page has no xcr0 */
 	VT_ASSERT_RESULT(VMSIM_INVALID_ARGUMENT, vmsim_genode_layout_export(Y23, &s, buf, 1520));
 	sample_state(&s);
-	vmsim_fpu_charge(&s, 576); /* more than the 512-byte FXSAVE State */
+	vmsim_charge_fpu(&s, 576); /* more than the 512-byte FXSAVE State */
 	VT_ASSERT_RESULT(VMSIM_INVALID_ARGUMENT, vmsim_genode_layout_export(Y23, &s, buf, 1520));
 
 	sample_state(&s);

@@ -415,8 +415,8 @@ static void handler(void *ctx, struct vmsim_vcpu *vcpu)
  * every RECALL_INTERVAL_MS until the handler has seen timed_out, since a recall that lands while the vCPU sits on a
  * fresh exit is absorbed by that exit's with_state, and a guest that then spins without exits would never stop.
  */
-/* The vCPU thread's CPU time in ns into *ns; false before its first exit told which thread it is, or once the
- * thread is gone. Under vmm->lock. */
+/* The vCPU thread's CPU time in ns into *ns; false before its first exit told which thread it is, or if its
+ * clock cannot be read (the watchdog then falls back to wall time). Under vmm->lock. */
 static bool vcpu_cpu_time(const struct vmm *vmm, uint64_t *ns)
 {
 	struct timespec ts;
@@ -432,6 +432,7 @@ static void *timer_main(void *arg)
 	struct vmm *vmm = arg;
 	uint64_t timeout_at = vmm->cfg->timeout > 0 ? vmm_pc_now() + (uint64_t)(vmm->cfg->timeout * 1e9) : UINT64_MAX;
 	uint64_t progress_seen = 0, progress_at = 0; /* the exit count last seen, and the vCPU's CPU time then */
+	bool progress_cpu = false;                   /* progress_at is CPU time (else wall time) */
 	pthread_mutex_lock(&vmm->lock);
 	while (!vmm->finished) {
 		uint64_t now = vmm_pc_now(), wake = timeout_at, ran;
@@ -442,8 +443,12 @@ static void *timer_main(void *arg)
 			recall = now >= vmm->irq_due;
 			if (!recall && vmm->irq_due < wake)
 				wake = vmm->irq_due;
-		} else if (!recall && vmm->irq_due && vcpu_cpu_time(vmm, &ran)) {
-			if (vmm->progress != progress_seen) {
+		} else if (!recall && vmm->irq_due) {
+			bool cpu = vcpu_cpu_time(vmm, &ran);
+			if (!cpu)
+				ran = now;
+			if (vmm->progress != progress_seen || cpu != progress_cpu) {
+				progress_cpu = cpu;
 				progress_seen = vmm->progress;
 				progress_at = ran;
 			}

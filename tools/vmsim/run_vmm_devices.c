@@ -228,6 +228,7 @@ static bool string_io(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim
 	*more = remaining > count;
 	int64_t step = (st->flags.value & (1u << 10)) ? -(int64_t)ex->u.io.size : (int64_t)ex->u.io.size;
 	struct vmsim_reg *index = ex->u.io.in ? &st->di : &st->si;
+	uint64_t index_bit = ex->u.io.in ? VMSIM_CHARGED(di) : VMSIM_CHARGED(si);
 	/* INS always writes through ES; OUTS reads through DS or its override */
 	uint64_t base = ex->u.io.in ? st->es.value.base : segment_base(st, ex->u.io.seg);
 
@@ -248,7 +249,7 @@ static bool string_io(struct vmm *vmm, const struct vmsim_exit *ex, struct vmsim
 				return false;
 		}
 		index->value = (index->value & ~amask) | ((off + (uint64_t)step) & amask);
-		st->charged |= vmsim_vcpu_state_bit(st, index);
+		st->charged |= index_bit;
 	}
 	if (ex->u.io.rep)
 		vmsim_charge(st, cx, (st->cx.value & ~amask) | (remaining - count));

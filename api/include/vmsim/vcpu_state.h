@@ -19,7 +19,9 @@ extern "C" {
  * each in `charged`, so that "what is charged" is one load and a discharge one
  * store on the exit path (scanning 63 flags was a sixth of an inline exit).
  * Charge and test through vmsim_charge()/vmsim_charged(): the bit and the value
- * are set together, as Register<T>::charge() does.
+ * are set together, as Register<T>::charge() does. The macros evaluate their
+ * state argument more than once: pass a plain pointer, not an expression with
+ * side effects.
  */
 struct vmsim_reg {
 	uint64_t value;
@@ -125,7 +127,7 @@ unsigned vmsim_vcpu_state_charged_count(const struct vmsim_vcpu_state *state);
 uint64_t vmsim_vcpu_state_bit(const struct vmsim_vcpu_state *state, const void *reg);
 
 /* Mark the FPU area charged with size bytes already written into st->fpu.buffer (<= 2560). */
-static inline void vmsim_fpu_charge(struct vmsim_vcpu_state *st, uint64_t size)
+static inline void vmsim_charge_fpu(struct vmsim_vcpu_state *st, uint64_t size)
 {
 	st->fpu.size = size;
 	st->charged |= VMSIM_CHARGED(fpu);

@@ -244,7 +244,7 @@ static void discharge_and_clear(const void *p)
 	vmsim_charge(&st, ax, 7);
 	vmsim_charge(&st, r15, 9);
 	vmsim_charge(&st, cs, (struct vmsim_segment){ 8, 0x9b, 0xffff, 0 });
-	vmsim_fpu_charge(&st, 512);
+	vmsim_charge_fpu(&st, 512);
 	st.exit_reason = 0x78;
 	assert_int_equal(vmsim_vcpu_state_charged_count(&st), 4);
 	vmsim_vcpu_state_discharge(&st);

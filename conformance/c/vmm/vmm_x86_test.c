@@ -193,7 +193,7 @@ static bool force_fpu(void *ctx, struct vmsim_vcpu_state *st)
 {
 	(void)ctx;
 	vmsim_vcpu_state_discharge(st);
-	vmsim_fpu_charge(st, sizeof st->fpu.buffer);
+	vmsim_charge_fpu(st, sizeof st->fpu.buffer);
 	return true;
 }
 

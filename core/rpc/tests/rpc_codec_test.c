@@ -64,7 +64,7 @@ static void test_every_request_roundtrips(void **state)
 			vmsim_charge(&q.u.put.state, r15, 15);
 			vmsim_charge(&q.u.put.state, ldtr, (struct vmsim_segment){1, 2, 3, 4});
 			memset(q.u.put.state.fpu.buffer, 0xab, 100);
-			vmsim_fpu_charge(&q.u.put.state, 100);
+			vmsim_charge_fpu(&q.u.put.state, 100);
 		}
 		assert_non_null(vmsim_rpc_op_name(op));
 		vt_roundtrip_request(&q);
@@ -84,7 +84,18 @@ static void test_state_keeps_charged_flags(void **state)
 	vmsim_charge(&q.u.put.state, idtr, (struct vmsim_dtable){0xfff, 0x1000});
 	q.u.put.state.exit_reason = 0x7b;
 	size_t len;
+	vmsim_charge(&q.u.put.state, cs, (struct vmsim_segment){0x08, 0xa09b, 0xffffffff, 0});
 	assert_int_equal(vmsim_rpc_encode_request(&q, buf, sizeof buf, &len), VMSIM_OK);
+	/* the wire as docs/rpc.md gives it: the charged bitmap (ax bit 0, cs bit 52 + 4, idtr bit 61), then the 52
+	 * plain values (ax first, bx fourth), then the segments (cs fifth, 16 bytes each) */
+	const uint8_t *state_at = buf + VMSIM_RPC_HEADER_SIZE + 12;
+	static const uint8_t bitmap[8] = {0x01, 0, 0, 0, 0, 0, 0, 0x21};
+	assert_memory_equal(state_at, bitmap, 8);
+	static const uint8_t ax[8] = {0xad, 0xde}, bx[8] = {0xef, 0xbe};
+	assert_memory_equal(state_at + 8, ax, 8);
+	assert_memory_equal(state_at + 8 + 3 * 8, bx, 8);
+	static const uint8_t cs[16] = {0x08, 0, 0x9b, 0xa0, 0xff, 0xff, 0xff, 0xff};
+	assert_memory_equal(state_at + 8 + 52 * 8 + 4 * 16, cs, 16);
 	assert_int_equal(vmsim_rpc_decode_request(buf, len, &back), VMSIM_OK);
 	assert_true(vmsim_charged(&back.u.put.state, ax));
 	assert_int_equal(back.u.put.state.ax.value, 0xdead);
@@ -94,7 +105,7 @@ static void test_state_keeps_charged_flags(void **state)
 	assert_int_equal(back.u.put.state.idtr.value.base, 0x1000);
 	assert_false(vmsim_charged(&back.u.put.state, gdtr));
 	assert_int_equal(back.u.put.state.exit_reason, 0x7b);
-	assert_int_equal(vmsim_vcpu_state_charged_count(&back.u.put.state), 2);
+	assert_int_equal(vmsim_vcpu_state_charged_count(&back.u.put.state), 3);
 }
 
 static void test_malformed_requests_are_refused(void **state)
