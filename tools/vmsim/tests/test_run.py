@@ -167,15 +167,7 @@ compute:
     jnz 1b
     out 0x80, al
     jmp compute
-isr:
-    inc word ptr [ticks]
-    push ax
-    mov al, 0x20
-    out 0x20, al
-    pop ax
-    iret
-ticks: .word 0
-"""
+""" + TIMER_GUEST[TIMER_GUEST.index("isr:"):]
 
 
 def busiest_thread(pid):
