@@ -97,15 +97,17 @@ static bool read_desc(struct ucb_engine *eng, const uint8_t *env, uint16_t sel, 
 
 /*
  * Real-address mode (SDM Vol. 3B 20.1.4 "Interrupt and Exception Handling"): the IVT at the IDTR base holds 4-byte
- * offset:segment pairs; push FLAGS, CS, IP (16 bits each), clear IF, TF and AC, jump to segment:offset.
+ * offset:segment pairs; push FLAGS, CS, IP (16 bits each), clear IF, TF and AC, jump to segment:offset. A vector
+ * whose entry lies beyond the IDTR limit is #GP (SDM Vol. 2A "INT n", REAL-ADDRESS-MODE), no error code pushed.
  */
 static enum ucb_deliver_result deliver_real(struct delivery *d, uint8_t vector)
 {
 	uint64_t idt = env_u64(d->env, UCB_ENV_IDT + 8);
 	uint16_t vec[2];
 
-	if ((uint32_t)vector * 4 + 3 > env_u32(d->env, UCB_ENV_IDT + 16) ||
-	    !ucb_guest_read(d->eng, idt + (uint32_t)vector * 4, vec, 4))
+	if ((uint32_t)vector * 4 + 3 > env_u32(d->env, UCB_ENV_IDT + 16))
+		return delivery_fault(d, 13, 0);
+	if (!ucb_guest_read(d->eng, idt + (uint32_t)vector * 4, vec, 4))
 		return UCB_SHUTDOWN;
 	d->f.mask = 0xffff;
 	push(&d->f, d->rflags, 2);

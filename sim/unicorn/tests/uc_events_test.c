@@ -17,6 +17,7 @@ struct script {
 	uint32_t reports[16];  /* port 0x30 values in order */
 	size_t nreports;
 	uint32_t error_code;   /* last port 0x31 value */
+	uint16_t frame_ip;     /* stop_at_report: the IP on top of the stack */
 	bool window_seen;
 };
 
@@ -453,6 +454,50 @@ static void test_long_mode_int_n_to_a_non_canonical_handler_is_gp(void **state)
 	vt_vm_fini(&t);
 }
 
+static int stop_at_report(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
+{
+	struct script *sc = t->user;
+	(void)s;
+	if (exit->kind != VMSIM_EXIT_IO || exit->u.io.port != 0x30)
+		return -1;
+	sc->reports[sc->nreports++] = exit->u.io.value;
+	memcpy(&sc->frame_ip, t->ram + s->ss.base + (uint16_t)s->rsp, 2);
+	return VMSIM_EXIT_ACTION_STOP;
+}
+
+/*
+ * SDM Vol. 2A "INT n", REAL-ADDRESS-MODE: an IVT entry beyond the IDTR limit is #GP (no error code), delivered
+ * through IVT entry 13 with the INT's own IP in its frame. Until 2026-12-07 the backend made it #DF (entry 8).
+ */
+static void test_real_mode_int_n_beyond_the_ivt_limit_is_gp(void **state)
+{
+	struct vt_vm t;
+	struct vmsim_cpu_state s;
+	struct script sc;
+	static const uint8_t int20[] = { 0xcd, 0x20 };
+	static const uint8_t report13[] = { 0xb0, 13, 0xe6, 0x30, 0xf4 }, report8[] = { 0xb0, 8, 0xe6, 0x30, 0xf4 };
+	const uint16_t gp_entry[2] = { 0x200, 0x1000 }, df_entry[2] = { 0x300, 0x1000 };
+	(void)state;
+
+	memset(&sc, 0, sizeof sc);
+	vt_vm_init(&t, 0, 0);
+	memcpy(t.ram + 0x10100, int20, sizeof int20);
+	memcpy(t.ram + 0x10200, report13, sizeof report13);
+	memcpy(t.ram + 0x10300, report8, sizeof report8);
+	memcpy(t.ram + 13 * 4, gp_entry, 4);
+	memcpy(t.ram + 8 * 4, df_entry, 4);
+	vt_state_real(&s, 0x100);
+	s.idtr.limit = 16 * 4 - 1; /* vectors 0-15: 0x20 lies beyond */
+	vt_set(&t, &s);
+	t.hook = stop_at_report;
+	t.user = &sc;
+	assert_int_equal(vt_run(&t), VMSIM_OK);
+	assert_int_equal(sc.nreports, 1);
+	assert_int_equal(sc.reports[0], 13);
+	assert_int_equal(sc.frame_ip, 0x100); /* the INT's own IP: a fault, not a trap past it */
+	vt_vm_fini(&t);
+}
+
 static int nmi_window_hook(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
 {
 	struct script *sc = t->user;
@@ -559,6 +604,7 @@ int main(void)
 		cmocka_unit_test(test_vmcall_not_intercepted),
 		cmocka_unit_test(test_exception_intercepts_exit_before_delivery),
 		cmocka_unit_test(test_real_mode_exception_exits_without_error_code),
+		cmocka_unit_test(test_real_mode_int_n_beyond_the_ivt_limit_is_gp),
 		cmocka_unit_test(test_int_n_to_a_handler_beyond_its_cs_limit_is_gp),
 		cmocka_unit_test(test_long_mode_int_n_to_a_non_canonical_handler_is_gp),
 		cmocka_unit_test(test_nmi_window),
