@@ -32,3 +32,11 @@ x_isr_80:
 	outb	%al, $0x30
 	pop	%ax
 	iret
+/* #GP: the IP its frame holds (port 0x31), then 0x0d (port 0x30); it does not return to the faulting INT */
+x_isr_gp:
+	mov	%sp, %bp
+	mov	(%bp), %ax
+	outw	%ax, $0x31
+	mov	$0x0d, %al
+	outb	%al, $0x30
+	jmp	x_after

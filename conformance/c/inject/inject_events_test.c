@@ -145,6 +145,35 @@ static void real_mode_case(const void *p)
 	vt_vm_close(&vm);
 }
 
+/* An IVT of 16 entries (limit 0x3f), charged with the start state. */
+static int start_with_short_ivt(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+{
+	if (st->exit_reason != VMSIM_EXIT_CODE_STARTUP)
+		return -1;
+	vt_charge_start(c, st, c->start_ip);
+	vmsim_charge(st, idtr, (struct vmsim_dtable){ 16 * 4 - 1, 0 });
+	return 1;
+}
+
+/*
+ * Real mode: INT 0x80 whose IVT entry lies beyond the IDTR limit is #GP, delivered through entry 13 with the INT's
+ * own IP in its frame (SDM Vol. 2A "INT n", REAL-ADDRESS-MODE); the #DF handler (entry 8) must not run.
+ */
+static void real_mode_int_n_beyond_the_ivt_limit(const void *p)
+{
+	(void)p;
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_REAL, &vt_guest_rm_events, 0, 0);
+	vt_ivt(&vm, 13, "x_isr_gp");
+	vt_ivt(&vm, 8, "x_isr_20"); /* a #DF would report 0x20 */
+	struct vt_cpu *c = vt_cpu_start(&vm, "x_swint", start_with_short_ivt);
+	vt_wait_stopped(c);
+	assert_int_equal(c->nreports, 1);
+	assert_int_equal(c->reports[0], 0x0d);
+	assert_int_equal(c->error_report, vt_addr(&vm, "x_swint"));
+	vt_vm_close(&vm);
+}
+
 /* What the intercepting VMM saw; the test thread asserts it after the run. */
 struct exception_exits {
 	enum vmsim_result intercept, release;
@@ -235,6 +264,8 @@ static const struct vc_test tests[] = {
 	{ "inject", "real_mode_external_interrupt", R | VMSIM_CAP_INT_IRET | VMSIM_CAP_INJECT_EXTINT, real_mode_case,
 	  &extint },
 	{ "inject", "real_mode_nmi", R | VMSIM_CAP_INT_IRET | VMSIM_CAP_INJECT_NMI, real_mode_case, &nmi },
+	{ "inject", "real_mode_int_n_beyond_the_ivt_limit_is_gp", R | VMSIM_CAP_INT_IRET,
+	  real_mode_int_n_beyond_the_ivt_limit, NULL },
 	{ "inject", "exception_intercepted_until_released_protected", PE | VMSIM_CAP_EXCEPTION_INTERCEPT,
 	  exception_intercepted_until_released, &protected_mode },
 	{ "inject", "exception_intercepted_until_released_long",
