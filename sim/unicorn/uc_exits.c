@@ -527,6 +527,7 @@ void ucb_hook_site(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 	uint64_t cs_base = ucb_cs_base(eng), rip = addr - cs_base;
 
 	(void)uc;
+	v->retire = false; /* the last retired OUT's (it has no hook to forget it): this instruction decides anew */
 	if (v->active != eng || v->leave != UCB_LEAVE_NONE ||
 	    atomic_load_explicit(&v->stop_requested, memory_order_relaxed) ||
 	    (eng->shadow.step && ucb_shadow_step_end(eng, addr))) {
@@ -686,14 +687,6 @@ uint32_t ucb_hook_in(uc_engine *uc, uint32_t port, int size, void *user)
 		return v->retire_ax_known ? (uint32_t)v->retire_ax : (uint32_t)ucb_read_reg(eng, UC_X86_REG_EAX);
 	}
 	return 0xffffffffu; /* not intercepted: no device, reads float high */
-}
-
-void ucb_hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *user)
-{
-	struct ucb_engine *eng = user;
-
-	(void)uc, (void)port, (void)size, (void)value;
-	eng->vcpu->retire = false; /* an OUT its handler answered retires here with no effect */
 }
 
 /* CPUID is always intercepted; one its handler answered (finish_exit let it retire) keeps the handler's registers. */

@@ -847,7 +847,6 @@ bool ucb_hook_fault(uc_engine *uc, uc_mem_type type, uint64_t addr, int size, in
 void ucb_hook_intr(uc_engine *uc, uint32_t intno, void *user);
 bool ucb_hook_invalid(uc_engine *uc, void *user);
 uint32_t ucb_hook_in(uc_engine *uc, uint32_t port, int size, void *user);
-void ucb_hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *user);
 int ucb_hook_cpuid(uc_engine *uc, void *user);
 void ucb_build_npf(struct ucb_vcpu *v, struct vmsim_exit *exit);
 void ucb_build_paged_npf(struct ucb_vcpu *v, struct vmsim_exit *exit, const struct ucb_mmu_npf *npf);
