@@ -350,7 +350,7 @@ static bool default_vmm(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 		if (e.port == 0x30 && c->nreports < 32)
 			c->reports[c->nreports++] = (uint32_t)(s->ax.value & size_mask(e.size));
 		if (e.port == 0x31)
-			c->error_report = (uint32_t)s->ax.value;
+			c->error_report = (uint32_t)(s->ax.value & size_mask(e.size));
 		if (e.string) {
 			uint64_t count = e.rep ? (s->cx.value & amask) : 1;
 			struct vmsim_reg *ptr = e.in ? &s->di : &s->si;

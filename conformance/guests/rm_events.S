@@ -40,3 +40,8 @@ x_isr_gp:
 	mov	$0x0d, %al
 	outb	%al, $0x30
 	jmp	x_after
+/* #DF: reports 0x08 and does not return (a #DF here would otherwise loop through the INT) */
+x_isr_df:
+	mov	$0x08, %al
+	outb	%al, $0x30
+	jmp	x_after

@@ -165,7 +165,7 @@ static void real_mode_int_n_beyond_the_ivt_limit(const void *p)
 	struct vt_vm vm;
 	vt_vm_open(&vm, VT_REAL, &vt_guest_rm_events, 0, 0);
 	vt_ivt(&vm, 13, "x_isr_gp");
-	vt_ivt(&vm, 8, "x_isr_20"); /* a #DF would report 0x20 */
+	vt_ivt(&vm, 8, "x_isr_df");
 	struct vt_cpu *c = vt_cpu_start(&vm, "x_swint", start_with_short_ivt);
 	vt_wait_stopped(c);
 	assert_int_equal(c->nreports, 1);

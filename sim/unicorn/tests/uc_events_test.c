@@ -457,7 +457,6 @@ static void test_long_mode_int_n_to_a_non_canonical_handler_is_gp(void **state)
 static int stop_at_report(struct vt_vm *t, const struct vmsim_exit *exit, struct vmsim_cpu_state *s)
 {
 	struct script *sc = t->user;
-	(void)s;
 	if (exit->kind != VMSIM_EXIT_IO || exit->u.io.port != 0x30)
 		return -1;
 	sc->reports[sc->nreports++] = exit->u.io.value;
