@@ -43,6 +43,17 @@ static void build_tables(struct vmm *vmm)
 		p[1024 + i] = ((uint64_t)i << 21) | 0x83; /* present, writeable, 2 MiB */
 }
 
+/* CS, and the one data segment every other segment register holds. */
+static void charge_segments(struct vmsim_vcpu_state *st, struct vmsim_segment code, struct vmsim_segment data)
+{
+	vmsim_charge(st, cs, code);
+	vmsim_charge(st, ds, data);
+	vmsim_charge(st, es, data);
+	vmsim_charge(st, ss, data);
+	vmsim_charge(st, fs, data);
+	vmsim_charge(st, gs, data);
+}
+
 void vmm_start_state(struct vmm *vmm, struct vmsim_vcpu_state *st)
 {
 	const struct run_config *cfg = vmm->cfg;
@@ -66,13 +77,8 @@ void vmm_start_state(struct vmm *vmm, struct vmsim_vcpu_state *st)
 			ip = cfg->entry & 0xffff;
 		}
 		vmsim_charge(st, cr0, 0x10);
-		vmsim_charge(st, cs, code);
 		vmsim_charge(st, ip, ip);
-		vmsim_charge(st, ds, data);
-		vmsim_charge(st, es, data);
-		vmsim_charge(st, ss, data);
-		vmsim_charge(st, fs, data);
-		vmsim_charge(st, gs, data);
+		charge_segments(st, code, data);
 		vmsim_charge(st, gdtr, (struct vmsim_dtable){ 0xffff, 0 });
 		vmsim_charge(st, idtr, (struct vmsim_dtable){ 0x3ff, 0 });
 		vmsim_charge(st, sp, 0x7000);
@@ -81,12 +87,7 @@ void vmm_start_state(struct vmm *vmm, struct vmsim_vcpu_state *st)
 	bool lm = cfg->mode == RUN_MODE_LONG;
 	struct vmsim_segment code = { 0x08, lm ? 0xa9b : 0xc9b, 0xffffffff, 0 };
 	struct vmsim_segment data = { 0x10, 0xc93, 0xffffffff, 0 };
-	vmsim_charge(st, cs, code);
-	vmsim_charge(st, ds, data);
-	vmsim_charge(st, es, data);
-	vmsim_charge(st, ss, data);
-	vmsim_charge(st, fs, data);
-	vmsim_charge(st, gs, data);
+	charge_segments(st, code, data);
 	vmsim_charge(st, gdtr, (struct vmsim_dtable){ 3 * 8 - 1, gdt_gpa(vmm) });
 	vmsim_charge(st, idtr, (struct vmsim_dtable){ 0, 0 });
 	vmsim_charge(st, cr0, lm ? 0x80000011 : 0x11);
