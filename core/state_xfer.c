@@ -52,73 +52,49 @@ static const struct seg_map segs[] = {
 	SEG(es, es), SEG(ds, ds), SEG(fs, fs), SEG(gs, gs), SEG(cs, cs), SEG(ss, ss), SEG(tr, tr), SEG(ldtr, ldtr),
 };
 
-/* Each register's group, by charged slot (the exit information, ip_len and the qualifications, has none). */
-static const uint16_t slot_group[VMSIM_SLOT_COUNT] = {
-	[VMSIM_SLOT_ax] = VMSIM_GROUP_GPR, [VMSIM_SLOT_cx] = VMSIM_GROUP_GPR, [VMSIM_SLOT_dx] = VMSIM_GROUP_GPR,
-	[VMSIM_SLOT_bx] = VMSIM_GROUP_GPR, [VMSIM_SLOT_bp] = VMSIM_GROUP_GPR, [VMSIM_SLOT_si] = VMSIM_GROUP_GPR,
-	[VMSIM_SLOT_di] = VMSIM_GROUP_GPR, [VMSIM_SLOT_sp] = VMSIM_GROUP_GPR, [VMSIM_SLOT_r8] = VMSIM_GROUP_GPR,
-	[VMSIM_SLOT_r9] = VMSIM_GROUP_GPR, [VMSIM_SLOT_r10] = VMSIM_GROUP_GPR, [VMSIM_SLOT_r11] = VMSIM_GROUP_GPR,
-	[VMSIM_SLOT_r12] = VMSIM_GROUP_GPR, [VMSIM_SLOT_r13] = VMSIM_GROUP_GPR, [VMSIM_SLOT_r14] = VMSIM_GROUP_GPR,
-	[VMSIM_SLOT_r15] = VMSIM_GROUP_GPR,
-	[VMSIM_SLOT_ip] = VMSIM_GROUP_IP, [VMSIM_SLOT_flags] = VMSIM_GROUP_IP,
-	[VMSIM_SLOT_cr0] = VMSIM_GROUP_CONTROL, [VMSIM_SLOT_cr2] = VMSIM_GROUP_CONTROL,
-	[VMSIM_SLOT_cr3] = VMSIM_GROUP_CONTROL, [VMSIM_SLOT_cr4] = VMSIM_GROUP_CONTROL,
-	[VMSIM_SLOT_dr7] = VMSIM_GROUP_CONTROL, [VMSIM_SLOT_efer] = VMSIM_GROUP_CONTROL,
-	[VMSIM_SLOT_sysenter_ip] = VMSIM_GROUP_SYSENTER, [VMSIM_SLOT_sysenter_sp] = VMSIM_GROUP_SYSENTER,
-	[VMSIM_SLOT_sysenter_cs] = VMSIM_GROUP_SYSENTER,
-	[VMSIM_SLOT_star] = VMSIM_GROUP_SYSCALL, [VMSIM_SLOT_lstar] = VMSIM_GROUP_SYSCALL,
-	[VMSIM_SLOT_cstar] = VMSIM_GROUP_SYSCALL, [VMSIM_SLOT_fmask] = VMSIM_GROUP_SYSCALL,
-	[VMSIM_SLOT_kernel_gs_base] = VMSIM_GROUP_SYSCALL,
-	[VMSIM_SLOT_tsc] = VMSIM_GROUP_TSC, [VMSIM_SLOT_tsc_offset] = VMSIM_GROUP_TSC,
-	[VMSIM_SLOT_tsc_aux] = VMSIM_GROUP_TSC,
-	[VMSIM_SLOT_pdpte_0] = VMSIM_GROUP_PDPTE, [VMSIM_SLOT_pdpte_1] = VMSIM_GROUP_PDPTE,
-	[VMSIM_SLOT_pdpte_2] = VMSIM_GROUP_PDPTE, [VMSIM_SLOT_pdpte_3] = VMSIM_GROUP_PDPTE,
-	[VMSIM_SLOT_xcr0] = VMSIM_GROUP_XSAVE, [VMSIM_SLOT_xss] = VMSIM_GROUP_XSAVE,
-	[VMSIM_SLOT_es] = VMSIM_GROUP_SEGMENTS, [VMSIM_SLOT_ds] = VMSIM_GROUP_SEGMENTS,
-	[VMSIM_SLOT_fs] = VMSIM_GROUP_SEGMENTS, [VMSIM_SLOT_gs] = VMSIM_GROUP_SEGMENTS,
-	[VMSIM_SLOT_cs] = VMSIM_GROUP_SEGMENTS, [VMSIM_SLOT_ss] = VMSIM_GROUP_SEGMENTS,
-	[VMSIM_SLOT_tr] = VMSIM_GROUP_SEGMENTS, [VMSIM_SLOT_ldtr] = VMSIM_GROUP_SEGMENTS,
-	[VMSIM_SLOT_gdtr] = VMSIM_GROUP_DTABLES, [VMSIM_SLOT_idtr] = VMSIM_GROUP_DTABLES,
-	[VMSIM_SLOT_tpr] = VMSIM_GROUP_TPR, [VMSIM_SLOT_tpr_threshold] = VMSIM_GROUP_TPR,
-	[VMSIM_SLOT_fpu] = VMSIM_GROUP_FPU,
-	[VMSIM_SLOT_inj_info] = VMSIM_GROUP_EVENTS, [VMSIM_SLOT_inj_error] = VMSIM_GROUP_EVENTS,
-	[VMSIM_SLOT_intr_state] = VMSIM_GROUP_EVENTS, [VMSIM_SLOT_actv_state] = VMSIM_GROUP_EVENTS,
-	[VMSIM_SLOT_ctrl_primary] = VMSIM_GROUP_INTERCEPTS, [VMSIM_SLOT_ctrl_secondary] = VMSIM_GROUP_INTERCEPTS,
-};
+/*
+ * The registers of each group, once: slot_group (slot -> group) and group_bits (group -> charged bits) are both
+ * made from these lists. The exit information (ip_len and the qualifications) is in no group.
+ */
+#define GPR_REGS_(X, g) X(g, ax) X(g, cx) X(g, dx) X(g, bx) X(g, bp) X(g, si) X(g, di) X(g, sp) X(g, r8) X(g, r9) \
+                        X(g, r10) X(g, r11) X(g, r12) X(g, r13) X(g, r14) X(g, r15)
+#define IP_REGS_(X, g) X(g, ip) X(g, flags)
+#define SEGMENTS_REGS_(X, g) X(g, es) X(g, ds) X(g, fs) X(g, gs) X(g, cs) X(g, ss) X(g, tr) X(g, ldtr)
+#define DTABLES_REGS_(X, g) X(g, gdtr) X(g, idtr)
+#define CONTROL_REGS_(X, g) X(g, cr0) X(g, cr2) X(g, cr3) X(g, cr4) X(g, dr7) X(g, efer)
+#define SYSENTER_REGS_(X, g) X(g, sysenter_ip) X(g, sysenter_sp) X(g, sysenter_cs)
+#define SYSCALL_REGS_(X, g) X(g, star) X(g, lstar) X(g, cstar) X(g, fmask) X(g, kernel_gs_base)
+#define TSC_REGS_(X, g) X(g, tsc) X(g, tsc_offset) X(g, tsc_aux)
+#define EVENTS_REGS_(X, g) X(g, inj_info) X(g, inj_error) X(g, intr_state) X(g, actv_state)
+#define PDPTE_REGS_(X, g) X(g, pdpte_0) X(g, pdpte_1) X(g, pdpte_2) X(g, pdpte_3)
+#define TPR_REGS_(X, g) X(g, tpr) X(g, tpr_threshold)
+#define XSAVE_REGS_(X, g) X(g, xcr0) X(g, xss)
+#define FPU_REGS_(X, g) X(g, fpu)
+#define INTERCEPTS_REGS_(X, g) X(g, ctrl_primary) X(g, ctrl_secondary)
+#define EXIT_INFO_REGS_(X, g) X(g, ip_len) X(g, qual_primary) X(g, qual_secondary)
+/* The groups in the order of their VMSIM_GROUP_* bit numbers (asserted below). */
+#define GROUPS_(X) X(GPR) X(IP) X(SEGMENTS) X(DTABLES) X(CONTROL) X(SYSENTER) X(SYSCALL) X(TSC) X(EVENTS) X(PDPTE) \
+                   X(TPR) X(XSAVE) X(FPU) X(INTERCEPTS)
 
-/* The charged bits of each group, by the group's bit number (VMSIM_GROUP_GPR is bit 0 ...). */
-#define B_(name) | VMSIM_CHARGED(name)
-#define GPR_BITS_ (0 B_(ax) B_(cx) B_(dx) B_(bx) B_(bp) B_(si) B_(di) B_(sp) B_(r8) B_(r9) B_(r10) B_(r11) \
-                   B_(r12) B_(r13) B_(r14) B_(r15))
-#define IP_BITS_ (0 B_(ip) B_(flags))
+#define BIT_(g, name) | VMSIM_CHARGED(name)
+#define SLOT_GROUP_(g, name) [VMSIM_SLOT_##name] = VMSIM_GROUP_##g,
+#define GROUP_SLOTS_(g) g##_REGS_(SLOT_GROUP_, g)
+#define GROUP_BITS_(g) (0 g##_REGS_(BIT_, g)),
+
+/* Each register's group, by charged slot (0 for the exit information). */
+static const uint16_t slot_group[VMSIM_SLOT_COUNT] = { GROUPS_(GROUP_SLOTS_) };
+
 _Static_assert(VMSIM_GROUP_GPR == 1u << 0 && VMSIM_GROUP_IP == 1u << 1 && VMSIM_GROUP_SEGMENTS == 1u << 2 &&
                        VMSIM_GROUP_DTABLES == 1u << 3 && VMSIM_GROUP_CONTROL == 1u << 4 &&
                        VMSIM_GROUP_SYSENTER == 1u << 5 && VMSIM_GROUP_SYSCALL == 1u << 6 &&
                        VMSIM_GROUP_TSC == 1u << 7 && VMSIM_GROUP_EVENTS == 1u << 8 && VMSIM_GROUP_PDPTE == 1u << 9 &&
                        VMSIM_GROUP_TPR == 1u << 10 && VMSIM_GROUP_XSAVE == 1u << 11 && VMSIM_GROUP_FPU == 1u << 12 &&
                        VMSIM_GROUP_INTERCEPTS == 1u << 13 && VMSIM_GROUP_ALL == (1u << 14) - 1,
-               "group_bits is indexed by the group's bit number");
-static const uint64_t group_bits[14] = {
-	GPR_BITS_,
-	IP_BITS_,
-	0 B_(es) B_(ds) B_(fs) B_(gs) B_(cs) B_(ss) B_(tr) B_(ldtr),
-	0 B_(gdtr) B_(idtr),
-	0 B_(cr0) B_(cr2) B_(cr3) B_(cr4) B_(dr7) B_(efer),
-	0 B_(sysenter_ip) B_(sysenter_sp) B_(sysenter_cs),
-	0 B_(star) B_(lstar) B_(cstar) B_(fmask) B_(kernel_gs_base),
-	0 B_(tsc) B_(tsc_offset) B_(tsc_aux),
-	0 B_(inj_info) B_(inj_error) B_(intr_state) B_(actv_state),
-	0 B_(pdpte_0) B_(pdpte_1) B_(pdpte_2) B_(pdpte_3),
-	0 B_(tpr) B_(tpr_threshold),
-	0 B_(xcr0) B_(xss),
-	0 B_(fpu),
-	0 B_(ctrl_primary) B_(ctrl_secondary),
-};
-static const uint64_t exit_info_bits = 0 B_(ip_len) B_(qual_primary) B_(qual_secondary);
-static const uint64_t regs_set_bits = GPR_BITS_ | IP_BITS_;
-#undef GPR_BITS_
-#undef IP_BITS_
-#undef B_
+               "GROUPS_ lists the groups in the order of their bit numbers");
+/* The charged bits of each group, by the group's bit number (VMSIM_GROUP_GPR is bit 0 ...). */
+static const uint64_t group_bits[14] = { GROUPS_(GROUP_BITS_) };
+static const uint64_t exit_info_bits = 0 EXIT_INFO_REGS_(BIT_, none);
+static const uint64_t regs_set_bits = 0 GPR_REGS_(BIT_, GPR) IP_REGS_(BIT_, IP);
 
 static uint64_t *st_value(struct vmsim_vcpu_state *state, size_t off)
 {
