@@ -94,6 +94,8 @@ enum vmsim_result vmsim_bench_exit_cases(const struct bench_options *opt, const 
                                          struct bench_report *report);
 enum vmsim_result vmsim_bench_scaling(const struct bench_options *opt, const char *backend,
                                       struct bench_report *report);
+/* The name of the i-th raw-only row (Unicorn's stop/restart exit, the backend's hook floor), NULL past the last. */
+const char *vmsim_bench_raw_row_name(unsigned i);
 
 /* ---- plot and compare (plot.c, compare.c) ---- */
 

@@ -17,7 +17,7 @@ static void list_names(char *buf, size_t n, const char *const *names, size_t cou
 
 const char *vmsim_bench_check_options(const struct bench_options *opt, char *why, size_t n)
 {
-	char names[512];
+	char names[1024];
 	bool known = !opt->backend;
 	for (size_t i = 0; !known && i < sizeof backends / sizeof backends[0]; i++)
 		known = !strcmp(opt->backend, backends[i]);
@@ -26,16 +26,18 @@ const char *vmsim_bench_check_options(const struct bench_options *opt, char *why
 		snprintf(why, n, "no backend '%s' (one of: %s)", opt->backend, names);
 		return why;
 	}
-	/* the exit cases and the raw-only stop/restart row (exit_cases.c) */
-	const char *cases[BENCH_CASE_COUNT + 1];
+	/* the exit cases and the raw-only rows (exit_cases.c) */
+	const char *cases[BENCH_CASE_COUNT + 8];
+	size_t count = 0;
 	for (unsigned c = 0; c < BENCH_CASE_COUNT; c++)
-		cases[c] = vmsim_bench_guest((enum bench_case)c)->name;
-	cases[BENCH_CASE_COUNT] = "io_out_stop_restart";
+		cases[count++] = vmsim_bench_guest((enum bench_case)c)->name;
+	for (unsigned i = 0; vmsim_bench_raw_row_name(i) && count < sizeof cases / sizeof cases[0]; i++)
+		cases[count++] = vmsim_bench_raw_row_name(i);
 	known = !opt->only_case;
-	for (size_t i = 0; !known && i < BENCH_CASE_COUNT + 1; i++)
+	for (size_t i = 0; !known && i < count; i++)
 		known = !strcmp(opt->only_case, cases[i]);
 	if (!known) {
-		list_names(names, sizeof names, cases, BENCH_CASE_COUNT + 1);
+		list_names(names, sizeof names, cases, count);
 		snprintf(why, n, "no case '%s' (one of: %s)", opt->only_case, names);
 		return why;
 	}

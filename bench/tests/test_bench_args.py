@@ -18,7 +18,7 @@ def bench(*args):
 @pytest.mark.parametrize("args, wrong, listed", [
     (("--backend", "nosuch"), "no backend 'nosuch'", ("unicorn", "kvm", "null")),
     (("--backend", ""), "no backend ''", ("unicorn",)),
-    (("--case", "io_outt"), "no case 'io_outt'", ("io_out", "guest_loads", "io_out_stop_restart")),
+    (("--case", "io_outt"), "no case 'io_outt'", ("io_out", "guest_loads", "io_out_stop_restart", "io_in_backend_floor")),
     (("--backend", "null", "--case", "CPUID"), "no case 'CPUID'", ("cpuid",)),
 ])
 def test_unknown_names_are_usage_errors(args, wrong, listed):
@@ -35,6 +35,9 @@ def test_a_known_case_is_measured():
     r = bench("--backend", "unicorn", "--case", "io_out_stop_restart")
     assert r.returncode == 0, r.stderr
     assert "io_out_stop_restart" in r.stdout
+    r = bench("--backend", "unicorn", "--case", "io_out_backend_floor")
+    assert r.returncode == 0, r.stderr
+    assert "io_out_backend_floor" in r.stdout and "io_out_stop_restart" not in r.stdout
     r = bench("--backend", "null", "--case", "cpuid")
     assert r.returncode == 0, r.stderr
     assert "cpuid" in r.stdout and "skipped" in r.stdout  # null has no CPUID exit: a row with its reason

@@ -80,6 +80,17 @@ def test_no_row_failed(run):
     assert {"exit", "vcpus", "attach", "access", "detach", "session", "vcpu", "raw"} <= series
 
 
+def test_the_raw_rows_are_measured(run):
+    """Unicorn's raw-only rows (stop/restart, the backend's hook floors) are measured, each against the raw exit."""
+    doc, table, _ = run
+    raw = {r["case"]: r for r in doc["records"] if r["series"] == "raw"}
+    for case in ("io_out_stop_restart", "io_out_backend_floor", "io_in_backend_floor"):
+        assert case in raw and case in table, case
+        assert not raw[case]["skipped"], raw[case]["reason"]
+        assert raw[case]["backend"] == "unicorn" and raw[case]["model"] == "none"
+        assert raw[case]["baseline_p50_ns"] and raw[case]["ratio"] is not None, raw[case]
+
+
 def test_table_and_compare(run, tmp_path):
     doc, table, path = run
     for case in EXIT_CASES:
