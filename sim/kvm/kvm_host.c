@@ -12,7 +12,8 @@
 	 VMSIM_CAP_INJECT_EXCEPTION | VMSIM_CAP_INTR_WINDOW | VMSIM_CAP_MODE_REAL |                      \
 	 VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_MODE_LONG | VMSIM_CAP_MODE_SWITCH |                        \
 	 VMSIM_CAP_RESET_VECTOR | VMSIM_CAP_READONLY_MEMORY | VMSIM_CAP_STOP | VMSIM_CAP_TSC_OFFSET |     \
-	 VMSIM_CAP_FPU_STATE | VMSIM_CAP_INT_IRET | VMSIM_CAP_PAGING_LEGACY | VMSIM_CAP_HOST_HYPERCALL)
+	 VMSIM_CAP_FPU_STATE | VMSIM_CAP_INT_IRET | VMSIM_CAP_PAGING_LEGACY | VMSIM_CAP_HOST_HYPERCALL |  \
+	 VMSIM_CAP_DELIVERY_PF)
 
 /* Gaps of KVM itself, whatever the host: the kernel keeps these exits, or KVM has no such interface. */
 static const struct {
@@ -180,6 +181,16 @@ static void guest_gaps(const struct kvmb_probe_answers *a, struct kvmb_host *h)
 		snprintf(why, sizeof why, "cannot turn on paging outside long mode (CR0.PG, 32-bit tables): %s%s",
 		         failure(a->paging_legacy), emulated(h));
 		drop(h, VMSIM_CAP_PAGING_LEGACY, why);
+	}
+	if (fails(a->delivery_pf)) {
+		char why[200];
+		if (a->delivery_pf_reached)
+			snprintf(why, sizeof why, "sets CR2 to %#llx for the #PF an interrupt's frame on an absent page "
+			         "raises, not to the frame's address%s", (unsigned long long)a->delivery_pf_cr2, emulated(h));
+		else
+			snprintf(why, sizeof why, "does not deliver the #PF an interrupt's frame on an absent page raises "
+			         "(long-mode probe): %s%s", failure(a->delivery_pf), emulated(h));
+		drop(h, VMSIM_CAP_DELIVERY_PF, why);
 	}
 	if (fails(a->vmcall)) {
 		char why[160];

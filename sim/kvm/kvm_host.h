@@ -63,6 +63,9 @@ struct kvmb_probe_answers {
 	enum kvmb_run_answer iret_protected; /* IRET in 32-bit protected mode (GDT code segment) */
 	enum kvmb_run_answer paging_legacy;  /* MOV to CR0 setting PG in 32-bit protected mode (no PAE, no LME) */
 	enum kvmb_run_answer vmcall;         /* an unintercepted VMCALL in 32-bit protected mode */
+	enum kvmb_run_answer delivery_pf;    /* long mode: an injected interrupt's frame on an absent page is a #PF with CR2 */
+	bool delivery_pf_reached;            /* its #PF handler ran ... */
+	uint64_t delivery_pf_cr2;            /* ... and saw this CR2 */
 };
 
 enum { KVMB_GAP_LEN = 256, KVMB_CAP_BITS = 64 }; /* every bit a cap may ever take */

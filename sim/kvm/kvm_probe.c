@@ -26,7 +26,7 @@ enum { LOW_SIZE = 0x10000, RESET_GPA = 0xfffff000, CODE = 0x1000, RDTSCP_CODE = 
 enum { GDT = 0x4000, IRET_CODE = 0x3000, PAGING_CODE = 0x3100, VMCALL_CODE = 0x3200, PD = 0x5000, PT = 0x6000,
        PM_STACK = 0x8000, PORT_IRET = 0x12, PORT_PAGING = 0x13, PORT_VMCALL = 0x14, INT_CODE = 0x2100,
        INT_HANDLER = 0x2110, PORT_INT = 0x15, WINDOW_CODE = 0x2200, PORT_WINDOW = 0x16 };
-static const uint64_t gdt[3] = { 0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull };
+static const uint64_t gdt[4] = { 0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull, 0x00af9a000000ffffull };
 static const uint8_t iret_code[] = {
 	0x9c,                         /* pushfl */
 	0x6a, 0x08,                   /* push $0x08 */
@@ -471,6 +471,94 @@ static void probe_rdtscp(struct probe_vm *p, struct kvmb_probe_answers *a)
 	cpu_close(&c);
 }
 
+/*
+ * Long mode (64-bit code 0x18, identity 4 KiB pages over the probe's 64 KiB but for LM_ABSENT): an external
+ * interrupt injected at entry with RSP at LM_ABSENT's top. Its frame faults: #PF (SDM Vol. 3A 6.15), on IST1, whose
+ * handler OUTs CR2 to PORT_PF. What a host's own delivery does there is what the conformance case
+ * inject/interrupt_frame_on_an_absent_page_is_pf checks.
+ */
+enum { LM_PML4 = 0x9000, LM_PT = 0xc000, LM_IDT = 0xd000, LM_HANDLER = 0xd800, LM_START = 0xd900, LM_TSS = 0xe000,
+       LM_IST1 = 0xf000, LM_ABSENT = 0x7000, LM_VECTOR = 0x20, PORT_PF = 0x17 };
+
+static void lm_tables(uint8_t *low)
+{
+	static const uint8_t handler[] = { 0x0f, 0x20, 0xd0, 0xe7, PORT_PF, 0xf4 }; /* mov %cr2,%rax; out %eax; hlt */
+	uint64_t *pml4 = (uint64_t *)(low + LM_PML4), *pt = (uint64_t *)(low + LM_PT);
+	memset(low + LM_PML4, 0, 0x4000); /* PML4, PDPT, PD, PT */
+	pml4[0] = (LM_PML4 + 0x1000) | 3;
+	pml4[512] = (LM_PML4 + 0x2000) | 3; /* PDPT[0] */
+	pml4[1024] = LM_PT | 3;             /* PD[0] */
+	for (uint64_t page = 0; page < LOW_SIZE; page += 0x1000)
+		pt[page >> 12] = page == LM_ABSENT ? 0 : page | 3;
+	memset(low + LM_IDT, 0, 16 * (LM_VECTOR + 1));
+	for (unsigned v = 14; v <= LM_VECTOR; v += LM_VECTOR - 14) {
+		uint64_t off = v == 14 ? LM_HANDLER : LM_START, lo = (off & 0xffff) | (0x18ull << 16) | (0x8eull << 40);
+		if (v == 14)
+			lo |= 1ull << 32; /* IST1 */
+		memcpy(low + LM_IDT + 16 * v, &lo, 8);
+	}
+	memset(low + LM_TSS, 0, 0x68);
+	uint64_t ist1 = LM_IST1;
+	memcpy(low + LM_TSS + 0x24, &ist1, 8);
+	memcpy(low + LM_HANDLER, handler, sizeof handler);
+}
+
+static bool lm_at_with_interrupt(struct probe_cpu *c)
+{
+	struct kvm_sregs s;
+	struct kvm_regs g = { .rip = LM_START, .rsp = LM_ABSENT + 0x1000, .rflags = 0x202 };
+	struct kvm_vcpu_events e;
+	const struct kvm_segment code = { .limit = 0xffffffff, .selector = 0x18, .type = 0xb, .present = 1, .s = 1,
+	                                  .l = 1, .g = 1 };
+	const struct kvm_segment data = { .limit = 0xffffffff, .selector = 0x10, .type = 0x3, .present = 1, .db = 1,
+	                                  .s = 1, .g = 1 };
+	const struct kvm_segment tr = { .base = LM_TSS, .limit = 0x67, .selector = 0x20, .type = 0xb, .present = 1 };
+
+	if (ioctl(c->fd, KVM_GET_SREGS, &s) < 0)
+		return false;
+	s.cs = code;
+	s.ds = s.es = s.fs = s.gs = s.ss = data;
+	s.tr = tr;
+	s.gdt.base = GDT;
+	s.gdt.limit = sizeof gdt - 1;
+	s.idt.base = LM_IDT;
+	s.idt.limit = 16 * (LM_VECTOR + 1) - 1;
+	s.cr0 = 0x80000011; /* PG, ET, PE */
+	s.cr3 = LM_PML4;
+	s.cr4 = 0x20; /* PAE */
+	s.efer = 0x500; /* LMA, LME */
+	if (ioctl(c->fd, KVM_SET_SREGS, &s) < 0 || ioctl(c->fd, KVM_SET_REGS, &g) < 0 ||
+	    ioctl(c->fd, KVM_GET_VCPU_EVENTS, &e) < 0)
+		return false;
+	e.flags = 0;
+	e.interrupt.injected = 1; /* as the backend injects (kvm_state.c events_from_state) */
+	e.interrupt.nr = LM_VECTOR;
+	e.interrupt.soft = 0;
+	return ioctl(c->fd, KVM_SET_VCPU_EVENTS, &e) == 0;
+}
+
+static void probe_delivery_pf(struct probe_vm *p, struct kvmb_probe_answers *a)
+{
+	struct probe_cpu c;
+
+	if (!cpu_open(p, 8, &c))
+		return;
+	if (lm_at_with_interrupt(&c)) {
+		a->delivery_pf = run_to_out(&c, PORT_PF);
+		if (a->delivery_pf == KVMB_RUN_OK) {
+			uint32_t cr2 = 0;
+			memcpy(&cr2, (uint8_t *)c.run + c.run->io.data_offset, sizeof cr2);
+			a->delivery_pf_reached = true;
+			a->delivery_pf_cr2 = cr2;
+			/* the frame's five slots below the 16-byte aligned RSP: any may fault first */
+			uint64_t top = LM_ABSENT + 0x1000;
+			if (cr2 < top - 40 || cr2 > top - 8)
+				a->delivery_pf = KVMB_RUN_OTHER_FAILURE;
+		}
+	}
+	cpu_close(&c);
+}
+
 struct kvm_cpuid2 *kvmb_supported_cpuid(int kvm_fd)
 {
 	for (unsigned n = 64; n <= 1024; n *= 2) {
@@ -568,6 +656,8 @@ static void guests(int kvm, struct kvmb_probe_answers *a, struct kvm_cpuid2 *cpu
 	probe_reset(&p, a);
 	probe_rdtscp(&p, a);
 	probe_protected(&p, a);
+	lm_tables(p.low);
+	probe_delivery_pf(&p, a);
 out:
 	if (p.low && p.low != MAP_FAILED)
 		munmap(p.low, LOW_SIZE);

@@ -263,6 +263,12 @@ struct ucb_engine {
 	bool transfer_undo;          /* the run loop restores transfer_ctx before delivering the #GP */
 	uint64_t limit_fault_at;     /* linear address of an instruction reaching past the limit mid-block, or 0 */
 	uint8_t limit_fault_len;     /* its length */
+	/* the first #PF the backend's own linear accesses met since event delivery cleared it (uc_events.c) */
+	struct {
+		bool valid;
+		uint32_t error;          /* the walk's #PF error code */
+		uint64_t lin;            /* CR2 */
+	} access_pf;
 };
 
 /* Where the vCPU is, for the mem_unmap protocol (docs/backends/unicorn.md). */
@@ -834,6 +840,8 @@ enum ucb_deliver_result { UCB_DELIVERED, UCB_SHUTDOWN, UCB_DELIVER_ERROR, UCB_FA
 struct ucb_delivery_fault {
 	uint8_t vector;
 	uint32_t error;
+	bool has_cr2;      /* a #PF: CR2 is written before it is delivered */
+	uint64_t cr2;
 };
 enum ucb_deliver_result ucb_deliver(struct ucb_engine *eng, uint8_t vector, enum vmsim_event_type type,
                                     bool has_error, uint32_t error, uint64_t return_rip,

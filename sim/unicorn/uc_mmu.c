@@ -634,7 +634,13 @@ static bool access_linear(struct ucb_engine *eng, uint64_t lin, void *buf, size_
 		size_t chunk = PG_4K - (lin & (PG_4K - 1));
 		if (chunk > len)
 			chunk = len;
-		if (walk(eng, &p, lin, write ? VMSIM_X86_WRITE : 0, true, &info, &ec) != VMSIM_X86_WALK_OK)
+		enum vmsim_x86_walk_result r = walk(eng, &p, lin, write ? VMSIM_X86_WRITE : 0, true, &info, &ec);
+		if (r == VMSIM_X86_WALK_FAULT && !eng->access_pf.valid) {
+			eng->access_pf.valid = true;
+			eng->access_pf.error = ec;
+			eng->access_pf.lin = lin; /* the first byte of the access in the page that faulted */
+		}
+		if (r != VMSIM_X86_WALK_OK)
 			return false;
 		if (write) {
 			drop_dependents(eng, info.gpa & ~(uint64_t)(PG_4K - 1));

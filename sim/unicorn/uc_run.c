@@ -73,6 +73,8 @@ static void deliver(struct ucb_vcpu *v, uint8_t vector, enum vmsim_event_type ty
 			to_double = (first == CONTRIBUTORY && second == CONTRIBUTORY) ||
 			            (first == PAGE_FAULT && second != BENIGN);
 		}
+		if (r == UCB_FAULT && fault.has_cr2) /* a #PF sets CR2 when it is detected, #DF or not (SDM Vol. 3A 6.15) */
+			uc_reg_write(v->active->uc, UC_X86_REG_CR2, &fault.cr2);
 		vector = to_double ? 8 : fault.vector;
 		error = to_double ? 0 : fault.error;
 		type = VMSIM_EVENT_HW_EXCEPTION;

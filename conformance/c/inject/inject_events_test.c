@@ -1,4 +1,6 @@
 /* inject_events_test.c - event injection through inj_info/inj_error, interrupt windows, per-architecture rejections. */
+#include <string.h>
+
 #include "../vc.h"
 
 /*
@@ -240,6 +242,64 @@ static void exception_intercepted_until_released(const void *p)
 	vt_vm_close(&vm);
 }
 
+enum { FRAME_PT = 0x77000, ABSENT_PAGE = 0x7000, IST1_STACK = 0x9000 };
+
+/* The first 2 MiB through a 4 KiB page table in which the page below the stack (VT_STACK) is not present. */
+static void unmap_below_the_stack(struct vt_vm *vm)
+{
+	uint64_t *pd = (uint64_t *)(vm->ram + VT_PML4 + 0x2000), *pt = (uint64_t *)(vm->ram + FRAME_PT);
+	for (uint64_t i = 0; i < 512; i++)
+		pt[i] = i * 0x1000 == ABSENT_PAGE ? 0 : (i * 0x1000) | 3;
+	pd[0] = FRAME_PT | 3;
+}
+
+/* Which gate runs on IST1 (the one whose handler reports) and what it reports. */
+struct frame_fault {
+	uint8_t vector;        /* 14: #PF on IST1; 8: #PF on the faulting stack, #DF on IST1 */
+	const char *handler;
+	uint32_t error;        /* its error code */
+};
+
+static const struct frame_fault pf_on_ist = { 14, "x_isr_pf_report", 2 }, df_on_ist = { 8, "x_isr_df_report", 0 };
+
+/*
+ * SDM Vol. 3A 6.12.1, 6.14.5, 6.15 "Interrupt 14", Table 6-5: an external interrupt whose frame lands on a
+ * not-present page raises #PF (benign, then a page fault: delivered serially), CR2 the linear address of the frame
+ * slot that faulted, error code 2 (a supervisor write to a not-present page). With the #PF gate on IST1 its handler
+ * reports that. With the #PF gate on the same stack, the #PF's own frame faults too: #DF (page fault while
+ * delivering a page fault), on IST1, and CR2 still holds the frame's address (a #PF writes CR2 when it is detected).
+ * A #DF for the first case, or a shutdown, is the old shortcut.
+ */
+static void interrupt_frame_on_an_absent_page(const void *p)
+{
+	const struct frame_fault *x = p;
+	static const struct inject extint20 = { INFO(0, 0x20), 0, false, false, false, 0x20, 0 };
+	struct vt_vm vm;
+	vt_vm_open(&vm, VT_LONG, &vt_guest_lm_events, 0, 0);
+	setup_idt(&vm);
+	vt_idt(&vm, 14, "x_isr_pf_report");
+	vt_idt(&vm, 8, "x_isr_df_report");
+	uint64_t ist = IST1_STACK, gate;
+	memcpy(&gate, vm.ram + VT_IDT + 16 * x->vector, 8);
+	gate |= 1ull << 32; /* IST1 (SDM Vol. 3A Figure 6-8) */
+	memcpy(vm.ram + VT_IDT + 16 * x->vector, &gate, 8);
+	memcpy(vm.ram + 0x24, &ist, 8); /* IST1 of the 64-bit TSS at 0 (vt_charge_start's TR; Figure 8-11) */
+	unmap_below_the_stack(&vm);
+	vm.user = (void *)&extint20;
+	struct vt_cpu *c = vt_cpu_start(&vm, "x_main", inject_policy);
+	vt_wait_stopped(c);
+	const struct vt_exit *last = &c->log[c->n - 1];
+	assert_int_equal(last->reason, vt_code(VMSIM_EXIT_IO));
+	assert_int_equal(last->neutral.u.io.port, VT_PORT_DONE); /* the handler's end */
+	assert_int_equal(c->nreports, 2);
+	/* the frame is SS, RSP, RFLAGS, CS, RIP below the 16-byte aligned RSP: any of its slots may fault first */
+	assert_true(c->reports[0] >= VT_STACK - 40 && c->reports[0] <= VT_STACK - 8 && c->reports[0] % 8 == 0);
+	assert_int_equal(c->reports[1], x->vector);
+	assert_int_equal(c->error_report, x->error);
+	assert_int_equal(vmsim_vcpu_exit_count(c->vcpu, VMSIM_EXIT_SHUTDOWN), 0);
+	vt_vm_close(&vm);
+}
+
 static const enum vt_mode protected_mode = VT_PROT, long_mode = VT_LONG;
 
 #define P (VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_EXIT_IO | VMSIM_CAP_EXIT_HLT)
@@ -268,6 +328,10 @@ static const struct vc_test tests[] = {
 	  real_mode_int_n_beyond_the_ivt_limit, NULL },
 	{ "inject", "exception_intercepted_until_released_protected", PE | VMSIM_CAP_EXCEPTION_INTERCEPT,
 	  exception_intercepted_until_released, &protected_mode },
+	{ "inject", "interrupt_frame_on_an_absent_page_is_pf",
+	  VC_GUEST_LONG | VMSIM_CAP_INJECT_EXTINT | VMSIM_CAP_DELIVERY_PF, interrupt_frame_on_an_absent_page, &pf_on_ist },
+	{ "inject", "interrupt_frame_on_an_absent_page_pf_frame_too_is_df_with_cr2",
+	  VC_GUEST_LONG | VMSIM_CAP_INJECT_EXTINT | VMSIM_CAP_DELIVERY_PF, interrupt_frame_on_an_absent_page, &df_on_ist },
 	{ "inject", "exception_intercepted_until_released_long",
 	  VC_GUEST_LONG | VMSIM_CAP_EXIT_HLT | VMSIM_CAP_INT_IRET | VMSIM_CAP_EXCEPTION_INTERCEPT,
 	  exception_intercepted_until_released, &long_mode },

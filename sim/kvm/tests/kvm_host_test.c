@@ -25,6 +25,7 @@ static struct kvmb_probe_answers svm_lane(void)
 		.real_mode = KVMB_RUN_OK, .reset_real = KVMB_RUN_OK, .rdtscp = KVMB_RUN_OK, .tsc_offset = KVMB_RUN_OK,
 		.int_real = KVMB_RUN_OK, .intr_window = KVMB_RUN_OK, .iret_protected = KVMB_RUN_OK,
 		.paging_legacy = KVMB_RUN_OK, .vmcall = KVMB_RUN_OK,
+		.delivery_pf = KVMB_RUN_OK, .delivery_pf_reached = true, .delivery_pf_cr2 = 0x7ff8,
 	};
 	return a;
 }
@@ -55,6 +56,8 @@ static struct kvmb_probe_answers pvm_amd_host(void)
 	a.iret_protected = KVMB_RUN_EMULATION_FAILURE;
 	a.paging_legacy = KVMB_RUN_OTHER_FAILURE;
 	a.vmcall = KVMB_RUN_NO_EXIT;
+	a.delivery_pf = KVMB_RUN_OTHER_FAILURE; /* measured 2026-12-07: its #PF handler ran with CR2 0 */
+	a.delivery_pf_reached = true;
 	return a;
 }
 
@@ -81,6 +84,7 @@ static void svm_lane_profile(void **state)
 	assert_true(h.caps & VMSIM_CAP_PAGING_LEGACY);
 	assert_true(h.caps & VMSIM_CAP_HOST_HYPERCALL);
 	assert_true(h.caps & VMSIM_CAP_INTR_WINDOW);
+	assert_true(h.caps & VMSIM_CAP_DELIVERY_PF);
 	assert_null(kvmb_host_cap_gap(&h, VMSIM_CAP_EXIT_MSR));
 	assert_null(kvmb_host_cap_gap(&h, VMSIM_CAP_EXIT_IO));
 	/* CPUID stays a gap on every host: KVM has no userspace CPUID exit */
@@ -159,6 +163,18 @@ static void pvm_amd_profile_as_measured(void **state)
 	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_HOST_HYPERCALL),
 	                    "host KVM (kvm_pvm) does not complete a VMCALL in 32-bit protected mode: KVM_RUN kept running "
 	                    "it without an exit (it runs such a guest in KVM's instruction emulator)");
+	assert_false(h.caps & VMSIM_CAP_DELIVERY_PF);
+	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_DELIVERY_PF),
+	                    "host KVM (kvm_pvm) sets CR2 to 0 for the #PF an interrupt's frame on an absent page raises, "
+	                    "not to the frame's address (it runs such a guest in KVM's instruction emulator)");
+	/* a probe whose #PF handler never ran says how it ended instead */
+	a.delivery_pf_reached = false;
+	a.delivery_pf = KVMB_RUN_NO_EXIT;
+	kvmb_host_profile(&a, &h);
+	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_DELIVERY_PF),
+	                    "host KVM (kvm_pvm) does not deliver the #PF an interrupt's frame on an absent page raises "
+	                    "(long-mode probe): KVM_RUN kept running it without an exit (it runs such a guest in KVM's "
+	                    "instruction emulator)");
 	/* with INT n in real mode fine, the protected-mode IRET alone is the reason */
 	a.int_real = KVMB_RUN_OK;
 	kvmb_host_profile(&a, &h);
@@ -302,9 +318,11 @@ static void untested_probes_keep_caps(void **state)
 
 	a.reset_real = KVMB_RUN_UNTESTED;
 	a.rdtscp = KVMB_RUN_UNTESTED;
+	a.delivery_pf = KVMB_RUN_UNTESTED;
 	kvmb_host_profile(&a, &h);
 	assert_true(h.caps & VMSIM_CAP_RESET_VECTOR);
 	assert_true(h.caps & VMSIM_CAP_TSC_OFFSET);
+	assert_true(h.caps & VMSIM_CAP_DELIVERY_PF);
 }
 
 /* No /dev/kvm: the general caps (vm_create fails), 32 slots, no rules. */
