@@ -84,7 +84,7 @@ bool vmsim_bench_raw_uc_case(enum bench_case c, const struct bench_limits *lim, 
 /* The OUT loop where every exit is a uc_emu_stop in the hook and a uc_emu_start again (the other design). */
 bool vmsim_bench_raw_uc_stop_restart(const struct bench_limits *lim, struct bench_samples *out, char *why,
                                      size_t why_size);
-/* The io_out or io_in loop under the hooks the backend registers, doing nothing but the exit's own register read:
+/* The io_out or io_in loop under the hooks the backend registers, doing nothing but the exit's own register reads:
  * the part of a vmsim exit that is 2.0.1's, not vmsim's. */
 bool vmsim_bench_raw_uc_floor(enum bench_case c, const struct bench_limits *lim, struct bench_samples *out,
                               char *why, size_t why_size);

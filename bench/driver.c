@@ -27,7 +27,8 @@ const char *vmsim_bench_check_options(const struct bench_options *opt, char *why
 		return why;
 	}
 	/* the exit cases and the raw-only rows (exit_cases.c) */
-	const char *cases[BENCH_CASE_COUNT + 8];
+	enum { RAW_ROWS_MAX = 8 };
+	const char *cases[BENCH_CASE_COUNT + RAW_ROWS_MAX];
 	size_t count = 0;
 	for (unsigned c = 0; c < BENCH_CASE_COUNT; c++)
 		cases[count++] = vmsim_bench_guest((enum bench_case)c)->name;

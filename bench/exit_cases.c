@@ -162,6 +162,8 @@ static const struct raw_row {
 	{ "io_in_backend_floor", BENCH_IO_IN, BENCH_IO_IN, vmsim_bench_raw_uc_floor },
 };
 
+_Static_assert(sizeof raw_rows / sizeof raw_rows[0] <= 8, "driver.c's case list (RAW_ROWS_MAX) holds them all");
+
 const char *vmsim_bench_raw_row_name(unsigned i)
 {
 	return i < sizeof raw_rows / sizeof raw_rows[0] ? raw_rows[i].name : NULL;

@@ -334,26 +334,31 @@ bool vmsim_bench_raw_uc_stop_restart(const struct bench_limits *lim, struct benc
 }
 
 /*
- * The floor under the backend's in-hook port I/O exit: the hooks it must register, doing no work. 2.0.1's INSN hooks
- * see a stale RIP, so the backend's exit runs in a UC_HOOK_CODE on the instruction's address, which reads RAX for an
- * OUT's value; the OUT then runs through 2.0.1's INSN hook walk, an IN through the IN hook that returns its value.
- * A global block hook and a PC-sync data hook no access reaches are there too, as in ucb_engine_create.
+ * The floor under the backend's in-hook port I/O exit: the hooks it must register, doing no work but the exit's own
+ * register reads. 2.0.1's INSN hooks see a stale RIP, so the backend's exit runs in a UC_HOOK_CODE on the
+ * instruction, which reads EDX for the port of `out dx,al`/`in al,dx` (io_exit) and EAX for an OUT's value; the OUT
+ * then runs through 2.0.1's INSN hook walk, an IN through the IN hook that returns its value. A global block hook and
+ * a PC-sync data hook no access reaches are there too, as ucb_engine_get registers them; its fault, interrupt,
+ * invalid-instruction and code-write hooks are left out: nothing in these loops fires them.
  */
 static void floor_site_out(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 {
 	struct raw *r = user;
-	uint64_t rax = 0;
+	uint32_t edx = 0, eax = 0;
 	(void)addr, (void)size;
-	uc_reg_read(uc, UC_X86_REG_RAX, &rax);
-	r->sink += rax;
+	uc_reg_read(uc, UC_X86_REG_EDX, &edx);
+	uc_reg_read(uc, UC_X86_REG_EAX, &eax);
+	r->sink += edx + eax;
 	tick(r);
 }
 
 static void floor_site_in(uc_engine *uc, uint64_t addr, uint32_t size, void *user)
 {
 	struct raw *r = user;
-	(void)uc, (void)size;
-	r->sink += addr;
+	uint32_t edx = 0;
+	(void)size;
+	uc_reg_read(uc, UC_X86_REG_EDX, &edx);
+	r->sink += addr + edx;
 	tick(r);
 }
 

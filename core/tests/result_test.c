@@ -73,11 +73,12 @@ static void test_backend_cap_names(void **state)
 	VMSIM_BACKEND_CAP_LIST(CHECK_CAP_)
 	VMSIM_BACKEND_CAP_LIST_WIDE(CHECK_CAP_)
 #undef CHECK_CAP_
-	assert_int_equal(seen, 35);
+	assert_int_equal(seen, 36);
 	assert_string_equal(vmsim_backend_cap_name(VMSIM_CAP_EXIT_IO), "EXIT_IO");
 	assert_string_equal(vmsim_backend_cap_name(VMSIM_CAP_HOST_HYPERCALL), "HOST_HYPERCALL");
 	assert_string_equal(vmsim_backend_cap_name(VMSIM_CAP_EXCEPTION_INTERCEPT), "EXCEPTION_INTERCEPT");
 	assert_string_equal(vmsim_backend_cap_name(VMSIM_CAP_DELIVERY_PF), "DELIVERY_PF");
+	assert_string_equal(vmsim_backend_cap_name(VMSIM_CAP_DELIVERY_NPF), "DELIVERY_NPF");
 	assert_string_equal(vmsim_backend_cap_name(UINT64_C(1) << 28), "ENTRY_AS_SVM");
 	assert_string_equal(vmsim_backend_cap_name(UINT64_C(1) << 29), "ENTRY_AS_VMX");
 	/* Not a single known bit: no name. */

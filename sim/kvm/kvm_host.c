@@ -29,6 +29,9 @@ static const struct {
 	{ VMSIM_CAP_INHOOK_EXIT, "every KVM exit returns from KVM_RUN; there is no in-hook path" },
 	{ VMSIM_CAP_NOEXEC_MEMORY, "KVM memory slots have no no-execute flag" },
 	{ VMSIM_CAP_NMI_WINDOW, "KVM has no NMI-window exit to userspace" },
+	{ VMSIM_CAP_DELIVERY_NPF, "KVM takes guest memory without a slot for MMIO and cannot emulate an event's delivery "
+	                          "into it: KVM_EXIT_INTERNAL_ERROR (emulation failure), no exit the VMM can resolve "
+	                          "(measured in the QEMU lane, kvm_amd)" },
 	{ VMSIM_CAP_EXCEPTION_INTERCEPT, "KVM gives userspace no exception exits (KVM_SET_GUEST_DEBUG reports #DB and "
 	                                 "#BP only, as debug exits, and takes them from the guest's own debugging)" },
 };
@@ -184,7 +187,10 @@ static void guest_gaps(const struct kvmb_probe_answers *a, struct kvmb_host *h)
 	}
 	if (fails(a->delivery_pf)) {
 		char why[200];
-		if (a->delivery_pf_reached)
+		if (a->delivery_pf_reached && a->delivery_pf_error != 2)
+			snprintf(why, sizeof why, "gives the #PF an interrupt's frame on an absent page raises error code "
+			         "%#x, not 2 (a supervisor write to a not-present page)%s", a->delivery_pf_error, emulated(h));
+		else if (a->delivery_pf_reached)
 			snprintf(why, sizeof why, "sets CR2 to %#llx for the #PF an interrupt's frame on an absent page "
 			         "raises, not to the frame's address%s", (unsigned long long)a->delivery_pf_cr2, emulated(h));
 		else

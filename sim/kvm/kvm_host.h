@@ -66,6 +66,7 @@ struct kvmb_probe_answers {
 	enum kvmb_run_answer delivery_pf;    /* long mode: an injected interrupt's frame on an absent page is a #PF with CR2 */
 	bool delivery_pf_reached;            /* its #PF handler ran ... */
 	uint64_t delivery_pf_cr2;            /* ... and saw this CR2 */
+	uint32_t delivery_pf_error;          /* ... and this error code */
 };
 
 enum { KVMB_GAP_LEN = 256, KVMB_CAP_BITS = 64 }; /* every bit a cap may ever take */

@@ -42,6 +42,8 @@ struct frame {
 
 static void push(struct frame *f, uint64_t value, unsigned bytes)
 {
+	if (!f->ok)
+		return; /* the first push that failed says why (access_fault) */
 	f->sp = (f->sp - bytes) & f->mask;
 	if (!ucb_guest_write(f->eng, f->ss_base + f->sp, &value, bytes))
 		f->ok = false;
@@ -338,20 +340,25 @@ enum ucb_deliver_result ucb_deliver(struct ucb_engine *eng, uint8_t vector, enum
 	d.old_ss = (uint16_t)env_u32(d.env, SEG_SS);
 	d.f = (struct frame){ eng, env_u64(d.env, SEG_SS + 8), d.rsp, 0, true };
 	bool software = type == VMSIM_EVENT_SW_INT || type == VMSIM_EVENT_SW_EXCEPTION;
-	eng->access_pf.valid = false;
+	eng->access_fault.kind = UCB_ACCESS_OK;
 	fault->has_cr2 = false;
 	enum ucb_deliver_result r = (env_u64(d.env, UCB_ENV_CR) & UCB_CR0_PE) ? deliver_protected(&d, vector, software)
 	                                                                        : deliver_real(&d, vector);
-	if (r == UCB_SHUTDOWN && eng->access_pf.valid) {
+	if (r == UCB_SHUTDOWN && eng->access_fault.kind == UCB_ACCESS_PF) {
 		/*
 		 * A frame push, or a read of the IDT, GDT or TSS, met a not-present or protected page: #PF at its linear
 		 * address (SDM Vol. 3A 6.15 "Interrupt 14"), with the walk's error code (which has no EXT bit).
 		 */
 		fault->vector = 14;
-		fault->error = eng->access_pf.error;
+		fault->error = eng->access_fault.error;
 		fault->has_cr2 = true;
-		fault->cr2 = eng->access_pf.lin;
+		fault->cr2 = eng->access_fault.lin;
 		return UCB_FAULT;
+	}
+	if (r == UCB_SHUTDOWN && eng->access_fault.kind == UCB_ACCESS_NPF) {
+		/* ... or memory no attachment backs: the NPF/EPT violation of a VM exit during event delivery */
+		fault->npf = eng->access_fault;
+		return UCB_NPF;
 	}
 	return r == UCB_DELIVERED ? enter_handler(&d, type) : r;
 }

@@ -211,6 +211,16 @@ struct ucb_cs_cache {
 	bool known;
 };
 
+/* Why one of the backend's own accesses to guest memory (ucb_guest_read/write) failed. */
+struct ucb_access_fault {
+	enum { UCB_ACCESS_OK = 0, UCB_ACCESS_PF, UCB_ACCESS_NPF } kind;
+	uint32_t error;  /* PF: the walk's #PF error code */
+	uint64_t lin;    /* PF: CR2; NPF: the linear address */
+	uint64_t gpa;    /* NPF: the guest-physical address no attachment backs (as the access needs it) */
+	bool walk;       /* NPF: on a paging-structure entry */
+	bool write;      /* NPF: the access wrote */
+};
+
 struct ucb_engine {
 	uc_engine *uc;
 	enum ucb_mode mode;
@@ -263,12 +273,8 @@ struct ucb_engine {
 	bool transfer_undo;          /* the run loop restores transfer_ctx before delivering the #GP */
 	uint64_t limit_fault_at;     /* linear address of an instruction reaching past the limit mid-block, or 0 */
 	uint8_t limit_fault_len;     /* its length */
-	/* the first #PF the backend's own linear accesses met since event delivery cleared it (uc_events.c) */
-	struct {
-		bool valid;
-		uint32_t error;          /* the walk's #PF error code */
-		uint64_t lin;            /* CR2 */
-	} access_pf;
+	/* the first fault the backend's own guest accesses met since event delivery cleared it (uc_events.c) */
+	struct ucb_access_fault access_fault;
 };
 
 /* Where the vCPU is, for the mem_unmap protocol (docs/backends/unicorn.md). */
@@ -836,12 +842,14 @@ void ucb_fpu_set(struct ucb_engine *eng, const struct vmsim_cpu_state *s);
  * its vector and error code, nothing of the event was committed. UCB_SHUTDOWN: a failure not classified (a stack
  * the frame cannot be written to, a task gate, an LDT selector): the caller goes to #DF as before.
  */
-enum ucb_deliver_result { UCB_DELIVERED, UCB_SHUTDOWN, UCB_DELIVER_ERROR, UCB_FAULT };
+/* UCB_NPF: the delivery reached memory no attachment backs (fault->npf), an NPF exit with the event pending */
+enum ucb_deliver_result { UCB_DELIVERED, UCB_SHUTDOWN, UCB_DELIVER_ERROR, UCB_FAULT, UCB_NPF };
 struct ucb_delivery_fault {
 	uint8_t vector;
 	uint32_t error;
 	bool has_cr2;      /* a #PF: CR2 is written before it is delivered */
 	uint64_t cr2;
+	struct ucb_access_fault npf;
 };
 enum ucb_deliver_result ucb_deliver(struct ucb_engine *eng, uint8_t vector, enum vmsim_event_type type,
                                     bool has_error, uint32_t error, uint64_t return_rip,

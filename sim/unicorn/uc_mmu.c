@@ -620,6 +620,14 @@ static bool linear(const struct ucb_engine *eng)
 	return eng->vcpu->cr0_pg != 0 || eng->shadow.paged;
 }
 
+/* Keep why an access failed, for event delivery (only the first since it cleared the record counts); false. */
+static bool access_failed(struct ucb_engine *eng, struct ucb_access_fault why)
+{
+	if (eng->access_fault.kind == UCB_ACCESS_OK)
+		eng->access_fault = why;
+	return false;
+}
+
 /* Guest-linear memory through the guest's page tables, in host memory (no engine access). */
 static bool access_linear(struct ucb_engine *eng, uint64_t lin, void *buf, size_t len, bool write)
 {
@@ -635,19 +643,19 @@ static bool access_linear(struct ucb_engine *eng, uint64_t lin, void *buf, size_
 		if (chunk > len)
 			chunk = len;
 		enum vmsim_x86_walk_result r = walk(eng, &p, lin, write ? VMSIM_X86_WRITE : 0, true, &info, &ec);
-		if (r == VMSIM_X86_WALK_FAULT && !eng->access_pf.valid) {
-			eng->access_pf.valid = true;
-			eng->access_pf.error = ec;
-			eng->access_pf.lin = lin; /* the first byte of the access in the page that faulted */
-		}
+		/* lin: the first byte of the access in the page that faulted */
+		if (r == VMSIM_X86_WALK_FAULT)
+			return access_failed(eng, (struct ucb_access_fault){ UCB_ACCESS_PF, ec, lin, 0, false, write });
 		if (r != VMSIM_X86_WALK_OK)
-			return false;
+			return access_failed(eng, (struct ucb_access_fault){ UCB_ACCESS_NPF, 0, lin, info.fault_gpa, true,
+			                                                     false });
 		if (write) {
 			drop_dependents(eng, info.gpa & ~(uint64_t)(PG_4K - 1));
 			if (!write_phys(eng->vcpu, info.gpa, at, chunk))
-				return false;
+				return access_failed(eng, (struct ucb_access_fault){ UCB_ACCESS_NPF, 0, lin, info.gpa, false,
+				                                                     true });
 		} else if (!read_phys(eng->vcpu, info.gpa, at, chunk)) {
-			return false;
+			return access_failed(eng, (struct ucb_access_fault){ UCB_ACCESS_NPF, 0, lin, info.gpa, false, false });
 		}
 		lin += chunk;
 		at += chunk;
@@ -670,9 +678,18 @@ static bool guest_access(struct ucb_engine *eng, uint64_t addr, void *buf, size_
 		for (uint64_t page = addr & ~(uint64_t)(UCB_PAGE - 1); page < addr + len; page += UCB_PAGE)
 			any = ucb_engine_map_lazy(eng, page) || any;
 		if (!any)
-			return false;
+			break;
 	}
-	return false;
+	/* linear is guest-physical here: the first page of the access nothing backs (or writes, for a store) */
+	uint64_t gpa = addr;
+	for (uint64_t page = addr & ~(uint64_t)(UCB_PAGE - 1); page < addr + len; page += UCB_PAGE) {
+		unsigned prot = ucb_vcpu_prot(eng->vcpu, page);
+		if (!prot || (write && !(prot & VMSIM_PROT_WRITE))) {
+			gpa = page > addr ? page : addr;
+			break;
+		}
+	}
+	return access_failed(eng, (struct ucb_access_fault){ UCB_ACCESS_NPF, 0, gpa, gpa, false, write });
 }
 
 bool ucb_guest_read(struct ucb_engine *eng, uint64_t addr, void *buf, size_t len)

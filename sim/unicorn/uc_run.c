@@ -50,6 +50,34 @@ static enum exception_class class_of(uint8_t vector, enum vmsim_event_type type)
 }
 
 /*
+ * The delivery of an event reached memory no attachment backs: an NPF exit at the event's instruction, as hardware
+ * exits during event delivery (APM vol. 2 15.7.2 EXITINTINFO, SDM Vol. 3C 28.2.4 IDT-vectoring information). The
+ * event stays pending, so the exit shows it (the EVENTS group) and the next entry delivers it again unless the VMM
+ * charges another; nothing of the frame is kept.
+ */
+static void delivery_npf(struct ucb_vcpu *v, const struct ucb_access_fault *npf, uint8_t vector,
+                         enum vmsim_event_type type, bool has_error, uint32_t error, uint64_t at, uint8_t insn_len)
+{
+	struct vmsim_exit exit = { .kind = VMSIM_EXIT_NPF, .rip = at, .insn_len = insn_len };
+
+	v->pending.valid = true; /* its window requests stay as they are */
+	v->pending.type = type;
+	v->pending.vector = vector;
+	v->pending.has_error = has_error;
+	v->pending.error_code = has_error ? error : 0;
+	v->pending.insn_len = insn_len;
+	exit.u.npf.access = npf->write ? VMSIM_ACCESS_WRITE : VMSIM_ACCESS_READ;
+	exit.u.npf.gpa = npf->gpa;
+	exit.u.npf.gla = npf->lin;
+	exit.u.npf.gla_valid = true;
+	exit.u.npf.walk = npf->walk;
+	exit.u.npf.prot = (uint8_t)ucb_vcpu_prot(v, npf->gpa);
+	ucb_write_rip(v->active, at);
+	v->activity = VMSIM_ACTIVITY_ACTIVE;
+	ucb_call_exit(v, &exit);
+}
+
+/*
  * Deliver an event (return_rip: what its frame holds; insn_len: a software event's length). An exception the
  * delivery raises is delivered in its place, at the event's own instruction, or becomes #DF where SDM Vol. 3A Table
  * 6-5 says so (contributory after contributory, contributory or #PF after #PF); one raised delivering #DF is a
@@ -79,6 +107,10 @@ static void deliver(struct ucb_vcpu *v, uint8_t vector, enum vmsim_event_type ty
 		error = to_double ? 0 : fault.error;
 		type = VMSIM_EVENT_HW_EXCEPTION;
 		r = ucb_deliver(v->active, vector, type, true, error, at, &fault);
+	}
+	if (r == UCB_NPF) {
+		delivery_npf(v, &fault.npf, vector, type, has_error, error, at, insn_len);
+		return;
 	}
 	if (r == UCB_DELIVER_ERROR)
 		ucb_log(v->vm, VMSIM_LOG_ERROR, "unicorn: vCPU %u: event delivery failed in the engine", v->id);

@@ -66,11 +66,13 @@ typedef const struct vmsim_backend_ops *(*vmsim_backend_entry_fn)(void);
 	X(PAGING_LEGACY, 31, "guest paging outside long mode (32-bit and PAE page tables)")     \
 	X(HOST_HYPERCALL, 32, "a VMCALL/VMMCALL the VMM does not intercept completes; the guest goes on") \
 	X(EXCEPTION_INTERCEPT, 33, "exceptions of the vectors the VMM intercepts exit instead of reaching the guest") \
-	X(DELIVERY_PF, 34, "a page fault met while delivering an event is a #PF with CR2 set, not a #DF")
+	X(DELIVERY_PF, 34, "a page fault met while delivering an event is a #PF with CR2 set, not a #DF") \
+	X(DELIVERY_NPF, 35, "unattached memory met while delivering an event is an NPF exit showing that event")
 #define VMSIM_CAP_PAGING_LEGACY (UINT64_C(1) << 31)
 #define VMSIM_CAP_HOST_HYPERCALL (UINT64_C(1) << 32)
 #define VMSIM_CAP_EXCEPTION_INTERCEPT (UINT64_C(1) << 33)
 #define VMSIM_CAP_DELIVERY_PF (UINT64_C(1) << 34)
+#define VMSIM_CAP_DELIVERY_NPF (UINT64_C(1) << 35)
 
 enum vmsim_backend_cap_bit {
 #define VMSIM_BACKEND_CAP_ENUM_(name, bit, text) VMSIM_CAP_##name = 1ull << (bit),

@@ -18,10 +18,9 @@ struct inject {
 	uint32_t error_report;  /* port 0x31, for #GP */
 };
 
-/* At the guest's second ready point (not in an STI shadow) inject the case's event. */
-static int inject_policy(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+/* At the guest's second ready point (not in an STI shadow) inject x's event. */
+static int inject_at_second_ready(struct vt_cpu *c, struct vmsim_vcpu_state *st, const struct inject *x)
 {
-	const struct inject *x = c->vm->user;
 	if (vt_io_port(st) != 0xf1 || c->user_state++ != 1)
 		return -1;
 	uint64_t ip = st->ip.value, len = st->ip_len.value;
@@ -32,6 +31,11 @@ static int inject_policy(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 	vmsim_charge(st, inj_info, x->info);
 	vmsim_charge(st, inj_error, x->error);
 	return 1;
+}
+
+static int inject_policy(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+{
+	return inject_at_second_ready(c, st, c->vm->user);
 }
 
 static void setup_idt(struct vt_vm *vm)
@@ -242,38 +246,58 @@ static void exception_intercepted_until_released(const void *p)
 	vt_vm_close(&vm);
 }
 
-enum { FRAME_PT = 0x77000, ABSENT_PAGE = 0x7000, IST1_STACK = 0x9000 };
+static const struct inject extint_20 = { INFO(0, 0x20), 0, false, false, false, 0x20, 0 };
 
-/* The first 2 MiB through a 4 KiB page table in which the page below the stack (VT_STACK) is not present. */
-static void unmap_below_the_stack(struct vt_vm *vm)
+enum { FRAME_PT = 0x77000, ABSENT_PAGE = 0x7000, IST1_STACK = 0x9000, SPLIT_IDT = 0x2e00, IDT_ABSENT = 0x3000 };
+
+/* The first 2 MiB through a 4 KiB page table in which page `absent` is not present. */
+static void unmap_page(struct vt_vm *vm, uint64_t absent)
 {
 	uint64_t *pd = (uint64_t *)(vm->ram + VT_PML4 + 0x2000), *pt = (uint64_t *)(vm->ram + FRAME_PT);
 	for (uint64_t i = 0; i < 512; i++)
-		pt[i] = i * 0x1000 == ABSENT_PAGE ? 0 : (i * 0x1000) | 3;
+		pt[i] = i * 0x1000 == absent ? 0 : (i * 0x1000) | 3;
 	pd[0] = FRAME_PT | 3;
 }
 
-/* Which gate runs on IST1 (the one whose handler reports) and what it reports. */
-struct frame_fault {
-	uint8_t vector;        /* 14: #PF on IST1; 8: #PF on the faulting stack, #DF on IST1 */
+/* A page fault in an interrupt's delivery: where, which gate runs on IST1, and what its handler must report. */
+struct delivery_pf {
+	uint64_t absent;       /* the page not present */
+	bool split_idt;        /* the IDT at SPLIT_IDT: gates 0-31 on one page, 32 and up on IDT_ABSENT */
+	uint8_t vector;        /* the gate on IST1 (its handler reports): 14, or 8 */
 	const char *handler;
 	uint32_t error;        /* its error code */
+	uint64_t cr2_lo, cr2_hi;
 };
 
-static const struct frame_fault pf_on_ist = { 14, "x_isr_pf_report", 2 }, df_on_ist = { 8, "x_isr_df_report", 0 };
+/* the frame is SS, RSP, RFLAGS, CS, RIP below the 16-byte aligned RSP: any of its slots may fault first */
+static const struct delivery_pf pf_on_ist = { ABSENT_PAGE, false, 14, "x_isr_pf_report", 2, VT_STACK - 40,
+	                                      VT_STACK - 8 },
+                                df_on_ist = { ABSENT_PAGE, false, 8, "x_isr_df_report", 0, VT_STACK - 40, VT_STACK - 8 },
+                                gate_on_absent_page = { IDT_ABSENT, true, 14, "x_isr_pf_report", 0, IDT_ABSENT,
+	                                                IDT_ABSENT };
+
+/* At STARTUP (split IDT cases) the IDTR moves to SPLIT_IDT; then inject at the second ready point. */
+static int split_idt_policy(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+{
+	if (st->exit_reason != VMSIM_EXIT_CODE_STARTUP)
+		return inject_at_second_ready(c, st, &extint_20);
+	vt_charge_start(c, st, c->start_ip);
+	vmsim_charge(st, idtr, (struct vmsim_dtable){ 256 * 16 - 1, SPLIT_IDT });
+	return 1;
+}
 
 /*
- * SDM Vol. 3A 6.12.1, 6.14.5, 6.15 "Interrupt 14", Table 6-5: an external interrupt whose frame lands on a
- * not-present page raises #PF (benign, then a page fault: delivered serially), CR2 the linear address of the frame
- * slot that faulted, error code 2 (a supervisor write to a not-present page). With the #PF gate on IST1 its handler
- * reports that. With the #PF gate on the same stack, the #PF's own frame faults too: #DF (page fault while
- * delivering a page fault), on IST1, and CR2 still holds the frame's address (a #PF writes CR2 when it is detected).
- * A #DF for the first case, or a shutdown, is the old shortcut.
+ * SDM Vol. 3A 6.12.1, 6.14.5, 6.15 "Interrupt 14", Table 6-5: a page fault in an external interrupt's delivery
+ * raises #PF (benign, then a page fault: delivered serially), CR2 the linear address that faulted. Its frame on a
+ * not-present page: error code 2 (a supervisor write); with the #PF gate on IST1 its handler reports that. With the
+ * #PF gate on the same stack, the #PF's own frame faults too: #DF (page fault while delivering a page fault), on
+ * IST1, and CR2 still holds the frame's address (a #PF writes CR2 when it is detected). Its IDT gate on a
+ * not-present page: error code 0 (a supervisor read), CR2 the gate's address. A #DF for the first and third case, or
+ * a shutdown, is the old shortcut.
  */
-static void interrupt_frame_on_an_absent_page(const void *p)
+static void delivery_meets_an_absent_page(const void *p)
 {
-	const struct frame_fault *x = p;
-	static const struct inject extint20 = { INFO(0, 0x20), 0, false, false, false, 0x20, 0 };
+	const struct delivery_pf *x = p;
 	struct vt_vm vm;
 	vt_vm_open(&vm, VT_LONG, &vt_guest_lm_events, 0, 0);
 	setup_idt(&vm);
@@ -284,16 +308,17 @@ static void interrupt_frame_on_an_absent_page(const void *p)
 	gate |= 1ull << 32; /* IST1 (SDM Vol. 3A Figure 6-8) */
 	memcpy(vm.ram + VT_IDT + 16 * x->vector, &gate, 8);
 	memcpy(vm.ram + 0x24, &ist, 8); /* IST1 of the 64-bit TSS at 0 (vt_charge_start's TR; Figure 8-11) */
-	unmap_below_the_stack(&vm);
-	vm.user = (void *)&extint20;
-	struct vt_cpu *c = vt_cpu_start(&vm, "x_main", inject_policy);
+	if (x->split_idt)
+		memcpy(vm.ram + SPLIT_IDT, vm.ram + VT_IDT, IDT_ABSENT - SPLIT_IDT); /* gates 0-31 */
+	unmap_page(&vm, x->absent);
+	vm.user = (void *)&extint_20;
+	struct vt_cpu *c = vt_cpu_start(&vm, "x_main", x->split_idt ? split_idt_policy : inject_policy);
 	vt_wait_stopped(c);
 	const struct vt_exit *last = &c->log[c->n - 1];
 	assert_int_equal(last->reason, vt_code(VMSIM_EXIT_IO));
 	assert_int_equal(last->neutral.u.io.port, VT_PORT_DONE); /* the handler's end */
 	assert_int_equal(c->nreports, 2);
-	/* the frame is SS, RSP, RFLAGS, CS, RIP below the 16-byte aligned RSP: any of its slots may fault first */
-	assert_true(c->reports[0] >= VT_STACK - 40 && c->reports[0] <= VT_STACK - 8 && c->reports[0] % 8 == 0);
+	assert_true(c->reports[0] >= x->cr2_lo && c->reports[0] <= x->cr2_hi && c->reports[0] % 8 == 0);
 	assert_int_equal(c->reports[1], x->vector);
 	assert_int_equal(c->error_report, x->error);
 	assert_int_equal(vmsim_vcpu_exit_count(c->vcpu, VMSIM_EXIT_SHUTDOWN), 0);
@@ -301,6 +326,70 @@ static void interrupt_frame_on_an_absent_page(const void *p)
 }
 
 static const enum vt_mode protected_mode = VT_PROT, long_mode = VT_LONG;
+
+/* What the VMM saw at the NPF of an event's delivery into unattached memory. */
+struct delivery_npf {
+	unsigned npfs;
+	uint64_t ip, inj_info;
+	bool inj_charged;
+	struct vmsim_exit neutral;
+	enum vmsim_result decoded, attached;
+};
+
+/* Inject at the second ready point; at the NPF, attach the missing page and resume without charging anything. */
+static int attach_at_the_npf(struct vt_cpu *c, struct vmsim_vcpu_state *st)
+{
+	struct delivery_npf *seen = c->vm->user;
+	if (st->exit_reason != vt_code(VMSIM_EXIT_NPF))
+		return inject_at_second_ready(c, st, &extint_20);
+	if (seen->npfs++)
+		return 0; /* the event was not delivered once the memory was there: stop */
+	seen->ip = st->ip.value;
+	seen->inj_info = st->inj_info.value;
+	seen->inj_charged = vmsim_charged(st, inj_info);
+	seen->decoded = vmsim_model_decode_exit(vc_model(), st, &seen->neutral);
+	seen->attached = vt_attach(c->vm->session, c->vm->ds, ABSENT_PAGE, ABSENT_PAGE, 0x1000, true, true);
+	vmsim_vcpu_state_discharge(st);
+	return 1;
+}
+
+/*
+ * APM vol. 2 15.7.2 (EXITINTINFO), SDM Vol. 3C 28.2.4 (IDT-vectoring information): an external interrupt whose frame
+ * lands on guest-physical memory nothing backs exits NPF (a write, at the frame's address) during its delivery, at
+ * the instruction it interrupted, the interrupt shown as the event the exit interrupted. Once the VMM attaches the
+ * page the next entry delivers it (the backend keeps it pending, as KVM does), and the guest goes on as ever.
+ */
+static void interrupt_frame_on_unattached_memory_exits_npf(const void *p)
+{
+	const enum vt_mode *mode = p;
+	struct vt_vm vm;
+	struct delivery_npf seen = { .decoded = VMSIM_BACKEND_ERROR, .attached = VMSIM_BACKEND_ERROR };
+	vt_vm_open(&vm, *mode, *mode == VT_LONG ? &vt_guest_lm_events : &vt_guest_pm_events, ABSENT_PAGE,
+	           ABSENT_PAGE + 0x1000);
+	setup_idt(&vm);
+	vm.user = &seen;
+	struct vt_cpu *c = vt_cpu_start(&vm, "x_main", attach_at_the_npf);
+	vt_wait_stopped(c);
+	assert_int_equal(seen.npfs, 1);
+	assert_int_equal(seen.attached, VMSIM_OK);
+	assert_int_equal(seen.ip, vt_addr(&vm, "x_ready3")); /* the interrupted instruction: after the skipped OUT */
+	assert_true(seen.inj_charged);
+	assert_int_equal(seen.inj_info & 0xffffffffu, INFO(0, 0x20));
+	assert_int_equal(seen.decoded, VMSIM_OK);
+	assert_int_equal(seen.neutral.kind, VMSIM_EXIT_NPF);
+	assert_int_equal(seen.neutral.u.npf.access, VMSIM_ACCESS_WRITE);
+	/* the first slot the frame writes: below the 16-byte aligned RSP in long mode, below ESP in protected mode */
+	uint64_t gpa = seen.neutral.u.npf.gpa;
+	assert_true(gpa >= VT_STACK - 40 && gpa <= VT_STACK - 4 && gpa >= ABSENT_PAGE);
+	assert_int_equal(c->nreports, 3);
+	assert_int_equal(c->reports[0], 0x20); /* delivered on the entry after the NPF */
+	assert_int_equal(c->reports[1], 0x80);
+	assert_int_equal(c->reports[2], 0x06);
+	assert_int_equal(c->log[c->n - 1].reason, vt_code(VMSIM_EXIT_IO));
+	vt_vm_close(&vm);
+}
+
+
 
 #define P (VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_EXIT_IO | VMSIM_CAP_EXIT_HLT)
 #define R (VMSIM_CAP_MODE_REAL | VMSIM_CAP_EXIT_IO)
@@ -326,12 +415,22 @@ static const struct vc_test tests[] = {
 	{ "inject", "real_mode_nmi", R | VMSIM_CAP_INT_IRET | VMSIM_CAP_INJECT_NMI, real_mode_case, &nmi },
 	{ "inject", "real_mode_int_n_beyond_the_ivt_limit_is_gp", R | VMSIM_CAP_INT_IRET,
 	  real_mode_int_n_beyond_the_ivt_limit, NULL },
+	{ "inject", "interrupt_frame_on_unattached_memory_exits_npf_protected",
+	  PE | VMSIM_CAP_INJECT_EXTINT | VMSIM_CAP_EXIT_NPF | VMSIM_CAP_DELIVERY_NPF,
+	  interrupt_frame_on_unattached_memory_exits_npf, &protected_mode },
+	{ "inject", "interrupt_frame_on_unattached_memory_exits_npf_long",
+	  VC_GUEST_LONG | VMSIM_CAP_EXIT_HLT | VMSIM_CAP_INT_IRET | VMSIM_CAP_INJECT_EXTINT | VMSIM_CAP_EXIT_NPF |
+	          VMSIM_CAP_DELIVERY_NPF,
+	  interrupt_frame_on_unattached_memory_exits_npf, &long_mode },
 	{ "inject", "exception_intercepted_until_released_protected", PE | VMSIM_CAP_EXCEPTION_INTERCEPT,
 	  exception_intercepted_until_released, &protected_mode },
 	{ "inject", "interrupt_frame_on_an_absent_page_is_pf",
-	  VC_GUEST_LONG | VMSIM_CAP_INJECT_EXTINT | VMSIM_CAP_DELIVERY_PF, interrupt_frame_on_an_absent_page, &pf_on_ist },
+	  VC_GUEST_LONG | VMSIM_CAP_INJECT_EXTINT | VMSIM_CAP_DELIVERY_PF, delivery_meets_an_absent_page, &pf_on_ist },
 	{ "inject", "interrupt_frame_on_an_absent_page_pf_frame_too_is_df_with_cr2",
-	  VC_GUEST_LONG | VMSIM_CAP_INJECT_EXTINT | VMSIM_CAP_DELIVERY_PF, interrupt_frame_on_an_absent_page, &df_on_ist },
+	  VC_GUEST_LONG | VMSIM_CAP_INJECT_EXTINT | VMSIM_CAP_DELIVERY_PF, delivery_meets_an_absent_page, &df_on_ist },
+	{ "inject", "interrupt_gate_on_an_absent_page_is_pf",
+	  VC_GUEST_LONG | VMSIM_CAP_INJECT_EXTINT | VMSIM_CAP_DELIVERY_PF, delivery_meets_an_absent_page,
+	  &gate_on_absent_page },
 	{ "inject", "exception_intercepted_until_released_long",
 	  VC_GUEST_LONG | VMSIM_CAP_EXIT_HLT | VMSIM_CAP_INT_IRET | VMSIM_CAP_EXCEPTION_INTERCEPT,
 	  exception_intercepted_until_released, &long_mode },

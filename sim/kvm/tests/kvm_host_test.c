@@ -25,7 +25,7 @@ static struct kvmb_probe_answers svm_lane(void)
 		.real_mode = KVMB_RUN_OK, .reset_real = KVMB_RUN_OK, .rdtscp = KVMB_RUN_OK, .tsc_offset = KVMB_RUN_OK,
 		.int_real = KVMB_RUN_OK, .intr_window = KVMB_RUN_OK, .iret_protected = KVMB_RUN_OK,
 		.paging_legacy = KVMB_RUN_OK, .vmcall = KVMB_RUN_OK,
-		.delivery_pf = KVMB_RUN_OK, .delivery_pf_reached = true, .delivery_pf_cr2 = 0x7ff8,
+		.delivery_pf = KVMB_RUN_OK, .delivery_pf_reached = true, .delivery_pf_cr2 = 0x7ff8, .delivery_pf_error = 2,
 	};
 	return a;
 }
@@ -58,6 +58,7 @@ static struct kvmb_probe_answers pvm_amd_host(void)
 	a.vmcall = KVMB_RUN_NO_EXIT;
 	a.delivery_pf = KVMB_RUN_OTHER_FAILURE; /* measured 2026-12-07: its #PF handler ran with CR2 0 */
 	a.delivery_pf_reached = true;
+	a.delivery_pf_error = 2;
 	return a;
 }
 
@@ -167,6 +168,13 @@ static void pvm_amd_profile_as_measured(void **state)
 	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_DELIVERY_PF),
 	                    "host KVM (kvm_pvm) sets CR2 to 0 for the #PF an interrupt's frame on an absent page raises, "
 	                    "not to the frame's address (it runs such a guest in KVM's instruction emulator)");
+	/* a wrong error code is named before CR2 */
+	a.delivery_pf_error = 3;
+	kvmb_host_profile(&a, &h);
+	assert_string_equal(kvmb_host_cap_gap(&h, VMSIM_CAP_DELIVERY_PF),
+	                    "host KVM (kvm_pvm) gives the #PF an interrupt's frame on an absent page raises error code "
+	                    "0x3, not 2 (a supervisor write to a not-present page) (it runs such a guest in KVM's "
+	                    "instruction emulator)");
 	/* a probe whose #PF handler never ran says how it ended instead */
 	a.delivery_pf_reached = false;
 	a.delivery_pf = KVMB_RUN_NO_EXIT;
