@@ -29,9 +29,9 @@ static const struct {
 	{ VMSIM_CAP_INHOOK_EXIT, "every KVM exit returns from KVM_RUN; there is no in-hook path" },
 	{ VMSIM_CAP_NOEXEC_MEMORY, "KVM memory slots have no no-execute flag" },
 	{ VMSIM_CAP_NMI_WINDOW, "KVM has no NMI-window exit to userspace" },
-	{ VMSIM_CAP_DELIVERY_NPF, "KVM takes guest memory without a slot for MMIO and cannot emulate an event's delivery "
-	                          "into it: KVM_EXIT_INTERNAL_ERROR (emulation failure), no exit the VMM can resolve "
-	                          "(measured in the QEMU lane, kvm_amd)" },
+	{ VMSIM_CAP_DELIVERY_NPF, "KVM takes guest memory without a slot for MMIO and cannot emulate an event's "
+	                          "delivery into it: KVM_EXIT_INTERNAL_ERROR (kvm_amd in the QEMU lane: emulation "
+	                          "failure), no exit the VMM can resolve" },
 	{ VMSIM_CAP_EXCEPTION_INTERCEPT, "KVM gives userspace no exception exits (KVM_SET_GUEST_DEBUG reports #DB and "
 	                                 "#BP only, as debug exits, and takes them from the guest's own debugging)" },
 };

@@ -482,9 +482,8 @@ enum { LM_PML4 = 0x9000, LM_PT = 0xc000, LM_IDT = 0xd000, LM_HANDLER = 0xd800, L
 
 static void lm_tables(uint8_t *low)
 {
-	/* pop %rcx (the error code); mov %cr2,%rax; shl $16,%rcx; or %rcx,%rax; out %eax,$PORT_PF; hlt */
-	static const uint8_t handler[] = { 0x59, 0x0f, 0x20, 0xd0, 0x48, 0xc1, 0xe1, 0x10, 0x48, 0x09, 0xc8,
-		                           0xe7, PORT_PF, 0xf4 };
+	/* pop %rcx (the error code); mov %cr2,%rax; out %eax,$PORT_PF (the probe reads RCX and RAX); hlt */
+	static const uint8_t handler[] = { 0x59, 0x0f, 0x20, 0xd0, 0xe7, PORT_PF, 0xf4 };
 	uint64_t *pml4 = (uint64_t *)(low + LM_PML4), *pt = (uint64_t *)(low + LM_PT);
 	memset(low + LM_PML4, 0, 0x4000); /* PML4, PDPT, PD, PT */
 	pml4[0] = (LM_PML4 + 0x1000) | 3;
@@ -547,12 +546,13 @@ static void probe_delivery_pf(struct probe_vm *p, struct kvmb_probe_answers *a)
 		return;
 	if (lm_at_with_interrupt(&c)) {
 		a->delivery_pf = run_to_out(&c, PORT_PF);
+		struct kvm_regs g;
+		if (a->delivery_pf == KVMB_RUN_OK && ioctl(c.fd, KVM_GET_REGS, &g) < 0)
+			a->delivery_pf = KVMB_RUN_OTHER_FAILURE;
 		if (a->delivery_pf == KVMB_RUN_OK) {
-			uint32_t out = 0; /* error code << 16 | CR2 (below 64 KiB) */
-			memcpy(&out, (uint8_t *)c.run + c.run->io.data_offset, sizeof out);
 			a->delivery_pf_reached = true;
-			a->delivery_pf_cr2 = out & 0xffff;
-			a->delivery_pf_error = out >> 16;
+			a->delivery_pf_cr2 = g.rax;
+			a->delivery_pf_error = (uint32_t)g.rcx;
 			/* the frame's five slots below the 16-byte aligned RSP: any may fault first; a supervisor write to a
 			 * not-present page: error code 2 */
 			uint64_t top = LM_ABSENT + 0x1000;

@@ -680,11 +680,10 @@ static bool guest_access(struct ucb_engine *eng, uint64_t addr, void *buf, size_
 		if (!any)
 			break;
 	}
-	/* linear is guest-physical here: the first page of the access nothing backs (or writes, for a store) */
+	/* linear is guest-physical here: the first page of the access nothing backs (uc_mem_write ignores protection) */
 	uint64_t gpa = addr;
 	for (uint64_t page = addr & ~(uint64_t)(UCB_PAGE - 1); page < addr + len; page += UCB_PAGE) {
-		unsigned prot = ucb_vcpu_prot(eng->vcpu, page);
-		if (!prot || (write && !(prot & VMSIM_PROT_WRITE))) {
+		if (!ucb_vcpu_prot(eng->vcpu, page)) {
 			gpa = page > addr ? page : addr;
 			break;
 		}

@@ -53,19 +53,24 @@ static enum exception_class class_of(uint8_t vector, enum vmsim_event_type type)
  * The delivery of an event reached memory no attachment backs: an NPF exit at the event's instruction, as hardware
  * exits during event delivery (APM vol. 2 15.7.2 EXITINTINFO, SDM Vol. 3C 28.2.4 IDT-vectoring information). The
  * event stays pending, so the exit shows it (the EVENTS group) and the next entry delivers it again unless the VMM
- * charges another; nothing of the frame is kept.
+ * charges another; the registers are as before the delivery. INT3, INTO and INT1 are not kept: their instruction
+ * runs again, as KVM re-executes them, since the SVM model has no event type for them (APM 15.20 reports them as
+ * exceptions, whose injection would not step past the instruction).
  */
 static void delivery_npf(struct ucb_vcpu *v, const struct ucb_access_fault *npf, uint8_t vector,
                          enum vmsim_event_type type, bool has_error, uint32_t error, uint64_t at, uint8_t insn_len)
 {
-	struct vmsim_exit exit = { .kind = VMSIM_EXIT_NPF, .rip = at, .insn_len = insn_len };
+	bool again = type == VMSIM_EVENT_SW_EXCEPTION || type == VMSIM_EVENT_PRIV_SW_EXCEPTION;
+	struct vmsim_exit exit = { .kind = VMSIM_EXIT_NPF, .rip = at, .insn_len = again ? 0 : insn_len };
 
-	v->pending.valid = true; /* its window requests stay as they are */
-	v->pending.type = type;
-	v->pending.vector = vector;
-	v->pending.has_error = has_error;
-	v->pending.error_code = has_error ? error : 0;
-	v->pending.insn_len = insn_len;
+	if (!again) {
+		v->pending.valid = true; /* its window requests stay as they are */
+		v->pending.type = type;
+		v->pending.vector = vector;
+		v->pending.has_error = has_error;
+		v->pending.error_code = has_error ? error : 0;
+		v->pending.insn_len = insn_len;
+	}
 	exit.u.npf.access = npf->write ? VMSIM_ACCESS_WRITE : VMSIM_ACCESS_READ;
 	exit.u.npf.gpa = npf->gpa;
 	exit.u.npf.gla = npf->lin;
@@ -106,7 +111,10 @@ static void deliver(struct ucb_vcpu *v, uint8_t vector, enum vmsim_event_type ty
 		vector = to_double ? 8 : fault.vector;
 		error = to_double ? 0 : fault.error;
 		type = VMSIM_EVENT_HW_EXCEPTION;
-		r = ucb_deliver(v->active, vector, type, true, error, at, &fault);
+		/* every exception a delivery raises pushes an error code, except in real mode (where none does) */
+		has_error = (ucb_read_reg(v->active, UC_X86_REG_CR0) & UCB_CR0_PE) != 0;
+		insn_len = 0;
+		r = ucb_deliver(v->active, vector, type, has_error, error, at, &fault);
 	}
 	if (r == UCB_NPF) {
 		delivery_npf(v, &fault.npf, vector, type, has_error, error, at, insn_len);

@@ -327,69 +327,123 @@ static void delivery_meets_an_absent_page(const void *p)
 
 static const enum vt_mode protected_mode = VT_PROT, long_mode = VT_LONG;
 
-/* What the VMM saw at the NPF of an event's delivery into unattached memory. */
+/* An event's delivery into unattached memory: the mode, and whether a #PF comes first. */
+struct npf_case {
+	enum vt_mode mode;
+	bool pf_first; /* the frame's page is not present: the #PF's frame (IST1) is what lies in unattached memory */
+	bool swint;    /* the event is the guest's own INT 0x80, nothing is injected */
+};
+
+static const struct npf_case npf_protected = { VT_PROT, false, false }, npf_long = { VT_LONG, false, false },
+                             npf_long_after_pf = { VT_LONG, true, false }, npf_int_n = { VT_LONG, false, true };
+
+/* What the VMM saw at the NPF. */
 struct delivery_npf {
+	bool swint; /* set by the test: the guest's own INT 0x80, nothing injected */
 	unsigned npfs;
-	uint64_t ip, inj_info;
+	uint64_t ip, ip_len, inj_info, inj_error, sp, flags;
 	bool inj_charged;
 	struct vmsim_exit neutral;
 	enum vmsim_result decoded, attached;
 };
 
-/* Inject at the second ready point; at the NPF, attach the missing page and resume without charging anything. */
+/* Inject at the second ready point (not for INT n); at the NPF, attach the page it names, resume, charge nothing. */
 static int attach_at_the_npf(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 {
 	struct delivery_npf *seen = c->vm->user;
 	if (st->exit_reason != vt_code(VMSIM_EXIT_NPF))
-		return inject_at_second_ready(c, st, &extint_20);
+		return seen->swint ? -1 : inject_at_second_ready(c, st, &extint_20);
 	if (seen->npfs++)
 		return 0; /* the event was not delivered once the memory was there: stop */
 	seen->ip = st->ip.value;
+	seen->ip_len = st->ip_len.value;
 	seen->inj_info = st->inj_info.value;
+	seen->inj_error = st->inj_error.value;
+	seen->sp = st->sp.value;
+	seen->flags = st->flags.value;
 	seen->inj_charged = vmsim_charged(st, inj_info);
 	seen->decoded = vmsim_model_decode_exit(vc_model(), st, &seen->neutral);
-	seen->attached = vt_attach(c->vm->session, c->vm->ds, ABSENT_PAGE, ABSENT_PAGE, 0x1000, true, true);
+	uint64_t page = seen->neutral.u.npf.gpa & ~0xfffull;
+	seen->attached = vt_attach(c->vm->session, c->vm->ds, page, page, 0x1000, true, true);
 	vmsim_vcpu_state_discharge(st);
 	return 1;
 }
 
 /*
  * APM vol. 2 15.7.2 (EXITINTINFO), SDM Vol. 3C 28.2.4 (IDT-vectoring information): an external interrupt whose frame
- * lands on guest-physical memory nothing backs exits NPF (a write, at the frame's address) during its delivery, at
- * the instruction it interrupted, the interrupt shown as the event the exit interrupted. Once the VMM attaches the
- * page the next entry delivers it (the backend keeps it pending, as KVM does), and the guest goes on as ever.
+ * lands on guest-physical memory nothing backs exits NPF during its delivery: a write at the frame's first slot, at
+ * the instruction it interrupted (no instruction length), registers as before the delivery, the interrupt shown as
+ * the event the exit interrupted. Once the VMM attaches the page the next entry delivers it (the backend keeps it
+ * pending, as KVM does) and the guest goes on as ever. If the frame's page is not present instead, the #PF it raises
+ * is the event being delivered when its own frame (on IST1) meets unattached memory: the exit shows the #PF with
+ * its error code, and its handler runs after the attach, with CR2 set.
  */
 static void interrupt_frame_on_unattached_memory_exits_npf(const void *p)
 {
-	const enum vt_mode *mode = p;
+	const struct npf_case *x = p;
+	uint64_t hole = x->pf_first ? IST1_STACK - 0x1000 : ABSENT_PAGE;
 	struct vt_vm vm;
-	struct delivery_npf seen = { .decoded = VMSIM_BACKEND_ERROR, .attached = VMSIM_BACKEND_ERROR };
-	vt_vm_open(&vm, *mode, *mode == VT_LONG ? &vt_guest_lm_events : &vt_guest_pm_events, ABSENT_PAGE,
-	           ABSENT_PAGE + 0x1000);
+	struct delivery_npf seen = { .swint = x->swint, .decoded = VMSIM_BACKEND_ERROR, .attached = VMSIM_BACKEND_ERROR };
+	vt_vm_open(&vm, x->mode, x->mode == VT_LONG ? &vt_guest_lm_events : &vt_guest_pm_events, hole, hole + 0x1000);
 	setup_idt(&vm);
+	if (x->pf_first) {
+		vt_idt(&vm, 14, "x_isr_pf_report");
+		uint64_t ist = IST1_STACK, gate;
+		memcpy(&gate, vm.ram + VT_IDT + 16 * 14, 8);
+		gate |= 1ull << 32; /* IST1 */
+		memcpy(vm.ram + VT_IDT + 16 * 14, &gate, 8);
+		memcpy(vm.ram + 0x24, &ist, 8);
+		unmap_page(&vm, ABSENT_PAGE);
+	}
 	vm.user = &seen;
 	struct vt_cpu *c = vt_cpu_start(&vm, "x_main", attach_at_the_npf);
 	vt_wait_stopped(c);
 	assert_int_equal(seen.npfs, 1);
 	assert_int_equal(seen.attached, VMSIM_OK);
-	assert_int_equal(seen.ip, vt_addr(&vm, "x_ready3")); /* the interrupted instruction: after the skipped OUT */
+	/* the interrupted instruction (after the skipped OUT), or the INT with its length */
+	assert_int_equal(seen.ip, vt_addr(&vm, x->swint ? "x_swint" : "x_ready3"));
+	assert_int_equal(seen.ip_len, x->swint ? 2 : 0);
+	assert_int_equal(seen.sp, VT_STACK);
+	assert_true(seen.flags & 0x200); /* IF as it was: the delivery did not get to clear it */
 	assert_true(seen.inj_charged);
-	assert_int_equal(seen.inj_info & 0xffffffffu, INFO(0, 0x20));
+	if (x->pf_first) {
+		assert_int_equal(seen.inj_info & 0xffffffffu, INFO(3, 14) | HAS_ERROR);
+		assert_int_equal(seen.inj_error, 2);
+	} else if (x->swint) {
+		assert_int_equal(seen.inj_info & 0xffffffffu, INFO(4, 0x80)); /* a software interrupt, both models */
+	} else {
+		assert_int_equal(seen.inj_info & 0xffffffffu, INFO(0, 0x20));
+	}
 	assert_int_equal(seen.decoded, VMSIM_OK);
 	assert_int_equal(seen.neutral.kind, VMSIM_EXIT_NPF);
 	assert_int_equal(seen.neutral.u.npf.access, VMSIM_ACCESS_WRITE);
-	/* the first slot the frame writes: below the 16-byte aligned RSP in long mode, below ESP in protected mode */
-	uint64_t gpa = seen.neutral.u.npf.gpa;
-	assert_true(gpa >= VT_STACK - 40 && gpa <= VT_STACK - 4 && gpa >= ABSENT_PAGE);
-	assert_int_equal(c->nreports, 3);
-	assert_int_equal(c->reports[0], 0x20); /* delivered on the entry after the NPF */
-	assert_int_equal(c->reports[1], 0x80);
-	assert_int_equal(c->reports[2], 0x06);
+	assert_false(seen.neutral.u.npf.walk);
+	assert_int_equal(seen.neutral.u.npf.prot, 0);
+	/* one of the frame's slots: 8 bytes each below the 16-byte aligned RSP in long mode (5, or 6 with an error
+	 * code); EFLAGS, CS and EIP, 4 bytes each, below ESP in protected mode */
+	uint64_t gpa = seen.neutral.u.npf.gpa, top = hole + 0x1000;
+	if (x->mode == VT_LONG)
+		assert_true(gpa >= top - 48 && gpa <= top - 8 && gpa % 8 == 0);
+	else
+		assert_true(gpa >= top - 12 && gpa <= top - 4 && gpa % 4 == 0);
 	assert_int_equal(c->log[c->n - 1].reason, vt_code(VMSIM_EXIT_IO));
+	if (x->pf_first) {
+		assert_int_equal(c->nreports, 2);
+		assert_true(c->reports[0] >= VT_STACK - 40 && c->reports[0] <= VT_STACK - 8); /* CR2: the first frame */
+		assert_int_equal(c->reports[1], 14);
+		assert_int_equal(c->error_report, 2);
+	} else if (x->swint) {
+		assert_int_equal(c->nreports, 2);
+		assert_int_equal(c->reports[0], 0x80); /* delivered on the entry after the NPF, once */
+		assert_int_equal(c->reports[1], 0x06);
+	} else {
+		assert_int_equal(c->nreports, 3);
+		assert_int_equal(c->reports[0], 0x20); /* delivered on the entry after the NPF */
+		assert_int_equal(c->reports[1], 0x80);
+		assert_int_equal(c->reports[2], 0x06);
+	}
 	vt_vm_close(&vm);
 }
-
-
 
 #define P (VMSIM_CAP_MODE_PROTECTED | VMSIM_CAP_EXIT_IO | VMSIM_CAP_EXIT_HLT)
 #define R (VMSIM_CAP_MODE_REAL | VMSIM_CAP_EXIT_IO)
@@ -417,11 +471,18 @@ static const struct vc_test tests[] = {
 	  real_mode_int_n_beyond_the_ivt_limit, NULL },
 	{ "inject", "interrupt_frame_on_unattached_memory_exits_npf_protected",
 	  PE | VMSIM_CAP_INJECT_EXTINT | VMSIM_CAP_EXIT_NPF | VMSIM_CAP_DELIVERY_NPF,
-	  interrupt_frame_on_unattached_memory_exits_npf, &protected_mode },
+	  interrupt_frame_on_unattached_memory_exits_npf, &npf_protected },
 	{ "inject", "interrupt_frame_on_unattached_memory_exits_npf_long",
 	  VC_GUEST_LONG | VMSIM_CAP_EXIT_HLT | VMSIM_CAP_INT_IRET | VMSIM_CAP_INJECT_EXTINT | VMSIM_CAP_EXIT_NPF |
 	          VMSIM_CAP_DELIVERY_NPF,
-	  interrupt_frame_on_unattached_memory_exits_npf, &long_mode },
+	  interrupt_frame_on_unattached_memory_exits_npf, &npf_long },
+	{ "inject", "pf_frame_on_unattached_memory_exits_npf_showing_the_pf",
+	  VC_GUEST_LONG | VMSIM_CAP_INJECT_EXTINT | VMSIM_CAP_EXIT_NPF | VMSIM_CAP_DELIVERY_PF |
+	          VMSIM_CAP_DELIVERY_NPF,
+	  interrupt_frame_on_unattached_memory_exits_npf, &npf_long_after_pf },
+	{ "inject", "int_n_frame_on_unattached_memory_exits_npf_showing_the_int",
+	  VC_GUEST_LONG | VMSIM_CAP_EXIT_HLT | VMSIM_CAP_INT_IRET | VMSIM_CAP_EXIT_NPF | VMSIM_CAP_DELIVERY_NPF,
+	  interrupt_frame_on_unattached_memory_exits_npf, &npf_int_n },
 	{ "inject", "exception_intercepted_until_released_protected", PE | VMSIM_CAP_EXCEPTION_INTERCEPT,
 	  exception_intercepted_until_released, &protected_mode },
 	{ "inject", "interrupt_frame_on_an_absent_page_is_pf",
