@@ -474,8 +474,8 @@ static void probe_rdtscp(struct probe_vm *p, struct kvmb_probe_answers *a)
 /*
  * Long mode (64-bit code 0x18, identity 4 KiB pages over the probe's 64 KiB but for LM_ABSENT): an external
  * interrupt injected at entry with RSP at LM_ABSENT's top. Its frame faults: #PF (SDM Vol. 3A 6.15), on IST1, whose
- * handler OUTs CR2 to PORT_PF. What a host's own delivery does there is what the conformance case
- * inject/interrupt_frame_on_an_absent_page_is_pf checks.
+ * handler OUTs to PORT_PF with CR2 in RAX and the error code in RCX. What a host's own delivery does there is what
+ * the conformance case inject/interrupt_frame_on_an_absent_page_is_pf checks.
  */
 enum { LM_PML4 = 0x9000, LM_PT = 0xc000, LM_IDT = 0xd000, LM_HANDLER = 0xd800, LM_START = 0xd900, LM_TSS = 0xe000,
        LM_IST1 = 0xf000, LM_ABSENT = 0x7000, LM_VECTOR = 0x20, PORT_PF = 0x17 };
