@@ -669,6 +669,14 @@ static bool guest_access(struct ucb_engine *eng, uint64_t addr, void *buf, size_
 {
 	if (linear(eng))
 		return access_linear(eng, addr, buf, len, write);
+	/* 2.0.1's uc_mem_write ignores protection: a store to a read-only attachment fails here, as write_phys's does */
+	for (uint64_t page = addr & ~(uint64_t)(UCB_PAGE - 1); write && page < addr + len; page += UCB_PAGE) {
+		unsigned prot = ucb_vcpu_prot(eng->vcpu, page);
+		if (prot && !(prot & UC_PROT_WRITE)) {
+			uint64_t gpa = page > addr ? page : addr;
+			return access_failed(eng, (struct ucb_access_fault){ UCB_ACCESS_NPF, 0, gpa, gpa, false, true });
+		}
+	}
 	for (int attempt = 0; attempt < 4; attempt++) {
 		uc_err err = write ? uc_mem_write(eng->uc, addr, buf, len) : uc_mem_read(eng->uc, addr, buf, len);
 		if (err == UC_ERR_OK)

@@ -330,12 +330,17 @@ static const enum vt_mode protected_mode = VT_PROT, long_mode = VT_LONG;
 /* An event's delivery into unattached memory: the mode, and whether a #PF comes first. */
 struct npf_case {
 	enum vt_mode mode;
-	bool pf_first; /* the frame's page is not present: the #PF's frame (IST1) is what lies in unattached memory */
-	bool swint;    /* the event is the guest's own INT 0x80, nothing is injected */
+	bool pf_first;  /* the frame's page is not present: the #PF's frame (IST1) is what lies in unattached memory */
+	bool swint;     /* the event is the guest's own INT 0x80, nothing is injected */
+	bool read_only; /* the frame's page is attached read-only instead (the NPF's prot shows it) */
 };
 
-static const struct npf_case npf_protected = { VT_PROT, false, false }, npf_long = { VT_LONG, false, false },
-                             npf_long_after_pf = { VT_LONG, true, false }, npf_int_n = { VT_LONG, false, true };
+static const struct npf_case npf_protected = { VT_PROT, false, false, false },
+                             npf_long = { VT_LONG, false, false, false },
+                             npf_long_after_pf = { VT_LONG, true, false, false },
+                             npf_int_n = { VT_LONG, false, true, false },
+                             npf_read_only_protected = { VT_PROT, false, false, true },
+                             npf_read_only_long = { VT_LONG, false, false, true };
 
 /* What the VMM saw at the NPF. */
 struct delivery_npf {
@@ -364,7 +369,10 @@ static int attach_at_the_npf(struct vt_cpu *c, struct vmsim_vcpu_state *st)
 	seen->inj_charged = vmsim_charged(st, inj_info);
 	seen->decoded = vmsim_model_decode_exit(vc_model(), st, &seen->neutral);
 	uint64_t page = seen->neutral.u.npf.gpa & ~0xfffull;
-	seen->attached = vt_attach(c->vm->session, c->vm->ds, page, page, 0x1000, true, true);
+	enum vmsim_result r = VMSIM_OK;
+	if (seen->neutral.u.npf.prot) /* attached read-only: attached again, writable */
+		r = vmsim_session_detach(c->vm->session, page, 0x1000);
+	seen->attached = r == VMSIM_OK ? vt_attach(c->vm->session, c->vm->ds, page, page, 0x1000, true, true) : r;
 	vmsim_vcpu_state_discharge(st);
 	return 1;
 }
@@ -385,6 +393,8 @@ static void interrupt_frame_on_unattached_memory_exits_npf(const void *p)
 	struct vt_vm vm;
 	struct delivery_npf seen = { .swint = x->swint, .decoded = VMSIM_BACKEND_ERROR, .attached = VMSIM_BACKEND_ERROR };
 	vt_vm_open(&vm, x->mode, x->mode == VT_LONG ? &vt_guest_lm_events : &vt_guest_pm_events, hole, hole + 0x1000);
+	if (x->read_only)
+		assert_int_equal(vt_attach(vm.session, vm.ds, hole, hole, 0x1000, false, true), VMSIM_OK);
 	setup_idt(&vm);
 	if (x->pf_first) {
 		vt_idt(&vm, 14, "x_isr_pf_report");
@@ -418,7 +428,9 @@ static void interrupt_frame_on_unattached_memory_exits_npf(const void *p)
 	assert_int_equal(seen.neutral.kind, VMSIM_EXIT_NPF);
 	assert_int_equal(seen.neutral.u.npf.access, VMSIM_ACCESS_WRITE);
 	assert_false(seen.neutral.u.npf.walk);
-	assert_int_equal(seen.neutral.u.npf.prot, 0);
+	/* read-only: SVM's EXITINFO1 has P alone (decoded as READ), VMX's qualification the entry's R, W, X */
+	unsigned read_only = vc_svm() ? VMSIM_PROT_READ : VMSIM_PROT_READ | VMSIM_PROT_EXEC;
+	assert_int_equal(seen.neutral.u.npf.prot, x->read_only ? read_only : 0);
 	/* one of the frame's slots: 8 bytes each below the 16-byte aligned RSP in long mode (5, or 6 with an error
 	 * code); EFLAGS, CS and EIP, 4 bytes each, below ESP in protected mode */
 	uint64_t gpa = seen.neutral.u.npf.gpa, top = hole + 0x1000;
@@ -480,6 +492,13 @@ static const struct vc_test tests[] = {
 	  VC_GUEST_LONG | VMSIM_CAP_INJECT_EXTINT | VMSIM_CAP_EXIT_NPF | VMSIM_CAP_DELIVERY_PF |
 	          VMSIM_CAP_DELIVERY_NPF,
 	  interrupt_frame_on_unattached_memory_exits_npf, &npf_long_after_pf },
+	{ "inject", "interrupt_frame_on_read_only_memory_exits_npf_protected",
+	  PE | VMSIM_CAP_INJECT_EXTINT | VMSIM_CAP_EXIT_NPF | VMSIM_CAP_READONLY_MEMORY | VMSIM_CAP_DELIVERY_NPF,
+	  interrupt_frame_on_unattached_memory_exits_npf, &npf_read_only_protected },
+	{ "inject", "interrupt_frame_on_read_only_memory_exits_npf_long",
+	  VC_GUEST_LONG | VMSIM_CAP_EXIT_HLT | VMSIM_CAP_INT_IRET | VMSIM_CAP_INJECT_EXTINT | VMSIM_CAP_EXIT_NPF |
+	          VMSIM_CAP_READONLY_MEMORY | VMSIM_CAP_DELIVERY_NPF,
+	  interrupt_frame_on_unattached_memory_exits_npf, &npf_read_only_long },
 	{ "inject", "int_n_frame_on_unattached_memory_exits_npf_showing_the_int",
 	  VC_GUEST_LONG | VMSIM_CAP_EXIT_HLT | VMSIM_CAP_INT_IRET | VMSIM_CAP_EXIT_NPF | VMSIM_CAP_DELIVERY_NPF,
 	  interrupt_frame_on_unattached_memory_exits_npf, &npf_int_n },
