@@ -480,6 +480,13 @@ static void probe_rdtscp(struct probe_vm *p, struct kvmb_probe_answers *a)
 enum { LM_PML4 = 0x9000, LM_PT = 0xc000, LM_IDT = 0xd000, LM_HANDLER = 0xd800, LM_START = 0xd900, LM_TSS = 0xe000,
        LM_IST1 = 0xf000, LM_ABSENT = 0x7000, LM_VECTOR = 0x20, PORT_PF = 0x17 };
 
+/* A 64-bit interrupt gate: CS 0x18, handler at `handler`, stack from TSS IST slot `ist` (0: none). */
+static void lm_gate(uint8_t *low, unsigned vector, uint64_t handler, unsigned ist)
+{
+	uint64_t lo = (handler & 0xffff) | (0x18ull << 16) | ((uint64_t)ist << 32) | (0x8eull << 40);
+	memcpy(low + LM_IDT + 16 * vector, &lo, 8);
+}
+
 static void lm_tables(uint8_t *low)
 {
 	/* pop %rcx (the error code); mov %cr2,%rax; out %eax,$PORT_PF (the probe reads RCX and RAX); hlt */
@@ -492,12 +499,8 @@ static void lm_tables(uint8_t *low)
 	for (uint64_t page = 0; page < LOW_SIZE; page += 0x1000)
 		pt[page >> 12] = page == LM_ABSENT ? 0 : page | 3;
 	memset(low + LM_IDT, 0, 16 * (LM_VECTOR + 1));
-	for (unsigned v = 14; v <= LM_VECTOR; v += LM_VECTOR - 14) {
-		uint64_t off = v == 14 ? LM_HANDLER : LM_START, lo = (off & 0xffff) | (0x18ull << 16) | (0x8eull << 40);
-		if (v == 14)
-			lo |= 1ull << 32; /* IST1 */
-		memcpy(low + LM_IDT + 16 * v, &lo, 8);
-	}
+	lm_gate(low, 14, LM_HANDLER, 1);
+	lm_gate(low, LM_VECTOR, LM_START, 0);
 	memset(low + LM_TSS, 0, 0x68);
 	uint64_t ist1 = LM_IST1;
 	memcpy(low + LM_TSS + 0x24, &ist1, 8);

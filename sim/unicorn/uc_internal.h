@@ -838,11 +838,11 @@ void ucb_fpu_set(struct ucb_engine *eng, const struct vmsim_cpu_state *s);
 
 /* uc_events.c */
 /*
- * UCB_FAULT: the delivery itself raised an exception the architecture names (SDM Vol. 3A 6.12.1, 6.13): *fault holds
- * its vector and error code, nothing of the event was committed. UCB_SHUTDOWN: a failure not classified (a stack
- * the frame cannot be written to, a task gate, an LDT selector): the caller goes to #DF as before.
+ * UCB_FAULT: the delivery itself raised an exception the architecture names (SDM Vol. 3A 6.12.1, 6.13, and a #PF
+ * with CR2 from its own accesses): *fault holds it, nothing of the event was committed. UCB_NPF: the delivery
+ * reached memory no attachment backs, or a frame a read-only one (fault->npf): an NPF exit with the event pending.
+ * UCB_SHUTDOWN: a failure not classified (a task gate, an LDT selector): the caller goes to #DF.
  */
-/* UCB_NPF: the delivery reached memory no attachment backs (fault->npf), an NPF exit with the event pending */
 enum ucb_deliver_result { UCB_DELIVERED, UCB_SHUTDOWN, UCB_DELIVER_ERROR, UCB_FAULT, UCB_NPF };
 struct ucb_delivery_fault {
 	uint8_t vector;

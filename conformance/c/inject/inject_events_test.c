@@ -259,6 +259,16 @@ static void unmap_page(struct vt_vm *vm, uint64_t absent)
 	pd[0] = FRAME_PT | 3;
 }
 
+/* Long mode: gate `vector` runs its handler on IST1, a stack at IST1_STACK. */
+static void gate_on_ist1(struct vt_vm *vm, uint8_t vector)
+{
+	uint64_t ist = IST1_STACK, gate;
+	memcpy(&gate, vm->ram + VT_IDT + 16 * vector, 8);
+	gate |= 1ull << 32; /* IST1 (SDM Vol. 3A Figure 6-8) */
+	memcpy(vm->ram + VT_IDT + 16 * vector, &gate, 8);
+	memcpy(vm->ram + 0x24, &ist, 8); /* IST1 of the 64-bit TSS at 0 (vt_charge_start's TR; Figure 8-11) */
+}
+
 /* A page fault in an interrupt's delivery: where, which gate runs on IST1, and what its handler must report. */
 struct delivery_pf {
 	uint64_t absent;       /* the page not present */
@@ -303,11 +313,7 @@ static void delivery_meets_an_absent_page(const void *p)
 	setup_idt(&vm);
 	vt_idt(&vm, 14, "x_isr_pf_report");
 	vt_idt(&vm, 8, "x_isr_df_report");
-	uint64_t ist = IST1_STACK, gate;
-	memcpy(&gate, vm.ram + VT_IDT + 16 * x->vector, 8);
-	gate |= 1ull << 32; /* IST1 (SDM Vol. 3A Figure 6-8) */
-	memcpy(vm.ram + VT_IDT + 16 * x->vector, &gate, 8);
-	memcpy(vm.ram + 0x24, &ist, 8); /* IST1 of the 64-bit TSS at 0 (vt_charge_start's TR; Figure 8-11) */
+	gate_on_ist1(&vm, x->vector);
 	if (x->split_idt)
 		memcpy(vm.ram + SPLIT_IDT, vm.ram + VT_IDT, IDT_ABSENT - SPLIT_IDT); /* gates 0-31 */
 	unmap_page(&vm, x->absent);
@@ -398,11 +404,7 @@ static void interrupt_frame_on_unattached_memory_exits_npf(const void *p)
 	setup_idt(&vm);
 	if (x->pf_first) {
 		vt_idt(&vm, 14, "x_isr_pf_report");
-		uint64_t ist = IST1_STACK, gate;
-		memcpy(&gate, vm.ram + VT_IDT + 16 * 14, 8);
-		gate |= 1ull << 32; /* IST1 */
-		memcpy(vm.ram + VT_IDT + 16 * 14, &gate, 8);
-		memcpy(vm.ram + 0x24, &ist, 8);
+		gate_on_ist1(&vm, 14);
 		unmap_page(&vm, ABSENT_PAGE);
 	}
 	vm.user = &seen;
